@@ -1,0 +1,73 @@
+/**
+ * Every failure the SDK reports is a {@link PassageError} with a stable `code`.
+ * Codes never change meaning; the server maps them to HTTP statuses in one place
+ * (server/src/plugins/errors.ts) and the DHT maps them to wire error numbers in one place.
+ */
+export class PassageError extends Error {
+  /** A stable, machine-readable code such as `PASSAGE_ERR_BAD_SIGNATURE`. */
+  readonly code: string
+
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = new.target.name
+  }
+}
+
+function defineError(code: string, defaultMessage: string) {
+  return class extends PassageError {
+    static readonly code = code
+    constructor(message: string = defaultMessage, options?: { cause?: unknown }) {
+      super(code, message, options)
+    }
+  }
+}
+
+/** Bytes or text that do not decode: wrong length, wrong version, truncated, bad field. */
+export class MalformedError extends defineError('PASSAGE_ERR_MALFORMED', 'malformed input') {}
+/** A text ID whose checksum does not match: a typo. */
+export class BadChecksumError extends defineError(
+  'PASSAGE_ERR_BAD_CHECKSUM',
+  'the ID has a typo: its checksum does not match',
+) {}
+/** A signature that does not verify with the claimed key. */
+export class BadSignatureError extends defineError(
+  'PASSAGE_ERR_BAD_SIGNATURE',
+  'the signature does not verify with the claimed public key',
+) {}
+/** The claimed ID is not the hash of the claimed public key. */
+export class KeyMismatchError extends defineError(
+  'PASSAGE_ERR_KEY_MISMATCH',
+  'the ID is not the hash of the public key',
+) {}
+/** A timestamp outside the accepted clock-skew window. */
+export class ClockSkewError extends defineError(
+  'PASSAGE_ERR_CLOCK_SKEW',
+  'the timestamp is outside the accepted clock-skew window; check the clock',
+) {}
+/** A request or record seen before, or a sequence number that did not grow. */
+export class ReplayError extends defineError(
+  'PASSAGE_ERR_REPLAY',
+  'replayed: the sequence number must grow with every new record',
+) {}
+/** A signed request or record addressed to another node. */
+export class WrongAudienceError extends defineError(
+  'PASSAGE_ERR_WRONG_AUDIENCE',
+  'this announce was signed for another server',
+) {}
+/** Too many requests from one source. */
+export class RateLimitedError extends defineError(
+  'PASSAGE_ERR_RATE_LIMITED',
+  'too many requests; slow down and retry later',
+) {}
+/** No record for the requested key. */
+export class NotFoundError extends defineError('PASSAGE_ERR_NOT_FOUND', 'not found') {}
+/** The remote side answered something this version does not understand, or nothing at all. */
+export class RemoteError extends defineError('PASSAGE_ERR_REMOTE', 'the remote side failed') {}
+/** A request that got no answer in time. */
+export class TimeoutError extends defineError('PASSAGE_ERR_TIMEOUT', 'the request timed out') {}
+/** Something already exists and would be overwritten. */
+export class AlreadyExistsError extends defineError(
+  'PASSAGE_ERR_EXISTS',
+  'it already exists; pass --force to replace it',
+) {}

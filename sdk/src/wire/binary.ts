@@ -1,0 +1,152 @@
+import { MalformedError } from '../errors.js'
+import { concatBytes, type Bytes } from './bytes.js'
+
+/**
+ * Big-endian writer for the fixed layouts in docs/PROTOCOL.md. Every integer is unsigned;
+ * 64-bit values are JavaScript numbers within Number.MAX_SAFE_INTEGER.
+ */
+export class BinaryWriter {
+  private readonly parts: Uint8Array[] = []
+
+  u8(value: number): this {
+    checkUint(value, 0xff, 'u8')
+    this.parts.push(Uint8Array.of(value))
+    return this
+  }
+
+  u16(value: number): this {
+    checkUint(value, 0xffff, 'u16')
+    this.parts.push(Uint8Array.of(value >>> 8, value & 0xff))
+    return this
+  }
+
+  u32(value: number): this {
+    checkUint(value, 0xffffffff, 'u32')
+    const out = new Uint8Array(4)
+    new DataView(out.buffer).setUint32(0, value)
+    this.parts.push(out)
+    return this
+  }
+
+  u64(value: number): this {
+    checkUint(value, Number.MAX_SAFE_INTEGER, 'u64')
+    const out = new Uint8Array(8)
+    new DataView(out.buffer).setBigUint64(0, BigInt(value))
+    this.parts.push(out)
+    return this
+  }
+
+  /** Raw bytes of a length fixed by the layout. */
+  fixed(bytes: Uint8Array, length: number, what = 'field'): this {
+    if (bytes.byteLength !== length) {
+      throw new MalformedError(`${what} must be ${length} bytes, got ${bytes.byteLength}`)
+    }
+    this.parts.push(bytes)
+    return this
+  }
+
+  /** Bytes prefixed by their length as a u8. */
+  bytes8(bytes: Uint8Array, what = 'field'): this {
+    if (bytes.byteLength > 0xff) throw new MalformedError(`${what} is longer than 255 bytes`)
+    return this.u8(bytes.byteLength).raw(bytes)
+  }
+
+  /** Bytes prefixed by their length as a u16. */
+  bytes16(bytes: Uint8Array, what = 'field'): this {
+    if (bytes.byteLength > 0xffff) throw new MalformedError(`${what} is longer than 65535 bytes`)
+    return this.u16(bytes.byteLength).raw(bytes)
+  }
+
+  /** Bytes prefixed by their length as a u32. */
+  bytes32(bytes: Uint8Array): this {
+    return this.u32(bytes.byteLength).raw(bytes)
+  }
+
+  raw(bytes: Uint8Array): this {
+    this.parts.push(bytes)
+    return this
+  }
+
+  finish(): Bytes {
+    return concatBytes(...this.parts)
+  }
+}
+
+function checkUint(value: number, max: number, what: string): void {
+  if (!Number.isInteger(value) || value < 0 || value > max) {
+    throw new MalformedError(`${what} out of range: ${value}`)
+  }
+}
+
+/** Reader over untrusted bytes: every read is bounds-checked and throws {@link MalformedError}. */
+export class BinaryReader {
+  private offset = 0
+  private readonly view: DataView
+
+  constructor(private readonly buffer: Uint8Array) {
+    this.view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength)
+  }
+
+  get position(): number {
+    return this.offset
+  }
+
+  get remaining(): number {
+    return this.buffer.byteLength - this.offset
+  }
+
+  private need(n: number, what: string): void {
+    if (this.remaining < n) throw new MalformedError(`truncated: ${what} needs ${n} more bytes`)
+  }
+
+  u8(what = 'u8'): number {
+    this.need(1, what)
+    return this.view.getUint8(this.offset++)
+  }
+
+  u16(what = 'u16'): number {
+    this.need(2, what)
+    const value = this.view.getUint16(this.offset)
+    this.offset += 2
+    return value
+  }
+
+  u32(what = 'u32'): number {
+    this.need(4, what)
+    const value = this.view.getUint32(this.offset)
+    this.offset += 4
+    return value
+  }
+
+  u64(what = 'u64'): number {
+    this.need(8, what)
+    const value = this.view.getBigUint64(this.offset)
+    this.offset += 8
+    if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new MalformedError(`${what} is too large`)
+    return Number(value)
+  }
+
+  fixed(length: number, what = 'field'): Bytes {
+    this.need(length, what)
+    const out = this.buffer.slice(this.offset, this.offset + length) as Bytes
+    this.offset += length
+    return out
+  }
+
+  bytes8(what = 'field'): Bytes {
+    return this.fixed(this.u8(what), what)
+  }
+
+  bytes16(what = 'field'): Bytes {
+    return this.fixed(this.u16(what), what)
+  }
+
+  bytes32(what = 'field'): Bytes {
+    return this.fixed(this.u32(what), what)
+  }
+
+  /** Throws unless every byte was read: trailing garbage is malformed, not ignored. */
+  end(what = 'message'): void {
+    if (this.remaining !== 0) throw new MalformedError(`${what} has ${this.remaining} trailing bytes`)
+  }
+}
