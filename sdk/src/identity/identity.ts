@@ -1,4 +1,4 @@
-import { IdentityKeyPair, PublicKey } from '@signalapp/libsignal-client'
+import { IdentityKeyPair, PrivateKey, PublicKey } from '@signalapp/libsignal-client'
 import { BadSignatureError, MalformedError } from '../errors.js'
 import { equalBytes, toBytes, type Bytes } from '../wire/bytes.js'
 import { nodeIdFromPublicKey, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, type NodeId } from './node-id.js'
@@ -28,6 +28,16 @@ export class Identity {
 
   static generate(): Identity {
     return new Identity(IdentityKeyPair.generate())
+  }
+
+  /** The identity of a 32-byte Curve25519 private key (for test vectors and key import). */
+  static fromPrivateKey(privateKey: Uint8Array): Identity {
+    try {
+      const key = PrivateKey.deserialize(toBytes(privateKey))
+      return new Identity(new IdentityKeyPair(key.getPublicKey(), key))
+    } catch (cause) {
+      throw new MalformedError('not a 32-byte Curve25519 private key', { cause })
+    }
   }
 
   /** Restores an identity from {@link Identity.serialize}'s bytes. */
