@@ -1,15 +1,22 @@
-import {
-  ClockSkewError,
-  KeyMismatchError,
-  MalformedError,
-  WrongAudienceError,
-} from '../errors.js'
+import { ClockSkewError, KeyMismatchError, MalformedError, WrongAudienceError } from '../errors.js'
 import type { Identity } from '../identity/identity.js'
 import { idMatchesKey } from '../identity/identity.js'
-import { NODE_ID_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, type NodeId } from '../identity/node-id.js'
+import {
+  NODE_ID_BYTES,
+  PUBLIC_KEY_BYTES,
+  SIGNATURE_BYTES,
+  type NodeId,
+} from '../identity/node-id.js'
 import { encodeTextId, parseTextId } from '../identity/text-id.js'
 import { BinaryReader, BinaryWriter } from '../wire/binary.js'
-import { equalBytes, fromBase64Url, fromUtf8, toBase64Url, utf8, type Bytes } from '../wire/bytes.js'
+import {
+  equalBytes,
+  fromBase64Url,
+  fromUtf8,
+  toBase64Url,
+  utf8,
+  type Bytes,
+} from '../wire/bytes.js'
 import {
   RecordType,
   signRecord,
@@ -67,7 +74,10 @@ export function encodeAnnouncePayload(audience: NodeId, addresses: PeerAddress[]
   checkAddresses(addresses)
   const writer = new BinaryWriter().fixed(audience, NODE_ID_BYTES, 'audience').u8(addresses.length)
   for (const address of addresses) {
-    writer.u8(TRANSPORT_CODES[address.transport]).bytes8(utf8(address.host), 'host').u16(address.port)
+    writer
+      .u8(TRANSPORT_CODES[address.transport])
+      .bytes8(utf8(address.host), 'host')
+      .u16(address.port)
   }
   return writer.finish()
 }
@@ -108,7 +118,8 @@ function checkAddresses(addresses: PeerAddress[]): void {
   }
 }
 
-const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i
+const HOSTNAME =
+  /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i
 const IPV6 = /^[0-9a-f:.]+$/i
 
 function isHost(host: string): boolean {
@@ -180,7 +191,11 @@ export function announceFromJson(json: AnnounceJson): Announce {
       throw new MalformedError(`${name} must be a non-negative integer`)
     }
   }
-  const addresses = json.addresses.map((a) => ({ transport: a.transport, host: a.host, port: a.port }))
+  const addresses = json.addresses.map((a) => ({
+    transport: a.transport,
+    host: a.host,
+    port: a.port,
+  }))
   checkAddresses(addresses)
   return {
     id: parseTextId(json.id),

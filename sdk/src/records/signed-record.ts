@@ -58,7 +58,10 @@ export function recordSigningInput(record: UnsignedRecord): Bytes {
   return concatBytes(RECORD_SIGNING_DOMAIN, encodeRecordBody(record))
 }
 
-export function signRecord(identity: Identity, fields: Omit<UnsignedRecord, 'publicKey'>): SignedRecord {
+export function signRecord(
+  identity: Identity,
+  fields: Omit<UnsignedRecord, 'publicKey'>,
+): SignedRecord {
   const unsigned: UnsignedRecord = { ...fields, publicKey: identity.publicKey }
   return { ...unsigned, signature: identity.sign(recordSigningInput(unsigned)) }
 }

@@ -147,6 +147,7 @@ export class BinaryReader {
 
   /** Throws unless every byte was read: trailing garbage is malformed, not ignored. */
   end(what = 'message'): void {
-    if (this.remaining !== 0) throw new MalformedError(`${what} has ${this.remaining} trailing bytes`)
+    if (this.remaining !== 0)
+      throw new MalformedError(`${what} has ${this.remaining} trailing bytes`)
   }
 }
