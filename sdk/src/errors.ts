@@ -71,3 +71,31 @@ export class AlreadyExistsError extends defineError(
   'PASSAGE_ERR_EXISTS',
   'it already exists; pass --force to replace it',
 ) {}
+/** A body larger than the receiver accepts (the bootstrap API's limit is 16 KiB). */
+export class TooLargeError extends defineError(
+  'PASSAGE_ERR_TOO_LARGE',
+  'the request body is larger than the server accepts',
+) {}
+/** The remote side is up but cannot serve now (for example its storage is down); retry later. */
+export class UnavailableError extends defineError(
+  'PASSAGE_ERR_UNAVAILABLE',
+  'the service is temporarily unavailable; retry later',
+) {}
+/** There is no identity yet where one was expected (a fresh home folder). */
+export class NoIdentityError extends defineError(
+  'PASSAGE_ERR_NO_IDENTITY',
+  'there is no identity here yet; run `passage init` to create one',
+) {}
+/**
+ * A {@link RateLimitedError} that says how long to wait before retrying (the server's
+ * `Retry-After`), in milliseconds; `undefined` when the server did not say. Catch
+ * `RateLimitedError` to handle every rate-limit refusal.
+ */
+export class RetryAfterError extends RateLimitedError {
+  readonly retryAfterMs: number | undefined
+
+  constructor(retryAfterMs: number | undefined, message?: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.retryAfterMs = retryAfterMs
+  }
+}

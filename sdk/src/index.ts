@@ -78,3 +78,4 @@ export {
   announceFromJson,
   verifyAnnounce,
 } from './records/announce.js'
+export { TooLargeError, UnavailableError, NoIdentityError, RetryAfterError } from './errors.js'
