@@ -99,3 +99,18 @@ export class RetryAfterError extends RateLimitedError {
     this.retryAfterMs = retryAfterMs
   }
 }
+/** A DHT write without a valid round-trip token for the writer's address: ask for one first. */
+export class BadTokenError extends defineError(
+  'PASSAGE_ERR_BAD_TOKEN',
+  'the write token is missing, stale or for another address; look the key up again',
+) {}
+/** The recipient's mailbox on this node holds as many messages or bytes as it may. */
+export class MailboxFullError extends defineError(
+  'PASSAGE_ERR_MAILBOX_FULL',
+  'the mailbox is full: the recipient must fetch and delete messages first',
+) {}
+/** The sender's address stores as much on this node as it may. */
+export class QuotaExceededError extends defineError(
+  'PASSAGE_ERR_QUOTA_EXCEEDED',
+  'this source stores as much on the node as it may; retry later',
+) {}
