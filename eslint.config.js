@@ -1,5 +1,6 @@
 // @ts-check
 import js from '@eslint/js'
+import globals from 'globals'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
@@ -8,18 +9,28 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     languageOptions: {
-      globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', Buffer: 'readonly', URL: 'readonly' },
+      globals: { ...globals.node },
     },
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-restricted-imports': [
         'error',
         {
           patterns: [
             {
-              group: ['**/sdk/src/**', '**/server/src/**', '../../sdk/**', '../../server/**', '../../cli/**'],
-              message: 'Import another package through its entry (@passage/sdk), never by relative path.',
+              group: [
+                '**/sdk/src/**',
+                '**/server/src/**',
+                '../../sdk/**',
+                '../../server/**',
+                '../../cli/**',
+              ],
+              message:
+                'Import another package through its entry (@passage/sdk), never by relative path.',
             },
           ],
         },
@@ -36,7 +47,8 @@ export default tseslint.config(
           patterns: [
             {
               group: ['node:*', 'better-sqlite3'],
-              message: 'The protocol core stays free of Node-only APIs: put Node adapters in sdk/src/node/.',
+              message:
+                'The protocol core stays free of Node-only APIs: put Node adapters in sdk/src/node/.',
             },
           ],
         },
