@@ -79,3 +79,19 @@ export {
   verifyAnnounce,
 } from './records/announce.js'
 export { TooLargeError, UnavailableError, NoIdentityError, RetryAfterError } from './errors.js'
+export {
+  BOOTSTRAP_TIMEOUT_MS,
+  MAX_PEERS_LIMIT,
+  BootstrapClient,
+  type BootstrapClientOptions,
+  type RequestOptions,
+  type BootstrapInfo,
+  type BootstrapPeer,
+  type ObservedAddress,
+  type AnnounceResult,
+  type HealthStatus,
+  type ReadyStatus,
+} from './bootstrap/bootstrap-client.js'
+export { type ClientStore, type StoredIdentity } from './store/client-store.js'
+export { type ClientDatabase, CLIENT_MIGRATIONS } from './store/client-migrations.js'
+export { CLIENT_DB_FILE, openClientStore, SqliteClientStore } from './store/sqlite-client-store.js'
