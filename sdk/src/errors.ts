@@ -114,3 +114,38 @@ export class QuotaExceededError extends defineError(
   'PASSAGE_ERR_QUOTA_EXCEEDED',
   'this source stores as much on the node as it may; retry later',
 ) {}
+/** A message that does not authenticate: altered in transit, or not made for this recipient. */
+export class TamperedError extends defineError(
+  'PASSAGE_ERR_TAMPERED',
+  'the message does not authenticate: it was altered or is not for us',
+) {}
+/**
+ * A message that claims a sender it was not made by: its Signal session or identity key is not
+ * the claimed sender's. Flag it to the user; never show it as coming from the claimed sender.
+ */
+export class ImpersonationError extends defineError(
+  'PASSAGE_ERR_IMPERSONATION',
+  'the message claims a sender that did not make it',
+) {}
+/**
+ * A known contact (address) now presents a different identity key. Nothing from or to it is
+ * accepted until the user accepts the new key (`SignalSession.acceptIdentityChange`).
+ */
+export class IdentityChangedError extends defineError(
+  'PASSAGE_ERR_IDENTITY_CHANGED',
+  "the contact's identity key changed; verify it and accept the new key first",
+) {
+  /** The address (`textId.device`) whose key changed, and the new key (33 bytes) when known. */
+  address: string | undefined
+  newPublicKey: Uint8Array | undefined
+}
+/** No Signal session with that address, and no pre-key bundle to start one. */
+export class NoSessionError extends defineError(
+  'PASSAGE_ERR_NO_SESSION',
+  'there is no session with this address yet; fetch its pre-key bundle first',
+) {}
+/** A first (pre-key) message naming a pre-key this device does not hold (any more). */
+export class UnknownPreKeyError extends defineError(
+  'PASSAGE_ERR_UNKNOWN_PRE_KEY',
+  'the message uses a pre-key this device does not hold; the sender must fetch a fresh bundle',
+) {}
