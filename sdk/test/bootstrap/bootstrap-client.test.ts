@@ -19,7 +19,7 @@ import {
   ManualClock,
   NoIdentityError,
   NotFoundError,
-  PassageError,
+  type PassageError,
   RateLimitedError,
   RemoteError,
   ReplayError,
@@ -33,6 +33,7 @@ import {
   type AnnounceJson,
 } from '@passage/sdk'
 
+type HasTeardown = Pick<typeof t, 'teardown'>
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void
 
 const serverIdentity = Identity.generate()
@@ -55,7 +56,7 @@ function refusal(status: number, code: string, message: string) {
 }
 
 /** A canned server: /v1/info answers for `serverIdentity`, everything else goes to `handler`. */
-async function cannedServer(t: Tap.Test, handler: Handler) {
+async function cannedServer(t: HasTeardown, handler: Handler) {
   const seen: string[] = []
   const server = createServer((req, res) => {
     let body = ''
