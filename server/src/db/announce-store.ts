@@ -24,8 +24,9 @@ export interface AnnounceStore {
    * Stores `entry` if its `seq` is greater than the stored one for the same ID (or there is
    * none, or the stored one has expired); otherwise returns `'replay'` and changes nothing.
    * Atomic: two concurrent puts of the same seq store one and refuse the other.
+   * `now` (ms) decides whether the stored one has expired; it defaults to the store's clock.
    */
-  put(entry: StoredAnnounce): Promise<PutResult>
+  put(entry: StoredAnnounce, now?: number): Promise<PutResult>
   /** The live announce of one ID (hex), or undefined. */
   get(idHex: string, now: number): Promise<StoredAnnounce | undefined>
   /** Up to `limit` live announces closest to `nearHex` by XOR, closest first. */

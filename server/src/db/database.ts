@@ -1,0 +1,143 @@
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { PGlite } from '@electric-sql/pglite'
+import {
+  type CompiledQuery,
+  type Dialect,
+  Kysely,
+  type LogEvent,
+  PostgresDialect,
+  sql,
+} from 'kysely'
+import pg from 'pg'
+import { migrateToLatest } from './migrations.js'
+import { PGliteDialect } from './pglite-dialect.js'
+import type { Database } from './schema.js'
+
+export type { Database } from './schema.js'
+
+/** Connections in the Postgres pool: enough for a 2-core server, light on the database. */
+const POOL_MAX_CONNECTIONS = 8
+/** Give up connecting after this long, so `/readyz` answers instead of hanging. */
+const CONNECT_TIMEOUT_MS = 5_000
+/** Close pooled connections idle this long. */
+const IDLE_TIMEOUT_MS = 30_000
+/** Postgres type OID of int8 (`bigint`). */
+const INT8_OID = 20
+
+/** Which engine holds the data: a Postgres server (`DATABASE_URL`) or embedded PGlite. */
+export type DatabaseKind = 'postgres' | 'pglite'
+
+/** The statement kind of a query, a bounded label for metrics. */
+export type QueryOperation = 'select' | 'insert' | 'update' | 'delete' | 'other'
+
+/** The part of a pino logger the storage uses. */
+export interface DatabaseLogger {
+  info(obj: object, msg: string): void
+  error(obj: object, msg: string): void
+}
+
+/** Options of {@link openDatabase}. */
+export interface OpenDatabaseOptions {
+  /** `postgres://…`: use that server. Absent or empty: embedded PGlite in `dataDir`. */
+  databaseUrl?: string | undefined
+  /** The data folder; PGlite keeps its files in `<dataDir>/pglite` (created if missing). */
+  dataDir: string
+  logger?: DatabaseLogger | undefined
+  /**
+   * Called after every query (also failed ones and migrations) with its duration, for the
+   * storage query duration histogram.
+   */
+  onQuery?:
+    ((durationSeconds: number, kind: DatabaseKind, operation: QueryOperation) => void) | undefined
+}
+
+/** An open, migrated database. */
+export interface OpenedDatabase {
+  db: Kysely<Database>
+  kind: DatabaseKind
+  /** Closes the pool or the embedded database; waits for running queries. Idempotent. */
+  close(): Promise<void>
+  /** Resolves when the storage answers a trivial query; rejects otherwise (for `/readyz`). */
+  ping(): Promise<void>
+}
+
+/**
+ * Opens the super-node's storage and runs the migrations: Postgres through a `pg` pool when
+ * `databaseUrl` is set, otherwise embedded PGlite in `<dataDir>/pglite`. Same SQL on both.
+ *
+ * @example
+ * const storage = await openDatabase({ databaseUrl: process.env.DATABASE_URL, dataDir: './data' })
+ * const announces = new PostgresAnnounceStore(storage.db)
+ * // …
+ * await storage.close()
+ */
+export async function openDatabase(options: OpenDatabaseOptions): Promise<OpenedDatabase> {
+  const kind: DatabaseKind = options.databaseUrl ? 'postgres' : 'pglite'
+  const dialect =
+    kind === 'postgres'
+      ? postgresDialect(options.databaseUrl ?? '', options.logger)
+      : await pgliteDialect(options.dataDir)
+  const onQuery = options.onQuery
+  const db = new Kysely<Database>({
+    dialect,
+    ...(onQuery && {
+      log: (event: LogEvent) =>
+        onQuery(event.queryDurationMillis / 1000, kind, queryOperation(event.query)),
+    }),
+  })
+  try {
+    const { applied } = await migrateToLatest(db)
+    options.logger?.info({ storage: kind, applied }, 'storage ready')
+  } catch (error) {
+    await db.destroy()
+    throw error
+  }
+  let closing: Promise<void> | undefined
+  return {
+    db,
+    kind,
+    close: () => (closing ??= db.destroy()),
+    ping: async () => {
+      await sql`select 1`.execute(db)
+    },
+  }
+}
+
+function postgresDialect(connectionString: string, logger: DatabaseLogger | undefined): Dialect {
+  const pool = new pg.Pool({
+    connectionString,
+    max: POOL_MAX_CONNECTIONS,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    idleTimeoutMillis: IDLE_TIMEOUT_MS,
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8_OID && format !== 'binary'
+          ? (value: string) => Number(value)
+          : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    },
+  })
+  // An idle client losing its server must not crash the process; the next query fails instead.
+  pool.on('error', (error) => logger?.error({ err: error }, 'storage connection lost'))
+  return new PostgresDialect({ pool })
+}
+
+async function pgliteDialect(dataDir: string): Promise<Dialect> {
+  const folder = join(dataDir, 'pglite')
+  await mkdir(folder, { recursive: true })
+  return new PGliteDialect({ pglite: await PGlite.create(folder) })
+}
+
+const OPERATIONS_BY_NODE: Record<string, QueryOperation> = {
+  SelectQueryNode: 'select',
+  InsertQueryNode: 'insert',
+  UpdateQueryNode: 'update',
+  DeleteQueryNode: 'delete',
+}
+
+function queryOperation(query: CompiledQuery): QueryOperation {
+  const fromNode = OPERATIONS_BY_NODE[query.query.kind]
+  if (fromNode) return fromNode
+  const verb = /^\s*(select|insert|update|delete)\b/i.exec(query.sql)?.[1]
+  return (verb?.toLowerCase() as QueryOperation | undefined) ?? 'other'
+}

@@ -1,0 +1,58 @@
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely'
+
+/**
+ * Every migration, in order. Plain SQL that runs unchanged on Postgres 15+ and on PGlite
+ * (Postgres 18 in WASM). Never edit one that has shipped: append a new one.
+ */
+export const migrations: Record<string, Migration> = {
+  '0001_announces_and_node_identity': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await sql`
+        create table announces (
+          id_hex text primary key check (id_hex ~ '^[0-9a-f]{40}$'),
+          seq bigint not null check (seq >= 0),
+          timestamp bigint not null,
+          announce jsonb not null,
+          observed_host text not null,
+          observed_port integer not null check (observed_port between 0 and 65535),
+          expires_at bigint not null
+        )`.execute(db)
+      await sql`create index announces_expires_at_idx on announces (expires_at)`.execute(db)
+      await sql`
+        create table node_identity (
+          id integer primary key check (id = 1),
+          key_pair bytea not null,
+          created_at bigint not null
+        )`.execute(db)
+    },
+  },
+}
+
+const migrationProvider: MigrationProvider = {
+  getMigrations: () => Promise.resolve(migrations),
+}
+
+/** What {@link migrateToLatest} did: the names of the migrations it applied (empty if none). */
+export interface MigrationOutcome {
+  applied: string[]
+}
+
+/**
+ * Brings the schema up to date; a no-op when it already is. The migration tables
+ * (`kysely_migration`, `kysely_migration_lock`) live in the connection's current schema, so
+ * several schemas in one database (as in the tests) never see each other's.
+ */
+export async function migrateToLatest<DB>(db: Kysely<DB>): Promise<MigrationOutcome> {
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db)
+  const schema = rows[0]?.schema
+  if (schema === undefined) throw new Error('storage has no current schema (check search_path)')
+  const migrator = new Migrator({ db, provider: migrationProvider, migrationTableSchema: schema })
+  const { error, results = [] } = await migrator.migrateToLatest()
+  if (error !== undefined) {
+    const failed = results.find((result) => result.status === 'Error')
+    throw new Error(`storage migration ${failed?.migrationName ?? '(setup)'} failed`, {
+      cause: error,
+    })
+  }
+  return { applied: results.filter((r) => r.status === 'Success').map((r) => r.migrationName) }
+}

@@ -1,0 +1,306 @@
+import {
+  type AnnounceJson,
+  type Identity as IdentityType,
+  Identity,
+  announceToJson,
+  compareDistance,
+  createAnnounce,
+  fromHex,
+  nodeIdToHex,
+} from '@passage/sdk'
+import { randomBytes } from 'node:crypto'
+import { sql } from 'kysely'
+import t from 'tap'
+import type { StoredAnnounce } from '../src/db/announce-store.js'
+import { type DatabaseKind, type QueryOperation } from '../src/db/database.js'
+import { migrateToLatest } from '../src/db/migrations.js'
+import { loadOrCreateNodeIdentity } from '../src/db/node-identity-store.js'
+import { PostgresAnnounceStore } from '../src/db/postgres-announce-store.js'
+import { backends } from './helpers/databases.js'
+
+const NOW = 1_764_000_000_000
+const TTL_MS = 600_000 // the default announce lifetime
+const SERVER = Identity.generate()
+
+function announceOf(identity: IdentityType, seq: number, port = 4000): AnnounceJson {
+  return announceToJson(
+    createAnnounce(identity, {
+      audience: SERVER.id,
+      addresses: [{ transport: 'udp', host: '', port }],
+      seq,
+      timestamp: NOW,
+    }),
+  )
+}
+
+function entryOf(
+  identity: IdentityType,
+  seq: number,
+  { expiresAt = NOW + TTL_MS, port = 51_000, idHex = nodeIdToHex(identity.id) } = {},
+): StoredAnnounce {
+  return {
+    announce: announceOf(identity, seq),
+    idHex,
+    observed: { host: '203.0.113.7', port },
+    expiresAt,
+  }
+}
+
+for (const backend of backends) {
+  t.test(backend.name, async (t) => {
+    t.test('migrations run at open, and again are a no-op', async (t) => {
+      const database = await backend.openDatabase(t)
+      t.equal(database.kind, backend.name)
+      const { rows } = await sql<{ name: string }>`select name from kysely_migration`.execute(
+        database.db,
+      )
+      t.same(
+        rows.map((row) => row.name),
+        ['0001_announces_and_node_identity'],
+      )
+      t.same(await migrateToLatest(database.db), { applied: [] }, 'second run applies nothing')
+      const again = await database.reopen()
+      t.same(await migrateToLatest(again.db), { applied: [] }, 'reopening applies nothing')
+      await again.ping()
+    })
+
+    t.test('put and get round-trip the signed announce and what was observed', async (t) => {
+      const database = await backend.openDatabase(t)
+      const store = new PostgresAnnounceStore(database.db)
+      const alice = Identity.generate()
+      const entry = entryOf(alice, 7)
+      t.equal(await store.put(entry, NOW), 'stored')
+      t.same(await store.get(entry.idHex, NOW), entry)
+      const got = await store.get(entry.idHex, NOW)
+      t.equal(typeof got?.expiresAt, 'number', 'bigint columns come back as numbers')
+      t.equal(typeof got?.announce.seq, 'number')
+      t.equal(await store.get(nodeIdToHex(Identity.generate().id), NOW), undefined)
+    })
+
+    t.test('replays are refused, a higher seq replaces', async (t) => {
+      const database = await backend.openDatabase(t)
+      const store = new PostgresAnnounceStore(database.db)
+      const alice = Identity.generate()
+      const first = entryOf(alice, 5, { port: 1 })
+      t.equal(await store.put(first, NOW), 'stored')
+      t.equal(await store.put(entryOf(alice, 5, { port: 2 }), NOW), 'replay', 'same seq')
+      t.equal(await store.put(entryOf(alice, 4, { port: 3 }), NOW), 'replay', 'lower seq')
+      t.same(await store.get(first.idHex, NOW), first, 'refused puts change nothing')
+      const next = entryOf(alice, 6, { port: 4 })
+      t.equal(await store.put(next, NOW + 1), 'stored', 'higher seq')
+      t.same(await store.get(first.idHex, NOW + 1), next)
+      t.equal(await store.countLive(NOW + 1), 1, 'still one row per ID')
+    })
+
+    t.test('put without now uses the injected clock', async (t) => {
+      const database = await backend.openDatabase(t)
+      let now = NOW
+      const store = new PostgresAnnounceStore(database.db, { clock: { now: () => now } })
+      const alice = Identity.generate()
+      t.equal(await store.put(entryOf(alice, 9, { expiresAt: NOW + 10 })), 'stored')
+      t.equal(await store.put(entryOf(alice, 9)), 'replay')
+      now = NOW + 10
+      t.equal(await store.put(entryOf(alice, 9)), 'stored', 'expired by the clock')
+    })
+
+    t.test('expired entries are invisible and can be replaced by any seq', async (t) => {
+      const database = await backend.openDatabase(t)
+      const store = new PostgresAnnounceStore(database.db)
+      const alice = Identity.generate()
+      const bob = Identity.generate()
+      const old = entryOf(alice, 10, { expiresAt: NOW + 1_000 })
+      await store.put(old, NOW)
+      await store.put(entryOf(bob, 1, { expiresAt: NOW + 5_000 }), NOW)
+      const later = NOW + 1_000 // the moment alice's announce dies
+      t.same(await store.get(old.idHex, later - 1), old, 'alive a millisecond before')
+      t.equal(await store.get(old.idHex, later), undefined)
+      t.equal(await store.countLive(later), 1)
+      const near = await store.closest(old.idHex, 10, later)
+      t.same(
+        near.map((entry) => entry.idHex),
+        [nodeIdToHex(bob.id)],
+      )
+      const sample = await store.sample(10, later)
+      t.same(
+        sample.map((entry) => entry.idHex),
+        [nodeIdToHex(bob.id)],
+      )
+      const fresh = entryOf(alice, 3, { expiresAt: later + TTL_MS })
+      t.equal(await store.put(fresh, later), 'stored', 'a lower seq after expiry is accepted')
+      t.same(await store.get(old.idHex, later), fresh)
+      t.equal(await store.countLive(later), 2)
+    })
+
+    t.test('sweep deletes only expired entries', async (t) => {
+      const database = await backend.openDatabase(t)
+      const store = new PostgresAnnounceStore(database.db)
+      const lifetimes = [100, 200, 300, 400, 500, 600]
+      const entries = lifetimes.map((ms) =>
+        entryOf(Identity.generate(), 1, { expiresAt: NOW + ms }),
+      )
+      for (const entry of entries) t.equal(await store.put(entry, NOW), 'stored')
+      t.equal(await store.sweep(NOW + 300), 3, 'the three that died at or before +300 ms')
+      t.equal(await store.sweep(NOW + 300), 0, 'nothing left to sweep')
+      t.equal(await store.countLive(NOW), 3, 'sweep removed rows, it did not hide them')
+      for (const entry of entries.slice(3)) t.same(await store.get(entry.idHex, NOW + 300), entry)
+      t.equal(await store.sweep(NOW + 10_000), 3)
+      t.equal(await store.countLive(NOW), 0)
+    })
+
+    t.test('closest returns true XOR order', async (t) => {
+      const database = await backend.openDatabase(t)
+      const store = new PostgresAnnounceStore(database.db)
+      const someone = Identity.generate()
+      const near = randomBytes(20)
+      const nearHex = nodeIdToHex(near)
+      const flipLast = Uint8Array.from(near)
+      flipLast[19] = (flipLast[19] ?? 0) ^ 1
+      const flipFirst = Uint8Array.from(near)
+      flipFirst[0] = (flipFirst[0] ?? 0) ^ 0x80
+      // 50 random IDs plus the edge cases: the target itself, one bit away at either end,
+      // all zeros and all ones.
+      const ids = [
+        ...Array.from({ length: 50 }, () => nodeIdToHex(randomBytes(20))),
+        nearHex,
+        nodeIdToHex(flipLast),
+        nodeIdToHex(flipFirst),
+        '00'.repeat(20),
+        'ff'.repeat(20),
+      ]
+      for (const idHex of ids) await store.put(entryOf(someone, 1, { idHex }), NOW)
+      const expected = [...ids].sort((a, b) => compareDistance(near, fromHex(a), fromHex(b)))
+      const all = await store.closest(nearHex, 100, NOW)
+      t.same(
+        all.map((entry) => entry.idHex),
+        expected,
+      )
+      t.equal(all[0]?.idHex, nearHex, 'the target itself first')
+      t.equal(all[1]?.idHex, nodeIdToHex(flipLast), 'then the ID one low bit away')
+      const top = await store.closest(nearHex, 10, NOW)
+      t.same(
+        top.map((entry) => entry.idHex),
+        expected.slice(0, 10),
+      )
+      await t.rejects(store.closest('not hex', 10, NOW), RangeError)
+    })
+
+    t.test('sample returns distinct live entries, at most limit', async (t) => {
+      const database = await backend.openDatabase(t)
+      const store = new PostgresAnnounceStore(database.db)
+      const entries = Array.from({ length: 30 }, () => entryOf(Identity.generate(), 1))
+      for (const entry of entries) await store.put(entry, NOW)
+      const sample = await store.sample(20, NOW)
+      t.equal(sample.length, 20)
+      t.equal(new Set(sample.map((entry) => entry.idHex)).size, 20, 'no duplicates')
+      const known = new Set(entries.map((entry) => entry.idHex))
+      t.ok(
+        sample.every((entry) => known.has(entry.idHex)),
+        'only stored entries',
+      )
+      t.equal((await store.sample(100, NOW)).length, 30)
+    })
+
+    t.test('concurrent puts of the same seq: exactly one is stored', async (t) => {
+      const database = await backend.openDatabase(t)
+      const store = new PostgresAnnounceStore(database.db)
+      for (let round = 0; round < 10; round++) {
+        const alice = Identity.generate()
+        // Round 0..4: a new ID (racing inserts); 5..9: an existing ID (racing updates).
+        if (round >= 5) await store.put(entryOf(alice, 1), NOW)
+        const results = await Promise.all(
+          Array.from({ length: 8 }, (_, port) => store.put(entryOf(alice, 2, { port }), NOW)),
+        )
+        t.equal(results.filter((result) => result === 'stored').length, 1, `round ${round}`)
+        const kept = await store.get(nodeIdToHex(alice.id), NOW)
+        t.equal(kept?.announce.seq, 2)
+      }
+    })
+
+    t.test('live announces survive a restart', async (t) => {
+      const database = await backend.openDatabase(t)
+      const store = new PostgresAnnounceStore(database.db)
+      const alice = entryOf(Identity.generate(), 3)
+      const dying = entryOf(Identity.generate(), 3, { expiresAt: NOW + 1 })
+      await store.put(alice, NOW)
+      await store.put(dying, NOW)
+      const restarted = await database.reopen()
+      const again = new PostgresAnnounceStore(restarted.db)
+      t.same(await again.get(alice.idHex, NOW + 1), alice)
+      t.equal(await again.countLive(NOW + 1), 1)
+      t.equal(await again.put(alice, NOW + 1), 'replay', 'replay protection survives too')
+    })
+
+    t.test('the node identity is created once and stable across restarts', async (t) => {
+      const database = await backend.openDatabase(t)
+      const [first, racing] = await Promise.all([
+        loadOrCreateNodeIdentity(database.db),
+        loadOrCreateNodeIdentity(database.db),
+      ])
+      t.same(racing.publicKey, first.publicKey, 'two racing starts agree')
+      t.same((await loadOrCreateNodeIdentity(database.db)).publicKey, first.publicKey)
+      const restarted = await database.reopen()
+      const again = await loadOrCreateNodeIdentity(restarted.db)
+      t.same(again.publicKey, first.publicKey)
+      t.same(again.serialize(), first.serialize(), 'the private key too')
+      const message = new TextEncoder().encode('hello')
+      t.ok(Identity.generate() && again.sign(message).byteLength === 64)
+    })
+
+    t.test('transactions commit and roll back', async (t) => {
+      const database = await backend.openDatabase(t)
+      const store = new PostgresAnnounceStore(database.db)
+      const alice = entryOf(Identity.generate(), 1)
+      const bob = entryOf(Identity.generate(), 1)
+      await database.db.transaction().execute(async (trx) => {
+        await new PostgresAnnounceStore(trx).put(alice, NOW)
+      })
+      await t.rejects(
+        database.db.transaction().execute(async (trx) => {
+          await new PostgresAnnounceStore(trx).put(bob, NOW)
+          throw new Error('abort')
+        }),
+        { message: 'abort' },
+      )
+      t.same(await store.get(alice.idHex, NOW), alice)
+      t.equal(await store.get(bob.idHex, NOW), undefined, 'rolled back')
+      // Queries issued while a transaction is open wait for it (PGlite) or run beside it
+      // (Postgres); either way they never see its uncommitted rows.
+      let releaseTrx!: () => void
+      const held = new Promise<void>((resolve) => (releaseTrx = resolve))
+      const trxDone = database.db.transaction().execute(async (trx) => {
+        await new PostgresAnnounceStore(trx).put(bob, NOW)
+        await held
+        throw new Error('abort again')
+      })
+      const outside = store.countLive(NOW)
+      releaseTrx()
+      await t.rejects(trxDone)
+      t.equal(await outside, 1)
+    })
+
+    t.test('onQuery observes every query; ping and close', async (t) => {
+      const seen: { seconds: number; kind: DatabaseKind; operation: QueryOperation }[] = []
+      const database = await backend.openDatabase(t, {
+        onQuery: (seconds, kind, operation) => seen.push({ seconds, kind, operation }),
+      })
+      t.ok(seen.length > 0, 'the migration queries were observed')
+      seen.length = 0
+      const store = new PostgresAnnounceStore(database.db)
+      await store.put(entryOf(Identity.generate(), 1), NOW)
+      await store.countLive(NOW)
+      await store.sweep(NOW)
+      t.same(
+        seen.map((query) => query.operation),
+        ['insert', 'select', 'delete'],
+      )
+      t.ok(
+        seen.every((query) => query.kind === backend.name && query.seconds >= 0),
+        'durations in seconds, labelled with the backend',
+      )
+      await database.ping()
+      await database.close()
+      await database.close() // idempotent
+      await t.rejects(database.ping())
+    })
+  })
+}
