@@ -514,11 +514,13 @@ function retryAfterMs(header: string | null, clock: Clock): number | undefined {
 }
 
 function networkReason(error: unknown): string {
+  let message = error instanceof Error ? error.message : String(error)
   for (let e = error, depth = 0; isObject(e) && depth < 4; e = e.cause, depth++) {
     const code = e.code
     if (typeof code === 'string') return NETWORK_REASONS[code] ?? code
+    if (typeof e.message === 'string' && e.message) message = e.message
   }
-  return error instanceof Error ? error.message : String(error)
+  return message
 }
 
 function asPassageError(error: unknown): PassageError {

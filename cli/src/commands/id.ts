@@ -1,0 +1,62 @@
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import {
+  CLIENT_DB_FILE,
+  encodeContactUri,
+  NoIdentityError,
+  openClientStore,
+  toBase64Url,
+} from '@passage/sdk'
+import type { CliIo } from '../cli-io.js'
+import { ExitCode } from '../exit-code.js'
+import { home } from '../home.js'
+import { qr } from '../qr.js'
+import { style } from '../style.js'
+import { table } from '../table.js'
+
+export interface IdOptions {
+  home?: string
+  qr?: boolean
+  json?: boolean
+}
+
+/** `passage id`: shows this home's identity (text ID, URI, optionally a QR code, or JSON). */
+export async function idCommand(options: IdOptions, io: CliIo): Promise<ExitCode> {
+  const dir = home(options.home, io)
+  const missing = () =>
+    new NoIdentityError(`there is no identity in ${dir} yet; run \`passage init\` to create one`)
+  // Looking must not create anything: a missing database is reported, not made.
+  if (!existsSync(join(dir, CLIENT_DB_FILE))) throw missing()
+  const store = await openClientStore(dir)
+  const stored = await store.loadIdentity().finally(() => store.close())
+  if (!stored) throw missing()
+  const { identity, name, createdAt } = stored
+  const uri = encodeContactUri({ publicKey: identity.publicKey, ...(name ? { name } : {}) })
+  if (options.json) {
+    const json = {
+      id: identity.textId,
+      publicKey: toBase64Url(identity.publicKey),
+      name: name ?? null,
+      createdAt: new Date(createdAt).toISOString(),
+      uri,
+      home: dir,
+    }
+    io.stdout.write(`${JSON.stringify(json, null, 2)}\n`)
+    return ExitCode.ok
+  }
+  const s = style(io)
+  io.stdout.write(
+    table(
+      [
+        ['ID', s.bold(identity.textId)],
+        ...(name ? [['Name', name] as const] : []),
+        ['Created', new Date(createdAt).toISOString()],
+        ['Home', dir],
+        ['URI', uri],
+      ],
+      { label: s.dim },
+    ),
+  )
+  if (options.qr) io.stdout.write(`\n${await qr(uri, { color: s.color })}`)
+  return ExitCode.ok
+}

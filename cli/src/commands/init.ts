@@ -1,0 +1,74 @@
+import {
+  AlreadyExistsError,
+  encodeContactUri,
+  Identity,
+  MalformedError,
+  openClientStore,
+} from '@passage/sdk'
+import type { CliIo } from '../cli-io.js'
+import { ExitCode } from '../exit-code.js'
+import { home } from '../home.js'
+import { qr } from '../qr.js'
+import { style } from '../style.js'
+import { table } from '../table.js'
+
+/** Longest display name accepted by `--name`: it travels in QR codes, keep them scannable. */
+const MAX_NAME_LENGTH = 64
+
+export interface InitOptions {
+  home?: string
+  force?: boolean
+  name?: string
+  json?: boolean
+}
+
+/**
+ * `passage init`: creates the identity of a home folder and shows it as text ID, `passage:`
+ * URI and QR code. Refuses to replace an existing identity unless `--force`.
+ */
+export async function initCommand(options: InitOptions, io: CliIo): Promise<ExitCode> {
+  const name = options.name?.trim()
+  if (name !== undefined && (name.length === 0 || name.length > MAX_NAME_LENGTH)) {
+    throw new MalformedError(`--name must be 1 to ${MAX_NAME_LENGTH} characters`)
+  }
+  const dir = home(options.home, io)
+  const store = await openClientStore(dir)
+  let identity: Identity
+  try {
+    identity = Identity.generate()
+    try {
+      await store.saveIdentity(identity, {
+        force: options.force === true,
+        ...(name !== undefined ? { name } : {}),
+      })
+    } catch (error) {
+      if (!(error instanceof AlreadyExistsError)) throw error
+      const existing = await store.loadIdentity()
+      throw new AlreadyExistsError(
+        `${dir} already has an identity (${existing?.identity.textId ?? 'unreadable'}); use --force to replace it (the old identity is then lost for good)`,
+      )
+    }
+  } finally {
+    await store.close()
+  }
+  const uri = encodeContactUri({ publicKey: identity.publicKey, ...(name ? { name } : {}) })
+  if (options.json) {
+    io.stdout.write(
+      `${JSON.stringify({ id: identity.textId, uri, name: name ?? null, home: dir }, null, 2)}\n`,
+    )
+    return ExitCode.ok
+  }
+  const s = style(io)
+  io.stdout.write(`${s.green('Created a new Passage identity')} in ${dir}\n\n`)
+  io.stdout.write(
+    table(
+      [['ID', s.bold(identity.textId)], ...(name ? [['Name', name] as const] : []), ['URI', uri]],
+      { indent: '  ', label: s.dim },
+    ),
+  )
+  io.stdout.write(`\n${await qr(uri, { color: s.color })}\n`)
+  io.stdout.write(
+    `Share the ID or the QR code with your contacts.\n${s.dim(`Your secret key is in ${dir}: keep it private, back it up.`)}\n`,
+  )
+  return ExitCode.ok
+}
