@@ -95,3 +95,74 @@ export {
 export { type ClientStore, type StoredIdentity } from './store/client-store.js'
 export { type ClientDatabase, CLIENT_MIGRATIONS } from './store/client-migrations.js'
 export { CLIENT_DB_FILE, openClientStore, SqliteClientStore } from './store/sqlite-client-store.js'
+// DHT and mailboxes (issue 3)
+export {
+  DHT_MAGIC,
+  DHT_VERSION,
+  MAX_DATAGRAM_BYTES,
+  FRAGMENT_BYTES,
+  MAX_ENVELOPE_BYTES,
+  MessageType,
+  WIRE_ERRORS,
+  type DhtMessage,
+  type MessageBody,
+  type MessageKind,
+  type MessageHeader,
+  type NodeAddress,
+  type NodeInfo,
+  type MailboxAuth,
+  type DropReason,
+  type DecodeResult,
+  encodeMessage,
+  decodeMessage,
+  tryDecodeMessage,
+  mailboxKeyFor,
+  envelopeIdOf,
+  recordKeyFor,
+  proofInput,
+  mailboxAuthInput,
+  wireErrorCode,
+  errorFromWire,
+} from './dht/messages.js'
+export {
+  K,
+  BUCKET_COUNT,
+  RoutingTable,
+  subnetOf,
+  type Contact,
+  type AddResult,
+  type RoutingTableOptions,
+} from './dht/routing-table.js'
+export {
+  ALPHA,
+  DhtNode,
+  type DhtNodeOptions,
+  type DhtStats,
+  type DhtMetrics,
+  type DhtLogger,
+  type LookupNode,
+  type LookupResult,
+  type PutEnvelopeResult,
+  type FetchedEnvelope,
+} from './dht/dht-node.js'
+export { type RecordStore, MemoryRecordStore } from './dht/record-store.js'
+export {
+  createTestnet,
+  lossySocket,
+  type Testnet,
+  type TestnetOptions,
+} from './dht/testnet.js'
+export { bindUdpSocket, type DatagramSocket, type DatagramSource } from './node/udp-socket.js'
+export {
+  DEFAULT_ENVELOPE_TTL_MS,
+  MAX_ENVELOPE_TTL_MS,
+  TOMBSTONE_TTL_MS,
+  DEFAULT_MAILBOX_QUOTA,
+  type MailboxStore,
+  type MailboxQuota,
+  type StoredEnvelope,
+  type EnvelopeSummary,
+  type PutOutcome,
+} from './mailbox/mailbox-store.js'
+export { MemoryMailboxStore } from './mailbox/memory-mailbox-store.js'
+export { BadTokenError, MailboxFullError, QuotaExceededError } from './errors.js'

@@ -1,0 +1,1115 @@
+import { hmac } from '@noble/hashes/hmac.js'
+import { sha256 } from '@noble/hashes/sha2.js'
+import { randomBytes } from '@noble/hashes/utils.js'
+import { systemClock, type Clock } from '../clock.js'
+import {
+  BadTokenError,
+  MailboxFullError,
+  MalformedError,
+  PassageError,
+  QuotaExceededError,
+  RemoteError,
+  TimeoutError,
+} from '../errors.js'
+import { isValidSignature, type Identity } from '../identity/identity.js'
+import { compareDistance, nodeIdFromPublicKey, type NodeId } from '../identity/node-id.js'
+import {
+  DEFAULT_ENVELOPE_TTL_MS,
+  DEFAULT_MAILBOX_QUOTA,
+  MAX_ENVELOPE_TTL_MS,
+  type MailboxQuota,
+  type MailboxStore,
+} from '../mailbox/mailbox-store.js'
+import { MemoryMailboxStore } from '../mailbox/memory-mailbox-store.js'
+import type { DatagramSocket } from '../node/udp-socket.js'
+import {
+  decodeSignedRecord,
+  encodeSignedRecord,
+  verifyRecord,
+  type SignedRecord,
+} from '../records/signed-record.js'
+import { concatBytes, equalBytes, toHex, utf8, type Bytes } from '../wire/bytes.js'
+import { FragmentAssembler } from './fragment-assembler.js'
+import type { Handler, HandlerContext, InboundRequest } from './handlers/context.js'
+import { handleFindNode } from './handlers/find-node.js'
+import { handleMailboxDelete } from './handlers/mailbox-delete.js'
+import { handleMailboxGet } from './handlers/mailbox-get.js'
+import { handleMailboxPut } from './handlers/mailbox-put.js'
+import { handlePing } from './handlers/ping.js'
+import { handleRecordGet } from './handlers/record-get.js'
+import { handleRecordPut } from './handlers/record-put.js'
+import {
+  ENVELOPE_ID_BYTES,
+  envelopeIdOf,
+  errorFromWire,
+  FRAGMENT_BYTES,
+  fragmentLength,
+  mailboxAuthInput,
+  mailboxKeyFor,
+  MAX_DELETE_IDS,
+  MAX_ENVELOPE_BYTES,
+  encodeMessage,
+  NONCE_BYTES,
+  proofInput,
+  recordKeyFor,
+  REQUEST_KINDS,
+  tryDecodeMessage,
+  wireErrorCode,
+  type DhtMessage,
+  type DropReason,
+  type MailboxAuthedRequest,
+  type MessageBody,
+  type MessageKind,
+  type NodeAddress,
+  type NodeInfo,
+} from './messages.js'
+import { MemoryRecordStore, type RecordStore } from './record-store.js'
+import { ReplayCache } from './replay-cache.js'
+import { K, RoutingTable } from './routing-table.js'
+
+/** Lookup parallelism (Kademlia's alpha). */
+export const ALPHA = 3
+/** Time to wait for one answer before resending: loopback answers in well under 1 ms. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 1_000
+/** Resends after the first attempt. */
+export const DEFAULT_RETRIES = 2
+/** Write-token secrets rotate this often; the previous one stays valid (BitTorrent: 5 min). */
+export const TOKEN_ROTATE_MS = 300_000 // 5 min
+/** A bucket no lookup touched for this long is refreshed (Kademlia: 1 h; hyperdht ~ 20 min). */
+export const BUCKET_REFRESH_MS = 900_000 // 15 min
+/** Stored mailboxes are republished to the current k closest this often. */
+export const REPUBLISH_INTERVAL_MS = 3_600_000 // 1 h, as Kademlia's republish
+/** A node that failed to answer this many requests in a row leaves the table. */
+export const MAX_FAILURES = 2
+/** Unknown senders are pinged back at most once per this window (verification ping). */
+export const VERIFY_RETRY_MS = 60_000
+/** Fragments sent to one replica at once. */
+const FRAGMENT_WINDOW = 8
+/** Ceiling on verification pings in flight at once (protects against request floods). */
+const MAX_VERIFY_IN_FLIGHT = 64
+
+const TOKEN_DOMAIN = utf8('passage/dht/token/v1\0')
+
+/** Counters of a node, for tests and for the server's /metrics. */
+export interface DhtStats {
+  /** Datagrams received. */
+  received: number
+  /** Datagrams dropped, by reason. */
+  dropped: Record<DropReason, number>
+  /** Requests answered, by kind. */
+  handled: Partial<Record<MessageKind, number>>
+  /** Requests answered with an error. */
+  errors: number
+  /** Requests sent (first attempts) and resends. */
+  sent: number
+  resent: number
+  timeouts: number
+  lookups: number
+}
+
+/** Hooks for metrics (Prometheus in the server). All optional. */
+export interface DhtMetrics {
+  onDrop?(reason: DropReason): void
+  /** An inbound request answered: its kind, `ok` or the error code, and handler time. */
+  onRequestHandled?(kind: MessageKind, result: string, ms: number): void
+  /** An outbound request finished: `ok`, `timeout` or `error`, and its round-trip time. */
+  onRequestSent?(kind: MessageKind, result: 'ok' | 'timeout' | 'error', ms: number): void
+  onLookup?(hops: number, ms: number, found: number): void
+  onMailbox?(event: 'put' | 'get' | 'delete' | 'expire', count: number, bytes: number): void
+}
+
+/** A pino-compatible subset. */
+export interface DhtLogger {
+  debug(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
+}
+
+export interface DhtNodeOptions {
+  identity: Identity
+  socket: DatagramSocket
+  clock?: Clock
+  mailboxStore?: MailboxStore
+  recordStore?: RecordStore
+  logger?: DhtLogger
+  metrics?: DhtMetrics
+  /** Client mode: use the DHT without being added to others' tables (a phone behind NAT). */
+  client?: boolean
+  k?: number
+  alpha?: number
+  requestTimeoutMs?: number
+  retries?: number
+  quota?: MailboxQuota
+  /** Per source IP: inbound requests per second and burst; omitted = no limit. */
+  rateLimit?: { perSecond: number; burst: number }
+}
+
+/** A verified node found by a lookup, with the write token it handed us. */
+export interface LookupNode extends NodeInfo {
+  token: Bytes
+}
+
+export interface LookupResult {
+  /** Up to k verified nodes closest to the target, closest first. */
+  closest: LookupNode[]
+  /** Hops from our table to the closest node found (0: it was in our table). */
+  hops: number
+  /** Nodes asked. */
+  queried: number
+}
+
+/** Outcome of {@link DhtNode.putEnvelope}. */
+export interface PutEnvelopeResult {
+  id: Bytes
+  mailboxKey: Bytes
+  /** Replicas that acknowledged the envelope as stored (durably, before answering). */
+  stored: number
+  /** Replicas tried (the k closest found, plus this node when it is one of them). */
+  replicas: number
+  /** Refusals and failures of the others (e.g. {@link MailboxFullError}). */
+  errors: PassageError[]
+}
+
+export interface FetchedEnvelope {
+  id: Bytes
+  data: Bytes
+  expiresAt: number
+}
+
+interface Pending {
+  resolve: (msg: DhtMessage) => void
+  reject: (error: Error) => void
+  to: NodeAddress
+  expectId: NodeId | undefined
+  wantProof: boolean
+}
+
+interface Candidate extends NodeInfo {
+  state: 'new' | 'pending' | 'done' | 'failed'
+  token: Bytes
+  hop: number
+}
+
+const addrKey = (a: NodeAddress) => `${a.host}|${a.port}`
+
+/**
+ * A Kademlia DHT node on one UDP socket: answers ping, find-node, mailbox and record
+ * requests, and runs iterative lookups, mailbox puts/gets/deletes and record puts/gets.
+ *
+ * @example
+ * const node = new DhtNode({ identity, socket: await bindUdpSocket('127.0.0.1', 0) })
+ * await node.bootstrap([{ host: '127.0.0.1', port: 49737 }])
+ * const r = await node.putEnvelope(recipientPublicKey, ciphertext)   // r.stored ≥ 3
+ * const mine = await node.fetchMailbox(myIdentity)
+ * await node.deleteEnvelopes(myIdentity, mine.map((e) => e.id))
+ * await node.destroy()
+ */
+export class DhtNode {
+  readonly id: NodeId
+  readonly identity: Identity
+  readonly table: RoutingTable
+  readonly client: boolean
+  readonly stats: DhtStats = {
+    received: 0,
+    dropped: {
+      oversized: 0,
+      malformed: 0,
+      'unknown-type': 0,
+      'bad-version': 0,
+      'bad-proof': 0,
+      unsolicited: 0,
+      'rate-limited': 0,
+    },
+    handled: {},
+    errors: 0,
+    sent: 0,
+    resent: 0,
+    timeouts: 0,
+    lookups: 0,
+  }
+  readonly mailboxStore: MailboxStore
+  readonly recordStore: RecordStore
+
+  private readonly socket: DatagramSocket
+  private readonly clock: Clock
+  private readonly logger: DhtLogger | undefined
+  private readonly metrics: DhtMetrics
+  private readonly k: number
+  private readonly alpha: number
+  private readonly timeoutMs: number
+  private readonly retries: number
+  private readonly quota: MailboxQuota
+  private readonly pending = new Map<string, Pending>()
+  private readonly failures = new Map<string, number>()
+  private readonly verifying = new Map<string, number>()
+  private readonly evicting = new Set<string>()
+  private readonly assembler = new FragmentAssembler()
+  private readonly replay = new ReplayCache()
+  private readonly ctx: HandlerContext
+  private readonly rateLimit: { perSecond: number; burst: number } | undefined
+  private readonly buckets = new Map<string, { tokens: number; at: number }>()
+  private secret: Bytes = randomBytes(32) as Bytes
+  private previousSecret: Bytes = randomBytes(32) as Bytes
+  private secretAt: number
+  private lastRepublish: number
+  private destroyed = false
+  private verifyInFlight = 0
+
+  constructor(options: DhtNodeOptions) {
+    this.identity = options.identity
+    this.id = options.identity.id
+    this.socket = options.socket
+    this.clock = options.clock ?? systemClock
+    this.logger = options.logger
+    this.metrics = options.metrics ?? {}
+    this.client = options.client ?? false
+    this.k = options.k ?? K
+    this.alpha = options.alpha ?? ALPHA
+    this.timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+    this.retries = options.retries ?? DEFAULT_RETRIES
+    this.quota = options.quota ?? DEFAULT_MAILBOX_QUOTA
+    this.rateLimit = options.rateLimit
+    this.mailboxStore = options.mailboxStore ?? new MemoryMailboxStore()
+    this.recordStore = options.recordStore ?? new MemoryRecordStore()
+    this.table = new RoutingTable(this.id, { k: this.k })
+    this.secretAt = this.clock.now()
+    this.lastRepublish = this.clock.now()
+    this.ctx = {
+      id: this.id,
+      clock: this.clock,
+      k: this.k,
+      table: this.table,
+      mailboxStore: this.mailboxStore,
+      recordStore: this.recordStore,
+      quota: this.quota,
+      assembler: this.assembler,
+      replay: this.replay,
+      tokenFor: (from) => this.tokenFor(from),
+      checkToken: (token, from) => this.checkToken(token, from),
+      onMailbox: (event, count, bytes) => this.metrics.onMailbox?.(event, count, bytes),
+    }
+    this.socket.onMessage((bytes, from) => {
+      try {
+        this.onDatagram(bytes, from)
+      } catch (error) {
+        // Never out of the socket handler: count it and carry on.
+        this.drop('malformed')
+        this.logger?.warn({ err: error }, 'dht: datagram handler failed')
+      }
+    })
+  }
+
+  /** Our UDP endpoint. */
+  address(): NodeAddress {
+    return this.socket.address()
+  }
+
+  // ---------------------------------------------------------------- inbound
+
+  private drop(reason: DropReason): void {
+    this.stats.dropped[reason]++
+    this.metrics.onDrop?.(reason)
+  }
+
+  /** Handles one datagram. Public for tests that bypass the socket. */
+  onDatagram(bytes: Uint8Array, from: NodeAddress): void {
+    if (this.destroyed) return
+    this.stats.received++
+    const decoded = tryDecodeMessage(bytes)
+    if (!decoded.ok) return this.drop(decoded.reason)
+    const msg = decoded.message
+    if (!REQUEST_KINDS.has(msg.type)) return this.onResponse(msg, from)
+    if (!this.allow(from.host)) return this.drop('rate-limited')
+    void this.onRequest(msg, from)
+  }
+
+  private allow(host: string): boolean {
+    if (!this.rateLimit) return true
+    const now = this.clock.now()
+    let b = this.buckets.get(host)
+    if (!b) {
+      if (this.buckets.size > 100_000) this.buckets.clear()
+      b = { tokens: this.rateLimit.burst, at: now }
+      this.buckets.set(host, b)
+    }
+    b.tokens = Math.min(
+      this.rateLimit.burst,
+      b.tokens + ((now - b.at) / 1000) * this.rateLimit.perSecond,
+    )
+    b.at = now
+    if (b.tokens < 1) return false
+    b.tokens--
+    return true
+  }
+
+  private onResponse(msg: DhtMessage, from: NodeAddress): void {
+    const key = toHex(msg.txid)
+    const p = this.pending.get(key)
+    if (!p || p.to.host !== from.host || p.to.port !== from.port) return this.drop('unsolicited')
+    const senderId = nodeIdFromPublicKey(msg.senderKey)
+    if (p.expectId && !equalBytes(p.expectId, senderId)) return this.drop('bad-proof')
+    if (p.wantProof) {
+      if (
+        !msg.proof ||
+        !isValidSignature(msg.senderKey, proofInput(msg.txid, this.id), msg.proof)
+      ) {
+        return this.drop('bad-proof')
+      }
+    }
+    this.pending.delete(key)
+    p.resolve(msg)
+  }
+
+  private async onRequest(msg: DhtMessage, from: NodeAddress): Promise<void> {
+    const started = performanceNow()
+    const senderId = nodeIdFromPublicKey(msg.senderKey)
+    let body: MessageBody
+    let result = 'ok'
+    try {
+      body = await this.dispatch({ msg, from, senderId } as InboundRequest)
+    } catch (error) {
+      const code = wireErrorCode(error)
+      result = error instanceof PassageError ? error.code : 'internal'
+      this.stats.errors++
+      const message = error instanceof PassageError ? error.message : 'internal error'
+      if (!(error instanceof PassageError)) this.logger?.warn({ err: error }, 'dht: handler failed')
+      body = { type: 'error', code, message }
+    }
+    if (this.destroyed) return
+    this.stats.handled[msg.type] = (this.stats.handled[msg.type] ?? 0) + 1
+    this.metrics.onRequestHandled?.(msg.type, result, performanceNow() - started)
+    this.send(from, {
+      ...body,
+      txid: msg.txid,
+      senderKey: this.identity.publicKey,
+      client: this.client,
+      wantProof: false,
+      proof: msg.wantProof ? this.identity.sign(proofInput(msg.txid, senderId)) : undefined,
+    })
+    if (!msg.client) this.learn(senderId, from)
+  }
+
+  private dispatch(req: InboundRequest): MessageBody | Promise<MessageBody> {
+    const handlers: { [T in MessageKind]?: Handler<T> } = HANDLERS
+    const handler = handlers[req.msg.type] as Handler<MessageKind> | undefined
+    if (!handler) throw new MalformedError('not a request')
+    return handler(this.ctx, req)
+  }
+
+  /** A non-client node talked to us: refresh it, or verify it with a ping of our own. */
+  private learn(id: NodeId, from: NodeAddress): void {
+    if (this.client) return
+    const known = this.table.get(id)
+    if (known && known.host === from.host && known.port === from.port) {
+      this.table.touch(id, this.clock.now())
+      return
+    }
+    const key = toHex(id)
+    const now = this.clock.now()
+    const last = this.verifying.get(key)
+    if (last !== undefined && now - last < VERIFY_RETRY_MS) return
+    if (this.verifyInFlight >= MAX_VERIFY_IN_FLIGHT) return
+    if (this.verifying.size > 10_000) this.verifying.clear()
+    this.verifying.set(key, now)
+    this.verifyInFlight++
+    this.request(from, { type: 'ping' }, { expectId: id, wantProof: true, retries: 0 })
+      .then((pong) => {
+        if (!pong.client) this.addVerified({ id, ...from })
+      })
+      .catch(() => {})
+      .finally(() => this.verifyInFlight--)
+  }
+
+  /** Adds a node that just proved its key; pings the oldest of a full bucket before evicting. */
+  private addVerified(node: NodeInfo): void {
+    if (this.destroyed || equalBytes(node.id, this.id)) return
+    this.failures.delete(toHex(node.id))
+    const r = this.table.add(node, this.clock.now())
+    if (r.status !== 'full') return
+    const oldKey = toHex(r.oldest.id)
+    if (this.evicting.has(oldKey)) return
+    this.evicting.add(oldKey)
+    this.request(r.oldest, { type: 'ping' }, { expectId: r.oldest.id, wantProof: false })
+      .then(() => this.table.touch(r.oldest.id, this.clock.now()))
+      .catch(() => this.table.remove(r.oldest.id, this.clock.now()))
+      .finally(() => this.evicting.delete(oldKey))
+  }
+
+  private tokenFor(from: NodeAddress, secret = this.currentSecret()): Bytes {
+    return hmac(sha256, secret, concatBytes(TOKEN_DOMAIN, utf8(addrKey(from)))).slice(
+      0,
+      16,
+    ) as Bytes
+  }
+
+  private currentSecret(): Bytes {
+    const now = this.clock.now()
+    if (now - this.secretAt >= TOKEN_ROTATE_MS) {
+      // Two rotations passed: both old secrets are stale.
+      this.previousSecret =
+        now - this.secretAt >= 2 * TOKEN_ROTATE_MS ? (randomBytes(32) as Bytes) : this.secret
+      this.secret = randomBytes(32) as Bytes
+      this.secretAt = now
+    }
+    return this.secret
+  }
+
+  private checkToken(token: Uint8Array, from: NodeAddress): void {
+    const current = this.currentSecret()
+    if (equalBytes(token, this.tokenFor(from, current))) return
+    if (equalBytes(token, this.tokenFor(from, this.previousSecret))) return
+    throw new BadTokenError()
+  }
+
+  // ---------------------------------------------------------------- outbound
+
+  private send(to: NodeAddress, msg: DhtMessage): void {
+    let bytes: Bytes
+    try {
+      bytes = encodeMessage(msg)
+    } catch (error) {
+      this.logger?.warn({ err: error, type: msg.type }, 'dht: cannot encode')
+      return
+    }
+    this.socket.send(bytes, to.port, to.host).catch(() => {})
+  }
+
+  /**
+   * Sends a request and waits for its response, resending after each timeout. Resolves with
+   * the response (an `error` response rejects with the matching SDK error). `expectId`: the
+   * responder's key must hash to it. `wantProof`: the responder must sign the txid.
+   */
+  async request(
+    to: NodeAddress,
+    body: MessageBody,
+    opts: {
+      expectId?: NodeId | undefined
+      wantProof?: boolean
+      retries?: number
+      timeoutMs?: number
+    } = {},
+  ): Promise<DhtMessage> {
+    if (this.destroyed) throw new RemoteError('the node is destroyed')
+    const txid = randomBytes(8) as Bytes
+    const key = toHex(txid)
+    const wantProof = opts.wantProof ?? false
+    const msg = {
+      ...body,
+      txid,
+      senderKey: this.identity.publicKey,
+      client: this.client,
+      wantProof,
+      proof: undefined,
+    } as DhtMessage
+    const bytes = encodeMessage(msg)
+    const retries = opts.retries ?? this.retries
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs
+    const started = performanceNow()
+    try {
+      const response = await new Promise<DhtMessage>((resolve, reject) => {
+        let attempt = 0
+        let timer: ReturnType<typeof setTimeout> | undefined
+        const finish = () => {
+          if (timer) clearTimeout(timer)
+          this.pending.delete(key)
+        }
+        this.pending.set(key, {
+          resolve: (m) => {
+            finish()
+            resolve(m)
+          },
+          reject: (e) => {
+            finish()
+            reject(e)
+          },
+          to: { host: to.host, port: to.port },
+          expectId: opts.expectId,
+          wantProof,
+        })
+        const fire = () => {
+          if (this.destroyed) {
+            finish()
+            return reject(new RemoteError('the node is destroyed'))
+          }
+          if (attempt > 0) this.stats.resent++
+          else this.stats.sent++
+          attempt++
+          this.socket.send(bytes, to.port, to.host).catch(() => {})
+          timer = setTimeout(() => {
+            if (attempt > retries) {
+              finish()
+              this.stats.timeouts++
+              reject(new TimeoutError(`no answer from ${to.host}:${to.port}`))
+            } else fire()
+          }, timeoutMs)
+        }
+        fire()
+      })
+      if (response.type === 'error') {
+        this.metrics.onRequestSent?.(body.type, 'error', performanceNow() - started)
+        throw errorFromWire(response.code, response.message)
+      }
+      this.metrics.onRequestSent?.(body.type, 'ok', performanceNow() - started)
+      if (opts.expectId) this.failures.delete(toHex(opts.expectId))
+      return response
+    } catch (error) {
+      if (error instanceof TimeoutError) {
+        this.metrics.onRequestSent?.(body.type, 'timeout', performanceNow() - started)
+        if (opts.expectId) this.noteFailure(opts.expectId)
+      }
+      throw error
+    }
+  }
+
+  private noteFailure(id: NodeId): void {
+    const key = toHex(id)
+    const n = (this.failures.get(key) ?? 0) + 1
+    if (n >= MAX_FAILURES) {
+      this.failures.delete(key)
+      this.table.remove(id, this.clock.now())
+    } else this.failures.set(key, n)
+  }
+
+  /** Pings an address; resolves with the responder's verified ID and its view of our address. */
+  async ping(to: NodeAddress): Promise<{ id: NodeId; observed: NodeAddress; client: boolean }> {
+    const pong = await this.request(to, { type: 'ping' }, { wantProof: true })
+    if (pong.type !== 'pong') throw new RemoteError('expected a pong')
+    const id = nodeIdFromPublicKey(pong.senderKey)
+    if (!pong.client) this.addVerified({ id, host: to.host, port: to.port })
+    return { id, observed: pong.observed, client: pong.client }
+  }
+
+  /**
+   * Joins the network: pings the given nodes (they must prove their keys), then looks up our
+   * own ID to fill the table. Returns the number of verified nodes in the table.
+   */
+  async bootstrap(peers: NodeAddress[]): Promise<number> {
+    await Promise.allSettled(peers.map((p) => this.ping(p)))
+    if (this.table.size === 0) return 0
+    await this.lookup(this.id)
+    return this.table.size
+  }
+
+  private isVerified(c: NodeInfo): boolean {
+    const known = this.table.get(c.id)
+    return known !== undefined && known.host === c.host && known.port === c.port
+  }
+
+  /**
+   * Iterative Kademlia lookup with `alpha` requests in flight: returns the k nodes closest to
+   * `target` that answered and proved their keys.
+   */
+  async lookup(target: NodeId): Promise<LookupResult> {
+    const started = performanceNow()
+    this.stats.lookups++
+    const seen = new Map<string, Candidate>()
+    seen.set(toHex(this.id), {
+      id: this.id,
+      ...this.address(),
+      state: 'failed',
+      token: new Uint8Array(0) as Bytes,
+      hop: 0,
+    })
+    for (const c of this.table.closest(target, this.k)) {
+      seen.set(toHex(c.id), {
+        id: c.id,
+        host: c.host,
+        port: c.port,
+        state: 'new',
+        token: new Uint8Array(0) as Bytes,
+        hop: 0,
+      })
+    }
+    let queried = 0
+    await new Promise<void>((resolve) => {
+      let inflight = 0
+      let finished = false
+      const step = () => {
+        if (finished) return
+        const live = [...seen.values()]
+          .filter((c) => c.state !== 'failed')
+          .sort((a, b) => compareDistance(target, a.id, b.id))
+          .slice(0, this.k)
+        for (const c of live) {
+          if (inflight >= this.alpha) break
+          if (c.state === 'new') launch(c)
+        }
+        if (inflight === 0 || this.destroyed) {
+          finished = true
+          resolve()
+        }
+      }
+      const launch = (c: Candidate) => {
+        c.state = 'pending'
+        inflight++
+        queried++
+        this.request(
+          c,
+          { type: 'find-node', target },
+          { expectId: c.id, wantProof: !this.isVerified(c) },
+        )
+          .then((reply) => {
+            if (reply.type !== 'nodes') throw new RemoteError('expected nodes')
+            c.state = 'done'
+            c.token = reply.token
+            if (!reply.client) this.addVerified({ id: c.id, host: c.host, port: c.port })
+            for (const n of reply.nodes) {
+              const key = toHex(n.id)
+              if (!seen.has(key))
+                seen.set(key, {
+                  ...n,
+                  state: 'new',
+                  token: new Uint8Array(0) as Bytes,
+                  hop: c.hop + 1,
+                })
+            }
+          })
+          .catch(() => {
+            c.state = 'failed'
+          })
+          .finally(() => {
+            inflight--
+            step()
+          })
+      }
+      step()
+    })
+    const closest = [...seen.values()]
+      .filter((c) => c.state === 'done')
+      .sort((a, b) => compareDistance(target, a.id, b.id))
+      .slice(0, this.k)
+    this.table.markRefreshed(target, this.clock.now())
+    const hops = closest[0]?.hop ?? 0
+    this.metrics.onLookup?.(hops, performanceNow() - started, closest.length)
+    return {
+      closest: closest.map((c) => ({ id: c.id, host: c.host, port: c.port, token: c.token })),
+      hops,
+      queried,
+    }
+  }
+
+  /** Whether this node is a replica for `key` given the lookup's closest nodes. */
+  private selfIsReplica(key: NodeId, closest: NodeInfo[]): boolean {
+    if (this.client) return false
+    if (closest.length < this.k) return true
+    return compareDistance(key, this.id, closest[closest.length - 1]!.id) < 0
+  }
+
+  // ---------------------------------------------------------------- mailboxes
+
+  /**
+   * Stores an envelope (opaque ciphertext, 1 byte to 64 KiB) in the mailbox of the holder of
+   * `recipientKey`, on the k closest nodes to the mailbox key. Resolves with how many
+   * replicas stored it; check `stored` (aim: at least 3).
+   */
+  async putEnvelope(
+    recipientKey: Uint8Array,
+    data: Uint8Array,
+    opts: { ttlMs?: number } = {},
+  ): Promise<PutEnvelopeResult> {
+    if (data.byteLength < 1 || data.byteLength > MAX_ENVELOPE_BYTES) {
+      throw new MalformedError(`an envelope is 1 to ${MAX_ENVELOPE_BYTES} bytes`)
+    }
+    const ttlMs = opts.ttlMs ?? DEFAULT_ENVELOPE_TTL_MS
+    if (ttlMs < 1000 || ttlMs > MAX_ENVELOPE_TTL_MS)
+      throw new MalformedError('ttl is 1 s to 30 days')
+    const mailboxKey = mailboxKeyFor(recipientKey)
+    const bytes = Uint8Array.from(data) as Bytes
+    const id = envelopeIdOf(mailboxKey, bytes)
+    const { closest } = await this.lookup(mailboxKey)
+    return this.storeOn(closest, mailboxKey, id, bytes, Math.floor(ttlMs / 1000), true)
+  }
+
+  private async storeOn(
+    targets: LookupNode[],
+    mailboxKey: Bytes,
+    id: Bytes,
+    data: Bytes,
+    ttlSeconds: number,
+    includeSelf: boolean,
+  ): Promise<PutEnvelopeResult> {
+    const errors: PassageError[] = []
+    let stored = 0
+    let replicas = targets.length
+    const jobs = targets.map(async (t) => {
+      try {
+        if (await this.sendEnvelope(t, mailboxKey, id, data, ttlSeconds)) stored++
+      } catch (error) {
+        errors.push(error instanceof PassageError ? error : new RemoteError(String(error)))
+      }
+    })
+    if (includeSelf && this.selfIsReplica(mailboxKey, targets)) {
+      replicas++
+      jobs.push(
+        (async () => {
+          const now = this.clock.now()
+          const outcome = await this.mailboxStore.put(
+            {
+              mailboxKey,
+              id,
+              data,
+              source: this.address().host,
+              storedAt: now,
+              expiresAt: now + ttlSeconds * 1000,
+            },
+            this.quota,
+            now,
+          )
+          if (outcome === 'stored' || outcome === 'duplicate' || outcome === 'deleted') stored++
+          else {
+            errors.push(
+              outcome === 'mailbox-full' ? new MailboxFullError() : new QuotaExceededError(),
+            )
+          }
+        })(),
+      )
+    }
+    await Promise.all(jobs)
+    return { id, mailboxKey, stored, replicas, errors }
+  }
+
+  /** Sends every fragment to one replica; true once it acknowledged the whole envelope. */
+  private async sendEnvelope(
+    to: LookupNode,
+    mailboxKey: Bytes,
+    id: Bytes,
+    data: Bytes,
+    ttlSeconds: number,
+  ): Promise<boolean> {
+    const count = Math.ceil(data.byteLength / FRAGMENT_BYTES)
+    let next = 0
+    let stored = false
+    const worker = async () => {
+      while (next < count && !stored) {
+        const index = next++
+        const start = index * FRAGMENT_BYTES
+        const ack = await this.request(
+          to,
+          {
+            type: 'mailbox-put',
+            token: to.token,
+            mailboxKey,
+            envelopeId: id,
+            ttlSeconds,
+            totalSize: data.byteLength,
+            index,
+            count,
+            data: data.slice(start, start + fragmentLength(data.byteLength, index)),
+          },
+          { expectId: to.id },
+        )
+        if (ack.type !== 'mailbox-put-ack') throw new RemoteError('expected a put ack')
+        if (ack.stored) stored = true
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(FRAGMENT_WINDOW, count) }, worker))
+    return stored
+  }
+
+  private signAuth(owner: Identity, audience: NodeId, request: MailboxAuthedRequest) {
+    const timestamp = this.clock.now()
+    const nonce = randomBytes(NONCE_BYTES) as Bytes
+    const signature = owner.sign(mailboxAuthInput(audience, timestamp, nonce, request))
+    return { ownerKey: owner.publicKey, timestamp, nonce, signature }
+  }
+
+  private async ownerRequest(
+    owner: Identity,
+    to: LookupNode,
+    request: MailboxAuthedRequest,
+  ): Promise<DhtMessage> {
+    const auth = this.signAuth(owner, to.id, request)
+    const body: MessageBody =
+      request.type === 'mailbox-get'
+        ? {
+            type: 'mailbox-get',
+            auth,
+            kind: request.kind,
+            envelopeId: Uint8Array.from(request.envelopeId) as Bytes,
+            index: request.index,
+          }
+        : { type: 'mailbox-delete', auth, ids: request.ids.map((i) => Uint8Array.from(i) as Bytes) }
+    // A resend carries the same nonce: a replica that answered already refuses it as a
+    // replay, so resend with a fresh signature instead.
+    let last: unknown
+    for (let attempt = 0; attempt <= this.retries; attempt++) {
+      try {
+        const fresh = attempt === 0 ? body : { ...body, auth: this.signAuth(owner, to.id, request) }
+        return await this.request(to, fresh, { expectId: to.id, retries: 0 })
+      } catch (error) {
+        last = error
+        if (!(error instanceof TimeoutError)) {
+          if ((error as PassageError).code === 'PASSAGE_ERR_REPLAY') continue
+          throw error
+        }
+      }
+    }
+    throw last
+  }
+
+  /**
+   * Fetches every envelope in `owner`'s mailbox from its replicas (each request signed by
+   * the owner for that replica). Envelopes whose bytes do not match their ID are skipped.
+   */
+  async fetchMailbox(owner: Identity): Promise<FetchedEnvelope[]> {
+    const mailboxKey = mailboxKeyFor(owner.publicKey)
+    const { closest } = await this.lookup(mailboxKey)
+    const found = new Map<
+      string,
+      { id: Bytes; size: number; expiresAt: number; holders: LookupNode[] }
+    >()
+    const local = new Map<string, FetchedEnvelope>()
+    if (!this.client) {
+      const now = this.clock.now()
+      let after: Bytes | undefined
+      for (let page = 0; page < 1000; page++) {
+        const entries = await this.mailboxStore.list(mailboxKey, now, 256, after)
+        for (const e of entries) {
+          const env = await this.mailboxStore.get(mailboxKey, e.id, now)
+          if (env) local.set(toHex(e.id), { id: env.id, data: env.data, expiresAt: env.expiresAt })
+        }
+        if (entries.length < 256) break
+        after = entries[entries.length - 1]!.id
+      }
+    }
+    await Promise.all(
+      closest.map(async (replica) => {
+        let after = new Uint8Array(ENVELOPE_ID_BYTES) as Bytes
+        for (let page = 0; page < 1000; page++) {
+          let reply: DhtMessage
+          try {
+            reply = await this.ownerRequest(owner, replica, {
+              type: 'mailbox-get',
+              kind: 'list',
+              envelopeId: after,
+              index: 0,
+            })
+          } catch {
+            return
+          }
+          if (reply.type !== 'mailbox-list') return
+          for (const e of reply.entries) {
+            const key = toHex(e.id)
+            const f = found.get(key)
+            if (f) f.holders.push(replica)
+            else found.set(key, { ...e, holders: [replica] })
+          }
+          if (!reply.more || reply.entries.length === 0) return
+          after = reply.entries[reply.entries.length - 1]!.id
+        }
+      }),
+    )
+    const out: FetchedEnvelope[] = [...local.values()]
+    await Promise.all(
+      [...found.entries()].map(async ([key, entry]) => {
+        if (local.has(key)) return
+        for (const holder of entry.holders) {
+          const data = await this.readEnvelope(owner, holder, entry.id, entry.size).catch(
+            () => undefined,
+          )
+          if (data && equalBytes(envelopeIdOf(mailboxKey, data), entry.id)) {
+            out.push({ id: entry.id, data, expiresAt: entry.expiresAt })
+            return
+          }
+        }
+      }),
+    )
+    return out
+  }
+
+  private async readEnvelope(
+    owner: Identity,
+    from: LookupNode,
+    id: Bytes,
+    size: number,
+  ): Promise<Bytes> {
+    const count = Math.ceil(size / FRAGMENT_BYTES)
+    const out = new Uint8Array(size) as Bytes
+    for (let index = 0; index < count; index++) {
+      const reply = await this.ownerRequest(owner, from, {
+        type: 'mailbox-get',
+        kind: 'read',
+        envelopeId: id,
+        index,
+      })
+      if (reply.type !== 'mailbox-fragment' || reply.totalSize !== size || reply.index !== index) {
+        throw new RemoteError('unexpected fragment')
+      }
+      out.set(reply.data, index * FRAGMENT_BYTES)
+    }
+    return out
+  }
+
+  /**
+   * Deletes envelopes from `owner`'s mailbox on every replica found (and here). Idempotent.
+   * Resolves with how many replicas confirmed.
+   */
+  async deleteEnvelopes(
+    owner: Identity,
+    ids: Uint8Array[],
+  ): Promise<{ confirmed: number; replicas: number }> {
+    const mailboxKey = mailboxKeyFor(owner.publicKey)
+    const { closest } = await this.lookup(mailboxKey)
+    const chunks: Bytes[][] = []
+    for (let i = 0; i < ids.length; i += MAX_DELETE_IDS) {
+      chunks.push(ids.slice(i, i + MAX_DELETE_IDS).map((id) => Uint8Array.from(id) as Bytes))
+    }
+    let confirmed = 0
+    if (!this.client) {
+      await this.mailboxStore.delete(mailboxKey, chunks.flat(), this.clock.now())
+    }
+    await Promise.all(
+      closest.map(async (replica) => {
+        try {
+          for (const chunk of chunks) {
+            const reply = await this.ownerRequest(owner, replica, {
+              type: 'mailbox-delete',
+              ids: chunk,
+            })
+            if (reply.type !== 'mailbox-delete-ack') throw new RemoteError('expected a delete ack')
+          }
+          confirmed++
+        } catch {
+          // Counted as not confirmed.
+        }
+      }),
+    )
+    return { confirmed, replicas: closest.length }
+  }
+
+  // ---------------------------------------------------------------- records
+
+  /** Stores a signed record on the k closest nodes to its key. Resolves with how many stored it. */
+  async putRecord(record: SignedRecord): Promise<{ stored: number; errors: PassageError[] }> {
+    verifyRecord(record)
+    const key = recordKeyFor(record.publicKey, record.type)
+    const { closest } = await this.lookup(key)
+    const bytes = encodeSignedRecord(record)
+    const errors: PassageError[] = []
+    let stored = 0
+    if (this.selfIsReplica(key, closest)) {
+      try {
+        await this.recordStore.put(key, record)
+        stored++
+      } catch (error) {
+        if (error instanceof PassageError) errors.push(error)
+      }
+    }
+    await Promise.all(
+      closest.map(async (node) => {
+        try {
+          await this.request(
+            node,
+            { type: 'record-put', token: node.token, record: bytes },
+            { expectId: node.id },
+          )
+          stored++
+        } catch (error) {
+          errors.push(error instanceof PassageError ? error : new RemoteError(String(error)))
+        }
+      }),
+    )
+    return { stored, errors }
+  }
+
+  /** The newest valid record of `type` signed by `publicKey`, from the closest nodes. */
+  async getRecord(publicKey: Uint8Array, type: number): Promise<SignedRecord | undefined> {
+    const key = recordKeyFor(publicKey, type)
+    const { closest } = await this.lookup(key)
+    let best = await this.recordStore.get(key)
+    await Promise.all(
+      closest.map(async (node) => {
+        try {
+          const reply = await this.request(node, { type: 'record-get', key }, { expectId: node.id })
+          if (reply.type !== 'record-result' || !reply.record) return
+          const record = decodeSignedRecord(reply.record)
+          verifyRecord(record)
+          if (!equalBytes(record.publicKey, publicKey) || record.type !== type) return
+          if (!best || record.seq > best.seq) best = record
+        } catch {
+          // A failing or lying node does not stop the others.
+        }
+      }),
+    )
+    return best
+  }
+
+  // ---------------------------------------------------------------- maintenance
+
+  /**
+   * Periodic work on the injected clock: expires envelopes, drops stale partial puts,
+   * refreshes buckets no lookup touched for {@link BUCKET_REFRESH_MS}, and republishes
+   * stored mailboxes every {@link REPUBLISH_INTERVAL_MS}. Call it every minute or so.
+   */
+  async maintain(): Promise<{ expired: number; refreshed: number; republished: number }> {
+    const now = this.clock.now()
+    const expired = await this.mailboxStore.expire(now)
+    if (expired > 0) this.metrics.onMailbox?.('expire', expired, 0)
+    this.assembler.expire(now)
+    this.replay.prune(now)
+    this.currentSecret()
+    let refreshed = 0
+    if (this.table.size > 0) {
+      for (const index of this.table.staleBuckets(now, BUCKET_REFRESH_MS)) {
+        await this.lookup(this.table.randomIdInBucket(index, randomBytes(20)))
+        this.table.markRefreshed(this.table.randomIdInBucket(index, randomBytes(20)), now)
+        refreshed++
+      }
+    }
+    let republished = 0
+    if (now - this.lastRepublish >= REPUBLISH_INTERVAL_MS) {
+      this.lastRepublish = now
+      republished = await this.republish()
+    }
+    return { expired, refreshed, republished }
+  }
+
+  /**
+   * Hands every stored envelope to the current k closest nodes of its mailbox (new nodes
+   * that joined closer, or replacements for replicas that left). Returns envelopes sent.
+   */
+  async republish(): Promise<number> {
+    const now = this.clock.now()
+    let sent = 0
+    for (const mailboxKey of await this.mailboxStore.mailboxes(now, 10_000)) {
+      const { closest } = await this.lookup(mailboxKey)
+      let after: Bytes | undefined
+      for (let page = 0; page < 1000; page++) {
+        const entries = await this.mailboxStore.list(mailboxKey, now, 256, after)
+        for (const e of entries) {
+          const env = await this.mailboxStore.get(mailboxKey, e.id, now)
+          if (!env) continue
+          const ttlSeconds = Math.floor((env.expiresAt - now) / 1000)
+          if (ttlSeconds < 1) continue
+          await this.storeOn(closest, mailboxKey, env.id, env.data, ttlSeconds, false)
+          sent++
+        }
+        if (entries.length < 256) break
+        after = entries[entries.length - 1]!.id
+      }
+    }
+    return sent
+  }
+
+  /** Stops answering, fails pending requests and closes the socket. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return
+    this.destroyed = true
+    for (const p of [...this.pending.values()]) p.reject(new RemoteError('the node is destroyed'))
+    this.pending.clear()
+    await this.socket.close()
+  }
+}
+
+const HANDLERS: { [T in MessageKind]?: Handler<T> } = {
+  ping: handlePing,
+  'find-node': handleFindNode,
+  'mailbox-put': handleMailboxPut,
+  'mailbox-get': handleMailboxGet,
+  'mailbox-delete': handleMailboxDelete,
+  'record-put': handleRecordPut,
+  'record-get': handleRecordGet,
+}
+
+function performanceNow(): number {
+  return globalThis.performance.now()
+}

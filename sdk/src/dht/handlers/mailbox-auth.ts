@@ -1,0 +1,34 @@
+import { BadSignatureError, ClockSkewError } from '../../errors.js'
+import { isValidSignature } from '../../identity/identity.js'
+import { toHex, type Bytes } from '../../wire/bytes.js'
+import {
+  mailboxAuthInput,
+  mailboxKeyFor,
+  type MailboxAuth,
+  type MailboxAuthedRequest,
+} from '../messages.js'
+import type { HandlerContext } from './context.js'
+
+/** Owner-signed mailbox requests are accepted within ±60 s of this node's clock (Session's window). */
+export const MAILBOX_AUTH_SKEW_MS = 60_000
+
+/**
+ * Checks an owner's signature on a get or delete: fresh (±60 s), addressed to this node,
+ * by the key the mailbox is derived from, and never seen before. Returns the mailbox key.
+ */
+export function verifyMailboxAuth(
+  ctx: HandlerContext,
+  auth: MailboxAuth,
+  request: MailboxAuthedRequest,
+): Bytes {
+  const now = ctx.clock.now()
+  if (Math.abs(now - auth.timestamp) > MAILBOX_AUTH_SKEW_MS) throw new ClockSkewError()
+  const input = mailboxAuthInput(ctx.id, auth.timestamp, auth.nonce, request)
+  if (!isValidSignature(auth.ownerKey, input, auth.signature)) throw new BadSignatureError()
+  ctx.replay.check(
+    `${toHex(auth.ownerKey)}/${toHex(auth.nonce)}`,
+    now,
+    auth.timestamp + MAILBOX_AUTH_SKEW_MS + 1,
+  )
+  return mailboxKeyFor(auth.ownerKey)
+}

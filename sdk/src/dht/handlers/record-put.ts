@@ -1,0 +1,15 @@
+import { decodeSignedRecord, verifyRecord } from '../../records/signed-record.js'
+import { recordKeyFor, type MessageBody } from '../messages.js'
+import type { HandlerContext, InboundRequest } from './context.js'
+
+/** record-put → ack with the stored seq. Needs a write token and a valid signature. */
+export async function handleRecordPut(
+  ctx: HandlerContext,
+  req: InboundRequest<'record-put'>,
+): Promise<MessageBody> {
+  ctx.checkToken(req.msg.token, req.from)
+  const record = decodeSignedRecord(req.msg.record)
+  verifyRecord(record)
+  const seq = await ctx.recordStore.put(recordKeyFor(record.publicKey, record.type), record)
+  return { type: 'record-put-ack', seq }
+}

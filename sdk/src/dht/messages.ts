@@ -1,0 +1,765 @@
+// The DHT wire codec: the only file that reads or writes DHT datagram bytes.
+// Layouts are documented byte by byte in docs/PROTOCOL.md, "DHT messages (UDP)".
+import { sha256 } from '@noble/hashes/sha2.js'
+import type { PassageError } from '../errors.js'
+import {
+  BadSignatureError,
+  BadTokenError,
+  ClockSkewError,
+  KeyMismatchError,
+  MailboxFullError,
+  MalformedError,
+  NotFoundError,
+  QuotaExceededError,
+  RateLimitedError,
+  RemoteError,
+  ReplayError,
+  TooLargeError,
+  UnavailableError,
+  WrongAudienceError,
+} from '../errors.js'
+import {
+  NODE_ID_BYTES,
+  PUBLIC_KEY_BYTES,
+  SIGNATURE_BYTES,
+  type NodeId,
+} from '../identity/node-id.js'
+import { BinaryReader, BinaryWriter } from '../wire/binary.js'
+import { concatBytes, fromUtf8, utf8, type Bytes } from '../wire/bytes.js'
+
+/** First byte of every datagram: ASCII 'P', so stray traffic is dropped at once. */
+export const DHT_MAGIC = 0x50
+/** Second byte: the codec version. A node drops datagrams of versions it does not speak. */
+export const DHT_VERSION = 1
+/** Largest datagram sent or accepted: the IPv6 minimum MTU, so nothing is IP-fragmented. */
+export const MAX_DATAGRAM_BYTES = 1280
+/** Transaction IDs are 8 random bytes: collisions among in-flight requests are negligible. */
+export const TXID_BYTES = 8
+/** Mailbox envelope IDs: 16 bytes of SHA-256 over the envelope (see {@link envelopeIdOf}). */
+export const ENVELOPE_ID_BYTES = 16
+/** Nonces in owner-signed mailbox requests. */
+export const NONCE_BYTES = 16
+/** Largest write token accepted (ours are 16 bytes). */
+export const MAX_TOKEN_BYTES = 32
+/** An envelope travels in fragments of this many bytes (the last may be shorter). */
+export const FRAGMENT_BYTES = 1024 // fits a put (112 B of headers) in 1280 B with room to spare
+/** Largest envelope (opaque ciphertext) a mailbox stores: 64 KiB, as issue 3 asks. */
+export const MAX_ENVELOPE_BYTES = 65_536
+/** Fragments of the largest envelope. */
+export const MAX_FRAGMENTS = MAX_ENVELOPE_BYTES / FRAGMENT_BYTES
+/** Nodes in one `nodes` reply: k. */
+export const MAX_NODES_PER_REPLY = 20
+/** Entries in one mailbox list page (28 B each). */
+export const MAX_LIST_ENTRIES = 32
+/** Envelope IDs in one delete request. */
+export const MAX_DELETE_IDS = 32
+/** Longest error text on the wire, in bytes. */
+export const MAX_ERROR_TEXT_BYTES = 200
+
+/** Signature domains: a signature made for one purpose cannot be replayed for another. */
+export const PROOF_DOMAIN = utf8('passage/dht/proof/v1\0')
+export const MAILBOX_AUTH_DOMAIN = utf8('passage/dht/mailbox-auth/v1\0')
+const MAILBOX_KEY_DOMAIN = utf8('passage/mailbox/v1\0')
+const ENVELOPE_ID_DOMAIN = utf8('passage/envelope/v1\0')
+const RECORD_KEY_DOMAIN = utf8('passage/record-key/v1\0')
+
+/** Message type numbers. New types take new numbers; numbers are never reused. */
+export const MessageType = {
+  ping: 0x01,
+  pong: 0x02,
+  findNode: 0x03,
+  nodes: 0x04,
+  mailboxPut: 0x10,
+  mailboxPutAck: 0x11,
+  mailboxGet: 0x12,
+  mailboxResult: 0x13,
+  mailboxDelete: 0x14,
+  mailboxDeleteAck: 0x15,
+  recordPut: 0x20,
+  recordPutAck: 0x21,
+  recordGet: 0x22,
+  recordResult: 0x23,
+  error: 0x7f,
+} as const
+
+/** Header flag bits; every other bit must be zero. */
+export const Flag = {
+  /** The sender is a client: do not add it to routing tables or return it to others. */
+  client: 0x01,
+  /** Request: the responder must prove its key (sign the txid and requester ID). */
+  wantProof: 0x02,
+  /** Response: a 64-byte proof follows the sender key. */
+  hasProof: 0x04,
+} as const
+const KNOWN_FLAGS = Flag.client | Flag.wantProof | Flag.hasProof
+
+/** A UDP endpoint. `host` is a literal IPv4 or IPv6 address, never a name. */
+export interface NodeAddress {
+  host: string
+  port: number
+}
+
+/** A node as it travels in `nodes` replies: its ID and endpoint. */
+export interface NodeInfo extends NodeAddress {
+  id: NodeId
+}
+
+/** Owner authentication carried by mailbox get and delete requests. */
+export interface MailboxAuth {
+  /** The mailbox owner's identity public key (33 bytes); the mailbox key is derived from it. */
+  ownerKey: Bytes
+  /** Milliseconds since the Unix epoch; the replica accepts ±60 s. */
+  timestamp: number
+  nonce: Bytes
+  /** Over {@link mailboxAuthInput}. */
+  signature: Bytes
+}
+
+export interface MailboxListEntry {
+  id: Bytes
+  size: number
+  expiresAt: number
+}
+
+/** Fields every datagram carries. */
+export interface MessageHeader {
+  txid: Bytes
+  /** The sender's identity public key; its node ID is SHA-256(key)[0..20). */
+  senderKey: Bytes
+  client: boolean
+  wantProof: boolean
+  /** On responses only: the sender's signature over {@link proofInput}. */
+  proof: Bytes | undefined
+}
+
+export type MessageBody =
+  | { type: 'ping' }
+  | { type: 'pong'; observed: NodeAddress; token: Bytes }
+  | { type: 'find-node'; target: NodeId }
+  | { type: 'nodes'; token: Bytes; nodes: NodeInfo[] }
+  | {
+      type: 'mailbox-put'
+      token: Bytes
+      mailboxKey: NodeId
+      envelopeId: Bytes
+      ttlSeconds: number
+      totalSize: number
+      index: number
+      count: number
+      data: Bytes
+    }
+  | { type: 'mailbox-put-ack'; envelopeId: Bytes; index: number; stored: boolean }
+  | {
+      type: 'mailbox-get'
+      auth: MailboxAuth
+      /** `list`: a page of IDs after `envelopeId` (all zero: from the start); `read`: a fragment. */
+      kind: 'list' | 'read'
+      envelopeId: Bytes
+      index: number
+    }
+  | { type: 'mailbox-list'; more: boolean; entries: MailboxListEntry[] }
+  | {
+      type: 'mailbox-fragment'
+      envelopeId: Bytes
+      index: number
+      count: number
+      totalSize: number
+      data: Bytes
+    }
+  | { type: 'mailbox-delete'; auth: MailboxAuth; ids: Bytes[] }
+  | { type: 'mailbox-delete-ack'; deleted: number }
+  | { type: 'record-put'; token: Bytes; record: Bytes }
+  | { type: 'record-put-ack'; seq: number }
+  | { type: 'record-get'; key: NodeId }
+  | { type: 'record-result'; record: Bytes | undefined }
+  | { type: 'error'; code: number; message: string }
+
+/** A decoded datagram. */
+export type DhtMessage = MessageHeader & MessageBody
+export type MessageKind = DhtMessage['type']
+
+/** Kinds that are requests (everything else is a response). */
+export const REQUEST_KINDS: ReadonlySet<MessageKind> = new Set([
+  'ping',
+  'find-node',
+  'mailbox-put',
+  'mailbox-get',
+  'mailbox-delete',
+  'record-put',
+  'record-get',
+])
+
+/** Why a datagram was dropped; the node counts drops by these reasons. */
+export type DropReason =
+  | 'oversized'
+  | 'malformed'
+  | 'unknown-type'
+  | 'bad-version'
+  | 'bad-proof'
+  | 'unsolicited'
+  | 'rate-limited'
+
+/** The mailbox key of a recipient: `SHA-256("passage/mailbox/v1\0" || publicKey)[0..20)`. */
+export function mailboxKeyFor(publicKey: Uint8Array): NodeId {
+  checkKey(publicKey, 'publicKey')
+  return sha256(concatBytes(MAILBOX_KEY_DOMAIN, publicKey)).slice(0, NODE_ID_BYTES) as Bytes
+}
+
+/** An envelope's ID: `SHA-256("passage/envelope/v1\0" || mailboxKey || data)[0..16)`. */
+export function envelopeIdOf(mailboxKey: Uint8Array, data: Uint8Array): Bytes {
+  return sha256(concatBytes(ENVELOPE_ID_DOMAIN, mailboxKey, data)).slice(
+    0,
+    ENVELOPE_ID_BYTES,
+  ) as Bytes
+}
+
+/** Where a signed record lives: `SHA-256("passage/record-key/v1\0" || type || publicKey)[0..20)`. */
+export function recordKeyFor(publicKey: Uint8Array, type: number): NodeId {
+  checkKey(publicKey, 'publicKey')
+  return sha256(concatBytes(RECORD_KEY_DOMAIN, Uint8Array.of(type), publicKey)).slice(
+    0,
+    NODE_ID_BYTES,
+  ) as Bytes
+}
+
+/** What a responder signs to prove its key: domain, the request's txid, the requester's ID. */
+export function proofInput(txid: Uint8Array, requesterId: Uint8Array): Bytes {
+  return concatBytes(PROOF_DOMAIN, txid, requesterId)
+}
+
+/** The request-specific fields an owner's mailbox signature covers. */
+export type MailboxAuthedRequest =
+  | { type: 'mailbox-get'; kind: 'list' | 'read'; envelopeId: Uint8Array; index: number }
+  | { type: 'mailbox-delete'; ids: Uint8Array[] }
+
+/**
+ * What a mailbox owner signs: domain, the replica's node ID (so a signature for one replica
+ * is refused by the others), timestamp, nonce, then the request's own fields.
+ */
+export function mailboxAuthInput(
+  audience: Uint8Array,
+  timestamp: number,
+  nonce: Uint8Array,
+  request: MailboxAuthedRequest,
+): Bytes {
+  const w = new BinaryWriter()
+    .raw(MAILBOX_AUTH_DOMAIN)
+    .fixed(audience, NODE_ID_BYTES, 'audience')
+    .u64(timestamp)
+    .fixed(nonce, NONCE_BYTES, 'nonce')
+  if (request.type === 'mailbox-get') {
+    w.u8(MessageType.mailboxGet)
+      .u8(request.kind === 'list' ? 0 : 1)
+      .fixed(request.envelopeId, ENVELOPE_ID_BYTES, 'envelopeId')
+      .u16(request.index)
+  } else {
+    w.u8(MessageType.mailboxDelete).u8(request.ids.length)
+    for (const id of request.ids) w.fixed(id, ENVELOPE_ID_BYTES, 'envelopeId')
+  }
+  return w.finish()
+}
+
+// ---- wire error codes: the one place that maps SDK errors to numbers and back ----
+
+type ErrorClass = new (message?: string) => PassageError
+
+/** Wire error numbers. Numbers are never reused; unknown numbers decode as {@link RemoteError}. */
+export const WIRE_ERRORS: ReadonlyArray<readonly [number, ErrorClass]> = [
+  [1, MalformedError],
+  [2, BadSignatureError],
+  [3, KeyMismatchError],
+  [4, ClockSkewError],
+  [5, ReplayError],
+  [6, WrongAudienceError],
+  [7, RateLimitedError],
+  [8, NotFoundError],
+  [9, BadTokenError],
+  [10, MailboxFullError],
+  [11, QuotaExceededError],
+  [12, TooLargeError],
+  [13, UnavailableError],
+]
+/** The number sent for failures without a more specific code. */
+export const WIRE_ERROR_INTERNAL = 0
+
+/** The wire error number for an error (0 for anything not in {@link WIRE_ERRORS}). */
+export function wireErrorCode(error: unknown): number {
+  for (const [code, cls] of WIRE_ERRORS) if (error instanceof cls) return code
+  return WIRE_ERROR_INTERNAL
+}
+
+/** The SDK error for a wire error number and text. */
+export function errorFromWire(code: number, message: string): PassageError {
+  const found = WIRE_ERRORS.find(([c]) => c === code)
+  const text = `remote: ${message}`
+  return found ? new found[1](text) : new RemoteError(text)
+}
+
+// ---- encoding ----
+
+const TYPE_OF: Record<MessageKind, number> = {
+  ping: MessageType.ping,
+  pong: MessageType.pong,
+  'find-node': MessageType.findNode,
+  nodes: MessageType.nodes,
+  'mailbox-put': MessageType.mailboxPut,
+  'mailbox-put-ack': MessageType.mailboxPutAck,
+  'mailbox-get': MessageType.mailboxGet,
+  'mailbox-list': MessageType.mailboxResult,
+  'mailbox-fragment': MessageType.mailboxResult,
+  'mailbox-delete': MessageType.mailboxDelete,
+  'mailbox-delete-ack': MessageType.mailboxDeleteAck,
+  'record-put': MessageType.recordPut,
+  'record-put-ack': MessageType.recordPutAck,
+  'record-get': MessageType.recordGet,
+  'record-result': MessageType.recordResult,
+  error: MessageType.error,
+}
+
+/** Encodes a message; throws {@link MalformedError} for bad fields or more than 1280 bytes. */
+export function encodeMessage(msg: DhtMessage): Bytes {
+  const w = new BinaryWriter()
+  const flags =
+    (msg.client ? Flag.client : 0) |
+    (msg.wantProof ? Flag.wantProof : 0) |
+    (msg.proof ? Flag.hasProof : 0)
+  w.u8(DHT_MAGIC).u8(DHT_VERSION).u8(TYPE_OF[msg.type]).u8(flags)
+  w.fixed(msg.txid, TXID_BYTES, 'txid').fixed(msg.senderKey, PUBLIC_KEY_BYTES, 'senderKey')
+  if (msg.proof) w.fixed(msg.proof, SIGNATURE_BYTES, 'proof')
+  encodeBody(w, msg)
+  const out = w.finish()
+  if (out.byteLength > MAX_DATAGRAM_BYTES) {
+    throw new MalformedError(`a ${msg.type} datagram is ${out.byteLength} bytes, over 1280`)
+  }
+  return out
+}
+
+function encodeBody(w: BinaryWriter, msg: MessageBody): void {
+  switch (msg.type) {
+    case 'ping':
+      return
+    case 'pong':
+      writeAddress(w, msg.observed)
+      writeToken(w, msg.token)
+      return
+    case 'find-node':
+      w.fixed(msg.target, NODE_ID_BYTES, 'target')
+      return
+    case 'nodes':
+      writeToken(w, msg.token)
+      if (msg.nodes.length > MAX_NODES_PER_REPLY) throw new MalformedError('too many nodes')
+      w.u8(msg.nodes.length)
+      for (const node of msg.nodes) {
+        w.fixed(node.id, NODE_ID_BYTES, 'node id')
+        writeAddress(w, node)
+      }
+      return
+    case 'mailbox-put':
+      checkFragment(msg.totalSize, msg.index, msg.count, msg.data.byteLength)
+      writeToken(w, msg.token)
+      w.fixed(msg.mailboxKey, NODE_ID_BYTES, 'mailboxKey')
+      w.fixed(msg.envelopeId, ENVELOPE_ID_BYTES, 'envelopeId')
+      w.u32(msg.ttlSeconds).u32(msg.totalSize).u16(msg.index).u16(msg.count)
+      w.bytes16(msg.data, 'data')
+      return
+    case 'mailbox-put-ack':
+      w.fixed(msg.envelopeId, ENVELOPE_ID_BYTES, 'envelopeId').u16(msg.index)
+      w.u8(msg.stored ? 1 : 0)
+      return
+    case 'mailbox-get':
+      writeAuth(w, msg.auth)
+      w.u8(msg.kind === 'list' ? 0 : 1)
+      w.fixed(msg.envelopeId, ENVELOPE_ID_BYTES, 'envelopeId').u16(msg.index)
+      return
+    case 'mailbox-list':
+      if (msg.entries.length > MAX_LIST_ENTRIES) throw new MalformedError('too many entries')
+      w.u8(0)
+        .u8(msg.more ? 1 : 0)
+        .u8(msg.entries.length)
+      for (const e of msg.entries) {
+        w.fixed(e.id, ENVELOPE_ID_BYTES, 'envelopeId').u32(e.size).u64(e.expiresAt)
+      }
+      return
+    case 'mailbox-fragment':
+      checkFragment(msg.totalSize, msg.index, msg.count, msg.data.byteLength)
+      w.u8(1).fixed(msg.envelopeId, ENVELOPE_ID_BYTES, 'envelopeId')
+      w.u16(msg.index).u16(msg.count).u32(msg.totalSize).bytes16(msg.data, 'data')
+      return
+    case 'mailbox-delete':
+      writeAuth(w, msg.auth)
+      if (msg.ids.length === 0 || msg.ids.length > MAX_DELETE_IDS) {
+        throw new MalformedError(`a delete names 1 to ${MAX_DELETE_IDS} envelopes`)
+      }
+      w.u8(msg.ids.length)
+      for (const id of msg.ids) w.fixed(id, ENVELOPE_ID_BYTES, 'envelopeId')
+      return
+    case 'mailbox-delete-ack':
+      w.u8(msg.deleted)
+      return
+    case 'record-put':
+      writeToken(w, msg.token)
+      w.bytes16(msg.record, 'record')
+      return
+    case 'record-put-ack':
+      w.u64(msg.seq)
+      return
+    case 'record-get':
+      w.fixed(msg.key, NODE_ID_BYTES, 'key')
+      return
+    case 'record-result':
+      if (msg.record) w.u8(1).bytes16(msg.record, 'record')
+      else w.u8(0)
+      return
+    case 'error': {
+      let text = utf8(msg.message)
+      if (text.byteLength > MAX_ERROR_TEXT_BYTES) text = utf8(clipText(msg.message))
+      w.u16(msg.code).bytes8(text, 'message')
+      return
+    }
+  }
+}
+
+function clipText(text: string): string {
+  let out = text
+  while (utf8(out).byteLength > MAX_ERROR_TEXT_BYTES) out = out.slice(0, -1)
+  return out
+}
+
+function writeToken(w: BinaryWriter, token: Uint8Array): void {
+  if (token.byteLength > MAX_TOKEN_BYTES) throw new MalformedError('token too long')
+  w.bytes8(token, 'token')
+}
+
+function writeAuth(w: BinaryWriter, auth: MailboxAuth): void {
+  w.fixed(auth.ownerKey, PUBLIC_KEY_BYTES, 'ownerKey')
+  w.u64(auth.timestamp)
+  w.fixed(auth.nonce, NONCE_BYTES, 'nonce')
+  w.fixed(auth.signature, SIGNATURE_BYTES, 'signature')
+}
+
+function writeAddress(w: BinaryWriter, address: NodeAddress): void {
+  const v4 = parseIpv4(address.host)
+  if (v4) {
+    w.u8(4).raw(v4)
+  } else {
+    const v6 = parseIpv6(address.host)
+    if (!v6) throw new MalformedError(`not an IP address: ${address.host}`)
+    w.u8(6).raw(v6)
+  }
+  if (!Number.isInteger(address.port) || address.port < 1 || address.port > 0xffff) {
+    throw new MalformedError(`bad port ${address.port}`)
+  }
+  w.u16(address.port)
+}
+
+function checkKey(key: Uint8Array, what: string): void {
+  if (key.byteLength !== PUBLIC_KEY_BYTES || key[0] !== 0x05) {
+    throw new MalformedError(`${what} is a 33-byte key starting with 0x05`)
+  }
+}
+
+function checkFragment(totalSize: number, index: number, count: number, length: number): void {
+  if (totalSize < 1 || totalSize > MAX_ENVELOPE_BYTES) {
+    throw new MalformedError(`an envelope is 1 to ${MAX_ENVELOPE_BYTES} bytes`)
+  }
+  if (count !== Math.ceil(totalSize / FRAGMENT_BYTES))
+    throw new MalformedError('bad fragment count')
+  if (index >= count) throw new MalformedError('fragment index out of range')
+  if (length !== fragmentLength(totalSize, index)) throw new MalformedError('bad fragment length')
+}
+
+/** Length of fragment `index` of an envelope of `totalSize` bytes. */
+export function fragmentLength(totalSize: number, index: number): number {
+  return Math.min(FRAGMENT_BYTES, totalSize - index * FRAGMENT_BYTES)
+}
+
+// ---- decoding ----
+
+/** Result of {@link tryDecodeMessage}: a message, or why the datagram is dropped. */
+export type DecodeResult =
+  { ok: true; message: DhtMessage } | { ok: false; reason: DropReason; error: MalformedError }
+
+/** Decodes untrusted bytes; never throws. */
+export function tryDecodeMessage(bytes: Uint8Array): DecodeResult {
+  if (bytes.byteLength > MAX_DATAGRAM_BYTES) {
+    return { ok: false, reason: 'oversized', error: new MalformedError('datagram over 1280 bytes') }
+  }
+  if (bytes.byteLength >= 2 && bytes[0] === DHT_MAGIC && bytes[1] !== DHT_VERSION) {
+    return { ok: false, reason: 'bad-version', error: new MalformedError('unknown DHT version') }
+  }
+  if (bytes.byteLength >= 3 && bytes[0] === DHT_MAGIC && !KNOWN_TYPES.has(bytes[2]!)) {
+    return { ok: false, reason: 'unknown-type', error: new MalformedError('unknown type') }
+  }
+  try {
+    return { ok: true, message: decodeMessage(bytes) }
+  } catch (error) {
+    const e = error instanceof MalformedError ? error : new MalformedError(String(error))
+    return { ok: false, reason: 'malformed', error: e }
+  }
+}
+
+const KNOWN_TYPES: ReadonlySet<number> = new Set(Object.values(MessageType))
+
+/** Decodes a datagram; throws {@link MalformedError} for anything but a well-formed message. */
+export function decodeMessage(bytes: Uint8Array): DhtMessage {
+  if (bytes.byteLength > MAX_DATAGRAM_BYTES) throw new MalformedError('datagram over 1280 bytes')
+  const r = new BinaryReader(bytes)
+  if (r.u8('magic') !== DHT_MAGIC) throw new MalformedError('not a Passage DHT datagram')
+  if (r.u8('version') !== DHT_VERSION) throw new MalformedError('unknown DHT version')
+  const typeByte = r.u8('type')
+  const flags = r.u8('flags')
+  if ((flags & ~KNOWN_FLAGS) !== 0) throw new MalformedError('unknown flag bits')
+  const txid = r.fixed(TXID_BYTES, 'txid')
+  const senderKey = readKey(r, 'senderKey')
+  const proof = flags & Flag.hasProof ? r.fixed(SIGNATURE_BYTES, 'proof') : undefined
+  const header: MessageHeader = {
+    txid,
+    senderKey,
+    client: (flags & Flag.client) !== 0,
+    wantProof: (flags & Flag.wantProof) !== 0,
+    proof,
+  }
+  const body = decodeBody(r, typeByte)
+  r.end('datagram')
+  const isRequest = REQUEST_KINDS.has(body.type)
+  if (isRequest && proof) throw new MalformedError('a request carries no proof')
+  if (!isRequest && header.wantProof) throw new MalformedError('a response asks for no proof')
+  return { ...header, ...body }
+}
+
+function decodeBody(r: BinaryReader, typeByte: number): MessageBody {
+  switch (typeByte) {
+    case MessageType.ping:
+      return { type: 'ping' }
+    case MessageType.pong:
+      return { type: 'pong', observed: readAddress(r), token: readToken(r) }
+    case MessageType.findNode:
+      return { type: 'find-node', target: r.fixed(NODE_ID_BYTES, 'target') }
+    case MessageType.nodes: {
+      const token = readToken(r)
+      const count = r.u8('count')
+      if (count > MAX_NODES_PER_REPLY) throw new MalformedError('too many nodes')
+      const nodes: NodeInfo[] = []
+      for (let i = 0; i < count; i++) {
+        const id = r.fixed(NODE_ID_BYTES, 'node id')
+        nodes.push({ id, ...readAddress(r) })
+      }
+      return { type: 'nodes', token, nodes }
+    }
+    case MessageType.mailboxPut: {
+      const token = readToken(r)
+      const mailboxKey = r.fixed(NODE_ID_BYTES, 'mailboxKey')
+      const envelopeId = r.fixed(ENVELOPE_ID_BYTES, 'envelopeId')
+      const ttlSeconds = r.u32('ttl')
+      const totalSize = r.u32('totalSize')
+      const index = r.u16('index')
+      const count = r.u16('count')
+      const data = r.bytes16('data')
+      checkFragment(totalSize, index, count, data.byteLength)
+      return {
+        type: 'mailbox-put',
+        token,
+        mailboxKey,
+        envelopeId,
+        ttlSeconds,
+        totalSize,
+        index,
+        count,
+        data,
+      }
+    }
+    case MessageType.mailboxPutAck: {
+      const envelopeId = r.fixed(ENVELOPE_ID_BYTES, 'envelopeId')
+      const index = r.u16('index')
+      return { type: 'mailbox-put-ack', envelopeId, index, stored: readBool(r, 'stored') }
+    }
+    case MessageType.mailboxGet: {
+      const auth = readAuth(r)
+      const kindByte = r.u8('kind')
+      if (kindByte > 1) throw new MalformedError('unknown mailbox-get kind')
+      const envelopeId = r.fixed(ENVELOPE_ID_BYTES, 'envelopeId')
+      const index = r.u16('index')
+      return {
+        type: 'mailbox-get',
+        auth,
+        kind: kindByte === 0 ? 'list' : 'read',
+        envelopeId,
+        index,
+      }
+    }
+    case MessageType.mailboxResult: {
+      const kind = r.u8('kind')
+      if (kind === 0) {
+        const more = readBool(r, 'more')
+        const count = r.u8('count')
+        if (count > MAX_LIST_ENTRIES) throw new MalformedError('too many entries')
+        const entries: MailboxListEntry[] = []
+        for (let i = 0; i < count; i++) {
+          const id = r.fixed(ENVELOPE_ID_BYTES, 'envelopeId')
+          const size = r.u32('size')
+          if (size < 1 || size > MAX_ENVELOPE_BYTES) throw new MalformedError('bad size')
+          entries.push({ id, size, expiresAt: r.u64('expiresAt') })
+        }
+        return { type: 'mailbox-list', more, entries }
+      }
+      if (kind === 1) {
+        const envelopeId = r.fixed(ENVELOPE_ID_BYTES, 'envelopeId')
+        const index = r.u16('index')
+        const count = r.u16('count')
+        const totalSize = r.u32('totalSize')
+        const data = r.bytes16('data')
+        checkFragment(totalSize, index, count, data.byteLength)
+        return { type: 'mailbox-fragment', envelopeId, index, count, totalSize, data }
+      }
+      throw new MalformedError('unknown mailbox result kind')
+    }
+    case MessageType.mailboxDelete: {
+      const auth = readAuth(r)
+      const count = r.u8('count')
+      if (count === 0 || count > MAX_DELETE_IDS) throw new MalformedError('bad delete count')
+      const ids: Bytes[] = []
+      for (let i = 0; i < count; i++) ids.push(r.fixed(ENVELOPE_ID_BYTES, 'envelopeId'))
+      return { type: 'mailbox-delete', auth, ids }
+    }
+    case MessageType.mailboxDeleteAck:
+      return { type: 'mailbox-delete-ack', deleted: r.u8('deleted') }
+    case MessageType.recordPut:
+      return { type: 'record-put', token: readToken(r), record: r.bytes16('record') }
+    case MessageType.recordPutAck:
+      return { type: 'record-put-ack', seq: r.u64('seq') }
+    case MessageType.recordGet:
+      return { type: 'record-get', key: r.fixed(NODE_ID_BYTES, 'key') }
+    case MessageType.recordResult:
+      return {
+        type: 'record-result',
+        record: readBool(r, 'found') ? r.bytes16('record') : undefined,
+      }
+    case MessageType.error: {
+      const code = r.u16('code')
+      const text = r.bytes8('message')
+      if (text.byteLength > MAX_ERROR_TEXT_BYTES) throw new MalformedError('error text too long')
+      return { type: 'error', code, message: fromUtf8(text, 'error message') }
+    }
+    default:
+      throw new MalformedError(`unknown message type ${typeByte}`)
+  }
+}
+
+function readBool(r: BinaryReader, what: string): boolean {
+  const b = r.u8(what)
+  if (b > 1) throw new MalformedError(`${what} must be 0 or 1`)
+  return b === 1
+}
+
+function readKey(r: BinaryReader, what: string): Bytes {
+  const key = r.fixed(PUBLIC_KEY_BYTES, what)
+  if (key[0] !== 0x05) throw new MalformedError(`${what} must start with 0x05`)
+  return key
+}
+
+function readToken(r: BinaryReader): Bytes {
+  const token = r.bytes8('token')
+  if (token.byteLength > MAX_TOKEN_BYTES) throw new MalformedError('token too long')
+  return token
+}
+
+function readAuth(r: BinaryReader): MailboxAuth {
+  return {
+    ownerKey: readKey(r, 'ownerKey'),
+    timestamp: r.u64('timestamp'),
+    nonce: r.fixed(NONCE_BYTES, 'nonce'),
+    signature: r.fixed(SIGNATURE_BYTES, 'signature'),
+  }
+}
+
+function readAddress(r: BinaryReader): NodeAddress {
+  const family = r.u8('family')
+  let host: string
+  if (family === 4) host = formatIpv4(r.fixed(4, 'ipv4'))
+  else if (family === 6) host = formatIpv6(r.fixed(16, 'ipv6'))
+  else throw new MalformedError('unknown address family')
+  const port = r.u16('port')
+  if (port === 0) throw new MalformedError('port 0')
+  return { host, port }
+}
+
+// ---- IP literals (no node:net here: the codec stays portable) ----
+
+/** The 4 bytes of a dotted-quad IPv4 literal, or undefined. */
+export function parseIpv4(host: string): Bytes | undefined {
+  const parts = host.split('.')
+  if (parts.length !== 4) return undefined
+  const out = new Uint8Array(4)
+  for (let i = 0; i < 4; i++) {
+    const p = parts[i]!
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return undefined
+    const n = Number(p)
+    if (n > 255) return undefined
+    out[i] = n
+  }
+  return out
+}
+
+function formatIpv4(b: Uint8Array): string {
+  return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`
+}
+
+/** The 16 bytes of an IPv6 literal (with `::` and an optional embedded IPv4), or undefined. */
+export function parseIpv6(host: string): Bytes | undefined {
+  if (!/^[0-9a-fA-F:.]+$/.test(host) || host.length > 45) return undefined
+  const halves = host.split('::')
+  if (halves.length > 2) return undefined
+  const parseGroups = (text: string): number[] | undefined => {
+    if (text === '') return []
+    const groups: number[] = []
+    const parts = text.split(':')
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i]!
+      if (i === parts.length - 1 && p.includes('.')) {
+        const v4 = parseIpv4(p)
+        if (!v4) return undefined
+        groups.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!)
+      } else {
+        if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return undefined
+        groups.push(parseInt(p, 16))
+      }
+    }
+    return groups
+  }
+  const head = parseGroups(halves[0]!)
+  const tail = halves.length === 2 ? parseGroups(halves[1]!) : []
+  if (!head || !tail) return undefined
+  const missing = 8 - head.length - tail.length
+  if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined
+  const groups = [...head, ...new Array<number>(halves.length === 2 ? missing : 0).fill(0), ...tail]
+  const out = new Uint8Array(16)
+  groups.forEach((g, i) => {
+    out[2 * i] = g >>> 8
+    out[2 * i + 1] = g & 0xff
+  })
+  return out
+}
+
+function formatIpv6(b: Uint8Array): string {
+  const groups: number[] = []
+  for (let i = 0; i < 8; i++) groups.push((b[2 * i]! << 8) | b[2 * i + 1]!)
+  // RFC 5952: compress the longest run (≥ 2) of zero groups.
+  let bestStart = -1
+  let bestLen = 0
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) {
+      i++
+      continue
+    }
+    let j = i
+    while (j < 8 && groups[j] === 0) j++
+    if (j - i > bestLen) {
+      bestStart = i
+      bestLen = j - i
+    }
+    i = j
+  }
+  const hexes = groups.map((g) => g.toString(16))
+  if (bestLen < 2) return hexes.join(':')
+  return `${hexes.slice(0, bestStart).join(':')}::${hexes.slice(bestStart + bestLen).join(':')}`
+}

@@ -1,0 +1,299 @@
+import { compareDistance, NODE_ID_BYTES, type NodeId } from '../identity/node-id.js'
+import { equalBytes, toHex } from '../wire/bytes.js'
+import { parseIpv4 } from './messages.js'
+
+/** Bucket size and replication factor: 20, as in Kademlia and BitTorrent's DHT. */
+export const K = 20
+/** One bucket per bit of the 160-bit ID space. */
+export const BUCKET_COUNT = NODE_ID_BYTES * 8
+/** Nodes of one public IPv4 /24 in one bucket: limits one operator's weight (eclipse attacks). */
+export const MAX_PER_SUBNET_IN_BUCKET = 2
+/** Nodes of one public IPv4 /24 in the whole table. */
+export const MAX_PER_SUBNET_IN_TABLE = 10
+/** Replacement candidates remembered per full bucket. */
+export const MAX_REPLACEMENTS = 8
+
+/** A verified node in the table. Times are milliseconds from the injected clock. */
+export interface Contact {
+  id: NodeId
+  host: string
+  port: number
+  /** When it first entered the table: older nodes are preferred (they tend to stay). */
+  addedAt: number
+  /** When it last answered or proved itself. */
+  lastSeen: number
+}
+
+/** Outcome of {@link RoutingTable.add}. */
+export type AddResult =
+  | { status: 'added' }
+  /** Already present: address and lastSeen refreshed, moved to the bucket's tail. */
+  | { status: 'updated' }
+  /**
+   * The bucket is full: `candidate` is remembered as a pending replacement. Ping `oldest`;
+   * if it answers call {@link RoutingTable.touch}, else {@link RoutingTable.remove} (which
+   * promotes the candidate).
+   */
+  | { status: 'full'; oldest: Contact }
+  | { status: 'rejected'; reason: 'self' | 'subnet' }
+
+interface Bucket {
+  /** Least recently seen first. */
+  contacts: Contact[]
+  replacements: Contact[]
+  /** When a lookup or a change last touched the bucket: drives refresh. */
+  lastChanged: number
+}
+
+export interface RoutingTableOptions {
+  k?: number
+  maxPerSubnetInBucket?: number
+  maxPerSubnetInTable?: number
+}
+
+/**
+ * A Kademlia routing table: 160 buckets of at most k verified contacts. Pure: no sockets,
+ * no timers; the caller passes the time and does the pinging.
+ *
+ * @example
+ * const table = new RoutingTable(me.id)
+ * const r = table.add({ id, host, port }, clock.now())
+ * if (r.status === 'full') ping(r.oldest).then((ok) => ok ? table.touch(r.oldest.id, now) : table.remove(r.oldest.id))
+ */
+export class RoutingTable {
+  readonly k: number
+  private readonly buckets: Bucket[]
+  private readonly bySubnet = new Map<string, number>()
+  private count = 0
+  private readonly maxInBucket: number
+  private readonly maxInTable: number
+
+  constructor(
+    readonly localId: NodeId,
+    options: RoutingTableOptions = {},
+  ) {
+    this.k = options.k ?? K
+    this.maxInBucket = options.maxPerSubnetInBucket ?? MAX_PER_SUBNET_IN_BUCKET
+    this.maxInTable = options.maxPerSubnetInTable ?? MAX_PER_SUBNET_IN_TABLE
+    this.buckets = Array.from({ length: BUCKET_COUNT }, () => ({
+      contacts: [],
+      replacements: [],
+      lastChanged: 0,
+    }))
+  }
+
+  /** Number of contacts. */
+  get size(): number {
+    return this.count
+  }
+
+  /** Index of the bucket for `id`: the length of the prefix it shares with the local ID. */
+  bucketIndex(id: Uint8Array): number {
+    for (let i = 0; i < NODE_ID_BYTES; i++) {
+      const x = id[i]! ^ this.localId[i]!
+      if (x !== 0) return i * 8 + Math.clz32(x) - 24
+    }
+    return BUCKET_COUNT // the local ID itself
+  }
+
+  /** Adds or refreshes a verified contact. */
+  add(node: { id: NodeId; host: string; port: number }, now: number): AddResult {
+    const index = this.bucketIndex(node.id)
+    if (index >= BUCKET_COUNT) return { status: 'rejected', reason: 'self' }
+    const bucket = this.buckets[index]!
+    const at = bucket.contacts.findIndex((c) => equalBytes(c.id, node.id))
+    if (at >= 0) {
+      const existing = bucket.contacts[at]!
+      if (existing.host !== node.host || existing.port !== node.port) {
+        // Same key, new address (a restart or a NAT rebinding): it proved its key again.
+        if (!this.subnetAllows(bucket, node.host, existing.host)) {
+          return { status: 'rejected', reason: 'subnet' }
+        }
+        this.countSubnet(existing.host, -1)
+        this.countSubnet(node.host, +1)
+        existing.host = node.host
+        existing.port = node.port
+      }
+      existing.lastSeen = now
+      bucket.contacts.splice(at, 1)
+      bucket.contacts.push(existing)
+      return { status: 'updated' }
+    }
+    if (!this.subnetAllows(bucket, node.host)) return { status: 'rejected', reason: 'subnet' }
+    const contact: Contact = {
+      id: node.id,
+      host: node.host,
+      port: node.port,
+      addedAt: now,
+      lastSeen: now,
+    }
+    if (bucket.contacts.length < this.k) {
+      bucket.contacts.push(contact)
+      bucket.lastChanged = now
+      this.countSubnet(node.host, +1)
+      this.count++
+      return { status: 'added' }
+    }
+    const r = bucket.replacements.findIndex((c) => equalBytes(c.id, node.id))
+    if (r >= 0) bucket.replacements.splice(r, 1)
+    bucket.replacements.push(contact)
+    if (bucket.replacements.length > MAX_REPLACEMENTS) bucket.replacements.shift()
+    return { status: 'full', oldest: bucket.contacts[0]! }
+  }
+
+  /** Marks a contact as alive now (it answered): moves it to its bucket's tail. */
+  touch(id: Uint8Array, now: number): boolean {
+    const bucket = this.bucketFor(id)
+    if (!bucket) return false
+    const at = bucket.contacts.findIndex((c) => equalBytes(c.id, id))
+    if (at < 0) return false
+    const contact = bucket.contacts[at]!
+    contact.lastSeen = now
+    bucket.contacts.splice(at, 1)
+    bucket.contacts.push(contact)
+    return true
+  }
+
+  /**
+   * Removes a contact (it failed to answer) and promotes the most recent replacement
+   * candidate, if any. Returns the promoted contact.
+   */
+  remove(id: Uint8Array, now?: number): Contact | undefined {
+    const bucket = this.bucketFor(id)
+    if (!bucket) return undefined
+    const at = bucket.contacts.findIndex((c) => equalBytes(c.id, id))
+    if (at < 0) {
+      const r = bucket.replacements.findIndex((c) => equalBytes(c.id, id))
+      if (r >= 0) bucket.replacements.splice(r, 1)
+      return undefined
+    }
+    const [gone] = bucket.contacts.splice(at, 1)
+    this.countSubnet(gone!.host, -1)
+    this.count--
+    while (bucket.replacements.length > 0) {
+      const next = bucket.replacements.pop()!
+      if (!this.subnetAllows(bucket, next.host)) continue
+      if (now !== undefined) next.addedAt = now
+      bucket.contacts.push(next)
+      this.countSubnet(next.host, +1)
+      this.count++
+      if (now !== undefined) bucket.lastChanged = now
+      return next
+    }
+    return undefined
+  }
+
+  get(id: Uint8Array): Contact | undefined {
+    return this.bucketFor(id)?.contacts.find((c) => equalBytes(c.id, id))
+  }
+
+  has(id: Uint8Array): boolean {
+    return this.get(id) !== undefined
+  }
+
+  /** The `n` contacts closest to `target` by XOR, closest first. */
+  closest(target: Uint8Array, n: number = this.k): Contact[] {
+    const all = this.all()
+    all.sort((a, b) => compareDistance(target, a.id, b.id))
+    return all.slice(0, n)
+  }
+
+  /** Every contact. */
+  all(): Contact[] {
+    const out: Contact[] = []
+    for (const b of this.buckets) out.push(...b.contacts)
+    return out
+  }
+
+  /** Contacts of bucket `index`, least recently seen first. */
+  bucket(index: number): readonly Contact[] {
+    return this.buckets[index]?.contacts ?? []
+  }
+
+  /** Pending replacement candidates of bucket `index`. */
+  replacements(index: number): readonly Contact[] {
+    return this.buckets[index]?.replacements ?? []
+  }
+
+  /** Records that a lookup just covered the bucket of `id` (postpones its refresh). */
+  markRefreshed(id: Uint8Array, now: number): void {
+    const bucket = this.bucketFor(id)
+    if (bucket) bucket.lastChanged = now
+  }
+
+  /**
+   * Indices of non-empty-range buckets not refreshed for `maxAgeMs`, up to the farthest
+   * bucket that could hold nodes (the deepest non-empty bucket plus one).
+   */
+  staleBuckets(now: number, maxAgeMs: number): number[] {
+    let deepest = -1
+    this.buckets.forEach((b, i) => {
+      if (b.contacts.length > 0) deepest = i
+    })
+    const out: number[] = []
+    for (let i = 0; i <= Math.min(deepest + 1, BUCKET_COUNT - 1); i++) {
+      if (now - this.buckets[i]!.lastChanged >= maxAgeMs) out.push(i)
+    }
+    return out
+  }
+
+  /** A random ID that falls in bucket `index` (for refresh lookups); `random` gives 20 bytes. */
+  randomIdInBucket(index: number, random: Uint8Array): NodeId {
+    const id = new Uint8Array(NODE_ID_BYTES)
+    id.set(random.subarray(0, NODE_ID_BYTES))
+    const byte = index >>> 3
+    const bit = index & 7
+    for (let i = 0; i < byte; i++) id[i] = this.localId[i]!
+    // Share `bit` leading bits of this byte with the local ID, then differ at the next bit.
+    const keepMask = (0xff << (8 - bit)) & 0xff
+    const flip = 0x80 >>> bit
+    let b = (this.localId[byte]! & keepMask) | (id[byte]! & ~keepMask & 0xff)
+    b = (b & ~flip) | (~this.localId[byte]! & flip)
+    id[byte] = b & 0xff
+    return id
+  }
+
+  private bucketFor(id: Uint8Array): Bucket | undefined {
+    return this.buckets[this.bucketIndex(id)]
+  }
+
+  private subnetAllows(bucket: Bucket, host: string, replacing?: string): boolean {
+    const subnet = subnetOf(host)
+    if (!subnet) return true
+    if (replacing && subnetOf(replacing) === subnet) return true
+    const inTable = this.bySubnet.get(subnet) ?? 0
+    if (inTable >= this.maxInTable) return false
+    let inBucket = 0
+    for (const c of bucket.contacts) if (subnetOf(c.host) === subnet) inBucket++
+    return inBucket < this.maxInBucket
+  }
+
+  private countSubnet(host: string, delta: number): void {
+    const subnet = subnetOf(host)
+    if (!subnet) return
+    const n = (this.bySubnet.get(subnet) ?? 0) + delta
+    if (n <= 0) this.bySubnet.delete(subnet)
+    else this.bySubnet.set(subnet, n)
+  }
+}
+
+/**
+ * The /24 of a public IPv4 address, or undefined when no subnet limit applies: loopback,
+ * private (RFC 1918), link-local, CGNAT, and every IPv6 address.
+ */
+export function subnetOf(host: string): string | undefined {
+  const b = parseIpv4(host)
+  if (!b) return undefined
+  const [a, c] = [b[0]!, b[1]!]
+  if (a === 127 || a === 10 || a === 0) return undefined
+  if (a === 172 && c >= 16 && c <= 31) return undefined
+  if (a === 192 && c === 168) return undefined
+  if (a === 169 && c === 254) return undefined
+  if (a === 100 && c >= 64 && c <= 127) return undefined
+  return `${b[0]}.${b[1]}.${b[2]}`
+}
+
+/** Hex of an ID, for map keys and logs. */
+export function idKey(id: Uint8Array): string {
+  return toHex(id)
+}
