@@ -166,3 +166,85 @@ export {
 } from './mailbox/mailbox-store.js'
 export { MemoryMailboxStore } from './mailbox/memory-mailbox-store.js'
 export { BadTokenError, MailboxFullError, QuotaExceededError } from './errors.js'
+export {
+  TamperedError,
+  ImpersonationError,
+  IdentityChangedError,
+  NoSessionError,
+  UnknownPreKeyError,
+} from './errors.js'
+export {
+  SignalNamespace,
+  type SignalStorage,
+  MemorySignalStorage,
+} from './signal/signal-storage.js'
+export {
+  MIN_DEVICE_ID,
+  MAX_DEVICE_ID,
+  PRIMARY_DEVICE_ID,
+  type SignalAddress,
+  signalAddress,
+  signalAddressOfKey,
+  addressKey,
+  parseAddressKey,
+  sameAddress,
+} from './signal/signal-address.js'
+export {
+  type IdentityKeyPolicy,
+  type IdentityRefusal,
+  accountKeyPolicy,
+  SignalSessionStore,
+  SignalIdentityStore,
+  SignalPreKeyStore,
+  SignalSignedPreKeyStore,
+  SignalKyberPreKeyStore,
+  SignalSenderKeyStore,
+  SignalStores,
+  trustedIdentityKey,
+  pendingIdentityKey,
+  acceptIdentityChange,
+  countOneTimePreKeys,
+  unusedPreKeyIds,
+  purgeUsedPreKeys,
+} from './signal/signal-stores.js'
+export {
+  KYBER_PUBLIC_KEY_BYTES,
+  KYBER_HASH_BYTES,
+  MAX_BUNDLE_ONE_TIME_PRE_KEYS,
+  PRE_KEY_BUNDLE_FIXED_BYTES,
+  DEFAULT_ONE_TIME_PRE_KEYS,
+  type PublicOneTimePreKey,
+  type PreKeyBundlePayload,
+  type PreKeyBundle,
+  type GeneratedPreKeys,
+  encodePreKeyBundlePayload,
+  decodePreKeyBundlePayload,
+  encodePreKeyBundle,
+  decodePreKeyBundle,
+  verifyPreKeyBundle,
+  toLibsignalBundle,
+  loadRegistrationId,
+  generatePreKeys,
+  createPreKeyBundle,
+} from './signal/pre-key-bundle.js'
+export {
+  SignalMessageType,
+  SEALED_VERSION,
+  SEALED_CONTENT_VERSION,
+  SEALED_INFO,
+  HPKE_SUITE_X25519_SHA256_AES256GCM,
+  SEALED_OVERHEAD_BYTES,
+  SEALED_CONTENT_HEADER_BYTES,
+  type SealedContent,
+  encodeSealedContent,
+  decodeSealedContent,
+  sealMessage,
+  openSealedMessage,
+} from './signal/sealed-message.js'
+export {
+  USED_PRE_KEY_GRACE_MS,
+  type SignalCiphertext,
+  type OpenedMessage,
+  type SignalSessionOptions,
+  SignalSession,
+} from './signal/signal-session.js'
