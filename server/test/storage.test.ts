@@ -49,7 +49,8 @@ function entryOf(
 for (const backend of backends) {
   t.test(backend.name, async (t) => {
     t.test('migrations run at open, and again are a no-op', async (t) => {
-      const database = await backend.openDatabase(t)
+      const storage = await backend.prepare(t)
+      const database = await storage.open()
       t.equal(database.kind, backend.name)
       const { rows } = await sql<{ name: string }>`select name from kysely_migration`.execute(
         database.db,
@@ -198,6 +199,30 @@ for (const backend of backends) {
         'only stored entries',
       )
       t.equal((await store.sample(100, NOW)).length, 30)
+      const seen = new Set<string>()
+      for (let call = 0; call < 200 && seen.size < entries.length; call++) {
+        for (const entry of await store.sample(5, NOW)) seen.add(entry.idHex)
+      }
+      t.equal(seen.size, entries.length, 'every live entry turns up in some sample')
+    })
+
+    t.test('sample skips expired entries and still fills up', async (t) => {
+      const database = await backend.openDatabase(t)
+      const store = new PostgresAnnounceStore(database.db)
+      const entries = Array.from({ length: 40 }, (_, i) =>
+        entryOf(Identity.generate(), 1, { expiresAt: i % 4 === 0 ? NOW + TTL_MS : NOW }),
+      )
+      for (const entry of entries) await store.put(entry, NOW - 1)
+      const live = new Set(entries.filter((e) => e.expiresAt > NOW).map((e) => e.idHex))
+      for (let call = 0; call < 20; call++) {
+        const sample = await store.sample(8, NOW)
+        t.equal(sample.length, 8)
+        t.ok(
+          sample.every((entry) => live.has(entry.idHex)),
+          'live ones only',
+        )
+      }
+      t.equal((await store.sample(20, NOW)).length, 10, 'all ten live ones, no more')
     })
 
     t.test('concurrent puts of the same seq: exactly one is stored', async (t) => {
@@ -216,8 +241,8 @@ for (const backend of backends) {
       }
     })
 
-    t.test('live announces survive a restart', async (t) => {
-      const database = await backend.openDatabase(t)
+    t.test('live announces survive a restart (own data folder / schema)', async (t) => {
+      const database = await (await backend.prepare(t)).open()
       const store = new PostgresAnnounceStore(database.db)
       const alice = entryOf(Identity.generate(), 3)
       const dying = entryOf(Identity.generate(), 3, { expiresAt: NOW + 1 })
@@ -230,8 +255,22 @@ for (const backend of backends) {
       t.equal(await again.put(alice, NOW + 1), 'replay', 'replay protection survives too')
     })
 
+    t.test('a restart of the shared test engine keeps every test database', async (t) => {
+      const first = await backend.openDatabase(t)
+      const other = await backend.openDatabase(t)
+      const alice = entryOf(Identity.generate(), 1)
+      const bob = entryOf(Identity.generate(), 1)
+      await new PostgresAnnounceStore(first.db).put(alice, NOW)
+      await new PostgresAnnounceStore(other.db).put(bob, NOW)
+      const restarted = await first.reopen()
+      t.same(await new PostgresAnnounceStore(restarted.db).get(alice.idHex, NOW), alice)
+      t.equal(await new PostgresAnnounceStore(restarted.db).countLive(NOW), 1, 'its own only')
+      t.same(await new PostgresAnnounceStore(other.db).get(bob.idHex, NOW), bob)
+      t.equal(await new PostgresAnnounceStore(other.db).get(alice.idHex, NOW), undefined)
+    })
+
     t.test('the node identity is created once and stable across restarts', async (t) => {
-      const database = await backend.openDatabase(t)
+      const database = await (await backend.prepare(t)).open()
       const [first, racing] = await Promise.all([
         loadOrCreateNodeIdentity(database.db),
         loadOrCreateNodeIdentity(database.db),

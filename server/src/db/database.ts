@@ -73,11 +73,24 @@ export interface OpenedDatabase {
  * await storage.close()
  */
 export async function openDatabase(options: OpenDatabaseOptions): Promise<OpenedDatabase> {
-  const kind: DatabaseKind = options.databaseUrl ? 'postgres' : 'pglite'
-  const dialect =
-    kind === 'postgres'
-      ? postgresDialect(options.databaseUrl ?? '', options.logger)
-      : await pgliteDialect(options.dataDir)
+  return options.databaseUrl
+    ? openDatabaseWithDialect(
+        postgresDialect(options.databaseUrl, options.logger),
+        'postgres',
+        options,
+      )
+    : openDatabaseWithDialect(await pgliteDialect(options.dataDir), 'pglite', options)
+}
+
+/**
+ * {@link openDatabase} over a dialect of your own (tests share one PGlite this way): runs
+ * the migrations, wires `onQuery`. Closing destroys the dialect's driver.
+ */
+export async function openDatabaseWithDialect(
+  dialect: Dialect,
+  kind: DatabaseKind,
+  options: Pick<OpenDatabaseOptions, 'logger' | 'onQuery'> = {},
+): Promise<OpenedDatabase> {
   const onQuery = options.onQuery
   const db = new Kysely<Database>({
     dialect,

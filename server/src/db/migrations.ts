@@ -9,7 +9,7 @@ export const migrations: Record<string, Migration> = {
     async up(db: Kysely<unknown>): Promise<void> {
       await sql`
         create table announces (
-          id_hex text primary key check (id_hex ~ '^[0-9a-f]{40}$'),
+          id_hex text collate "C" primary key check (id_hex ~ '^[0-9a-f]{40}$'),
           seq bigint not null check (seq >= 0),
           timestamp bigint not null,
           announce jsonb not null,

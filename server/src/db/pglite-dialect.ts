@@ -17,14 +17,45 @@ import {
 
 /** Options of {@link PGliteDialect}. */
 export interface PGliteDialectConfig {
-  /** An open PGlite database; the dialect owns it from now on and closes it on `destroy()`. */
-  pglite: PGlite
+  /**
+   * An open PGlite database, which the dialect then owns and closes on `destroy()`; or a
+   * {@link SharedPGlite} that several dialects use in turn and that the dialect never closes.
+   */
+  pglite: PGlite | SharedPGlite
+  /**
+   * The schema this dialect works in (`set search_path` whenever it takes its turn). Give
+   * every dialect on one {@link SharedPGlite} its own; leave unset for a PGlite of its own.
+   */
+  searchPath?: string
+}
+
+/**
+ * One PGlite used by several Kysely instances (tests use one per process, a schema per
+ * test): they take turns on its single connection. `pglite` may be swapped for a new
+ * instance over the same data folder (a restart) while holding a turn.
+ */
+export class SharedPGlite {
+  /** The session's search_path as last set through a dialect (unknown after a swap). */
+  searchPath: string | undefined
+  private tail: Promise<void> = Promise.resolve()
+
+  constructor(public pglite: PGlite) {}
+
+  /** Waits for the connection; call the returned function to hand it on. */
+  async acquire(): Promise<() => void> {
+    const previous = this.tail
+    let release!: () => void
+    this.tail = new Promise((resolve) => (release = resolve))
+    await previous
+    return release
+  }
 }
 
 /**
  * A Kysely dialect over embedded PGlite. PGlite is one Postgres backend in one process, so
  * the driver hands out a single connection, one holder at a time: a transaction keeps it
- * from BEGIN to COMMIT and other queries wait for it.
+ * from BEGIN to COMMIT and other queries wait for it. (So inside `db.transaction()` use
+ * only `trx`: a query on `db` there would wait for the transaction forever.)
  *
  * @example
  * const db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite: await PGlite.create(dir) }) })
@@ -33,7 +64,10 @@ export class PGliteDialect implements Dialect {
   constructor(private readonly config: PGliteDialectConfig) {}
 
   createDriver(): Driver {
-    return new PGliteDriver(this.config.pglite)
+    const { pglite, searchPath } = this.config
+    return pglite instanceof SharedPGlite
+      ? new PGliteDriver(pglite, searchPath, false)
+      : new PGliteDriver(new SharedPGlite(pglite), searchPath, true)
   }
 
   createQueryCompiler(): QueryCompiler {
@@ -51,23 +85,33 @@ export class PGliteDialect implements Dialect {
 
 class PGliteDriver implements Driver {
   private readonly connection: PGliteConnection
-  /** Resolves when the current holder releases the connection. */
-  private released: Promise<void> = Promise.resolve()
   private release: (() => void) | undefined
 
-  constructor(private readonly pglite: PGlite) {
-    this.connection = new PGliteConnection(pglite)
+  constructor(
+    private readonly shared: SharedPGlite,
+    private readonly searchPath: string | undefined,
+    private readonly ownsInstance: boolean,
+  ) {
+    this.connection = new PGliteConnection(shared)
   }
 
   async init(): Promise<void> {
-    await this.pglite.waitReady
+    await this.shared.pglite.waitReady
   }
 
   async acquireConnection(): Promise<DatabaseConnection> {
-    const previous = this.released
-    let release!: () => void
-    this.released = new Promise((resolve) => (release = resolve))
-    await previous
+    const release = await this.shared.acquire()
+    try {
+      if (this.searchPath !== undefined && this.shared.searchPath !== this.searchPath) {
+        await this.shared.pglite.query(
+          `set search_path to "${this.searchPath.replace(/"/g, '""')}"`,
+        )
+        this.shared.searchPath = this.searchPath
+      }
+    } catch (error) {
+      release()
+      throw error
+    }
     this.release = release
     return this.connection
   }
@@ -98,16 +142,23 @@ class PGliteDriver implements Driver {
   }
 
   async destroy(): Promise<void> {
-    await this.released
-    if (!this.pglite.closed) await this.pglite.close()
+    if (!this.ownsInstance) return
+    const release = await this.shared.acquire()
+    try {
+      if (!this.shared.pglite.closed) await this.shared.pglite.close()
+    } finally {
+      release()
+    }
   }
 }
 
 class PGliteConnection implements DatabaseConnection {
-  constructor(private readonly pglite: PGlite) {}
+  constructor(private readonly shared: SharedPGlite) {}
 
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    const result = await this.pglite.query<R>(compiledQuery.sql, [...compiledQuery.parameters])
+    const result = await this.shared.pglite.query<R>(compiledQuery.sql, [
+      ...compiledQuery.parameters,
+    ])
     const changed = ['INSERT', 'UPDATE', 'DELETE', 'MERGE'].includes(
       (result as { command?: string }).command ?? '',
     )

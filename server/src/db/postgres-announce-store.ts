@@ -1,5 +1,6 @@
-import { type Clock, systemClock } from '@passage/sdk'
-import { type Kysely, type Selectable, sql } from 'kysely'
+import { randomBytes } from 'node:crypto'
+import { type Clock, NODE_ID_BYTES, systemClock } from '@passage/sdk'
+import { CompiledQuery, type Kysely, type Selectable, sql } from 'kysely'
 import type { AnnounceStore, PutResult, StoredAnnounce } from './announce-store.js'
 import type { AnnouncesTable, Database } from './schema.js'
 
@@ -14,6 +15,9 @@ export interface PostgresAnnounceStoreOptions {
  * server and on embedded PGlite. All "live" checks use the `now` the caller passes (the
  * injected clock), never the database's clock.
  *
+ * `put()` is one `INSERT … ON CONFLICT … DO UPDATE … WHERE` (atomic replay check).
+ * `sample()` reads the live entries following a random point of the ID space, from the
+ * primary key index, then shuffles them: cheap enough to run on every announce.
  * `closest()` orders by XOR distance inside the database: the hex ID is cast to `bit(160)`
  * and XORed (`#`) with the target; bit strings of equal length compare like unsigned
  * big-endian numbers, which is exactly Kademlia's distance order. It scans the live rows
@@ -31,41 +35,19 @@ export class PostgresAnnounceStore implements AnnounceStore {
   }
 
   async put(entry: StoredAnnounce, now: number = this.clock.now()): Promise<PutResult> {
-    const row = {
-      id_hex: entry.idHex,
-      seq: entry.announce.seq,
-      timestamp: entry.announce.timestamp,
-      announce: JSON.stringify(entry.announce),
-      observed_host: entry.observed.host,
-      observed_port: entry.observed.port,
-      expires_at: entry.expiresAt,
-    }
-    // One statement, so two concurrent puts cannot both win: Postgres serialises them on
-    // the conflicting row and re-checks the WHERE against the winner's values.
-    const stored = await this.db
-      .insertInto('announces')
-      .values(row)
-      .onConflict((conflict) =>
-        conflict
-          .column('id_hex')
-          .doUpdateSet((eb) => ({
-            seq: eb.ref('excluded.seq'),
-            timestamp: eb.ref('excluded.timestamp'),
-            announce: eb.ref('excluded.announce'),
-            observed_host: eb.ref('excluded.observed_host'),
-            observed_port: eb.ref('excluded.observed_port'),
-            expires_at: eb.ref('excluded.expires_at'),
-          }))
-          .where((eb) =>
-            eb.or([
-              eb('announces.seq', '<', eb.ref('excluded.seq')),
-              eb('announces.expires_at', '<=', now),
-            ]),
-          ),
-      )
-      .returning('id_hex')
-      .executeTakeFirst()
-    return stored ? 'stored' : 'replay'
+    const { rows } = await this.db.executeQuery<{ id_hex: string }>(
+      CompiledQuery.raw(PUT_SQL, [
+        entry.idHex,
+        entry.announce.seq,
+        entry.announce.timestamp,
+        JSON.stringify(entry.announce),
+        entry.observed.host,
+        entry.observed.port,
+        entry.expiresAt,
+        now,
+      ]),
+    )
+    return rows.length > 0 ? 'stored' : 'replay'
   }
 
   async get(idHex: string, now: number): Promise<StoredAnnounce | undefined> {
@@ -92,14 +74,11 @@ export class PostgresAnnounceStore implements AnnounceStore {
   }
 
   async sample(limit: number, now: number): Promise<StoredAnnounce[]> {
-    const rows = await this.db
-      .selectFrom('announces')
-      .selectAll()
-      .where('expires_at', '>', now)
-      .orderBy(sql`random()`)
-      .limit(limit)
-      .execute()
-    return rows.map(toStored)
+    const pivot = randomBytes(NODE_ID_BYTES).toString('hex')
+    const { rows } = await this.db.executeQuery<Selectable<AnnouncesTable>>(
+      CompiledQuery.raw(SAMPLE_SQL, [pivot, now, limit]),
+    )
+    return shuffle(rows.map(toStored))
   }
 
   async countLive(now: number): Promise<number> {
@@ -118,6 +97,44 @@ export class PostgresAnnounceStore implements AnnounceStore {
       .executeTakeFirst()
     return Number(result.numDeletedRows)
   }
+}
+
+// One statement, so two concurrent puts cannot both win: Postgres serialises them on the
+// conflicting row and re-checks the WHERE against the winner's values. A row comes back
+// only when it was inserted or updated. Plain SQL rather than the query builder because
+// this runs once per announce (building the query cost ~50 µs of CPU).
+const PUT_SQL = `
+  insert into announces
+    (id_hex, seq, timestamp, announce, observed_host, observed_port, expires_at)
+  values ($1, $2, $3, $4, $5, $6, $7)
+  on conflict (id_hex) do update set
+    seq = excluded.seq,
+    timestamp = excluded.timestamp,
+    announce = excluded.announce,
+    observed_host = excluded.observed_host,
+    observed_port = excluded.observed_port,
+    expires_at = excluded.expires_at
+  where announces.seq < excluded.seq or announces.expires_at <= $8
+  returning id_hex`
+
+// The live entries that follow a random point of the ID space (wrapping around), read from
+// the primary key index: O(limit) per call where `order by random()` reads the whole table,
+// and it runs once per announce. Node IDs are hashes, so which entries follow a random
+// point is itself random.
+const SAMPLE_SQL = `
+  (select * from announces where id_hex >= $1 and expires_at > $2 order by id_hex limit $3)
+  union all
+  (select * from announces where id_hex < $1 and expires_at > $2 order by id_hex limit $3)
+  limit $3`
+
+function shuffle<T>(items: T[]): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1))
+    const item = items[i] as T
+    items[i] = items[j] as T
+    items[j] = item
+  }
+  return items
 }
 
 function toStored(row: Selectable<AnnouncesTable>): StoredAnnounce {

@@ -9,11 +9,14 @@
 //     })
 //   }
 //
-// An app test that lets the app open storage itself uses `backend.prepare(t)` and passes
-// `storage.options` (databaseUrl / dataDir) to the app's config.
+// `openDatabase` is fast: on Postgres a schema of its own, on PGlite a schema of its own in
+// one engine per test process (starting a PGlite costs ~0.4 s). `reopen()` is a real
+// restart on both: a new pool / the engine closed and started again on its data folder.
+// An app test that lets the app open storage itself (config) uses `backend.prepare(t)` and
+// passes `storage.options` (databaseUrl / dataDir, a PGlite data folder of its own).
 import { randomBytes } from 'node:crypto'
-import { constants as fsConstants, copyFileSync, mkdirSync, readdirSync } from 'node:fs'
-import { access, mkdtemp, readFile, rename, rm } from 'node:fs/promises'
+import { constants as fsConstants, copyFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
+import { access, mkdtemp, readFile, readdir, rename, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -23,11 +26,16 @@ import {
   type OpenDatabaseOptions,
   type OpenedDatabase,
   openDatabase,
+  openDatabaseWithDialect,
 } from '../../src/db/database.js'
+import { PGliteDialect, SharedPGlite } from '../../src/db/pglite-dialect.js'
 
 /** The real Postgres the tests use (a schema per test keeps parallel test files apart). */
 export const TEST_DATABASE_URL =
   process.env.PASSAGE_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+
+/** Leftovers of killed test runs (schemas, folders) older than this are removed. */
+const STALE_AFTER_MS = 3_600_000 // 1 h: far longer than any test file runs
 
 /** The part of a tap `Test` these helpers need. */
 export interface TeardownHost {
@@ -37,65 +45,61 @@ export interface TeardownHost {
 /** Extra options for opening a test database (metrics hook, logger). */
 export type OpenExtras = Pick<OpenDatabaseOptions, 'logger' | 'onQuery'>
 
-/** A fresh storage location (schema or data folder), wiped at the test's teardown. */
+/** An open test database; closed at the test's teardown if still open. */
+export interface TestDatabase extends OpenedDatabase {
+  /** Closes this handle and opens the same storage again: a server restart. */
+  reopen(extras?: OpenExtras): Promise<TestDatabase>
+}
+
+/** A fresh storage location of its own (schema / data folder), wiped at teardown. */
 export interface TestStorage {
   /** What to hand to `openDatabase()` or to the app's config. */
   options: OpenDatabaseOptions
-  /** Opens (and migrates) this storage; closed automatically at teardown if still open. */
+  /** Opens (and migrates) it with `openDatabase()`, as the server does. */
   open(extras?: OpenExtras): Promise<TestDatabase>
-}
-
-/** An open test database. */
-export interface TestDatabase extends OpenedDatabase {
-  storage: TestStorage
-  /** Closes this handle and opens the same storage again: a server restart. */
-  reopen(extras?: OpenExtras): Promise<TestDatabase>
 }
 
 /** One storage backend under test. */
 export interface Backend {
   name: 'postgres' | 'pglite'
-  /** A fresh, empty storage location for this test. */
-  prepare(t: TeardownHost): Promise<TestStorage>
-  /** A fresh storage location, opened and migrated. */
+  /** A fresh database, opened and migrated. */
   openDatabase(t: TeardownHost, extras?: OpenExtras): Promise<TestDatabase>
   /** Same as {@link Backend.openDatabase}. */
   open(t: TeardownHost, extras?: OpenExtras): Promise<TestDatabase>
+  /** A fresh storage location for `openDatabase()` / the app's config, not opened yet. */
+  prepare(t: TeardownHost): Promise<TestStorage>
 }
 
-function makeBackend(
-  name: Backend['name'],
-  createLocation: () => Promise<{ options: OpenDatabaseOptions; wipe(): Promise<void> }>,
-): Backend {
-  const prepare = async (t: TeardownHost): Promise<TestStorage> => {
-    const location = await createLocation()
-    const handles = new Set<OpenedDatabase>()
-    t.teardown(async () => {
-      await Promise.all([...handles].map((handle) => handle.close()))
-      await location.wipe()
-    })
-    const storage: TestStorage = {
-      options: location.options,
-      async open(extras = {}) {
-        const opened = await openDatabase({ ...location.options, ...extras })
-        handles.add(opened)
-        const database: TestDatabase = {
-          ...opened,
-          storage,
-          async reopen(again = extras) {
-            await opened.close()
-            return storage.open(again)
-          },
-        }
-        return database
+/** Opens with `open`, closes all handles at teardown, then runs `wipe`. */
+function trackedOpener(
+  t: TeardownHost,
+  open: (extras: OpenExtras) => Promise<OpenedDatabase>,
+  restart: () => Promise<void>,
+  wipe: () => Promise<void>,
+): (extras?: OpenExtras) => Promise<TestDatabase> {
+  const handles = new Set<OpenedDatabase>()
+  t.teardown(async () => {
+    await Promise.all([...handles].map((handle) => handle.close()))
+    await wipe()
+  })
+  const openTracked = async (extras: OpenExtras = {}): Promise<TestDatabase> => {
+    const opened = await open(extras)
+    handles.add(opened)
+    return {
+      ...opened,
+      async reopen(again = extras) {
+        await opened.close()
+        await restart()
+        return openTracked(again)
       },
     }
-    return storage
   }
-  const openInFresh = async (t: TeardownHost, extras?: OpenExtras): Promise<TestDatabase> =>
-    (await prepare(t)).open(extras)
-  return { name, prepare, openDatabase: openInFresh, open: openInFresh }
+  return openTracked
 }
+
+const noop = async (): Promise<void> => {}
+
+// --- Postgres: a schema `t_<time>_<random>` per test, the search_path set through the URL.
 
 async function withClient<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: TEST_DATABASE_URL })
@@ -107,35 +111,148 @@ async function withClient<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> 
   }
 }
 
-/** Postgres: a new schema `t_<random>`, made the connection's search_path through the URL. */
-const postgres = makeBackend('postgres', async () => {
-  const schema = `t_${randomBytes(6).toString('hex')}`
-  const dataDir = await mkdtemp(join(tmpdir(), 'passage-test-'))
-  await withClient((client) => client.query(`create schema ${schema}`))
+let staleSchemasDropped: Promise<void> | undefined
+
+async function dropStaleSchemas(client: pg.Client): Promise<void> {
+  const { rows } = await client.query<{ name: string }>(
+    `select nspname as name from pg_namespace where nspname ~ '^t_[0-9a-z]+_[0-9a-f]+$'`,
+  )
+  for (const { name } of rows) {
+    const created = parseInt(name.split('_')[1] ?? '', 36) * 1000
+    if (Date.now() - created > STALE_AFTER_MS) {
+      await client.query(`drop schema if exists ${name} cascade`)
+    }
+  }
+}
+
+async function freshSchema(): Promise<{ schema: string; url: string; drop(): Promise<void> }> {
+  const time = Math.floor(Date.now() / 1000).toString(36)
+  const schema = `t_${time}_${randomBytes(5).toString('hex')}`
+  await withClient(async (client) => {
+    await (staleSchemasDropped ??= dropStaleSchemas(client).catch(() => {}))
+    await client.query(`create schema ${schema}`)
+  })
   const url = new URL(TEST_DATABASE_URL)
   url.searchParams.set('options', `-c search_path=${schema}`)
   return {
-    options: { databaseUrl: url.toString(), dataDir },
-    async wipe() {
+    schema,
+    url: url.toString(),
+    drop: async () => {
       await withClient((client) => client.query(`drop schema if exists ${schema} cascade`))
-      await rm(dataDir, { recursive: true, force: true })
     },
   }
-})
+}
 
-/** PGlite: a copy of a pristine data folder made once per machine (creating one takes ~3 s). */
-const pglite = makeBackend('pglite', async () => {
-  const template = await pgliteTemplate()
-  const dataDir = await mkdtemp(join(await fastTmpdir(), 'passage-test-'))
-  copyTree(template, join(dataDir, 'pglite'))
-  return {
-    options: { dataDir },
-    wipe: () => rm(dataDir, { recursive: true, force: true }),
-  }
-})
+const postgres: Backend = {
+  name: 'postgres',
+  async openDatabase(t, extras) {
+    return (await this.prepare(t)).open(extras)
+  },
+  async open(t, extras) {
+    return (await this.prepare(t)).open(extras)
+  },
+  async prepare(t) {
+    const { url, drop } = await freshSchema()
+    const dataDir = await mkdtemp(join(tmpdir(), 'passage-test-'))
+    const options = { databaseUrl: url, dataDir }
+    const open = trackedOpener(
+      t,
+      (extras) => openDatabase({ ...options, ...extras }),
+      noop,
+      async () => {
+        await drop()
+        await rm(dataDir, { recursive: true, force: true })
+      },
+    )
+    return { options, open }
+  },
+}
+
+// --- PGlite: data folders copied from a pristine template made once per machine.
+
+const pglite: Backend = {
+  name: 'pglite',
+  async openDatabase(t, extras) {
+    const engine = await sharedEngine()
+    const schema = `t_${randomBytes(6).toString('hex')}`
+    await engine.run(`create schema ${schema}`)
+    const open = trackedOpener(
+      t,
+      (extras) =>
+        openDatabaseWithDialect(
+          new PGliteDialect({ pglite: engine.shared, searchPath: schema }),
+          'pglite',
+          extras,
+        ),
+      () => engine.restart(),
+      () => engine.run(`drop schema if exists ${schema} cascade`),
+    )
+    return open(extras)
+  },
+  async open(t, extras) {
+    return this.openDatabase(t, extras)
+  },
+  async prepare(t) {
+    const dataDir = await freshPgliteDataDir()
+    const options = { dataDir }
+    const open = trackedOpener(
+      t,
+      (extras) => openDatabase({ ...options, ...extras }),
+      noop,
+      () => rm(dataDir, { recursive: true, force: true }),
+    )
+    return { options, open }
+  },
+}
 
 /** Both backends, Postgres first. */
 export const backends: readonly Backend[] = [postgres, pglite]
+
+interface SharedEngine {
+  shared: SharedPGlite
+  /** Runs one statement in its turn, outside any test's schema. */
+  run(statement: string): Promise<void>
+  /** Closes the engine and starts it again on the same folder (every schema survives). */
+  restart(): Promise<void>
+}
+
+let engine: Promise<SharedEngine> | undefined
+
+function sharedEngine(): Promise<SharedEngine> {
+  return (engine ??= startSharedEngine())
+}
+
+async function startSharedEngine(): Promise<SharedEngine> {
+  const dataDir = await freshPgliteDataDir()
+  process.once('exit', () => rmSync(dataDir, { recursive: true, force: true }))
+  const folder = join(dataDir, 'pglite')
+  const shared = new SharedPGlite(await PGlite.create(folder))
+  const inTurn = async (fn: () => Promise<unknown>): Promise<void> => {
+    const release = await shared.acquire()
+    try {
+      await fn()
+    } finally {
+      release()
+    }
+  }
+  return {
+    shared,
+    run: (statement) => inTurn(() => shared.pglite.query(statement)),
+    restart: () =>
+      inTurn(async () => {
+        await shared.pglite.close()
+        shared.pglite = await PGlite.create(folder)
+        shared.searchPath = undefined
+      }),
+  }
+}
+
+async function freshPgliteDataDir(): Promise<string> {
+  const template = await pgliteTemplate()
+  const dataDir = await mkdtemp(join(await fastTmpdir(), 'passage-test-'))
+  copyTree(template, join(dataDir, 'pglite'))
+  return dataDir
+}
 
 let templatePromise: Promise<string> | undefined
 
@@ -149,7 +266,9 @@ async function makePgliteTemplate(): Promise<string> {
     await readFile(join(dirname(entry), '..', 'package.json'), 'utf8'),
   ) as { version: string }
   const uid = process.getuid?.() ?? 0
-  const template = join(await fastTmpdir(), `passage-pglite-template-${packageJson.version}-${uid}`)
+  const base = await fastTmpdir()
+  await removeStaleFolders(base)
+  const template = join(base, `passage-pglite-template-${packageJson.version}-${uid}`)
   if (await exists(join(template, 'PG_VERSION'))) return template
   // Built aside and renamed into place, so a concurrent test process never sees half of it.
   const building = `${template}.building-${process.pid}-${randomBytes(4).toString('hex')}`
@@ -162,6 +281,22 @@ async function makePgliteTemplate(): Promise<string> {
     if (!(await exists(join(template, 'PG_VERSION')))) throw error
   }
   return template
+}
+
+/** Test folders left by killed runs: each holds a ~40 MB PGlite copy, in RAM on tmpfs. */
+async function removeStaleFolders(base: string): Promise<void> {
+  const names = await readdir(base).catch(() => [] as string[])
+  for (const name of names) {
+    const ours =
+      name.startsWith('passage-test-') ||
+      (name.startsWith('passage-pglite-template-') && name.includes('.building-'))
+    if (!ours) continue
+    const path = join(base, name)
+    const info = await stat(path).catch(() => undefined)
+    if (info && Date.now() - info.mtimeMs > STALE_AFTER_MS) {
+      await rm(path, { recursive: true, force: true })
+    }
+  }
 }
 
 /**
