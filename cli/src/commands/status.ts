@@ -137,7 +137,12 @@ export async function statusCommand(
     rows.push(['Live peers', failed(peers)])
   }
   io.stdout.write(table(rows, { label: s.dim }))
-  return healthy ? ExitCode.ok : ExitCode.failure
+  if (healthy) return ExitCode.ok
+  const why = ready.value && !ready.value.ready ? 'is not ready' : 'answered with errors'
+  io.stderr.write(
+    `${style(io, io.stderr).red('error:')} the super-node at ${client.url.href} answers but ${why}; see above\n`,
+  )
+  return ExitCode.failure
 }
 
 function readyText(ready: ReadyStatus, s: ReturnType<typeof style>): string {
