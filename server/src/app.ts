@@ -1,0 +1,128 @@
+import { systemClock, type Clock } from '@passage/sdk'
+import { Ajv, type Options as AjvOptions } from 'ajv'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import { defaultConfig, type Endpoint, type ServerConfig, type TrustProxy } from './config.js'
+import type { AnnounceStore } from './db/announce-store.js'
+import { ServerMetrics } from './metrics.js'
+import {
+  contextPlugin,
+  type PassageContext,
+  type ReadinessCheck,
+  type ServerIdentity,
+} from './plugins/context.js'
+import { errorsPlugin } from './plugins/errors.js'
+import { observabilityPlugin } from './plugins/observability.js'
+import { rateLimitPlugin } from './plugins/rate-limit.js'
+import { swaggerPlugin } from './plugins/swagger.js'
+import announceRoutes from './routes/announce.js'
+import docsRoutes from './routes/docs.js'
+import healthRoutes from './routes/health.js'
+import infoRoutes from './routes/info.js'
+import metricsRoutes from './routes/metrics.js'
+import peerRoutes from './routes/peers.js'
+
+/** Options of {@link buildApp}. */
+export interface AppOptions {
+  /** Full configuration; `defaultConfig()` fills what is missing. */
+  config?: Partial<ServerConfig>
+  store: AnnounceStore
+  identity: ServerIdentity
+  clock?: Clock
+  /** A pino logger; none (silent) by default. */
+  logger?: Logger
+  /** Metrics to record into; a fresh registry by default. */
+  metrics?: ServerMetrics
+  /**
+   * How `/readyz` checks the storage: resolves when it answers. Default: count live
+   * announces through the store. `startServer` passes the database's `ping()`.
+   */
+  storagePing?: () => Promise<void>
+  /** More readiness checks besides `storage` (the DHT adds `dht`). */
+  readinessChecks?: ReadinessCheck[]
+  /** The DHT endpoint for `/v1/info`, read per request; default `config.dhtEndpoint`. */
+  dhtEndpoint?: () => Endpoint | null
+}
+
+const AJV_BASE: AjvOptions = {
+  useDefaults: true,
+  allErrors: false, // all errors on hostile input is a DoS lever (Fastify's default too)
+  strict: true,
+}
+
+/** Fastify's types lack the hop count its runtime accepts: express it as a function. */
+function trustProxyOption(
+  value: TrustProxy,
+): boolean | string[] | ((ip: string, hop: number) => boolean) {
+  if (typeof value !== 'number') return value
+  return (_ip, hop) => hop < value
+}
+
+/**
+ * Builds the super-node's HTTP app (bootstrap API, health, metrics, OpenAPI) without
+ * listening: call `app.inject()` in tests, `app.listen()` in {@link startServer}. The app
+ * owns neither the store nor the metrics registry; closing it closes neither.
+ *
+ * @example
+ * const app = await buildApp({ store, identity, config: { rateLimitPerMinute: 5 } })
+ * const res = await app.inject({ method: 'GET', url: '/v1/info' })
+ */
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const config = defaultConfig(options.config)
+  const clock = options.clock ?? systemClock
+  const metrics = options.metrics ?? new ServerMetrics()
+  const { store } = options
+  metrics.trackLivePeers(() => store.countLive(clock.now()))
+  const storagePing =
+    options.storagePing ??
+    (async () => {
+      await store.countLive(clock.now())
+    })
+  const context: PassageContext = {
+    config,
+    store,
+    identity: options.identity,
+    clock,
+    metrics,
+    readinessChecks: [{ name: 'storage', check: storagePing }, ...(options.readinessChecks ?? [])],
+    dhtEndpoint: options.dhtEndpoint ?? (() => config.dhtEndpoint),
+  }
+
+  const fastifyOptions = {
+    // One line per request comes from the observability plugin, without IPs, URLs or IDs.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: trustProxyOption(config.trustProxy),
+    return503OnClosing: true,
+  }
+  const app = options.logger
+    ? Fastify({
+        ...fastifyOptions,
+        loggerInstance: options.logger as unknown as FastifyBaseLogger,
+      })
+    : Fastify({ ...fastifyOptions, logger: false })
+
+  // Bodies are validated strictly (no type coercion: `"seq": "5"` or `true` is refused);
+  // query strings and path parameters are text and are coerced (`limit=20` is a number).
+  const bodyAjv = new Ajv({ ...AJV_BASE, coerceTypes: false, removeAdditional: false })
+  const textAjv = new Ajv({ ...AJV_BASE, coerceTypes: 'array', removeAdditional: true })
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    (httpPart === 'body' ? bodyAjv : textAjv).compile(schema),
+  )
+  // Only JSON bodies: text/plain would reach the schema as a string.
+  app.removeContentTypeParser('text/plain')
+
+  await app.register(contextPlugin, context)
+  await app.register(errorsPlugin)
+  await app.register(swaggerPlugin)
+  await app.register(rateLimitPlugin)
+  await app.register(observabilityPlugin)
+
+  await app.register(announceRoutes)
+  await app.register(peerRoutes)
+  await app.register(infoRoutes)
+  await app.register(healthRoutes)
+  await app.register(metricsRoutes)
+  await app.register(docsRoutes)
+  return app
+}

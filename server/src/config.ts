@@ -1,0 +1,236 @@
+import { Command, InvalidArgumentError, Option } from 'commander'
+
+/** Default HTTP port of the bootstrap service. */
+export const DEFAULT_HTTP_PORT = 8080
+/** How long an announce lives: 10 min, so a node re-announces a few times per lifetime. */
+export const DEFAULT_ANNOUNCE_TTL_MS = 600_000
+/** Accepted clock skew of an announce: ±60 s, as Session's storage servers accept. */
+export const DEFAULT_ANNOUNCE_SKEW_MS = 60_000
+/** Requests per minute from one IP: 2 per second, far above an honest node's needs. */
+export const DEFAULT_RATE_LIMIT_PER_MINUTE = 120
+/** Largest accepted request body: 16 KiB; an announce with 8 addresses is under 2 KiB. */
+export const BODY_LIMIT_BYTES = 16_384
+/** How often expired announces are deleted: every 60 s keeps the table small without churn. */
+export const DEFAULT_SWEEP_INTERVAL_MS = 60_000
+
+/** A `host:port` pair. */
+export interface Endpoint {
+  host: string
+  port: number
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+/** Fastify's `trustProxy`: off, on, a hop count, or the proxies' addresses/CIDRs. */
+export type TrustProxy = boolean | number | string[]
+
+/** Everything `passage-server` can be told, by flag or environment. */
+export interface ServerConfig {
+  httpHost: string
+  httpPort: number
+  /** `postgres://…` to use a Postgres server; undefined for embedded PGlite in `dataDir`. */
+  databaseUrl: string | undefined
+  dataDir: string
+  announceTtlMs: number
+  announceSkewMs: number
+  /** Requests per minute per client IP; 0 turns the limit off (benchmarks). */
+  rateLimitPerMinute: number
+  bodyLimitBytes: number
+  logLevel: LogLevel
+  trustProxy: TrustProxy
+  /** UDP port of the DHT node (reserved for the DHT; 0 picks a free port). */
+  dhtPort: number | undefined
+  /** DHT nodes to join through (reserved for the DHT). */
+  bootstrap: Endpoint[]
+  /** The DHT endpoint published in `GET /v1/info`; null while there is no DHT. */
+  dhtEndpoint: Endpoint | null
+  sweepIntervalMs: number
+}
+
+/** The configuration with every default, optionally overridden (handy in tests). */
+export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConfig {
+  return {
+    httpHost: '0.0.0.0',
+    httpPort: DEFAULT_HTTP_PORT,
+    databaseUrl: undefined,
+    dataDir: './data',
+    announceTtlMs: DEFAULT_ANNOUNCE_TTL_MS,
+    announceSkewMs: DEFAULT_ANNOUNCE_SKEW_MS,
+    rateLimitPerMinute: DEFAULT_RATE_LIMIT_PER_MINUTE,
+    bodyLimitBytes: BODY_LIMIT_BYTES,
+    logLevel: 'info',
+    trustProxy: false,
+    dhtPort: undefined,
+    bootstrap: [],
+    dhtEndpoint: null,
+    sweepIntervalMs: DEFAULT_SWEEP_INTERVAL_MS,
+    ...overrides,
+  }
+}
+
+function parseInteger(min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value)
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`expected an integer from ${min} to ${max}, got "${value}"`)
+    }
+    return n
+  }
+}
+
+const parsePort = parseInteger(0, 65_535)
+
+/** Parses `host:port` or `[ipv6]:port`. */
+export function parseEndpoint(value: string): Endpoint {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(value.trim())
+  const port = Number(match?.[3])
+  if (!match || port < 1 || port > 65_535) {
+    throw new InvalidArgumentError(`expected host:port (IPv6 as [addr]:port), got "${value}"`)
+  }
+  return { host: (match[1] ?? match[2])!, port }
+}
+
+function collectEndpoints(value: string, previous: Endpoint[]): Endpoint[] {
+  const parsed = value
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')
+    .map(parseEndpoint)
+  return [...previous, ...parsed]
+}
+
+/** Parses `--trust-proxy`: true/false, a hop count, or a comma-separated list of addresses. */
+export function parseTrustProxy(value: string): TrustProxy {
+  const text = value.trim().toLowerCase()
+  if (['true', 'yes', '1', 'on'].includes(text)) return true
+  if (['false', 'no', '0', 'off', ''].includes(text)) return false
+  if (/^\d+$/.test(text)) return Number(text)
+  const list = text.split(',').map((part) => part.trim())
+  if (list.some((part) => !/^[0-9a-f:.]+(\/\d{1,3})?$/.test(part))) {
+    throw new InvalidArgumentError(
+      `expected true, false, a hop count, or proxy addresses/CIDRs separated by commas, got "${value}"`,
+    )
+  }
+  return list
+}
+
+function parseLogLevel(value: string): LogLevel {
+  const level = value.trim().toLowerCase()
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new InvalidArgumentError(`expected one of ${LOG_LEVELS.join(', ')}, got "${value}"`)
+  }
+  return level as LogLevel
+}
+
+/**
+ * The `passage-server` command line: every option is a flag and an environment variable
+ * (shown by `--help`). Flags win over the environment, the environment over defaults.
+ */
+export function buildCommand(): Command {
+  const defaults = defaultConfig()
+  return new Command('passage-server')
+    .description(
+      'The Passage super-node: bootstrap (peer discovery) service over HTTP, with Prometheus metrics.\n' +
+        'Without DATABASE_URL it keeps its data in embedded Postgres (PGlite) under --data-dir.',
+    )
+    .addOption(
+      new Option('--http-host <host>', 'address to listen on')
+        .env('PASSAGE_HTTP_HOST')
+        .default(defaults.httpHost),
+    )
+    .addOption(
+      new Option('--http-port <port>', 'TCP port to listen on (0 picks a free one)')
+        .env('PASSAGE_HTTP_PORT')
+        .default(defaults.httpPort)
+        .argParser(parsePort),
+    )
+    .addOption(
+      new Option('--database-url <url>', 'Postgres connection URL; unset: embedded PGlite').env(
+        'DATABASE_URL',
+      ),
+    )
+    .addOption(
+      new Option('--data-dir <dir>', 'data folder of the embedded database')
+        .env('PASSAGE_DATA_DIR')
+        .default(defaults.dataDir),
+    )
+    .addOption(
+      new Option('--announce-ttl <seconds>', 'how long an announce stays live')
+        .env('PASSAGE_ANNOUNCE_TTL')
+        .default(defaults.announceTtlMs / 1000)
+        .argParser(parseInteger(1, 86_400)),
+    )
+    .addOption(
+      new Option('--rate-limit <per-minute>', 'requests per minute per client IP (0: no limit)')
+        .env('PASSAGE_RATE_LIMIT')
+        .default(defaults.rateLimitPerMinute)
+        .argParser(parseInteger(0, 1_000_000)),
+    )
+    .addOption(
+      new Option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')}`)
+        .env('PASSAGE_LOG_LEVEL')
+        .default(defaults.logLevel)
+        .argParser(parseLogLevel),
+    )
+    .addOption(
+      new Option(
+        '--trust-proxy <value>',
+        'trust X-Forwarded-For: true, false, a hop count, or proxy addresses/CIDRs',
+      )
+        .env('PASSAGE_TRUST_PROXY')
+        .default(false)
+        .argParser(parseTrustProxy),
+    )
+    .addOption(
+      new Option('--dht-port <port>', 'UDP port of the DHT node (0 picks a free one)')
+        .env('PASSAGE_DHT_PORT')
+        .argParser(parsePort),
+    )
+    .addOption(
+      new Option(
+        '--bootstrap <host:port>',
+        'a DHT node to join through; repeatable (env: comma-separated)',
+      )
+        .env('PASSAGE_BOOTSTRAP')
+        .default([])
+        .argParser(collectEndpoints),
+    )
+    .helpOption('-h, --help', 'show this help')
+    .allowExcessArguments(false)
+}
+
+interface ParsedOptions {
+  httpHost: string
+  httpPort: number
+  databaseUrl?: string
+  dataDir: string
+  announceTtl: number
+  rateLimit: number
+  logLevel: LogLevel
+  trustProxy: TrustProxy
+  dhtPort?: number
+  bootstrap: Endpoint[]
+}
+
+/**
+ * Parses the command line (`argv` as in `process.argv`, node and script first) and the
+ * environment (`process.env`, read by commander). Prints help or an error and exits on
+ * `--help` or bad input, unless `command` was set up with `exitOverride()`.
+ */
+export function parseConfig(argv: string[], command: Command = buildCommand()): ServerConfig {
+  command.parse(argv)
+  const options = command.opts<ParsedOptions>()
+  return defaultConfig({
+    httpHost: options.httpHost,
+    httpPort: options.httpPort,
+    databaseUrl: options.databaseUrl?.trim() || undefined,
+    dataDir: options.dataDir,
+    announceTtlMs: options.announceTtl * 1000,
+    rateLimitPerMinute: options.rateLimit,
+    logLevel: options.logLevel,
+    trustProxy: options.trustProxy,
+    dhtPort: options.dhtPort,
+    bootstrap: options.bootstrap,
+  })
+}

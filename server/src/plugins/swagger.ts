@@ -1,0 +1,37 @@
+import { readFileSync } from 'node:fs'
+import swagger from '@fastify/swagger'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+
+/** The server package's version (server/package.json, found from src/ and from dist/). */
+export const SERVER_VERSION: string = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string
+  }
+).version
+
+/**
+ * Collects every route's schema into an OpenAPI 3.1 document, served at `/docs/json`.
+ * Registered before the routes so that it sees them all.
+ */
+export const swaggerPlugin = fp(
+  async (app: FastifyInstance) => {
+    await app.register(swagger, {
+      openapi: {
+        openapi: '3.1.0',
+        info: {
+          title: 'Passage super-node: bootstrap API',
+          description:
+            'Peer discovery for Passage: signed announces in, live peers out. Every refusal is ' +
+            '`{ statusCode, code, error, message }` with a stable `PASSAGE_ERR_*` code.',
+          version: SERVER_VERSION,
+        },
+        tags: [
+          { name: 'bootstrap', description: 'announces and peers' },
+          { name: 'operations', description: 'health, readiness, metrics' },
+        ],
+      },
+    })
+  },
+  { name: 'passage-swagger', fastify: '5.x' },
+)

@@ -1,0 +1,53 @@
+import { toBase64Url } from '@passage/sdk'
+import type { FastifyInstance } from 'fastify'
+import { SERVER_VERSION } from '../plugins/swagger.js'
+import { refusals } from './schemas.js'
+
+/** `GET /v1/info`: who this server is, its DHT endpoint, and its announce rules. */
+export default async function infoRoutes(app: FastifyInstance): Promise<void> {
+  const { config, identity } = app.passage
+  const publicKey = toBase64Url(identity.publicKey)
+
+  app.get(
+    '/v1/info',
+    {
+      schema: {
+        tags: ['bootstrap'],
+        summary: "This server's ID, public key, version, DHT endpoint and announce rules.",
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              id: { type: 'string', description: "The server's ID: the audience of announces." },
+              publicKey: { type: 'string' },
+              version: { type: 'string' },
+              dht: {
+                description: 'Where its DHT node listens (UDP), or null without a DHT.',
+                anyOf: [
+                  {
+                    type: 'object',
+                    properties: { host: { type: 'string' }, port: { type: 'integer' } },
+                    required: ['host', 'port'],
+                  },
+                  { type: 'null' },
+                ],
+              },
+              announceTtlMs: { type: 'integer' },
+              announceSkewMs: { type: 'integer' },
+            },
+            required: ['id', 'publicKey', 'version', 'dht', 'announceTtlMs', 'announceSkewMs'],
+          },
+          ...refusals(429),
+        },
+      },
+    },
+    async () => ({
+      id: identity.textId,
+      publicKey,
+      version: SERVER_VERSION,
+      dht: app.passage.dhtEndpoint(),
+      announceTtlMs: config.announceTtlMs,
+      announceSkewMs: config.announceSkewMs,
+    }),
+  )
+}
