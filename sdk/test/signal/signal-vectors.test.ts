@@ -44,6 +44,11 @@ import { hexVector, textVector } from '../helpers/protocol-doc.js'
 const alice = Identity.fromPrivateKey(fromHex('a8' + '11'.repeat(31)))
 const bobPrivate = fromHex('b8' + '44'.repeat(31))
 const bob = Identity.fromPrivateKey(bobPrivate)
+function flip(bytes: Uint8Array, index: number): Bytes {
+  const out = toBytes(bytes)
+  out[index] = out[index]! ^ 1
+  return out
+}
 const publicOf = (hex: string) =>
   toBytes(PrivateKey.deserialize(fromHex(hex)).getPublicKey().serialize())
 
@@ -123,8 +128,7 @@ t.test('pre-key bundle record: verifies, and libsignal accepts it', async (t) =>
     MalformedError,
     'not device 2',
   )
-  const otherKyber = Uint8Array.from(bundle.kyberPublicKey)
-  otherKyber[100] ^= 1
+  const otherKyber = flip(bundle.kyberPublicKey, 100)
   t.throws(
     () => verifyPreKeyBundle({ ...bundle, kyberPublicKey: otherKyber }),
     BadSignatureError,
@@ -135,8 +139,7 @@ t.test('pre-key bundle record: verifies, and libsignal accepts it', async (t) =>
     MalformedError,
     'a short Kyber key',
   )
-  const badSig = { ...record, signature: Uint8Array.from(record.signature) }
-  badSig.signature[3] ^= 1
+  const badSig = { ...record, signature: flip(record.signature, 3) }
   t.throws(
     () => verifyPreKeyBundle({ ...bundle, record: badSig }),
     BadSignatureError,
