@@ -248,3 +248,7 @@ export {
   type SignalSessionOptions,
   SignalSession,
 } from './signal/signal-session.js'
+export {
+  mailboxStoreConformance,
+  type ConformanceTest,
+} from './mailbox/mailbox-store-conformance.js'
