@@ -8,11 +8,14 @@ import {
   fromHex,
   nodeIdToHex,
 } from '@passage/sdk'
+import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { sql } from 'kysely'
 import t from 'tap'
 import type { StoredAnnounce } from '../src/db/announce-store.js'
-import { type DatabaseKind, type QueryOperation } from '../src/db/database.js'
+import { type DatabaseKind, openDatabase, type QueryOperation } from '../src/db/database.js'
 import { migrateToLatest } from '../src/db/migrations.js'
 import { loadOrCreateNodeIdentity } from '../src/db/node-identity-store.js'
 import { PostgresAnnounceStore } from '../src/db/postgres-announce-store.js'
@@ -342,4 +345,32 @@ for (const backend of backends) {
       await t.rejects(database.ping())
     })
   })
+}
+
+t.test('an embedded data folder is opened by one server at a time', async (t) => {
+  const storage = await pgliteBackend().prepare(t)
+  const first = await storage.open()
+  await t.rejects(openDatabase(storage.options), /in use \(by process \d+\)/, 'same process')
+  const lockPath = join(storage.options.dataDir, 'pglite.lock')
+  t.equal(readFileSync(lockPath, 'utf8').trim(), String(process.pid))
+  await first.close()
+  t.notOk(existsSync(lockPath), 'close releases the lock')
+  // A lock left by a process that is gone (a crash) is taken over.
+  const gone = spawnSync(process.execPath, ['-e', '']).pid
+  writeFileSync(lockPath, `${gone}\n`)
+  const second = await storage.open()
+  t.equal(readFileSync(lockPath, 'utf8').trim(), String(process.pid))
+  // A lock held by a live process is respected.
+  await second.close()
+  writeFileSync(lockPath, `${process.ppid}\n`)
+  await t.rejects(
+    openDatabase(storage.options),
+    new RegExp(`in use \\(by process ${process.ppid}\\)`),
+  )
+})
+
+function pgliteBackend() {
+  const backend = backends.find((b) => b.name === 'pglite')
+  if (!backend) throw new Error('no pglite backend')
+  return backend
 }

@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import {
@@ -73,13 +73,29 @@ export interface OpenedDatabase {
  * await storage.close()
  */
 export async function openDatabase(options: OpenDatabaseOptions): Promise<OpenedDatabase> {
-  return options.databaseUrl
-    ? openDatabaseWithDialect(
-        postgresDialect(options.databaseUrl, options.logger),
-        'postgres',
-        options,
-      )
-    : openDatabaseWithDialect(await pgliteDialect(options.dataDir), 'pglite', options)
+  if (options.databaseUrl) {
+    return openDatabaseWithDialect(
+      postgresDialect(options.databaseUrl, options.logger),
+      'postgres',
+      options,
+    )
+  }
+  const folder = join(options.dataDir, 'pglite')
+  await mkdir(folder, { recursive: true })
+  const unlock = await lockDataFolder(folder)
+  try {
+    const pglite = await PGlite.create(folder)
+    const opened = await openDatabaseWithDialect(new PGliteDialect({ pglite }), 'pglite', options)
+    let closing: Promise<void> | undefined
+    const close = async () => {
+      await opened.close()
+      await unlock()
+    }
+    return { ...opened, close: () => (closing ??= close()) }
+  } catch (error) {
+    await unlock()
+    throw error
+  }
 }
 
 /**
@@ -135,10 +151,47 @@ function postgresDialect(connectionString: string, logger: DatabaseLogger | unde
   return new PostgresDialect({ pool })
 }
 
-async function pgliteDialect(dataDir: string): Promise<Dialect> {
-  const folder = join(dataDir, 'pglite')
-  await mkdir(folder, { recursive: true })
-  return new PGliteDialect({ pglite: await PGlite.create(folder) })
+/** Lock files this process holds (a PID 1 in a restarted container is not "alive"). */
+const heldLocks = new Set<string>()
+
+/**
+ * PGlite has no lock of its own: two processes on one folder would corrupt it. Takes
+ * `<folder>.lock` (our PID inside), or fails if a live process holds it; a lock left by a
+ * dead process is taken over.
+ */
+async function lockDataFolder(folder: string): Promise<() => Promise<void>> {
+  const lockPath = `${folder}.lock`
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(lockPath, `${process.pid}\n`, { flag: 'wx' })
+      heldLocks.add(lockPath)
+      return async () => {
+        heldLocks.delete(lockPath)
+        await rm(lockPath, { force: true })
+      }
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+      const pid = Number.parseInt(await readFile(lockPath, 'utf8').catch(() => ''), 10)
+      const ours = pid === process.pid
+      if (heldLocks.has(lockPath) || (!ours && pid > 0 && isAlive(pid))) {
+        throw new Error(
+          `the data folder ${folder} is in use (by process ${pid}); stop that server, or ` +
+            `use another data folder (PASSAGE_DATA_DIR). If no server runs, delete ${lockPath}`,
+        )
+      }
+      await rm(lockPath, { force: true }) // left by a process that is gone
+    }
+  }
+  throw new Error(`could not lock the data folder ${folder} (${lockPath} keeps reappearing)`)
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
 
 const OPERATIONS_BY_NODE: Record<string, QueryOperation> = {
