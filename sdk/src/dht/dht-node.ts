@@ -729,6 +729,9 @@ export class DhtNode {
   ): Promise<PutEnvelopeResult> {
     const errors: PassageError[] = []
     let stored = 0
+    const self = includeSelf && this.selfIsReplica(mailboxKey, targets)
+    // This node is one of the k closest: the farthest node found is not.
+    if (self && targets.length >= this.k) targets = targets.slice(0, this.k - 1)
     let replicas = targets.length
     const jobs = targets.map(async (t) => {
       try {
@@ -737,7 +740,7 @@ export class DhtNode {
         errors.push(error instanceof PassageError ? error : new RemoteError(String(error)))
       }
     })
-    if (includeSelf && this.selfIsReplica(mailboxKey, targets)) {
+    if (self) {
       replicas++
       jobs.push(
         (async () => {
@@ -982,11 +985,12 @@ export class DhtNode {
   async putRecord(record: SignedRecord): Promise<{ stored: number; errors: PassageError[] }> {
     verifyRecord(record)
     const key = recordKeyFor(record.publicKey, record.type)
-    const { closest } = await this.lookup(key)
+    let { closest } = await this.lookup(key)
     const bytes = encodeSignedRecord(record)
     const errors: PassageError[] = []
     let stored = 0
     if (this.selfIsReplica(key, closest)) {
+      if (closest.length >= this.k) closest = closest.slice(0, this.k - 1)
       try {
         await this.recordStore.put(key, record)
         stored++
