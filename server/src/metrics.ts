@@ -89,6 +89,14 @@ export class ServerMetrics {
     })
     if (options.defaultMetrics ?? true) {
       collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX })
+      // Gauges named *_total fail `promtool check metrics`; the unsuffixed ones (by type) stay.
+      for (const name of [
+        'active_handles_total',
+        'active_requests_total',
+        'active_resources_total',
+      ]) {
+        this.registry.removeSingleMetric(`${METRIC_PREFIX}nodejs_${name}`)
+      }
     }
   }
 

@@ -1,0 +1,146 @@
+// Flags and environment of passage-server, parsed in-process (main.test.ts runs the program).
+import t from 'tap'
+import { buildCommand, defaultConfig, parseConfig, parseEndpoint } from '../src/config.js'
+
+const ENV_NAMES = [
+  'PASSAGE_HTTP_HOST',
+  'PASSAGE_HTTP_PORT',
+  'DATABASE_URL',
+  'PASSAGE_DATA_DIR',
+  'PASSAGE_ANNOUNCE_TTL',
+  'PASSAGE_RATE_LIMIT',
+  'PASSAGE_LOG_LEVEL',
+  'PASSAGE_TRUST_PROXY',
+  'PASSAGE_DHT_PORT',
+  'PASSAGE_BOOTSTRAP',
+]
+
+/** Parses with only `env` set among the server's variables; errors come back as text. */
+function parse(args: string[], env: Record<string, string> = {}) {
+  const saved = Object.fromEntries(ENV_NAMES.map((name) => [name, process.env[name]]))
+  for (const name of ENV_NAMES) delete process.env[name]
+  Object.assign(process.env, env)
+  let errors = ''
+  const command = buildCommand()
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => (errors += text), writeOut: () => undefined })
+  try {
+    return { config: parseConfig(['node', 'passage-server', ...args], command), errors }
+  } catch {
+    return { config: undefined, errors }
+  } finally {
+    for (const name of ENV_NAMES) {
+      if (saved[name] === undefined) delete process.env[name]
+      else process.env[name] = saved[name]
+    }
+  }
+}
+
+t.test('defaults', async (t) => {
+  t.same(parse([]).config, defaultConfig())
+  t.same(defaultConfig(), {
+    httpHost: '0.0.0.0',
+    httpPort: 8080,
+    databaseUrl: undefined,
+    dataDir: './data',
+    announceTtlMs: 600_000,
+    announceSkewMs: 60_000,
+    rateLimitPerMinute: 120,
+    bodyLimitBytes: 16_384,
+    logLevel: 'info',
+    trustProxy: false,
+    dhtPort: undefined,
+    bootstrap: [],
+    dhtEndpoint: null,
+    sweepIntervalMs: 60_000,
+  })
+})
+
+t.test('every option from the environment, and flags win over it', async (t) => {
+  const { config } = parse([], {
+    PASSAGE_HTTP_HOST: '127.0.0.1',
+    PASSAGE_HTTP_PORT: '9000',
+    DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/test',
+    PASSAGE_DATA_DIR: '/tmp/passage',
+    PASSAGE_ANNOUNCE_TTL: '120',
+    PASSAGE_RATE_LIMIT: '0',
+    PASSAGE_LOG_LEVEL: 'WARN',
+    PASSAGE_TRUST_PROXY: '127.0.0.1,10.0.0.0/8',
+    PASSAGE_DHT_PORT: '0',
+    PASSAGE_BOOTSTRAP: '127.0.0.1:7001, [::1]:7002',
+  })
+  t.same(config, {
+    ...defaultConfig(),
+    httpHost: '127.0.0.1',
+    httpPort: 9000,
+    databaseUrl: 'postgres://postgres@127.0.0.1:5432/test',
+    dataDir: '/tmp/passage',
+    announceTtlMs: 120_000,
+    rateLimitPerMinute: 0,
+    logLevel: 'warn',
+    trustProxy: ['127.0.0.1', '10.0.0.0/8'],
+    dhtPort: 0,
+    bootstrap: [
+      { host: '127.0.0.1', port: 7001 },
+      { host: '::1', port: 7002 },
+    ],
+  })
+  const flags = parse(
+    [
+      '--http-port',
+      '9100',
+      '--trust-proxy',
+      'true',
+      '--bootstrap',
+      'a.example:1',
+      '--bootstrap',
+      'b.example:2',
+      '--database-url',
+      '',
+    ],
+    { PASSAGE_HTTP_PORT: '9000', DATABASE_URL: 'postgres://x' },
+  ).config
+  t.equal(flags?.httpPort, 9100)
+  t.equal(flags?.trustProxy, true)
+  t.same(flags?.bootstrap, [
+    { host: 'a.example', port: 1 },
+    { host: 'b.example', port: 2 },
+  ])
+  t.equal(flags?.databaseUrl, undefined, 'an empty URL means the embedded default')
+  t.equal(parse(['--trust-proxy', '2']).config?.trustProxy, 2, 'a hop count')
+})
+
+t.test('bad values are refused with the option named', async (t) => {
+  const cases: [string[], Record<string, string>, RegExp][] = [
+    [['--http-port', 'eighty'], {}, /--http-port.*integer from 0 to 65535/],
+    [['--http-port', '65536'], {}, /--http-port/],
+    [[], { PASSAGE_ANNOUNCE_TTL: '-5' }, /announce-ttl/],
+    [[], { PASSAGE_ANNOUNCE_TTL: '0' }, /announce-ttl/],
+    [['--rate-limit', '1.5'], {}, /rate-limit/],
+    [['--log-level', 'loud'], {}, /log-level.*fatal, error, warn, info/],
+    [['--trust-proxy', 'proxy.example'], {}, /trust-proxy/],
+    [['--bootstrap', 'nohostport'], {}, /host:port/],
+    [['--bootstrap', '127.0.0.1:0'], {}, /host:port/],
+    [['--no-such-flag'], {}, /unknown option/],
+    [['extra'], {}, /too many arguments|excess/i],
+  ]
+  for (const [args, env, message] of cases) {
+    const { config, errors } = parse(args, env)
+    t.equal(config, undefined, `${args.join(' ')} ${JSON.stringify(env)}: refused`)
+    t.match(errors, message)
+  }
+})
+
+t.test('help names every environment variable', async (t) => {
+  const help = buildCommand().helpInformation()
+  for (const name of ENV_NAMES) t.match(help, new RegExp(`env:\\s+${name}\\b`))
+})
+
+t.test('endpoints', async (t) => {
+  t.same(parseEndpoint('127.0.0.1:80'), { host: '127.0.0.1', port: 80 })
+  t.same(parseEndpoint('[::1]:7000'), { host: '::1', port: 7000 })
+  t.same(parseEndpoint('node.example:65535'), { host: 'node.example', port: 65535 })
+  for (const bad of ['::1:7000', 'host', 'host:', ':80', 'host:99999', 'a b:1']) {
+    t.throws(() => parseEndpoint(bad), `${bad} refused`)
+  }
+})
