@@ -252,3 +252,4 @@ export {
   mailboxStoreConformance,
   type ConformanceTest,
 } from './mailbox/mailbox-store-conformance.js'
+export { MAX_RESPONSE_BYTES } from './bootstrap/bootstrap-client.js'
