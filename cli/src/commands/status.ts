@@ -84,11 +84,17 @@ export async function statusCommand(
     throw error
   }
   const latencyMs = Math.round(now() - started)
-  const [info, ready] = await Promise.all([part(client.info()), part(client.ready())])
-  // Peers are checked against the server's ID, which info() just fetched.
+  const [info, ready, counted] = await Promise.all([
+    part(client.info()),
+    part(client.ready()),
+    part(client.livePeerCount()),
+  ])
+  // Peers are checked against the server's ID, which info() just fetched. The sample also
+  // gives the count when the server keeps /metrics private.
   const peers = info.value ? await part(client.peers({ limit: MAX_PEERS_LIMIT })) : {}
-  const livePeers = peers.value?.length
-  const capped = livePeers === MAX_PEERS_LIMIT
+  const exact = counted.value
+  const livePeers = exact ?? peers.value?.length
+  const capped = exact === undefined && livePeers === MAX_PEERS_LIMIT
 
   const healthy = ready.value?.ready === true && !info.error && !peers.error
   if (options.json) {
@@ -100,6 +106,7 @@ export async function statusCommand(
       ready: ready.value ?? null,
       info: info.value ? infoJson(info.value) : null,
       livePeers: livePeers ?? null,
+      livePeersSource: exact !== undefined ? 'metrics' : livePeers !== undefined ? 'peers' : null,
       livePeersCapped: capped,
       rejectedPeers,
       errors: [info, ready, peers]
@@ -131,8 +138,10 @@ export async function statusCommand(
   rows.push(['Ready', ready.value ? readyText(ready.value, s) : failed(ready)])
   if (livePeers !== undefined) {
     const count = capped ? `${livePeers}+` : String(livePeers)
-    const note = rejectedPeers > 0 ? s.red(` (${rejectedPeers} more failed verification)`) : ''
-    rows.push(['Live peers', `${count}${note}`])
+    const source = exact !== undefined ? '' : s.dim(' (counted from a sample; /metrics is private)')
+    const note =
+      rejectedPeers > 0 ? s.red(` (${rejectedPeers} listed peers failed verification)`) : ''
+    rows.push(['Live peers', `${count}${source}${note}`])
   } else if (peers.error) {
     rows.push(['Live peers', failed(peers)])
   }

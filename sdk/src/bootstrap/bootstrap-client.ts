@@ -146,6 +146,15 @@ const ERRORS_BY_STATUS: ReadonlyMap<number, ErrorClass> = new Map<number, ErrorC
   [503, UnavailableError],
 ])
 
+/** The live-peers gauge in the Prometheus text of `/metrics`. */
+const LIVE_PEERS_SAMPLE = /^passage_live_peers(?:\{[^}]*\})?\s+(\d+)\s*$/m
+
+/**
+ * The largest answer read from a super-node: 1 MiB. A full peer list of 100 is about 60 KB;
+ * anything much larger is a broken or hostile server, not worth the memory.
+ */
+export const MAX_RESPONSE_BYTES = 1_048_576
+
 const NETWORK_REASONS: Record<string, string> = {
   ECONNREFUSED: 'connection refused',
   ECONNRESET: 'connection reset',
@@ -260,11 +269,12 @@ export class BootstrapClient {
       seq,
       timestamp,
     })
+    // Reserved before sending, so concurrent announces never share a seq.
+    this.lastSeq = Math.max(this.lastSeq, seq)
     const reply = await this.request('POST', 'v1/announce', {
       ...options,
       json: announceToJson(announce),
     })
-    this.lastSeq = Math.max(this.lastSeq, seq)
     const body = reply.body
     if (!isObject(body) || !isAddress(body.observed)) {
       throw this.unexpected('v1/announce', 'no observed address')
@@ -349,7 +359,10 @@ export class BootstrapClient {
    * checks) resolves with `ready: false`; only an unreachable one throws.
    */
   async ready(options: RequestOptions = {}): Promise<ReadyStatus> {
-    const reply = await this.request('GET', 'readyz', { ...options, accept: [503] })
+    const reply = await this.request('GET', 'readyz', {
+      ...options,
+      accept: (status) => status === 503,
+    })
     const body = reply.body
     if (!isObject(body) || !isObject(body.checks)) {
       if (reply.status === 503) throw this.refusal(reply)
@@ -359,6 +372,19 @@ export class BootstrapClient {
     for (const [name, value] of Object.entries(body.checks)) checks[name] = String(value)
     const status = typeof body.status === 'string' ? body.status : String(reply.status)
     return { ready: reply.status === 200 && status === 'ready', status, checks }
+  }
+
+  /**
+   * The number of live peers the server reports on `GET /metrics` (`passage_live_peers`),
+   * or `undefined` when it does not expose it (operators often keep /metrics private).
+   */
+  async livePeerCount(options: RequestOptions = {}): Promise<number | undefined> {
+    const reply = await this.request('GET', 'metrics', { ...options, accept: () => true })
+    if (reply.status !== 200) return undefined
+    if (typeof reply.body !== 'string') return undefined
+    const match = LIVE_PEERS_SAMPLE.exec(reply.body)
+    const value = match?.[1] === undefined ? NaN : Number(match[1])
+    return Number.isSafeInteger(value) && value >= 0 ? value : undefined
   }
 
   private async audience(options: RequestOptions): Promise<BootstrapInfo> {
@@ -400,7 +426,7 @@ export class BootstrapClient {
   private async request(
     method: 'GET' | 'POST',
     path: string,
-    options: RequestOptions & { json?: unknown; accept?: number[] },
+    options: RequestOptions & { json?: unknown; accept?: (status: number) => boolean },
   ): Promise<Reply> {
     const url = new URL(path, this.url)
     const where = `the super-node at ${this.url.href}`
@@ -423,7 +449,19 @@ export class BootstrapClient {
         ...(options.json !== undefined ? { body: JSON.stringify(options.json) } : {}),
         signal: controller.signal,
       })
+      const declared = Number(response.headers.get('content-length') ?? 0)
+      if (declared > MAX_RESPONSE_BYTES) {
+        await response.body?.cancel()
+        throw new RemoteError(
+          `${where} sent an answer of ${declared} bytes, over the ${MAX_RESPONSE_BYTES} accepted`,
+        )
+      }
       const text = await response.text()
+      if (text.length > MAX_RESPONSE_BYTES) {
+        throw new RemoteError(
+          `${where} sent an answer over the ${MAX_RESPONSE_BYTES} bytes accepted`,
+        )
+      }
       let body: unknown = undefined
       if (text.length > 0) {
         try {
@@ -433,7 +471,7 @@ export class BootstrapClient {
         }
       }
       const reply: Reply = { status: response.status, headers: response.headers, body }
-      if (response.ok || options.accept?.includes(response.status)) return reply
+      if (response.ok || options.accept?.(response.status)) return reply
       throw this.refusal(reply)
     } catch (error) {
       if (outer?.aborted) throw outer.reason

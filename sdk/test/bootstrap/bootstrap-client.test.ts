@@ -17,6 +17,7 @@ import {
   KeyMismatchError,
   MalformedError,
   ManualClock,
+  MAX_RESPONSE_BYTES,
   NoIdentityError,
   NotFoundError,
   type PassageError,
@@ -344,4 +345,52 @@ t.test('network failures: refused, timed out, aborted', async (t) => {
 
   t.throws(() => new BootstrapClient({ url: 'ftp://example.org' }), MalformedError)
   t.throws(() => new BootstrapClient({ url, timeoutMs: 0 }), MalformedError)
+})
+
+t.test('the live peer count from /metrics, when the server exposes it', async (t) => {
+  let answer: (res: ServerResponse) => void = (res) => {
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
+    res.end(
+      '# HELP passage_live_peers Live peers\n# TYPE passage_live_peers gauge\npassage_live_peers 42\npassage_live_peers_other 7\n',
+    )
+  }
+  const { url } = await cannedServer(t, (_req, _body, res) => answer(res))
+  const client = new BootstrapClient({ url })
+  t.equal(await client.livePeerCount(), 42)
+  answer = (res) => send(res, 403, { message: 'private' })
+  t.equal(await client.livePeerCount(), undefined, 'a private /metrics is not an error')
+  answer = (res) => send(res, 404, refusal(404, 'PASSAGE_ERR_NOT_FOUND', 'no route'))
+  t.equal(await client.livePeerCount(), undefined)
+  answer = (res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' })
+    res.end('passage_live_peers NaN\n')
+  }
+  t.equal(await client.livePeerCount(), undefined)
+})
+
+t.test('an oversized answer is refused, not buffered forever', async (t) => {
+  const { url } = await cannedServer(t, (_req, _body, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.end(JSON.stringify({ peers: [], padding: 'x'.repeat(MAX_RESPONSE_BYTES) }))
+  })
+  const error = await new BootstrapClient({ url }).peers().catch((e: unknown) => e)
+  t.ok(error instanceof RemoteError)
+  t.match((error as Error).message, /over the 1048576/)
+})
+
+t.test('concurrent announces never share a seq', async (t) => {
+  const seqs: number[] = []
+  const { url } = await cannedServer(t, (_req, body, res) => {
+    seqs.push((JSON.parse(body) as AnnounceJson).seq)
+    send(res, 200, { observed: { host: '127.0.0.1', port: 1 }, ttlMs: 1, expiresAt: 1, peers: [] })
+  })
+  const client = new BootstrapClient({
+    url,
+    identity: Identity.generate(),
+    clock: new ManualClock(),
+  })
+  await client.info()
+  const addresses = [{ transport: 'tcp' as const, host: '', port: 7400 }]
+  await Promise.all([1, 2, 3, 4].map(() => client.announce({ addresses })))
+  t.equal(new Set(seqs).size, 4)
 })
