@@ -193,6 +193,7 @@ export {
   type IdentityKeyPolicy,
   type IdentityRefusal,
   accountKeyPolicy,
+  SessionCache,
   SignalSessionStore,
   SignalIdentityStore,
   SignalPreKeyStore,
@@ -252,4 +253,5 @@ export {
   mailboxStoreConformance,
   type ConformanceTest,
 } from './mailbox/mailbox-store-conformance.js'
+export { mulberry32 } from './dht/testnet.js'
 export { MAX_RESPONSE_BYTES } from './bootstrap/bootstrap-client.js'

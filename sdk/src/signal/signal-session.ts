@@ -46,6 +46,7 @@ import {
   countOneTimePreKeys,
   pendingIdentityKey,
   purgeUsedPreKeys,
+  SessionCache,
   SignalStores,
   trustedIdentityKey,
   unusedPreKeyIds,
@@ -54,6 +55,9 @@ import {
 
 /** How long a used one-time pre-key stays decryptable for a second sender of the same bundle. */
 export const USED_PRE_KEY_GRACE_MS = 7 * 24 * 3600_000 // 7 days: longer than a bundle lives in the DHT
+
+/** Addresses whose accepted identity key is remembered (the policy hashes the key). */
+const MAX_ACCEPTED_KEYS = 10_000 // 33 B each, a few hundred kB at most
 
 /** A Signal message and its type: `preKey` for a first message, `whisper` afterwards. */
 export interface SignalCiphertext {
@@ -74,7 +78,7 @@ export interface SignalSessionOptions {
   /** This device: 1 (the default) to 127. */
   deviceId?: number
   clock?: Clock
-  /** Which identity keys an address may have at all; default {@link accountKeyPolicy}. */
+  /** Which identity keys an address may have at all (a pure function); default {@link accountKeyPolicy}. */
   keyPolicy?: IdentityKeyPolicy
   /** Where {@link SignalSession.encrypt} gets a bundle when it has no session (DHT, HTTP). */
   fetchBundle?: (address: SignalAddress) => Promise<PreKeyBundle | undefined>
@@ -130,8 +134,32 @@ export class SignalSession {
     )
   }
 
+  private readonly sessionCache = new SessionCache()
+
+  /** Keys the policy accepted, by address: the policy must be a pure function. */
+  private readonly accepted = new Map<string, Uint8Array>()
+
+  private readonly checkKey: IdentityKeyPolicy = (address, publicKey) => {
+    const key = addressKey(address)
+    const known = this.accepted.get(key)
+    if (known && equalBytes(known, publicKey)) return true
+    const ok = this.keyPolicy(address, publicKey)
+    if (ok) {
+      if (this.accepted.size >= MAX_ACCEPTED_KEYS) this.accepted.clear()
+      this.accepted.set(key, toBytes(publicKey))
+    }
+    return ok
+  }
+
   private stores(tx: SignalStorage): SignalStores {
-    return new SignalStores(tx, this.identity, this.registrationId, this.clock, this.keyPolicy)
+    return new SignalStores(
+      tx,
+      this.identity,
+      this.registrationId,
+      this.clock,
+      this.checkKey,
+      this.sessionCache,
+    )
   }
 
   /** Makes one-time pre-keys (default 100) and, the first time or with `rotate`, a signed and a Kyber pre-key. */
@@ -227,26 +255,41 @@ export class SignalSession {
       error.newPublicKey = pending
       throw error
     }
-    if (!(await this.hasSession(recipient))) {
+    const bundleFor = async () => {
       const bundle = options.bundle ?? (await this.fetchBundle?.(recipient))
       if (!bundle) throw new NoSessionError()
       await this.processPreKeyBundle(recipient, bundle)
     }
-    return this.run('direct', async (stores) => {
-      const message = await signalEncrypt(
-        toBytes(plaintext),
-        toProtocolAddress(recipient),
-        toProtocolAddress(this.address),
-        stores.session,
-        stores.identity,
-        new Date(this.clock.now()),
-      )
-      const type = message.type()
-      if (type !== CiphertextMessageType.PreKey && type !== CiphertextMessageType.Whisper) {
-        throw new MalformedError(`unexpected Signal message type ${type}`)
-      }
-      return { type: type as SignalMessageType, body: toBytes(message.serialize()) }
-    })
+    // A cheap existence check first; fetching a bundle may wait on the network, so it
+    // happens outside the transaction.
+    if (!(await this.storage.get(NS.session, addressKey(recipient)))) await bundleFor()
+    const attempt = () =>
+      this.run('direct', async (stores) => {
+        const remote = toProtocolAddress(recipient)
+        const now = new Date(this.clock.now())
+        const record = await stores.session.getSession(remote)
+        if (!record?.hasCurrentState(now)) throw new NoSessionError()
+        const message = await signalEncrypt(
+          toBytes(plaintext),
+          remote,
+          toProtocolAddress(this.address),
+          stores.session,
+          stores.identity,
+          now,
+        )
+        const type = message.type()
+        if (type !== CiphertextMessageType.PreKey && type !== CiphertextMessageType.Whisper) {
+          throw new MalformedError(`unexpected Signal message type ${type}`)
+        }
+        return { type: type as SignalMessageType, body: toBytes(message.serialize()) }
+      })
+    try {
+      return await attempt()
+    } catch (error) {
+      if (!(error instanceof NoSessionError)) throw error
+      await bundleFor() // only an old (archived or expired) session: start a new one
+      return attempt()
+    }
   }
 
   /**

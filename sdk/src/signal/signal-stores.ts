@@ -64,19 +64,56 @@ function u64(value: number): Bytes {
   return new BinaryWriter().u64(value).finish()
 }
 
+/** Parsed session records that outlive one operation (see {@link SessionCache}). */
+const MAX_CACHED_SESSIONS = 256 // a record is about 7 KB of native memory
+
+/**
+ * Parsed session records by address, with the bytes they were parsed from. A record is
+ * reused only while the storage holds exactly those bytes, so a rolled-back transaction or a
+ * write by anyone else simply misses. Safe because libsignal never edits a record it is
+ * given: it saves a new one.
+ */
+export class SessionCache {
+  private readonly entries = new Map<string, { bytes: Uint8Array; record: SessionRecord }>()
+
+  get(key: string, bytes: Uint8Array): SessionRecord | undefined {
+    const entry = this.entries.get(key)
+    if (!entry) return undefined
+    if (entry.bytes === bytes || Buffer.compare(entry.bytes, bytes) === 0) return entry.record
+    return undefined
+  }
+
+  set(key: string, bytes: Uint8Array, record: SessionRecord): void {
+    if (this.entries.size >= MAX_CACHED_SESSIONS && !this.entries.has(key)) this.entries.clear()
+    this.entries.set(key, { bytes, record })
+  }
+}
+
 /** Session records by address. */
 export class SignalSessionStore extends SessionStore {
-  constructor(private readonly storage: SignalStorage) {
+  constructor(
+    private readonly storage: SignalStorage,
+    private readonly cache: SessionCache = new SessionCache(),
+  ) {
     super()
   }
 
   async saveSession(name: ProtocolAddress, record: SessionRecord): Promise<void> {
-    await this.storage.put(NS.session, addressKey(fromProtocolAddress(name)), record.serialize())
+    const key = addressKey(fromProtocolAddress(name))
+    const bytes = record.serialize()
+    await this.storage.put(NS.session, key, bytes)
+    this.cache.set(key, bytes, record)
   }
 
   async getSession(name: ProtocolAddress): Promise<SessionRecord | null> {
-    const bytes = await this.storage.get(NS.session, addressKey(fromProtocolAddress(name)))
-    return bytes ? SessionRecord.deserialize(toBytes(bytes)) : null
+    const key = addressKey(fromProtocolAddress(name))
+    const bytes = await this.storage.get(NS.session, key)
+    if (!bytes) return null
+    const cached = this.cache.get(key, bytes)
+    if (cached) return cached
+    const record = SessionRecord.deserialize(bytes as Bytes)
+    this.cache.set(key, bytes, record)
+    return record
   }
 
   async getExistingSessions(addresses: ProtocolAddress[]): Promise<SessionRecord[]> {
@@ -352,8 +389,9 @@ export class SignalStores {
     registrationId: number,
     clock: Clock,
     policy?: IdentityKeyPolicy,
+    sessionCache?: SessionCache,
   ) {
-    this.session = new SignalSessionStore(storage)
+    this.session = new SignalSessionStore(storage, sessionCache)
     this.identity = new SignalIdentityStore(storage, identity, registrationId, policy)
     this.preKey = new SignalPreKeyStore(storage, clock, this.failure)
     this.signedPreKey = new SignalSignedPreKeyStore(storage, this.failure)

@@ -10,6 +10,7 @@ import {
   ProtocolAddress,
   PublicKey,
   SenderKeyDistributionMessage,
+  SessionRecord,
 } from '@signalapp/libsignal-client'
 import t from 'tap'
 import {
@@ -26,6 +27,9 @@ import {
   utf8,
   fromUtf8,
   MalformedError,
+  SessionCache,
+  SignalSession,
+  type SignalStorage,
 } from '@passage/sdk'
 
 t.test('MemorySignalStorage: get, put, delete, list', async (t) => {
@@ -176,4 +180,35 @@ t.test('sender-key store: a group message round trip through it', async (t) => {
     fromUtf8(await groupDecrypt(sender, bobStores.senderKey, message.serialize())),
     'to the group',
   )
+})
+
+t.test('session cache: a rolled-back save is not served from the cache', async (t) => {
+  const alice = await SignalSession.open({
+    identity: Identity.generate(),
+    storage: new MemorySignalStorage(),
+  })
+  const bob = await SignalSession.open({
+    identity: Identity.generate(),
+    storage: new MemorySignalStorage(),
+  })
+  await bob.generatePreKeys({ oneTimeCount: 1 })
+  await alice.processPreKeyBundle(bob.address, await bob.createPreKeyBundle())
+  const cache = new SessionCache()
+  const address = ProtocolAddress.new(bob.address.name, 1)
+  const stores = (tx: SignalStorage) =>
+    new SignalStores(tx, alice.identity, 1, new ManualClock(), undefined, cache)
+  const before = await stores(alice.storage).session.getSession(address)
+  t.ok(before)
+  const fresh = SessionRecord.deserialize(before!.serialize())
+  fresh.archiveCurrentState()
+  await t.rejects(
+    alice.storage.transaction(async (tx) => {
+      await stores(tx).session.saveSession(address, fresh)
+      t.notOk((await stores(tx).session.getSession(address))?.hasCurrentState(), 'seen inside')
+      throw new Error('roll back')
+    }),
+  )
+  const after = await stores(alice.storage).session.getSession(address)
+  t.ok(after?.hasCurrentState(), 'the stored record, not the cached rolled-back one')
+  t.ok(await alice.hasSession(bob.address))
 })

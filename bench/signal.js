@@ -1,0 +1,189 @@
+// Issue 4 microbenchmark: one-way Signal encrypt+decrypt of 200 bytes in one process.
+// Ceiling: raw libsignal with stores that keep live objects (no serialization, no checks).
+// Measured against it in the same run: the SDK's SignalSession over MemorySignalStorage
+// (records serialized on every save, one transaction per operation), without and with sealing
+// (HPKE to the recipient's identity key, as for DHT mailboxes).
+import {
+  IdentityKeyStore,
+  PreKeySignalMessage,
+  ProtocolAddress,
+  SessionStore,
+  SignalMessage,
+  CiphertextMessageType,
+  processPreKeyBundle,
+  signalDecrypt,
+  signalDecryptPreKey,
+  signalEncrypt,
+} from '@signalapp/libsignal-client'
+import {
+  Identity,
+  MemorySignalStorage,
+  SignalSession,
+  SignalStores,
+  systemClock,
+  toLibsignalBundle,
+  verifyPreKeyBundle,
+} from '@passage/sdk'
+import { median, report } from './lib.js'
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const MESSAGES = Number(process.env.BENCH_SIGNAL_MESSAGES ?? 2_000) // per round and variant
+const WARMUP = 200 // messages before timing: JIT and allocator settle
+const PLAINTEXT = new Uint8Array(200).fill(0x61) // a 200-byte text message
+
+/** libsignal's stores at their cheapest: live objects in Maps, everything trusted. */
+class RawSessionStore extends SessionStore {
+  sessions = new Map()
+  async saveSession(address, record) {
+    this.sessions.set(address.toString(), record)
+  }
+  async getSession(address) {
+    return this.sessions.get(address.toString()) ?? null
+  }
+  async getExistingSessions(addresses) {
+    return addresses.map((a) => this.sessions.get(a.toString())).filter(Boolean)
+  }
+}
+
+class RawIdentityStore extends IdentityKeyStore {
+  constructor(identity, registrationId) {
+    super()
+    this.identity = identity
+    this.registrationId = registrationId
+    this.keys = new Map()
+  }
+  async getIdentityKey() {
+    return this.identity.keyPair.privateKey
+  }
+  async getLocalRegistrationId() {
+    return this.registrationId
+  }
+  async saveIdentity(address, key) {
+    this.keys.set(address.toString(), key)
+    return 0
+  }
+  async isTrustedIdentity() {
+    return true
+  }
+  async getIdentity(address) {
+    return this.keys.get(address.toString()) ?? null
+  }
+}
+
+/** Raw libsignal: Alice's session built from Bob's bundle, Bob's from her first message. */
+async function rawPair() {
+  const bob = await SignalSession.open({
+    identity: Identity.generate(),
+    storage: new MemorySignalStorage(),
+  })
+  await bob.generatePreKeys({ oneTimeCount: 1 })
+  const bundle = await bob.createPreKeyBundle()
+  const alice = Identity.generate()
+  const aliceAddr = ProtocolAddress.new(alice.textId, 1)
+  const bobAddr = ProtocolAddress.new(bob.address.name, 1)
+  const a = { sessions: new RawSessionStore(), identity: new RawIdentityStore(alice, 1) }
+  const b = { sessions: new RawSessionStore(), identity: new RawIdentityStore(bob.identity, 2) }
+  await processPreKeyBundle(
+    toLibsignalBundle(bundle, verifyPreKeyBundle(bundle)),
+    bobAddr,
+    aliceAddr,
+    a.sessions,
+    a.identity,
+  )
+  // Bob's pre-key stores: the SDK's, only for this first message.
+  const bobStores = new SignalStores(bob.storage, bob.identity, bob.registrationId, systemClock)
+  const first = await signalEncrypt(PLAINTEXT, bobAddr, aliceAddr, a.sessions, a.identity)
+  await signalDecryptPreKey(
+    PreKeySignalMessage.deserialize(first.serialize()),
+    aliceAddr,
+    bobAddr,
+    b.sessions,
+    b.identity,
+    bobStores.preKey,
+    bobStores.signedPreKey,
+    bobStores.kyberPreKey,
+  )
+  const reply = await signalEncrypt(PLAINTEXT, aliceAddr, bobAddr, b.sessions, b.identity)
+  await signalDecrypt(
+    SignalMessage.deserialize(reply.serialize()),
+    bobAddr,
+    aliceAddr,
+    a.sessions,
+    a.identity,
+  )
+  return async () => {
+    const message = await signalEncrypt(PLAINTEXT, bobAddr, aliceAddr, a.sessions, a.identity)
+    if (message.type() !== CiphertextMessageType.Whisper) throw new Error('expected a whisper')
+    await signalDecrypt(
+      SignalMessage.deserialize(message.serialize()),
+      aliceAddr,
+      bobAddr,
+      b.sessions,
+      b.identity,
+    )
+  }
+}
+
+/** The SDK pipeline: two SignalSessions over MemorySignalStorage, session established. */
+async function sdkPair() {
+  const alice = await SignalSession.open({
+    identity: Identity.generate(),
+    storage: new MemorySignalStorage(),
+  })
+  const bob = await SignalSession.open({
+    identity: Identity.generate(),
+    storage: new MemorySignalStorage(),
+  })
+  await bob.generatePreKeys({ oneTimeCount: 1 })
+  const bundle = await bob.createPreKeyBundle()
+  await bob.decrypt(alice.address, await alice.encrypt(bob.address, PLAINTEXT, { bundle }))
+  await alice.decrypt(bob.address, await bob.encrypt(alice.address, PLAINTEXT))
+  return {
+    direct: async () => {
+      const message = await alice.encrypt(bob.address, PLAINTEXT)
+      await bob.decrypt(alice.address, message)
+    },
+    sealed: async () => {
+      const sealed = await alice.seal(bob.address, PLAINTEXT)
+      const opened = await bob.openSealed(sealed)
+      if (opened.plaintext.byteLength !== PLAINTEXT.byteLength) throw new Error('wrong plaintext')
+    },
+  }
+}
+
+/** Messages per second of `step` run sequentially `count` times (after a warm-up). */
+async function rate(step, count) {
+  for (let i = 0; i < WARMUP; i++) await step()
+  const start = process.hrtime.bigint()
+  for (let i = 0; i < count; i++) await step()
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9
+  return count / seconds
+}
+
+/**
+ * Prints raw libsignal one-way encrypt+decrypt per second (the ceiling), the SDK's
+ * SignalSession without and with sealing, and their ratios to the ceiling. Returns the medians.
+ */
+export async function benchSignal() {
+  console.log(
+    `\n# Signal: one-way encrypt+decrypt of 200 B, one process, ${ROUNDS} rounds × ${MESSAGES} messages (medians)`,
+  )
+  const raw = []
+  const direct = []
+  const sealed = []
+  for (let round = 0; round < ROUNDS; round++) {
+    // Interleaved, so drift in the machine's speed hits every variant alike.
+    raw.push(await rate(await rawPair(), MESSAGES))
+    const sdk = await sdkPair()
+    direct.push(await rate(sdk.direct, MESSAGES))
+    sealed.push(await rate(sdk.sealed, MESSAGES))
+  }
+  const ceiling = median(raw)
+  const result = { raw: ceiling, direct: median(direct), sealed: median(sealed) }
+  report('libsignal raw encrypt+decrypt (ceiling)', ceiling, ceiling)
+  report('SignalSession encrypt+decrypt (MemoryStorage)', result.direct, ceiling)
+  report('SignalSession seal+encrypt, open+decrypt', result.sealed, ceiling)
+  return result
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await benchSignal()
