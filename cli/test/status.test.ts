@@ -118,6 +118,7 @@ t.test('a real super-node: identity, health, readiness and live peers', async (t
     ready: { ready: true, checks: { storage: 'ok' } },
     info: { id: server.identity.textId, announceTtlMs: Number },
     livePeers: 3,
+    livePeersSource: 'metrics',
     livePeersCapped: false,
     rejectedPeers: 0,
     errors: [],

@@ -129,7 +129,7 @@ export async function statusCommand(
         'DHT',
         info.value.dht ? `${info.value.dht.host}:${info.value.dht.port}` : s.dim('not running'),
       ],
-      ['Announce TTL', `${Math.round(info.value.announceTtlMs / 1000)} s`],
+      ['Announce TTL', duration(info.value.announceTtlMs)],
     )
   } else {
     rows.push(['ID', failed(info)])
@@ -170,4 +170,9 @@ function infoJson(info: BootstrapInfo) {
     announceTtlMs: info.announceTtlMs,
     announceSkewMs: info.announceSkewMs,
   }
+}
+
+function duration(ms: number): string {
+  if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000} min`
+  return `${Math.round(ms / 1000)} s`
 }
