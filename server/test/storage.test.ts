@@ -51,22 +51,52 @@ function entryOf(
 
 for (const backend of backends) {
   t.test(backend.name, async (t) => {
-    t.test('migrations run at open, and again are a no-op', async (t) => {
-      const storage = await backend.prepare(t)
-      const database = await storage.open()
-      t.equal(database.kind, backend.name)
-      const { rows } = await sql<{ name: string }>`select name from kysely_migration`.execute(
-        database.db,
-      )
-      t.same(
-        rows.map((row) => row.name),
-        ['0001_announces_and_node_identity'],
-      )
-      t.same(await migrateToLatest(database.db), { applied: [] }, 'second run applies nothing')
-      const again = await database.reopen()
-      t.same(await migrateToLatest(again.db), { applied: [] }, 'reopening applies nothing')
-      await again.ping()
-    })
+    t.test(
+      'own storage: migrations at first open; data and identity survive a restart',
+      async (t) => {
+        const storage = await backend.prepare(t)
+        const database = await storage.open()
+        t.equal(database.kind, backend.name)
+        const { rows } = await sql<{ name: string }>`select name from kysely_migration`.execute(
+          database.db,
+        )
+        t.same(
+          rows.map((row) => row.name),
+          ['0001_announces_and_node_identity'],
+          'the first open applied the migrations',
+        )
+        t.same(await migrateToLatest(database.db), { applied: [] }, 'a second run applies nothing')
+
+        const store = new PostgresAnnounceStore(database.db)
+        const alice = entryOf(Identity.generate(), 3)
+        const dying = entryOf(Identity.generate(), 3, { expiresAt: NOW + 1 })
+        await store.put(alice, NOW)
+        await store.put(dying, NOW)
+        const [identity, racing] = await Promise.all([
+          loadOrCreateNodeIdentity(database.db),
+          loadOrCreateNodeIdentity(database.db),
+        ])
+        t.same(racing.publicKey, identity.publicKey, 'two racing starts agree on one identity')
+        t.same((await loadOrCreateNodeIdentity(database.db)).publicKey, identity.publicKey)
+
+        const restarted = await database.reopen()
+        t.same(await migrateToLatest(restarted.db), { applied: [] }, 'reopening applies nothing')
+        const again = new PostgresAnnounceStore(restarted.db)
+        t.same(await again.get(alice.idHex, NOW + 1), alice, 'a live announce survives')
+        t.equal(await again.countLive(NOW + 1), 1)
+        t.equal(await again.put(alice, NOW + 1), 'replay', 'replay protection survives too')
+        const reloaded = await loadOrCreateNodeIdentity(restarted.db)
+        t.same(reloaded.serialize(), identity.serialize(), 'the same identity, private key too')
+        const { rows: timeouts } = await sql<{
+          timeout: string
+        }>`select current_setting('statement_timeout') as timeout`.execute(restarted.db)
+        t.equal(
+          timeouts[0]?.timeout,
+          backend.name === 'postgres' ? '10s' : '0',
+          'statement timeout',
+        )
+      },
+    )
 
     t.test('put and get round-trip the signed announce and what was observed', async (t) => {
       const database = await backend.openDatabase(t)
@@ -244,20 +274,6 @@ for (const backend of backends) {
       }
     })
 
-    t.test('live announces survive a restart (own data folder / schema)', async (t) => {
-      const database = await (await backend.prepare(t)).open()
-      const store = new PostgresAnnounceStore(database.db)
-      const alice = entryOf(Identity.generate(), 3)
-      const dying = entryOf(Identity.generate(), 3, { expiresAt: NOW + 1 })
-      await store.put(alice, NOW)
-      await store.put(dying, NOW)
-      const restarted = await database.reopen()
-      const again = new PostgresAnnounceStore(restarted.db)
-      t.same(await again.get(alice.idHex, NOW + 1), alice)
-      t.equal(await again.countLive(NOW + 1), 1)
-      t.equal(await again.put(alice, NOW + 1), 'replay', 'replay protection survives too')
-    })
-
     t.test('a restart of the shared test engine keeps every test database', async (t) => {
       const first = await backend.openDatabase(t)
       const other = await backend.openDatabase(t)
@@ -270,22 +286,6 @@ for (const backend of backends) {
       t.equal(await new PostgresAnnounceStore(restarted.db).countLive(NOW), 1, 'its own only')
       t.same(await new PostgresAnnounceStore(other.db).get(bob.idHex, NOW), bob)
       t.equal(await new PostgresAnnounceStore(other.db).get(alice.idHex, NOW), undefined)
-    })
-
-    t.test('the node identity is created once and stable across restarts', async (t) => {
-      const database = await (await backend.prepare(t)).open()
-      const [first, racing] = await Promise.all([
-        loadOrCreateNodeIdentity(database.db),
-        loadOrCreateNodeIdentity(database.db),
-      ])
-      t.same(racing.publicKey, first.publicKey, 'two racing starts agree')
-      t.same((await loadOrCreateNodeIdentity(database.db)).publicKey, first.publicKey)
-      const restarted = await database.reopen()
-      const again = await loadOrCreateNodeIdentity(restarted.db)
-      t.same(again.publicKey, first.publicKey)
-      t.same(again.serialize(), first.serialize(), 'the private key too')
-      const message = new TextEncoder().encode('hello')
-      t.ok(Identity.generate() && again.sign(message).byteLength === 64)
     })
 
     t.test('transactions commit and roll back', async (t) => {
@@ -349,23 +349,21 @@ for (const backend of backends) {
 
 t.test('an embedded data folder is opened by one server at a time', async (t) => {
   const storage = await pgliteBackend().prepare(t)
-  const first = await storage.open()
-  await t.rejects(openDatabase(storage.options), /in use \(by process \d+\)/, 'same process')
   const lockPath = join(storage.options.dataDir, 'pglite.lock')
-  t.equal(readFileSync(lockPath, 'utf8').trim(), String(process.pid))
-  await first.close()
-  t.notOk(existsSync(lockPath), 'close releases the lock')
   // A lock left by a process that is gone (a crash) is taken over.
   const gone = spawnSync(process.execPath, ['-e', '']).pid
   writeFileSync(lockPath, `${gone}\n`)
-  const second = await storage.open()
-  t.equal(readFileSync(lockPath, 'utf8').trim(), String(process.pid))
+  const database = await storage.open()
+  t.equal(readFileSync(lockPath, 'utf8').trim(), String(process.pid), 'stale lock taken over')
+  await t.rejects(openDatabase(storage.options), /in use \(by process \d+\)/, 'same process')
+  await database.close()
+  t.notOk(existsSync(lockPath), 'close releases the lock')
   // A lock held by a live process is respected.
-  await second.close()
   writeFileSync(lockPath, `${process.ppid}\n`)
   await t.rejects(
     openDatabase(storage.options),
     new RegExp(`in use \\(by process ${process.ppid}\\)`),
+    'another live process',
   )
 })
 
@@ -374,3 +372,10 @@ function pgliteBackend() {
   if (!backend) throw new Error('no pglite backend')
   return backend
 }
+
+t.test('an unreachable Postgres fails the open with the cause', async (t) => {
+  const dataDir = t.testdir()
+  await t.rejects(openDatabase({ databaseUrl: 'postgres://postgres@127.0.0.1:1/test', dataDir }), {
+    code: 'ECONNREFUSED',
+  })
+})

@@ -22,6 +22,8 @@ const POOL_MAX_CONNECTIONS = 8
 const CONNECT_TIMEOUT_MS = 5_000
 /** Close pooled connections idle this long. */
 const IDLE_TIMEOUT_MS = 30_000
+/** A statement running longer fails instead of holding a request and a connection. */
+const STATEMENT_TIMEOUT_MS = 10_000
 /** Postgres type OID of int8 (`bigint`). */
 const INT8_OID = 20
 
@@ -139,6 +141,8 @@ function postgresDialect(connectionString: string, logger: DatabaseLogger | unde
     max: POOL_MAX_CONNECTIONS,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     idleTimeoutMillis: IDLE_TIMEOUT_MS,
+    statement_timeout: STATEMENT_TIMEOUT_MS,
+    application_name: 'passage-server',
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
         oid === INT8_OID && format !== 'binary'

@@ -16,7 +16,7 @@
 // passes `storage.options` (databaseUrl / dataDir, a PGlite data folder of its own).
 import { randomBytes } from 'node:crypto'
 import { constants as fsConstants, copyFileSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
-import { access, mkdtemp, readFile, readdir, rename, rm, stat } from 'node:fs/promises'
+import { access, mkdtemp, readFile, readdir, rename, rm, stat, statfs } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -36,6 +36,9 @@ export const TEST_DATABASE_URL =
 
 /** Leftovers of killed test runs (schemas, folders) older than this are removed. */
 const STALE_AFTER_MS = 3_600_000 // 1 h: far longer than any test file runs
+
+/** Use /dev/shm only with this much room (Docker gives it 64 MB; each folder takes ~40 MB). */
+const SHM_MIN_FREE_BYTES = 1024 ** 3 // 1 GiB
 
 /** The part of a tap `Test` these helpers need. */
 export interface TeardownHost {
@@ -305,10 +308,13 @@ async function removeStaleFolders(base: string): Promise<void> {
  */
 async function fastTmpdir(): Promise<string> {
   const shm = '/dev/shm'
-  return access(shm, fsConstants.W_OK).then(
-    () => shm,
-    () => tmpdir(),
-  )
+  try {
+    await access(shm, fsConstants.W_OK)
+    const { bavail, bsize } = await statfs(shm)
+    return bavail * bsize >= SHM_MIN_FREE_BYTES ? shm : tmpdir()
+  } catch {
+    return tmpdir()
+  }
 }
 
 /** Synchronous on purpose: ~1,000 small files copy 5x faster than with `fs.promises.cp`. */
