@@ -246,6 +246,8 @@ export {
   USED_PRE_KEY_GRACE_MS,
   type SignalCiphertext,
   type OpenedMessage,
+  type EncryptOptions,
+  type DecryptOptions,
   type SignalSessionOptions,
   SignalSession,
 } from './signal/signal-session.js'

@@ -72,6 +72,20 @@ export interface OpenedMessage {
   plaintext: Bytes
 }
 
+/** Options of {@link SignalSession.encrypt} and {@link SignalSession.seal}. */
+export interface EncryptOptions<T> {
+  /** Starts the session when there is none (else `fetchBundle` is asked). */
+  bundle?: PreKeyBundle
+  /** Runs inside the transaction that advances the session, with its storage view. */
+  persist?: (result: T, tx: SignalStorage) => Promise<void>
+}
+
+/** Options of {@link SignalSession.decrypt} and {@link SignalSession.openSealed}. */
+export interface DecryptOptions<T> {
+  /** Runs inside the transaction that advances the session; throwing undoes it. */
+  persist?: (result: T, tx: SignalStorage) => Promise<void>
+}
+
 export interface SignalSessionOptions {
   identity: Identity
   storage: SignalStorage
@@ -242,12 +256,46 @@ export class SignalSession {
    * from `fetchBundle`; the first messages are `preKey` messages until the recipient answers.
    * Throws {@link NoSessionError} when there is neither a session nor a bundle, and
    * {@link IdentityChangedError} while a changed identity key of the recipient awaits acceptance.
+   *
+   * `persist` runs inside the transaction that advances the session: store the ciphertext in
+   * the outbox there (same SQLite transaction), and a crash never leaves one without the other.
    */
-  async encrypt(
+  encrypt(
     recipient: SignalAddress,
     plaintext: Uint8Array,
-    options: { bundle?: PreKeyBundle } = {},
+    options: EncryptOptions<SignalCiphertext> = {},
   ): Promise<SignalCiphertext> {
+    return this.encryptThen(recipient, plaintext, options, async (message) => message)
+  }
+
+  /**
+   * Encrypts `plaintext` for `recipient` and seals it to the recipient's identity key: the
+   * result can sit in a DHT mailbox without telling its storage nodes who sent it.
+   * `persist` as for {@link encrypt}, with the sealed bytes.
+   */
+  seal(
+    recipient: SignalAddress,
+    plaintext: Uint8Array,
+    options: EncryptOptions<Bytes> = {},
+  ): Promise<Bytes> {
+    return this.encryptThen(recipient, plaintext, options, async (message, tx) => {
+      const recipientKey = await trustedIdentityKey(tx, recipient)
+      if (!recipientKey) throw new NoSessionError('no identity key for the recipient')
+      return sealMessage(recipientKey, {
+        senderPublicKey: this.identity.publicKey,
+        senderDeviceId: this.address.deviceId,
+        type: message.type,
+        ciphertext: message.body,
+      })
+    })
+  }
+
+  private async encryptThen<T>(
+    recipient: SignalAddress,
+    plaintext: Uint8Array,
+    options: EncryptOptions<T>,
+    then: (message: SignalCiphertext, tx: SignalStorage) => Promise<T>,
+  ): Promise<T> {
     const pending = await pendingIdentityKey(this.storage, recipient)
     if (pending) {
       const error = new IdentityChangedError()
@@ -281,7 +329,12 @@ export class SignalSession {
         if (type !== CiphertextMessageType.PreKey && type !== CiphertextMessageType.Whisper) {
           throw new MalformedError(`unexpected Signal message type ${type}`)
         }
-        return { type: type as SignalMessageType, body: toBytes(message.serialize()) }
+        const result = await then(
+          { type: type as SignalMessageType, body: toBytes(message.serialize()) },
+          stores.storage,
+        )
+        await options.persist?.(result, stores.storage)
+        return result
       })
     try {
       return await attempt()
@@ -298,9 +351,21 @@ export class SignalSession {
    * {@link ReplayError} (seen before), {@link NoSessionError}, {@link ImpersonationError}
    * (a first message whose identity key is not the sender's), {@link IdentityChangedError}.
    * A refused message changes no state.
+   *
+   * `persist` runs inside the transaction that advances the session: store the message
+   * there, and a crash can neither lose it (session advanced, message not stored) nor show it
+   * twice. When `persist` throws, nothing changes and the message can be decrypted again.
    */
-  decrypt(sender: SignalAddress, message: SignalCiphertext): Promise<Bytes> {
-    return this.run('direct', (stores) => this.decryptWith(stores, sender, message))
+  decrypt(
+    sender: SignalAddress,
+    message: SignalCiphertext,
+    options: DecryptOptions<Bytes> = {},
+  ): Promise<Bytes> {
+    return this.run('direct', async (stores) => {
+      const plaintext = await this.decryptWith(stores, sender, message)
+      await options.persist?.(plaintext, stores.storage)
+      return plaintext
+    })
   }
 
   private async decryptWith(
@@ -344,36 +409,19 @@ export class SignalSession {
   }
 
   /**
-   * Encrypts `plaintext` for `recipient` and seals it to the recipient's identity key: the
-   * result can sit in a DHT mailbox without telling its storage nodes who sent it.
-   */
-  async seal(
-    recipient: SignalAddress,
-    plaintext: Uint8Array,
-    options: { bundle?: PreKeyBundle } = {},
-  ): Promise<Bytes> {
-    const message = await this.encrypt(recipient, plaintext, options)
-    const recipientKey = await trustedIdentityKey(this.storage, recipient)
-    if (!recipientKey) throw new NoSessionError('no identity key for the recipient')
-    return sealMessage(recipientKey, {
-      senderPublicKey: this.identity.publicKey,
-      senderDeviceId: this.address.deviceId,
-      type: message.type,
-      ciphertext: message.body,
-    })
-  }
-
-  /**
    * Opens a sealed message and decrypts it under the claimed sender's session, which proves
    * the sender: a Signal message only decrypts under the session bound to its maker's
    * identity key. Throws {@link TamperedError} when the seal does not open,
    * {@link ImpersonationError} when the Signal message was not made by the claimed sender,
-   * {@link ReplayError} for a message already received.
+   * {@link ReplayError} for a message already received. `persist` as for {@link decrypt}.
    */
-  async openSealed(sealed: Uint8Array): Promise<OpenedMessage> {
+  async openSealed(
+    sealed: Uint8Array,
+    options: DecryptOptions<OpenedMessage> = {},
+  ): Promise<OpenedMessage> {
     const content = openSealedMessage(this.identity, sealed)
     const sender = signalAddressOfKey(content.senderPublicKey, content.senderDeviceId)
-    const plaintext = await this.run('sealed', async (stores) => {
+    return this.run('sealed', async (stores) => {
       const plaintext = await this.decryptWith(stores, sender, {
         type: content.type,
         body: content.ciphertext,
@@ -384,9 +432,10 @@ export class SignalSession {
           'the session is bound to another identity key than the claimed sender',
         )
       }
-      return plaintext
+      const opened = { sender, senderPublicKey: content.senderPublicKey, plaintext }
+      await options.persist?.(opened, stores.storage)
+      return opened
     })
-    return { sender, senderPublicKey: content.senderPublicKey, plaintext }
   }
 
   /** Runs `fn` in one transaction and turns libsignal's errors into the SDK's. */

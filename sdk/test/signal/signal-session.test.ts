@@ -442,3 +442,38 @@ t.test('state lives in the storage: reopening continues the conversation', async
     /another identity/,
   )
 })
+
+t.test('persist runs in the session transaction: a crash before it loses nothing', async (t) => {
+  const { alice, bob } = await established()
+  const sealed = await alice.session.seal(bob.address, utf8('keep me'), {
+    persist: async (blob, tx) => tx.put('outbox', 'm1', blob),
+  })
+  t.same(await alice.storage.get('outbox', 'm1'), sealed, 'the outbox holds what was sealed')
+
+  // The recipient "crashes" while storing the message: the session does not advance.
+  await t.rejects(
+    bob.session.openSealed(sealed, {
+      persist: async () => {
+        throw new Error('disk full')
+      },
+    }),
+    /disk full/,
+  )
+  const opened = await bob.session.openSealed(sealed, {
+    persist: async (message, tx) => tx.put('inbox', 'm1', message.plaintext),
+  })
+  t.equal(fromUtf8(opened.plaintext), 'keep me', 'decrypts again after the failed attempt')
+  t.equal(fromUtf8((await bob.storage.get('inbox', 'm1'))!), 'keep me')
+  await t.rejects(bob.session.openSealed(sealed), ReplayError, 'and only once it was stored')
+
+  const direct = await alice.session.encrypt(bob.address, utf8('direct'))
+  await t.rejects(
+    bob.session.decrypt(alice.address, direct, {
+      persist: async () => {
+        throw new Error('crash')
+      },
+    }),
+    /crash/,
+  )
+  t.equal(fromUtf8(await bob.session.decrypt(alice.address, direct)), 'direct')
+})
