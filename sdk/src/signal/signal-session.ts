@@ -76,13 +76,16 @@ export interface OpenedMessage {
 export interface EncryptOptions<T> {
   /** Starts the session when there is none (else `fetchBundle` is asked). */
   bundle?: PreKeyBundle
-  /** Runs inside the transaction that advances the session, with its storage view. */
+  /**
+   * Runs inside the transaction that advances the session, with its storage view. It must
+   * not call this SignalSession (transactions run one at a time: that would wait forever).
+   */
   persist?: (result: T, tx: SignalStorage) => Promise<void>
 }
 
 /** Options of {@link SignalSession.decrypt} and {@link SignalSession.openSealed}. */
 export interface DecryptOptions<T> {
-  /** Runs inside the transaction that advances the session; throwing undoes it. */
+  /** Runs inside the transaction that advances the session; throwing undoes it. Same rule. */
   persist?: (result: T, tx: SignalStorage) => Promise<void>
 }
 
