@@ -42,6 +42,12 @@ export const MAX_PEERS_LIMIT = 100
 export interface BootstrapClientOptions {
   /** The super-node's base URL, e.g. `http://127.0.0.1:8080`; `http://` is assumed when no scheme is given. */
   url: string | URL
+  /**
+   * The super-node's ID when it is known beforehand (a contact card, a previous run): then
+   * {@link BootstrapClient.info} refuses a server with another ID (`KeyMismatchError`), so
+   * a hijacked address cannot pose as it.
+   */
+  serverId?: string | Uint8Array
   /** Needed only by {@link BootstrapClient.announce}. */
   identity?: Identity
   /** Timestamps and default sequence numbers of announces; `systemClock` by default. */
@@ -167,7 +173,8 @@ const NETWORK_REASONS: Record<string, string> = {
 }
 
 /**
- * A client of a super-node's bootstrap HTTP API (see docs: HTTP-API). It uses only `fetch`,
+ * A client of a super-node's bootstrap HTTP API (`/v1/announce`, `/v1/peers`, `/v1/info`,
+ * `/healthz`, `/readyz`). It uses only `fetch`,
  * `URL` and `AbortController`, so it runs in Node, browsers and React Native.
  *
  * Every peer it returns has been re-verified locally (the ID is the key's hash, the
@@ -192,6 +199,7 @@ export class BootstrapClient {
   private readonly timeoutMs: number
   private readonly onRejectedPeer: BootstrapClientOptions['onRejectedPeer']
   private serverInfo: BootstrapInfo | undefined
+  private readonly expectedServerId: string | undefined
   private lastSeq = 0
 
   constructor(options: BootstrapClientOptions) {
@@ -201,6 +209,7 @@ export class BootstrapClient {
     this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
     this.timeoutMs = options.timeoutMs ?? BOOTSTRAP_TIMEOUT_MS
     this.onRejectedPeer = options.onRejectedPeer
+    this.expectedServerId = options.serverId === undefined ? undefined : toTextId(options.serverId)
     if (!Number.isFinite(this.timeoutMs) || this.timeoutMs <= 0) {
       throw new MalformedError(`timeoutMs must be a positive number, got ${this.timeoutMs}`)
     }
@@ -227,6 +236,11 @@ export class BootstrapClient {
     if (publicKey.byteLength !== PUBLIC_KEY_BYTES || !idMatchesKey(id, publicKey)) {
       throw new KeyMismatchError(
         `the super-node at ${this.url.origin} claims ID ${textId}, but its public key does not hash to it; do not trust this server`,
+      )
+    }
+    if (this.expectedServerId !== undefined && encodeTextId(id) !== this.expectedServerId) {
+      throw new KeyMismatchError(
+        `the super-node at ${this.url.origin} is ${encodeTextId(id)}, not the expected ${this.expectedServerId}; check the URL`,
       )
     }
     const dht = body.dht

@@ -288,6 +288,14 @@ t.test('info is checked: a server whose key does not hash to its ID is refused',
   t.equal(info.dht, null)
   t.equal(info.announceTtlMs, 600_000)
 
+  const pinned = new BootstrapClient({ url, serverId: serverIdentity.textId })
+  t.equal((await pinned.info()).textId, serverIdentity.textId, 'the expected server passes')
+  const impostor = new BootstrapClient({ url, serverId: Identity.generate().id })
+  const refused = await impostor.info().catch((e: unknown) => e)
+  t.ok(refused instanceof KeyMismatchError, 'another server at that address is refused')
+  t.match((refused as Error).message, /not the expected p1/)
+  await t.rejects(impostor.peers(), KeyMismatchError, 'and nothing is asked of it')
+
   const liar = createServer((_req, res) =>
     send(res, 200, { ...infoBody, id: encodeTextId(Identity.generate().id) }),
   )
