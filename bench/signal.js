@@ -151,13 +151,23 @@ async function sdkPair() {
   }
 }
 
-/** Messages per second of `step` run sequentially `count` times (after a warm-up). */
-async function rate(step, count) {
-  for (let i = 0; i < WARMUP; i++) await step()
-  const start = process.hrtime.bigint()
-  for (let i = 0; i < count; i++) await step()
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9
-  return count / seconds
+const CHUNK = 50 // messages per variant before switching: drift in machine speed hits all alike
+
+/**
+ * Messages per second of each step, run sequentially `count` times after a warm-up, in
+ * interleaved chunks so that a busy machine slows every variant in the same proportion.
+ */
+async function rates(steps, count) {
+  for (const step of steps) for (let i = 0; i < WARMUP; i++) await step()
+  const nanos = steps.map(() => 0n)
+  for (let done = 0; done < count; done += CHUNK) {
+    for (const [index, step] of steps.entries()) {
+      const start = process.hrtime.bigint()
+      for (let i = 0; i < CHUNK; i++) await step()
+      nanos[index] += process.hrtime.bigint() - start
+    }
+  }
+  return nanos.map((n) => (Math.ceil(count / CHUNK) * CHUNK) / (Number(n) / 1e9))
 }
 
 /**
@@ -172,11 +182,11 @@ export async function benchSignal() {
   const direct = []
   const sealed = []
   for (let round = 0; round < ROUNDS; round++) {
-    // Interleaved, so drift in the machine's speed hits every variant alike.
-    raw.push(await rate(await rawPair(), MESSAGES))
     const sdk = await sdkPair()
-    direct.push(await rate(sdk.direct, MESSAGES))
-    sealed.push(await rate(sdk.sealed, MESSAGES))
+    const [r, d, s] = await rates([await rawPair(), sdk.direct, sdk.sealed], MESSAGES)
+    raw.push(r)
+    direct.push(d)
+    sealed.push(s)
   }
   const ceiling = median(raw)
   const result = { raw: ceiling, direct: median(direct), sealed: median(sealed) }
