@@ -477,3 +477,25 @@ t.test('persist runs in the session transaction: a crash before it loses nothing
   )
   t.equal(fromUtf8(await bob.session.decrypt(alice.address, direct)), 'direct')
 })
+
+t.test('an unanswered session expires and is started again from a fresh bundle', async (t) => {
+  const bob = await party()
+  let fetched = 0
+  const alice = await SignalSession.open({
+    identity: Identity.generate(),
+    storage: new MemorySignalStorage(),
+    clock,
+    fetchBundle: async () => {
+      fetched++
+      return bob.session.createPreKeyBundle()
+    },
+  })
+  const first = await alice.encrypt(bob.address, utf8('anyone?'))
+  t.equal(fetched, 1)
+  t.equal(first.type, SignalMessageType.preKey)
+  clock.advance(31 * 24 * 3600_000) // libsignal drops unacknowledged sessions after 30 days
+  t.notOk(await alice.hasSession(bob.address))
+  const again = await alice.encrypt(bob.address, utf8('still?'))
+  t.equal(fetched, 2, 'a fresh bundle was fetched')
+  t.equal(fromUtf8(await bob.session.decrypt(alice.address, again)), 'still?')
+})
