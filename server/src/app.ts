@@ -1,4 +1,4 @@
-import { systemClock, type Clock } from '@passage/sdk'
+import { PassageError, systemClock, UnavailableError, type Clock } from '@passage/sdk'
 import { Ajv, type Options as AjvOptions } from 'ajv'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
@@ -50,6 +50,34 @@ const AJV_BASE: AjvOptions = {
   strict: true,
 }
 
+/**
+ * The store as the routes see it: a storage failure (connection refused, database closed)
+ * becomes a 503 `PASSAGE_ERR_UNAVAILABLE` that tells the client to retry, not a bare 500.
+ * Methods are looked up on every call, so the store stays the single source of behaviour.
+ */
+function guardStore(store: AnnounceStore): AnnounceStore {
+  const guard =
+    <K extends keyof AnnounceStore>(method: K) =>
+    async (
+      ...args: Parameters<AnnounceStore[K]>
+    ): Promise<Awaited<ReturnType<AnnounceStore[K]>>> => {
+      try {
+        return await (store[method] as (...a: typeof args) => ReturnType<AnnounceStore[K]>)(...args)
+      } catch (error) {
+        if (error instanceof PassageError) throw error
+        throw new UnavailableError('storage is unavailable; retry later', { cause: error })
+      }
+    }
+  return {
+    put: guard('put'),
+    get: guard('get'),
+    closest: guard('closest'),
+    sample: guard('sample'),
+    countLive: guard('countLive'),
+    sweep: guard('sweep'),
+  }
+}
+
 /** Fastify's types lack the hop count its runtime accepts: express it as a function. */
 function trustProxyOption(
   value: TrustProxy,
@@ -71,7 +99,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const config = defaultConfig(options.config)
   const clock = options.clock ?? systemClock
   const metrics = options.metrics ?? new ServerMetrics()
-  const { store } = options
+  const store = guardStore(options.store)
   metrics.trackLivePeers(() => store.countLive(clock.now()))
   const storagePing =
     options.storagePing ??

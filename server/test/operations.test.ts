@@ -108,6 +108,7 @@ t.test('/docs/json is an OpenAPI document of every route', async (t) => {
     '415',
     '421',
     '429',
+    '503',
   ])
   const errorSchema = announce.responses['409'].content['application/json'].schema
   t.same(errorSchema.required, ['statusCode', 'code', 'error', 'message'])
@@ -225,26 +226,39 @@ t.test('logs are JSON and carry no client IP, ID or key at info level', async (t
   t.match(all, /"statusCode":409/)
 })
 
-t.test('a failing handler is a 500 without internals, logged as an error', async (t) => {
-  const lines: string[] = []
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      lines.push(String(chunk))
-      done()
-    },
-  })
-  const { app, store } = await appFixture(t, backends[1]!, {
-    logger: pino({ level: 'info' }, sink),
-  })
-  store.sample = async () => {
-    throw new Error('disk on fire')
-  }
-  const res = await app.inject({ method: 'GET', url: '/v1/peers' })
-  t.equal(res.statusCode, 500)
-  t.equal(res.json().code, 'PASSAGE_ERR_INTERNAL')
-  t.notMatch(res.body, /disk on fire/)
-  t.match(lines.join(''), /disk on fire/)
-})
+t.test(
+  'failures: storage down is a 503 to retry, a bug a 500; both logged, neither shown',
+  async (t) => {
+    const lines: string[] = []
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(String(chunk))
+        done()
+      },
+    })
+    const { app, store, clock } = await appFixture(t, backends[1]!, {
+      logger: pino({ level: 'info' }, sink),
+    })
+    store.sample = async () => {
+      throw new Error('disk on fire')
+    }
+    const down = await app.inject({ method: 'GET', url: '/v1/peers' })
+    t.equal(down.statusCode, 503)
+    t.equal(down.json().code, 'PASSAGE_ERR_UNAVAILABLE')
+    t.match(down.json().message, /retry later/)
+    t.notMatch(down.body, /disk on fire/)
+    t.match(lines.join(''), /disk on fire/, 'the cause is in the log')
+
+    clock.now = () => {
+      throw new TypeError('a bug')
+    }
+    const bug = await app.inject({ method: 'GET', url: '/v1/peers' })
+    t.equal(bug.statusCode, 500)
+    t.equal(bug.json().code, 'PASSAGE_ERR_INTERNAL')
+    t.notMatch(bug.body, /a bug/)
+    t.match(lines.join(''), /a bug/)
+  },
+)
 
 t.test('the sweeper deletes expired announces on its timer', async (t) => {
   const { app, identity, store, clock } = await appFixture(t, backends[1]!)

@@ -46,7 +46,7 @@ export default async function announceRoutes(app: FastifyInstance): Promise<void
             },
             required: ['observed', 'ttlMs', 'expiresAt', 'peers'],
           },
-          ...refusals(400, 401, 409, 413, 415, 421, 429),
+          ...refusals(400, 401, 409, 413, 415, 421, 429, 503),
         },
       },
       // Every refusal, wherever it happened (rate limit, body parser, schema, handler).

@@ -37,7 +37,7 @@ export default async function peerRoutes(app: FastifyInstance): Promise<void> {
             properties: { peers: peerListSchema },
             required: ['peers'],
           },
-          ...refusals(400, 429),
+          ...refusals(400, 429, 503),
         },
       },
     },
@@ -63,7 +63,7 @@ export default async function peerRoutes(app: FastifyInstance): Promise<void> {
           properties: { id: textIdSchema },
           required: ['id'],
         },
-        response: { 200: peerSchema, ...refusals(400, 404, 429) },
+        response: { 200: peerSchema, ...refusals(400, 404, 429, 503) },
       },
     },
     async (request) => {
