@@ -218,6 +218,55 @@ for (const backend of backends) {
       await t.rejects(store.closest('not hex', 10, NOW), RangeError)
     })
 
+    t.test('closest stays exact while it narrows to a prefix bucket', async (t) => {
+      const database = await backend.openDatabase(t)
+      const store = new PostgresAnnounceStore(database.db)
+      const announce = announceOf(Identity.generate(), 1)
+      const dense = randomBytes(20).toString('hex')
+      // 600 random IDs, 40 sharing 3 hex digits with `dense`, a quarter of them all expired.
+      const ids = [
+        ...Array.from({ length: 600 }, () => randomBytes(20).toString('hex')),
+        ...Array.from(
+          { length: 40 },
+          () => dense.slice(0, 3) + randomBytes(20).toString('hex').slice(3),
+        ),
+      ]
+      const rows = ids.map((idHex, i) => ({
+        id_hex: idHex,
+        seq: 1,
+        timestamp: NOW,
+        announce: JSON.stringify(announce),
+        observed_host: '203.0.113.7',
+        observed_port: 1,
+        expires_at: i % 4 === 0 ? NOW : NOW + TTL_MS,
+      }))
+      await database.db.insertInto('announces').values(rows).execute()
+      const live = ids.filter((_, i) => i % 4 !== 0)
+      const targets = [
+        dense,
+        ...Array.from({ length: 12 }, () => randomBytes(20).toString('hex')),
+        live[7] ?? '',
+        dense,
+        '00'.repeat(20),
+        'ff'.repeat(20),
+      ]
+      for (const target of targets) {
+        for (const limit of [1, 5, 20, 100]) {
+          const near = fromHex(target)
+          const expected = [...live]
+            .sort((a, b) => compareDistance(near, fromHex(a), fromHex(b)))
+            .slice(0, limit)
+          const got = await store.closest(target, limit, NOW)
+          t.same(
+            got.map((entry) => entry.idHex),
+            expected,
+            `${target.slice(0, 6)}… limit ${limit}`,
+          )
+        }
+      }
+      t.equal((await store.closest(dense, 1000, NOW)).length, live.length, 'never more than live')
+    })
+
     t.test('sample returns distinct live entries, at most limit', async (t) => {
       const database = await backend.openDatabase(t)
       const store = new PostgresAnnounceStore(database.db)

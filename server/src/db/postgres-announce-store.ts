@@ -20,12 +20,14 @@ export interface PostgresAnnounceStoreOptions {
  * primary key index, then shuffles them: cheap enough to run on every announce.
  * `closest()` orders by XOR distance inside the database: the hex ID is cast to `bit(160)`
  * and XORed (`#`) with the target; bit strings of equal length compare like unsigned
- * big-endian numbers, which is exactly Kademlia's distance order. It scans the live rows
- * (no index can serve a XOR order), which is fine for the tens of thousands of peers one
- * bootstrap server holds.
+ * big-endian numbers, which is exactly Kademlia's distance order. No index serves a XOR
+ * order, so it first narrows to the IDs sharing a prefix with the target (a primary key
+ * range of about 2 to 32 × `limit` live entries) and sorts only those.
  */
 export class PostgresAnnounceStore implements AnnounceStore {
   private readonly clock: Clock
+  /** How many live entries `closest()` last saw (extrapolated from the bucket it read). */
+  private liveEstimate = 0
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -61,16 +63,39 @@ export class PostgresAnnounceStore implements AnnounceStore {
   }
 
   async closest(nearHex: string, limit: number, now: number): Promise<StoredAnnounce[]> {
-    if (!/^[0-9a-f]{40}$/.test(nearHex))
+    if (!/^[0-9a-f]{40}$/.test(nearHex)) {
       throw new RangeError('nearHex must be 40 lower-case hex digits')
-    const rows = await this.db
+    }
+    // Every ID sharing the first `digits` hex digits with the target is closer to it than
+    // every ID that does not. So if that bucket (a range of the primary key) holds `limit`
+    // live entries, the answer lies in it; otherwise widen by one digit, down to the table.
+    // Start where a bucket should hold about twice `limit` (IDs are uniform hashes).
+    const start = Math.floor(Math.log(this.liveEstimate / (2 * limit)) / Math.log(16))
+    for (let digits = Math.max(0, Math.min(start, 40)); ; digits--) {
+      const rows = await this.closestIn(nearHex, digits, limit, now)
+      if (rows.length >= limit || digits === 0) {
+        this.liveEstimate = Number(rows[0]?.bucket_size ?? 0) * 16 ** digits
+        return rows.map(toStored)
+      }
+    }
+  }
+
+  private async closestIn(nearHex: string, digits: number, limit: number, now: number) {
+    const prefix = nearHex.slice(0, digits)
+    let query = this.db
       .selectFrom('announces')
       .selectAll()
+      .select(sql<number>`count(*) over ()`.as('bucket_size'))
       .where('expires_at', '>', now)
+    if (digits > 0) {
+      query = query
+        .where('id_hex', '>=', prefix.padEnd(40, '0'))
+        .where('id_hex', '<=', prefix.padEnd(40, 'f'))
+    }
+    return query
       .orderBy(sql`(('x' || id_hex)::bit(160)) # (('x' || ${nearHex})::bit(160))`)
       .limit(limit)
       .execute()
-    return rows.map(toStored)
   }
 
   async sample(limit: number, now: number): Promise<StoredAnnounce[]> {
