@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import { parseConfig } from './config.js'
 import { createLogger } from './logger.js'
-import { startServer } from './start-server.js'
 
 // `passage-server`: parse flags and environment, start, and shut down gracefully on
 // SIGTERM/SIGINT (stop accepting, finish in-flight requests, close storage, exit 0).
@@ -11,6 +10,8 @@ const config = parseConfig(process.argv)
 const logger = createLogger(config.logLevel)
 
 try {
+  // Loaded after parsing, so that `--help` and bad flags answer without loading storage.
+  const { startServer } = await import('./start-server.js')
   const server = await startServer({ config, logger })
   let stopping = false
   const stop = (signal: NodeJS.Signals): void => {
