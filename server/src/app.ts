@@ -44,6 +44,9 @@ export interface AppOptions {
   dhtEndpoint?: () => Endpoint | null
 }
 
+/** A request must arrive whole within 30 s: slow-drip clients cannot hold sockets forever. */
+const REQUEST_TIMEOUT_MS = 30_000
+
 const AJV_BASE: AjvOptions = {
   useDefaults: true,
   allErrors: false, // all errors on hostile input is a DoS lever (Fastify's default too)
@@ -120,6 +123,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // One line per request comes from the observability plugin, without IPs, URLs or IDs.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.bodyLimitBytes,
+    requestTimeout: REQUEST_TIMEOUT_MS,
     trustProxy: trustProxyOption(config.trustProxy),
     return503OnClosing: true,
   }

@@ -13,6 +13,7 @@ export const ANNOUNCE_RESULTS = [
   'skew',
   'replay',
   'rate_limited',
+  'error', // the server failed (storage down): not the announcer's fault
 ] as const
 export type AnnounceResult = (typeof ANNOUNCE_RESULTS)[number]
 

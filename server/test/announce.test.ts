@@ -175,6 +175,7 @@ for (const backend of backends) {
         skew: 2,
         replay: 3,
         rate_limited: 0,
+        error: 0,
       })
     })
 

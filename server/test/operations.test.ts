@@ -7,7 +7,13 @@ import t from 'tap'
 import { AnnounceSweeper, type IntervalTimers } from '../src/announce-sweeper.js'
 import { createLogger } from '../src/logger.js'
 import { backends } from './helpers/databases.js'
-import { appFixture, postAnnounce, signedAnnounce, T0 } from './helpers/app-fixture.js'
+import {
+  announceCounts,
+  appFixture,
+  postAnnounce,
+  signedAnnounce,
+  T0,
+} from './helpers/app-fixture.js'
 
 for (const backend of backends) {
   t.test(`${backend.name}: health, readiness and info`, async (t) => {
@@ -236,9 +242,8 @@ t.test(
         done()
       },
     })
-    const { app, store, clock } = await appFixture(t, backends[1]!, {
-      logger: pino({ level: 'info' }, sink),
-    })
+    const fixture = await appFixture(t, backends[1]!, { logger: pino({ level: 'info' }, sink) })
+    const { app, store, clock } = fixture
     store.sample = async () => {
       throw new Error('disk on fire')
     }
@@ -248,6 +253,16 @@ t.test(
     t.match(down.json().message, /retry later/)
     t.notMatch(down.body, /disk on fire/)
     t.match(lines.join(''), /disk on fire/, 'the cause is in the log')
+    const identity = Identity.generate()
+    store.put = async () => {
+      throw new Error('disk on fire')
+    }
+    const announce = await postAnnounce(
+      app,
+      signedAnnounce(identity, fixture.identity.id, { timestamp: T0 }),
+    )
+    t.equal(announce.statusCode, 503)
+    t.equal((await announceCounts(app)).error, 1, 'counted as the server failing, not as invalid')
 
     clock.now = () => {
       throw new TypeError('a bug')

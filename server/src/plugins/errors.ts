@@ -48,6 +48,8 @@ const ANNOUNCE_RESULT_BY_CODE: Readonly<Record<string, AnnounceResult>> = {
   PASSAGE_ERR_CLOCK_SKEW: 'skew',
   PASSAGE_ERR_REPLAY: 'replay',
   PASSAGE_ERR_RATE_LIMITED: 'rate_limited',
+  PASSAGE_ERR_UNAVAILABLE: 'error',
+  PASSAGE_ERR_INTERNAL: 'error',
 }
 
 /** The HTTP status of a stable error code; undefined for codes this API never sends. */
@@ -55,7 +57,7 @@ export function statusOfCode(code: string): number | undefined {
   return STATUS_BY_CODE[code]
 }
 
-/** The announce result a refusal with `code` counts as (`invalid` for any bad input). */
+/** The announce result a refusal with `code` counts as (`invalid` for any bad input, `error` for the server's own failures). */
 export function announceResultOfCode(code: string): AnnounceResult {
   return ANNOUNCE_RESULT_BY_CODE[code] ?? 'invalid'
 }
@@ -91,8 +93,9 @@ function validationMessage(error: FastifyError): string {
  */
 export function normalizeError(error: unknown): ErrorBody {
   if (error instanceof PassageError) {
-    const status = statusOfCode(error.code) ?? 400
-    return body(status, error.code, error.message)
+    const status = statusOfCode(error.code)
+    // A code this API does not send (a timeout inside the server, say) is the server's fault.
+    if (status !== undefined) return body(status, error.code, error.message)
   }
   const fastifyError = error as Partial<FastifyError> | undefined
   if (fastifyError?.validation) {
