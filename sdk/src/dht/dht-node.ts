@@ -69,7 +69,7 @@ import { K, RoutingTable } from './routing-table.js'
 
 /** Lookup parallelism (Kademlia's alpha). */
 export const ALPHA = 3
-/** Time to wait for one answer before resending: loopback answers in well under 1 ms. */
+/** Time to wait for the first answer before resending (then 2×, 4×…). */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 1_000
 /** Resends after the first attempt. */
 export const DEFAULT_RETRIES = 2
@@ -83,6 +83,20 @@ export const REPUBLISH_INTERVAL_MS = 3_600_000 // 1 h, as Kademlia's republish
 export const MAX_FAILURES = 2
 /** Unknown senders are pinged back at most once per this window (verification ping). */
 export const VERIFY_RETRY_MS = 60_000
+/**
+ * A full bucket's oldest contact seen this recently is kept without a ping: long-lived nodes
+ * are preferred, and a newcomer waits as a replacement (promoted when the oldest fails).
+ */
+export const PING_OLDEST_AFTER_MS = 60_000 // 1 min
+/** A node whose request timed out is skipped by lookups for this long. */
+export const DEAD_FOR_MS = 60_000 // 1 min
+/** Entries of the small caches (verified endpoints, key hashes). */
+const CACHE_ENTRIES = 10_000
+/**
+ * Requests of one node in flight at once; more wait in a queue. Bounds bursts (a sender
+ * putting 100 envelopes on 20 replicas) so answers are not late only because of the queue.
+ */
+export const DEFAULT_MAX_IN_FLIGHT = 64
 /** Fragments sent to one replica at once. */
 const FRAGMENT_WINDOW = 8
 /** Ceiling on verification pings in flight at once (protects against request floods). */
@@ -139,6 +153,8 @@ export interface DhtNodeOptions {
   requestTimeoutMs?: number
   retries?: number
   quota?: MailboxQuota
+  /** Outbound requests in flight at once (default {@link DEFAULT_MAX_IN_FLIGHT}). */
+  maxInFlight?: number
   /** Per source IP: inbound requests per second and burst; omitted = no limit. */
   rateLimit?: { perSecond: number; burst: number }
 }
@@ -242,6 +258,14 @@ export class DhtNode {
   private readonly failures = new Map<string, number>()
   private readonly verifying = new Map<string, number>()
   private readonly evicting = new Set<string>()
+  /** ID hex → `host|port` where it last proved its key (the table may have no room for it). */
+  private readonly verified = new Map<string, string>()
+  /** Sender key hex → node ID: a hash per datagram is not free. */
+  private readonly keyIds = new Map<string, NodeId>()
+  /** ID hex → when a request to it last timed out. */
+  private readonly dead = new Map<string, number>()
+  /** `host|port` → write token under the current secret. */
+  private readonly tokens = new Map<string, Bytes>()
   private readonly assembler = new FragmentAssembler()
   private readonly replay = new ReplayCache()
   private readonly ctx: HandlerContext
@@ -253,6 +277,9 @@ export class DhtNode {
   private lastRepublish: number
   private destroyed = false
   private verifyInFlight = 0
+  private inFlight = 0
+  private readonly maxInFlight: number
+  private readonly waiting: Array<() => void> = []
 
   constructor(options: DhtNodeOptions) {
     this.identity = options.identity
@@ -268,6 +295,7 @@ export class DhtNode {
     this.retries = options.retries ?? DEFAULT_RETRIES
     this.quota = options.quota ?? DEFAULT_MAILBOX_QUOTA
     this.rateLimit = options.rateLimit
+    this.maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT
     this.mailboxStore = options.mailboxStore ?? new MemoryMailboxStore()
     this.recordStore = options.recordStore ?? new MemoryRecordStore()
     this.table = new RoutingTable(this.id, { k: this.k })
@@ -345,7 +373,7 @@ export class DhtNode {
     const key = toHex(msg.txid)
     const p = this.pending.get(key)
     if (!p || p.to.host !== from.host || p.to.port !== from.port) return this.drop('unsolicited')
-    const senderId = nodeIdFromPublicKey(msg.senderKey)
+    const senderId = this.idOf(msg.senderKey)
     if (p.expectId && !equalBytes(p.expectId, senderId)) return this.drop('bad-proof')
     if (p.wantProof) {
       if (
@@ -361,7 +389,7 @@ export class DhtNode {
 
   private async onRequest(msg: DhtMessage, from: NodeAddress): Promise<void> {
     const started = performanceNow()
-    const senderId = nodeIdFromPublicKey(msg.senderKey)
+    const senderId = this.idOf(msg.senderKey)
     let body: MessageBody
     let result = 'ok'
     try {
@@ -398,13 +426,19 @@ export class DhtNode {
   /** A non-client node talked to us: refresh it, or verify it with a ping of our own. */
   private learn(id: NodeId, from: NodeAddress): void {
     if (this.client) return
+    const now = this.clock.now()
     const known = this.table.get(id)
     if (known && known.host === from.host && known.port === from.port) {
-      this.table.touch(id, this.clock.now())
+      this.table.touch(id, now)
       return
     }
     const key = toHex(id)
-    const now = this.clock.now()
+    if (!known) {
+      // Its bucket is full of nodes seen lately: keep them, do not spend a ping.
+      const oldest = this.table.oldestIfFull(id)
+      if (oldest && now - oldest.lastSeen < PING_OLDEST_AFTER_MS) return
+      if (this.verified.get(key) === addrKey(from)) return this.addVerified({ id, ...from })
+    }
     const last = this.verifying.get(key)
     if (last !== undefined && now - last < VERIFY_RETRY_MS) return
     if (this.verifyInFlight >= MAX_VERIFY_IN_FLIGHT) return
@@ -422,9 +456,13 @@ export class DhtNode {
   /** Adds a node that just proved its key; pings the oldest of a full bucket before evicting. */
   private addVerified(node: NodeInfo): void {
     if (this.destroyed || equalBytes(node.id, this.id)) return
-    this.failures.delete(toHex(node.id))
-    const r = this.table.add(node, this.clock.now())
+    const key = toHex(node.id)
+    this.failures.delete(key)
+    remember(this.verified, key, addrKey(node))
+    const now = this.clock.now()
+    const r = this.table.add(node, now)
     if (r.status !== 'full') return
+    if (now - r.oldest.lastSeen < PING_OLDEST_AFTER_MS) return
     const oldKey = toHex(r.oldest.id)
     if (this.evicting.has(oldKey)) return
     this.evicting.add(oldKey)
@@ -435,6 +473,17 @@ export class DhtNode {
   }
 
   private tokenFor(from: NodeAddress, secret = this.currentSecret()): Bytes {
+    if (secret === this.secret) {
+      const cached = this.tokens.get(addrKey(from))
+      if (cached) return cached
+      const token = this.computeToken(from, secret)
+      remember(this.tokens, addrKey(from), token)
+      return token
+    }
+    return this.computeToken(from, secret)
+  }
+
+  private computeToken(from: NodeAddress, secret: Bytes): Bytes {
     return hmac(sha256, secret, concatBytes(TOKEN_DOMAIN, utf8(addrKey(from)))).slice(
       0,
       16,
@@ -449,6 +498,7 @@ export class DhtNode {
         now - this.secretAt >= 2 * TOKEN_ROTATE_MS ? (randomBytes(32) as Bytes) : this.secret
       this.secret = randomBytes(32) as Bytes
       this.secretAt = now
+      this.tokens.clear()
     }
     return this.secret
   }
@@ -503,6 +553,7 @@ export class DhtNode {
     const bytes = encodeMessage(msg)
     const retries = opts.retries ?? this.retries
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs
+    await this.acquireSlot()
     const started = performanceNow()
     try {
       const response = await new Promise<DhtMessage>((resolve, reject) => {
@@ -534,13 +585,18 @@ export class DhtNode {
           else this.stats.sent++
           attempt++
           this.socket.send(bytes, to.port, to.host).catch(() => {})
-          timer = setTimeout(() => {
-            if (attempt > retries) {
-              finish()
-              this.stats.timeouts++
-              reject(new TimeoutError(`no answer from ${to.host}:${to.port}`))
-            } else fire()
-          }, timeoutMs)
+          timer = setTimeout(
+            () => {
+              if (attempt > retries) {
+                finish()
+                this.stats.timeouts++
+                reject(new TimeoutError(`no answer from ${to.host}:${to.port}`))
+              } else fire()
+              // Each resend waits twice as long: a late answer is more likely than a lost one
+              // when the responder is busy, and backing off keeps a busy network from collapsing.
+            },
+            timeoutMs * 2 ** (attempt - 1),
+          )
         }
         fire()
       })
@@ -549,7 +605,10 @@ export class DhtNode {
         throw errorFromWire(response.code, response.message)
       }
       this.metrics.onRequestSent?.(body.type, 'ok', performanceNow() - started)
-      if (opts.expectId) this.failures.delete(toHex(opts.expectId))
+      if (opts.expectId) {
+        this.failures.delete(toHex(opts.expectId))
+        this.dead.delete(toHex(opts.expectId))
+      }
       return response
     } catch (error) {
       if (error instanceof TimeoutError) {
@@ -557,14 +616,39 @@ export class DhtNode {
         if (opts.expectId) this.noteFailure(opts.expectId)
       }
       throw error
+    } finally {
+      this.releaseSlot()
     }
+  }
+
+  private async acquireSlot(): Promise<void> {
+    if (this.inFlight < this.maxInFlight) {
+      this.inFlight++
+      return
+    }
+    // The slot is handed over by releaseSlot, so inFlight stays counted.
+    await new Promise<void>((resolve) => this.waiting.push(resolve))
+  }
+
+  private releaseSlot(): void {
+    const next = this.waiting.shift()
+    if (next) next()
+    else this.inFlight--
+  }
+
+  /** Whether `id` failed to answer lately (lookups skip it instead of waiting again). */
+  private isDead(id: NodeId): boolean {
+    const at = this.dead.get(toHex(id))
+    return at !== undefined && this.clock.now() - at < DEAD_FOR_MS
   }
 
   private noteFailure(id: NodeId): void {
     const key = toHex(id)
+    remember(this.dead, key, this.clock.now())
     const n = (this.failures.get(key) ?? 0) + 1
     if (n >= MAX_FAILURES) {
       this.failures.delete(key)
+      this.verified.delete(key)
       this.table.remove(id, this.clock.now())
     } else this.failures.set(key, n)
   }
@@ -573,7 +657,7 @@ export class DhtNode {
   async ping(to: NodeAddress): Promise<{ id: NodeId; observed: NodeAddress; client: boolean }> {
     const pong = await this.request(to, { type: 'ping' }, { wantProof: true })
     if (pong.type !== 'pong') throw new RemoteError('expected a pong')
-    const id = nodeIdFromPublicKey(pong.senderKey)
+    const id = this.idOf(pong.senderKey)
     if (!pong.client) this.addVerified({ id, host: to.host, port: to.port })
     return { id, observed: pong.observed, client: pong.client }
   }
@@ -590,8 +674,17 @@ export class DhtNode {
   }
 
   private isVerified(c: NodeInfo): boolean {
-    const known = this.table.get(c.id)
-    return known !== undefined && known.host === c.host && known.port === c.port
+    return this.verified.get(toHex(c.id)) === addrKey(c)
+  }
+
+  private idOf(publicKey: Bytes): NodeId {
+    const key = toHex(publicKey)
+    let id = this.keyIds.get(key)
+    if (!id) {
+      id = nodeIdFromPublicKey(publicKey)
+      remember(this.keyIds, key, id)
+    }
+    return id
   }
 
   /**
@@ -621,7 +714,11 @@ export class DhtNode {
     }
     let queried = 0
     await new Promise<void>((resolve) => {
-      let inflight = 0
+      // `active`: requests holding one of the alpha slots. A request with no answer after the
+      // first timeout gives its slot up (it is resent in the background), so one dead or
+      // lossy node does not stall the lookup; the lookup still waits for it at the end when it
+      // is one of the k closest.
+      let active = 0
       let finished = false
       const step = () => {
         if (finished) return
@@ -630,18 +727,30 @@ export class DhtNode {
           .sort((a, b) => compareDistance(target, a.id, b.id))
           .slice(0, this.k)
         for (const c of live) {
-          if (inflight >= this.alpha) break
+          if (active >= this.alpha) break
           if (c.state === 'new') launch(c)
         }
-        if (inflight === 0 || this.destroyed) {
+        const waiting = live.some((c) => c.state === 'pending')
+        if ((active === 0 && !waiting) || this.destroyed) {
           finished = true
           resolve()
         }
       }
       const launch = (c: Candidate) => {
+        if (this.isDead(c.id)) {
+          c.state = 'failed'
+          return
+        }
         c.state = 'pending'
-        inflight++
+        active++
         queried++
+        let holdsSlot = true
+        const slow = setTimeout(() => {
+          if (!holdsSlot) return
+          holdsSlot = false
+          active--
+          step()
+        }, this.timeoutMs)
         this.request(
           c,
           { type: 'find-node', target },
@@ -654,20 +763,23 @@ export class DhtNode {
             if (!reply.client) this.addVerified({ id: c.id, host: c.host, port: c.port })
             for (const n of reply.nodes) {
               const key = toHex(n.id)
-              if (!seen.has(key))
+              if (!seen.has(key)) {
                 seen.set(key, {
                   ...n,
                   state: 'new',
                   token: new Uint8Array(0) as Bytes,
                   hop: c.hop + 1,
                 })
+              }
             }
           })
           .catch(() => {
             c.state = 'failed'
           })
           .finally(() => {
-            inflight--
+            clearTimeout(slow)
+            if (holdsSlot) active--
+            holdsSlot = false
             step()
           })
       }
@@ -699,12 +811,13 @@ export class DhtNode {
   /**
    * Stores an envelope (opaque ciphertext, 1 byte to 64 KiB) in the mailbox of the holder of
    * `recipientKey`, on the k closest nodes to the mailbox key. Resolves with how many
-   * replicas stored it; check `stored` (aim: at least 3).
+   * replicas stored it; check `stored` (aim: at least 3). Several envelopes for one
+   * recipient can share one lookup: pass `lookup` (a recent `lookup(mailboxKeyFor(key))`).
    */
   async putEnvelope(
     recipientKey: Uint8Array,
     data: Uint8Array,
-    opts: { ttlMs?: number } = {},
+    opts: { ttlMs?: number; lookup?: LookupResult } = {},
   ): Promise<PutEnvelopeResult> {
     if (data.byteLength < 1 || data.byteLength > MAX_ENVELOPE_BYTES) {
       throw new MalformedError(`an envelope is 1 to ${MAX_ENVELOPE_BYTES} bytes`)
@@ -715,7 +828,7 @@ export class DhtNode {
     const mailboxKey = mailboxKeyFor(recipientKey)
     const bytes = Uint8Array.from(data) as Bytes
     const id = envelopeIdOf(mailboxKey, bytes)
-    const { closest } = await this.lookup(mailboxKey)
+    const { closest } = opts.lookup ?? (await this.lookup(mailboxKey))
     return this.storeOn(closest, mailboxKey, id, bytes, Math.floor(ttlMs / 1000), true)
   }
 
@@ -1100,6 +1213,7 @@ export class DhtNode {
     this.destroyed = true
     for (const p of [...this.pending.values()]) p.reject(new RemoteError('the node is destroyed'))
     this.pending.clear()
+    for (const wake of this.waiting.splice(0)) wake()
     await this.socket.close()
   }
 }
@@ -1112,6 +1226,13 @@ const HANDLERS: { [T in MessageKind]?: Handler<T> } = {
   'mailbox-delete': handleMailboxDelete,
   'record-put': handleRecordPut,
   'record-get': handleRecordGet,
+}
+
+/** Sets a bounded cache entry: when full, forgets the oldest entry. */
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key)
+  map.set(key, value)
+  if (map.size > CACHE_ENTRIES) map.delete(map.keys().next().value!)
 }
 
 function performanceNow(): number {

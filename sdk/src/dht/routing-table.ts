@@ -183,6 +183,13 @@ export class RoutingTable {
     return undefined
   }
 
+  /** The least recently seen contact of `id`'s bucket when that bucket is full, else undefined. */
+  oldestIfFull(id: Uint8Array): Contact | undefined {
+    const bucket = this.bucketFor(id)
+    if (!bucket || bucket.contacts.length < this.k) return undefined
+    return bucket.contacts[0]
+  }
+
   get(id: Uint8Array): Contact | undefined {
     return this.bucketFor(id)?.contacts.find((c) => equalBytes(c.id, id))
   }

@@ -5,8 +5,13 @@ import { bindUdpSocket, type DatagramSocket } from '../node/udp-socket.js'
 import { DhtNode, type DhtNodeOptions } from './dht-node.js'
 import type { NodeAddress } from './messages.js'
 
-/** Loopback answers in well under a millisecond: a short timeout keeps lossy tests fast. */
-const TESTNET_REQUEST_TIMEOUT_MS = 150
+/**
+ * Loopback answers in well under a millisecond, but 100 nodes share one thread (and CI shares
+ * its cores): 200 ms, then 400 and 800 ms on resends, keeps lossy tests fast and still calm.
+ */
+const TESTNET_REQUEST_TIMEOUT_MS = 200
+/** Requests in flight per node: all nodes share one thread, so keep bursts small. */
+const TESTNET_MAX_IN_FLIGHT = 16
 /** Nodes joining at once while the testnet is built. */
 const JOIN_CONCURRENCY = 8
 
@@ -65,7 +70,8 @@ export async function createTestnet(n: number, options: TestnetOptions = {}): Pr
       clock,
       client,
       requestTimeoutMs: options.requestTimeoutMs ?? TESTNET_REQUEST_TIMEOUT_MS,
-      retries: options.retries ?? 3,
+      retries: options.retries ?? 2,
+      maxInFlight: options.node?.maxInFlight ?? TESTNET_MAX_IN_FLIGHT,
       ...(options.quota ? { quota: options.quota } : {}),
       ...(options.mailboxStore ? { mailboxStore: options.mailboxStore() } : {}),
     })
