@@ -1,9 +1,10 @@
 // The real `passage-server` program as a child process: --help, bad flags, start, SIGTERM.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { connect } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { backends } from './helpers/databases.js'
+import { backends, type TeardownHost } from './helpers/databases.js'
 
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url))
 /** Start-up of node + TypeScript loader + PGlite on a loaded 2-core machine. */
@@ -52,58 +53,145 @@ t.test('--help lists every option with its environment variable', async (t) => {
   }
 })
 
-t.test('starts on PGlite, serves, and exits 0 on SIGTERM', async (t) => {
+interface Program {
+  child: ChildProcess
+  /** The start-up log line. */
+  start: { url: string; storage: string; id: string }
+  lines: Record<string, unknown>[]
+  stderr(): string
+  /** Resolves with the exit code and signal. */
+  exited: Promise<[number | null, string | null]>
+  /** Resolves when a log line with this `msg` appears. */
+  logged(msg: string): Promise<void>
+}
+
+/** Starts passage-server on PGlite in a fresh data folder, on a free port of 127.0.0.1. */
+async function startProgram(t: TeardownHost): Promise<Program> {
   const storage = await backends[1]!.prepare(t)
   const child = passageServer(
     ['--http-host', '127.0.0.1', '--http-port', '0', '--bootstrap', '127.0.0.1:7001'],
     { PASSAGE_DATA_DIR: storage.options.dataDir, PASSAGE_LOG_LEVEL: 'info' },
   )
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL')
+  const exited = once(child, 'exit') as Promise<[number | null, string | null]>
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL')
+      await exited
+    }
   })
   let stderr = ''
   child.stderr!.on('data', (chunk) => (stderr += chunk))
   const lines: Record<string, unknown>[] = []
+  const waiting: { msg: string; resolve: () => void }[] = []
   let buffered = ''
-  const started = new Promise<Record<string, unknown>>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`no start-up line within ${START_TIMEOUT_MS} ms: ${stderr}`)),
-      START_TIMEOUT_MS,
-    )
-    child.once('exit', (code) => reject(new Error(`exited with ${code}: ${stderr}`)))
-    child.stdout!.on('data', (chunk) => {
-      buffered += chunk
-      const parts = buffered.split('\n')
-      buffered = parts.pop()!
-      for (const part of parts) {
-        const entry = JSON.parse(part) as Record<string, unknown>
-        lines.push(entry)
-        if (typeof entry.url === 'string' && entry.storage) {
-          clearTimeout(timer)
-          resolve(entry)
-        }
-      }
-    })
+  child.stdout!.on('data', (chunk) => {
+    buffered += chunk
+    const parts = buffered.split('\n')
+    buffered = parts.pop()!
+    for (const part of parts) {
+      const entry = JSON.parse(part) as Record<string, unknown>
+      lines.push(entry)
+      for (const w of waiting.filter((w) => w.msg === entry.msg)) w.resolve()
+    }
   })
-  const start = await started
-  t.equal(start.storage, 'pglite', 'the start-up line names the storage')
-  t.match(start.id, /^p1[a-z0-9]{38}$/, "…and the server's text ID")
-  t.match(start.url, /^http:\/\/127\.0\.0\.1:\d+$/, '…and the URL')
+  const logged = (msg: string) =>
+    lines.some((l) => l.msg === msg)
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => waiting.push({ msg, resolve }))
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    new Promise<void>((resolve) => {
+      const check = () => (lines.some((l) => typeof l.url === 'string') ? resolve() : undefined)
+      child.stdout!.on('data', check)
+    }),
+    exited.then(([code]) => {
+      throw new Error(`exited with ${code}: ${stderr}`)
+    }),
+    new Promise((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`no start-up line within ${START_TIMEOUT_MS} ms: ${stderr}`)),
+        START_TIMEOUT_MS,
+      )
+    }),
+  ]).finally(() => clearTimeout(timer))
+  const start = lines.find((l) => typeof l.url === 'string') as Program['start']
+  return { child, start, lines, stderr: () => stderr, exited, logged }
+}
 
-  const health = await fetch(`${start.url}/healthz`)
-  t.equal(health.status, 200)
-  const info = (await (await fetch(`${start.url}/v1/info`)).json()) as { id: string }
-  t.equal(info.id, start.id)
-  t.equal((await fetch(`${start.url}/readyz`)).status, 200)
-
-  const exited = once(child, 'exit') as Promise<[number | null, string | null]>
-  child.kill('SIGTERM')
-  const [code, signal] = await exited
-  t.equal(signal, null)
-  t.equal(code, 0, `clean exit (${stderr})`)
-  t.ok(
-    lines.some((l) => l.msg === 'stopped'),
-    'logged the shutdown',
+/**
+ * A request held open in the middle of its body: `Expect: 100-continue` makes the server
+ * say when it has the headers, so the request is surely in flight before a signal is sent.
+ */
+async function heldRequest(url: string) {
+  const { hostname, port } = new URL(url)
+  const socket = connect(Number(port), hostname)
+  await once(socket, 'connect')
+  const body = '{"id": 1}'
+  socket.write(
+    'POST /v1/announce HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n' +
+      `Content-Length: ${body.length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`,
   )
-  await t.rejects(fetch(`${start.url}/healthz`), 'no longer listening')
+  let received = ''
+  socket.setEncoding('utf8')
+  socket.on('data', (chunk: string) => (received += chunk))
+  while (!received.includes('100 Continue')) await once(socket, 'data')
+  return {
+    socket,
+    /** Sends the rest of the body; resolves with everything the server answered. */
+    async finish(): Promise<string> {
+      socket.end(body)
+      await once(socket, 'close')
+      return received
+    },
+  }
+}
+
+t.test(
+  'starts on PGlite, serves, finishes the request in flight on SIGTERM, exits 0',
+  async (t) => {
+    const program = await startProgram(t)
+    const { start } = program
+    t.equal(start.storage, 'pglite', 'the start-up line names the storage')
+    t.match(start.id, /^p1[a-z0-9]{38}$/, "…and the server's text ID")
+    t.match(start.url, /^http:\/\/127\.0\.0\.1:\d+$/, '…and the URL')
+
+    const health = await fetch(`${start.url}/healthz`)
+    t.equal(health.status, 200)
+    const info = (await (await fetch(`${start.url}/v1/info`)).json()) as { id: string }
+    t.equal(info.id, start.id)
+    t.equal((await fetch(`${start.url}/readyz`)).status, 200)
+
+    const held = await heldRequest(start.url)
+    program.child.kill('SIGTERM')
+    await program.logged('shutting down: finishing in-flight requests')
+    await t.rejects(fetch(`${start.url}/healthz`), 'no new connections once shutting down')
+    t.equal(program.child.exitCode, null, 'still running while a request is in flight')
+    const answer = await held.finish()
+    t.match(
+      answer,
+      /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 400 /,
+      'the request in flight is answered',
+    )
+    t.match(answer, /PASSAGE_ERR_MALFORMED/)
+
+    const [code, signal] = await program.exited
+    t.equal(signal, null)
+    t.equal(code, 0, `clean exit (${program.stderr()})`)
+    t.ok(
+      program.lines.some((l) => l.msg === 'stopped'),
+      'logged the shutdown',
+    )
+  },
+)
+
+t.test('a second signal during shutdown exits at once', async (t) => {
+  const program = await startProgram(t)
+  const held = await heldRequest(program.start.url)
+  program.child.kill('SIGTERM')
+  await program.logged('shutting down: finishing in-flight requests')
+  program.child.kill('SIGINT')
+  const [code] = await program.exited
+  t.equal(code, 1, 'exit code 1: did not finish')
+  t.ok(program.lines.some((l) => l.msg === 'second signal: exiting now'))
+  held.socket.destroy()
 })
