@@ -70,9 +70,9 @@ import { K, RoutingTable } from './routing-table.js'
 /** Lookup parallelism (Kademlia's alpha). */
 export const ALPHA = 3
 /** Time to wait for the first answer before resending (then 2×, 4×…). */
-export const DEFAULT_REQUEST_TIMEOUT_MS = 1_000
+export const DEFAULT_REQUEST_TIMEOUT_MS = 500
 /** Resends after the first attempt. */
-export const DEFAULT_RETRIES = 2
+export const DEFAULT_RETRIES = 3
 /** Write-token secrets rotate this often; the previous one stays valid (BitTorrent: 5 min). */
 export const TOKEN_ROTATE_MS = 300_000 // 5 min
 /** A bucket no lookup touched for this long is refreshed (Kademlia: 1 h; hyperdht ~ 20 min). */
@@ -114,6 +114,8 @@ export interface DhtStats {
   handled: Partial<Record<MessageKind, number>>
   /** Requests answered with an error. */
   errors: number
+  /** Responses that matched a request of ours. */
+  responses: number
   /** Requests sent (first attempts) and resends. */
   sent: number
   resent: number
@@ -237,6 +239,7 @@ export class DhtNode {
     },
     handled: {},
     errors: 0,
+    responses: 0,
     sent: 0,
     resent: 0,
     timeouts: 0,
@@ -384,6 +387,7 @@ export class DhtNode {
       }
     }
     this.pending.delete(key)
+    this.stats.responses++
     p.resolve(msg)
   }
 
@@ -445,7 +449,7 @@ export class DhtNode {
     if (this.verifying.size > 10_000) this.verifying.clear()
     this.verifying.set(key, now)
     this.verifyInFlight++
-    this.request(from, { type: 'ping' }, { expectId: id, wantProof: true, retries: 0 })
+    this.request(from, { type: 'ping' }, { expectId: id, wantProof: true, retries: 1 })
       .then((pong) => {
         if (!pong.client) this.addVerified({ id, ...from })
       })
@@ -613,7 +617,8 @@ export class DhtNode {
     } catch (error) {
       if (error instanceof TimeoutError) {
         this.metrics.onRequestSent?.(body.type, 'timeout', performanceNow() - started)
-        if (opts.expectId) this.noteFailure(opts.expectId)
+        // Only a full-effort request says a node is gone (not a quick verification ping).
+        if (opts.expectId && retries >= this.retries) this.noteFailure(opts.expectId)
       }
       throw error
     } finally {

@@ -13,7 +13,7 @@ const TESTNET_REQUEST_TIMEOUT_MS = 200
 /** Requests in flight per node: all nodes share one thread, so keep bursts small. */
 const TESTNET_MAX_IN_FLIGHT = 16
 /** Nodes joining at once while the testnet is built. */
-const JOIN_CONCURRENCY = 8
+const JOIN_CONCURRENCY = 16
 
 export interface TestnetOptions {
   /** Shared by every node (a `ManualClock` in tests). */

@@ -1,0 +1,47 @@
+import t from 'tap'
+import { Identity, compareDistance, createTestnet, mulberry32, toHex } from '@passage/sdk'
+
+// Issue 3: with 10% of datagrams dropped at random, at least 99% of lookups succeed.
+const LOOKUPS = 200
+
+t.test('10% datagram loss: ≥ 99% of lookups find the true k closest', async (t) => {
+  const net = await createTestnet(100, {
+    lossRate: 0.1,
+    seed: 7,
+    // Resends do the work under loss: 5 attempts, 50 ms then doubling (loopback answers in < 1 ms).
+    requestTimeoutMs: 50,
+    retries: 4,
+  })
+  t.teardown(() => net.destroy())
+  const random = mulberry32(99)
+  let exact = 0
+  let closestFound = 0
+  let overlapSum = 0
+  const started = Date.now()
+  for (let i = 0; i < LOOKUPS; i += 10) {
+    await Promise.all(
+      Array.from({ length: 10 }, async () => {
+        const from = net.nodes[Math.floor(random() * net.nodes.length)]!
+        const target = Identity.generate().id
+        const truth = net.nodes
+          .filter((n) => n !== from)
+          .map((n) => n.id)
+          .sort((a, b) => compareDistance(target, a, b))
+          .slice(0, 20)
+          .map(toHex)
+        const r = await from.lookup(target)
+        const got = r.closest.map((c) => toHex(c.id))
+        const overlap = got.filter((id) => truth.includes(id)).length
+        overlapSum += overlap
+        if (got[0] === truth[0]) closestFound++
+        if (overlap === 20 && got.length === 20) exact++
+      }),
+    )
+  }
+  t.comment(
+    `${LOOKUPS} lookups in ${Date.now() - started} ms: ${exact} exact, ${closestFound} found the closest node, mean overlap ${(overlapSum / LOOKUPS).toFixed(2)}/20`,
+  )
+  t.ok(exact >= LOOKUPS * 0.99, `${exact}/${LOOKUPS} lookups returned exactly the true 20 closest`)
+  const dropped = net.nodes.reduce((a, n) => a + n.stats.resent, 0)
+  t.ok(dropped > 0, `${dropped} requests were resent: loss was injected`)
+})
