@@ -1171,11 +1171,12 @@ export class DhtNode {
     this.currentSecret()
     let refreshed = 0
     if (this.table.size > 0) {
-      for (const index of this.table.staleBuckets(now, BUCKET_REFRESH_MS)) {
-        await this.lookup(this.table.randomIdInBucket(index, randomBytes(20)))
-        this.table.markRefreshed(this.table.randomIdInBucket(index, randomBytes(20)), now)
-        refreshed++
-      }
+      // In parallel: each lookup has its own alpha, and requests share the in-flight cap.
+      const stale = this.table.staleBuckets(now, BUCKET_REFRESH_MS)
+      await Promise.all(
+        stale.map((index) => this.lookup(this.table.randomIdInBucket(index, randomBytes(20)))),
+      )
+      refreshed = stale.length
     }
     let republished = 0
     if (now - this.lastRepublish >= REPUBLISH_INTERVAL_MS) {

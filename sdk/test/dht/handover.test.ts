@@ -1,0 +1,44 @@
+import t from 'tap'
+import {
+  Identity,
+  ManualClock,
+  compareDistance,
+  createTestnet,
+  mailboxKeyFor,
+  toHex,
+  utf8,
+} from '@passage/sdk'
+
+t.test('handover: when replicas leave, republish fills the new k closest', async (t) => {
+  const clock = new ManualClock()
+  const net = await createTestnet(40, { clock, requestTimeoutMs: 100 })
+  t.teardown(() => net.destroy())
+  const bob = Identity.generate()
+  const key = mailboxKeyFor(bob.publicKey)
+  const put = await net.nodes[0]!.putEnvelope(bob.publicKey, utf8('keep me'))
+  t.equal(put.stored, 20)
+  const holders = async () => {
+    const out = []
+    for (const n of net.nodes) if (await n.mailboxStore.has(key, put.id, clock.now())) out.push(n)
+    return out
+  }
+  const replicas = await holders()
+  // 17 of the 20 replicas leave at once (not node 0, which runs the checks).
+  for (const r of replicas.filter((n) => n !== net.nodes[0]).slice(0, 17)) await net.kill(r)
+  const left = (await holders()).length
+  t.ok(left <= 3, `${left} replicas left`)
+  clock.advance(3600_000)
+  await Promise.all(net.nodes.map((n) => n.maintain()))
+  const holding = new Set((await holders()).map((n) => toHex(n.id)))
+  const newClosest = net.nodes
+    .map((n) => n.id)
+    .sort((a, b) => compareDistance(key, a, b))
+    .slice(0, 20)
+    .map(toHex)
+  t.equal(net.nodes.length, 23)
+  t.ok(
+    newClosest.every((id) => holding.has(id)),
+    `every one of the new 20 closest holds it (${holding.size} holders)`,
+  )
+  t.equal((await net.nodes[0]!.fetchMailbox(bob)).length, 1, 'and the owner still gets it')
+})
