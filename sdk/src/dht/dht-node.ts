@@ -334,6 +334,14 @@ export class DhtNode {
     return this.socket.address()
   }
 
+  /**
+   * The verified contacts of the routing table (to save across restarts and pass to
+   * {@link DhtNode.bootstrap} next time: they prove their keys again).
+   */
+  contacts(): NodeInfo[] {
+    return this.table.all().map((c) => ({ id: c.id, host: c.host, port: c.port }))
+  }
+
   // ---------------------------------------------------------------- inbound
 
   private drop(reason: DropReason): void {

@@ -1,0 +1,102 @@
+import t from 'tap'
+import {
+  Identity,
+  ManualClock,
+  RecordType,
+  ReplayError,
+  createTestnet,
+  bindUdpSocket,
+  DhtNode,
+  signRecord,
+  utf8,
+  type DropReason,
+} from '@passage/sdk'
+
+t.test('signed records: put on the k closest, newest seq wins, stale seq refused', async (t) => {
+  const clock = new ManualClock()
+  const net = await createTestnet(30, { clock })
+  t.teardown(() => net.destroy())
+  const alice = Identity.generate()
+  const v1 = signRecord(alice, {
+    type: RecordType.preKeyBundle,
+    seq: 1,
+    timestamp: clock.now(),
+    payload: utf8('bundle v1'),
+  })
+  const put1 = await net.nodes[2]!.putRecord(v1)
+  t.equal(put1.stored, 20)
+  const got1 = await net.nodes[17]!.getRecord(alice.publicKey, RecordType.preKeyBundle)
+  t.equal(got1?.seq, 1)
+  t.same(got1?.payload, utf8('bundle v1'))
+  t.equal(await net.nodes[17]!.getRecord(alice.publicKey, RecordType.deviceList), undefined)
+  const v2 = signRecord(alice, {
+    type: RecordType.preKeyBundle,
+    seq: 2,
+    timestamp: clock.now(),
+    payload: utf8('bundle v2'),
+  })
+  t.equal((await net.nodes[5]!.putRecord(v2)).stored, 20)
+  t.equal((await net.nodes[9]!.getRecord(alice.publicKey, RecordType.preKeyBundle))?.seq, 2)
+  const stale = await net.nodes[6]!.putRecord(v1)
+  t.equal(stale.stored, 0, 'a lower seq is refused everywhere')
+  t.ok(stale.errors.length === 20 && stale.errors.every((e) => e instanceof ReplayError))
+  // A forged record (signature by someone else) is refused before it is sent.
+  const mallory = Identity.generate()
+  const forged = { ...v2, seq: 3, signature: mallory.sign(utf8('x')) }
+  await t.rejects(net.nodes[6]!.putRecord(forged))
+})
+
+t.test('metrics hooks see drops, requests and lookups; contacts can be saved', async (t) => {
+  const drops: DropReason[] = []
+  const handled: string[] = []
+  let lookups = 0
+  const net = await createTestnet(6, {
+    node: {
+      metrics: {
+        onDrop: (r) => drops.push(r),
+        onRequestHandled: (kind, result) => handled.push(`${kind}:${result}`),
+        onLookup: () => lookups++,
+      },
+    },
+  })
+  t.teardown(() => net.destroy())
+  const a = net.nodes[0]!
+  const { host, port } = a.address()
+  const b = net.nodes[1]!
+  await b.lookup(a.id)
+  t.ok(lookups > 0)
+  t.ok(handled.includes('find-node:ok'))
+  // Garbage at node a, sent through node b's socket-level sibling: a raw socket.
+  const raw = await bindUdpSocket()
+  t.teardown(() => raw.close())
+  const before = a.stats.dropped.malformed
+  await raw.send(utf8('not a datagram'), port, host)
+  for (let i = 0; i < 200 && a.stats.dropped.malformed === before; i++) {
+    await new Promise((r) => setTimeout(r, 5))
+  }
+  t.equal(a.stats.dropped.malformed, before + 1)
+  t.ok(drops.includes('malformed'))
+  const contacts = a.contacts()
+  t.ok(contacts.length >= 4, `${contacts.length} contacts to save`)
+  // A restarted node bootstraps from its saved contacts alone (they prove their keys again).
+  const fresh = new DhtNode({ identity: Identity.generate(), socket: await bindUdpSocket() })
+  t.teardown(() => fresh.destroy())
+  t.equal(await fresh.bootstrap(contacts), 6, 'every live node is found')
+})
+
+t.test('per-IP rate limit drops floods with a reason', async (t) => {
+  const clock = new ManualClock()
+  const net = await createTestnet(2, { clock, node: { rateLimit: { perSecond: 10, burst: 5 } } })
+  t.teardown(() => net.destroy())
+  const [a, b] = [net.nodes[0]!, net.nodes[1]!]
+  clock.advance(10_000) // refill
+  const results = await Promise.allSettled(
+    Array.from({ length: 8 }, () =>
+      b.request(a.address(), { type: 'ping' }, { retries: 0, timeoutMs: 300 }),
+    ),
+  )
+  t.equal(results.filter((r) => r.status === 'fulfilled').length, 5, 'the burst passes')
+  t.ok(a.stats.dropped['rate-limited'] >= 3, 'the rest is dropped as rate-limited')
+  clock.advance(1000)
+  await t.resolves(b.request(a.address(), { type: 'ping' }), 'tokens refill with the clock')
+})
