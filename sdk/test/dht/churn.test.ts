@@ -14,7 +14,7 @@ const PER_MAILBOX = 10
 
 t.test('1000 envelopes survive the loss of 30% of 100 nodes', async (t) => {
   const started = Date.now()
-  const net = await createTestnet(100)
+  const net = await createTestnet(100, { requestTimeoutMs: 100 }) // dead nodes fail in 0.7 s
   t.teardown(() => net.destroy())
   const owners = Array.from({ length: MAILBOXES }, () => Identity.generate())
   const sent = new Map<string, Set<string>>()
