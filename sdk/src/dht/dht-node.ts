@@ -90,6 +90,8 @@ export const VERIFY_RETRY_MS = 60_000
 export const PING_OLDEST_AFTER_MS = 60_000 // 1 min
 /** A node whose request timed out is skipped by lookups for this long. */
 export const DEAD_FOR_MS = 60_000 // 1 min
+/** New contacts remembered for the next handover; more wait for the hourly republish. */
+const MAX_PENDING_HANDOVERS = 1000
 /** Entries of the small caches (verified endpoints, key hashes). */
 const CACHE_ENTRIES = 10_000
 /**
@@ -265,6 +267,8 @@ export class DhtNode {
   private readonly verified = new Map<string, string>()
   /** Sender key hex → node ID: a hash per datagram is not free. */
   private readonly keyIds = new Map<string, NodeId>()
+  /** Nodes that entered the table since the last handover. */
+  private joined: NodeInfo[] = []
   /** ID hex → when a request to it last timed out. */
   private readonly dead = new Map<string, number>()
   /** `host|port` → write token under the current secret. */
@@ -473,6 +477,7 @@ export class DhtNode {
     remember(this.verified, key, addrKey(node))
     const now = this.clock.now()
     const r = this.table.add(node, now)
+    if (r.status === 'added' && this.joined.length < MAX_PENDING_HANDOVERS) this.joined.push(node)
     if (r.status !== 'full') return
     if (now - r.oldest.lastSeen < PING_OLDEST_AFTER_MS) return
     const oldKey = toHex(r.oldest.id)
@@ -1170,7 +1175,12 @@ export class DhtNode {
    * refreshes buckets no lookup touched for {@link BUCKET_REFRESH_MS}, and republishes
    * stored mailboxes every {@link REPUBLISH_INTERVAL_MS}. Call it every minute or so.
    */
-  async maintain(): Promise<{ expired: number; refreshed: number; republished: number }> {
+  async maintain(): Promise<{
+    expired: number
+    refreshed: number
+    handedOver: number
+    republished: number
+  }> {
     const now = this.clock.now()
     const expired = await this.mailboxStore.expire(now)
     if (expired > 0) this.metrics.onMailbox?.('expire', expired, 0)
@@ -1187,11 +1197,50 @@ export class DhtNode {
       refreshed = stale.length
     }
     let republished = 0
+    let handedOver = 0
     if (now - this.lastRepublish >= REPUBLISH_INTERVAL_MS) {
       this.lastRepublish = now
+      this.joined = []
       republished = await this.republish()
+    } else {
+      handedOver = await this.handover()
     }
-    return { expired, refreshed, republished }
+    return { expired, refreshed, handedOver, republished }
+  }
+
+  /**
+   * Hands stored envelopes to nodes that entered the table since the last call and are now
+   * among the k closest to a stored mailbox (a closer node joined). Returns envelopes sent.
+   */
+  async handover(): Promise<number> {
+    const joined = this.joined
+    this.joined = []
+    if (joined.length === 0 || this.client) return 0
+    const now = this.clock.now()
+    let sent = 0
+    for (const mailboxKey of await this.mailboxStore.mailboxes(now, 10_000)) {
+      const closest = this.table.closest(mailboxKey, this.k)
+      const newcomers = joined.filter((j) => closest.some((c) => equalBytes(c.id, j.id)))
+      if (newcomers.length === 0) continue
+      // A write needs the newcomer's token for our address: one find-node round trip.
+      const targets: LookupNode[] = []
+      await Promise.all(
+        newcomers.map(async (n) => {
+          try {
+            const reply = await this.request(
+              n,
+              { type: 'find-node', target: mailboxKey },
+              { expectId: n.id },
+            )
+            if (reply.type === 'nodes') targets.push({ ...n, token: reply.token })
+          } catch {
+            // Gone already: the hourly republish covers the rest.
+          }
+        }),
+      )
+      sent += await this.sendStored(mailboxKey, targets, now)
+    }
+    return sent
   }
 
   /**
@@ -1203,20 +1252,28 @@ export class DhtNode {
     let sent = 0
     for (const mailboxKey of await this.mailboxStore.mailboxes(now, 10_000)) {
       const { closest } = await this.lookup(mailboxKey)
-      let after: Bytes | undefined
-      for (let page = 0; page < 1000; page++) {
-        const entries = await this.mailboxStore.list(mailboxKey, now, 256, after)
-        for (const e of entries) {
-          const env = await this.mailboxStore.get(mailboxKey, e.id, now)
-          if (!env) continue
-          const ttlSeconds = Math.floor((env.expiresAt - now) / 1000)
-          if (ttlSeconds < 1) continue
-          await this.storeOn(closest, mailboxKey, env.id, env.data, ttlSeconds, false)
-          sent++
-        }
-        if (entries.length < 256) break
-        after = entries[entries.length - 1]!.id
+      sent += await this.sendStored(mailboxKey, closest, now)
+    }
+    return sent
+  }
+
+  /** Sends every stored envelope of one mailbox to `targets`; returns envelopes sent. */
+  private async sendStored(mailboxKey: Bytes, targets: LookupNode[], now: number): Promise<number> {
+    if (targets.length === 0) return 0
+    let sent = 0
+    let after: Bytes | undefined
+    for (let page = 0; page < 1000; page++) {
+      const entries = await this.mailboxStore.list(mailboxKey, now, 256, after)
+      for (const e of entries) {
+        const env = await this.mailboxStore.get(mailboxKey, e.id, now)
+        if (!env) continue
+        const ttlSeconds = Math.floor((env.expiresAt - now) / 1000)
+        if (ttlSeconds < 1) continue
+        await this.storeOn(targets, mailboxKey, env.id, env.data, ttlSeconds, false)
+        sent++
       }
+      if (entries.length < 256) break
+      after = entries[entries.length - 1]!.id
     }
     return sent
   }

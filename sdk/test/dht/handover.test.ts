@@ -42,3 +42,23 @@ t.test('handover: when replicas leave, republish fills the new k closest', async
   )
   t.equal((await net.nodes[0]!.fetchMailbox(bob)).length, 1, 'and the owner still gets it')
 })
+
+t.test('handover: a node that joins among the k closest gets the stored envelopes', async (t) => {
+  const clock = new ManualClock()
+  // 12 nodes < k: every node is one of the k closest of every key.
+  const net = await createTestnet(12, { clock })
+  t.teardown(() => net.destroy())
+  const bob = Identity.generate()
+  const key = mailboxKeyFor(bob.publicKey)
+  const put = await net.nodes[0]!.putEnvelope(bob.publicKey, utf8('for whoever is closest'))
+  t.equal(put.stored, 12)
+  const newcomer = await net.add()
+  t.notOk(await newcomer.mailboxStore.has(key, put.id, clock.now()), 'not there on arrival')
+  clock.advance(60_000)
+  const results = await Promise.all(net.nodes.map((n) => n.maintain()))
+  t.ok(
+    results.some((r) => r.handedOver > 0),
+    'replicas that learned of the newcomer handed over',
+  )
+  t.ok(await newcomer.mailboxStore.has(key, put.id, clock.now()), 'the newcomer holds it now')
+})
