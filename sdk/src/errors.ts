@@ -149,3 +149,15 @@ export class UnknownPreKeyError extends defineError(
   'PASSAGE_ERR_UNKNOWN_PRE_KEY',
   'the message uses a pre-key this device does not hold; the sender must fetch a fresh bundle',
 ) {}
+/** No direct link to the peer could be made (refused, unreachable, backing off): use the mailbox. */
+export class UnreachableError extends defineError(
+  'PASSAGE_ERR_UNREACHABLE',
+  'the peer cannot be reached directly now; deliver through its mailbox',
+) {}
+/** The node at the dialed address proved a different identity than the one we meant to reach. */
+export class WrongPeerError extends defineError(
+  'PASSAGE_ERR_WRONG_PEER',
+  'the peer at that address is not the identity we dialed',
+) {}
+/** The direct link is closed: nothing more can be sent on it. */
+export class LinkClosedError extends defineError('PASSAGE_ERR_LINK_CLOSED', 'the link is closed') {}

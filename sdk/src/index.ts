@@ -257,3 +257,68 @@ export {
 } from './mailbox/mailbox-store-conformance.js'
 export { mulberry32 } from './dht/testnet.js'
 export { MAX_RESPONSE_BYTES } from './bootstrap/bootstrap-client.js'
+// Direct links over TCP and LAN discovery (issue 4)
+export { UnreachableError, WrongPeerError, LinkClosedError } from './errors.js'
+export {
+  type Timers,
+  type TimerHandle,
+  systemTimers,
+  ManualTimers,
+} from './transport/timers.js'
+export {
+  FRAME_HEADER_BYTES,
+  MAX_FRAME_BYTES,
+  encodeFrame,
+  FrameDecoder,
+} from './transport/frame-codec.js'
+export {
+  LINK_VERSION,
+  LINK_SIGNING_DOMAIN,
+  LINK_NONCE_BYTES,
+  LinkFrameType,
+  LinkRole,
+  type LinkHello,
+  type LinkFrame,
+  type LinkTranscript,
+  encodeLinkHello,
+  encodeLinkProof,
+  encodeLinkData,
+  decodeLinkFrame,
+  linkSigningInput,
+} from './transport/link-messages.js'
+export {
+  MAX_LINK_PAYLOAD_BYTES,
+  LinkProtocol,
+  type LinkPeer,
+  type LinkProtocolOptions,
+  type LinkStep,
+} from './transport/link-protocol.js'
+export {
+  HANDSHAKE_TIMEOUT_MS,
+  Link,
+  dialLink,
+  type LinkAddress,
+  type DialLinkOptions,
+  type HandshakeOptions,
+} from './transport/link.js'
+export {
+  LinkListener,
+  type LinkListenerOptions,
+  type LinkListenerStats,
+} from './transport/link-listener.js'
+export {
+  RECONNECT_INITIAL_MS,
+  RECONNECT_MAX_MS,
+  RECONNECT_JITTER,
+  backoffDelay,
+  type BackoffOptions,
+} from './transport/backoff.js'
+export { LinkManager, type LinkManagerOptions, type PeerBackoff } from './transport/link-manager.js'
+export {
+  connectTcp,
+  listenTcp,
+  type ByteStream,
+  type StreamListener,
+  type StreamConnector,
+} from './node/tcp-socket.js'
+// end of issue 4 links/discovery

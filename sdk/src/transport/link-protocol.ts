@@ -1,0 +1,188 @@
+import { BadSignatureError, MalformedError, WrongPeerError } from '../errors.js'
+import { isValidSignature, type Identity } from '../identity/identity.js'
+import { nodeIdFromPublicKey, type NodeId } from '../identity/node-id.js'
+import { encodeTextId } from '../identity/text-id.js'
+import { equalBytes, toBytes, type Bytes } from '../wire/bytes.js'
+import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES } from './frame-codec.js'
+import {
+  decodeLinkFrame,
+  encodeLinkData,
+  encodeLinkHello,
+  encodeLinkProof,
+  LINK_NONCE_BYTES,
+  LINK_VERSION,
+  LinkFrameType,
+  LinkRole,
+  linkSigningInput,
+  type LinkHello,
+} from './link-messages.js'
+
+/** Largest payload of one data frame: the frame limit minus the type byte. */
+export const MAX_LINK_PAYLOAD_BYTES = MAX_FRAME_BYTES - 1
+
+/** The authenticated far end of a link. */
+export interface LinkPeer {
+  /** Its identity public key (33 bytes). */
+  publicKey: Bytes
+  /** Its ID: SHA-256(publicKey)[0..20). */
+  id: NodeId
+  /** Its text ID (`p1…`). */
+  textId: string
+}
+
+export interface LinkProtocolOptions {
+  identity: Identity
+  role: LinkRole
+  /** Dialer only: the ID we mean to reach; any other identity is refused. */
+  expectedId?: Uint8Array
+  /** 32 fresh random bytes (tests pass fixed ones; default `crypto.getRandomValues`). */
+  nonce?: Uint8Array
+}
+
+/** What one {@link LinkProtocol.receive} call produced. */
+export interface LinkStep {
+  /** Bytes to write to the peer, in order. */
+  out: Bytes[]
+  /** Data payloads received, in order (only after authentication). */
+  payloads: Bytes[]
+  /** Set on the call that completed the handshake. */
+  authenticated?: LinkPeer
+}
+
+type State = 'start' | 'sent-hello' | 'sent-proof' | 'open' | 'failed'
+
+/**
+ * The link protocol as a pure state machine (no sockets, no timers): framing, the mutual
+ * handshake, then data frames. The socket adapter ({@link Link}) feeds it bytes and writes
+ * what it returns. Any violation throws a typed error and the machine refuses further input:
+ * {@link MalformedError} (garbage, wrong order, data before authentication),
+ * {@link TooLargeError} (oversize frame), {@link WrongPeerError} (not the expected ID or our
+ * own key), {@link BadSignatureError} (proof does not verify).
+ *
+ * Handshake: each side sends `hello{version, publicKey, nonce}` at once; on the peer's hello
+ * it sends `proof{sign(linkSigningInput(ownRole, transcript))}`; on the peer's valid proof the
+ * link is open. Data is accepted only once open.
+ */
+export class LinkProtocol {
+  private readonly decoder = new FrameDecoder()
+  private readonly nonce: Bytes
+  private state: State = 'start'
+  private peerHello: LinkHello | undefined
+  private peerValue: LinkPeer | undefined
+
+  constructor(private readonly options: LinkProtocolOptions) {
+    const nonce = options.nonce ?? crypto.getRandomValues(new Uint8Array(LINK_NONCE_BYTES))
+    if (nonce.byteLength !== LINK_NONCE_BYTES) throw new MalformedError('a link nonce is 32 bytes')
+    this.nonce = Uint8Array.from(nonce)
+  }
+
+  /** The authenticated peer, once the handshake completed. */
+  get peer(): LinkPeer | undefined {
+    return this.peerValue
+  }
+
+  get isOpen(): boolean {
+    return this.state === 'open'
+  }
+
+  /** Our hello frame: write it as soon as the connection is up. */
+  start(): Bytes {
+    if (this.state !== 'start') throw new MalformedError('the link handshake already started')
+    this.state = 'sent-hello'
+    return encodeFrame(
+      encodeLinkHello({
+        version: LINK_VERSION,
+        publicKey: this.options.identity.publicKey,
+        nonce: this.nonce,
+      }),
+    )
+  }
+
+  /** A data frame for `payload` (only once open). */
+  encodeData(payload: Uint8Array): Bytes {
+    if (this.state !== 'open') throw new MalformedError('the link is not authenticated yet')
+    return encodeFrame(encodeLinkData(payload))
+  }
+
+  /** Bytes received but not yet a whole frame. */
+  get pendingBytes(): number {
+    return this.decoder.pendingBytes
+  }
+
+  /** Feeds received bytes. Throws a typed error on any violation (then close the socket). */
+  receive(chunk: Uint8Array): LinkStep {
+    if (this.state === 'failed') throw new MalformedError('the link already failed')
+    if (this.state === 'start') throw new MalformedError('call start() before receive()')
+    const step: LinkStep = { out: [], payloads: [] }
+    try {
+      for (const body of this.decoder.push(chunk)) this.handle(body, step)
+    } catch (error) {
+      this.state = 'failed'
+      throw error
+    }
+    return step
+  }
+
+  private handle(body: Bytes, step: LinkStep): void {
+    const frame = decodeLinkFrame(body)
+    switch (this.state) {
+      case 'sent-hello': {
+        if (frame.type !== LinkFrameType.hello) {
+          throw new MalformedError('the peer must send hello first')
+        }
+        const { publicKey } = frame.hello
+        const { identity, expectedId, role } = this.options
+        if (equalBytes(publicKey, identity.publicKey)) {
+          throw new WrongPeerError('the peer presented our own identity key')
+        }
+        const id = nodeIdFromPublicKey(publicKey)
+        if (expectedId && !equalBytes(id, expectedId)) {
+          throw new WrongPeerError(
+            `dialed ${encodeTextId(toBytes(expectedId))} but the peer is ${encodeTextId(id)}`,
+          )
+        }
+        this.peerHello = frame.hello
+        step.out.push(encodeFrame(encodeLinkProof(identity.sign(this.signingInput(role)))))
+        this.state = 'sent-proof'
+        return
+      }
+      case 'sent-proof': {
+        if (frame.type !== LinkFrameType.proof) {
+          throw new MalformedError('the peer must prove its identity before anything else')
+        }
+        const hello = this.peerHello!
+        const peerRole = this.options.role === LinkRole.dialer ? LinkRole.listener : LinkRole.dialer
+        if (!isValidSignature(hello.publicKey, this.signingInput(peerRole), frame.signature)) {
+          throw new BadSignatureError('the peer did not prove it holds its identity key')
+        }
+        const id = nodeIdFromPublicKey(hello.publicKey)
+        this.peerValue = { publicKey: hello.publicKey, id, textId: encodeTextId(id) }
+        step.authenticated = this.peerValue
+        this.state = 'open'
+        return
+      }
+      case 'open': {
+        if (frame.type !== LinkFrameType.data) {
+          throw new MalformedError('only data frames may follow the handshake')
+        }
+        step.payloads.push(frame.payload)
+        return
+      }
+      default:
+        throw new MalformedError('unexpected link state')
+    }
+  }
+
+  private signingInput(role: LinkRole): Bytes {
+    const hello = this.peerHello!
+    const mine = { nonce: this.nonce, publicKey: this.options.identity.publicKey }
+    const dialer = this.options.role === LinkRole.dialer ? mine : hello
+    const listener = this.options.role === LinkRole.dialer ? hello : mine
+    return linkSigningInput(role, {
+      dialerNonce: dialer.nonce,
+      listenerNonce: listener.nonce,
+      dialerPublicKey: dialer.publicKey,
+      listenerPublicKey: listener.publicKey,
+    })
+  }
+}
