@@ -322,3 +322,18 @@ export {
   type StreamConnector,
 } from './node/tcp-socket.js'
 // end of issue 4 links/discovery
+// Super-node list (issue 5): GET /v1/nodes, record type 5
+export {
+  MAX_NODE_LIST_NODES,
+  MAX_NODE_URL_BYTES,
+  type NodeListEntry,
+  type NodeList,
+  type NodeListJson,
+  encodeNodeListPayload,
+  decodeNodeListPayload,
+  nodeListPayloadBytes,
+  nodeListToRecord,
+  createNodeList,
+  nodeListToJson,
+  verifyNodeListRecord,
+} from './records/node-list.js'

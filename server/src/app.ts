@@ -14,12 +14,14 @@ import {
 import { errorsPlugin } from './plugins/errors.js'
 import { observabilityPlugin } from './plugins/observability.js'
 import { rateLimitPlugin } from './plugins/rate-limit.js'
+import { readinessMetricPlugin } from './plugins/readiness-metric.js'
 import { swaggerPlugin } from './plugins/swagger.js'
 import announceRoutes from './routes/announce.js'
 import docsRoutes from './routes/docs.js'
 import healthRoutes from './routes/health.js'
 import infoRoutes from './routes/info.js'
 import metricsRoutes from './routes/metrics.js'
+import nodeRoutes from './routes/nodes.js'
 import peerRoutes from './routes/peers.js'
 
 /** Options of {@link buildApp}. */
@@ -156,5 +158,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(healthRoutes)
   await app.register(metricsRoutes)
   await app.register(docsRoutes)
+  await app.register(nodeRoutes)
+  await app.register(readinessMetricPlugin)
   return app
 }

@@ -12,6 +12,10 @@ export const DEFAULT_RATE_LIMIT_PER_MINUTE = 120
 export const BODY_LIMIT_BYTES = 16_384
 /** How often expired announces are deleted: every 60 s keeps the table small without churn. */
 export const DEFAULT_SWEEP_INTERVAL_MS = 60_000
+/** How often the other super-nodes are checked: every 60 s notices an outage within a minute. */
+export const DEFAULT_PEER_NODE_CHECK_INTERVAL_MS = 60_000
+/** How long one check of another super-node may take: 5 s, generous for a healthy server. */
+export const DEFAULT_PEER_NODE_TIMEOUT_MS = 5_000
 
 /** A `host:port` pair. */
 export interface Endpoint {
@@ -46,6 +50,12 @@ export interface ServerConfig {
   /** The DHT endpoint published in `GET /v1/info`; null while there is no DHT. */
   dhtEndpoint: Endpoint | null
   sweepIntervalMs: number
+  /** Base URLs of other super-nodes to check and list at `GET /v1/nodes`. */
+  peerNodes: string[]
+  /** How often they are checked. */
+  peerNodeCheckIntervalMs: number
+  /** How long one check (each request) may take. */
+  peerNodeTimeoutMs: number
 }
 
 /** The configuration with every default, optionally overridden (handy in tests). */
@@ -65,6 +75,9 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     bootstrap: [],
     dhtEndpoint: null,
     sweepIntervalMs: DEFAULT_SWEEP_INTERVAL_MS,
+    peerNodes: [],
+    peerNodeCheckIntervalMs: DEFAULT_PEER_NODE_CHECK_INTERVAL_MS,
+    peerNodeTimeoutMs: DEFAULT_PEER_NODE_TIMEOUT_MS,
     ...overrides,
   }
 }
@@ -98,6 +111,29 @@ function collectEndpoints(value: string, previous: Endpoint[]): Endpoint[] {
     .filter((part) => part !== '')
     .map(parseEndpoint)
   return [...previous, ...parsed]
+}
+
+/** Parses a super-node's base URL (`http://` or `https://`, no query); returns it without a trailing `/`. */
+export function parseNodeUrl(value: string): string {
+  let url: URL
+  try {
+    url = new URL(value.trim())
+  } catch {
+    throw new InvalidArgumentError(`expected an http:// or https:// URL, got "${value}"`)
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.search || url.hash) {
+    throw new InvalidArgumentError(`expected an http:// or https:// URL, got "${value}"`)
+  }
+  return url.href.replace(/\/+$/, '')
+}
+
+function collectUrls(value: string, previous: string[]): string[] {
+  const parsed = value
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '')
+    .map(parseNodeUrl)
+  return [...new Set([...previous, ...parsed])]
 }
 
 /** Parses `--trust-proxy`: true/false, a hop count, or a comma-separated list of addresses. */
@@ -196,6 +232,15 @@ export function buildCommand(): Command {
         .default([])
         .argParser(collectEndpoints),
     )
+    .addOption(
+      new Option(
+        '--peer-node <url>',
+        'another super-node to check and list at /v1/nodes; repeatable (env: comma-separated)',
+      )
+        .env('PASSAGE_PEER_NODES')
+        .default([])
+        .argParser(collectUrls),
+    )
     .helpOption('-h, --help', 'show this help')
     .allowExcessArguments(false)
 }
@@ -211,6 +256,7 @@ interface ParsedOptions {
   trustProxy: TrustProxy
   dhtPort?: number
   bootstrap: Endpoint[]
+  peerNode: string[]
 }
 
 /**
@@ -232,5 +278,6 @@ export function parseConfig(argv: string[], command: Command = buildCommand()): 
     trustProxy: options.trustProxy,
     dhtPort: options.dhtPort,
     bootstrap: options.bootstrap,
+    peerNodes: options.peerNode,
   })
 }

@@ -53,6 +53,9 @@ t.test('defaults', async (t) => {
     bootstrap: [],
     dhtEndpoint: null,
     sweepIntervalMs: 60_000,
+    peerNodes: [],
+    peerNodeCheckIntervalMs: 60_000,
+    peerNodeTimeoutMs: 5_000,
   })
 })
 

@@ -91,6 +91,7 @@ t.test('/docs/json is an OpenAPI document of every route', async (t) => {
     'GET /metrics',
     'GET /readyz',
     'GET /v1/info',
+    'GET /v1/nodes',
     'GET /v1/peers',
     'GET /v1/peers/{id}',
     'POST /v1/announce',

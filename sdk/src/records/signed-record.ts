@@ -18,6 +18,7 @@ export const RecordType = {
   preKeyBundle: 2,
   deviceList: 3,
   address: 4,
+  nodeList: 5,
 } as const
 export type RecordType = (typeof RecordType)[keyof typeof RecordType]
 
