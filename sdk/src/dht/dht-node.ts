@@ -28,7 +28,7 @@ import {
   verifyRecord,
   type SignedRecord,
 } from '../records/signed-record.js'
-import { concatBytes, equalBytes, toHex, utf8, type Bytes } from '../wire/bytes.js'
+import { concatBytes, equalBytes, utf8, type Bytes } from '../wire/bytes.js'
 import { FragmentAssembler } from './fragment-assembler.js'
 import type { Handler, HandlerContext, InboundRequest } from './handlers/context.js'
 import { handleFindNode } from './handlers/find-node.js'
@@ -65,7 +65,7 @@ import {
 } from './messages.js'
 import { MemoryRecordStore, type RecordStore } from './record-store.js'
 import { ReplayCache } from './replay-cache.js'
-import { K, RoutingTable } from './routing-table.js'
+import { bytesKey, K, RoutingTable } from './routing-table.js'
 
 /** Lookup parallelism (Kademlia's alpha). */
 export const ALPHA = 3
@@ -385,7 +385,7 @@ export class DhtNode {
   }
 
   private onResponse(msg: DhtMessage, from: NodeAddress): void {
-    const key = toHex(msg.txid)
+    const key = bytesKey(msg.txid)
     const p = this.pending.get(key)
     if (!p || p.to.host !== from.host || p.to.port !== from.port) return this.drop('unsolicited')
     const senderId = this.idOf(msg.senderKey)
@@ -448,7 +448,7 @@ export class DhtNode {
       this.table.touch(id, now)
       return
     }
-    const key = toHex(id)
+    const key = bytesKey(id)
     if (!known) {
       // Its bucket is full of nodes seen lately: keep them, do not spend a ping.
       const oldest = this.table.oldestIfFull(id)
@@ -472,7 +472,7 @@ export class DhtNode {
   /** Adds a node that just proved its key; pings the oldest of a full bucket before evicting. */
   private addVerified(node: NodeInfo): void {
     if (this.destroyed || equalBytes(node.id, this.id)) return
-    const key = toHex(node.id)
+    const key = bytesKey(node.id)
     this.failures.delete(key)
     remember(this.verified, key, addrKey(node))
     const now = this.clock.now()
@@ -480,7 +480,7 @@ export class DhtNode {
     if (r.status === 'added' && this.joined.length < MAX_PENDING_HANDOVERS) this.joined.push(node)
     if (r.status !== 'full') return
     if (now - r.oldest.lastSeen < PING_OLDEST_AFTER_MS) return
-    const oldKey = toHex(r.oldest.id)
+    const oldKey = bytesKey(r.oldest.id)
     if (this.evicting.has(oldKey)) return
     this.evicting.add(oldKey)
     this.request(r.oldest, { type: 'ping' }, { expectId: r.oldest.id, wantProof: false })
@@ -557,7 +557,7 @@ export class DhtNode {
   ): Promise<DhtMessage> {
     if (this.destroyed) throw new RemoteError('the node is destroyed')
     const txid = randomBytes(8) as Bytes
-    const key = toHex(txid)
+    const key = bytesKey(txid)
     const wantProof = opts.wantProof ?? false
     const msg = {
       ...body,
@@ -623,8 +623,8 @@ export class DhtNode {
       }
       this.metrics.onRequestSent?.(body.type, 'ok', performanceNow() - started)
       if (opts.expectId) {
-        this.failures.delete(toHex(opts.expectId))
-        this.dead.delete(toHex(opts.expectId))
+        this.failures.delete(bytesKey(opts.expectId))
+        this.dead.delete(bytesKey(opts.expectId))
       }
       return response
     } catch (error) {
@@ -656,12 +656,12 @@ export class DhtNode {
 
   /** Whether `id` failed to answer lately (lookups skip it instead of waiting again). */
   private isDead(id: NodeId): boolean {
-    const at = this.dead.get(toHex(id))
+    const at = this.dead.get(bytesKey(id))
     return at !== undefined && this.clock.now() - at < DEAD_FOR_MS
   }
 
   private noteFailure(id: NodeId): void {
-    const key = toHex(id)
+    const key = bytesKey(id)
     remember(this.dead, key, this.clock.now())
     const n = (this.failures.get(key) ?? 0) + 1
     if (n >= MAX_FAILURES) {
@@ -692,11 +692,11 @@ export class DhtNode {
   }
 
   private isVerified(c: NodeInfo): boolean {
-    return this.verified.get(toHex(c.id)) === addrKey(c)
+    return this.verified.get(bytesKey(c.id)) === addrKey(c)
   }
 
   private idOf(publicKey: Bytes): NodeId {
-    const key = toHex(publicKey)
+    const key = bytesKey(publicKey)
     let id = this.keyIds.get(key)
     if (!id) {
       id = nodeIdFromPublicKey(publicKey)
@@ -713,7 +713,7 @@ export class DhtNode {
     const started = performanceNow()
     this.stats.lookups++
     const seen = new Map<string, Candidate>()
-    seen.set(toHex(this.id), {
+    seen.set(bytesKey(this.id), {
       id: this.id,
       ...this.address(),
       state: 'failed',
@@ -721,7 +721,7 @@ export class DhtNode {
       hop: 0,
     })
     for (const c of this.table.closest(target, this.k)) {
-      seen.set(toHex(c.id), {
+      seen.set(bytesKey(c.id), {
         id: c.id,
         host: c.host,
         port: c.port,
@@ -780,7 +780,7 @@ export class DhtNode {
             c.token = reply.token
             if (!reply.client) this.addVerified({ id: c.id, host: c.host, port: c.port })
             for (const n of reply.nodes) {
-              const key = toHex(n.id)
+              const key = bytesKey(n.id)
               if (!seen.has(key)) {
                 seen.set(key, {
                   ...n,
@@ -999,7 +999,8 @@ export class DhtNode {
         const entries = await this.mailboxStore.list(mailboxKey, now, 256, after)
         for (const e of entries) {
           const env = await this.mailboxStore.get(mailboxKey, e.id, now)
-          if (env) local.set(toHex(e.id), { id: env.id, data: env.data, expiresAt: env.expiresAt })
+          if (env)
+            local.set(bytesKey(e.id), { id: env.id, data: env.data, expiresAt: env.expiresAt })
         }
         if (entries.length < 256) break
         after = entries[entries.length - 1]!.id
@@ -1022,7 +1023,7 @@ export class DhtNode {
           }
           if (reply.type !== 'mailbox-list') return
           for (const e of reply.entries) {
-            const key = toHex(e.id)
+            const key = bytesKey(e.id)
             const f = found.get(key)
             if (f) f.holders.push(replica)
             else found.set(key, { ...e, holders: [replica] })

@@ -687,17 +687,26 @@ function readAddress(r: BinaryReader): NodeAddress {
 
 /** The 4 bytes of a dotted-quad IPv4 literal, or undefined. */
 export function parseIpv4(host: string): Bytes | undefined {
-  const parts = host.split('.')
-  if (parts.length !== 4) return undefined
+  // Hand-rolled (no regex, no split): it runs for every address written.
+  if (host.length < 7 || host.length > 15) return undefined
   const out = new Uint8Array(4)
-  for (let i = 0; i < 4; i++) {
-    const p = parts[i]!
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return undefined
-    const n = Number(p)
-    if (n > 255) return undefined
-    out[i] = n
+  let part = 0
+  let value = 0
+  let digits = 0
+  for (let i = 0; i <= host.length; i++) {
+    const c = i < host.length ? host.charCodeAt(i) : 46 // a final '.'
+    if (c === 46) {
+      if (digits === 0 || part > 3) return undefined
+      out[part++] = value
+      value = 0
+      digits = 0
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && value === 0) return undefined // no leading zeros
+      value = value * 10 + (c - 48)
+      if (++digits > 3 || value > 255) return undefined
+    } else return undefined
   }
-  return out
+  return part === 4 ? out : undefined
 }
 
 function formatIpv4(b: Uint8Array): string {

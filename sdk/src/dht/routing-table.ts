@@ -265,18 +265,18 @@ export class RoutingTable {
   }
 
   private subnetAllows(bucket: Bucket, host: string, replacing?: string): boolean {
-    const subnet = subnetOf(host)
+    const subnet = cachedSubnet(host)
     if (!subnet) return true
-    if (replacing && subnetOf(replacing) === subnet) return true
+    if (replacing && cachedSubnet(replacing) === subnet) return true
     const inTable = this.bySubnet.get(subnet) ?? 0
     if (inTable >= this.maxInTable) return false
     let inBucket = 0
-    for (const c of bucket.contacts) if (subnetOf(c.host) === subnet) inBucket++
+    for (const c of bucket.contacts) if (cachedSubnet(c.host) === subnet) inBucket++
     return inBucket < this.maxInBucket
   }
 
   private countSubnet(host: string, delta: number): void {
-    const subnet = subnetOf(host)
+    const subnet = cachedSubnet(host)
     if (!subnet) return
     const n = (this.bySubnet.get(subnet) ?? 0) + delta
     if (n <= 0) this.bySubnet.delete(subnet)
@@ -300,7 +300,22 @@ export function subnetOf(host: string): string | undefined {
   return `${b[0]}.${b[1]}.${b[2]}`
 }
 
-/** Hex of an ID, for map keys and logs. */
+const subnets = new Map<string, string | undefined>()
+/** {@link subnetOf}, memoized for the few thousand hosts a table sees. */
+function cachedSubnet(host: string): string | undefined {
+  if (subnets.has(host)) return subnets.get(host)
+  const subnet = subnetOf(host)
+  if (subnets.size > 10_000) subnets.clear()
+  subnets.set(host, subnet)
+  return subnet
+}
+
+/** Hex of an ID, for logs. */
 export function idKey(id: Uint8Array): string {
   return toHex(id)
+}
+
+/** A compact map key for bytes (one UTF-16 unit per byte): much cheaper than hex. */
+export function bytesKey(bytes: Uint8Array): string {
+  return String.fromCharCode.apply(null, bytes as unknown as number[])
 }
