@@ -146,12 +146,7 @@ export {
   type FetchedEnvelope,
 } from './dht/dht-node.js'
 export { type RecordStore, MemoryRecordStore } from './dht/record-store.js'
-export {
-  createTestnet,
-  lossySocket,
-  type Testnet,
-  type TestnetOptions,
-} from './dht/testnet.js'
+export { createTestnet, lossySocket, type Testnet, type TestnetOptions } from './dht/testnet.js'
 export { bindUdpSocket, type DatagramSocket, type DatagramSource } from './node/udp-socket.js'
 export {
   DEFAULT_ENVELOPE_TTL_MS,
@@ -257,14 +252,24 @@ export {
 } from './mailbox/mailbox-store-conformance.js'
 export { mulberry32 } from './dht/testnet.js'
 export { MAX_RESPONSE_BYTES } from './bootstrap/bootstrap-client.js'
+// Super-node list (issue 5): GET /v1/nodes, record type 5
+export {
+  MAX_NODE_LIST_NODES,
+  MAX_NODE_URL_BYTES,
+  type NodeListEntry,
+  type NodeList,
+  type NodeListJson,
+  encodeNodeListPayload,
+  decodeNodeListPayload,
+  nodeListPayloadBytes,
+  nodeListToRecord,
+  createNodeList,
+  nodeListToJson,
+  verifyNodeListRecord,
+} from './records/node-list.js'
 // Direct links over TCP and LAN discovery (issue 4)
 export { UnreachableError, WrongPeerError, LinkClosedError } from './errors.js'
-export {
-  type Timers,
-  type TimerHandle,
-  systemTimers,
-  ManualTimers,
-} from './transport/timers.js'
+export { type Timers, type TimerHandle, systemTimers, ManualTimers } from './transport/timers.js'
 export {
   FRAME_HEADER_BYTES,
   MAX_FRAME_BYTES,
@@ -322,18 +327,27 @@ export {
   type StreamConnector,
 } from './node/tcp-socket.js'
 // end of issue 4 links/discovery
-// Super-node list (issue 5): GET /v1/nodes, record type 5
+// The SDK client (issue 4): the one facade the CLI and bots use
 export {
-  MAX_NODE_LIST_NODES,
-  MAX_NODE_URL_BYTES,
-  type NodeListEntry,
-  type NodeList,
-  type NodeListJson,
-  encodeNodeListPayload,
-  decodeNodeListPayload,
-  nodeListPayloadBytes,
-  nodeListToRecord,
-  createNodeList,
-  nodeListToJson,
-  verifyNodeListRecord,
-} from './records/node-list.js'
+  type ContactId,
+  type MessageId,
+  type DeliveryState,
+  type MessageDirection,
+  type MessageRoute,
+  type ChatContact,
+  type ChatMessage,
+  type Conversation,
+  type HistoryOptions,
+  type SignalOptions,
+  type SendOptions,
+  type DeliveryEvent,
+  type RefusalReason,
+  type RefusedEvent,
+  type LanPeer,
+  type SuperNodeStatus,
+  type ClientStatus,
+  type ClientEvents,
+  type ClientOptions,
+  type ContactBook,
+  type PassageClient,
+} from './client/types.js'
