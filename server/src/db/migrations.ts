@@ -26,6 +26,52 @@ export const migrations: Record<string, Migration> = {
         )`.execute(db)
     },
   },
+  // Issue 3: the super-node's DHT node keeps mailboxes, signed records and its routing table.
+  '0002_dht_mailboxes_records_contacts': {
+    async up(db: Kysely<unknown>): Promise<void> {
+      await sql`
+        create table mailbox_envelopes (
+          mailbox_key bytea not null,
+          id bytea not null,
+          data bytea not null,
+          size integer not null check (size >= 0),
+          source text not null,
+          stored_at bigint not null,
+          expires_at bigint not null,
+          primary key (mailbox_key, id)
+        )`.execute(db)
+      await sql`create index mailbox_envelopes_expires_at_idx on mailbox_envelopes (expires_at)`.execute(
+        db,
+      )
+      await sql`
+        create index mailbox_envelopes_source_idx on mailbox_envelopes (source, expires_at)
+          include (size)`.execute(db)
+      await sql`
+        create table mailbox_tombstones (
+          mailbox_key bytea not null,
+          id bytea not null,
+          expires_at bigint not null,
+          primary key (mailbox_key, id)
+        )`.execute(db)
+      await sql`create index mailbox_tombstones_expires_at_idx on mailbox_tombstones (expires_at)`.execute(
+        db,
+      )
+      await sql`
+        create table dht_records (
+          key bytea primary key,
+          seq bigint not null check (seq >= 0),
+          signature bytea not null,
+          record bytea not null
+        )`.execute(db)
+      await sql`
+        create table dht_contacts (
+          id bytea primary key,
+          host text not null,
+          port integer not null check (port between 1 and 65535),
+          saved_at bigint not null
+        )`.execute(db)
+    },
+  },
 }
 
 const migrationProvider: MigrationProvider = {

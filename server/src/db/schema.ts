@@ -8,6 +8,10 @@ import type { ColumnType } from 'kysely'
 export interface Database {
   announces: AnnouncesTable
   node_identity: NodeIdentityTable
+  mailbox_envelopes: MailboxEnvelopesTable
+  mailbox_tombstones: MailboxTombstonesTable
+  dht_records: DhtRecordsTable
+  dht_contacts: DhtContactsTable
 }
 
 /** One row per node ID: its latest announce. */
@@ -30,4 +34,42 @@ export interface NodeIdentityTable {
   key_pair: Uint8Array
   /** Milliseconds since the epoch. */
   created_at: number
+}
+
+/** One DHT mailbox envelope (opaque ciphertext) stored by this super-node. */
+export interface MailboxEnvelopesTable {
+  mailbox_key: Uint8Array
+  /** 16-byte envelope ID. */
+  id: Uint8Array
+  data: Uint8Array
+  /** `data` length in bytes (quotas sum it without reading `data`). */
+  size: number
+  /** The sender's IP address (per-source quota). */
+  source: string
+  stored_at: number
+  expires_at: number
+}
+
+/** A deleted envelope: not stored again until `expires_at`. */
+export interface MailboxTombstonesTable {
+  mailbox_key: Uint8Array
+  id: Uint8Array
+  expires_at: number
+}
+
+/** The latest signed record under a DHT record key. */
+export interface DhtRecordsTable {
+  key: Uint8Array
+  seq: number
+  signature: Uint8Array
+  /** The record in its wire form (`encodeSignedRecord`). */
+  record: Uint8Array
+}
+
+/** The DHT routing table's verified contacts, saved so a restart can rejoin through them. */
+export interface DhtContactsTable {
+  id: Uint8Array
+  host: string
+  port: number
+  saved_at: number
 }
