@@ -326,6 +326,33 @@ export {
   type StreamListener,
   type StreamConnector,
 } from './node/tcp-socket.js'
+export {
+  BEACON_MAGIC,
+  BEACON_VERSION,
+  BEACON_SIGNING_DOMAIN,
+  BEACON_BODY_BYTES,
+  BEACON_BYTES,
+  type UnsignedBeacon,
+  type Beacon,
+  encodeBeaconBody,
+  beaconSigningInput,
+  signBeacon,
+  encodeBeacon,
+  decodeBeacon,
+  verifyBeacon,
+} from './discovery/beacon.js'
+export {
+  LAN_GROUP,
+  LAN_PORT,
+  BEACON_INTERVAL_MS,
+  LAN_PEER_TTL_MS,
+  BEACON_SKEW_MS,
+  LanDiscovery,
+  type DiscoveredPeer,
+  type LanDiscoveryStats,
+  type LanDiscoveryOptions,
+} from './discovery/lan-discovery.js'
+export { bindMulticastSocket, type MulticastSocketOptions } from './node/multicast-socket.js'
 // end of issue 4 links/discovery
 // The SDK client (issue 4): the one facade the CLI and bots use
 export {
