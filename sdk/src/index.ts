@@ -378,3 +378,8 @@ export {
   type ContactBook,
   type PassageClient,
 } from './client/types.js'
+export {
+  SqliteSignalStorage,
+  SqliteSignalTransaction,
+  sqliteTransactionOf,
+} from './store/sqlite-signal-storage.js'

@@ -17,6 +17,82 @@ export interface ClientDatabase {
     value: string
     updated_at: number
   }
+  /** Every libsignal store, as `SignalStorage` (namespace, key) → bytes. */
+  signal_kv: {
+    namespace: string
+    key: string
+    value: Uint8Array
+  }
+  contacts: {
+    /** The text ID. */
+    id: string
+    public_key: Uint8Array
+    name: string | null
+    added_at: number
+    last_seen_at: number | null
+    /** A `RefusalReason` after a refused message claiming this contact. */
+    flagged: string | null
+  }
+  messages: {
+    /** 32 hex characters, the same on both sides. */
+    id: string
+    contact_id: string
+    /** `in` or `out`. */
+    direction: string
+    body: string
+    sent_at: number
+    received_at: number
+    /** pending, sent, stored, delivered, read. */
+    state: string
+    /** 1 once read (incoming: by the user; outgoing: a read receipt came). */
+    read: number
+    /** direct or mailbox, once known. */
+    route: string | null
+  }
+  outbox: {
+    /** The payload's message ID (a chat message or a receipt), hex. */
+    id: string
+    contact_id: string
+    /** The encoded plaintext (`encodeChatPayload`), saved before any network I/O. */
+    plaintext: Uint8Array
+    /** The sealed Signal message, saved in the transaction that advanced the ratchet. */
+    sealed: Uint8Array | null
+    /** The chat message whose state this entry moves, `null` for receipts. */
+    message_id: string | null
+    created_at: number
+    attempts: number
+    next_attempt_at: number
+  }
+  /** Mailbox envelopes (and direct deliveries) already handled: never shown twice. */
+  processed_envelopes: {
+    /** Envelope ID, hex. */
+    id: string
+    processed_at: number
+    /** `ok`, or the refusal reason. */
+    outcome: string
+  }
+  /** Receipts owed to contacts, batched into one receipt message per contact. */
+  pending_receipts: {
+    contact_id: string
+    message_id: string
+    /** delivered or read. */
+    kind: string
+  }
+  dht_nodes: {
+    /** `host:port`. */
+    address: string
+    host: string
+    port: number
+    last_seen_at: number
+  }
+  /** Incoming messages that were refused, kept for diagnostics. */
+  refusals: {
+    id: string
+    claimed_sender: string | null
+    reason: string
+    route: string
+    at: number
+  }
 }
 
 /**
@@ -44,6 +120,102 @@ export const CLIENT_MIGRATIONS: Record<string, Migration> = {
     async down(db: Kysely<unknown>) {
       await db.schema.dropTable('settings').execute()
       await db.schema.dropTable('identity').execute()
+    },
+  },
+  '0002_signal_storage': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('signal_kv')
+        .addColumn('namespace', 'text', (c) => c.notNull())
+        .addColumn('key', 'text', (c) => c.notNull())
+        .addColumn('value', 'blob', (c) => c.notNull())
+        .addPrimaryKeyConstraint('signal_kv_pk', ['namespace', 'key'])
+        .execute()
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropTable('signal_kv').execute()
+    },
+  },
+  '0003_messaging': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('contacts')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('public_key', 'blob', (c) => c.notNull())
+        .addColumn('name', 'text')
+        .addColumn('added_at', 'integer', (c) => c.notNull())
+        .addColumn('last_seen_at', 'integer')
+        .addColumn('flagged', 'text')
+        .execute()
+      await db.schema
+        .createTable('messages')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('contact_id', 'text', (c) => c.notNull())
+        .addColumn('direction', 'text', (c) => c.notNull().check(sql`direction in ('in', 'out')`))
+        .addColumn('body', 'text', (c) => c.notNull())
+        .addColumn('sent_at', 'integer', (c) => c.notNull())
+        .addColumn('received_at', 'integer', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('read', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('route', 'text')
+        .execute()
+      await db.schema
+        .createIndex('messages_by_contact')
+        .on('messages')
+        .columns(['contact_id', 'sent_at', 'id'])
+        .execute()
+      await db.schema
+        .createTable('outbox')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('contact_id', 'text', (c) => c.notNull())
+        .addColumn('plaintext', 'blob', (c) => c.notNull())
+        .addColumn('sealed', 'blob')
+        .addColumn('message_id', 'text')
+        .addColumn('created_at', 'integer', (c) => c.notNull())
+        .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('next_attempt_at', 'integer', (c) => c.notNull())
+        .execute()
+      await db.schema
+        .createTable('processed_envelopes')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('processed_at', 'integer', (c) => c.notNull())
+        .addColumn('outcome', 'text', (c) => c.notNull())
+        .execute()
+      await db.schema
+        .createTable('pending_receipts')
+        .addColumn('contact_id', 'text', (c) => c.notNull())
+        .addColumn('message_id', 'text', (c) => c.notNull())
+        .addColumn('kind', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('pending_receipts_pk', ['contact_id', 'message_id', 'kind'])
+        .execute()
+      await db.schema
+        .createTable('dht_nodes')
+        .addColumn('address', 'text', (c) => c.primaryKey())
+        .addColumn('host', 'text', (c) => c.notNull())
+        .addColumn('port', 'integer', (c) => c.notNull())
+        .addColumn('last_seen_at', 'integer', (c) => c.notNull())
+        .execute()
+      await db.schema
+        .createTable('refusals')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('claimed_sender', 'text')
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('route', 'text', (c) => c.notNull())
+        .addColumn('at', 'integer', (c) => c.notNull())
+        .execute()
+    },
+    async down(db: Kysely<unknown>) {
+      for (const table of [
+        'refusals',
+        'dht_nodes',
+        'pending_receipts',
+        'processed_envelopes',
+        'outbox',
+        'messages',
+        'contacts',
+      ]) {
+        await db.schema.dropTable(table).execute()
+      }
     },
   },
 }

@@ -1,0 +1,119 @@
+import type { Kysely, Transaction } from 'kysely'
+import { PassageError } from '../errors.js'
+import type { SignalStorage } from '../signal/signal-storage.js'
+import { toBytes } from '../wire/bytes.js'
+import type { ClientDatabase } from './client-migrations.js'
+
+type Db = Kysely<ClientDatabase> | Transaction<ClientDatabase>
+
+/**
+ * {@link SignalStorage} in the client's SQLite database (table `signal_kv`), so sessions and
+ * keys survive restarts. `transaction(fn)` is a real SQLite transaction: Kysely's SQLite
+ * dialect holds its single connection for the whole transaction, so transactions (and every
+ * other query of the same Kysely instance) run one at a time; a throw rolls everything back.
+ *
+ * Inside a transaction, {@link sqliteTransactionOf} gives the Kysely transaction of the view,
+ * so a `persist` hook can write messages and the outbox in the same commit as the ratchet step.
+ *
+ * @example
+ * const store = await openClientStore(home)
+ * const session = await SignalSession.open({ identity, storage: new SqliteSignalStorage(store.db) })
+ */
+export class SqliteSignalStorage implements SignalStorage {
+  constructor(private readonly db: Kysely<ClientDatabase>) {}
+
+  get(namespace: string, key: string): Promise<Uint8Array | undefined> {
+    return getValue(this.db, namespace, key)
+  }
+
+  put(namespace: string, key: string, value: Uint8Array): Promise<void> {
+    return putValue(this.db, namespace, key, value)
+  }
+
+  delete(namespace: string, key: string): Promise<void> {
+    return deleteValue(this.db, namespace, key)
+  }
+
+  list(namespace: string): Promise<string[]> {
+    return listKeys(this.db, namespace)
+  }
+
+  transaction<T>(fn: (tx: SignalStorage) => Promise<T>): Promise<T> {
+    return this.db.transaction().execute((trx) => fn(new SqliteSignalTransaction(trx)))
+  }
+}
+
+/** The view of a {@link SqliteSignalStorage} transaction; nested transactions join it. */
+export class SqliteSignalTransaction implements SignalStorage {
+  constructor(
+    /** The Kysely transaction: write other client tables here to commit with the Signal state. */
+    readonly trx: Transaction<ClientDatabase>,
+  ) {}
+
+  get(namespace: string, key: string): Promise<Uint8Array | undefined> {
+    return getValue(this.trx, namespace, key)
+  }
+
+  put(namespace: string, key: string, value: Uint8Array): Promise<void> {
+    return putValue(this.trx, namespace, key, value)
+  }
+
+  delete(namespace: string, key: string): Promise<void> {
+    return deleteValue(this.trx, namespace, key)
+  }
+
+  list(namespace: string): Promise<string[]> {
+    return listKeys(this.trx, namespace)
+  }
+
+  transaction<T>(fn: (tx: SignalStorage) => Promise<T>): Promise<T> {
+    return fn(this)
+  }
+}
+
+/**
+ * The Kysely transaction behind a storage view handed to a `persist` hook. Throws when the
+ * view is not a {@link SqliteSignalStorage} transaction.
+ */
+export function sqliteTransactionOf(tx: SignalStorage): Transaction<ClientDatabase> {
+  if (!(tx instanceof SqliteSignalTransaction)) {
+    throw new PassageError('PASSAGE_ERR_STORE', 'not inside a SQLite Signal storage transaction')
+  }
+  return tx.trx
+}
+
+async function getValue(db: Db, namespace: string, key: string): Promise<Uint8Array | undefined> {
+  const row = await db
+    .selectFrom('signal_kv')
+    .select('value')
+    .where('namespace', '=', namespace)
+    .where('key', '=', key)
+    .executeTakeFirst()
+  return row ? toBytes(new Uint8Array(row.value)) : undefined
+}
+
+async function putValue(db: Db, namespace: string, key: string, value: Uint8Array): Promise<void> {
+  const bytes = Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+  await db
+    .insertInto('signal_kv')
+    .values({ namespace, key, value: bytes })
+    .onConflict((c) => c.columns(['namespace', 'key']).doUpdateSet({ value: bytes }))
+    .execute()
+}
+
+async function deleteValue(db: Db, namespace: string, key: string): Promise<void> {
+  await db
+    .deleteFrom('signal_kv')
+    .where('namespace', '=', namespace)
+    .where('key', '=', key)
+    .execute()
+}
+
+async function listKeys(db: Db, namespace: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('signal_kv')
+    .select('key')
+    .where('namespace', '=', namespace)
+    .execute()
+  return rows.map((r) => r.key)
+}

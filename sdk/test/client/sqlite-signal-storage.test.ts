@@ -1,0 +1,114 @@
+import t from 'tap'
+import {
+  Identity,
+  ManualClock,
+  openClientStore,
+  SignalSession,
+  SqliteSignalStorage,
+  sqliteTransactionOf,
+  fromUtf8,
+  utf8,
+} from '@passage/sdk'
+
+t.test('get, put, delete, list', async (t) => {
+  const store = await openClientStore(t.testdir())
+  t.teardown(() => store.close())
+  const storage = new SqliteSignalStorage(store.db)
+  t.equal(await storage.get('ns', 'a'), undefined)
+  await storage.put('ns', 'a', Uint8Array.of(1, 2))
+  await storage.put('ns', 'b', Uint8Array.of(3))
+  await storage.put('ns', 'a', Uint8Array.of(9))
+  await storage.put('other', 'a', Uint8Array.of(7))
+  t.same([...(await storage.get('ns', 'a'))!], [9])
+  t.same((await storage.list('ns')).sort(), ['a', 'b'])
+  await storage.delete('ns', 'a')
+  t.same(await storage.list('ns'), ['b'])
+  t.same([...(await storage.get('other', 'a'))!], [7])
+})
+
+t.test('a transaction commits all at once or not at all', async (t) => {
+  const store = await openClientStore(t.testdir())
+  t.teardown(() => store.close())
+  const storage = new SqliteSignalStorage(store.db)
+  await storage.put('ns', 'keep', Uint8Array.of(1))
+  await t.rejects(
+    storage.transaction(async (tx) => {
+      await tx.put('ns', 'x', Uint8Array.of(2))
+      await tx.delete('ns', 'keep')
+      t.same((await tx.list('ns')).sort(), ['x'], 'the view sees its own writes')
+      // Nested transactions join the outer one.
+      await tx.transaction((inner) => inner.put('ns', 'y', Uint8Array.of(3)))
+      // Other client tables in the same SQLite transaction.
+      await sqliteTransactionOf(tx)
+        .insertInto('settings')
+        .values({ key: 'k', value: '1', updated_at: 0 })
+        .execute()
+      throw new Error('boom')
+    }),
+    /boom/,
+  )
+  t.same(await storage.list('ns'), ['keep'], 'rolled back')
+  t.equal(await store.getSetting('k'), undefined, 'the other table rolled back too')
+  await storage.transaction(async (tx) => {
+    await tx.put('ns', 'x', Uint8Array.of(2))
+    await sqliteTransactionOf(tx)
+      .insertInto('settings')
+      .values({ key: 'k', value: '1', updated_at: 0 })
+      .execute()
+  })
+  t.same((await storage.list('ns')).sort(), ['keep', 'x'])
+  t.equal(await store.getSetting('k'), 1)
+})
+
+t.test('concurrent transactions do not interleave', async (t) => {
+  const store = await openClientStore(t.testdir())
+  t.teardown(() => store.close())
+  const storage = new SqliteSignalStorage(store.db)
+  await storage.put('ns', 'n', Uint8Array.of(0))
+  const increment = () =>
+    storage.transaction(async (tx) => {
+      const v = (await tx.get('ns', 'n'))![0]!
+      await new Promise((r) => setImmediate(r))
+      await tx.put('ns', 'n', Uint8Array.of(v + 1))
+    })
+  await Promise.all(Array.from({ length: 20 }, increment))
+  t.equal((await storage.get('ns', 'n'))![0], 20)
+})
+
+t.test('Signal sessions survive closing and reopening the home', async (t) => {
+  const clock = new ManualClock()
+  const aliceHome = t.testdir()
+  const bobHome = `${aliceHome}-bob`
+  t.teardown(async () => {
+    const { rmSync } = await import('node:fs')
+    rmSync(bobHome, { recursive: true, force: true })
+  })
+  const aliceId = Identity.generate()
+  const bobId = Identity.generate()
+  const open = async (home: string, identity: Identity) => {
+    const store = await openClientStore(home)
+    const session = await SignalSession.open({
+      identity,
+      storage: new SqliteSignalStorage(store.db),
+      clock,
+    })
+    return { store, session }
+  }
+  let alice = await open(aliceHome, aliceId)
+  let bob = await open(bobHome, bobId)
+  await bob.session.generatePreKeys({ oneTimeCount: 5 })
+  const bundle = await bob.session.createPreKeyBundle()
+  const first = await alice.session.seal(bob.session.address, utf8('one'), { bundle })
+  t.equal(fromUtf8((await bob.session.openSealed(first)).plaintext), 'one')
+  await alice.store.close()
+  await bob.store.close()
+  alice = await open(aliceHome, aliceId)
+  bob = await open(bobHome, bobId)
+  t.teardown(() => alice.store.close())
+  t.teardown(() => bob.store.close())
+  t.equal(await bob.session.countOneTimePreKeys(), 4, 'one one-time pre-key used')
+  const reply = await bob.session.seal(alice.session.address, utf8('two'))
+  t.equal(fromUtf8((await alice.session.openSealed(reply)).plaintext), 'two')
+  const again = await alice.session.seal(bob.session.address, utf8('three'))
+  t.equal(fromUtf8((await bob.session.openSealed(again)).plaintext), 'three')
+})
