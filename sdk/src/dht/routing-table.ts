@@ -200,9 +200,17 @@ export class RoutingTable {
 
   /** The `n` contacts closest to `target` by XOR, closest first. */
   closest(target: Uint8Array, n: number = this.k): Contact[] {
-    const all = this.all()
-    all.sort((a, b) => compareDistance(target, a.id, b.id))
-    return all.slice(0, n)
+    // Distance groups, closest first: the target's own bucket b; then every deeper bucket
+    // (their distances all have their top bit at b); then buckets b-1, b-2, … 0, each
+    // farther than the last. Collect whole groups until there are n, then sort only those.
+    const b = Math.min(this.bucketIndex(target), BUCKET_COUNT - 1)
+    const out: Contact[] = [...this.buckets[b]!.contacts]
+    if (out.length < n) {
+      for (let j = b + 1; j < BUCKET_COUNT; j++) out.push(...this.buckets[j]!.contacts)
+    }
+    for (let j = b - 1; j >= 0 && out.length < n; j--) out.push(...this.buckets[j]!.contacts)
+    out.sort((x, y) => compareDistance(target, x.id, y.id))
+    return out.length > n ? out.slice(0, n) : out
   }
 
   /** Every contact. */

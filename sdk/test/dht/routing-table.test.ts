@@ -4,6 +4,7 @@ import {
   RoutingTable,
   compareDistance,
   fromHex,
+  mulberry32,
   subnetOf,
   toHex,
   type NodeId,
@@ -163,4 +164,39 @@ t.test('stale buckets are due for refresh on the clock', async (t) => {
   t.same(table.staleBuckets(start + 900_000, 900_000), [0, 1, 2, 3])
   table.markRefreshed(idIn(0, 9), start + 900_000)
   t.same(table.staleBuckets(start + 900_000, 900_000), [1, 2, 3])
+})
+
+t.test('closest matches a brute-force sort for random tables and targets', async (t) => {
+  const random = mulberry32(5)
+  const rid = () => Uint8Array.from({ length: 20 }, () => Math.floor(random() * 256)) as NodeId
+  for (let round = 0; round < 20; round++) {
+    const me = rid()
+    const table = new RoutingTable(me)
+    const ids: NodeId[] = []
+    for (let i = 0; i < 300; i++) {
+      const id = rid()
+      if (table.add({ id, host: '127.0.0.1', port: 1 + i }, 0).status === 'added') ids.push(id)
+    }
+    // Also IDs near me, so deep buckets are populated.
+    for (let i = 0; i < 30; i++) {
+      const id = table.randomIdInBucket(8 + i, rid())
+      if (table.add({ id, host: '127.0.0.1', port: 1000 + i }, 0).status === 'added') ids.push(id)
+    }
+    for (const target of [
+      rid(),
+      me,
+      table.randomIdInBucket(3, rid()),
+      table.randomIdInBucket(20, rid()),
+    ]) {
+      for (const n of [1, 20, 50]) {
+        const expected = [...ids]
+          .sort((a, b) => compareDistance(target, a, b))
+          .slice(0, n)
+          .map(toHex)
+        const got = table.closest(target, n).map((c) => toHex(c.id))
+        if (JSON.stringify(got) !== JSON.stringify(expected)) t.fail(`round ${round} n ${n}`)
+      }
+    }
+  }
+  t.pass('320 comparisons agree')
 })
