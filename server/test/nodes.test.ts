@@ -18,7 +18,8 @@ import { PeerNodeChecker } from '../src/nodes/peer-node-checker.js'
 import { appFixture, sampleValue, T0 } from './helpers/app-fixture.js'
 import { backends, type TeardownHost } from './helpers/databases.js'
 
-const TIMEOUT_MS = 300 // a silent peer fails its check after this long
+/** A silent peer fails its check after this long; a loaded CI machine answers well within it. */
+const TIMEOUT_MS = 2_000
 const INTERVAL_MS = defaultConfig().peerNodeCheckIntervalMs
 
 async function listen(app: FastifyInstance): Promise<string> {
@@ -122,7 +123,7 @@ for (const backend of backends) {
     const started = Date.now()
     await app.ready() // starts the first round
     await app.peerNodes!.tick() // waits for it
-    t.ok(Date.now() - started < 10 * TIMEOUT_MS, 'the silent peer costs one timeout, not more')
+    t.ok(Date.now() - started < 2 * TIMEOUT_MS, 'the silent peer costs one timeout, not more')
 
     const byUrl = new Map(app.peerNodes!.statuses().map((s) => [s.url, s]))
     t.match(byUrl.get(healthyUrl), {
