@@ -98,7 +98,7 @@ export interface LinkTranscript {
 /**
  * What `role` signs to prove its identity:
  * `"passage/link/v1\0" || u8 role || dialerNonce || listenerNonce || dialerPublicKey ||
- * listenerPublicKey` (148 bytes). The role byte stops a peer from reflecting our own proof.
+ * listenerPublicKey` (147 bytes). The role byte stops a peer from reflecting our own proof.
  */
 export function linkSigningInput(role: LinkRole, transcript: LinkTranscript): Bytes {
   return new BinaryWriter()
