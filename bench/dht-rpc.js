@@ -1,0 +1,249 @@
+// Issue 3 benchmark: DHT pings and find-nodes answered per second, against raw UDP
+// request/response of the same shape as the ceiling: a node:dgram echo server answering a
+// node:dgram client that keeps 64 requests in flight, with the same request and response sizes
+// as our encoded ping/pong and find-node/nodes (20 nodes). Server and client each run in their
+// own process, for the ceiling and for ours. Several rounds, ceiling and ours interleaved;
+// median of the per-round ratios. Goal: 0.8 of the ceiling or more.
+import { randomBytes } from 'node:crypto'
+import dgram from 'node:dgram'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import { runChild, startChild } from './child.js'
+import { median, report } from './lib.js'
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const SECONDS = Number(process.env.BENCH_RPC_SECONDS ?? 3)
+const WARMUP_MS = 500 // load before counting: JIT settles
+const IN_FLIGHT = 64
+const SERVER_TABLE_NODES = 32 // the server knows this many nodes: find-node answers carry 20
+const HOST = '127.0.0.1'
+const SELF = fileURLToPath(import.meta.url)
+
+/** Sizes of our datagrams, encoded as the SDK does (a client asking, a server answering). */
+async function datagramSizes() {
+  const { encodeMessage, K } = await import('@passage/sdk')
+  const header = (client) => ({
+    txid: randomBytes(8),
+    senderKey: randomBytes(33),
+    client,
+    wantProof: false,
+    proof: undefined,
+  })
+  const nodes = Array.from({ length: K }, (_, i) => ({
+    id: randomBytes(20),
+    host: HOST,
+    port: 40_000 + i,
+  }))
+  const token = randomBytes(16)
+  return {
+    ping: {
+      request: encodeMessage({ ...header(true), type: 'ping' }).byteLength,
+      response: encodeMessage({
+        ...header(false),
+        type: 'pong',
+        observed: { host: HOST, port: 40_000 },
+        token,
+      }).byteLength,
+    },
+    'find-node': {
+      request: encodeMessage({ ...header(true), type: 'find-node', target: randomBytes(20) })
+        .byteLength,
+      response: encodeMessage({ ...header(false), type: 'nodes', token, nodes }).byteLength,
+    },
+  }
+}
+
+// ------------------------------------------------------------------ servers (child processes)
+
+/** Raw echo: answers each request with a datagram of the size it asks for, same sequence number. */
+async function rawServer() {
+  const socket = dgram.createSocket('udp4')
+  socket.bind(0, HOST)
+  await once(socket, 'listening')
+  const replies = new Map()
+  socket.on('message', (msg, rinfo) => {
+    const size = msg.readUInt16BE(0)
+    let reply = replies.get(size)
+    if (!reply) replies.set(size, (reply = Buffer.alloc(size)))
+    msg.copy(reply, 0, 0, 6)
+    socket.send(reply, rinfo.port, rinfo.address)
+  })
+  process.stdout.write(`${JSON.stringify({ port: socket.address().port })}\n`)
+}
+
+/** Our server: a DhtNode that knows SERVER_TABLE_NODES nodes (a testnet in this process). */
+async function oursServer() {
+  const { createTestnet } = await import('@passage/sdk')
+  const net = await createTestnet(SERVER_TABLE_NODES)
+  const server = net.nodes[1] ?? net.nodes[0]
+  process.stdout.write(
+    `${JSON.stringify({ port: server.address().port, table: server.table.size })}\n`,
+  )
+}
+
+// ------------------------------------------------------------------ clients (child processes)
+
+/** Keeps IN_FLIGHT requests going for WARMUP_MS + SECONDS; prints answers per second. */
+async function drive(send) {
+  let counting = false
+  let done = 0
+  let failed = 0
+  let stop = false
+  const worker = async () => {
+    while (!stop) {
+      try {
+        await send()
+        if (counting) done++
+      } catch {
+        if (counting) failed++
+      }
+    }
+  }
+  const workers = Array.from({ length: IN_FLIGHT }, worker)
+  await new Promise((resolve) => setTimeout(resolve, WARMUP_MS))
+  counting = true
+  const started = performance.now()
+  await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000))
+  counting = false
+  const seconds = (performance.now() - started) / 1000
+  stop = true
+  await Promise.all(workers)
+  return { rate: done / seconds, failed }
+}
+
+async function rawClient(port, kind) {
+  const size = (await datagramSizes())[kind]
+  const socket = dgram.createSocket('udp4')
+  socket.bind(0, HOST)
+  await once(socket, 'listening')
+  const pending = new Map()
+  socket.on('message', (msg) => {
+    const seq = msg.readUInt32BE(2)
+    const resolve = pending.get(seq)
+    if (resolve) {
+      pending.delete(seq)
+      resolve()
+    }
+  })
+  let next = 0
+  const send = () =>
+    new Promise((resolve, reject) => {
+      const seq = next++ >>> 0
+      const request = Buffer.alloc(size.request)
+      request.writeUInt16BE(size.response, 0)
+      request.writeUInt32BE(seq, 2)
+      const timer = setTimeout(() => {
+        pending.delete(seq)
+        reject(new Error('timeout'))
+      }, 1000)
+      pending.set(seq, () => {
+        clearTimeout(timer)
+        resolve()
+      })
+      socket.send(request, port, HOST)
+    })
+  const result = await drive(send)
+  socket.close()
+  return { ...result, size }
+}
+
+async function oursClient(port, kind) {
+  const { DhtNode, Identity, bindUdpSocket } = await import('@passage/sdk')
+  const node = new DhtNode({
+    identity: Identity.generate(),
+    socket: await bindUdpSocket(HOST, 0),
+    client: true, // as a phone: the server answers but does not add it to its table
+    maxInFlight: IN_FLIGHT,
+    requestTimeoutMs: 1000,
+    retries: 0,
+  })
+  const to = { host: HOST, port }
+  const targets = Array.from({ length: 1024 }, () => randomBytes(20))
+  let i = 0
+  let send
+  if (kind === 'ping') send = () => node.request(to, { type: 'ping' })
+  else if (kind === 'ping-proof') send = () => node.ping(to)
+  else {
+    send = async () => {
+      const reply = await node.request(to, { type: 'find-node', target: targets[i++ & 1023] })
+      if (reply.type !== 'nodes' || reply.nodes.length < 20) throw new Error('short answer')
+    }
+  }
+  const result = await drive(send)
+  await node.destroy()
+  return result
+}
+
+// ------------------------------------------------------------------ orchestration
+
+async function measure(kind, port, variant) {
+  const client = variant === 'raw' ? 'raw-client' : 'ours-client'
+  return runChild([SELF, client, String(port), kind], { timeoutMs: (SECONDS + 30) * 1000 })
+}
+
+export async function benchDhtRpc() {
+  console.log(
+    `\n# dht-rpc: requests answered per second, ${IN_FLIGHT} in flight, server and client in separate processes, ${ROUNDS} rounds of ${SECONDS} s`,
+  )
+  const raw = await startChild([SELF, 'raw-server'])
+  const ours = await startChild([SELF, 'ours-server'])
+  const kinds = ['ping', 'find-node']
+  const rates = { ping: [], 'find-node': [], 'ping-proof': [] }
+  const ceilings = { ping: [], 'find-node': [] }
+  const ratios = { ping: [], 'find-node': [], 'ping-proof': [] }
+  try {
+    console.log(`server table: ${ours.info.table} nodes`)
+    for (let round = 0; round < ROUNDS; round++) {
+      const line = []
+      for (const kind of kinds) {
+        const ceiling = await measure(kind, raw.info.port, 'raw')
+        const value = await measure(kind, ours.info.port, 'ours')
+        ceilings[kind].push(ceiling.rate)
+        rates[kind].push(value.rate)
+        ratios[kind].push(value.rate / ceiling.rate)
+        line.push(
+          `${kind} ${value.rate.toFixed(0)}/s vs raw ${ceiling.rate.toFixed(0)}/s (${ceiling.size.request}→${ceiling.size.response} B)${value.failed ? ` ${value.failed} failed` : ''}`,
+        )
+        if (kind === 'ping') {
+          // For information: a ping that asks the server to sign (how nodes verify each other).
+          const proof = await measure('ping-proof', ours.info.port, 'ours')
+          rates['ping-proof'].push(proof.rate)
+          ratios['ping-proof'].push(proof.rate / ceiling.rate)
+          line.push(`ping+proof ${proof.rate.toFixed(0)}/s`)
+        }
+      }
+      console.log(`round ${round + 1}: ${line.join(', ')}`)
+    }
+  } finally {
+    await Promise.all([raw.stop(), ours.stop()])
+  }
+  console.log('\n## dht-rpc summary (median of round ratios)')
+  for (const kind of kinds) {
+    const ceiling = median(ceilings[kind])
+    report(
+      `${kind} answered (vs raw UDP, same sizes)`,
+      ceiling * median(ratios[kind]),
+      ceiling,
+      0.8,
+    )
+  }
+  const ceiling = median(ceilings.ping)
+  report(
+    'ping with signed proof (info, vs raw ping)',
+    ceiling * median(ratios['ping-proof']),
+    ceiling,
+  )
+}
+
+if (process.argv[1] === SELF) {
+  const [mode, port, kind] = process.argv.slice(2)
+  if (mode === 'raw-server') await rawServer()
+  else if (mode === 'ours-server') await oursServer()
+  else if (mode === 'raw-client') {
+    process.stdout.write(`${JSON.stringify(await rawClient(Number(port), kind))}\n`)
+    process.exit(0)
+  } else if (mode === 'ours-client') {
+    process.stdout.write(`${JSON.stringify(await oursClient(Number(port), kind))}\n`)
+    process.exit(0)
+  }
+}
