@@ -43,3 +43,26 @@ export {
 } from './db/database.js'
 export { PostgresAnnounceStore } from './db/postgres-announce-store.js'
 export { loadOrCreateNodeIdentity } from './db/node-identity-store.js'
+// The super-node's DHT node (issue 3)
+export {
+  SuperNodeDht,
+  type SuperNodeDhtOptions,
+  type SuperNodeDhtLogger,
+  type DhtTimers,
+  type BootstrapState,
+  DHT_MAINTAIN_INTERVAL_MS,
+  DHT_SAVE_CONTACTS_INTERVAL_MS,
+  DHT_BOOTSTRAP_RETRY_MS,
+  DHT_BOOTSTRAP_RETRY_MAX_MS,
+} from './dht/super-node-dht.js'
+export { DEFAULT_DHT_PORT } from './dht/default-dht-port.js'
+export {
+  DhtPrometheusMetrics,
+  type DhtMetricSources,
+  DROP_REASONS,
+  MAILBOX_OPS,
+} from './dht/dht-metrics.js'
+export { type StartServerDhtOptions } from './start-server.js'
+export { PostgresMailboxStore } from './db/postgres-mailbox-store.js'
+export { PostgresRecordStore } from './db/postgres-record-store.js'
+export { DhtContactsStore } from './db/dht-contacts-store.js'

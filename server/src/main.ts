@@ -1,12 +1,20 @@
 #!/usr/bin/env node
-import { parseConfig } from './config.js'
+import { buildCommand, parseConfig } from './config.js'
+import { DEFAULT_DHT_PORT } from './dht/default-dht-port.js'
 import { createLogger } from './logger.js'
 
 // `passage-server`: parse flags and environment, start, and shut down gracefully on
 // SIGTERM/SIGINT (stop accepting, finish in-flight requests, close storage, exit 0).
 // A second signal while shutting down exits at once.
 
-const config = parseConfig(process.argv)
+// The DHT node always runs in passage-server: on DEFAULT_DHT_PORT unless told otherwise.
+const DHT_HELP = `
+DHT (UDP): the node listens on --http-host, port --dht-port (default ${DEFAULT_DHT_PORT};
+0 picks a free one), and joins through every --bootstrap node (retrying with backoff).
+Mailboxes, records and the routing table's contacts are kept in the same storage.
+/readyz fails while --bootstrap nodes are configured and none is verified yet.`
+const parsed = parseConfig(process.argv, buildCommand().addHelpText('after', DHT_HELP))
+const config = { ...parsed, dhtPort: parsed.dhtPort ?? DEFAULT_DHT_PORT }
 const logger = createLogger(config.logLevel)
 
 try {

@@ -8,6 +8,8 @@ import type { AnnounceStore } from './db/announce-store.js'
 import { openDatabase, type DatabaseKind, type OpenedDatabase } from './db/database.js'
 import { loadOrCreateNodeIdentity } from './db/node-identity-store.js'
 import { PostgresAnnounceStore } from './db/postgres-announce-store.js'
+import { DEFAULT_DHT_PORT } from './dht/default-dht-port.js'
+import { SuperNodeDht, type SuperNodeDhtOptions } from './dht/super-node-dht.js'
 import { ServerMetrics } from './metrics.js'
 import type { ReadinessCheck } from './plugins/context.js'
 
@@ -19,7 +21,29 @@ export interface StartServerOptions {
   metrics?: ServerMetrics
   readinessChecks?: ReadinessCheck[]
   dhtEndpoint?: () => Endpoint | null
+  /**
+   * The DHT node. It runs when `config.dhtPort` is set (0: a free port; `passage-server`
+   * sets {@link DEFAULT_DHT_PORT} when the flag is absent) or when this is an object
+   * (then on `config.dhtPort ?? DEFAULT_DHT_PORT`); `false` turns it off. It binds on
+   * `config.httpHost`, joins through `config.bootstrap`, and adds the `dht` readiness check
+   * and the `/v1/info` endpoint. The object tunes it (timers, intervals, node options).
+   */
+  dht?: false | StartServerDhtOptions
 }
+
+/** Tuning of the super-node's DHT node (see {@link SuperNodeDhtOptions}). */
+export type StartServerDhtOptions = Partial<
+  Pick<
+    SuperNodeDhtOptions,
+    | 'advertise'
+    | 'timers'
+    | 'maintainIntervalMs'
+    | 'saveContactsIntervalMs'
+    | 'bootstrapRetryMs'
+    | 'bootstrapRetryMaxMs'
+    | 'node'
+  >
+>
 
 /** A listening super-node. */
 export interface RunningServer {
@@ -33,6 +57,8 @@ export interface RunningServer {
   database: OpenedDatabase
   store: AnnounceStore
   sweeper: AnnounceSweeper
+  /** The DHT node (its UDP port: `dht.node.address().port`), undefined when off. */
+  dht: SuperNodeDht | undefined
   /** Stops accepting, finishes in-flight requests, stops the sweeper, closes storage. */
   close(): Promise<void>
 }
@@ -58,9 +84,33 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     onQuery: metrics.observeStorageQuery,
   })
   let app: FastifyInstance | undefined
+  let dht: SuperNodeDht | undefined
   try {
     const identity = await loadOrCreateNodeIdentity(database.db, clock)
     const store = new PostgresAnnounceStore(database.db, { clock })
+    const dhtOn =
+      options.dht !== false && (config.dhtPort !== undefined || options.dht !== undefined)
+    if (dhtOn) {
+      const tuning = options.dht || {}
+      dht = await SuperNodeDht.start({
+        ...tuning,
+        db: database.db,
+        identity,
+        host: config.httpHost,
+        port: config.dhtPort ?? DEFAULT_DHT_PORT,
+        bootstrap: config.bootstrap,
+        advertise: tuning.advertise ?? config.dhtEndpoint,
+        clock,
+        registry: metrics.registry,
+        ...(logger && { logger }),
+      })
+    }
+    const running = dht
+    const readinessChecks = [
+      ...(options.readinessChecks ?? []),
+      ...(running ? [running.readiness()] : []),
+    ]
+    const dhtEndpoint = options.dhtEndpoint ?? (running && (() => running.endpoint()))
     app = await buildApp({
       config,
       store,
@@ -69,8 +119,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       metrics,
       ...(logger && { logger }),
       storagePing: () => database.ping(),
-      ...(options.readinessChecks && { readinessChecks: options.readinessChecks }),
-      ...(options.dhtEndpoint && { dhtEndpoint: options.dhtEndpoint }),
+      ...(readinessChecks.length > 0 && { readinessChecks }),
+      ...(dhtEndpoint && { dhtEndpoint }),
     })
     const sweeper = new AnnounceSweeper({
       store,
@@ -83,10 +133,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const port = typeof address === 'object' && address ? address.port : config.httpPort
     sweeper.start()
     logger?.info(
-      { url, storage: database.kind, id: identity.textId },
+      { url, storage: database.kind, id: identity.textId, dht: dht?.endpoint() ?? null },
       `passage-server listening on ${url} (storage: ${database.kind}, id: ${identity.textId})`,
     )
-    const running = app
+    const runningApp = app
     let closing: Promise<void> | undefined
     return {
       app,
@@ -97,18 +147,23 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       database,
       store,
       sweeper,
+      dht,
       close: () =>
         (closing ??= (async () => {
           try {
-            await running.close()
+            await runningApp.close()
             await sweeper.stop()
           } finally {
+            await dht?.close().catch((error: unknown) => {
+              logger?.warn({ err: error }, 'closing the dht node failed')
+            })
             await database.close()
           }
         })()),
     }
   } catch (error) {
     await app?.close()
+    await dht?.close().catch(() => undefined)
     await database.close()
     throw error
   }
