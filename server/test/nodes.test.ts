@@ -4,6 +4,7 @@
 import { createServer, type Server, type Socket } from 'node:net'
 import {
   BadSignatureError,
+  BootstrapClient,
   fromBase64Url,
   KeyMismatchError,
   ManualClock,
@@ -238,4 +239,24 @@ t.test('no peers configured: an empty signed list, no checks', async (t) => {
   const body = (await server.app.inject({ method: 'GET', url: '/v1/nodes' })).json<NodeListJson>()
   t.same(body.nodes, [])
   t.same(verifyNodeListRecord(body.record, server.identity.publicKey).nodes, [])
+})
+
+t.test('BootstrapClient.nodes() fetches and verifies the list over HTTP', async (t) => {
+  const backend = backends[0]!
+  const peer = await appFixture(t, backend)
+  const peerUrl = await listen(peer.app)
+  const server = await appFixture(t, backend, { config: { peerNodes: [peerUrl] } })
+  const url = await listen(server.app)
+  await server.app.peerNodes!.tick()
+  const list = await new BootstrapClient({ url }).nodes()
+  t.same(list.publicKey, server.identity.publicKey)
+  t.same(
+    list.nodes.map((node) => ({ url: node.url, id: toBase64Url(node.id) })),
+    [{ url: peerUrl, id: toBase64Url(peer.identity.id) }],
+  )
+  // Pinned to another server's ID: refused before the list is even read.
+  await t.rejects(
+    new BootstrapClient({ url, serverId: peer.identity.id }).nodes(),
+    KeyMismatchError,
+  )
 })

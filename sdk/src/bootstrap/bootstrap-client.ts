@@ -29,6 +29,7 @@ import {
   type PeerAddress,
 } from '../records/announce.js'
 import { fromBase64Url, type Bytes } from '../wire/bytes.js'
+import { verifyNodeListRecord, type NodeList } from '../records/node-list.js'
 
 /**
  * How long one request may take, body included, before it fails with a TimeoutError: 10 s,
@@ -399,6 +400,24 @@ export class BootstrapClient {
     const match = LIVE_PEERS_SAMPLE.exec(reply.body)
     const value = match?.[1] === undefined ? NaN : Number(match[1])
     return Number.isSafeInteger(value) && value >= 0 ? value : undefined
+  }
+
+  /**
+   * `GET /v1/nodes`: the other super-nodes this server checked and found healthy, to refresh
+   * a bootstrap list. Only the signed record is used: it must verify with the server's key
+   * from {@link info} (fetched once, checked against `serverId` when given). Each listed
+   * node is a hint: check its own `/v1/info` ID against the listed `id` before trusting it.
+   *
+   * @throws KeyMismatchError or BadSignatureError when the list is not the server's.
+   */
+  async nodes(options: RequestOptions = {}): Promise<NodeList> {
+    const server = await this.audience(options)
+    const reply = await this.request('GET', 'v1/nodes', options)
+    const body = reply.body
+    if (!isObject(body) || typeof body.record !== 'string') {
+      throw this.unexpected('v1/nodes', 'no record')
+    }
+    return verifyNodeListRecord(body.record, server.publicKey)
   }
 
   private async audience(options: RequestOptions): Promise<BootstrapInfo> {
