@@ -263,13 +263,13 @@ export class DhtNode {
   private readonly failures = new Map<string, number>()
   private readonly verifying = new Map<string, number>()
   private readonly evicting = new Set<string>()
-  /** ID hex → `host|port` where it last proved its key (the table may have no room for it). */
+  /** ID key → `host|port` where it last proved its key (the table may have no room for it). */
   private readonly verified = new Map<string, string>()
-  /** Sender key hex → node ID: a hash per datagram is not free. */
+  /** Sender key (as a map key) → node ID: a hash per datagram is not free. */
   private readonly keyIds = new Map<string, NodeId>()
   /** Nodes that entered the table since the last handover. */
   private joined: NodeInfo[] = []
-  /** ID hex → when a request to it last timed out. */
+  /** ID key → when a request to it last timed out. */
   private readonly dead = new Map<string, number>()
   /** `host|port` → write token under the current secret. */
   private readonly tokens = new Map<string, Bytes>()
@@ -668,7 +668,7 @@ export class DhtNode {
       this.failures.delete(key)
       this.verified.delete(key)
       this.table.remove(id, this.clock.now())
-    } else this.failures.set(key, n)
+    } else remember(this.failures, key, n)
   }
 
   /** Pings an address; resolves with the responder's verified ID and its view of our address. */
