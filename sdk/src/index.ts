@@ -383,3 +383,36 @@ export {
   SqliteSignalTransaction,
   sqliteTransactionOf,
 } from './store/sqlite-signal-storage.js'
+export {
+  DEFAULT_FETCH_INTERVAL_MS,
+  DIRECT_ACK_TIMEOUT_MS,
+  createClient,
+  type ClientFaults,
+  type ClientInternals,
+} from './client/create-client.js'
+export {
+  CHAT_PAYLOAD_VERSION,
+  MESSAGE_ID_BYTES,
+  MAX_TEXT_BYTES,
+  MAX_RECEIPT_IDS,
+  PADDING_BUCKETS,
+  ChatPayloadKind,
+  ReceiptKind,
+  type ChatPayload,
+  encodeChatPayload,
+  decodeChatPayload,
+  paddedSize,
+} from './client/chat-payload.js'
+export {
+  DirectFrameType,
+  type DirectFrame,
+  encodeDirectFrame,
+  decodeDirectFrame,
+} from './client/direct-frame.js'
+export {
+  KyberKeyPartRecordType,
+  KYBER_FIRST_PART_BYTES,
+  LOW_ONE_TIME_PRE_KEYS,
+  REPLENISH_ONE_TIME_PRE_KEYS,
+  PreKeyDirectory,
+} from './client/pre-key-directory.js'
