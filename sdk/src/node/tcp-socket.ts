@@ -34,8 +34,12 @@ export interface StreamListener {
 /** Opens a {@link ByteStream} to `host:port`; rejects when the connection fails. */
 export type StreamConnector = (host: string, port: number) => Promise<ByteStream>
 
+/** Idle time before the OS probes a silent connection, so a vanished peer is noticed. */
+const KEEPALIVE_MS = 30_000 // 30 s: a dead link is detected within about a minute
+
 function wrap(socket: Socket): ByteStream {
   socket.setNoDelay(true)
+  socket.setKeepAlive(true, KEEPALIVE_MS)
   const early: Bytes[] = []
   let dataHandler: ((chunk: Bytes) => void) | undefined
   let closeHandler: ((error: Error | undefined) => void) | undefined

@@ -61,6 +61,26 @@ interface Handlers {
  * Events: `link` (every link it keeps, dialed or adopted), `frame` (payload and peer, from
  * every kept link), `down` (a kept link closed), `unreachable` (a dial failed; with the delay
  * before the next attempt).
+ *
+ * @example
+ * const listener = await LinkListener.listen({ identity, host: '0.0.0.0', port: 7400 })
+ * const lan = new LanDiscovery({ identity, tcpPort: 7400 })
+ * const links = new LinkManager({
+ *   identity,
+ *   // LAN first, then what the super-nodes and the DHT say (the client's resolver).
+ *   resolve: async (id) => {
+ *     const near = lan.peer(id)
+ *     return [...(near ? [{ host: near.host, port: near.tcpPort }] : []), ...(await internet(id))]
+ *   },
+ * })
+ * listener.on('link', (link) => links.adopt(link))
+ * links.on('frame', (payload, peer) => handleSignalMessage(peer, payload))
+ * try {
+ *   await links.send(bob.id, ciphertext)
+ * } catch (error) {
+ *   if (error instanceof UnreachableError) await putInMailbox(bob, ciphertext)
+ *   else throw error
+ * }
  */
 export class LinkManager {
   private readonly links = new Map<string, Link>()

@@ -8,6 +8,7 @@ import {
   LinkRole,
   MalformedError,
   MAX_FRAME_BYTES,
+  PassageError,
   TooLargeError,
   WrongPeerError,
   encodeLinkHello,
@@ -105,7 +106,7 @@ t.test('handshake: a hello claiming a key without its proof is refused', async (
   t.notOk(dialer.isOpen)
 })
 
-t.test('handshake: our own proof reflected back is refused (role byte, own key)', async (t) => {
+t.test('handshake: a peer presenting our own key is refused (no reflected proofs)', async (t) => {
   const listener = new LinkProtocol({ identity: bob, role: LinkRole.listener })
   listener.start()
   // A peer presenting Bob's own key is refused before any proof.
@@ -143,4 +144,32 @@ t.test('handshake: data before authentication, wrong order, garbage', async (t) 
     MalformedError,
     'a second proof',
   )
+})
+
+t.test('fuzz: any bytes, in any chunks, either parse or throw a PassageError', async (t) => {
+  const fc = (await import('fast-check')).default
+  let refused = 0
+  let opened = 0
+  fc.assert(
+    fc.property(
+      fc.array(fc.uint8Array({ minLength: 0, maxLength: 200 }), { maxLength: 6 }),
+      fc.boolean(),
+      (chunks, validPrefix) => {
+        const listener = new LinkProtocol({ identity: bob, role: LinkRole.listener })
+        listener.start()
+        const dialer = new LinkProtocol({ identity: alice, role: LinkRole.dialer })
+        const stream = validPrefix ? [dialer.start(), ...chunks] : chunks
+        try {
+          for (const chunk of stream) listener.receive(chunk)
+        } catch (error) {
+          if (!(error instanceof PassageError)) throw error
+          refused++
+        }
+        if (listener.isOpen) opened++
+      },
+    ),
+    { numRuns: 300, seed: 4 },
+  )
+  t.equal(opened, 0, 'random bytes never open a link')
+  t.ok(refused > 0)
 })
