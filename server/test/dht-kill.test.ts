@@ -103,6 +103,20 @@ async function freeUdpPort(): Promise<number> {
   return port
 }
 
+t.test('--help documents the DHT options and their defaults', async (t) => {
+  const child = passageServer(['--help'], {})
+  let stdout = ''
+  child.stdout!.on('data', (chunk) => (stdout += chunk))
+  const [code] = (await once(child, 'exit')) as [number | null]
+  t.equal(code, 0)
+  t.match(stdout, /--dht-port <port>/)
+  t.match(stdout, /env:\s+PASSAGE_DHT_PORT/)
+  t.match(stdout, /--bootstrap <host:port>/)
+  t.match(stdout, /env:\s+PASSAGE_BOOTSTRAP/)
+  t.match(stdout, /port --dht-port \(default 7401;/)
+  t.match(stdout, /\/readyz fails while --bootstrap nodes are configured and none is verified/)
+})
+
 for (const backend of backends) {
   t.test(`${backend.name}: acknowledged envelopes survive kill -9 and restart`, async (t) => {
     const storage = await backend.prepare(t)
