@@ -1,7 +1,7 @@
 // Issue 3 benchmark: iterative lookups on our DHT testnet against hyperdht's testnet, same
-// sizes, same workload, same run. Each (implementation, size) runs in a fresh child process
-// started with --expose-gc, so memory per node is an RSS delta after a GC, not polluted by the
-// other network. Lookups are sequential, from random nodes to random targets; every one of ours
+// sizes, same workload, same run. Latency: both networks in one child process, lookups
+// interleaved in chunks. Memory: each (implementation, size) alone in a fresh child process
+// started with --expose-gc, an RSS delta after a GC over the node count. Lookups are sequential, from random nodes to random targets; every one of ours
 // is checked against the true k closest computed from the testnet's node IDs (hyperdht's too,
 // for information). Latency and memory are reported as our/their ratios (goal: at most 1).
 import { randomBytes } from 'node:crypto'
@@ -12,7 +12,9 @@ import { median, percentile, fmt } from './lib.js'
 const SIZES = (process.env.BENCH_DHT_SIZES ?? '50,200').split(',').map(Number)
 const LOOKUPS = Number(process.env.BENCH_DHT_LOOKUPS ?? 300) // timed lookups per size
 const WARMUP = 20 // untimed lookups first: JIT and caches settle alike for both
-const LOOKUP_BUDGET_MS = 40_000 // stop timing after this even if fewer lookups ran
+const CHUNK = 25 // lookups on one network before switching to the other
+const MEMORY_LOOKUPS = 50 // lookups before measuring memory: tables and caches filled
+const LOOKUP_BUDGET_MS = 60_000 // stop timing after this even if fewer lookups ran
 const CHILD_TIMEOUT_MS = 150_000 // build + lookups + teardown of one network
 
 /** XOR-distance order of `a` and `b` to `target` (all the same length). */
@@ -107,97 +109,171 @@ async function theirsNetwork(n) {
   }
 }
 
-/** Child: builds one network, runs the lookups, prints one JSON line. */
-async function lookupWorker(impl, n) {
-  const open = impl === 'ours' ? oursNetwork : theirsNetwork
-  // Load the code first, so the baseline holds the modules and only the nodes are counted.
-  await open(1).then((net) => net.destroy())
-  const before = gcRss()
-  const buildStart = performance.now()
-  const net = await open(n)
-  const buildMs = performance.now() - buildStart
-  const latencies = []
-  const hops = []
-  let exactCount = 0
-  let seed = 0x9e3779b9 ^ n
-  const random = () => {
-    seed = (seed + 0x6d2b79f5) >>> 0
-    let t = seed
+/** A seeded PRNG (mulberry32): the same origins for every run. */
+function seeded(seed) {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
     t = Math.imul(t ^ (t >>> 15), t | 1)
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
     return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
   }
-  const deadline = performance.now() + LOOKUP_BUDGET_MS
-  for (let i = 0; i < WARMUP + LOOKUPS && performance.now() < deadline; i++) {
+}
+
+/** Runs `count` sequential lookups on `net`, adding to `into` (latencies, hops, exact). */
+async function lookups(net, count, random, into) {
+  for (let i = 0; i < count; i++) {
     const node = net.nodes[Math.floor(random() * net.nodes.length)]
     const target = randomBytes(net.idBytes)
+    const cpu = process.cpuUsage()
     const started = performance.now()
     const r = await net.lookup(node, target)
     const ms = performance.now() - started
-    if (i < WARMUP) continue
-    latencies.push(ms)
-    hops.push(r.hops)
-    if (exact(r.closest, truth(net.ids, net.idOf(node), target, net.k))) exactCount++
+    if (!into) continue
+    const used = process.cpuUsage(cpu)
+    into.latencies.push(ms)
+    into.cpu.push((used.user + used.system) / 1000)
+    into.hops.push(r.hops)
+    if (exact(r.closest, truth(net.ids, net.idOf(node), target, net.k))) into.exact++
   }
+}
+
+/**
+ * Child: both networks of size `n` in this process, lookups interleaved in chunks (ours, then
+ * theirs, then theirs, then ours…) so that a change in the machine's load hits both alike.
+ */
+async function latencyWorker(n) {
+  const build = {}
+  const nets = {}
+  for (const [impl, open] of [
+    ['ours', oursNetwork],
+    ['theirs', theirsNetwork],
+  ]) {
+    const started = performance.now()
+    nets[impl] = await open(n)
+    build[impl] = performance.now() - started
+  }
+  const random = { ours: seeded(n), theirs: seeded(n) }
+  const stats = {}
+  for (const impl of ['ours', 'theirs']) {
+    await lookups(nets[impl], WARMUP, random[impl])
+    stats[impl] = { latencies: [], cpu: [], hops: [], exact: 0 }
+  }
+  const deadline = performance.now() + LOOKUP_BUDGET_MS
+  for (let chunk = 0; chunk * CHUNK < LOOKUPS && performance.now() < deadline; chunk++) {
+    const order = chunk % 2 ? ['theirs', 'ours'] : ['ours', 'theirs']
+    for (const impl of order) await lookups(nets[impl], CHUNK, random[impl], stats[impl])
+  }
+  const out = {}
+  for (const impl of ['ours', 'theirs']) {
+    const { latencies, cpu, hops, exact: exactCount } = stats[impl]
+    out[impl] = {
+      n,
+      buildMs: build[impl],
+      lookups: latencies.length,
+      exact: exactCount,
+      medianMs: median(latencies),
+      p95Ms: percentile(latencies, 95),
+      cpuMs: median(cpu),
+      medianHops: median(hops),
+      maxHops: Math.max(...hops),
+    }
+  }
+  process.stdout.write(`${JSON.stringify(out)}\n`)
+  await Promise.race([
+    Promise.all([nets.ours.destroy(), nets.theirs.destroy()]),
+    new Promise((resolve) => setTimeout(resolve, 10_000)),
+  ])
+}
+
+/**
+ * Child: memory per node of one network alone: RSS (and heap + external) after a GC, before
+ * and after building it and running a few lookups (so tables and caches are filled), over n.
+ * Run with a 1 MiB young generation: otherwise V8 grows it (up to 3 × 16 MiB, committed and
+ * counted in RSS even after a GC) depending on the allocation rate of the build, which made
+ * the per-node RSS jump by hundreds of KiB between runs of the same size.
+ */
+async function memoryWorker(impl, n) {
+  const open = impl === 'ours' ? oursNetwork : theirsNetwork
+  // Load the code first, so the baseline holds the modules and only the nodes are counted.
+  await open(2).then((net) => net.destroy())
+  const before = gcRss()
+  const net = await open(n)
+  await lookups(net, MEMORY_LOOKUPS, seeded(n))
   const after = gcRss()
-  const result = {
-    impl,
-    n,
-    buildMs,
-    lookups: latencies.length,
-    exact: exactCount,
-    medianMs: median(latencies),
-    p95Ms: percentile(latencies, 95),
-    medianHops: median(hops),
-    maxHops: Math.max(...hops),
-    meanHops: hops.reduce((a, b) => a + b, 0) / hops.length,
-    rssPerNode: (after.rss - before.rss) / n,
-    heapPerNode: (after.heapUsed + after.external - before.heapUsed - before.external) / n,
-  }
-  process.stdout.write(`${JSON.stringify(result)}\n`)
+  process.stdout.write(
+    `${JSON.stringify({
+      rssPerNode: (after.rss - before.rss) / n,
+      heapPerNode: (after.heapUsed + after.external - before.heapUsed - before.external) / n,
+    })}\n`,
+  )
   await Promise.race([net.destroy(), new Promise((resolve) => setTimeout(resolve, 10_000))])
 }
 
 const kib = (bytes) => `${fmt(bytes / 1024, 1)} KiB`
+const SELF = fileURLToPath(import.meta.url)
 
 export async function benchDht() {
   console.log(
-    `\n# dht: ${LOOKUPS} sequential lookups (random node, random target) per network, ours vs hyperdht ${SIZES.join(' and ')} nodes`,
+    `\n# dht: ${LOOKUPS} sequential lookups (random node, random target) per network, passage vs hyperdht, ${SIZES.join(' and ')} nodes`,
   )
   const rows = []
   for (const n of SIZES) {
-    // Alternate which goes first, so a drift in machine load does not always favour one.
-    const order = rows.length % 2 ? ['theirs', 'ours'] : ['ours', 'theirs']
-    const got = {}
-    for (const impl of order) {
-      got[impl] = await runChild(
-        ['--expose-gc', fileURLToPath(import.meta.url), 'lookup', impl, String(n)],
-        { timeoutMs: CHILD_TIMEOUT_MS },
+    const row = await runChild([SELF, 'latency', String(n)], { timeoutMs: CHILD_TIMEOUT_MS })
+    for (const impl of ['ours', 'theirs']) {
+      Object.assign(
+        row[impl],
+        await runChild(
+          ['--expose-gc', '--max-semi-space-size=1', SELF, 'memory', impl, String(n)],
+          {
+            timeoutMs: CHILD_TIMEOUT_MS,
+          },
+        ),
       )
-      const r = got[impl]
+      const r = row[impl]
       console.log(
-        `${(impl === 'ours' ? 'passage' : 'hyperdht').padEnd(8)} n=${String(n).padEnd(4)} built in ${fmt(r.buildMs / 1000, 1)} s; ${r.lookups} lookups: median ${fmt(r.medianMs, 2)} ms, p95 ${fmt(r.p95Ms, 2)} ms, hops median ${r.medianHops} max ${r.maxHops}, exact k closest ${r.exact}/${r.lookups}, RSS/node ${kib(r.rssPerNode)}, heap+external/node ${kib(r.heapPerNode)}`,
+        `${(impl === 'ours' ? 'passage' : 'hyperdht').padEnd(8)} n=${String(n).padEnd(4)} built in ${fmt(r.buildMs / 1000, 1)} s; ${r.lookups} lookups: median ${fmt(r.medianMs, 2)} ms, p95 ${fmt(r.p95Ms, 2)} ms, CPU ${fmt(r.cpuMs, 2)} ms, hops median ${r.medianHops} max ${r.maxHops}, exact k closest ${r.exact}/${r.lookups}; per node: RSS ${kib(r.rssPerNode)}, heap+external ${kib(r.heapPerNode)}`,
       )
     }
-    rows.push(got)
+    rows.push(row)
   }
+  console.log('\n## dht summary (ratio = passage / hyperdht, measured in this run)')
   console.log(
-    '\n## dht summary (ratio = passage / hyperdht; goal: latency and memory ratio <= 1, 100% exact)',
+    `${'metric'.padEnd(30)} ${'nodes'.padStart(5)} ${'passage'.padStart(10)} ${'hyperdht'.padStart(10)} ${'ratio'.padStart(6)}  goal`,
   )
-  console.log(
-    `${'nodes'.padEnd(6)} ${'median ms'.padStart(17)} ${'ratio'.padStart(6)} ${'p95 ms'.padStart(17)} ${'ratio'.padStart(6)} ${'hops (median)'.padStart(14)} ${'exact'.padStart(16)} ${'RSS/node KiB'.padStart(17)} ${'ratio'.padStart(6)}`,
-  )
-  for (const { ours, theirs } of rows) {
-    const verdict = (ratio) => (ratio <= 1 ? 'ok' : 'OVER')
-    const latency = ours.medianMs / theirs.medianMs
-    const memory = ours.rssPerNode / theirs.rssPerNode
+  const line = (metric, n, ours, theirs, goal, digits = 2) => {
+    const ratio = theirs === 0 ? Number.NaN : ours / theirs
+    const verdict = goal === undefined ? '' : ratio <= goal ? `<= ${goal}  ok` : `<= ${goal}  OVER`
     console.log(
-      `${String(ours.n).padEnd(6)} ${`${fmt(ours.medianMs, 2)} / ${fmt(theirs.medianMs, 2)}`.padStart(17)} ${latency.toFixed(2).padStart(6)} ${`${fmt(ours.p95Ms, 2)} / ${fmt(theirs.p95Ms, 2)}`.padStart(17)} ${(ours.p95Ms / theirs.p95Ms).toFixed(2).padStart(6)} ${`${ours.medianHops} / ${theirs.medianHops}`.padStart(14)} ${`${ours.exact}/${ours.lookups} | ${theirs.exact}/${theirs.lookups}`.padStart(16)} ${`${fmt(ours.rssPerNode / 1024, 1)} / ${fmt(theirs.rssPerNode / 1024, 1)}`.padStart(17)} ${memory.toFixed(2).padStart(6)}  latency ${verdict(latency)}, memory ${verdict(memory)}, success ${ours.exact === ours.lookups ? 'ok' : 'BELOW 100%'}`,
+      `${metric.padEnd(30)} ${String(n).padStart(5)} ${fmt(ours, digits).padStart(10)} ${fmt(theirs, digits).padStart(10)} ${(Number.isNaN(ratio) ? '-' : ratio.toFixed(2)).padStart(6)}  ${verdict}`,
+    )
+  }
+  for (const { ours, theirs } of rows) {
+    const n = ours.n
+    line('lookup latency, median (ms)', n, ours.medianMs, theirs.medianMs, 1)
+    line('lookup latency, p95 (ms)', n, ours.p95Ms, theirs.p95Ms)
+    line('CPU per lookup, median (ms)', n, ours.cpuMs, theirs.cpuMs)
+    line('hops, median', n, ours.medianHops, theirs.medianHops, undefined, 0)
+    const exactOk = ours.exact === ours.lookups ? '100%  ok' : '100%  BELOW'
+    console.log(
+      `${'exact k closest'.padEnd(30)} ${String(n).padStart(5)} ${`${ours.exact}/${ours.lookups}`.padStart(10)} ${`${theirs.exact}/${theirs.lookups}`.padStart(10)} ${''.padStart(6)}  ${exactOk}`,
+    )
+    line('RSS per node (KiB)', n, ours.rssPerNode / 1024, theirs.rssPerNode / 1024, 1, 0)
+    line(
+      'heap+external per node (KiB)',
+      n,
+      ours.heapPerNode / 1024,
+      theirs.heapPerNode / 1024,
+      undefined,
+      0,
     )
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url) && process.argv[2] === 'lookup') {
-  await lookupWorker(process.argv[3], Number(process.argv[4]))
+if (process.argv[1] === SELF) {
+  const [mode, a, b] = process.argv.slice(2)
+  if (mode === 'latency') await latencyWorker(Number(a))
+  else if (mode === 'memory') await memoryWorker(a, Number(b))
   process.exit(0)
 }
