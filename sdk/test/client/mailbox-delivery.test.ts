@@ -1,0 +1,88 @@
+import t from 'tap'
+import { mailboxKeyFor } from '@passage/sdk'
+import { collect, home, startClient, testnet, until } from './helpers.js'
+
+t.test(
+  'the recipient is offline: 50 messages wait in its mailbox, arrive once, in order',
+  async (t) => {
+    const net = await testnet(t)
+    const bobHome = home(t, 'bob')
+    // Bob starts once (publishes his pre-key bundle), then goes offline.
+    let bob = await startClient(t, net, bobHome, { listen: false })
+    const bobUri = bob.contactUri
+    await bob.close()
+
+    const alice = await startClient(t, net, home(t, 'alice'), { listen: false })
+    const contact = await alice.contacts.add(bobUri, { name: 'Bob' })
+    t.equal(contact.name, 'Bob')
+    t.equal(contact.id, bob.textId)
+    const sent = []
+    for (let i = 0; i < 50; i++) {
+      sent.push(await alice.send(contact.id, `message ${i}`))
+    }
+    t.ok(
+      sent.every((m) => m.state === 'stored' && m.route === 'mailbox'),
+      'every message is stored in the mailbox',
+    )
+    t.equal(alice.status().outbox, 0)
+
+    bob = await startClient(t, net, bobHome, { listen: false })
+    // The start-up fetch and this one may race: events show each message once either way.
+    const events = collect(bob, 50)
+    await bob.fetchInbox()
+    const got = await events.done
+    t.equal(got.length, 50, 'all 50 arrive')
+    t.same(
+      got.map((m) => m.text),
+      sent.map((m) => m.text),
+      'in order',
+    )
+    t.same(
+      got.map((m) => m.id),
+      sent.map((m) => m.id),
+      'with the sender’s message IDs',
+    )
+    t.ok(got.every((m) => m.contactId === alice.textId && m.direction === 'in'))
+    t.same(await bob.fetchInbox(), [], 'nothing is shown twice')
+    const history = await bob.history(alice.textId, { limit: 100 })
+    t.equal(history.length, 50)
+    // The mailbox is empty on every node.
+    const key = mailboxKeyFor(bob.identity.publicKey)
+    let left = 0
+    for (const node of net.nodes) {
+      left += (await node.mailboxStore.list(key, Date.now(), 256)).length
+    }
+    t.equal(left, 0, 'the mailbox is empty afterwards')
+
+    // Receipts: Bob's client owes "delivered" for all 50; Alice sees them after her fetch.
+    await bob.flushOutbox()
+    await alice.fetchInbox()
+    t.ok(
+      await until(alice, async () =>
+        (await alice.history(bob.textId, { limit: 100 })).every((m) => m.state === 'delivered'),
+      ),
+      'every message is delivered',
+    )
+    t.equal(await bob.markRead(alice.textId), 50, 'Bob reads them')
+    t.equal((await bob.contacts.get(alice.textId))?.unread, 0)
+    await bob.flushOutbox()
+    await alice.fetchInbox()
+    t.ok(
+      await until(alice, async () =>
+        (await alice.history(bob.textId, { limit: 100 })).every(
+          (m) => m.state === 'read' && m.read,
+        ),
+      ),
+      'every message is read',
+    )
+    const [conversation] = await alice.conversations()
+    t.equal(conversation?.lastMessage?.text, 'message 49')
+    const page = await alice.history(bob.textId, { limit: 10, before: sent[20]!.id })
+    t.same(
+      page.map((m) => m.text),
+      sent.slice(10, 20).map((m) => m.text),
+      'history pages back',
+    )
+    await bob.close()
+  },
+)
