@@ -7,16 +7,18 @@
 import { randomBytes } from 'node:crypto'
 import dgram from 'node:dgram'
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { runChild, startChild } from './child.js'
 import { median, report } from './lib.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
-const SECONDS = Number(process.env.BENCH_RPC_SECONDS ?? 3)
+const SECONDS = Number(process.env.BENCH_RPC_SECONDS ?? 2)
 const WARMUP_MS = 500 // load before counting: JIT settles
 const IN_FLIGHT = 64
 const SERVER_TABLE_NODES = 32 // the server knows this many nodes: find-node answers carry 20
 const HOST = '127.0.0.1'
+const CLOCK_TICKS_PER_SECOND = 100 // USER_HZ of /proc/<pid>/stat on Linux
 const SELF = fileURLToPath(import.meta.url)
 
 /** Sizes of our datagrams, encoded as the SDK does (a client asking, a server answering). */
@@ -87,12 +89,14 @@ async function oursServer() {
 async function drive(send) {
   let counting = false
   let done = 0
+  let total = 0
   let failed = 0
   let stop = false
   const worker = async () => {
     while (!stop) {
       try {
         await send()
+        total++
         if (counting) done++
       } catch {
         if (counting) failed++
@@ -108,7 +112,7 @@ async function drive(send) {
   const seconds = (performance.now() - started) / 1000
   stop = true
   await Promise.all(workers)
-  return { rate: done / seconds, failed }
+  return { rate: done / seconds, total, failed }
 }
 
 async function rawClient(port, kind) {
@@ -176,9 +180,29 @@ async function oursClient(port, kind) {
 
 // ------------------------------------------------------------------ orchestration
 
-async function measure(kind, port, variant) {
+/** CPU seconds a process used so far (Linux: utime + stime from /proc, in clock ticks). */
+function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND
+  } catch {
+    return Number.NaN
+  }
+}
+
+/**
+ * One client run against a server. Also answers per CPU-second of the server process (all
+ * answers, warm-up included, over the server's CPU time meanwhile): steadier than wall-clock
+ * rates when others load the machine.
+ */
+async function measure(kind, server, variant) {
   const client = variant === 'raw' ? 'raw-client' : 'ours-client'
-  return runChild([SELF, client, String(port), kind], { timeoutMs: (SECONDS + 30) * 1000 })
+  const cpuBefore = cpuSeconds(server.child.pid)
+  const result = await runChild([SELF, client, String(server.info.port), kind], {
+    timeoutMs: (SECONDS + 30) * 1000,
+  })
+  result.perCpuSecond = result.total / (cpuSeconds(server.child.pid) - cpuBefore)
+  return result
 }
 
 export async function benchDhtRpc() {
@@ -191,24 +215,27 @@ export async function benchDhtRpc() {
   const rates = { ping: [], 'find-node': [], 'ping-proof': [] }
   const ceilings = { ping: [], 'find-node': [] }
   const ratios = { ping: [], 'find-node': [], 'ping-proof': [] }
+  const cpuRatios = { ping: [], 'find-node': [], 'ping-proof': [] }
   try {
     console.log(`server table: ${ours.info.table} nodes`)
     for (let round = 0; round < ROUNDS; round++) {
       const line = []
       for (const kind of kinds) {
-        const ceiling = await measure(kind, raw.info.port, 'raw')
-        const value = await measure(kind, ours.info.port, 'ours')
+        const ceiling = await measure(kind, raw, 'raw')
+        const value = await measure(kind, ours, 'ours')
         ceilings[kind].push(ceiling.rate)
         rates[kind].push(value.rate)
         ratios[kind].push(value.rate / ceiling.rate)
+        cpuRatios[kind].push(value.perCpuSecond / ceiling.perCpuSecond)
         line.push(
-          `${kind} ${value.rate.toFixed(0)}/s vs raw ${ceiling.rate.toFixed(0)}/s (${ceiling.size.request}→${ceiling.size.response} B)${value.failed ? ` ${value.failed} failed` : ''}`,
+          `${kind} ${value.rate.toFixed(0)}/s vs raw ${ceiling.rate.toFixed(0)}/s (${ceiling.size.request}→${ceiling.size.response} B; per server CPU-s ${value.perCpuSecond.toFixed(0)} vs ${ceiling.perCpuSecond.toFixed(0)})${value.failed ? ` ${value.failed} failed` : ''}`,
         )
         if (kind === 'ping') {
           // For information: a ping that asks the server to sign (how nodes verify each other).
-          const proof = await measure('ping-proof', ours.info.port, 'ours')
+          const proof = await measure('ping-proof', ours, 'ours')
           rates['ping-proof'].push(proof.rate)
           ratios['ping-proof'].push(proof.rate / ceiling.rate)
+          cpuRatios['ping-proof'].push(proof.perCpuSecond / ceiling.perCpuSecond)
           line.push(`ping+proof ${proof.rate.toFixed(0)}/s`)
         }
       }
@@ -221,7 +248,7 @@ export async function benchDhtRpc() {
   for (const kind of kinds) {
     const ceiling = median(ceilings[kind])
     report(
-      `${kind} answered (vs raw UDP, same sizes)`,
+      `${kind} answered/s (vs raw UDP, same sizes)`,
       ceiling * median(ratios[kind]),
       ceiling,
       0.8,
@@ -229,10 +256,15 @@ export async function benchDhtRpc() {
   }
   const ceiling = median(ceilings.ping)
   report(
-    'ping with signed proof (info, vs raw ping)',
+    'ping+proof answered/s (info, vs raw ping)',
     ceiling * median(ratios['ping-proof']),
     ceiling,
   )
+  for (const kind of [...kinds, 'ping-proof']) {
+    console.log(
+      `${`${kind} per server CPU-second, ratio to raw (info)`.padEnd(54)} ${median(cpuRatios[kind]).toFixed(3)}`,
+    )
+  }
 }
 
 if (process.argv[1] === SELF) {
