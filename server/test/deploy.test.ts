@@ -106,6 +106,9 @@ t.test('promtool accepts the Prometheus config and the alert rules', async (t) =
   t.match(config.stdout, /SUCCESS: 1 rule files found/)
   const rules = await command('promtool', ['check', 'rules', 'deploy/prometheus/alerts.yml'])
   t.equal(rules.code, 0, `promtool check rules: ${rules.stdout}${rules.stderr}`)
+  // Unit tests of the rules: each alert quiet while healthy, firing after its `for:`.
+  const unit = await command('promtool', ['test', 'rules', 'deploy/prometheus/alerts.test.yml'])
+  t.equal(unit.code, 0, `promtool test rules: ${unit.stdout}${unit.stderr}`)
   const alerts = await text('deploy/prometheus/alerts.yml')
   for (const name of [
     'PassageNoVerifiedDhtPeers',
@@ -226,7 +229,8 @@ t.test(
 
     const storage = await backends[1]!.prepare(t) // PGlite: the server opens it as in production
     const server = await startServer({
-      config: defaultConfig({ httpHost: '127.0.0.1', httpPort: 0, ...storage.options }),
+      // As passage-server runs it: with its DHT node (here on a free UDP port of 127.0.0.1).
+      config: defaultConfig({ httpHost: '127.0.0.1', httpPort: 0, dhtPort: 0, ...storage.options }),
       metrics: new ServerMetrics(),
     })
     t.teardown(() => server.close())
