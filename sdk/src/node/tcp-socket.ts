@@ -1,5 +1,5 @@
 import { connect, createServer, type Server, type Socket } from 'node:net'
-import { toBytes, type Bytes } from '../wire/bytes.js'
+import type { Bytes } from '../wire/bytes.js'
 
 /**
  * One TCP connection as the link layer sees it: a small interface so the protocol core stays
@@ -46,7 +46,8 @@ function wrap(socket: Socket): ByteStream {
   let closed: { error: Error | undefined } | undefined
   let lastError: Error | undefined
   socket.on('data', (chunk: Buffer) => {
-    const bytes = toBytes(chunk)
+    // A view, not a copy: Node never reuses a received chunk's memory.
+    const bytes = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength) as Bytes
     if (dataHandler) dataHandler(bytes)
     else early.push(bytes)
   })

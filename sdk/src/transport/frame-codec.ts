@@ -64,8 +64,9 @@ export class FrameDecoder {
         )
       }
       if (this.buffered < FRAME_HEADER_BYTES + length) break
+      // A view into our own buffer (never handed out elsewhere): no copy.
       const all = this.take(FRAME_HEADER_BYTES + length)
-      frames.push(all.slice(FRAME_HEADER_BYTES) as Bytes)
+      frames.push(all.subarray(FRAME_HEADER_BYTES) as Bytes)
     }
     return frames
   }

@@ -3,10 +3,9 @@ import { isValidSignature, type Identity } from '../identity/identity.js'
 import { nodeIdFromPublicKey, type NodeId } from '../identity/node-id.js'
 import { encodeTextId } from '../identity/text-id.js'
 import { equalBytes, toBytes, type Bytes } from '../wire/bytes.js'
-import { encodeFrame, FrameDecoder, MAX_FRAME_BYTES } from './frame-codec.js'
+import { encodeFrame, FRAME_HEADER_BYTES, FrameDecoder, MAX_FRAME_BYTES } from './frame-codec.js'
 import {
   decodeLinkFrame,
-  encodeLinkData,
   encodeLinkHello,
   encodeLinkProof,
   LINK_NONCE_BYTES,
@@ -101,7 +100,15 @@ export class LinkProtocol {
   /** A data frame for `payload` (only once open). */
   encodeData(payload: Uint8Array): Bytes {
     if (this.state !== 'open') throw new MalformedError('the link is not authenticated yet')
-    return encodeFrame(encodeLinkData(payload))
+    if (payload.byteLength === 0 || payload.byteLength > MAX_LINK_PAYLOAD_BYTES) {
+      throw new MalformedError(`a link payload is 1 to ${MAX_LINK_PAYLOAD_BYTES} bytes`)
+    }
+    // One allocation on the hot path: length, type byte, payload.
+    const frame = new Uint8Array(FRAME_HEADER_BYTES + 1 + payload.byteLength)
+    new DataView(frame.buffer).setUint32(0, 1 + payload.byteLength)
+    frame[FRAME_HEADER_BYTES] = LinkFrameType.data
+    frame.set(payload, FRAME_HEADER_BYTES + 1)
+    return frame
   }
 
   /** Bytes received but not yet a whole frame. */
