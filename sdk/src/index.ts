@@ -371,6 +371,7 @@ export {
   type RefusalReason,
   type RefusedEvent,
   type LanPeer,
+  type LanOptions,
   type SuperNodeStatus,
   type ClientStatus,
   type ClientEvents,

@@ -21,6 +21,11 @@ import { nodeIdFromPublicKey } from '../identity/node-id.js'
 import { encodeTextId, isTextId, parseTextId } from '../identity/text-id.js'
 import { bindUdpSocket } from '../node/udp-socket.js'
 import type { PeerAddress } from '../records/announce.js'
+import {
+  decodePreKeyBundle,
+  encodePreKeyBundle,
+  type PreKeyBundle,
+} from '../signal/pre-key-bundle.js'
 import { openSealedMessage } from '../signal/sealed-message.js'
 import { signalAddressOfKey } from '../signal/signal-address.js'
 import { SignalSession } from '../signal/signal-session.js'
@@ -28,6 +33,7 @@ import type { ClientDatabase } from '../store/client-migrations.js'
 import { openClientStore, type SqliteClientStore } from '../store/sqlite-client-store.js'
 import { SqliteSignalStorage, sqliteTransactionOf } from '../store/sqlite-signal-storage.js'
 import type { LinkAddress } from '../transport/link.js'
+import { LanDiscovery, type DiscoveredPeer } from '../discovery/lan-discovery.js'
 import { LinkListener } from '../transport/link-listener.js'
 import { LinkManager } from '../transport/link-manager.js'
 import type { LinkPeer } from '../transport/link-protocol.js'
@@ -176,11 +182,13 @@ class Client implements PassageClient {
   private directory: PreKeyDirectory | undefined
   private listener: LinkListener | undefined
   private links: LinkManager | undefined
+  private discovery: LanDiscovery | undefined
   private readonly superNodes: Array<{ client: BootstrapClient; status: SuperNodeStatus }>
   private readonly timers: Timers
   private readonly faults: ClientFaults
   private readonly handlers = new Map<keyof ClientEvents, Set<(payload: never) => void>>()
   private readonly awaitingAck = new Map<string, () => void>()
+  private readonly awaitingBundle = new Map<string, (bundle: PreKeyBundle | undefined) => void>()
   private readonly delivering = new Set<string>()
   private readonly lan = new Map<string, LanPeer>()
   private fetchChain: Promise<unknown> = Promise.resolve()
@@ -194,6 +202,8 @@ class Client implements PassageClient {
   private lastAnnounceAt = 0
   private bundleStale = true
   private outboxCount = 0
+  /** Text IDs of the contacts, kept in step with the table for synchronous lookups. */
+  private readonly knownContacts = new Set<string>()
 
   constructor(
     private readonly store: SqliteClientStore,
@@ -232,6 +242,45 @@ class Client implements PassageClient {
     return this.store.db
   }
 
+  // ------------------------------------------------------------------ bundles
+
+  /** A contact's pre-key bundle: over a direct link when one is at hand, else from the DHT. */
+  private async fetchBundle(textId: string): Promise<PreKeyBundle | undefined> {
+    const contact = await this.contactRow(textId)
+    if (!contact) return undefined
+    const publicKey = toBytes(new Uint8Array(contact.public_key))
+    const peerId = nodeIdFromPublicKey(publicKey)
+    if (this.links && (this.lan.has(textId) || this.links.link(peerId))) {
+      const bundle = await this.requestBundle(peerId).catch(() => undefined)
+      if (bundle) return bundle
+    }
+    if (!this.directory || !this.dht || this.dht.table.size === 0) return undefined
+    try {
+      return await this.directory.fetch(publicKey)
+    } catch (error) {
+      if (error instanceof NotFoundError) return undefined
+      throw error
+    }
+  }
+
+  private async requestBundle(peerId: Bytes): Promise<PreKeyBundle | undefined> {
+    const links = this.links
+    if (!links) return undefined
+    const key = toHex(peerId)
+    let timer: TimerHandle | undefined
+    const answer = new Promise<PreKeyBundle | undefined>((resolve) => {
+      this.awaitingBundle.set(key, resolve)
+      timer = this.timers.setTimeout(() => resolve(undefined), DIRECT_ACK_TIMEOUT_MS)
+    })
+    try {
+      await links.send(peerId, encodeDirectFrame({ type: 'bundle-request' }))
+      return await answer
+    } finally {
+      this.awaitingBundle.delete(key)
+      if (timer !== undefined) this.timers.clearTimeout(timer)
+    }
+  }
+
   // ------------------------------------------------------------------ lifecycle
 
   async open(): Promise<void> {
@@ -239,21 +288,15 @@ class Client implements PassageClient {
       identity: this.identity,
       storage: new SqliteSignalStorage(this.db),
       clock: this.clock,
-      fetchBundle: async (address) => {
-        const contact = await this.contactRow(address.name)
-        if (!contact || !this.directory) return undefined
-        try {
-          return await this.directory.fetch(toBytes(new Uint8Array(contact.public_key)))
-        } catch (error) {
-          if (error instanceof NotFoundError) return undefined
-          throw error
-        }
-      },
+      fetchBundle: (address) => this.fetchBundle(address.name),
     })
     if ((await this.session.countOneTimePreKeys()) === 0) {
       await this.session.generatePreKeys()
     }
     await this.countOutbox()
+    for (const row of await this.db.selectFrom('contacts').select('id').execute()) {
+      this.knownContacts.add(row.id)
+    }
     if (this.options.network === false) return
     await this.startNetwork()
     // Be findable before resolving: join, announce, publish the bundle (failures are events).
@@ -294,6 +337,32 @@ class Client implements PassageClient {
       clock: this.clock,
       timers: this.timers,
     })
+    if (this.listener && this.options.lan !== false) {
+      const lan =
+        this.options.lan === true || this.options.lan === undefined ? {} : this.options.lan
+      const discovery = new LanDiscovery({
+        identity: this.identity,
+        tcpPort: this.listener.address().port,
+        clock: this.clock,
+        timers: this.timers,
+        ...(lan.group !== undefined ? { group: lan.group } : {}),
+        ...(lan.port !== undefined ? { port: lan.port } : {}),
+        ...(lan.interface !== undefined ? { interface: lan.interface } : {}),
+        ...(lan.intervalMs !== undefined ? { intervalMs: lan.intervalMs } : {}),
+      })
+      discovery.on('peer', (peer) => this.onLanPeer(peer))
+      discovery.on('lost', (peer) => {
+        this.lan.delete(peer.textId)
+        this.emitStatus()
+      })
+      try {
+        await discovery.start()
+        this.discovery = discovery
+      } catch (error) {
+        // No multicast here (or the port is taken): the internet and mailboxes still work.
+        this.emitError(error, 'starting LAN discovery')
+      }
+    }
     this.links.on('frame', (payload, peer) => void this.onDirectFrame(payload, peer))
     this.links.on('link', () => this.emitStatus())
     this.links.on('down', () => this.emitStatus())
@@ -304,6 +373,8 @@ class Client implements PassageClient {
     this.closed = true
     if (this.timer !== undefined) this.timers.clearTimeout(this.timer)
     for (const resolve of this.awaitingAck.values()) resolve()
+    for (const resolve of this.awaitingBundle.values()) resolve(undefined)
+    await this.discovery?.stop().catch(() => {})
     this.links?.close()
     await this.listener?.close().catch(() => {})
     await Promise.allSettled([this.ticking, this.fetchChain, this.flushChain, this.background])
@@ -536,7 +607,11 @@ class Client implements PassageClient {
   }
 
   lanPeers(): LanPeer[] {
-    return [...this.lan.values()].map((p) => ({ ...p, addresses: [...p.addresses] }))
+    return [...this.lan.values()].map((p) => ({
+      ...p,
+      addresses: [...p.addresses],
+      ...(this.knownContacts.has(p.textId) ? { contactId: p.textId } : {}),
+    }))
   }
 
   private async countOutbox(): Promise<void> {
@@ -592,6 +667,7 @@ class Client implements PassageClient {
       })
       .onConflict((c) => c.column('id').doUpdateSet(name !== undefined ? { name } : { id: textId }))
       .execute()
+    this.knownContacts.add(textId)
     return (await this.contactById(textId))!
   }
 
@@ -687,6 +763,7 @@ class Client implements PassageClient {
 
   private async removeContact(id: ContactId): Promise<void> {
     await this.db.deleteFrom('contacts').where('id', '=', id).execute()
+    this.knownContacts.delete(id)
   }
 
   // ------------------------------------------------------------------ history
@@ -1100,6 +1177,18 @@ class Client implements PassageClient {
         this.awaitingAck.get(toHex(frame.envelopeId))?.()
         return
       }
+      if (frame.type === 'bundle-request') {
+        const bundle = await this.session.createPreKeyBundle()
+        this.bundleStale = true // its one-time keys may be used: publish fresh ones
+        await this.links
+          ?.link(peer.id)
+          ?.send(encodeDirectFrame({ type: 'bundle', bundle: encodePreKeyBundle(bundle) }))
+        return
+      }
+      if (frame.type === 'bundle') {
+        this.awaitingBundle.get(toHex(peer.id))?.(decodePreKeyBundle(frame.bundle))
+        return
+      }
       const envelopeId = envelopeIdOf(mailboxKeyFor(this.identity.publicKey), frame.sealed)
       const outcome = await this.processIncoming(envelopeId, frame.sealed, 'direct', peer)
       if (outcome.status === 'refused') {
@@ -1216,6 +1305,7 @@ class Client implements PassageClient {
       }
     }
     if (duplicate) return { status: 'duplicate' }
+    if (message) this.knownContacts.add(message.contactId)
     if (message && route === 'direct') {
       // The link's "stored" answer is the delivery receipt.
     } else if (message) {
@@ -1261,6 +1351,15 @@ class Client implements PassageClient {
       if (seen.has(key)) return false
       seen.add(key)
       return true
+    })
+  }
+
+  private onLanPeer(peer: DiscoveredPeer): void {
+    this.addLanPeer({
+      textId: peer.textId,
+      publicKey: peer.publicKey,
+      addresses: [{ host: peer.host, port: peer.tcpPort }],
+      lastSeenAt: peer.lastSeen,
     })
   }
 

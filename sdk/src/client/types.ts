@@ -201,6 +201,18 @@ export interface ClientEvents {
   error: PassageError
 }
 
+/** Where LAN beacons go (see `LanDiscovery`). */
+export interface LanOptions {
+  /** IPv4 multicast group; default `239.255.77.77`. */
+  group?: string
+  /** UDP port; default 7477. */
+  port?: number
+  /** Local interface to join on and send from; default: the OS's choice. */
+  interface?: string
+  /** Time between beacons; default 5 s. */
+  intervalMs?: number
+}
+
 /** Options of {@link createClient}. */
 export interface ClientOptions {
   /** The home folder (`--home` / `PASSAGE_HOME`): SQLite database, keys, messages. */
@@ -232,8 +244,12 @@ export interface ClientOptions {
    * (messages then travel only through mailboxes and links this client dials).
    */
   listen?: { host?: string; port?: number } | false
-  /** LAN discovery by multicast beacons (default `true` when available). */
-  lan?: boolean
+  /**
+   * LAN discovery by signed multicast beacons (needs the direct-link listener): `true` (the
+   * default) uses the default group and port on the OS's interface, `false` turns it off.
+   * Tests pass `{ interface: '127.0.0.1', port }` to stay on the loopback interface.
+   */
+  lan?: boolean | LanOptions
   /** How often the mailbox is fetched while running (default 30 s). */
   fetchIntervalMs?: number
   /** Time source for timestamps, periodic work and expiry; `systemClock` by default. */
