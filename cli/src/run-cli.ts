@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
 import type { CliIo } from './cli-io.js'
+import { chatCommand } from './commands/chat.js'
+import { contactsAddCommand, contactsListCommand } from './commands/contacts.js'
 import { idCommand } from './commands/id.js'
+import { inboxCommand } from './commands/inbox.js'
+import { peersCommand } from './commands/peers.js'
+import { sendCommand } from './commands/send.js'
 import { initCommand } from './commands/init.js'
 import { statusCommand } from './commands/status.js'
 import { ExitCode } from './exit-code.js'
@@ -66,6 +71,77 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--json', 'print JSON')
     .action(async (options: Parameters<typeof statusCommand>[0]) => {
       code = await statusCommand(options, io)
+    })
+
+  const serverHelp = 'a super-node, repeatable (default: $PASSAGE_SERVERS, then those remembered)'
+  const collect = (value: string, previous: string[] = []) => [...previous, value]
+
+  const contacts = program.command('contacts').description('add and list your contacts')
+  contacts
+    .command('add')
+    .description('add a contact from its text ID (p1…) or its passage: URI')
+    .argument('<id-or-uri>', 'a text ID (its key is looked up on the network) or a passage: URI')
+    .option('--name <name>', 'the name to show for it')
+    .option('--home <dir>', homeHelp)
+    .option('--server <url>', serverHelp, collect)
+    .option('--json', 'print JSON')
+    .action(async (idOrUri: string, options: Parameters<typeof contactsAddCommand>[1]) => {
+      code = await contactsAddCommand(idOrUri, options, io)
+    })
+  contacts
+    .command('list')
+    .description('list your contacts with unread counts')
+    .option('--home <dir>', homeHelp)
+    .option('--json', 'print JSON')
+    .action(async (options: Parameters<typeof contactsListCommand>[0]) => {
+      code = await contactsListCommand(options, io)
+    })
+
+  program
+    .command('send')
+    .description('send a message (for scripts); prints the delivery state reached')
+    .argument('<contact>', 'a name, a text ID, or a unique prefix of either')
+    .argument('<text...>', 'the message (several words are joined by spaces)')
+    .option('--home <dir>', homeHelp)
+    .option('--server <url>', serverHelp, collect)
+    .option('--timeout <ms>', 'how long to wait for the first delivery attempt', '30000')
+    .option('--json', 'print JSON')
+    .action(
+      async (contact: string, words: string[], options: Parameters<typeof sendCommand>[2]) => {
+        code = await sendCommand(contact, words, options, io)
+      },
+    )
+
+  program
+    .command('inbox')
+    .description('fetch your mailbox and print new messages')
+    .option('--home <dir>', homeHelp)
+    .option('--server <url>', serverHelp, collect)
+    .option('--timeout <ms>', 'how long the fetch may take', '30000')
+    .option('--json', 'print JSON')
+    .action(async (options: Parameters<typeof inboxCommand>[0]) => {
+      code = await inboxCommand(options, io)
+    })
+
+  program
+    .command('peers')
+    .description('show peers on the LAN and those the super-nodes list')
+    .option('--home <dir>', homeHelp)
+    .option('--server <url>', serverHelp, collect)
+    .option('--lan-wait <ms>', 'how long to listen for LAN beacons')
+    .option('--json', 'print JSON')
+    .action(async (options: Parameters<typeof peersCommand>[0]) => {
+      code = await peersCommand(options, io)
+    })
+
+  program
+    .command('chat')
+    .description('the chat screen: contacts, conversation, live messages')
+    .argument('[contact]', 'the contact to open first: a name, a text ID or a unique prefix')
+    .option('--home <dir>', homeHelp)
+    .option('--server <url>', serverHelp, collect)
+    .action(async (contact: string | undefined, options: Parameters<typeof chatCommand>[1]) => {
+      code = await chatCommand(contact, options, io)
     })
 
   try {

@@ -1,0 +1,48 @@
+import { render } from 'ink'
+import { createElement } from 'react'
+import type { CliIo } from '../cli-io.js'
+import { ExitCode } from '../exit-code.js'
+import { openClient, type ClientCommandOptions } from '../open-client.js'
+import { resolveContact } from '../resolve-contact.js'
+import { App } from '../ui/App.js'
+import { themeFor } from '../ui/theme.js'
+
+/** How often the chat screen fetches the mailbox: often, someone is watching. */
+const CHAT_FETCH_INTERVAL_MS = 5_000 // 5 s: offline-sent messages show up quickly
+
+export type ChatOptions = ClientCommandOptions
+
+/** Where the screen draws and reads keys; the process's terminal unless a test passes its own. */
+export interface ChatTerminal {
+  stdout: NodeJS.WriteStream
+  stdin: NodeJS.ReadStream
+}
+
+/**
+ * `passage chat [contact]`: the interactive screen (Ink). Starts the client (DHT, direct
+ * links, super-nodes), opens the contact given (name, text ID or unique prefix) or the most
+ * recent conversation, and runs until Esc or Ctrl+C; then stops the client cleanly.
+ */
+export async function chatCommand(
+  contact: string | undefined,
+  options: ChatOptions,
+  io: CliIo,
+  terminal: ChatTerminal = { stdout: process.stdout, stdin: process.stdin },
+): Promise<ExitCode> {
+  const client = await openClient(options, io, { fetchIntervalMs: CHAT_FETCH_INTERVAL_MS })
+  try {
+    const initial = contact === undefined ? undefined : await resolveContact(client, contact)
+    const app = render(
+      createElement(App, {
+        client,
+        theme: themeFor(io.env),
+        ...(initial ? { initialContactId: initial.id } : {}),
+      }),
+      { stdout: terminal.stdout, stdin: terminal.stdin, exitOnCtrlC: false, patchConsole: true },
+    )
+    await app.waitUntilExit()
+  } finally {
+    await client.close()
+  }
+  return ExitCode.ok
+}

@@ -1,0 +1,113 @@
+import {
+  BadChecksumError,
+  NotFoundError,
+  parseContactUri,
+  parseTextId,
+  type ChatContact,
+} from '@passage/sdk'
+import type { CliIo } from '../cli-io.js'
+import { ExitCode } from '../exit-code.js'
+import { contactJson } from '../format.js'
+import { withClient, type ClientCommandOptions } from '../open-client.js'
+import { style } from '../style.js'
+
+/** How long `contacts add` may look a bare text ID's key up on the network. */
+const LOOKUP_TIMEOUT_MS = 15_000 // 15 s: a few DHT lookups and super-node requests
+
+export interface ContactsAddOptions extends ClientCommandOptions {
+  name?: string
+  json?: boolean
+}
+
+export interface ContactsListOptions extends ClientCommandOptions {
+  json?: boolean
+}
+
+/**
+ * `passage contacts add <text-id | passage: URI> [--name N]`. A URI carries the public key:
+ * no network. A bare text ID is a hash: its key is looked up through the super-nodes and
+ * the DHT. A typo in the ID is refused before anything else happens.
+ */
+export async function contactsAddCommand(
+  idOrUri: string,
+  options: ContactsAddOptions,
+  io: CliIo,
+): Promise<ExitCode> {
+  const input = idOrUri.trim()
+  const isUri = input.toLowerCase().startsWith('passage:')
+  try {
+    // Checked here first, so a typo is reported at once, with no network.
+    if (isUri) parseContactUri(input)
+    else parseTextId(input)
+  } catch (error) {
+    if (error instanceof BadChecksumError) {
+      throw new BadChecksumError(
+        `${input} has a typo: its checksum does not match; check it character by character, or scan their QR code`,
+      )
+    }
+    throw error
+  }
+  const name = options.name?.trim()
+  const contact = await withClient(options, io, { network: !isUri }, async (client) => {
+    try {
+      return await client.contacts.add(input, {
+        ...(name ? { name } : {}),
+        signal: AbortSignal.timeout(LOOKUP_TIMEOUT_MS),
+      })
+    } catch (error) {
+      if (!isUri && error instanceof NotFoundError) {
+        throw new NotFoundError(
+          `could not find the public key of ${input} through the super-nodes and the DHT; ask them for their passage: URI (\`passage id\`) and add that`,
+        )
+      }
+      throw error
+    }
+  })
+  if (options.json) {
+    io.stdout.write(`${JSON.stringify(contactJson(contact), null, 2)}\n`)
+    return ExitCode.ok
+  }
+  const s = style(io)
+  io.stdout.write(
+    `${s.green('Added')} ${contact.name ? `${s.bold(contact.name)} ` : ''}${contact.textId}\n`,
+  )
+  return ExitCode.ok
+}
+
+/** `passage contacts list [--json]`: name, text ID, online, unread. */
+export async function contactsListCommand(
+  options: ContactsListOptions,
+  io: CliIo,
+): Promise<ExitCode> {
+  const contacts = await withClient(options, io, { network: false }, (client) =>
+    client.contacts.list(),
+  )
+  if (options.json) {
+    io.stdout.write(`${JSON.stringify(contacts.map(contactJson), null, 2)}\n`)
+    return ExitCode.ok
+  }
+  const s = style(io)
+  if (contacts.length === 0) {
+    io.stdout.write(
+      `No contacts yet. Add one with ${s.bold('passage contacts add <text-id | passage: URI>')}\n`,
+    )
+    return ExitCode.ok
+  }
+  io.stdout.write(contactsTable(contacts, s))
+  return ExitCode.ok
+}
+
+function contactsTable(contacts: ChatContact[], s: ReturnType<typeof style>): string {
+  const nameWidth = Math.max(4, ...contacts.map((c) => (c.name ?? '').length))
+  const header = `${'NAME'.padEnd(nameWidth)}  ${'ID'.padEnd(40)}  UNREAD  SEEN\n`
+  const rows = contacts.map((c) => {
+    const seen = c.online
+      ? s.green('online')
+      : c.lastSeenAt === undefined
+        ? s.dim('never')
+        : new Date(c.lastSeenAt).toISOString().replace(/\.\d+Z$/, 'Z')
+    const flag = c.flagged ? ` ${s.red(`(refused: ${c.flagged})`)}` : ''
+    return `${(c.name ?? '').padEnd(nameWidth)}  ${c.textId}  ${String(c.unread).padStart(6)}  ${seen}${flag}\n`
+  })
+  return s.dim(header) + rows.join('')
+}

@@ -1,0 +1,66 @@
+import { MalformedError, PassageError, TimeoutError, type ChatMessage } from '@passage/sdk'
+import type { CliIo } from '../cli-io.js'
+import { ExitCode } from '../exit-code.js'
+import { contactLabel, messageJson, shortId } from '../format.js'
+import { withClient, type ClientCommandOptions } from '../open-client.js'
+import { style } from '../style.js'
+
+/** How long `passage inbox` may take to fetch the mailbox by default. */
+const INBOX_TIMEOUT_MS = 30_000 // 30 s: a DHT lookup plus fetches from k replicas
+
+export interface InboxOptions extends ClientCommandOptions {
+  json?: boolean
+  timeout?: string
+}
+
+/**
+ * `passage inbox [--json]`: fetches the DHT mailbox once, prints the new messages (oldest
+ * first) and exits; messages that came over a direct link meanwhile are printed too.
+ * Non-interactive: for scripts and cron.
+ */
+export async function inboxCommand(options: InboxOptions, io: CliIo): Promise<ExitCode> {
+  const timeoutMs = options.timeout === undefined ? INBOX_TIMEOUT_MS : Number(options.timeout)
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
+    throw new MalformedError(`--timeout is in milliseconds, got ${options.timeout}`)
+  }
+  const { messages, names } = await withClient(options, io, {}, async (client) => {
+    // The client also fetches by itself right after it starts: collect those messages too.
+    const seen = new Map<string, ChatMessage>()
+    const off = client.on('message', (message) => seen.set(message.id, message))
+    try {
+      const signal = AbortSignal.timeout(timeoutMs)
+      const fetched = await client.fetchInbox({ signal }).catch((error: unknown) => {
+        if (signal.aborted && !(error instanceof PassageError)) {
+          throw new TimeoutError(`the mailbox could not be fetched within ${timeoutMs} ms`)
+        }
+        throw error
+      })
+      for (const message of fetched) seen.set(message.id, message)
+    } finally {
+      off()
+    }
+    const names = new Map((await client.contacts.list()).map((c) => [c.id, c]))
+    const messages = [...seen.values()].sort((a, b) => a.receivedAt - b.receivedAt)
+    return { messages, names }
+  })
+  if (options.json) {
+    const json = messages.map((m) => messageJson(m, names.get(m.contactId)))
+    io.stdout.write(`${JSON.stringify(json, null, 2)}\n`)
+    return ExitCode.ok
+  }
+  const s = style(io)
+  if (messages.length === 0) {
+    io.stdout.write(s.dim('No new messages.\n'))
+    return ExitCode.ok
+  }
+  for (const m of messages) {
+    const contact = names.get(m.contactId)
+    const from = contact ? contactLabel(contact) : shortId(m.contactId)
+    const when = new Date(m.sentAt)
+      .toISOString()
+      .replace('T', ' ')
+      .replace(/:\d\d\.\d+Z$/, '')
+    io.stdout.write(`${s.dim(when)}  ${s.bold(from)}: ${m.text}\n`)
+  }
+  return ExitCode.ok
+}

@@ -1,0 +1,62 @@
+import { MalformedError, PassageError, TimeoutError } from '@passage/sdk'
+import type { CliIo } from '../cli-io.js'
+import { ExitCode } from '../exit-code.js'
+import { contactLabel, messageJson, STATE_WORDS } from '../format.js'
+import { withClient, type ClientCommandOptions } from '../open-client.js'
+import { resolveContact } from '../resolve-contact.js'
+import { style } from '../style.js'
+
+/** How long `passage send` waits for the first delivery attempt by default. */
+const SEND_TIMEOUT_MS = 30_000 // 30 s: a DHT lookup, a bundle fetch and a mailbox put
+
+export interface SendOptions extends ClientCommandOptions {
+  json?: boolean
+  timeout?: string
+}
+
+/**
+ * `passage send <contact> <text…>`: for scripts. The contact is a name, a text ID or a
+ * unique prefix. Prints the delivery state reached (sent, stored, delivered…). Exits 1 when
+ * the contact is unknown, 3 when nothing could take the message (it then stays in the
+ * outbox and goes out on a later run).
+ */
+export async function sendCommand(
+  contactText: string,
+  words: string[],
+  options: SendOptions,
+  io: CliIo,
+): Promise<ExitCode> {
+  const text = words.join(' ')
+  const timeoutMs = options.timeout === undefined ? SEND_TIMEOUT_MS : Number(options.timeout)
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
+    throw new MalformedError(`--timeout is in milliseconds, got ${options.timeout}`)
+  }
+  const s = style(io)
+  return withClient(options, io, {}, async (client) => {
+    const contact = await resolveContact(client, contactText)
+    const signal = AbortSignal.timeout(timeoutMs)
+    const message = await client.send(contact.id, text, { signal }).catch((error: unknown) => {
+      // The message was saved in the outbox before the wait began: it is not lost.
+      if (signal.aborted && !(error instanceof PassageError)) {
+        throw new TimeoutError(
+          `no delivery to ${contactLabel(contact)} within ${timeoutMs} ms; the message stays in the outbox and goes out on the next run of passage`,
+        )
+      }
+      throw error
+    })
+    if (options.json) {
+      io.stdout.write(`${JSON.stringify(messageJson(message, contact), null, 2)}\n`)
+    } else if (message.state !== 'pending') {
+      io.stdout.write(
+        `${s.green('✓')} to ${contactLabel(contact)}: ${STATE_WORDS[message.state]}\n`,
+      )
+    }
+    if (message.state === 'pending') {
+      io.stderr.write(
+        `${style(io, io.stderr).red('error:')} nothing could take the message to ${contactLabel(contact)} (no direct link, no DHT mailbox reachable); it stays in the outbox and goes out on the next run of passage\n`,
+      )
+      return ExitCode.unreachable
+    }
+    return ExitCode.ok
+  })
+}

@@ -1,0 +1,50 @@
+import { toBase64Url, type ChatContact, type ChatMessage, type DeliveryState } from '@passage/sdk'
+
+/** How a contact is named on screen: its name, else its text ID shortened. */
+export function contactLabel(contact: Pick<ChatContact, 'name' | 'textId'>): string {
+  return contact.name ?? shortId(contact.textId)
+}
+
+/** `p1abcdef…wxyz`: enough of a text ID to recognise it. */
+export function shortId(textId: string): string {
+  return textId.length <= 14 ? textId : `${textId.slice(0, 8)}…${textId.slice(-4)}`
+}
+
+/** A contact as JSON for scripts (`--json`). */
+export function contactJson(contact: ChatContact) {
+  return {
+    id: contact.textId,
+    name: contact.name ?? null,
+    publicKey: toBase64Url(contact.publicKey),
+    addedAt: new Date(contact.addedAt).toISOString(),
+    lastSeenAt:
+      contact.lastSeenAt === undefined ? null : new Date(contact.lastSeenAt).toISOString(),
+    online: contact.online,
+    unread: contact.unread,
+    flagged: contact.flagged ?? null,
+  }
+}
+
+/** A message as JSON for scripts (`--json`). */
+export function messageJson(message: ChatMessage, from?: ChatContact) {
+  return {
+    id: message.id,
+    contact: message.contactId,
+    contactName: from?.name ?? null,
+    direction: message.direction,
+    text: message.text,
+    sentAt: new Date(message.sentAt).toISOString(),
+    receivedAt: new Date(message.receivedAt).toISOString(),
+    state: message.state,
+    route: message.route ?? null,
+  }
+}
+
+/** What each delivery state means, in words, for `passage send`. */
+export const STATE_WORDS: Record<DeliveryState, string> = {
+  pending: 'pending: nothing could take it yet; it stays in the outbox and is retried',
+  sent: 'sent over a direct link',
+  stored: "stored in the contact's DHT mailbox",
+  delivered: 'delivered to the contact',
+  read: 'read by the contact',
+}

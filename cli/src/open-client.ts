@@ -1,0 +1,118 @@
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import * as sdk from '@passage/sdk'
+import {
+  CLIENT_DB_FILE,
+  MalformedError,
+  NoIdentityError,
+  type ClientOptions,
+  type PassageClient,
+} from '@passage/sdk'
+import type { CliIo } from './cli-io.js'
+import { home } from './home.js'
+
+/** The options every command that opens a client accepts. */
+export interface ClientCommandOptions {
+  home?: string
+  /** `--server URL`, repeatable. */
+  server?: string[]
+}
+
+type CreateClient = (options: ClientOptions) => Promise<PassageClient>
+
+/**
+ * The SDK's `createClient`. Looked up at run time while the facade lands in the SDK's export
+ * list, so that the commands type-check against its interface (sdk/src/client/types.ts)
+ * before it exists; a missing facade is reported as an error, not a crash.
+ */
+function createClientOf(): CreateClient {
+  const create = (sdk as unknown as { createClient?: CreateClient }).createClient
+  if (typeof create !== 'function') {
+    throw new sdk.UnavailableError('this build of @passage/sdk has no createClient yet')
+  }
+  return create
+}
+
+/**
+ * The super-nodes asked for: `--server` (repeatable), else `PASSAGE_SERVERS` (comma-separated),
+ * else `undefined` (the client then uses those remembered in the home). `http://` may be
+ * omitted, as in `passage status`.
+ */
+export function serversOf(options: ClientCommandOptions, io: CliIo): string[] | undefined {
+  const given = options.server?.length ? options.server : (io.env.PASSAGE_SERVERS ?? '').split(',')
+  const urls = given.map((url) => url.trim()).filter((url) => url.length > 0)
+  if (urls.length === 0) return undefined
+  return urls.map((url) => {
+    const full = /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? url : `http://${url}`
+    try {
+      return new URL(full).href.replace(/\/$/, '')
+    } catch {
+      throw new MalformedError(`--server: not a URL: ${url}`)
+    }
+  })
+}
+
+/**
+ * LAN discovery as `PASSAGE_LAN` asks: unset (multicast on the OS's default interface),
+ * `off`, or the address of the interface to use (e.g. `127.0.0.1` to stay on this machine);
+ * `PASSAGE_LAN_PORT` picks the beacon port.
+ */
+export function lanOf(io: CliIo): ClientOptions['lan'] {
+  const lan = io.env.PASSAGE_LAN?.trim()
+  const port = io.env.PASSAGE_LAN_PORT?.trim()
+  if (lan === 'off' || lan === '0' || lan === 'false') return false
+  const portNumber = port ? Number(port) : undefined
+  if (
+    portNumber !== undefined &&
+    !(Number.isInteger(portNumber) && portNumber > 0 && portNumber < 65536)
+  ) {
+    throw new MalformedError(`PASSAGE_LAN_PORT must be a UDP port, got ${port}`)
+  }
+  if (!lan && portNumber === undefined) return undefined
+  return {
+    ...(lan ? { interface: lan } : {}),
+    ...(portNumber !== undefined ? { port: portNumber } : {}),
+  }
+}
+
+/**
+ * Opens the client of the command's home (`--home`/`PASSAGE_HOME`), with the super-nodes of
+ * `--server`/`PASSAGE_SERVERS` (which the client remembers in the home). `network: false`
+ * opens the home only: contacts and history, no sockets.
+ */
+export async function openClient(
+  options: ClientCommandOptions,
+  io: CliIo,
+  extra: Omit<ClientOptions, 'home' | 'servers'> = {},
+): Promise<PassageClient> {
+  const servers = serversOf(options, io)
+  const dir = home(options.home, io)
+  // Opening must not create a home: a missing one is reported, as `passage id` does.
+  if (!existsSync(join(dir, CLIENT_DB_FILE))) {
+    throw new NoIdentityError(
+      `there is no identity in ${dir} yet; run \`passage init\` to create one`,
+    )
+  }
+  const lan = lanOf(io)
+  return createClientOf()({
+    home: dir,
+    ...(servers ? { servers } : {}),
+    ...(lan !== undefined ? { lan } : {}),
+    ...extra,
+  })
+}
+
+/** Runs `body` with an open client and always closes it. */
+export async function withClient<T>(
+  options: ClientCommandOptions,
+  io: CliIo,
+  extra: Omit<ClientOptions, 'home' | 'servers'>,
+  body: (client: PassageClient) => Promise<T>,
+): Promise<T> {
+  const client = await openClient(options, io, extra)
+  try {
+    return await body(client)
+  } finally {
+    await client.close()
+  }
+}

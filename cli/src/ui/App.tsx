@@ -1,0 +1,162 @@
+import { Box, Text, useApp, useInput } from 'ink'
+import { useCallback, useEffect, useMemo, useState } from 'react'
+import type { ChatMessage, ContactId, PassageClient } from '@passage/sdk'
+import { contactLabel, shortId } from '../format.js'
+import { ContactList } from './components/ContactList.js'
+import { MessageInput } from './components/MessageInput.js'
+import { layoutMessages, MessageList } from './components/MessageList.js'
+import { StatusBar } from './components/StatusBar.js'
+import { useClientStatus } from './hooks/use-client-status.js'
+import { useConversations } from './hooks/use-conversations.js'
+import { useHistory } from './hooks/use-history.js'
+import { useNotice } from './hooks/use-notice.js'
+import { useSend } from './hooks/use-send.js'
+import { useTerminalSize } from './hooks/use-terminal-size.js'
+import type { Theme } from './theme.js'
+import { truncate } from './wrap.js'
+
+/** The contact pane's width at most, borders included: room for a name and a count. */
+const CONTACTS_MAX_COLUMNS = 24
+/** Rows the frame takes around the messages: 2 borders, header, rule, input, status bar. */
+const CHROME_ROWS = 6
+
+export interface AppProps {
+  client: PassageClient
+  theme: Theme
+  /** The contact to open first (`passage chat <contact>`); else the most recent one. */
+  initialContactId?: ContactId
+  /** A fixed size instead of the terminal's (tests). */
+  size?: { columns?: number; rows?: number }
+}
+
+/**
+ * `passage chat`: contacts on the left (unread counts, online marks), the conversation on the
+ * right (history, live messages, delivery marks), the input line, a status bar. Keys: Tab /
+ * Shift+Tab or ↑/↓ switch contacts, Enter sends, PgUp/PgDn scroll, Esc or Ctrl+C quit.
+ */
+export function App({ client, theme, initialContactId, size }: AppProps) {
+  const { exit } = useApp()
+  const { columns, rows } = useTerminalSize(size)
+  const { notice, report } = useNotice(client)
+  const { conversations, reload } = useConversations(client, report)
+  const [selectedId, setSelectedId] = useState<ContactId | undefined>(initialContactId)
+  const [scroll, setScroll] = useState(0)
+  const status = useClientStatus(client)
+
+  useEffect(() => {
+    if (selectedId === undefined && conversations.length > 0) {
+      setSelectedId(conversations[0]!.contact.id)
+    }
+  }, [conversations, selectedId])
+
+  const selected = conversations.find((c) => c.contact.id === selectedId)?.contact
+  const { messages, add } = useHistory(client, selectedId, report, reload)
+  const sendMessage = useSend(client, add, report)
+
+  const leftOuter = Math.min(CONTACTS_MAX_COLUMNS, Math.max(12, Math.floor(columns * 0.3)))
+  const rightOuter = columns - leftOuter
+  const inner = rightOuter - 2
+  const messageRows = Math.max(1, rows - CHROME_ROWS)
+
+  const authorOf = useCallback(
+    (m: ChatMessage) =>
+      m.direction === 'out' ? 'me' : selected ? truncate(contactLabel(selected), 16) : '?',
+    [selected],
+  )
+  const lines = useMemo(
+    () => layoutMessages(messages, authorOf, inner, theme),
+    [messages, authorOf, inner, theme],
+  )
+  const maxScroll = Math.max(0, lines.length - messageRows)
+
+  const move = (step: number) => {
+    if (conversations.length === 0) return
+    const at = conversations.findIndex((c) => c.contact.id === selectedId)
+    const next = (at + step + conversations.length) % conversations.length
+    setSelectedId(conversations[next]!.contact.id)
+    setScroll(0)
+  }
+
+  useInput((input, key) => {
+    if (key.escape || (key.ctrl && input === 'c')) exit()
+    else if (key.tab) move(key.shift ? -1 : 1)
+    else if (key.downArrow) move(1)
+    else if (key.upArrow) move(-1)
+    else if (key.pageUp) setScroll((s) => Math.min(maxScroll, s + Math.max(1, messageRows - 1)))
+    else if (key.pageDown) setScroll((s) => Math.max(0, s - Math.max(1, messageRows - 1)))
+  })
+
+  const ellipsis = theme.ascii ? '~' : '…'
+  const header = selected
+    ? [
+        contactLabel(selected),
+        shortId(selected.textId),
+        selected.online ? 'online' : 'offline',
+        ...(selected.flagged ? [`REFUSED: ${selected.flagged}`] : []),
+        ...(scroll > 0 ? [`${scroll} lines up, PgDn`] : []),
+      ].join(theme.ascii ? ' - ' : ' · ')
+    : 'Passage'
+  const empty = selected
+    ? 'No messages yet: say hello.'
+    : conversations.length === 0
+      ? 'No contacts yet: passage contacts add <text-id | URI>'
+      : ''
+  const border = theme.border
+  const borderColor = theme.color ? 'gray' : undefined
+
+  return (
+    <Box flexDirection="column" width={columns} height={rows}>
+      <Box flexDirection="row" height={rows - 1}>
+        <Box
+          borderStyle={border}
+          {...(borderColor && { borderColor })}
+          width={leftOuter}
+          flexShrink={0}
+          overflow="hidden"
+        >
+          <ContactList
+            conversations={conversations}
+            selectedId={selectedId}
+            width={leftOuter - 2}
+            height={rows - 4}
+            theme={theme}
+          />
+        </Box>
+        <Box
+          borderStyle={border}
+          {...(borderColor && { borderColor })}
+          flexDirection="column"
+          width={rightOuter}
+          flexShrink={0}
+          overflow="hidden"
+        >
+          <Text wrap="truncate-end" {...(theme.color && { bold: true })}>
+            {truncate(header, inner, ellipsis)}
+          </Text>
+          <MessageList
+            lines={lines}
+            scroll={Math.min(scroll, maxScroll)}
+            height={messageRows}
+            width={inner}
+            theme={theme}
+            empty={truncate(empty, inner, ellipsis)}
+          />
+          <Text {...(theme.color && { dimColor: true })}>
+            {(theme.ascii ? '-' : '─').repeat(inner)}
+          </Text>
+          <MessageInput
+            enabled={selected !== undefined}
+            width={inner}
+            theme={theme}
+            onSubmit={(text) => {
+              if (!selected) return
+              setScroll(0)
+              sendMessage(selected.id, text)
+            }}
+          />
+        </Box>
+      </Box>
+      <StatusBar status={status} notice={notice} width={columns} theme={theme} />
+    </Box>
+  )
+}

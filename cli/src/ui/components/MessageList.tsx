@@ -1,0 +1,116 @@
+import { Box, Text } from 'ink'
+import type { ChatMessage } from '@passage/sdk'
+import type { Theme } from '../theme.js'
+import { width as columnsOf, wrap } from '../wrap.js'
+
+/** One screen line of the conversation. */
+export interface MessageLine {
+  key: string
+  /** On the first line of a message: its time and author. */
+  head?: { time: string; author: string; direction: ChatMessage['direction'] }
+  text: string
+  /** On the last line of an outgoing message: its delivery mark. */
+  mark?: { text: string; state: ChatMessage['state'] }
+}
+
+/** `HH:MM` in local time. */
+function clock(ms: number): string {
+  const date = new Date(ms)
+  return `${String(date.getHours()).padStart(2, '0')}:${String(date.getMinutes()).padStart(2, '0')}`
+}
+
+/**
+ * Lays messages out in lines of at most `width` columns: `HH:MM author: text mark`, wrapped
+ * with continuation lines indented under the text's start column (6 columns).
+ */
+export function layoutMessages(
+  messages: ChatMessage[],
+  authorOf: (message: ChatMessage) => string,
+  width: number,
+  theme: Theme,
+): MessageLine[] {
+  const lines: MessageLine[] = []
+  const indent = 6
+  for (const message of messages) {
+    const time = clock(message.sentAt)
+    const author = authorOf(message)
+    const headWidth = columnsOf(`${time} ${author}: `)
+    const mark = message.direction === 'out' ? theme.marks[message.state] : undefined
+    const body = wrap(message.text, Math.max(1, width - headWidth), Math.max(1, width - indent))
+    body.forEach((text, i) => {
+      lines.push({
+        key: `${message.id}:${i}`,
+        ...(i === 0 ? { head: { time, author, direction: message.direction } } : {}),
+        text: i === 0 ? text : `${' '.repeat(indent)}${text}`,
+      })
+    })
+    if (mark !== undefined) {
+      const last = lines[lines.length - 1]!
+      const used = (last.head ? headWidth : 0) + columnsOf(last.text)
+      if (used + 1 + columnsOf(mark) <= width) last.mark = { text: mark, state: message.state }
+      else
+        lines.push({
+          key: `${message.id}:mark`,
+          text: ' '.repeat(indent),
+          mark: { text: mark, state: message.state },
+        })
+    }
+  }
+  return lines
+}
+
+export interface MessageListProps {
+  lines: MessageLine[]
+  /** Lines scrolled up from the newest. */
+  scroll: number
+  height: number
+  width: number
+  theme: Theme
+  empty: string
+}
+
+const MARK_COLORS: Record<ChatMessage['state'], string> = {
+  pending: 'yellow',
+  sent: 'green',
+  stored: 'cyan',
+  delivered: 'green',
+  read: 'blue',
+}
+
+/** The visible part of the conversation: `height` lines ending `scroll` lines above the newest. */
+export function MessageList({ lines, scroll, height, width, theme, empty }: MessageListProps) {
+  const end = Math.max(0, lines.length - scroll)
+  const shown = lines.slice(Math.max(0, end - height), end)
+  const color = theme.color
+  return (
+    <Box flexDirection="column" height={height} width={width} overflow="hidden">
+      {lines.length === 0 && (
+        <Text wrap="truncate-end" {...(color && { dimColor: true })}>
+          {empty}
+        </Text>
+      )}
+      {shown.map((line) => (
+        <Text key={line.key} wrap="truncate-end">
+          {line.head && (
+            <>
+              <Text {...(color && { dimColor: true })}>{line.head.time} </Text>
+              <Text
+                {...(color && {
+                  bold: true,
+                  color: line.head.direction === 'in' ? 'cyan' : 'magenta',
+                })}
+              >
+                {line.head.author}
+              </Text>
+              <Text>: </Text>
+            </>
+          )}
+          <Text>{line.text}</Text>
+          {line.mark && (
+            <Text {...(color && { color: MARK_COLORS[line.mark.state] })}> {line.mark.text}</Text>
+          )}
+        </Text>
+      ))}
+    </Box>
+  )
+}

@@ -1,0 +1,42 @@
+import { useCallback, useEffect, useRef, useState } from 'react'
+import type { Conversation, PassageClient } from '@passage/sdk'
+
+/** The contact list of the chat screen: conversations, reloaded when messages or links change. */
+export function useConversations(
+  client: PassageClient,
+  onError: (error: unknown) => void,
+): { conversations: Conversation[]; loaded: boolean; reload: () => void } {
+  const [conversations, setConversations] = useState<Conversation[]>([])
+  const [loaded, setLoaded] = useState(false)
+  const generation = useRef(0)
+  const alive = useRef(true)
+
+  const reload = useCallback(() => {
+    // Only the newest request's answer is applied: answers can come back out of order.
+    const mine = ++generation.current
+    client.conversations().then(
+      (list) => {
+        if (!alive.current || mine !== generation.current) return
+        setConversations(list)
+        setLoaded(true)
+      },
+      (error: unknown) => alive.current && onError(error),
+    )
+  }, [client, onError])
+
+  useEffect(() => {
+    alive.current = true
+    reload()
+    const offs = [
+      client.on('message', reload),
+      client.on('delivery', reload),
+      client.on('status', reload),
+    ]
+    return () => {
+      alive.current = false
+      for (const off of offs) off()
+    }
+  }, [client, reload])
+
+  return { conversations, loaded, reload }
+}

@@ -1,0 +1,113 @@
+import { useCallback, useEffect, useRef, useState } from 'react'
+import type { ChatMessage, ContactId, DeliveryState, PassageClient } from '@passage/sdk'
+
+/** How many messages of a conversation the screen loads from the home. */
+export const HISTORY_LIMIT = 200 // a few screens of scrollback; older ones stay in SQLite
+
+const RANK: Record<DeliveryState, number> = {
+  pending: 0,
+  sent: 1,
+  stored: 2,
+  delivered: 3,
+  read: 4,
+}
+
+/** The later of two states (states only move forward; events can overtake each other). */
+function later(a: DeliveryState, b: DeliveryState | undefined): DeliveryState {
+  return b !== undefined && RANK[b] > RANK[a] ? b : a
+}
+
+/**
+ * The conversation with one contact: its history from the home (`client.history`), new
+ * messages as they arrive (`message` events), delivery marks as they change (`delivery`
+ * events). Incoming messages shown here are marked read (which sends a read receipt).
+ */
+export function useHistory(
+  client: PassageClient,
+  contactId: ContactId | undefined,
+  onError: (error: unknown) => void,
+  onRead: () => void = () => {},
+): { messages: ChatMessage[]; loaded: boolean; add: (message: ChatMessage) => void } {
+  const [messages, setMessages] = useState<ChatMessage[]>([])
+  const [loaded, setLoaded] = useState(false)
+  // Delivery states seen before their message was in the list (a send still resolving).
+  const early = useRef(new Map<string, DeliveryState>())
+
+  const upsert = useCallback((message: ChatMessage) => {
+    setMessages((previous) => {
+      const state = later(message.state, early.current.get(message.id))
+      const merged = { ...message, state }
+      const at = previous.findIndex((m) => m.id === message.id)
+      if (at >= 0) {
+        const next = previous.slice()
+        next[at] = { ...merged, state: later(state, previous[at]!.state) }
+        return next
+      }
+      return [...previous, merged].sort((a, b) => a.receivedAt - b.receivedAt)
+    })
+  }, [])
+
+  useEffect(() => {
+    setMessages([])
+    setLoaded(false)
+    if (contactId === undefined) return
+    let alive = true
+    client.history(contactId, { limit: HISTORY_LIMIT }).then(
+      (list) => {
+        if (!alive) return
+        // Keep anything that arrived while the history was loading.
+        setMessages((live) => {
+          const ids = new Set(list.map((m) => m.id))
+          return [...list, ...live.filter((m) => !ids.has(m.id))]
+        })
+        setLoaded(true)
+      },
+      (error: unknown) => alive && onError(error),
+    )
+    const offMessage = client.on('message', (message) => {
+      if (alive && message.contactId === contactId) upsert(message)
+    })
+    const offDelivery = client.on('delivery', (event) => {
+      if (!alive || event.contactId !== contactId) return
+      early.current.set(event.messageId, later(event.state, early.current.get(event.messageId)))
+      setMessages((previous) =>
+        previous.map((m) =>
+          m.id === event.messageId
+            ? { ...m, state: later(m.state, event.state), route: event.route ?? m.route }
+            : m,
+        ),
+      )
+    })
+    return () => {
+      alive = false
+      offMessage()
+      offDelivery()
+    }
+  }, [client, contactId, upsert, onError])
+
+  // What is on screen is read: mark it so, once per batch of unread messages.
+  const unreadIds = messages
+    .filter((m) => m.direction === 'in' && !m.read)
+    .map((m) => m.id)
+    .join(',')
+  useEffect(() => {
+    if (contactId === undefined || unreadIds === '') return
+    const ids = unreadIds.split(',')
+    let alive = true
+    client.markRead(contactId, ids).then(
+      () => {
+        if (!alive) return
+        setMessages((previous) =>
+          previous.map((m) => (ids.includes(m.id) ? { ...m, read: true } : m)),
+        )
+        onRead()
+      },
+      (error: unknown) => alive && onError(error),
+    )
+    return () => {
+      alive = false
+    }
+  }, [client, contactId, unreadIds, onError, onRead])
+
+  return { messages, loaded, add: upsert }
+}
