@@ -12,20 +12,17 @@ import {
 import { CompiledQuery, type Kysely } from 'kysely'
 import type { Database } from './schema.js'
 
-/** Advisory-lock namespaces (first key of `pg_advisory_xact_lock(int, int)`). */
-const LOCK_MAILBOX = 0x7061_0001 // "pa" 1: one mailbox
-const LOCK_SOURCE = 0x7061_0002 // "pa" 2: one source address
-
 /**
  * {@link MailboxStore} in the `mailbox_envelopes` and `mailbox_tombstones` tables, over
  * Kysely: the same SQL on a Postgres server and on embedded PGlite. Every "live" check uses
  * the `now` the caller passes (the DHT node's injected clock), never the database's clock.
  *
- * `put()` is one short transaction: it takes two transaction-scoped advisory locks (the
- * mailbox, then the source address: always in this order, so two puts cannot deadlock),
- * then one statement checks tombstone, duplicate and quotas and inserts. Concurrent puts
- * into one mailbox or from one source therefore see each other's rows, and a quota is
- * never overshot. The transaction has committed (durably, with Postgres' default
+ * `put()` is one statement (one round trip, its own transaction) calling the `mailbox_put`
+ * PL/pgSQL function: it takes two transaction-scoped advisory locks (the mailbox, then the
+ * source address: always in this order, so two puts cannot deadlock), then checks
+ * tombstone, duplicate and quotas and inserts, each statement on a fresh snapshot.
+ * Concurrent puts into one mailbox or from one source therefore see each other's rows,
+ * and a quota is never overshot. The transaction has committed (durably, with Postgres' default
  * `synchronous_commit`) before `put()` resolves, and the DHT node acknowledges the sender
  * only after that: a stored row is exactly an acknowledged envelope.
  *
@@ -37,36 +34,25 @@ export class PostgresMailboxStore implements MailboxStore {
   constructor(private readonly db: Kysely<Database>) {}
 
   async put(envelope: StoredEnvelope, quota: MailboxQuota, now: number): Promise<PutOutcome> {
-    const size = envelope.data.byteLength
-    return this.db.transaction().execute(async (trx) => {
-      await trx.executeQuery(
-        CompiledQuery.raw(LOCK_SQL, [
-          LOCK_MAILBOX,
-          lockKey(envelope.mailboxKey),
-          LOCK_SOURCE,
-          envelope.source,
-        ]),
-      )
-      const { rows } = await trx.executeQuery<{ outcome: PutOutcome }>(
-        CompiledQuery.raw(PUT_SQL, [
-          bytea(envelope.mailboxKey),
-          bytea(envelope.id),
-          bytea(envelope.data),
-          envelope.source,
-          envelope.storedAt,
-          envelope.expiresAt,
-          now,
-          quota.maxCount,
-          size,
-          quota.maxBytes,
-          quota.maxSourceBytes,
-          size,
-        ]),
-      )
-      const outcome = rows[0]?.outcome
-      if (outcome === undefined) throw new Error('mailbox put returned no outcome')
-      return outcome
-    })
+    // One statement (its own transaction): see the `mailbox_put` function in migrations.ts.
+    const { rows } = await this.db.executeQuery<{ outcome: PutOutcome }>(
+      CompiledQuery.raw(PUT_SQL, [
+        bytea(envelope.mailboxKey),
+        bytea(envelope.id),
+        bytea(envelope.data),
+        envelope.source,
+        envelope.storedAt,
+        envelope.expiresAt,
+        now,
+        quota.maxCount,
+        quota.maxBytes,
+        quota.maxSourceBytes,
+        lockKey(envelope.mailboxKey),
+      ]),
+    )
+    const outcome = rows[0]?.outcome
+    if (outcome === undefined) throw new Error('mailbox put returned no outcome')
+    return outcome
   }
 
   async has(mailboxKey: Bytes, id: Bytes, now: number): Promise<boolean> {
@@ -136,12 +122,13 @@ export class PostgresMailboxStore implements MailboxStore {
 
   async expire(now: number): Promise<number> {
     return this.db.transaction().execute(async (trx) => {
-      const expired = await trx
-        .deleteFrom('mailbox_envelopes')
-        .where('expires_at', '<=', now)
-        .executeTakeFirst()
+      const { rows } = await trx.executeQuery<{ expired: number | string }>(
+        CompiledQuery.raw(EXPIRE_SQL, [now]),
+      )
+      await trx.deleteFrom('mailbox_counters').where('envelopes', '<=', 0).execute()
+      await trx.deleteFrom('mailbox_source_bytes').where('bytes', '<=', 0).execute()
       await trx.deleteFrom('mailbox_tombstones').where('expires_at', '<=', now).execute()
-      return Number(expired.numDeletedRows)
+      return Number(rows[0]?.expired ?? 0)
     })
   }
 
@@ -180,50 +167,11 @@ function lockKey(mailboxKey: Uint8Array): number {
   return ((b[0] ?? 0) << 24) | ((b[1] ?? 0) << 16) | ((b[2] ?? 0) << 8) | (b[3] ?? 0)
 }
 
-// Held until the transaction ends. Mailbox first, then source: one order, no deadlock.
-const LOCK_SQL = `select pg_advisory_xact_lock($1::int, $2::int),
-  pg_advisory_xact_lock($3::int, hashtext($4::text))`
+const PUT_SQL = `select mailbox_put($1::bytea, $2::bytea, $3::bytea, $4::text, $5::bigint,
+  $6::bigint, $7::bigint, $8::bigint, $9::bigint, $10::bigint, $11::int) as outcome`
 
-// Runs after the locks, so its snapshot sees every envelope committed by earlier puts into
-// this mailbox or from this source. An expired envelope with the same ID (not yet removed
-// by expire()) is replaced. $9 and $12 are the same size: one parameter per type context.
-const PUT_SQL = `
-  with
-  tomb as (
-    select 1 from mailbox_tombstones
-    where mailbox_key = $1::bytea and id = $2::bytea and expires_at > $7::bigint),
-  dup as (
-    select 1 from mailbox_envelopes
-    where mailbox_key = $1::bytea and id = $2::bytea and expires_at > $7::bigint),
-  box as (
-    select count(*) as n, coalesce(sum(size), 0) as b from mailbox_envelopes
-    where mailbox_key = $1::bytea and expires_at > $7::bigint),
-  src as (
-    select coalesce(sum(size), 0) as b from mailbox_envelopes
-    where source = $4::text and expires_at > $7::bigint),
-  verdict as (
-    select case
-      when exists (select 1 from tomb) then 'deleted'
-      when exists (select 1 from dup) then 'duplicate'
-      when box.n + 1 > $8::bigint or box.b + $9::bigint > $10::bigint then 'mailbox-full'
-      when src.b + $9::bigint > $11::bigint then 'source-full'
-      else 'stored'
-    end as outcome
-    from box, src),
-  ins as (
-    insert into mailbox_envelopes (mailbox_key, id, data, size, source, stored_at, expires_at)
-    select $1::bytea, $2::bytea, $3::bytea, $12::int, $4::text, $5::bigint, $6::bigint
-    from verdict where outcome = 'stored'
-    on conflict (mailbox_key, id) do update set
-      data = excluded.data,
-      size = excluded.size,
-      source = excluded.source,
-      stored_at = excluded.stored_at,
-      expires_at = excluded.expires_at
-    returning 1)
-  select outcome from verdict`
-
-// One statement: delete, leave tombstones (a longer one wins), count what was live.
+// One statement: delete, lower the running totals, leave tombstones (a longer one wins),
+// count what was live.
 const DELETE_SQL = `
   with
   ids as (
@@ -231,7 +179,16 @@ const DELETE_SQL = `
   del as (
     delete from mailbox_envelopes
     where mailbox_key = $1::bytea and id in (select id from ids)
-    returning expires_at),
+    returning source, size, expires_at),
+  box as (
+    update mailbox_counters set
+      envelopes = envelopes - (select count(*) from del),
+      bytes = bytes - (select coalesce(sum(size), 0) from del)
+    where mailbox_key = $1::bytea and exists (select 1 from del)),
+  src as (
+    update mailbox_source_bytes s set bytes = s.bytes - d.bytes
+    from (select source, sum(size) as bytes from del group by source) d
+    where s.source = d.source),
   tomb as (
     insert into mailbox_tombstones (mailbox_key, id, expires_at)
     select $1::bytea, id, $3::bigint from ids
@@ -239,3 +196,19 @@ const DELETE_SQL = `
       expires_at = greatest(mailbox_tombstones.expires_at, excluded.expires_at)
     returning 1)
   select count(*) filter (where expires_at > $4::bigint) as present from del`
+
+// Removes expired envelopes and lowers the running totals in one statement.
+const EXPIRE_SQL = `
+  with
+  del as (
+    delete from mailbox_envelopes where expires_at <= $1::bigint
+    returning mailbox_key, source, size),
+  box as (
+    update mailbox_counters c set envelopes = c.envelopes - d.n, bytes = c.bytes - d.b
+    from (select mailbox_key, count(*) as n, sum(size) as b from del group by mailbox_key) d
+    where c.mailbox_key = d.mailbox_key),
+  src as (
+    update mailbox_source_bytes s set bytes = s.bytes - d.b
+    from (select source, sum(size) as b from del group by source) d
+    where s.source = d.source)
+  select count(*) as expired from del`

@@ -10,6 +10,8 @@ export interface Database {
   node_identity: NodeIdentityTable
   mailbox_envelopes: MailboxEnvelopesTable
   mailbox_tombstones: MailboxTombstonesTable
+  mailbox_counters: MailboxCountersTable
+  mailbox_source_bytes: MailboxSourceBytesTable
   dht_records: DhtRecordsTable
   dht_contacts: DhtContactsTable
 }
@@ -72,4 +74,20 @@ export interface DhtContactsTable {
   host: string
   port: number
   saved_at: number
+}
+
+/**
+ * Running totals per mailbox over every stored envelope (expired ones too, until
+ * `expire()` removes them): never below the live totals. Kept by the store's statements.
+ */
+export interface MailboxCountersTable {
+  mailbox_key: Uint8Array
+  envelopes: number
+  bytes: number
+}
+
+/** Running total of bytes stored per source address (as {@link MailboxCountersTable}). */
+export interface MailboxSourceBytesTable {
+  source: string
+  bytes: number
 }
