@@ -6,7 +6,7 @@
 // in its own process. Everything lives in a fresh schema of db `test`, dropped afterwards.
 // Goal: 0.5 of each ceiling or more.
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -23,10 +23,21 @@ const OWNERS = 64 // mailboxes written to (one per client worker)
 const ENVELOPE_BYTES = 512 // a sealed text message: one fragment
 const TTL_SECONDS = 3_600
 const HOST = '127.0.0.1'
+const CLOCK_TICKS_PER_SECOND = 100 // USER_HZ of /proc/<pid>/stat on Linux
 const SELF = fileURLToPath(import.meta.url)
 const OPS = ['put', 'get', 'delete']
 
 const schemaUrl = (schema) => `${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`
+
+/** CPU seconds process `pid` used so far (Linux: utime + stime from /proc, in clock ticks). */
+function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND
+  } catch {
+    return Number.NaN
+  }
+}
 
 /** Times `fn` in `workers` parallel loops for SECONDS (or until every loop returns false). */
 async function timed(workers, fn) {
@@ -95,45 +106,60 @@ async function sqlClient(schema) {
 
 // ------------------------------------------------------------------ the super-node (child process)
 
+/** One client writes everything: quotas out of the way. */
+const NO_QUOTA = { maxCount: 1e9, maxBytes: 1e15, maxSourceBytes: 1e15 }
+
 /**
- * The super-node's DHT node on the server's Postgres mailbox store. Until @passage/server
- * exports the store, its built module is used; without either, the SDK's memory store (and
- * the output says so).
+ * The super-node: `startServer` from @passage/server on Postgres with its DHT node on, as
+ * `passage-server` runs it (its Postgres mailbox store, metrics hooks and timers). When the
+ * server build has no DHT yet, a `DhtNode` on the server's `PostgresMailboxStore`; without
+ * that either, on the SDK's memory store (and the output says which).
  */
-async function openMailboxStore(schema, dataDir) {
-  let mod = await import('@passage/server')
-  if (!mod.PostgresMailboxStore) {
-    mod = await import('../server/dist/db/postgres-mailbox-store.js')
-      .then(async (m) => ({ ...m, ...(await import('../server/dist/db/database.js')) }))
-      .catch(() => ({}))
+async function superNode(schema, dataDir) {
+  const server = await import('@passage/server')
+  const sdk = await import('@passage/sdk')
+  let info
+  const running = await server.startServer({
+    config: server.defaultConfig({
+      httpHost: HOST,
+      httpPort: 0,
+      databaseUrl: schemaUrl(schema),
+      dataDir,
+      logLevel: 'warn',
+      dhtPort: 0,
+    }),
+    dht: { node: { quota: NO_QUOTA } },
+  })
+  if (running.dht?.node) {
+    const node = running.dht.node
+    info = { port: node.address().port, id: sdk.toHex(node.id), store: 'postgres (startServer)' }
+  } else {
+    await running.close()
+    const { store, kind } = await openMailboxStore(server, schema, dataDir)
+    const node = new sdk.DhtNode({
+      identity: sdk.Identity.generate(),
+      socket: await sdk.bindUdpSocket(HOST, 0),
+      mailboxStore: store,
+      quota: NO_QUOTA,
+    })
+    info = { port: node.address().port, id: sdk.toHex(node.id), store: kind }
   }
-  if (mod.PostgresMailboxStore && mod.openDatabase) {
-    const database = await mod.openDatabase({ databaseUrl: schemaUrl(schema), dataDir })
-    return { store: new mod.PostgresMailboxStore(database.db), kind: 'postgres' }
+  process.stdout.write(`${JSON.stringify(info)}\n`)
+  process.on('SIGTERM', () => process.exit(0)) // a normal exit (flushes --cpu-prof if asked)
+}
+
+async function openMailboxStore(server, schema, dataDir) {
+  if (server.PostgresMailboxStore) {
+    const database = await server.openDatabase({ databaseUrl: schemaUrl(schema), dataDir })
+    return { store: new server.PostgresMailboxStore(database.db), kind: 'postgres (DhtNode)' }
   }
   const { MemoryMailboxStore } = await import('@passage/sdk')
   return { store: new MemoryMailboxStore(), kind: 'memory' }
 }
 
-async function superNode(schema, dataDir) {
-  const { DhtNode, Identity, bindUdpSocket, toHex } = await import('@passage/sdk')
-  const { store, kind } = await openMailboxStore(schema, dataDir)
-  const node = new DhtNode({
-    identity: Identity.generate(),
-    socket: await bindUdpSocket(HOST, 0),
-    mailboxStore: store,
-    // One client writes everything: lift the quotas out of the way.
-    quota: { maxCount: 1e9, maxBytes: 1e15, maxSourceBytes: 1e15 },
-  })
-  process.stdout.write(
-    `${JSON.stringify({ port: node.address().port, id: toHex(node.id), store: kind })}\n`,
-  )
-  process.on('SIGTERM', () => process.exit(0)) // a normal exit (flushes --cpu-prof if asked)
-}
-
 // ------------------------------------------------------------------ the DHT client (child process)
 
-async function dhtClient(port, idHex) {
+async function dhtClient(port, idHex, serverPid) {
   const sdk = await import('@passage/sdk')
   const { DhtNode, Identity, bindUdpSocket, mailboxKeyFor, envelopeIdOf, mailboxAuthInput } = sdk
   const node = new DhtNode({
@@ -159,7 +185,13 @@ async function dhtClient(port, idHex) {
     return { ownerKey: owner.identity.publicKey, timestamp, nonce, signature }
   }
   const out = {}
-  out.put = await timed(IN_FLIGHT, async (w) => {
+  // Also the super-node's CPU time per operation: is it busy itself or waiting on Postgres?
+  const phase = async (op, fn) => {
+    const cpu = cpuSeconds(serverPid)
+    out[op] = await timed(IN_FLIGHT, fn)
+    out[op].serverCpuMs = ((cpuSeconds(serverPid) - cpu) * 1000) / out[op].done
+  }
+  await phase('put', async (w) => {
     const owner = owners[w % OWNERS]
     const data = Uint8Array.from(randomBytes(ENVELOPE_BYTES))
     const envelopeId = envelopeIdOf(owner.mailboxKey, data)
@@ -178,7 +210,7 @@ async function dhtClient(port, idHex) {
     owner.ids.push(envelopeId)
   })
   const cursor = new Array(OWNERS).fill(0)
-  out.get = await timed(IN_FLIGHT, async (w) => {
+  await phase('get', async (w) => {
     const owner = owners[w % OWNERS]
     const envelopeId = owner.ids[cursor[w % OWNERS]++ % owner.ids.length]
     const request = { type: 'mailbox-get', kind: 'read', envelopeId, index: 0 }
@@ -188,7 +220,7 @@ async function dhtClient(port, idHex) {
     }
   })
   cursor.fill(0)
-  out.delete = await timed(IN_FLIGHT, async (w) => {
+  await phase('delete', async (w) => {
     const owner = owners[w % OWNERS]
     const envelopeId = owner.ids[cursor[w % OWNERS]++]
     if (!envelopeId) return false
@@ -222,6 +254,7 @@ export async function benchMailbox() {
   let server
   const rates = { ours: { put: [], get: [], delete: [] }, sql: { put: [], get: [], delete: [] } }
   const ratios = { put: [], get: [], delete: [] }
+  const serverCpu = { put: [], get: [], delete: [] }
   let store = 'unknown'
   try {
     await admin(`create table ${schema}.ceiling (
@@ -230,7 +263,7 @@ export async function benchMailbox() {
       primary key (mailbox_key, id))`)
     server = await startChild([SELF, 'super-node', schema, dataDir])
     store = server.info.store
-    if (store !== 'postgres') {
+    if (!store.startsWith('postgres')) {
       console.log(
         'NOTE: no Postgres mailbox store in @passage/server yet: the super-node runs on the SDK MemoryMailboxStore',
       )
@@ -239,17 +272,21 @@ export async function benchMailbox() {
       const sql = await runChild([SELF, 'sql-client', schema], {
         timeoutMs: SECONDS * 6_000 + 30_000,
       })
-      const ours = await runChild([SELF, 'dht-client', String(server.info.port), server.info.id], {
-        timeoutMs: SECONDS * 6_000 + 30_000,
-      })
+      const ours = await runChild(
+        [SELF, 'dht-client', String(server.info.port), server.info.id, String(server.child.pid)],
+        {
+          timeoutMs: SECONDS * 6_000 + 30_000,
+        },
+      )
       const line = []
       for (const op of OPS) {
         rates.sql[op].push(sql[op].rate)
         rates.ours[op].push(ours[op].rate)
         ratios[op].push(ours[op].rate / sql[op].rate)
         const failed = ours[op].failed ? ` (${ours[op].failed} failed: ${ours[op].firstError})` : ''
+        serverCpu[op].push(ours[op].serverCpuMs)
         line.push(
-          `${op} ${ours[op].rate.toFixed(0)}/s vs SQL ${sql[op].rate.toFixed(0)}/s${failed}`,
+          `${op} ${ours[op].rate.toFixed(0)}/s vs SQL ${sql[op].rate.toFixed(0)}/s (super-node CPU ${ours[op].serverCpuMs.toFixed(2)} ms/op)${failed}`,
         )
       }
       console.log(`round ${round + 1}: ${line.join(', ')}`)
@@ -263,23 +300,21 @@ export async function benchMailbox() {
   const sqlName = { put: 'INSERT', get: 'SELECT by key', delete: 'DELETE by key' }
   for (const op of OPS) {
     const ceiling = median(rates.sql[op])
-    report(
-      `mailbox ${op} on ${store} (vs ${sqlName[op]})`,
-      ceiling * median(ratios[op]),
-      ceiling,
-      0.5,
-    )
+    report(`mailbox ${op} (vs SQL ${sqlName[op]})`, ceiling * median(ratios[op]), ceiling, 0.5)
   }
+  console.log(
+    `super-node CPU per operation (median, ms): ${OPS.map((op) => `${op} ${median(serverCpu[op]).toFixed(2)}`).join(', ')}`,
+  )
 }
 
 if (process.argv[1] === SELF) {
-  const [mode, a, b] = process.argv.slice(2)
+  const [mode, a, b, c] = process.argv.slice(2)
   if (mode === 'super-node') await superNode(a, b)
   else if (mode === 'sql-client') {
     process.stdout.write(`${JSON.stringify(await sqlClient(a))}\n`)
     process.exit(0)
   } else if (mode === 'dht-client') {
-    process.stdout.write(`${JSON.stringify(await dhtClient(Number(a), b))}\n`)
+    process.stdout.write(`${JSON.stringify(await dhtClient(Number(a), b, Number(c)))}\n`)
     process.exit(0)
   }
 }
