@@ -20,9 +20,12 @@ COPY sdk sdk
 COPY server server
 RUN npx tsc -b sdk server
 # Then keep production dependencies only, for the server and the SDK it uses.
-RUN rm -rf node_modules \
+# npm nests a dependency under a workspace when its version differs from the hoisted one
+# (server/node_modules/ajv 8 today): keep those folders too, created empty when there are none.
+RUN rm -rf node_modules sdk/node_modules server/node_modules \
  && npm ci --omit=dev --no-audit --no-fund --workspace @passage/server --workspace @passage/sdk \
- && rm -f node_modules/@passage/cli
+ && rm -f node_modules/@passage/cli \
+ && mkdir -p sdk/node_modules server/node_modules
 
 # 2. Runtime: small, non-root, data in a volume.
 FROM node:22-bookworm-slim AS runtime
@@ -36,8 +39,10 @@ COPY --from=build --chown=root:root /app/node_modules node_modules
 COPY --from=build /app/package.json ./
 COPY --from=build /app/sdk/package.json sdk/
 COPY --from=build /app/sdk/dist sdk/dist
+COPY --from=build /app/sdk/node_modules sdk/node_modules
 COPY --from=build /app/server/package.json server/
 COPY --from=build /app/server/dist server/dist
+COPY --from=build /app/server/node_modules server/node_modules
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]

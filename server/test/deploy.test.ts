@@ -130,6 +130,30 @@ t.test('dockerfilelint finds no issue in the Dockerfile', async (t) => {
   t.equal(report.totalIssues, 0, 'no issues')
 })
 
+t.test('the image keeps the dependencies npm nests under a workspace', async (t) => {
+  // A production dependency whose version differs from the hoisted one lives in
+  // <workspace>/node_modules (server/node_modules/ajv 8): without it the image cannot start.
+  const lock = JSON.parse(await text('package-lock.json')) as {
+    packages: Record<string, { dev?: boolean }>
+  }
+  const nested = new Set(
+    Object.entries(lock.packages)
+      .filter(([path, entry]) => /^(sdk|server)\/node_modules\//.test(path) && !entry.dev)
+      .map(([path]) => path.split('/')[0]!),
+  )
+  const dockerfile = await text('Dockerfile')
+  for (const workspace of ['sdk', 'server']) {
+    t.match(
+      dockerfile,
+      new RegExp(
+        `^COPY --from=build /app/${workspace}/node_modules ${workspace}/node_modules$`,
+        'm',
+      ),
+      `${workspace}/node_modules is copied into the runtime image${nested.has(workspace) ? ' (it has nested packages now)' : ''}`,
+    )
+  }
+})
+
 t.test('the Grafana dashboard and its provisioning', async (t) => {
   const dashboard = JSON.parse(await text('deploy/grafana/dashboards/passage-super-node.json')) as {
     uid: string
