@@ -49,6 +49,7 @@ export class LinkListener {
   private readonly linkHandlers = new Set<LinkHandler>()
   private readonly refusedHandlers = new Set<RefusedHandler>()
   private closing = false
+  private readonly stopWaiters = new Set<() => void>()
   readonly stats: LinkListenerStats = { accepted: 0, refused: 0, refusedByCode: {} }
 
   private constructor(
@@ -91,9 +92,46 @@ export class LinkListener {
     return this
   }
 
+  /**
+   * The links accepted from now on, as an async iterator; it ends when the listener closes or
+   * `signal` aborts. Links that arrive while the loop body runs are queued for it.
+   *
+   * @example
+   * for await (const link of listener.accepted()) link.on('frame', onMessage)
+   */
+  async *accepted(signal?: AbortSignal): AsyncGenerator<Link> {
+    const queue: Link[] = []
+    let wake: (() => void) | undefined
+    const onLink = (link: Link) => {
+      queue.push(link)
+      wake?.()
+    }
+    const onStop = () => wake?.()
+    this.on('link', onLink)
+    this.stopWaiters.add(onStop)
+    signal?.addEventListener('abort', onStop)
+    try {
+      for (;;) {
+        const next = queue.shift()
+        if (next) {
+          yield next
+          continue
+        }
+        if (this.closing || signal?.aborted) return
+        await new Promise<void>((resolve) => (wake = resolve))
+        wake = undefined
+      }
+    } finally {
+      this.off('link', onLink)
+      this.stopWaiters.delete(onStop)
+      signal?.removeEventListener('abort', onStop)
+    }
+  }
+
   /** Stops listening and closes every link and pending handshake. */
   async close(): Promise<void> {
     this.closing = true
+    for (const wake of this.stopWaiters) wake()
     for (const stream of this.pending) stream.destroy()
     for (const link of this.links) link.close()
     await this.server.close()

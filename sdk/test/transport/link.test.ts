@@ -363,3 +363,21 @@ t.test('closing the listener closes its links', async (t) => {
   t.equal(await done, undefined)
   t.same(listener.openLinks(), [])
 })
+
+t.test('accepted links as an async iterator, ended by close', async (t) => {
+  const listener = await LinkListener.listen({ identity: bob })
+  const seen: string[] = []
+  const loop = (async () => {
+    for await (const link of listener.accepted()) {
+      seen.push(link.peer.textId)
+      link.close()
+    }
+  })()
+  for (const identity of [alice, carol]) {
+    const link = await dialLink({ ...listener.address(), expectedId: bob.id, identity })
+    await closed(link)
+  }
+  await listener.close()
+  await within(loop, 'the loop to end')
+  t.same(seen, [alice.textId, carol.textId])
+})
