@@ -102,10 +102,16 @@ const STATE_RANK: Record<DeliveryState, number> = {
  * @internal
  */
 export interface ClientFaults {
+  /** After the `index`-th fetched envelope was stored (its transaction committed). */
+  afterEnvelopeStored?: (index: number) => void
   /** After the mailbox was fetched and its envelopes stored, before they are deleted from the DHT. */
   beforeMailboxDelete?: () => void
+  /** An outgoing message is in the outbox as plaintext, before it is sealed. */
+  beforeSeal?: () => void
   /** After an outgoing message was sealed and saved in the outbox, before any network I/O. */
   beforeDeliver?: () => void
+  /** After a link or the DHT took a message, before it leaves the outbox. */
+  afterDeliver?: () => void
 }
 
 /** Extra collaborators; tests inject timers and faults. */
@@ -916,6 +922,7 @@ class Client implements PassageClient {
       const publicKey = toBytes(new Uint8Array(contact.public_key))
       let sealed = entry.sealed ? toBytes(new Uint8Array(entry.sealed)) : undefined
       if (!sealed) {
+        this.faults.beforeSeal?.()
         try {
           sealed = await this.session.seal(
             signalAddressOfKey(publicKey),
@@ -943,6 +950,7 @@ class Client implements PassageClient {
       this.faults.beforeDeliver?.()
       const envelopeId = envelopeIdOf(mailboxKeyFor(publicKey), sealed)
       if (await this.sendDirect(publicKey, sealed, envelopeId, signal)) {
+        this.faults.afterDeliver?.()
         await this.delivered(entry, 'delivered', 'direct')
         return true
       }
@@ -950,6 +958,7 @@ class Client implements PassageClient {
         signal?.throwIfAborted()
         const result = await this.dht.putEnvelope(publicKey, sealed)
         if (result.stored > 0) {
+          this.faults.afterDeliver?.()
           await this.delivered(entry, 'stored', 'mailbox')
           return true
         }
@@ -1138,9 +1147,10 @@ class Client implements PassageClient {
     const fresh: ChatMessage[] = []
     const deliveries: ClientEvents['delivery'][] = []
     const refusals: RefusedEvent[] = []
-    for (const envelope of envelopes) {
+    for (const [index, envelope] of envelopes.entries()) {
       if (this.closed) break
       const outcome = await this.processIncoming(envelope.id, envelope.data, 'mailbox')
+      this.faults.afterEnvelopeStored?.(index)
       handled.push(envelope.id)
       if (outcome.status === 'stored') {
         if (outcome.message) fresh.push(outcome.message)
