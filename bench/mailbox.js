@@ -172,7 +172,7 @@ async function dhtClient(port, idHex, serverPid) {
   })
   const to = { host: HOST, port }
   const audience = Uint8Array.from(Buffer.from(idHex, 'hex'))
-  const pong = await node.request(to, { type: 'ping' })
+  const pong = await node.request(to, { type: 'ping' }, { retries: 3 }) // the write token
   const token = pong.token
   const owners = Array.from({ length: OWNERS }, () => {
     const identity = Identity.generate()
