@@ -225,6 +225,14 @@ export function buildCommand(): Command {
     )
     .addOption(
       new Option(
+        '--dht-advertise <host:port>',
+        'the public DHT endpoint to publish in /v1/info (default: the host clients used, and the DHT port)',
+      )
+        .env('PASSAGE_DHT_ADVERTISE')
+        .argParser(parseEndpoint),
+    )
+    .addOption(
+      new Option(
         '--bootstrap <host:port>',
         'a DHT node to join through; repeatable (env: comma-separated)',
       )
@@ -255,6 +263,7 @@ interface ParsedOptions {
   logLevel: LogLevel
   trustProxy: TrustProxy
   dhtPort?: number
+  dhtAdvertise?: Endpoint
   bootstrap: Endpoint[]
   peerNode: string[]
 }
@@ -277,6 +286,7 @@ export function parseConfig(argv: string[], command: Command = buildCommand()): 
     logLevel: options.logLevel,
     trustProxy: options.trustProxy,
     dhtPort: options.dhtPort,
+    dhtEndpoint: options.dhtAdvertise ?? null,
     bootstrap: options.bootstrap,
     peerNodes: options.peerNode,
   })

@@ -70,6 +70,7 @@ t.test('every option from the environment, and flags win over it', async (t) => 
     PASSAGE_LOG_LEVEL: 'WARN',
     PASSAGE_TRUST_PROXY: '127.0.0.1,10.0.0.0/8',
     PASSAGE_DHT_PORT: '0',
+    PASSAGE_DHT_ADVERTISE: 'dht.example.org:7401',
     PASSAGE_BOOTSTRAP: '127.0.0.1:7001, [::1]:7002',
   })
   t.same(config, {
@@ -83,6 +84,7 @@ t.test('every option from the environment, and flags win over it', async (t) => 
     logLevel: 'warn',
     trustProxy: ['127.0.0.1', '10.0.0.0/8'],
     dhtPort: 0,
+    dhtEndpoint: { host: 'dht.example.org', port: 7401 },
     bootstrap: [
       { host: '127.0.0.1', port: 7001 },
       { host: '::1', port: 7002 },

@@ -46,6 +46,7 @@ t.test('--help lists every option with its environment variable', async (t) => {
     ['--log-level', 'PASSAGE_LOG_LEVEL'],
     ['--trust-proxy', 'PASSAGE_TRUST_PROXY'],
     ['--dht-port', 'PASSAGE_DHT_PORT'],
+    ['--dht-advertise', 'PASSAGE_DHT_ADVERTISE'],
     ['--bootstrap', 'PASSAGE_BOOTSTRAP'],
   ]) {
     t.match(stdout, flag, `${flag} listed`)
@@ -69,7 +70,16 @@ interface Program {
 async function startProgram(t: TeardownHost): Promise<Program> {
   const storage = await backends[1]!.prepare(t)
   const child = passageServer(
-    ['--http-host', '127.0.0.1', '--http-port', '0', '--bootstrap', '127.0.0.1:7001'],
+    [
+      '--http-host',
+      '127.0.0.1',
+      '--http-port',
+      '0',
+      '--dht-port',
+      '0',
+      '--bootstrap',
+      '127.0.0.1:7001',
+    ],
     { PASSAGE_DATA_DIR: storage.options.dataDir, PASSAGE_LOG_LEVEL: 'info' },
   )
   const exited = once(child, 'exit') as Promise<[number | null, string | null]>
@@ -159,7 +169,12 @@ t.test(
     t.equal(health.status, 200)
     const info = (await (await fetch(`${start.url}/v1/info`)).json()) as { id: string }
     t.equal(info.id, start.id)
-    t.equal((await fetch(`${start.url}/readyz`)).status, 200)
+    const ready = await fetch(`${start.url}/readyz`)
+    t.equal(ready.status, 503, 'not ready: the --bootstrap node 127.0.0.1:7001 is down')
+    t.match(
+      ((await ready.json()) as { checks: { dht: string } }).checks.dht,
+      /^no verified DHT node yet; bootstrapping from 1 configured peer/,
+    )
 
     const held = await heldRequest(start.url)
     program.child.kill('SIGTERM')

@@ -76,6 +76,17 @@ t.test('the DHT endpoint in /v1/info comes from the config', async (t) => {
   })
 })
 
+t.test('a DHT on a wildcard address is published under the host the client used', async (t) => {
+  const { app } = await appFixture(t, backends[1]!, {
+    config: { dhtEndpoint: { host: '0.0.0.0', port: 7401 } },
+  })
+  const info = async (host: string) =>
+    (await app.inject({ method: 'GET', url: '/v1/info', headers: { host } })).json().dht
+  t.same(await info('node.example.org:8080'), { host: 'node.example.org', port: 7401 })
+  t.same(await info('203.0.113.9'), { host: '203.0.113.9', port: 7401 })
+  t.same(await info('[2001:db8::1]:8080'), { host: '2001:db8::1', port: 7401 })
+})
+
 t.test('/docs/json is an OpenAPI document of every route', async (t) => {
   const { app } = await appFixture(t, backends[1]!)
   const res = await app.inject({ method: 'GET', url: '/docs/json' })

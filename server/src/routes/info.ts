@@ -41,13 +41,29 @@ export default async function infoRoutes(app: FastifyInstance): Promise<void> {
         },
       },
     },
-    async () => ({
+    async (request) => ({
       id: identity.textId,
       publicKey,
       version: SERVER_VERSION,
-      dht: app.passage.dhtEndpoint(),
+      dht: publishedEndpoint(app.passage.dhtEndpoint(), request.hostname),
       announceTtlMs: config.announceTtlMs,
       announceSkewMs: config.announceSkewMs,
     }),
   )
+}
+
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]', ''])
+
+/**
+ * A DHT bound to a wildcard address is published under the host name the client used to
+ * reach this server (without its port): the one address we know works for that client.
+ * `--dht-advertise` overrides it.
+ */
+export function publishedEndpoint(
+  endpoint: { host: string; port: number } | null,
+  requestHostname: string,
+): { host: string; port: number } | null {
+  if (!endpoint || !WILDCARD_HOSTS.has(endpoint.host)) return endpoint
+  const host = requestHostname.replace(/^\[(.*)\](:\d+)?$/, '$1').replace(/^([^:]*):\d+$/, '$1')
+  return { host: host || endpoint.host, port: endpoint.port }
 }
