@@ -80,6 +80,7 @@ async function announceLoad(node, identities, seqBase, expectedRps) {
     seqBase,
   )
   let next = 0
+  const statuses = new Map()
   const result = await load({
     url: node.url,
     duration: SECONDS,
@@ -89,9 +90,13 @@ async function announceLoad(node, identities, seqBase, expectedRps) {
         path: '/v1/announce',
         headers: { 'content-type': 'application/json' },
         setupRequest: (request) => ({ ...request, body: bodies[next++ % bodies.length] }),
+        onResponse: (status, body) => {
+          if (status !== 200) statuses.set(status, body)
+        },
       },
     ],
   })
+  for (const [status, body] of statuses) console.log(`  refused ${status}: ${body.slice(0, 160)}`)
   return result.rps
 }
 
