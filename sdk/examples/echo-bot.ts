@@ -1,0 +1,41 @@
+// An echo bot: answers every message with "echo: <text>".
+//
+//   PASSAGE_SERVERS=http://127.0.0.1:8080 node --conditions=@passage/source \
+//     --import=@tapjs/typescript/import sdk/examples/echo-bot.ts ./echo-bot-home
+//
+// It creates its identity in the home folder on first run, prints its passage: URI (add it
+// as a contact: `passage contacts add '<uri>'`), and runs until Ctrl-C.
+import { createClient } from '@passage/sdk'
+
+const home = process.argv[2] ?? process.env.PASSAGE_HOME ?? './echo-bot-home'
+const servers = (process.env.PASSAGE_SERVERS ?? 'http://127.0.0.1:8080')
+  .split(',')
+  .map((s) => s.trim())
+  .filter(Boolean)
+
+const client = await createClient({
+  home,
+  createIdentity: true,
+  name: 'echo-bot',
+  servers,
+  fetchIntervalMs: 5_000, // a bot can afford to look at its mailbox often
+  lan: process.env.PASSAGE_LAN !== '0',
+})
+console.log(`echo bot ${client.textId}`)
+console.log(`add me: ${client.contactUri}`)
+client.on('error', (error) => console.error(`background: ${error.code} ${error.message}`))
+client.on('refused', (r) =>
+  console.error(`refused a message (${r.reason}) from ${r.claimedSender}`),
+)
+
+const stop = new AbortController()
+process.once('SIGINT', () => stop.abort())
+process.once('SIGTERM', () => stop.abort())
+
+for await (const message of client.messages({ signal: stop.signal })) {
+  console.log(`${message.contactId}: ${message.text}`)
+  await client.markRead(message.contactId, [message.id])
+  const reply = await client.send(message.contactId, `echo: ${message.text}`)
+  console.log(`  -> ${reply.state} via ${reply.route ?? 'nothing yet (queued)'}`)
+}
+await client.close()
