@@ -14,7 +14,12 @@ async function freeUdpPort(): Promise<number> {
 t.test(
   'LAN: two clients find each other with no super-node and no DHT, and chat directly both ways',
   async (t) => {
-    const lan = { interface: '127.0.0.1', port: await freeUdpPort(), group: '239.255.77.78' }
+    const lan = {
+      interface: '127.0.0.1',
+      port: await freeUdpPort(),
+      group: '239.255.77.78',
+      intervalMs: 250,
+    }
     // An empty "testnet" bootstrap list: no DHT at all.
     const none = { bootstrap: [] } as unknown as Parameters<typeof startClient>[1]
     const alice = await startClient(t, none, home(t, 'alice'), { lan })
@@ -62,7 +67,12 @@ t.test(
 
 t.test('direct first, the mailbox when the link is gone', async (t) => {
   const net = await testnet(t)
-  const lan = { interface: '127.0.0.1', port: await freeUdpPort(), group: '239.255.77.79' }
+  const lan = {
+    interface: '127.0.0.1',
+    port: await freeUdpPort(),
+    group: '239.255.77.79',
+    intervalMs: 250,
+  }
   const alice = await startClient(t, net, home(t, 'alice'), { lan })
   const bobHome = home(t, 'bob')
   let bob = await startClient(t, net, bobHome, { lan })
@@ -71,7 +81,9 @@ t.test('direct first, the mailbox when the link is gone', async (t) => {
   const first = await alice.send(bob.textId, 'direct')
   t.equal(first.route, 'direct')
   await bob.close()
+  const t0 = Date.now()
   const second = await alice.send(bob.textId, 'mailbox')
+  t.comment(`fallback took ${Date.now() - t0} ms`)
   t.equal(second.route, 'mailbox', 'Bob is gone: the mailbox takes it')
   t.equal(second.state, 'stored')
   bob = await startClient(t, net, bobHome, { lan: false })
