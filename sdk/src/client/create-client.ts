@@ -402,6 +402,7 @@ class Client implements PassageClient {
 
   /** Periodic work: join the DHT, announce, publish the bundle, fetch, flush. Never throws. */
   private async tick(): Promise<void> {
+    await this.runGuarded('replaying message events', () => this.notifyPending())
     await this.runGuarded('joining the DHT', () => this.joinDht())
     await this.runGuarded('announcing', () => this.announce())
     await this.runGuarded('publishing the pre-key bundle', () => this.publishBundle())
@@ -846,6 +847,7 @@ class Client implements PassageClient {
       state: 'pending',
       read: 0,
       route: null,
+      notified: 1,
     }
     await this.db.transaction().execute(async (trx) => {
       await trx.insertInto('messages').values(row).execute()
@@ -1141,6 +1143,7 @@ class Client implements PassageClient {
     if (!dht || this.closed) return []
     signal?.throwIfAborted()
     if (dht.table.size === 0) await this.joinDht()
+    const preKeysBefore = await this.session.countOneTimePreKeys()
     const envelopes = await dht.fetchMailbox(this.identity)
     signal?.throwIfAborted()
     const handled: Bytes[] = []
@@ -1161,7 +1164,7 @@ class Client implements PassageClient {
     }
     this.lastFetchAt = this.clock.now()
     fresh.sort((a, b) => a.sentAt - b.sentAt || a.id.localeCompare(b.id))
-    for (const m of fresh) this.emit('message', m)
+    await this.notify(fresh)
     for (const d of deliveries) this.emit('delivery', d)
     for (const r of refusals) this.emit('refused', r)
     if (handled.length > 0) {
@@ -1173,11 +1176,44 @@ class Client implements PassageClient {
     if (this.outboxCount > 0 && !this.closed) {
       void this.flushOutbox().catch((error: unknown) => this.emitError(error, 'sending'))
     }
-    if ((await this.session.countOneTimePreKeys()) < 20) this.bundleStale = true
+    // A first message used a one-time pre-key: publish a bundle without it.
+    if ((await this.session.countOneTimePreKeys()) < preKeysBefore) this.bundleStale = true
     if (this.bundleStale && !this.closed) {
       this.background = this.runGuarded('publishing the pre-key bundle', () => this.publishBundle())
     }
     return fresh
+  }
+
+  /** Emits `message` events, then records that they were emitted. */
+  private async notify(messages: ChatMessage[]): Promise<void> {
+    if (messages.length === 0) return
+    for (const m of messages) this.emit('message', m)
+    await this.db
+      .updateTable('messages')
+      .set({ notified: 1 })
+      .where(
+        'id',
+        'in',
+        messages.map((m) => m.id),
+      )
+      .execute()
+  }
+
+  /**
+   * Emits the stored incoming messages whose event a crash prevented (stored, then the
+   * process died before emitting): events are at least once across crashes, once otherwise.
+   */
+  private async notifyPending(): Promise<void> {
+    const rows = await this.db
+      .selectFrom('messages')
+      .selectAll()
+      .where('direction', '=', 'in')
+      .where('notified', '=', 0)
+      .orderBy('sent_at')
+      .orderBy('id')
+      .limit(MAX_HISTORY_LIMIT)
+      .execute()
+    await this.notify(rows.map(toMessage))
   }
 
   private async onDirectFrame(payload: Bytes, peer: LinkPeer): Promise<void> {
@@ -1207,7 +1243,7 @@ class Client implements PassageClient {
       }
       await this.links?.link(peer.id)?.send(encodeDirectFrame({ type: 'stored', envelopeId }))
       if (outcome.status === 'stored') {
-        if (outcome.message) this.emit('message', outcome.message)
+        if (outcome.message) await this.notify([outcome.message])
         for (const d of outcome.deliveries) this.emit('delivery', d)
       }
     } catch (error) {
@@ -1404,6 +1440,7 @@ async function storePayload(
       state: 'delivered',
       read: 0,
       route,
+      notified: 0,
     }
     const inserted = await trx
       .insertInto('messages')

@@ -189,7 +189,11 @@ export interface ClientStatus {
 
 /** The events of a {@link PassageClient}, with their payloads. */
 export interface ClientEvents {
-  /** A new incoming message (already stored; shown once, never again). */
+  /**
+   * A new incoming message, already stored. Emitted once; only when the process dies between
+   * storing a message and emitting its event is the event emitted again at the next start
+   * (at least once across crashes, never lost).
+   */
   message: ChatMessage
   /** An outgoing message changed state. */
   delivery: DeliveryEvent

@@ -48,6 +48,8 @@ export interface ClientDatabase {
     read: number
     /** direct or mailbox, once known. */
     route: string | null
+    /** Incoming: 1 once the `message` event was emitted (0: emit it at the next start). */
+    notified: number
   }
   outbox: {
     /** The payload's message ID (a chat message or a receipt), hex. */
@@ -216,6 +218,17 @@ export const CLIENT_MIGRATIONS: Record<string, Migration> = {
       ]) {
         await db.schema.dropTable(table).execute()
       }
+    },
+  },
+  '0004_message_notified': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .alterTable('messages')
+        .addColumn('notified', 'integer', (c) => c.notNull().defaultTo(1))
+        .execute()
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('messages').dropColumn('notified').execute()
     },
   },
 }

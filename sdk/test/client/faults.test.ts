@@ -92,10 +92,19 @@ t.test(
         },
       },
     )
+    const seen1 = collect(bob, 8, 1_000)
     await bob.fetchInbox().catch(() => {})
     await bob.close()
+    t.same(await seen1.done, [], 'the crash came before any event')
     bob = await startClient(t, net, bobHome, { listen: false })
+    // The 4 stored before the crash are replayed at start, the other 4 come from the mailbox.
+    const seen2 = collect(bob, 9, 1_500)
     await bob.fetchInbox()
+    t.same(
+      (await seen2.done).map((m) => m.text).sort(),
+      texts,
+      'every message shown once after the restart',
+    )
     const history = await bob.history(alice.textId)
     t.same(
       history.map((m) => m.text),
