@@ -49,6 +49,7 @@ import {
   MAX_DELETE_IDS,
   MAX_ENVELOPE_BYTES,
   encodeMessage,
+  TXID_BYTES,
   NONCE_BYTES,
   proofInput,
   recordKeyFor,
@@ -105,6 +106,8 @@ const FRAGMENT_WINDOW = 8
 const MAX_VERIFY_IN_FLIGHT = 64
 
 const TOKEN_DOMAIN = utf8('passage/dht/token/v1\0')
+/** Random bytes drawn at once for transaction IDs (512 requests' worth). */
+const TXID_POOL_BYTES = 4096
 
 /** Counters of a node, for tests and for the server's /metrics. */
 export interface DhtStats {
@@ -284,6 +287,8 @@ export class DhtNode {
   private lastRepublish: number
   private destroyed = false
   private verifyInFlight = 0
+  private txidPool: Bytes = new Uint8Array(0) as Bytes
+  private txidAt = 0
   private inFlight = 0
   private readonly maxInFlight: number
   private readonly waiting: Array<() => void> = []
@@ -362,7 +367,7 @@ export class DhtNode {
     const msg = decoded.message
     if (!REQUEST_KINDS.has(msg.type)) return this.onResponse(msg, from)
     if (!this.allow(from.host)) return this.drop('rate-limited')
-    void this.onRequest(msg, from)
+    this.onRequest(msg, from)
   }
 
   private allow(host: string): boolean {
@@ -403,32 +408,59 @@ export class DhtNode {
     p.resolve(msg)
   }
 
-  private async onRequest(msg: DhtMessage, from: NodeAddress): Promise<void> {
+  private onRequest(msg: DhtMessage, from: NodeAddress): void {
     const started = performanceNow()
     const senderId = this.idOf(msg.senderKey)
-    let body: MessageBody
-    let result = 'ok'
+    let out: MessageBody | Promise<MessageBody>
     try {
-      body = await this.dispatch({ msg, from, senderId } as InboundRequest)
+      out = this.dispatch({ msg, from, senderId } as InboundRequest)
     } catch (error) {
-      const code = wireErrorCode(error)
-      result = error instanceof PassageError ? error.code : 'internal'
-      this.stats.errors++
-      const message = error instanceof PassageError ? error.message : 'internal error'
-      if (!(error instanceof PassageError)) this.logger?.warn({ err: error }, 'dht: handler failed')
-      body = { type: 'error', code, message }
+      return this.replyError(msg, from, senderId, started, error)
     }
+    // ping and find-node answer synchronously: no promise, no microtask on the hot path.
+    if (!(out instanceof Promise)) return this.reply(msg, from, senderId, started, out, 'ok')
+    out
+      .then(
+        (body) => this.reply(msg, from, senderId, started, body, 'ok'),
+        (error: unknown) => this.replyError(msg, from, senderId, started, error),
+      )
+      .catch((error: unknown) => this.logger?.warn({ err: error }, 'dht: reply failed'))
+  }
+
+  private replyError(
+    msg: DhtMessage,
+    from: NodeAddress,
+    senderId: NodeId,
+    started: number,
+    error: unknown,
+  ): void {
+    const code = wireErrorCode(error)
+    const result = error instanceof PassageError ? error.code : 'internal'
+    this.stats.errors++
+    const message = error instanceof PassageError ? error.message : 'internal error'
+    if (!(error instanceof PassageError)) this.logger?.warn({ err: error }, 'dht: handler failed')
+    this.reply(msg, from, senderId, started, { type: 'error', code, message }, result)
+  }
+
+  private reply(
+    msg: DhtMessage,
+    from: NodeAddress,
+    senderId: NodeId,
+    started: number,
+    body: MessageBody,
+    result: string,
+  ): void {
     if (this.destroyed) return
     this.stats.handled[msg.type] = (this.stats.handled[msg.type] ?? 0) + 1
     this.metrics.onRequestHandled?.(msg.type, result, performanceNow() - started)
-    this.send(from, {
-      ...body,
-      txid: msg.txid,
-      senderKey: this.identity.publicKey,
-      client: this.client,
-      wantProof: false,
-      proof: msg.wantProof ? this.identity.sign(proofInput(msg.txid, senderId)) : undefined,
-    })
+    // The handler's fresh body becomes the response: no copy of its fields.
+    const response = body as DhtMessage
+    response.txid = msg.txid
+    response.senderKey = this.identity.publicKey
+    response.client = this.client
+    response.wantProof = false
+    response.proof = msg.wantProof ? this.identity.sign(proofInput(msg.txid, senderId)) : undefined
+    this.send(from, response)
     if (!msg.client) this.learn(senderId, from)
   }
 
@@ -439,7 +471,14 @@ export class DhtNode {
     return handler(this.ctx, req)
   }
 
-  /** A non-client node talked to us: refresh it, or verify it with a ping of our own. */
+  /**
+   * A non-client node talked to us: refresh it, or verify it with a ping of our own, but only
+   * when it could enter the table. A full bucket keeps its contacts (Kademlia prefers
+   * long-lived nodes): its oldest contact, when not seen lately, gets a plain ping (no proof,
+   * it proved its key already) and leaves if it does not answer; the newcomer is verified the
+   * next time it talks to us and finds room. Proofs cost a signature on each side, so asking
+   * every unknown requester for one was a third of a lookup's CPU.
+   */
   private learn(id: NodeId, from: NodeAddress): void {
     if (this.client) return
     const now = this.clock.now()
@@ -450,9 +489,11 @@ export class DhtNode {
     }
     const key = bytesKey(id)
     if (!known) {
-      // Its bucket is full of nodes seen lately: keep them, do not spend a ping.
       const oldest = this.table.oldestIfFull(id)
-      if (oldest && now - oldest.lastSeen < PING_OLDEST_AFTER_MS) return
+      if (oldest) {
+        if (now - oldest.lastSeen >= PING_OLDEST_AFTER_MS) this.checkOldest(oldest)
+        return
+      }
       if (this.verified.get(key) === addrKey(from)) return this.addVerified({ id, ...from })
     }
     const last = this.verifying.get(key)
@@ -469,6 +510,17 @@ export class DhtNode {
       .finally(() => this.verifyInFlight--)
   }
 
+  /** Pings a bucket's oldest contact (no proof: it proved its key); it leaves if it is gone. */
+  private checkOldest(oldest: { id: NodeId; host: string; port: number }): void {
+    const oldKey = bytesKey(oldest.id)
+    if (this.evicting.has(oldKey)) return
+    this.evicting.add(oldKey)
+    this.request(oldest, { type: 'ping' }, { expectId: oldest.id, wantProof: false })
+      .then(() => this.table.touch(oldest.id, this.clock.now()))
+      .catch(() => this.table.remove(oldest.id, this.clock.now()))
+      .finally(() => this.evicting.delete(oldKey))
+  }
+
   /** Adds a node that just proved its key; pings the oldest of a full bucket before evicting. */
   private addVerified(node: NodeInfo): void {
     if (this.destroyed || equalBytes(node.id, this.id)) return
@@ -480,13 +532,7 @@ export class DhtNode {
     if (r.status === 'added' && this.joined.length < MAX_PENDING_HANDOVERS) this.joined.push(node)
     if (r.status !== 'full') return
     if (now - r.oldest.lastSeen < PING_OLDEST_AFTER_MS) return
-    const oldKey = bytesKey(r.oldest.id)
-    if (this.evicting.has(oldKey)) return
-    this.evicting.add(oldKey)
-    this.request(r.oldest, { type: 'ping' }, { expectId: r.oldest.id, wantProof: false })
-      .then(() => this.table.touch(r.oldest.id, this.clock.now()))
-      .catch(() => this.table.remove(r.oldest.id, this.clock.now()))
-      .finally(() => this.evicting.delete(oldKey))
+    this.checkOldest(r.oldest)
   }
 
   private tokenFor(from: NodeAddress, secret = this.currentSecret()): Bytes {
@@ -553,10 +599,12 @@ export class DhtNode {
       wantProof?: boolean
       retries?: number
       timeoutMs?: number
+      /** Called once when the first attempt timed out and the request is resent. */
+      onSlow?: () => void
     } = {},
   ): Promise<DhtMessage> {
     if (this.destroyed) throw new RemoteError('the node is destroyed')
-    const txid = randomBytes(8) as Bytes
+    const txid = this.nextTxid()
     const key = bytesKey(txid)
     const wantProof = opts.wantProof ?? false
     const msg = {
@@ -608,7 +656,10 @@ export class DhtNode {
                 finish()
                 this.stats.timeouts++
                 reject(new TimeoutError(`no answer from ${to.host}:${to.port}`))
-              } else fire()
+              } else {
+                if (attempt === 1) opts.onSlow?.()
+                fire()
+              }
               // Each resend waits twice as long: a late answer is more likely than a lost one
               // when the responder is busy, and backing off keeps a busy network from collapsing.
             },
@@ -637,6 +688,17 @@ export class DhtNode {
     } finally {
       this.releaseSlot()
     }
+  }
+
+  /** 8 random bytes from a pool refilled 512 at a time: one random call per request was ~2% of CPU. */
+  private nextTxid(): Bytes {
+    if (this.txidAt + TXID_BYTES > this.txidPool.byteLength) {
+      this.txidPool = randomBytes(TXID_POOL_BYTES) as Bytes
+      this.txidAt = 0
+    }
+    const at = this.txidAt
+    this.txidAt += TXID_BYTES
+    return this.txidPool.slice(at, at + TXID_BYTES)
   }
 
   private async acquireSlot(): Promise<void> {
@@ -712,23 +774,24 @@ export class DhtNode {
   async lookup(target: NodeId): Promise<LookupResult> {
     const started = performanceNow()
     this.stats.lookups++
-    const seen = new Map<string, Candidate>()
-    seen.set(bytesKey(this.id), {
-      id: this.id,
-      ...this.address(),
-      state: 'failed',
-      token: new Uint8Array(0) as Bytes,
-      hop: 0,
-    })
+    const none = new Uint8Array(0) as Bytes
+    // Every ID met, ourselves included (never asked); `live`: candidates not failed, closest
+    // first, kept sorted by binary insertion instead of re-sorting all of them per answer.
+    const seen = new Set<string>([bytesKey(this.id)])
+    const live: Candidate[] = []
     for (const c of this.table.closest(target, this.k)) {
-      seen.set(bytesKey(c.id), {
-        id: c.id,
-        host: c.host,
-        port: c.port,
-        state: 'new',
-        token: new Uint8Array(0) as Bytes,
-        hop: 0,
-      })
+      seen.add(bytesKey(c.id))
+      live.push({ id: c.id, host: c.host, port: c.port, state: 'new', token: none, hop: 0 })
+    }
+    const insert = (c: Candidate) => {
+      let lo = 0
+      let hi = live.length
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1
+        if (compareDistance(target, live[mid]!.id, c.id) < 0) lo = mid + 1
+        else hi = mid
+      }
+      live.splice(lo, 0, c)
     }
     let queried = 0
     await new Promise<void>((resolve) => {
@@ -740,39 +803,42 @@ export class DhtNode {
       let finished = false
       const step = () => {
         if (finished) return
-        const live = [...seen.values()]
-          .filter((c) => c.state !== 'failed')
-          .sort((a, b) => compareDistance(target, a.id, b.id))
-          .slice(0, this.k)
-        for (const c of live) {
-          if (active >= this.alpha) break
-          if (c.state === 'new') launch(c)
+        let waiting = false
+        for (let i = 0; i < live.length && i < this.k;) {
+          const c = live[i]!
+          if (c.state === 'new' && active < this.alpha) {
+            if (this.isDead(c.id)) {
+              live.splice(i, 1)
+              continue
+            }
+            launch(c)
+          }
+          if (c.state === 'pending') waiting = true
+          i++
         }
-        const waiting = live.some((c) => c.state === 'pending')
         if ((active === 0 && !waiting) || this.destroyed) {
           finished = true
           resolve()
         }
       }
       const launch = (c: Candidate) => {
-        if (this.isDead(c.id)) {
-          c.state = 'failed'
-          return
-        }
         c.state = 'pending'
         active++
         queried++
         let holdsSlot = true
-        const slow = setTimeout(() => {
-          if (!holdsSlot) return
-          holdsSlot = false
-          active--
-          step()
-        }, this.timeoutMs)
         this.request(
           c,
           { type: 'find-node', target },
-          { expectId: c.id, wantProof: !this.isVerified(c) },
+          {
+            expectId: c.id,
+            wantProof: !this.isVerified(c),
+            onSlow: () => {
+              if (!holdsSlot) return
+              holdsSlot = false
+              active--
+              step()
+            },
+          },
         )
           .then((reply) => {
             if (reply.type !== 'nodes') throw new RemoteError('expected nodes')
@@ -781,21 +847,24 @@ export class DhtNode {
             if (!reply.client) this.addVerified({ id: c.id, host: c.host, port: c.port })
             for (const n of reply.nodes) {
               const key = bytesKey(n.id)
-              if (!seen.has(key)) {
-                seen.set(key, {
-                  ...n,
-                  state: 'new',
-                  token: new Uint8Array(0) as Bytes,
-                  hop: c.hop + 1,
-                })
-              }
+              if (seen.has(key)) continue
+              seen.add(key)
+              insert({
+                id: n.id,
+                host: n.host,
+                port: n.port,
+                state: 'new',
+                token: none,
+                hop: c.hop + 1,
+              })
             }
           })
           .catch(() => {
             c.state = 'failed'
+            const at = live.indexOf(c)
+            if (at >= 0) live.splice(at, 1)
           })
           .finally(() => {
-            clearTimeout(slow)
             if (holdsSlot) active--
             holdsSlot = false
             step()
@@ -803,18 +872,17 @@ export class DhtNode {
       }
       step()
     })
-    const closest = [...seen.values()]
-      .filter((c) => c.state === 'done')
-      .sort((a, b) => compareDistance(target, a.id, b.id))
-      .slice(0, this.k)
-    this.table.markRefreshed(target, this.clock.now())
-    const hops = closest[0]?.hop ?? 0
-    this.metrics.onLookup?.(hops, performanceNow() - started, closest.length)
-    return {
-      closest: closest.map((c) => ({ id: c.id, host: c.host, port: c.port, token: c.token })),
-      hops,
-      queried,
+    const closest: LookupNode[] = []
+    let hops = 0
+    for (const c of live) {
+      if (c.state !== 'done') continue
+      if (closest.length === 0) hops = c.hop
+      closest.push({ id: c.id, host: c.host, port: c.port, token: c.token })
+      if (closest.length === this.k) break
     }
+    this.table.markRefreshed(target, this.clock.now())
+    this.metrics.onLookup?.(hops, performanceNow() - started, closest.length)
+    return { closest, hops, queried }
   }
 
   /** Whether this node is a replica for `key` given the lookup's closest nodes. */

@@ -204,13 +204,33 @@ export class RoutingTable {
     // (their distances all have their top bit at b); then buckets b-1, b-2, … 0, each
     // farther than the last. Collect whole groups until there are n, then sort only those.
     const b = Math.min(this.bucketIndex(target), BUCKET_COUNT - 1)
-    const out: Contact[] = [...this.buckets[b]!.contacts]
-    if (out.length < n) {
-      for (let j = b + 1; j < BUCKET_COUNT; j++) out.push(...this.buckets[j]!.contacts)
+    const out: Contact[] = []
+    const add = (contacts: Contact[]) => {
+      for (let i = 0; i < contacts.length; i++) out.push(contacts[i]!)
     }
-    for (let j = b - 1; j >= 0 && out.length < n; j--) out.push(...this.buckets[j]!.contacts)
-    out.sort((x, y) => compareDistance(target, x.id, y.id))
-    return out.length > n ? out.slice(0, n) : out
+    add(this.buckets[b]!.contacts)
+    if (out.length < n) {
+      for (let j = b + 1; j < BUCKET_COUNT; j++) add(this.buckets[j]!.contacts)
+    }
+    for (let j = b - 1; j >= 0 && out.length < n; j--) add(this.buckets[j]!.contacts)
+    if (out.length < 2) return out
+    // Sort on the distance's top 32 bits (one subtraction per comparison); ties, rare among
+    // random IDs, fall back to the full comparison.
+    const t0 = target[0]!
+    const t1 = target[1]!
+    const t2 = target[2]!
+    const t3 = target[3]!
+    const keyed = out.map((c) => {
+      const id = c.id
+      const d =
+        (id[0]! ^ t0) * 0x1000000 + ((id[1]! ^ t1) << 16) + ((id[2]! ^ t2) << 8) + (id[3]! ^ t3)
+      return { d, c }
+    })
+    keyed.sort((x, y) => x.d - y.d || compareDistance(target, x.c.id, y.c.id))
+    const m = Math.min(n, keyed.length)
+    const sorted: Contact[] = new Array<Contact>(m)
+    for (let i = 0; i < m; i++) sorted[i] = keyed[i]!.c
+    return sorted
   }
 
   /** Every contact. */

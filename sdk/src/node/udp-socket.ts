@@ -1,5 +1,5 @@
 import DgramAsPromised, { type SocketAsPromised } from 'dgram-as-promised'
-import { toBytes, type Bytes } from '../wire/bytes.js'
+import type { Bytes } from '../wire/bytes.js'
 
 /** Where a datagram came from. */
 export interface DatagramSource {
@@ -32,7 +32,13 @@ export async function bindUdpSocket(host = '127.0.0.1', port = 0): Promise<Datag
   let handler: (bytes: Bytes, from: DatagramSource) => void = () => {}
   const socket: SocketAsPromised = DgramAsPromised.createSocket(
     { type: host.includes(':') ? 'udp6' : 'udp4' },
-    (msg, rinfo) => handler(toBytes(msg), { host: rinfo.address, port: rinfo.port }),
+    // A view, not a copy: every received datagram has its own buffer, and the DHT codec copies
+    // the fields it keeps.
+    (msg, rinfo) =>
+      handler(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength) as Bytes, {
+        host: rinfo.address,
+        port: rinfo.port,
+      }),
   )
   // Errors after bind (ICMP unreachable on some systems) must not crash the process.
   socket.socket.on('error', () => {})
