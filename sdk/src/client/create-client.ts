@@ -309,7 +309,7 @@ class Client implements PassageClient {
     await this.runGuarded('joining the DHT', () => this.joinDht())
     await this.runGuarded('announcing', () => this.announce())
     await this.runGuarded('publishing the pre-key bundle', () => this.publishBundle())
-    this.schedule(0)
+    if (this.options.background !== false) this.schedule(0)
   }
 
   private async startNetwork(): Promise<void> {
@@ -402,7 +402,6 @@ class Client implements PassageClient {
 
   /** Periodic work: join the DHT, announce, publish the bundle, fetch, flush. Never throws. */
   private async tick(): Promise<void> {
-    await this.runGuarded('replaying message events', () => this.notifyPending())
     await this.runGuarded('joining the DHT', () => this.joinDht())
     await this.runGuarded('announcing', () => this.announce())
     await this.runGuarded('publishing the pre-key bundle', () => this.publishBundle())
@@ -1144,6 +1143,18 @@ class Client implements PassageClient {
     signal?.throwIfAborted()
     if (dht.table.size === 0) await this.joinDht()
     const preKeysBefore = await this.session.countOneTimePreKeys()
+    // Messages stored by an earlier run that died before emitting them come first.
+    const replayed = (
+      await this.db
+        .selectFrom('messages')
+        .selectAll()
+        .where('direction', '=', 'in')
+        .where('notified', '=', 0)
+        .orderBy('sent_at')
+        .orderBy('id')
+        .limit(MAX_HISTORY_LIMIT)
+        .execute()
+    ).map(toMessage)
     const envelopes = await dht.fetchMailbox(this.identity)
     signal?.throwIfAborted()
     const handled: Bytes[] = []
@@ -1164,7 +1175,8 @@ class Client implements PassageClient {
     }
     this.lastFetchAt = this.clock.now()
     fresh.sort((a, b) => a.sentAt - b.sentAt || a.id.localeCompare(b.id))
-    await this.notify(fresh)
+    const shown = [...replayed, ...fresh]
+    await this.notify(shown)
     for (const d of deliveries) this.emit('delivery', d)
     for (const r of refusals) this.emit('refused', r)
     if (handled.length > 0) {
@@ -1181,7 +1193,7 @@ class Client implements PassageClient {
     if (this.bundleStale && !this.closed) {
       this.background = this.runGuarded('publishing the pre-key bundle', () => this.publishBundle())
     }
-    return fresh
+    return shown
   }
 
   /** Emits `message` events, then records that they were emitted. */
@@ -1197,23 +1209,6 @@ class Client implements PassageClient {
         messages.map((m) => m.id),
       )
       .execute()
-  }
-
-  /**
-   * Emits the stored incoming messages whose event a crash prevented (stored, then the
-   * process died before emitting): events are at least once across crashes, once otherwise.
-   */
-  private async notifyPending(): Promise<void> {
-    const rows = await this.db
-      .selectFrom('messages')
-      .selectAll()
-      .where('direction', '=', 'in')
-      .where('notified', '=', 0)
-      .orderBy('sent_at')
-      .orderBy('id')
-      .limit(MAX_HISTORY_LIMIT)
-      .execute()
-    await this.notify(rows.map(toMessage))
   }
 
   private async onDirectFrame(payload: Bytes, peer: LinkPeer): Promise<void> {
@@ -1243,7 +1238,8 @@ class Client implements PassageClient {
       }
       await this.links?.link(peer.id)?.send(encodeDirectFrame({ type: 'stored', envelopeId }))
       if (outcome.status === 'stored') {
-        if (outcome.message) await this.notify([outcome.message])
+        // Stored with its event marked emitted: the emit follows at once.
+        if (outcome.message) this.emit('message', outcome.message)
         for (const d of outcome.deliveries) this.emit('delivery', d)
       }
     } catch (error) {
@@ -1440,7 +1436,9 @@ async function storePayload(
       state: 'delivered',
       read: 0,
       route,
-      notified: 0,
+      // Mailbox messages are marked once their event was emitted; direct ones are emitted
+      // right after this commit.
+      notified: route === 'direct' ? 1 : 0,
     }
     const inserted = await trx
       .insertInto('messages')

@@ -256,6 +256,13 @@ export interface ClientOptions {
   lan?: boolean | LanOptions
   /** How often the mailbox is fetched while running (default 30 s). */
   fetchIntervalMs?: number
+  /**
+   * Periodic work in the background: a mailbox fetch at start and every `fetchIntervalMs`,
+   * outbox retries, bundle republishing, announces. Default `true`. One-shot tools
+   * (`passage send`, `passage inbox`) pass `false` and call `fetchInbox()` / `flushOutbox()`
+   * themselves, so the messages `fetchInbox()` returns are all the new ones.
+   */
+  background?: boolean
   /** Time source for timestamps, periodic work and expiry; `systemClock` by default. */
   clock?: Clock
   /**
@@ -340,7 +347,9 @@ export interface PassageClient {
 
   /**
    * Fetches the DHT mailbox now, stores and emits new messages, deletes what was stored.
-   * Resolves with the new messages (oldest first). The client also does this at start and
+   * Resolves with the new messages (oldest first), including any that an earlier run stored
+   * but died before showing. With `background: true`, a concurrent background fetch may have
+   * taken some (they were emitted as `message` events). The client also does this at start and
    * every `fetchIntervalMs`.
    */
   fetchInbox(options?: SignalOptions): Promise<ChatMessage[]>

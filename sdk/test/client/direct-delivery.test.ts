@@ -22,8 +22,8 @@ t.test(
     }
     // An empty "testnet" bootstrap list: no DHT at all.
     const none = { bootstrap: [] } as unknown as Parameters<typeof startClient>[1]
-    const alice = await startClient(t, none, home(t, 'alice'), { lan })
-    const bob = await startClient(t, none, home(t, 'bob'), { lan })
+    const alice = await startClient(t, none, home(t, 'alice'), { lan, background: true })
+    const bob = await startClient(t, none, home(t, 'bob'), { lan, background: true })
     t.equal(alice.status().dhtNodes, 0, 'no DHT')
     t.ok(
       await until(alice, () => alice.lanPeers().some((p) => p.textId === bob.textId)),

@@ -40,7 +40,8 @@ export async function startClient(
       home: dir,
       createIdentity: true,
       dhtBootstrap: net.bootstrap,
-      fetchIntervalMs: 3_600_000, // tests fetch explicitly
+      fetchIntervalMs: 3_600_000,
+      background: false, // tests fetch and flush explicitly: results are deterministic
       lan: false,
       ...options,
     },

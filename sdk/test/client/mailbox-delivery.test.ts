@@ -27,10 +27,13 @@ t.test(
     t.equal(alice.status().outbox, 0)
 
     bob = await startClient(t, net, bobHome, { listen: false })
-    // The start-up fetch and this one may race: events show each message once either way.
-    const events = collect(bob, 50)
-    await bob.fetchInbox()
-    const got = await events.done
+    const events = collect(bob, 51, 1_000)
+    const got = await bob.fetchInbox()
+    t.same(
+      (await events.done).map((m) => m.id),
+      got.map((m) => m.id),
+      'one event per message, in the same order',
+    )
     t.equal(got.length, 50, 'all 50 arrive')
     t.same(
       got.map((m) => m.text),
