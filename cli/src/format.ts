@@ -1,13 +1,16 @@
 import { toBase64Url, type ChatContact, type ChatMessage, type DeliveryState } from '@passage/sdk'
 
 /** How a contact is named on screen: its name, else its text ID shortened. */
-export function contactLabel(contact: Pick<ChatContact, 'name' | 'textId'>): string {
-  return contact.name ?? shortId(contact.textId)
+export function contactLabel(
+  contact: Pick<ChatContact, 'name' | 'textId'>,
+  ellipsis = '…',
+): string {
+  return contact.name ?? shortId(contact.textId, ellipsis)
 }
 
 /** `p1abcdef…wxyz`: enough of a text ID to recognise it. */
-export function shortId(textId: string): string {
-  return textId.length <= 14 ? textId : `${textId.slice(0, 8)}…${textId.slice(-4)}`
+export function shortId(textId: string, ellipsis = '…'): string {
+  return textId.length <= 14 ? textId : `${textId.slice(0, 8)}${ellipsis}${textId.slice(-4)}`
 }
 
 /** A contact as JSON for scripts (`--json`). */

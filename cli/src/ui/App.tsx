@@ -27,6 +27,8 @@ export interface AppProps {
   initialContactId?: ContactId
   /** A fixed size instead of the terminal's (tests). */
   size?: { columns?: number; rows?: number }
+  /** Called when the user quits (Esc, Ctrl+C), before the screen closes. */
+  onExit?: () => void
 }
 
 /**
@@ -34,7 +36,7 @@ export interface AppProps {
  * right (history, live messages, delivery marks), the input line, a status bar. Keys: Tab /
  * Shift+Tab or ↑/↓ switch contacts, Enter sends, PgUp/PgDn scroll, Esc or Ctrl+C quit.
  */
-export function App({ client, theme, initialContactId, size }: AppProps) {
+export function App({ client, theme, initialContactId, size, onExit }: AppProps) {
   const { exit } = useApp()
   const { columns, rows } = useTerminalSize(size)
   const { notice, report } = useNotice(client)
@@ -58,10 +60,15 @@ export function App({ client, theme, initialContactId, size }: AppProps) {
   const inner = rightOuter - 2
   const messageRows = Math.max(1, rows - CHROME_ROWS)
 
+  const ellipsis = theme.ascii ? '~' : '…'
   const authorOf = useCallback(
     (m: ChatMessage) =>
-      m.direction === 'out' ? 'me' : selected ? truncate(contactLabel(selected), 16) : '?',
-    [selected],
+      m.direction === 'out'
+        ? 'me'
+        : selected
+          ? truncate(contactLabel(selected, ellipsis), 16, ellipsis)
+          : '?',
+    [selected, ellipsis],
   )
   const lines = useMemo(
     () => layoutMessages(messages, authorOf, inner, theme),
@@ -78,19 +85,20 @@ export function App({ client, theme, initialContactId, size }: AppProps) {
   }
 
   useInput((input, key) => {
-    if (key.escape || (key.ctrl && input === 'c')) exit()
-    else if (key.tab) move(key.shift ? -1 : 1)
+    if (key.escape || (key.ctrl && input === 'c')) {
+      onExit?.()
+      exit()
+    } else if (key.tab) move(key.shift ? -1 : 1)
     else if (key.downArrow) move(1)
     else if (key.upArrow) move(-1)
     else if (key.pageUp) setScroll((s) => Math.min(maxScroll, s + Math.max(1, messageRows - 1)))
     else if (key.pageDown) setScroll((s) => Math.max(0, s - Math.max(1, messageRows - 1)))
   })
 
-  const ellipsis = theme.ascii ? '~' : '…'
   const header = selected
     ? [
-        contactLabel(selected),
-        shortId(selected.textId),
+        contactLabel(selected, ellipsis),
+        shortId(selected.textId, ellipsis),
         selected.online ? 'online' : 'offline',
         ...(selected.flagged ? [`REFUSED: ${selected.flagged}`] : []),
         ...(scroll > 0 ? [`${scroll} lines up, PgDn`] : []),

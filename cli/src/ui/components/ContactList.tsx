@@ -38,7 +38,9 @@ export function ContactList({ conversations, selectedId, width, height, theme }:
         const unread = conversation.unread > 0 ? ` ${conversation.unread}` : ''
         const mark = contact.flagged ? theme.flagged : contact.online ? theme.online : theme.offline
         const nameWidth = Math.max(1, width - 3 - unread.length)
-        const name = truncate(contactLabel(contact), nameWidth, ellipsis).padEnd(nameWidth)
+        const name = truncate(contactLabel(contact, ellipsis), nameWidth, ellipsis).padEnd(
+          nameWidth,
+        )
         const color = theme.color
         return (
           <Text key={contact.id} wrap="truncate-end">

@@ -1,6 +1,6 @@
 import { Box, Text } from 'ink'
 import TextInput from 'ink-text-input'
-import { useState } from 'react'
+import { useRef, useState } from 'react'
 import type { Theme } from '../theme.js'
 
 export interface MessageInputProps {
@@ -14,6 +14,14 @@ export interface MessageInputProps {
 /** The input line: Enter sends (blank lines are ignored), the line then clears. */
 export function MessageInput({ enabled, width, theme, onSubmit }: MessageInputProps) {
   const [value, setValue] = useState('')
+  // ink-text-input's key handler is re-subscribed after each render: an Enter that comes
+  // right after a keystroke may reach the previous handler, with the previous value. The
+  // latest value is kept here so that Enter always sends what is on screen.
+  const latest = useRef('')
+  const change = (next: string) => {
+    latest.current = next
+    setValue(next)
+  }
   const prompt = theme.ascii ? '> ' : '› '
   return (
     <Box width={width} height={1} overflow="hidden">
@@ -21,10 +29,11 @@ export function MessageInput({ enabled, width, theme, onSubmit }: MessageInputPr
       {enabled ? (
         <TextInput
           value={value}
-          onChange={setValue}
-          onSubmit={(text) => {
+          onChange={change}
+          onSubmit={() => {
+            const text = latest.current
             if (text.trim() === '') return
-            setValue('')
+            change('')
             onSubmit(text)
           }}
           // The cursor is drawn in inverse video: under NO_COLOR no attribute is drawn at all.

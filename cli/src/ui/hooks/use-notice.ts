@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from 'react'
-import type { PassageError} from '@passage/sdk';
+import type { PassageError } from '@passage/sdk'
 import { type PassageClient } from '@passage/sdk'
 
 /** How long a notice stays in the status bar. */
