@@ -898,7 +898,14 @@ class Client implements PassageClient {
       for (const entry of due) {
         if (this.closed) break
         options.signal?.throwIfAborted()
-        if (await this.deliver(entry, options.signal)) sent++
+        try {
+          if (await this.deliver(entry, options.signal)) sent++
+        } catch (error) {
+          if (options.signal?.aborted) throw error
+          // One entry failing (a crash hook, a store error) does not hold up the others.
+          this.emitError(error, 'sending a message')
+          await this.retryLater(entry).catch(() => {})
+        }
       }
       return sent
     }

@@ -1,0 +1,50 @@
+import t from 'tap'
+import { ManualClock, ManualTimers } from '@passage/sdk'
+import { collect, home, startClient, testnet, until } from './helpers.js'
+
+t.test(
+  'a running client fetches its mailbox at start and every interval (injected clock)',
+  async (t) => {
+    const net = await testnet(t)
+    // The testnet's nodes check signed requests against the real time: start the manual clock there.
+    const clock = new ManualClock(Date.now())
+    const timers = new ManualTimers(clock)
+    const intervalMs = 60_000
+    const bobHome = home(t, 'bob')
+    let bob = await startClient(t, net, bobHome, { listen: false })
+    const bobUri = bob.contactUri
+    await bob.close()
+    const alice = await startClient(t, net, home(t, 'alice'), { listen: false })
+    const { id } = await alice.contacts.add(bobUri)
+    await alice.send(id, 'waiting at start')
+
+    bob = await startClient(
+      t,
+      net,
+      bobHome,
+      { listen: false, background: true, fetchIntervalMs: intervalMs, clock },
+      { timers },
+    )
+    const atStart = collect(bob, 1, 5_000)
+    t.ok(timers.size >= 1, 'the first run is scheduled')
+    timers.advance(0)
+    t.same(
+      (await atStart.done).map((m) => m.text),
+      ['waiting at start'],
+      'fetched at start',
+    )
+    t.ok(await until(bob, () => timers.size >= 1), 'the next run is scheduled')
+    t.equal(timers.nextDue(), clock.now() + intervalMs, 'one interval later')
+
+    await alice.send(id, 'while running')
+    const later = collect(bob, 1, 5_000)
+    timers.advance(intervalMs - 1)
+    t.equal(bob.status().lastFetchAt !== undefined, true)
+    timers.advance(1)
+    t.same(
+      (await later.done).map((m) => m.text),
+      ['while running'],
+      'fetched one interval later',
+    )
+  },
+)
