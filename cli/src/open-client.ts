@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import * as sdk from '@passage/sdk'
 import {
   CLIENT_DB_FILE,
+  createClient,
   MalformedError,
   NoIdentityError,
   type ClientOptions,
@@ -16,21 +16,6 @@ export interface ClientCommandOptions {
   home?: string
   /** `--server URL`, repeatable. */
   server?: string[]
-}
-
-type CreateClient = (options: ClientOptions) => Promise<PassageClient>
-
-/**
- * The SDK's `createClient`. Looked up at run time while the facade lands in the SDK's export
- * list, so that the commands type-check against its interface (sdk/src/client/types.ts)
- * before it exists; a missing facade is reported as an error, not a crash.
- */
-function createClientOf(): CreateClient {
-  const create = (sdk as unknown as { createClient?: CreateClient }).createClient
-  if (typeof create !== 'function') {
-    throw new sdk.UnavailableError('this build of @passage/sdk has no createClient yet')
-  }
-  return create
 }
 
 /**
@@ -94,7 +79,7 @@ export async function openClient(
     )
   }
   const lan = lanOf(io)
-  return createClientOf()({
+  return createClient({
     home: dir,
     ...(servers ? { servers } : {}),
     ...(lan !== undefined ? { lan } : {}),

@@ -48,21 +48,26 @@ export async function contactsAddCommand(
     throw error
   }
   const name = options.name?.trim()
-  const contact = await withClient(options, io, { network: !isUri }, async (client) => {
-    try {
-      return await client.contacts.add(input, {
-        ...(name ? { name } : {}),
-        signal: AbortSignal.timeout(LOOKUP_TIMEOUT_MS),
-      })
-    } catch (error) {
-      if (!isUri && error instanceof NotFoundError) {
-        throw new NotFoundError(
-          `could not find the public key of ${input} through the super-nodes and the DHT; ask them for their passage: URI (\`passage id\`) and add that`,
-        )
+  const contact = await withClient(
+    options,
+    io,
+    { network: !isUri, background: false },
+    async (client) => {
+      try {
+        return await client.contacts.add(input, {
+          ...(name ? { name } : {}),
+          signal: AbortSignal.timeout(LOOKUP_TIMEOUT_MS),
+        })
+      } catch (error) {
+        if (!isUri && error instanceof NotFoundError) {
+          throw new NotFoundError(
+            `could not find the public key of ${input} through the super-nodes and the DHT; ask them for their passage: URI (\`passage id\`) and add that`,
+          )
+        }
+        throw error
       }
-      throw error
-    }
-  })
+    },
+  )
   if (options.json) {
     io.stdout.write(`${JSON.stringify(contactJson(contact), null, 2)}\n`)
     return ExitCode.ok

@@ -23,26 +23,34 @@ export async function inboxCommand(options: InboxOptions, io: CliIo): Promise<Ex
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
     throw new MalformedError(`--timeout is in milliseconds, got ${options.timeout}`)
   }
-  const { messages, names } = await withClient(options, io, {}, async (client) => {
-    // The client also fetches by itself right after it starts: collect those messages too.
-    const seen = new Map<string, ChatMessage>()
-    const off = client.on('message', (message) => seen.set(message.id, message))
-    try {
-      const signal = AbortSignal.timeout(timeoutMs)
-      const fetched = await client.fetchInbox({ signal }).catch((error: unknown) => {
-        if (signal.aborted && !(error instanceof PassageError)) {
-          throw new TimeoutError(`the mailbox could not be fetched within ${timeoutMs} ms`)
-        }
-        throw error
-      })
-      for (const message of fetched) seen.set(message.id, message)
-    } finally {
-      off()
-    }
-    const names = new Map((await client.contacts.list()).map((c) => [c.id, c]))
-    const messages = [...seen.values()].sort((a, b) => a.receivedAt - b.receivedAt)
-    return { messages, names }
-  })
+  const { messages, names } = await withClient(
+    options,
+    io,
+    { background: false },
+    async (client) => {
+      // Messages that came over a direct link while fetching are new too.
+      const live: ChatMessage[] = []
+      const off = client.on('message', (message) => live.push(message))
+      let fetched: ChatMessage[]
+      try {
+        const signal = AbortSignal.timeout(timeoutMs)
+        fetched = await client.fetchInbox({ signal }).catch((error: unknown) => {
+          if (signal.aborted && !(error instanceof PassageError)) {
+            throw new TimeoutError(`the mailbox could not be fetched within ${timeoutMs} ms`)
+          }
+          throw error
+        })
+      } finally {
+        off()
+      }
+      // The mailbox's messages in the order fetchInbox gives (oldest first), then any that
+      // came over a direct link meanwhile.
+      const ids = new Set(fetched.map((m) => m.id))
+      const messages = [...fetched, ...live.filter((m) => !ids.has(m.id))]
+      const names = new Map((await client.contacts.list()).map((c) => [c.id, c]))
+      return { messages, names }
+    },
+  )
   if (options.json) {
     const json = messages.map((m) => messageJson(m, names.get(m.contactId)))
     io.stdout.write(`${JSON.stringify(json, null, 2)}\n`)

@@ -37,12 +37,17 @@ export async function peersCommand(options: PeersOptions, io: CliIo): Promise<Ex
   if (!Number.isInteger(lanWaitMs) || lanWaitMs < 0) {
     throw new MalformedError(`--lan-wait is in milliseconds, got ${options.lanWait}`)
   }
-  const { lan, servers, me } = await withClient(options, io, {}, async (client) => {
-    const wanted = serversOf(options, io) ?? client.status().superNodes.map((s) => s.url)
-    const asked = Promise.all(wanted.map((url) => askServer(url)))
-    await new Promise((resolve) => setTimeout(resolve, lanWaitMs))
-    return { lan: client.lanPeers(), servers: await asked, me: client.textId }
-  })
+  const { lan, servers, me } = await withClient(
+    options,
+    io,
+    { background: false },
+    async (client) => {
+      const wanted = serversOf(options, io) ?? client.status().superNodes.map((s) => s.url)
+      const asked = Promise.all(wanted.map((url) => askServer(url)))
+      await new Promise((resolve) => setTimeout(resolve, lanWaitMs))
+      return { lan: client.lanPeers(), servers: await asked, me: client.textId }
+    },
+  )
   const others = servers.map((s) => ({ ...s, peers: s.peers.filter((p) => p.id !== me) }))
   if (options.json) {
     const json = { lan: lan.map(lanJson), superNodes: others }

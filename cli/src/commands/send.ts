@@ -32,7 +32,7 @@ export async function sendCommand(
     throw new MalformedError(`--timeout is in milliseconds, got ${options.timeout}`)
   }
   const s = style(io)
-  return withClient(options, io, {}, async (client) => {
+  return withClient(options, io, { background: false }, async (client) => {
     const contact = await resolveContact(client, contactText)
     const signal = AbortSignal.timeout(timeoutMs)
     const message = await client.send(contact.id, text, { signal }).catch((error: unknown) => {
@@ -44,6 +44,8 @@ export async function sendCommand(
       }
       throw error
     })
+    // Messages an earlier run left in the outbox go out now too (best effort).
+    if (message.state !== 'pending') await client.flushOutbox({ signal }).catch(() => 0)
     if (options.json) {
       io.stdout.write(`${JSON.stringify(messageJson(message, contact), null, 2)}\n`)
     } else if (message.state !== 'pending') {
