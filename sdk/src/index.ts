@@ -417,3 +417,5 @@ export {
   REPLENISH_ONE_TIME_PRE_KEYS,
   PreKeyDirectory,
 } from './client/pre-key-directory.js'
+// DHT key proofs by MAC (docs/PROTOCOL.md, "Key proofs by MAC")
+export { PROOF_MAC_BYTES, proofKeyFromShared, proofMac } from './dht/messages.js'

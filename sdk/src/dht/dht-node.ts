@@ -1,4 +1,5 @@
 import { hmac } from '@noble/hashes/hmac.js'
+import { PublicKey } from '@signalapp/libsignal-client'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { randomBytes } from '@noble/hashes/utils.js'
 import { systemClock, type Clock } from '../clock.js'
@@ -52,6 +53,8 @@ import {
   TXID_BYTES,
   NONCE_BYTES,
   proofInput,
+  proofKeyFromShared,
+  proofMac,
   recordKeyFor,
   REQUEST_KINDS,
   tryDecodeMessage,
@@ -268,6 +271,8 @@ export class DhtNode {
   private readonly evicting = new Set<string>()
   /** ID key → `host|port` where it last proved its key (the table may have no room for it). */
   private readonly verified = new Map<string, string>()
+  /** Peer key (as a map key) → MAC-proof key shared with it (null: none, a bad key). */
+  private readonly proofKeys = new Map<string, Bytes | null>()
   /** Sender key (as a map key) → node ID: a hash per datagram is not free. */
   private readonly keyIds = new Map<string, NodeId>()
   /** Nodes that entered the table since the last handover. */
@@ -395,17 +400,40 @@ export class DhtNode {
     if (!p || p.to.host !== from.host || p.to.port !== from.port) return this.drop('unsolicited')
     const senderId = this.idOf(msg.senderKey)
     if (p.expectId && !equalBytes(p.expectId, senderId)) return this.drop('bad-proof')
-    if (p.wantProof) {
-      if (
-        !msg.proof ||
-        !isValidSignature(msg.senderKey, proofInput(msg.txid, this.id), msg.proof)
-      ) {
-        return this.drop('bad-proof')
-      }
-    }
+    if (p.wantProof && !this.validProof(msg)) return this.drop('bad-proof')
     this.pending.delete(key)
     this.stats.responses++
     p.resolve(msg)
+  }
+
+  /** Whether a response carries a valid proof of its sender's key (a MAC or a signature). */
+  private validProof(msg: DhtMessage): boolean {
+    if (!msg.proof) return false
+    if (msg.mac) {
+      const key = this.proofKeyFor(msg.senderKey)
+      return key !== undefined && equalBytes(msg.proof, proofMac(key, msg.txid, this.id))
+    }
+    return isValidSignature(msg.senderKey, proofInput(msg.txid, this.id), msg.proof)
+  }
+
+  /**
+   * The MAC-proof key shared with the holder of `publicKey` (X25519, then hashed), cached:
+   * one key agreement per peer instead of a signature and a verification per proof.
+   */
+  private proofKeyFor(publicKey: Bytes): Bytes | undefined {
+    const cacheKey = bytesKey(publicKey)
+    const cached = this.proofKeys.get(cacheKey)
+    if (cached !== undefined) return cached === null ? undefined : cached
+    let key: Bytes | undefined
+    try {
+      key = proofKeyFromShared(
+        this.identity.keyPair.privateKey.agree(PublicKey.deserialize(publicKey)),
+      )
+    } catch {
+      key = undefined
+    }
+    remember(this.proofKeys, cacheKey, key ?? null)
+    return key
   }
 
   private onRequest(msg: DhtMessage, from: NodeAddress): void {
@@ -459,7 +487,14 @@ export class DhtNode {
     response.senderKey = this.identity.publicKey
     response.client = this.client
     response.wantProof = false
-    response.proof = msg.wantProof ? this.identity.sign(proofInput(msg.txid, senderId)) : undefined
+    response.proof = undefined
+    if (msg.wantProof) {
+      const key = msg.mac ? this.proofKeyFor(msg.senderKey) : undefined
+      if (key) {
+        response.proof = proofMac(key, msg.txid, senderId)
+        response.mac = true
+      } else response.proof = this.identity.sign(proofInput(msg.txid, senderId))
+    }
     this.send(from, response)
     if (!msg.client) this.learn(senderId, from)
   }
@@ -614,6 +649,8 @@ export class DhtNode {
       client: this.client,
       wantProof,
       proof: undefined,
+      // Proofs by MAC: a cached key agreement per peer instead of a signature per request.
+      ...(wantProof ? { mac: true } : {}),
     } as DhtMessage
     const bytes = encodeMessage(msg)
     const retries = opts.retries ?? this.retries

@@ -1,5 +1,6 @@
 // The DHT wire codec: the only file that reads or writes DHT datagram bytes.
 // Layouts are documented byte by byte in docs/PROTOCOL.md, "DHT messages (UDP)".
+import { hmac } from '@noble/hashes/hmac.js'
 import { sha256 } from '@noble/hashes/sha2.js'
 import type { PassageError } from '../errors.js'
 import {
@@ -60,6 +61,7 @@ export const MAX_ERROR_TEXT_BYTES = 200
 export const PROOF_DOMAIN = utf8('passage/dht/proof/v1\0')
 export const MAILBOX_AUTH_DOMAIN = utf8('passage/dht/mailbox-auth/v1\0')
 const MAILBOX_KEY_DOMAIN = utf8('passage/mailbox/v1\0')
+const PROOF_KEY_DOMAIN = utf8('passage/dht/proof-key/v1\0')
 const ENVELOPE_ID_DOMAIN = utf8('passage/envelope/v1\0')
 const RECORD_KEY_DOMAIN = utf8('passage/record-key/v1\0')
 
@@ -90,8 +92,15 @@ export const Flag = {
   wantProof: 0x02,
   /** Response: a 64-byte proof follows the sender key. */
   hasProof: 0x04,
+  /**
+   * With `wantProof` (request): prove the key with a MAC instead of a signature. With
+   * `hasProof` (response): the proof is a 32-byte {@link proofMac}, not a signature.
+   */
+  mac: 0x08,
 } as const
-const KNOWN_FLAGS = Flag.client | Flag.wantProof | Flag.hasProof
+const KNOWN_FLAGS = Flag.client | Flag.wantProof | Flag.hasProof | Flag.mac
+/** A MAC proof: HMAC-SHA-256, untruncated. */
+export const PROOF_MAC_BYTES = 32
 
 /** A UDP endpoint. `host` is a literal IPv4 or IPv6 address, never a name. */
 export interface NodeAddress {
@@ -128,8 +137,10 @@ export interface MessageHeader {
   senderKey: Bytes
   client: boolean
   wantProof: boolean
-  /** On responses only: the sender's signature over {@link proofInput}. */
+  /** On responses only: the sender's signature over {@link proofInput} (or a MAC, see `mac`). */
   proof: Bytes | undefined
+  /** Flag `mac`: the proof asked for (request) or given (response) is a {@link proofMac}. */
+  mac?: boolean
 }
 
 export type MessageBody =
@@ -220,6 +231,24 @@ export function recordKeyFor(publicKey: Uint8Array, type: number): NodeId {
     0,
     NODE_ID_BYTES,
   ) as Bytes
+}
+
+/**
+ * The key of MAC proofs between two nodes: `SHA-256("passage/dht/proof-key/v1\0" || X25519(own
+ * private key, peer's public key))`. Only the holders of the two private keys can compute it,
+ * so a MAC under it proves to the requester that the responder holds its key, as a signature
+ * does, for a hash instead of a signature and a verification per message once the X25519 result
+ * is cached per peer. `shared`: the raw 32-byte X25519 output; all zero (a low-order peer key)
+ * is refused.
+ */
+export function proofKeyFromShared(shared: Uint8Array): Bytes | undefined {
+  if (shared.byteLength !== 32 || shared.every((b) => b === 0)) return undefined
+  return sha256(concatBytes(PROOF_KEY_DOMAIN, shared)) as Bytes
+}
+
+/** A MAC proof: `HMAC-SHA-256(proofKey, "passage/dht/proof/v1\0" || txid || requesterId)`. */
+export function proofMac(proofKey: Uint8Array, txid: Uint8Array, requesterId: Uint8Array): Bytes {
+  return hmac(sha256, proofKey, proofInput(txid, requesterId)) as Bytes
 }
 
 /** What a responder signs to prove its key: domain, the request's txid, the requester's ID. */
@@ -322,10 +351,11 @@ export function encodeMessage(msg: DhtMessage): Bytes {
   const flags =
     (msg.client ? Flag.client : 0) |
     (msg.wantProof ? Flag.wantProof : 0) |
-    (msg.proof ? Flag.hasProof : 0)
+    (msg.proof ? Flag.hasProof : 0) |
+    (msg.mac && (msg.wantProof || msg.proof) ? Flag.mac : 0)
   w.u8(DHT_MAGIC).u8(DHT_VERSION).u8(TYPE_OF[msg.type]).u8(flags)
   w.fixed(msg.txid, TXID_BYTES, 'txid').fixed(msg.senderKey, PUBLIC_KEY_BYTES, 'senderKey')
-  if (msg.proof) w.fixed(msg.proof, SIGNATURE_BYTES, 'proof')
+  if (msg.proof) w.fixed(msg.proof, msg.mac ? PROOF_MAC_BYTES : SIGNATURE_BYTES, 'proof')
   encodeBody(w, msg)
   if (w.length > MAX_DATAGRAM_BYTES) {
     throw new MalformedError(`a ${msg.type} datagram is ${w.length} bytes, over 1280`)
@@ -597,7 +627,12 @@ export function decodeMessage(bytes: Uint8Array): DhtMessage {
   if ((flags & ~KNOWN_FLAGS) !== 0) throw new MalformedError('unknown flag bits')
   const txid = r.fixed(TXID_BYTES, 'txid')
   const senderKey = readKey(r, 'senderKey')
-  const proof = flags & Flag.hasProof ? r.fixed(SIGNATURE_BYTES, 'proof') : undefined
+  const mac = (flags & Flag.mac) !== 0
+  if (mac && (flags & (Flag.wantProof | Flag.hasProof)) === 0) {
+    throw new MalformedError('the mac flag goes with want-proof or has-proof')
+  }
+  const proof =
+    flags & Flag.hasProof ? r.fixed(mac ? PROOF_MAC_BYTES : SIGNATURE_BYTES, 'proof') : undefined
   const wantProof = (flags & Flag.wantProof) !== 0
   const body = decodeBody(r, typeByte)
   r.end('datagram')
@@ -611,6 +646,7 @@ export function decodeMessage(bytes: Uint8Array): DhtMessage {
   msg.client = (flags & Flag.client) !== 0
   msg.wantProof = wantProof
   msg.proof = proof
+  if (mac) msg.mac = true
   return msg
 }
 
