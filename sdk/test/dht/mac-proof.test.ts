@@ -18,7 +18,7 @@ import { hexVector } from '../helpers/protocol-doc.js'
 import { alice, server, TOKEN, TXID } from './samples.js'
 
 const agree = (own: typeof alice, peer: Uint8Array) =>
-  own.keyPair.privateKey.agree(PublicKey.deserialize(peer))
+  own.keyPair.privateKey.agree(PublicKey.deserialize(Uint8Array.from(peer)))
 
 t.test('MAC proof key, MAC and datagrams match the document', async (t) => {
   const key = proofKeyFromShared(agree(server, alice.publicKey))!
