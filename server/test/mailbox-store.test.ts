@@ -106,6 +106,79 @@ for (const backend of backends) {
     t.same(await store.stats(T0 + 5), { envelopes: 11, bytes: 110 })
   })
 
+  t.test(`${backend.name}: concurrent puts and deletes keep quotas and totals exact`, async (t) => {
+    const database = await backend.openDatabase(t)
+    const store = new PostgresMailboxStore(database.db)
+    const env = (box: number, id: number, source: string) => ({
+      mailboxKey: new Uint8Array(20).fill(box) as Bytes,
+      id: new Uint8Array(16).fill(id) as Bytes,
+      data: new Uint8Array(10).fill(id) as Bytes,
+      source,
+      storedAt: T0,
+      expiresAt: T0 + 10_000,
+    })
+    // Totals as counted, and as stored: they must agree once no operation is running.
+    const totals = async () => {
+      const [counters, sources, stored] = await Promise.all([
+        database.db
+          .selectFrom('mailbox_counters')
+          .select((eb) => [
+            eb.fn.sum<number>('envelopes').as('n'),
+            eb.fn.sum<number>('bytes').as('b'),
+          ])
+          .executeTakeFirstOrThrow(),
+        database.db
+          .selectFrom('mailbox_source_bytes')
+          .select((eb) => eb.fn.sum<number>('bytes').as('b'))
+          .executeTakeFirstOrThrow(),
+        store.stats(T0),
+      ])
+      t.same(
+        [Number(counters.n ?? 0), Number(counters.b ?? 0), Number(sources.b ?? 0)],
+        [stored.envelopes, stored.bytes, stored.bytes],
+        'running totals = what is stored',
+      )
+      return stored
+    }
+    // One mailbox, many sources: the mailbox's count quota holds exactly.
+    const quota = { maxCount: 10, maxBytes: 1000, maxSourceBytes: 1000 }
+    const intoOne = await Promise.all(
+      Array.from({ length: 25 }, (_, i) => store.put(env(1, i + 1, `192.0.2.${i}`), quota, T0)),
+    )
+    t.equal(intoOne.filter((o) => o === 'stored').length, 10)
+    t.equal(intoOne.filter((o) => o === 'mailbox-full').length, 15)
+    t.same(await totals(), { envelopes: 10, bytes: 100 })
+    // The same envelope put 10 times at once: stored once, counted once.
+    const same = await Promise.all(
+      Array.from({ length: 10 }, () => store.put(env(2, 1, '192.0.2.200'), quota, T0)),
+    )
+    t.equal(same.filter((o) => o === 'stored').length, 1)
+    t.equal(same.filter((o) => o === 'duplicate').length, 9)
+    t.same(await totals(), { envelopes: 11, bytes: 110 })
+    // Deletes racing puts from the same source: a put refused while the source is full may
+    // only be refused, never let the source exceed its quota; the totals end exact.
+    const tight = { maxCount: 100, maxBytes: 10_000, maxSourceBytes: 50 }
+    const src = '203.0.113.5'
+    for (let id = 1; id <= 5; id++) t.equal(await store.put(env(3, id, src), tight, T0), 'stored')
+    const mixed = await Promise.all([
+      ...Array.from({ length: 5 }, (_, i) =>
+        store.delete(new Uint8Array(20).fill(3) as Bytes, [env(3, i + 1, src).id], T0),
+      ),
+      ...Array.from({ length: 10 }, (_, i) => store.put(env(4, i + 1, src), tight, T0)),
+    ])
+    t.same(mixed.slice(0, 5), [1, 1, 1, 1, 1])
+    const bySource = await database.db
+      .selectFrom('mailbox_envelopes')
+      .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('size'), eb.lit(0)).as('b'))
+      .where('source', '=', src)
+      .executeTakeFirstOrThrow()
+    t.ok(Number(bySource.b) <= 50, 'the source quota is never exceeded')
+    await totals()
+    // Deleted envelopes are not stored again, and their tombstones are not counted.
+    t.equal(await store.put(env(3, 1, src), tight, T0), 'deleted')
+    await totals()
+  })
+
   t.test(`${backend.name}: PostgresRecordStore keeps the highest seq`, async (t) => {
     const database = await backend.openDatabase(t)
     const store = new PostgresRecordStore(database.db)

@@ -17,12 +17,11 @@ import type { Database } from './schema.js'
  * Kysely: the same SQL on a Postgres server and on embedded PGlite. Every "live" check uses
  * the `now` the caller passes (the DHT node's injected clock), never the database's clock.
  *
- * `put()` is one statement (one round trip, its own transaction) calling the `mailbox_put`
- * PL/pgSQL function: it takes two transaction-scoped advisory locks (the mailbox, then the
- * source address: always in this order, so two puts cannot deadlock), then checks
- * tombstone, duplicate and quotas and inserts, each statement on a fresh snapshot.
- * Concurrent puts into one mailbox or from one source therefore see each other's rows,
- * and a quota is never overshot. The transaction has committed (durably, with Postgres' default
+ * `put()` is one statement (one round trip) calling the `mailbox_store_envelope` procedure
+ * (migration 0003): a first transaction checks tombstone and duplicate and reserves the
+ * mailbox's and the source's running totals with conditional UPDATEs (row locks held for
+ * one statement: puts from one source run in parallel, and a quota is never overshot);
+ * a second inserts the envelope. That one has committed (durably, with Postgres' default
  * `synchronous_commit`) before `put()` resolves, and the DHT node acknowledges the sender
  * only after that: a stored row is exactly an acknowledged envelope.
  *
@@ -34,7 +33,7 @@ export class PostgresMailboxStore implements MailboxStore {
   constructor(private readonly db: Kysely<Database>) {}
 
   async put(envelope: StoredEnvelope, quota: MailboxQuota, now: number): Promise<PutOutcome> {
-    // One statement (its own transaction): see the `mailbox_put` function in migrations.ts.
+    // One statement, two transactions: see `mailbox_store_envelope` in migrations.ts.
     const { rows } = await this.db.executeQuery<{ outcome: PutOutcome }>(
       CompiledQuery.raw(PUT_SQL, [
         bytea(envelope.mailboxKey),
@@ -47,7 +46,6 @@ export class PostgresMailboxStore implements MailboxStore {
         quota.maxCount,
         quota.maxBytes,
         quota.maxSourceBytes,
-        lockKey(envelope.mailboxKey),
       ]),
     )
     const outcome = rows[0]?.outcome
@@ -56,14 +54,10 @@ export class PostgresMailboxStore implements MailboxStore {
   }
 
   async has(mailboxKey: Bytes, id: Bytes, now: number): Promise<boolean> {
-    const row = await this.db
-      .selectFrom('mailbox_envelopes')
-      .select('expires_at')
-      .where('mailbox_key', '=', bytea(mailboxKey))
-      .where('id', '=', bytea(id))
-      .where('expires_at', '>', now)
-      .executeTakeFirst()
-    return row !== undefined
+    const { rows } = await this.db.executeQuery(
+      CompiledQuery.raw(HAS_SQL, [bytea(mailboxKey), bytea(id), now]),
+    )
+    return rows.length > 0
   }
 
   async list(
@@ -72,14 +66,16 @@ export class PostgresMailboxStore implements MailboxStore {
     limit: number,
     after?: Bytes,
   ): Promise<EnvelopeSummary[]> {
-    let query = this.db
-      .selectFrom('mailbox_envelopes')
-      .select(['id', 'size', 'expires_at'])
-      .where('mailbox_key', '=', bytea(mailboxKey))
-      .where('expires_at', '>', now)
     // bytea compares byte by byte (memcmp), the same order as the SDK's compareBytes.
-    if (after) query = query.where('id', '>', bytea(after))
-    const rows = await query.orderBy('id').limit(limit).execute()
+    const { rows } = await this.db.executeQuery<{
+      id: Uint8Array
+      size: number | string
+      expires_at: number | string
+    }>(
+      after
+        ? CompiledQuery.raw(LIST_AFTER_SQL, [bytea(mailboxKey), now, limit, bytea(after)])
+        : CompiledQuery.raw(LIST_SQL, [bytea(mailboxKey), now, limit]),
+    )
     return rows.map((r) => ({
       id: toBytes(r.id),
       size: Number(r.size),
@@ -88,17 +84,17 @@ export class PostgresMailboxStore implements MailboxStore {
   }
 
   async get(mailboxKey: Bytes, id: Bytes, now: number): Promise<StoredEnvelope | undefined> {
-    const row = await this.db
-      .selectFrom('mailbox_envelopes')
-      .selectAll()
-      .where('mailbox_key', '=', bytea(mailboxKey))
-      .where('id', '=', bytea(id))
-      .where('expires_at', '>', now)
-      .executeTakeFirst()
+    const { rows } = await this.db.executeQuery<{
+      data: Uint8Array
+      source: string
+      stored_at: number | string
+      expires_at: number | string
+    }>(CompiledQuery.raw(GET_SQL, [bytea(mailboxKey), bytea(id), now]))
+    const row = rows[0]
     if (!row) return undefined
     return {
-      mailboxKey: toBytes(row.mailbox_key),
-      id: toBytes(row.id),
+      mailboxKey,
+      id,
       data: toBytes(row.data),
       source: row.source,
       storedAt: Number(row.stored_at),
@@ -109,6 +105,7 @@ export class PostgresMailboxStore implements MailboxStore {
   async delete(mailboxKey: Bytes, ids: Bytes[], now: number): Promise<number> {
     if (ids.length === 0) return 0
     // IDs travel as one comma-separated hex text: the same on pg and PGlite (no array codecs).
+    // One statement, two transactions: see `mailbox_delete_envelopes` in migrations.ts.
     const { rows } = await this.db.executeQuery<{ present: number | string }>(
       CompiledQuery.raw(DELETE_SQL, [
         bytea(mailboxKey),
@@ -161,41 +158,25 @@ function bytea(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
-/** Mailbox keys are hashes: their first 4 bytes are a fine lock key. */
-function lockKey(mailboxKey: Uint8Array): number {
-  const b = mailboxKey
-  return ((b[0] ?? 0) << 24) | ((b[1] ?? 0) << 16) | ((b[2] ?? 0) << 8) | (b[3] ?? 0)
-}
+// Hot paths are plain SQL strings (no query building per request). Postgres plans them
+// per execution; each is a primary-key probe.
+const PUT_SQL = `call mailbox_store_envelope($1::bytea, $2::bytea, $3::bytea, $4::text,
+  $5::bigint, $6::bigint, $7::bigint, $8::bigint, $9::bigint, $10::bigint, null)`
 
-const PUT_SQL = `select mailbox_put($1::bytea, $2::bytea, $3::bytea, $4::text, $5::bigint,
-  $6::bigint, $7::bigint, $8::bigint, $9::bigint, $10::bigint, $11::int) as outcome`
+const HAS_SQL = `select 1 from mailbox_envelopes
+  where mailbox_key = $1::bytea and id = $2::bytea and expires_at > $3::bigint`
 
-// One statement: delete, lower the running totals, leave tombstones (a longer one wins),
-// count what was live.
-const DELETE_SQL = `
-  with
-  ids as (
-    select distinct decode(h, 'hex') as id from unnest(string_to_array($2::text, ',')) as h),
-  del as (
-    delete from mailbox_envelopes
-    where mailbox_key = $1::bytea and id in (select id from ids)
-    returning source, size, expires_at),
-  box as (
-    update mailbox_counters set
-      envelopes = envelopes - (select count(*) from del),
-      bytes = bytes - (select coalesce(sum(size), 0) from del)
-    where mailbox_key = $1::bytea and exists (select 1 from del)),
-  src as (
-    update mailbox_source_bytes s set bytes = s.bytes - d.bytes
-    from (select source, sum(size) as bytes from del group by source) d
-    where s.source = d.source),
-  tomb as (
-    insert into mailbox_tombstones (mailbox_key, id, expires_at)
-    select $1::bytea, id, $3::bigint from ids
-    on conflict (mailbox_key, id) do update set
-      expires_at = greatest(mailbox_tombstones.expires_at, excluded.expires_at)
-    returning 1)
-  select count(*) filter (where expires_at > $4::bigint) as present from del`
+const GET_SQL = `select data, source, stored_at, expires_at from mailbox_envelopes
+  where mailbox_key = $1::bytea and id = $2::bytea and expires_at > $3::bigint`
+
+const LIST_SQL = `select id, size, expires_at from mailbox_envelopes
+  where mailbox_key = $1::bytea and expires_at > $2::bigint order by id limit $3::bigint`
+
+const LIST_AFTER_SQL = `select id, size, expires_at from mailbox_envelopes
+  where mailbox_key = $1::bytea and expires_at > $2::bigint and id > $4::bytea
+  order by id limit $3::bigint`
+
+const DELETE_SQL = `call mailbox_delete_envelopes($1::bytea, $2::text, $3::bigint, $4::bigint, null)`
 
 // Removes expired envelopes and lowers the running totals in one statement.
 const EXPIRE_SQL = `
