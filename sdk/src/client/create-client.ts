@@ -1272,12 +1272,6 @@ class Client implements PassageClient {
       .where('id', '=', idHex)
       .executeTakeFirst()
     if (seen) return { status: 'duplicate' }
-    let claimed: string | undefined
-    try {
-      claimed = signalAddressOfKey(openSealedMessage(this.identity, sealed).senderPublicKey).name
-    } catch {
-      claimed = undefined
-    }
     let message: ChatMessage | undefined
     let deliveries: ClientEvents['delivery'][] = []
     let duplicate = false
@@ -1316,6 +1310,13 @@ class Client implements PassageClient {
     } catch (error) {
       let reason = refusalReason(error)
       if (reason === undefined) throw error
+      // Who it claims to be, when the seal opens at all (for the report and the flag).
+      let claimed: string | undefined
+      try {
+        claimed = signalAddressOfKey(openSealedMessage(this.identity, sealed).senderPublicKey).name
+      } catch {
+        claimed = undefined
+      }
       // A seal that does not even open is tampered bytes, whatever the decoder said.
       if (claimed === undefined) reason = 'tampered'
       await this.db.transaction().execute(async (trx) => {
