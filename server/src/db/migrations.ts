@@ -252,6 +252,13 @@ const MAILBOX_STORE_ENVELOPE_PROCEDURE = `
                and id = p_id and expires_at > p_now) then
       outcome := 'deleted'; -- deleted between the steps: give the reservation back
     else
+      insert into mailbox_envelopes (mailbox_key, id, data, size, source, stored_at, expires_at)
+        values (p_mailbox_key, p_id, p_data, sz, p_source, p_stored_at, p_expires_at)
+        on conflict (mailbox_key, id) do nothing;
+      if found then
+        outcome := 'stored';
+        return;
+      end if;
       -- An expired envelope with this ID that expire() has not removed yet: replaced.
       delete from mailbox_envelopes where mailbox_key = p_mailbox_key and id = p_id
         and expires_at <= p_now
@@ -260,13 +267,13 @@ const MAILBOX_STORE_ENVELOPE_PROCEDURE = `
         update mailbox_counters set envelopes = envelopes - 1, bytes = bytes - old_size
           where mailbox_key = p_mailbox_key;
         update mailbox_source_bytes set bytes = bytes - old_size where source = old_source;
-      end if;
-      insert into mailbox_envelopes (mailbox_key, id, data, size, source, stored_at, expires_at)
-        values (p_mailbox_key, p_id, p_data, sz, p_source, p_stored_at, p_expires_at)
-        on conflict (mailbox_key, id) do nothing;
-      if found then
-        outcome := 'stored';
-        return;
+        insert into mailbox_envelopes (mailbox_key, id, data, size, source, stored_at, expires_at)
+          values (p_mailbox_key, p_id, p_data, sz, p_source, p_stored_at, p_expires_at)
+          on conflict (mailbox_key, id) do nothing;
+        if found then
+          outcome := 'stored';
+          return;
+        end if;
       end if;
       outcome := 'duplicate'; -- stored by a concurrent put between the steps
     end if;
