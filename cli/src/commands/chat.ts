@@ -1,3 +1,4 @@
+import { MalformedError } from '@passage/sdk'
 import { render } from 'ink'
 import { createElement } from 'react'
 import type { CliIo } from '../cli-io.js'
@@ -29,6 +30,11 @@ export async function chatCommand(
   io: CliIo,
   terminal: ChatTerminal = { stdout: process.stdout, stdin: process.stdin },
 ): Promise<ExitCode> {
+  if (terminal.stdin.isTTY !== true) {
+    throw new MalformedError(
+      'passage chat needs a terminal; in scripts use `passage send` and `passage inbox`',
+    )
+  }
   const client = await openClient(options, io, { fetchIntervalMs: CHAT_FETCH_INTERVAL_MS })
   try {
     const initial = contact === undefined ? undefined : await resolveContact(client, contact)
