@@ -43,6 +43,7 @@ export function App({ client, theme, initialContactId, size, onExit }: AppProps)
   const { conversations, reload } = useConversations(client, report)
   const [selectedId, setSelectedId] = useState<ContactId | undefined>(initialContactId)
   const [scroll, setScroll] = useState(0)
+  const [inputRows, setInputRows] = useState(1)
   const status = useClientStatus(client)
 
   useEffect(() => {
@@ -58,7 +59,7 @@ export function App({ client, theme, initialContactId, size, onExit }: AppProps)
   const leftOuter = Math.min(CONTACTS_MAX_COLUMNS, Math.max(12, Math.floor(columns * 0.3)))
   const rightOuter = columns - leftOuter
   const inner = rightOuter - 2
-  const messageRows = Math.max(1, rows - CHROME_ROWS)
+  const messageRows = Math.max(1, rows - CHROME_ROWS - (inputRows - 1))
 
   const ellipsis = theme.ascii ? '~' : '…'
   const authorOf = useCallback(
@@ -156,6 +157,7 @@ export function App({ client, theme, initialContactId, size, onExit }: AppProps)
             enabled={selected !== undefined}
             width={inner}
             theme={theme}
+            onRows={setInputRows}
             onSubmit={(text) => {
               if (!selected) return
               setScroll(0)

@@ -177,6 +177,27 @@ t.test('80x24: nothing wider than 80 columns or taller than 24 rows', async (t) 
   t.match(frameOf(app), /› /, 'and the input line')
 })
 
+t.test('a long input grows the input area, not the screen', async (t) => {
+  const app = await bobScreen(t)
+  const long = `${'word '.repeat(30)}the end`
+  app.stdin.write(long)
+  // The input area: the rows between the rule and the bottom border, borders removed.
+  const typed = () =>
+    (frameOf(app).split(/─{20,}│/)[1] ?? '')
+      .split('└')[0]!
+      .replace(/[│\s]+/g, ' ')
+      .trim()
+  t.ok(await eventually(() => typed().endsWith('word the end')), typed())
+  t.equal(typed().replace(/^› ?/, ''), long, 'all of it shows')
+  const lines = frameOf(app).split('\n')
+  t.equal(lines.length, ROWS, 'still 24 rows')
+  t.ok(
+    lines.every((line) => [...line].length <= COLUMNS),
+    'none wider than 80',
+  )
+  t.match(frameOf(app), /LAN \d/, 'the status bar stays')
+})
+
 t.test('PgUp scrolls back, PgDn forward', async (t) => {
   await bobSays(Array.from({ length: 20 }, (_, i) => `line ${i + 1}`).join('\n'))
   const app = await bobScreen(t)

@@ -2,6 +2,10 @@ import { Box, Text } from 'ink'
 import TextInput from 'ink-text-input'
 import { useRef, useState } from 'react'
 import type { Theme } from '../theme.js'
+import { wrap } from '../wrap.js'
+
+/** The input grows to this many rows for a long message, then shows its start only. */
+export const MAX_INPUT_ROWS = 4
 
 export interface MessageInputProps {
   /** False when there is no one to write to. */
@@ -9,10 +13,21 @@ export interface MessageInputProps {
   width: number
   theme: Theme
   onSubmit: (text: string) => void
+  /** Told how many rows the input needs (1 to {@link MAX_INPUT_ROWS}) as the text grows. */
+  onRows?: (rows: number) => void
+}
+
+/**
+ * Rows a value takes after the 2-column prompt. Ink wraps at word boundaries; wrapping one
+ * column narrower than Ink does (room for the cursor) never counts fewer rows than it shows.
+ */
+export function inputRows(value: string, width: number): number {
+  const rows = wrap(value, Math.max(1, width - 3)).length
+  return Math.min(MAX_INPUT_ROWS, Math.max(1, rows))
 }
 
 /** The input line: Enter sends (blank lines are ignored), the line then clears. */
-export function MessageInput({ enabled, width, theme, onSubmit }: MessageInputProps) {
+export function MessageInput({ enabled, width, theme, onSubmit, onRows }: MessageInputProps) {
   const [value, setValue] = useState('')
   // ink-text-input's key handler is re-subscribed after each render: an Enter that comes
   // right after a keystroke may reach the previous handler, with the previous value. The
@@ -21,10 +36,11 @@ export function MessageInput({ enabled, width, theme, onSubmit }: MessageInputPr
   const change = (next: string) => {
     latest.current = next
     setValue(next)
+    onRows?.(inputRows(next, width))
   }
   const prompt = theme.ascii ? '> ' : '› '
   return (
-    <Box width={width} height={1} overflow="hidden">
+    <Box width={width} height={inputRows(value, width)} overflow="hidden">
       <Text {...(theme.color && { color: 'green' })}>{prompt}</Text>
       {enabled ? (
         <TextInput
