@@ -634,8 +634,6 @@ export class DhtNode {
       wantProof?: boolean
       retries?: number
       timeoutMs?: number
-      /** Called once when the first attempt timed out and the request is resent. */
-      onSlow?: () => void
     } = {},
   ): Promise<DhtMessage> {
     if (this.destroyed) throw new RemoteError('the node is destroyed')
@@ -693,10 +691,7 @@ export class DhtNode {
                 finish()
                 this.stats.timeouts++
                 reject(new TimeoutError(`no answer from ${to.host}:${to.port}`))
-              } else {
-                if (attempt === 1) opts.onSlow?.()
-                fire()
-              }
+              } else fire()
               // Each resend waits twice as long: a late answer is more likely than a lost one
               // when the responder is busy, and backing off keeps a busy network from collapsing.
             },
@@ -811,24 +806,23 @@ export class DhtNode {
   async lookup(target: NodeId): Promise<LookupResult> {
     const started = performanceNow()
     this.stats.lookups++
-    const none = new Uint8Array(0) as Bytes
-    // Every ID met, ourselves included (never asked); `live`: candidates not failed, closest
-    // first, kept sorted by binary insertion instead of re-sorting all of them per answer.
-    const seen = new Set<string>([bytesKey(this.id)])
-    const live: Candidate[] = []
+    const seen = new Map<string, Candidate>()
+    seen.set(bytesKey(this.id), {
+      id: this.id,
+      ...this.address(),
+      state: 'failed',
+      token: new Uint8Array(0) as Bytes,
+      hop: 0,
+    })
     for (const c of this.table.closest(target, this.k)) {
-      seen.add(bytesKey(c.id))
-      live.push({ id: c.id, host: c.host, port: c.port, state: 'new', token: none, hop: 0 })
-    }
-    const insert = (c: Candidate) => {
-      let lo = 0
-      let hi = live.length
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1
-        if (compareDistance(target, live[mid]!.id, c.id) < 0) lo = mid + 1
-        else hi = mid
-      }
-      live.splice(lo, 0, c)
+      seen.set(bytesKey(c.id), {
+        id: c.id,
+        host: c.host,
+        port: c.port,
+        state: 'new',
+        token: new Uint8Array(0) as Bytes,
+        hop: 0,
+      })
     }
     let queried = 0
     await new Promise<void>((resolve) => {
@@ -840,42 +834,39 @@ export class DhtNode {
       let finished = false
       const step = () => {
         if (finished) return
-        let waiting = false
-        for (let i = 0; i < live.length && i < this.k;) {
-          const c = live[i]!
-          if (c.state === 'new' && active < this.alpha) {
-            if (this.isDead(c.id)) {
-              live.splice(i, 1)
-              continue
-            }
-            launch(c)
-          }
-          if (c.state === 'pending') waiting = true
-          i++
+        const live = [...seen.values()]
+          .filter((c) => c.state !== 'failed')
+          .sort((a, b) => compareDistance(target, a.id, b.id))
+          .slice(0, this.k)
+        for (const c of live) {
+          if (active >= this.alpha) break
+          if (c.state === 'new') launch(c)
         }
+        const waiting = live.some((c) => c.state === 'pending')
         if ((active === 0 && !waiting) || this.destroyed) {
           finished = true
           resolve()
         }
       }
       const launch = (c: Candidate) => {
+        if (this.isDead(c.id)) {
+          c.state = 'failed'
+          return
+        }
         c.state = 'pending'
         active++
         queried++
         let holdsSlot = true
+        const slow = setTimeout(() => {
+          if (!holdsSlot) return
+          holdsSlot = false
+          active--
+          step()
+        }, this.timeoutMs)
         this.request(
           c,
           { type: 'find-node', target },
-          {
-            expectId: c.id,
-            wantProof: !this.isVerified(c),
-            onSlow: () => {
-              if (!holdsSlot) return
-              holdsSlot = false
-              active--
-              step()
-            },
-          },
+          { expectId: c.id, wantProof: !this.isVerified(c) },
         )
           .then((reply) => {
             if (reply.type !== 'nodes') throw new RemoteError('expected nodes')
@@ -884,24 +875,21 @@ export class DhtNode {
             if (!reply.client) this.addVerified({ id: c.id, host: c.host, port: c.port })
             for (const n of reply.nodes) {
               const key = bytesKey(n.id)
-              if (seen.has(key)) continue
-              seen.add(key)
-              insert({
-                id: n.id,
-                host: n.host,
-                port: n.port,
-                state: 'new',
-                token: none,
-                hop: c.hop + 1,
-              })
+              if (!seen.has(key)) {
+                seen.set(key, {
+                  ...n,
+                  state: 'new',
+                  token: new Uint8Array(0) as Bytes,
+                  hop: c.hop + 1,
+                })
+              }
             }
           })
           .catch(() => {
             c.state = 'failed'
-            const at = live.indexOf(c)
-            if (at >= 0) live.splice(at, 1)
           })
           .finally(() => {
+            clearTimeout(slow)
             if (holdsSlot) active--
             holdsSlot = false
             step()
@@ -909,17 +897,18 @@ export class DhtNode {
       }
       step()
     })
-    const closest: LookupNode[] = []
-    let hops = 0
-    for (const c of live) {
-      if (c.state !== 'done') continue
-      if (closest.length === 0) hops = c.hop
-      closest.push({ id: c.id, host: c.host, port: c.port, token: c.token })
-      if (closest.length === this.k) break
-    }
+    const closest = [...seen.values()]
+      .filter((c) => c.state === 'done')
+      .sort((a, b) => compareDistance(target, a.id, b.id))
+      .slice(0, this.k)
     this.table.markRefreshed(target, this.clock.now())
+    const hops = closest[0]?.hop ?? 0
     this.metrics.onLookup?.(hops, performanceNow() - started, closest.length)
-    return { closest, hops, queried }
+    return {
+      closest: closest.map((c) => ({ id: c.id, host: c.host, port: c.port, token: c.token })),
+      hops,
+      queried,
+    }
   }
 
   /** Whether this node is a replica for `key` given the lookup's closest nodes. */
