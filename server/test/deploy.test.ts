@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { defaultConfig } from '../src/config.js'
 import { ServerMetrics } from '../src/metrics.js'
 import { startServer } from '../src/start-server.js'
@@ -35,7 +35,7 @@ const text = (path: string) => readFile(join(ROOT, path), 'utf8')
  * docker-compose.yml reads deploy/.env, which operators create and git ignores: validate a
  * copy next to the real Dockerfile and deploy folders, with .env.example as deploy/.env.
  */
-async function composeProject(t: Tap.Test): Promise<string> {
+async function composeProject(t: Test): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'passage-compose-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   await copyFile(join(ROOT, 'docker-compose.yml'), join(dir, 'docker-compose.yml'))
