@@ -189,13 +189,26 @@ t.test('send when nothing can take the message: exit 3, it stays in the outbox',
   t.match(sent.err, /nothing could take the message to Bob/)
   t.match(sent.err, /stays in the outbox/)
   t.notMatch(sent.err, /\n\s+at /)
+  const client = await createClient({ home: lonely.home, network: false })
+  t.equal(client.status().outbox, 1, 'the message waits in the outbox')
+  t.match(await client.history(bob.id), [{ text: 'anyone?', state: 'pending' }])
+  await client.close()
 })
 
 t.test('commands need an identity: exit 1 and how to make one', async (t) => {
   const empty = tmpHome(t, 'empty')
-  for (const args of [['contacts', 'list'], ['send', 'x', 'y'], ['inbox'], ['chat']]) {
+  for (const args of [['contacts', 'list'], ['send', 'x', 'y'], ['inbox'], ['peers']]) {
     const run = await passage([...args, '--home', empty])
     t.equal(run.code, 1, args.join(' '))
     t.match(run.err, /passage init/)
   }
+})
+
+t.test('chat without a terminal says to use send and inbox', async (t) => {
+  const run = await passage(['chat', '--home', alice.home])
+  t.equal(run.code, 1)
+  t.match(
+    run.err,
+    /passage chat needs a terminal; in scripts use `passage send` and `passage inbox`/,
+  )
 })
