@@ -15,7 +15,8 @@ export interface PostgresAnnounceStoreOptions {
  * server and on embedded PGlite. All "live" checks use the `now` the caller passes (the
  * injected clock), never the database's clock.
  *
- * `put()` is one `INSERT … ON CONFLICT … DO UPDATE … WHERE` (atomic replay check).
+ * `put()` is one `INSERT … ON CONFLICT … DO UPDATE … WHERE` (atomic replay check); puts that
+ * arrive while others run are coalesced into one multi-row statement.
  * `sample()` reads the live entries following a random point of the ID space, from the
  * primary key index, then shuffles them: cheap enough to run on every announce.
  * `closest()` orders by XOR distance inside the database: the hex ID is cast to `bit(160)`
@@ -36,9 +37,61 @@ export class PostgresAnnounceStore implements AnnounceStore {
     this.clock = options.clock ?? systemClock
   }
 
-  async put(entry: StoredAnnounce, now: number = this.clock.now()): Promise<PutResult> {
-    const { rows } = await this.db.executeQuery<{ id_hex: string }>(
-      CompiledQuery.raw(PUT_SQL, [
+  /**
+   * Stores `entry` unless it is a replay. Concurrent puts are coalesced: while
+   * {@link MAX_PUT_BATCHES_IN_FLIGHT} statements run, new puts queue and go out together as
+   * one multi-row statement (same semantics, one round trip and one commit for many). `now`
+   * defaults to the store's clock read when the statement is sent.
+   */
+  put(entry: StoredAnnounce, now?: number): Promise<PutResult> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ entry, now, resolve, reject })
+      this.flush()
+    })
+  }
+
+  private readonly queue: QueuedPut[] = []
+  private inFlight = 0
+
+  private flush(): void {
+    while (this.inFlight < MAX_PUT_BATCHES_IN_FLIGHT && this.queue.length > 0) {
+      const batch = this.takeBatch()
+      this.inFlight++
+      this.putBatch(batch)
+        .catch((error: unknown) => {
+          for (const put of batch) put.reject(error)
+        })
+        .finally(() => {
+          this.inFlight--
+          this.flush()
+        })
+    }
+  }
+
+  /** Puts sharing one `now` and no ID twice (a statement may touch a row only once). */
+  private takeBatch(): QueuedPut[] {
+    const first = this.queue[0]!
+    const batch: QueuedPut[] = []
+    const ids = new Set<string>()
+    for (let i = 0; i < this.queue.length && batch.length < MAX_PUT_BATCH_ROWS;) {
+      const put = this.queue[i]!
+      if (put.now === first.now && !ids.has(put.entry.idHex)) {
+        ids.add(put.entry.idHex)
+        batch.push(put)
+        this.queue.splice(i, 1)
+      } else {
+        i++
+      }
+    }
+    return batch
+  }
+
+  private async putBatch(batch: QueuedPut[]): Promise<void> {
+    const now = batch[0]!.now ?? this.clock.now()
+    const params: unknown[] = [now]
+    const rows = batch.map(({ entry }) => {
+      const base = params.length
+      params.push(
         entry.idHex,
         entry.announce.seq,
         entry.announce.timestamp,
@@ -46,10 +99,14 @@ export class PostgresAnnounceStore implements AnnounceStore {
         entry.observed.host,
         entry.observed.port,
         entry.expiresAt,
-        now,
-      ]),
+      )
+      return `($${base + 1}, $${base + 2}::bigint, $${base + 3}::bigint, $${base + 4}::jsonb, $${base + 5}, $${base + 6}::int, $${base + 7}::bigint)`
+    })
+    const { rows: stored } = await this.db.executeQuery<{ id_hex: string }>(
+      CompiledQuery.raw(PUT_SQL_HEAD + rows.join(',\n    ') + PUT_SQL_TAIL, params),
     )
-    return rows.length > 0 ? 'stored' : 'replay'
+    const storedIds = new Set(stored.map((row) => row.id_hex))
+    for (const put of batch) put.resolve(storedIds.has(put.entry.idHex) ? 'stored' : 'replay')
   }
 
   async get(idHex: string, now: number): Promise<StoredAnnounce | undefined> {
@@ -98,13 +155,32 @@ export class PostgresAnnounceStore implements AnnounceStore {
       .execute()
   }
 
+  /**
+   * Up to `limit` random live entries. Concurrent calls share one query when their `now`
+   * lies within {@link SAMPLE_SHARE_MS} of it (each caller gets its own shuffle): under load
+   * every announce wants a sample, and one read serves them all.
+   */
   async sample(limit: number, now: number): Promise<StoredAnnounce[]> {
-    const pivot = randomBytes(NODE_ID_BYTES).toString('hex')
-    const { rows } = await this.db.executeQuery<Selectable<AnnouncesTable>>(
-      CompiledQuery.raw(SAMPLE_SQL, [pivot, now, limit]),
-    )
-    return shuffle(rows.map(toStored))
+    let shared = this.samples.get(limit)
+    if (!shared || Math.abs(shared.now - now) > SAMPLE_SHARE_MS) {
+      const pivot = randomBytes(NODE_ID_BYTES).toString('hex')
+      const query = this.db
+        .executeQuery<Selectable<AnnouncesTable>>(
+          CompiledQuery.raw(SAMPLE_SQL, [pivot, now, limit]),
+        )
+        .then(({ rows }) => rows.map(toStored))
+      const entry = { now, query }
+      shared = entry
+      this.samples.set(limit, entry)
+      const forget = () => {
+        if (this.samples.get(limit) === entry) this.samples.delete(limit)
+      }
+      query.then(forget, forget)
+    }
+    return shuffle([...(await shared.query)])
   }
+
+  private readonly samples = new Map<number, { now: number; query: Promise<StoredAnnounce[]> }>()
 
   async countLive(now: number): Promise<number> {
     const { count } = await this.db
@@ -127,11 +203,13 @@ export class PostgresAnnounceStore implements AnnounceStore {
 // One statement, so two concurrent puts cannot both win: Postgres serialises them on the
 // conflicting row and re-checks the WHERE against the winner's values. A row comes back
 // only when it was inserted or updated. Plain SQL rather than the query builder because
-// this runs once per announce (building the query cost ~50 µs of CPU).
-const PUT_SQL = `
+// this runs once per announce (building the query cost ~50 µs of CPU). $1 is `now`.
+const PUT_SQL_HEAD = `
   insert into announces
     (id_hex, seq, timestamp, announce, observed_host, observed_port, expires_at)
-  values ($1, $2, $3, $4, $5, $6, $7)
+  values
+    `
+const PUT_SQL_TAIL = `
   on conflict (id_hex) do update set
     seq = excluded.seq,
     timestamp = excluded.timestamp,
@@ -139,8 +217,23 @@ const PUT_SQL = `
     observed_host = excluded.observed_host,
     observed_port = excluded.observed_port,
     expires_at = excluded.expires_at
-  where announces.seq < excluded.seq or announces.expires_at <= $8
+  where announces.seq < excluded.seq or announces.expires_at <= $1::bigint
   returning id_hex`
+
+/** Concurrent samples whose `now` differs by at most this share one query: 1 s. */
+const SAMPLE_SHARE_MS = 1_000
+
+/** Rows in one coalesced put statement: 7 parameters each, far below Postgres' 65535. */
+const MAX_PUT_BATCH_ROWS = 256
+/** Put statements running at once: fewer than the pool's 8 connections, so reads get one. */
+const MAX_PUT_BATCHES_IN_FLIGHT = 4
+
+interface QueuedPut {
+  entry: StoredAnnounce
+  now: number | undefined
+  resolve: (result: PutResult) => void
+  reject: (error: unknown) => void
+}
 
 // The live entries that follow a random point of the ID space (wrapping around), read from
 // the primary key index: O(limit) per call where `order by random()` reads the whole table,
