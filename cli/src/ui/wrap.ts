@@ -23,35 +23,27 @@ export function wrap(text: string, first: number, rest: number = first): string[
   const lines: string[] = []
   const limit = () => Math.max(1, lines.length === 0 ? first : rest)
   for (const paragraph of text.replace(/\t/g, ' ').split(/\r?\n/)) {
-    let line: string[] = []
-    let lastSpace = -1
-    for (const char of paragraph) {
-      if (line.length >= limit()) {
-        if (char === ' ') {
-          lines.push(line.join(''))
-          line = []
-          lastSpace = -1
-          continue
-        }
-        if (lastSpace > 0) {
-          lines.push(line.slice(0, lastSpace).join(''))
-          line = line.slice(lastSpace + 1)
-        } else {
-          lines.push(line.join(''))
-          line = []
-        }
-        lastSpace = -1
-        for (let i = line.length - 1; i >= 0; i--) {
-          if (line[i] === ' ') {
-            lastSpace = i
-            break
-          }
+    let remaining = [...paragraph]
+    while (remaining.length > limit()) {
+      const max = limit()
+      // Break at the last space that leaves at most `max` characters (that space is dropped);
+      // a word longer than the line is cut.
+      let cut = -1
+      for (let i = max; i > 0; i--) {
+        if (remaining[i] === ' ') {
+          cut = i
+          break
         }
       }
-      if (char === ' ') lastSpace = line.length
-      line.push(char)
+      if (cut > 0) {
+        lines.push(remaining.slice(0, cut).join('').trimEnd())
+        remaining = remaining.slice(cut + 1)
+      } else {
+        lines.push(remaining.slice(0, max).join(''))
+        remaining = remaining.slice(max)
+      }
     }
-    lines.push(line.join('').trimEnd())
+    lines.push(remaining.join('').trimEnd())
   }
   return lines
 }

@@ -10,6 +10,7 @@ t.test('wrap breaks at spaces, cuts long words, keeps newlines', async (t) => {
   t.same(wrap('one\ntwo', 10), ['one', 'two'])
   t.same(wrap('first line then more', 10, 6), ['first line', 'then', 'more'])
   t.same(wrap('', 5), [''])
+  t.same(wrap('a aa', 3, 1), ['a', 'a', 'a'], 'a narrower next line re-wraps what was carried over')
 })
 
 t.test('wrap: every line fits, and only break spaces are lost', async (t) => {
