@@ -5,6 +5,7 @@ import t from 'tap'
 import {
   AlreadyExistsError,
   CLIENT_DB_FILE,
+  CLIENT_MIGRATIONS,
   Identity,
   ManualClock,
   openClientStore,
@@ -108,7 +109,11 @@ t.test(
       .map((r) => (r as { name: string }).name)
     t.ok(tables.includes('identity') && tables.includes('settings'))
     const migrations = raw.prepare('SELECT name FROM kysely_migration').all()
-    t.same(migrations, [{ name: '0001_identity_settings' }])
+    t.same(
+      migrations,
+      Object.keys(CLIENT_MIGRATIONS).map((name) => ({ name })),
+    )
+    t.same(migrations[0], { name: '0001_identity_settings' })
     // Reopening runs no migration twice and keeps the data.
     const again = await openClientStore(home)
     t.ok(await again.loadIdentity())
