@@ -4,6 +4,7 @@ import { Writable } from 'node:stream'
 import { Identity, nodeIdToHex, toBase64Url } from '@passage/sdk'
 import { pino } from 'pino'
 import t from 'tap'
+import { publishedEndpoint } from '../src/routes/info.js'
 import { AnnounceSweeper, type IntervalTimers } from '../src/announce-sweeper.js'
 import { createLogger } from '../src/logger.js'
 import { backends } from './helpers/databases.js'
@@ -76,13 +77,21 @@ t.test('the DHT endpoint in /v1/info comes from the config', async (t) => {
   })
 })
 
-t.test('a DHT on a wildcard address is published under the host the client used', async (t) => {
+t.test('a DHT on a wildcard address is published at the IP the client reached', async (t) => {
   const { app } = await appFixture(t, backends[1]!, {
     config: { dhtEndpoint: { host: '0.0.0.0', port: 7401 } },
   })
   const info = async (host: string) =>
     (await app.inject({ method: 'GET', url: '/v1/info', headers: { host } })).json().dht
-  t.same(await info('node.example.org:8080'), { host: 'node.example.org', port: 7401 })
+  const wildcard = { host: '0.0.0.0', port: 7401 }
+  t.same(publishedEndpoint(wildcard, 'node.example.org', '::ffff:192.0.2.7'), {
+    host: '192.0.2.7',
+    port: 7401,
+  })
+  t.same(publishedEndpoint({ host: '192.0.2.1', port: 9 }, 'x.org', '127.0.0.1'), {
+    host: '192.0.2.1',
+    port: 9,
+  })
   t.same(await info('203.0.113.9'), { host: '203.0.113.9', port: 7401 })
   t.same(await info('[2001:db8::1]:8080'), { host: '2001:db8::1', port: 7401 })
 })

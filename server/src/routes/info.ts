@@ -45,7 +45,11 @@ export default async function infoRoutes(app: FastifyInstance): Promise<void> {
       id: identity.textId,
       publicKey,
       version: SERVER_VERSION,
-      dht: publishedEndpoint(app.passage.dhtEndpoint(), request.hostname),
+      dht: publishedEndpoint(
+        app.passage.dhtEndpoint(),
+        request.hostname,
+        request.socket.localAddress,
+      ),
       announceTtlMs: config.announceTtlMs,
       announceSkewMs: config.announceSkewMs,
     }),
@@ -53,17 +57,24 @@ export default async function infoRoutes(app: FastifyInstance): Promise<void> {
 }
 
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]', ''])
+const IP_LITERAL = /^(\d{1,3}(\.\d{1,3}){3}|[0-9a-f:]*:[0-9a-f:.]*)$/i
 
 /**
- * A DHT bound to a wildcard address is published under the host name the client used to
- * reach this server (without its port): the one address we know works for that client.
- * `--dht-advertise` overrides it.
+ * A DHT bound to a wildcard address is published at the IP address the client reached this
+ * server on: the host of the request when it is an IP literal, else the local address of the
+ * connection (DHT addresses are IP literals; a name would not match the UDP replies). Behind
+ * NAT or a proxy, `--dht-advertise` sets the public endpoint instead.
  */
 export function publishedEndpoint(
   endpoint: { host: string; port: number } | null,
   requestHostname: string,
+  localAddress?: string,
 ): { host: string; port: number } | null {
   if (!endpoint || !WILDCARD_HOSTS.has(endpoint.host)) return endpoint
-  const host = requestHostname.replace(/^\[(.*)\](:\d+)?$/, '$1').replace(/^([^:]*):\d+$/, '$1')
-  return { host: host || endpoint.host, port: endpoint.port }
+  const requested = requestHostname
+    .replace(/^\[(.*)\](:\d+)?$/, '$1')
+    .replace(/^([^:]*):\d+$/, '$1')
+  const local = localAddress?.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1')
+  const host = IP_LITERAL.test(requested) ? requested : local || requested || endpoint.host
+  return { host, port: endpoint.port }
 }
