@@ -152,8 +152,11 @@ t.test('passage chat in tmux shows a message sent by passage send, and answers',
       // Already gone: the chat exited and the session with it.
     }
   })
+  // `env -i`: the pane gets only these variables. tmux would otherwise hand it the test's own
+  // environment, and with CI=true (as in CI) Ink renders nothing until the program exits.
   const command = [
     'env',
+    '-i',
     ...Object.entries({ ...env, TERM: 'xterm-256color' }).map(([k, v]) => shellQuote(`${k}=${v}`)),
     shellQuote(process.execPath),
     ...[...nodeArgs, main, 'chat', 'Bob', '--home', aliceHome, '--server', url].map(shellQuote),
