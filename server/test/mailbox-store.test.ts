@@ -179,6 +179,58 @@ for (const backend of backends) {
     await totals()
   })
 
+  t.test(`${backend.name}: concurrent puts share calls, each with its own outcome`, async (t) => {
+    const database = await backend.openDatabase(t)
+    const store = new PostgresMailboxStore(database.db)
+    const env = (box: number, id: number, source: string, size = 10) => ({
+      mailboxKey: new Uint8Array(20).fill(box) as Bytes,
+      id: new Uint8Array(16).fill(id) as Bytes,
+      data: new Uint8Array(size).fill(id) as Bytes,
+      source,
+      storedAt: T0,
+      expiresAt: T0 + 10_000,
+    })
+    const quota = { maxCount: 2, maxBytes: 1000, maxSourceBytes: 100 }
+    t.equal(await store.put(env(1, 1, '192.0.2.1'), quota, T0), 'stored')
+    t.equal(await store.delete(new Uint8Array(20).fill(1) as Bytes, [env(1, 2, 'x').id], T0), 0)
+    let calls = 0
+    const execute = database.db.executeQuery.bind(database.db)
+    database.db.executeQuery = ((query: Parameters<typeof execute>[0]) => {
+      if (query.sql.includes('mailbox_store_envelopes')) calls++
+      return execute(query)
+    }) as typeof database.db.executeQuery
+    const outcomes = await Promise.all([
+      // Four calls at once (each alone), then the rest wait and go out together.
+      ...[10, 11, 12, 13].map((box) => store.put(env(box, 1, '192.0.2.9'), quota, T0)),
+      store.put(env(1, 1, '192.0.2.1'), quota, T0), // stored before
+      store.put(env(1, 2, '192.0.2.1'), quota, T0), // deleted before
+      store.put(env(1, 3, '192.0.2.1'), quota, T0), // the mailbox's second: fits
+      store.put(env(1, 4, '192.0.2.1'), quota, T0), // its third: full
+      store.put(env(2, 1, '192.0.2.2', 95), quota, T0), // the source's 95 of 100 bytes
+      store.put(env(3, 1, '192.0.2.2', 10), quota, T0), // over the source's quota
+      store.put(env(4, 1, '192.0.2.3'), quota, T0), // the same envelope twice at once
+      store.put(env(4, 1, '192.0.2.3'), quota, T0),
+    ])
+    t.same(outcomes, [
+      ...Array<string>(4).fill('stored'),
+      'duplicate',
+      'deleted',
+      'stored',
+      'mailbox-full',
+      'stored',
+      'source-full',
+      'stored',
+      'duplicate',
+    ])
+    t.ok(calls < outcomes.length, `${outcomes.length} puts in ${calls} calls`)
+    t.same(await store.stats(T0), { envelopes: 8, bytes: 165 })
+    const counters = await database.db
+      .selectFrom('mailbox_counters')
+      .select((eb) => [eb.fn.sum<number>('envelopes').as('n'), eb.fn.sum<number>('bytes').as('b')])
+      .executeTakeFirstOrThrow()
+    t.same([Number(counters.n), Number(counters.b)], [8, 165], 'running totals = what is stored')
+  })
+
   t.test(`${backend.name}: PostgresRecordStore keeps the highest seq`, async (t) => {
     const database = await backend.openDatabase(t)
     const store = new PostgresRecordStore(database.db)

@@ -17,8 +17,8 @@ import type { Database } from './schema.js'
  * Kysely: the same SQL on a Postgres server and on embedded PGlite. Every "live" check uses
  * the `now` the caller passes (the DHT node's injected clock), never the database's clock.
  *
- * `put()` is one statement (one round trip) calling the `mailbox_store_envelope` procedure
- * (migration 0003): a first transaction checks tombstone and duplicate and reserves the
+ * `put()` is one statement (one round trip) calling the `mailbox_store_envelopes` procedure
+ * (migration 0004; concurrent puts share one call): a first transaction checks tombstone and duplicate and reserves the
  * mailbox's and the source's running totals with conditional UPDATEs (row locks held for
  * one statement: puts from one source run in parallel, and a quota is never overshot);
  * a second inserts the envelope. That one has committed (durably, with Postgres' default
@@ -32,25 +32,86 @@ import type { Database } from './schema.js'
 export class PostgresMailboxStore implements MailboxStore {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async put(envelope: StoredEnvelope, quota: MailboxQuota, now: number): Promise<PutOutcome> {
-    // One statement, two transactions: see `mailbox_store_envelope` in migrations.ts.
-    const { rows } = await this.db.executeQuery<{ outcome: PutOutcome }>(
-      CompiledQuery.raw(PUT_SQL, [
-        bytea(envelope.mailboxKey),
-        bytea(envelope.id),
-        bytea(envelope.data),
-        envelope.source,
-        envelope.storedAt,
-        envelope.expiresAt,
+  /**
+   * Stores an envelope (outcome as {@link MailboxStore.put}). Concurrent puts are coalesced:
+   * while {@link MAX_PUT_BATCHES_IN_FLIGHT} calls run, new puts queue and go out together as
+   * one call of `mailbox_store_envelopes` (same checks and outcomes, one round trip and two
+   * commits for many). Each resolves only after its batch's durable commit.
+   */
+  put(envelope: StoredEnvelope, quota: MailboxQuota, now: number): Promise<PutOutcome> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({
+        envelope,
+        quota,
+        now,
+        key: `${toHex(envelope.mailboxKey)}/${toHex(envelope.id)}`,
+        resolve,
+        reject,
+      })
+      this.flush()
+    })
+  }
+
+  private readonly queue: QueuedPut[] = []
+  private inFlight = 0
+
+  private flush(): void {
+    while (this.inFlight < MAX_PUT_BATCHES_IN_FLIGHT && this.queue.length > 0) {
+      const batch = this.takeBatch()
+      this.inFlight++
+      this.putBatch(batch)
+        .catch((error: unknown) => {
+          for (const put of batch) put.reject(error)
+        })
+        .finally(() => {
+          this.inFlight--
+          this.flush()
+        })
+    }
+  }
+
+  /** Queued puts sharing `now` and quota, no envelope twice (a later copy waits its turn). */
+  private takeBatch(): QueuedPut[] {
+    const first = this.queue[0]!
+    const batch: QueuedPut[] = []
+    const keys = new Set<string>()
+    const rest: QueuedPut[] = []
+    for (const put of this.queue) {
+      if (
+        batch.length < MAX_PUT_BATCH_ROWS &&
+        put.now === first.now &&
+        sameQuota(put.quota, first.quota) &&
+        !keys.has(put.key)
+      ) {
+        keys.add(put.key)
+        batch.push(put)
+      } else rest.push(put)
+    }
+    this.queue.length = 0
+    this.queue.push(...rest)
+    return batch
+  }
+
+  private async putBatch(batch: QueuedPut[]): Promise<void> {
+    const { now, quota } = batch[0]!
+    const column = (f: (e: StoredEnvelope) => string) => batch.map((p) => f(p.envelope)).join(',')
+    const { rows } = await this.db.executeQuery<{ outcomes: string }>(
+      CompiledQuery.raw(PUT_BATCH_SQL, [
+        column((e) => toHex(e.mailboxKey)),
+        column((e) => toHex(e.id)),
+        column((e) => bytea(e.data).toString('hex')),
+        column((e) => e.source),
+        column((e) => String(e.storedAt)),
+        column((e) => String(e.expiresAt)),
         now,
         quota.maxCount,
         quota.maxBytes,
         quota.maxSourceBytes,
       ]),
     )
-    const outcome = rows[0]?.outcome
-    if (outcome === undefined) throw new Error('mailbox put returned no outcome')
-    return outcome
+    const outcomes = (rows[0]?.outcomes ?? '').split(',')
+    if (outcomes.length !== batch.length) throw new Error('mailbox put returned no outcome')
+    batch.forEach((put, i) => put.resolve(outcomes[i] as PutOutcome))
   }
 
   async has(mailboxKey: Bytes, id: Bytes, now: number): Promise<boolean> {
@@ -160,8 +221,32 @@ function bytea(bytes: Uint8Array): Buffer {
 
 // Hot paths are plain SQL strings (no query building per request). Postgres plans them
 // per execution; each is a primary-key probe.
-const PUT_SQL = `call mailbox_store_envelope($1::bytea, $2::bytea, $3::bytea, $4::text,
-  $5::bigint, $6::bigint, $7::bigint, $8::bigint, $9::bigint, $10::bigint, null)`
+const PUT_BATCH_SQL = `call mailbox_store_envelopes($1::text, $2::text, $3::text, $4::text,
+  $5::text, $6::text, $7::bigint, $8::bigint, $9::bigint, $10::bigint, null)`
+
+/**
+ * Put calls running at once: each holds a pooled connection (8), so gets and deletes keep the
+ * rest. Batches never deadlock each other: they lock the running totals in one order.
+ */
+const MAX_PUT_BATCHES_IN_FLIGHT = 4
+/** Envelopes in one call: 64 × 1 KiB fragments is about 128 KiB of hex text. */
+const MAX_PUT_BATCH_ROWS = 64
+
+interface QueuedPut {
+  envelope: StoredEnvelope
+  quota: MailboxQuota
+  now: number
+  /** `mailboxKey/id` in hex: one envelope at most once per batch. */
+  key: string
+  resolve: (outcome: PutOutcome) => void
+  reject: (error: unknown) => void
+}
+
+function sameQuota(a: MailboxQuota, b: MailboxQuota): boolean {
+  return (
+    a.maxCount === b.maxCount && a.maxBytes === b.maxBytes && a.maxSourceBytes === b.maxSourceBytes
+  )
+}
 
 const HAS_SQL = `select 1 from mailbox_envelopes
   where mailbox_key = $1::bytea and id = $2::bytea and expires_at > $3::bigint`
