@@ -196,7 +196,8 @@ for (const backend of backends) {
     let calls = 0
     const execute = database.db.executeQuery.bind(database.db)
     database.db.executeQuery = ((query: Parameters<typeof execute>[0]) => {
-      if (query.sql.includes('mailbox_store_envelopes')) calls++
+      const text = 'sql' in query ? query.sql : query.compile().sql
+      if (text.includes('mailbox_store_envelopes')) calls++
       return execute(query)
     }) as typeof database.db.executeQuery
     const outcomes = await Promise.all([

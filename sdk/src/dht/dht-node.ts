@@ -201,12 +201,41 @@ export interface FetchedEnvelope {
   expiresAt: number
 }
 
+/** A request of ours awaiting its response; the node's ticker resends it or times it out. */
 interface Pending {
+  txid: Bytes
   resolve: (msg: DhtMessage) => void
   reject: (error: Error) => void
   to: NodeAddress
   expectId: NodeId | undefined
   wantProof: boolean
+  bytes: Bytes
+  /** Sends so far. */
+  attempt: number
+  retries: number
+  timeoutMs: number
+  /** performance.now() after which the current attempt has timed out. */
+  deadline: number
+  /** Called once, when the first attempt times out (a lookup then frees its slot). */
+  onSlow: (() => void) | undefined
+}
+
+/**
+ * The ticker's period for a node whose requests time out after `timeoutMs`: timeouts fire up
+ * to one period late (an eighth of the timeout, 5 to 50 ms). One interval per node while it
+ * has requests in flight replaced a timer per request (and one more per lookup query).
+ */
+function tickMsFor(timeoutMs: number): number {
+  return Math.max(5, Math.min(50, Math.floor(timeoutMs / 8)))
+}
+
+/** A map key for a txid: its first 6 bytes as a number (the full txid is compared after). */
+function txidKey(txid: Uint8Array): number {
+  return (
+    txid[0]! * 0x100_0000_0000 +
+    txid[1]! * 0x1_0000_0000 +
+    (((txid[2]! << 24) | (txid[3]! << 16) | (txid[4]! << 8) | txid[5]!) >>> 0)
+  )
 }
 
 interface Candidate extends NodeInfo {
@@ -214,6 +243,9 @@ interface Candidate extends NodeInfo {
   token: Bytes
   hop: number
 }
+
+/** The token of a candidate not asked yet. */
+const NO_TOKEN = new Uint8Array(0) as Bytes
 
 const addrKey = (a: NodeAddress) => `${a.host}|${a.port}`
 
@@ -265,7 +297,8 @@ export class DhtNode {
   private readonly timeoutMs: number
   private readonly retries: number
   private readonly quota: MailboxQuota
-  private readonly pending = new Map<string, Pending>()
+  private readonly pending = new Map<number, Pending>()
+  private ticker: ReturnType<typeof setInterval> | undefined
   private readonly failures = new Map<string, number>()
   private readonly verifying = new Map<string, number>()
   private readonly evicting = new Set<string>()
@@ -395,15 +428,18 @@ export class DhtNode {
   }
 
   private onResponse(msg: DhtMessage, from: NodeAddress): void {
-    const key = bytesKey(msg.txid)
+    const key = txidKey(msg.txid)
     const p = this.pending.get(key)
-    if (!p || p.to.host !== from.host || p.to.port !== from.port) return this.drop('unsolicited')
+    if (!p || p.to.port !== from.port || p.to.host !== from.host || !equalBytes(p.txid, msg.txid)) {
+      return this.drop('unsolicited')
+    }
     const senderId = this.idOf(msg.senderKey)
     if (p.expectId && !equalBytes(p.expectId, senderId)) return this.drop('bad-proof')
     if (p.wantProof && !this.validProof(msg)) return this.drop('bad-proof')
     this.pending.delete(key)
     this.stats.responses++
     p.resolve(msg)
+    if (this.pending.size === 0) this.stopTicker()
   }
 
   /** Whether a response carries a valid proof of its sender's key (a MAC or a signature). */
@@ -634,11 +670,12 @@ export class DhtNode {
       wantProof?: boolean
       retries?: number
       timeoutMs?: number
+      /** Called once if the first attempt times out (the request goes on resending). */
+      onSlow?: () => void
     } = {},
   ): Promise<DhtMessage> {
     if (this.destroyed) throw new RemoteError('the node is destroyed')
     const txid = this.nextTxid()
-    const key = bytesKey(txid)
     const wantProof = opts.wantProof ?? false
     const msg = {
       ...body,
@@ -652,53 +689,29 @@ export class DhtNode {
     } as DhtMessage
     const bytes = encodeMessage(msg)
     const retries = opts.retries ?? this.retries
-    const timeoutMs = opts.timeoutMs ?? this.timeoutMs
-    await this.acquireSlot()
+    // A free slot is taken at once: no extra await on the common path.
+    if (this.inFlight < this.maxInFlight) this.inFlight++
+    else await this.waitForSlot()
     const started = performanceNow()
     try {
       const response = await new Promise<DhtMessage>((resolve, reject) => {
-        let attempt = 0
-        let timer: ReturnType<typeof setTimeout> | undefined
-        const finish = () => {
-          if (timer) clearTimeout(timer)
-          this.pending.delete(key)
-        }
-        this.pending.set(key, {
-          resolve: (m) => {
-            finish()
-            resolve(m)
-          },
-          reject: (e) => {
-            finish()
-            reject(e)
-          },
+        if (this.destroyed) return reject(new RemoteError('the node is destroyed'))
+        const p: Pending = {
+          txid,
+          resolve,
+          reject,
           to: { host: to.host, port: to.port },
           expectId: opts.expectId,
           wantProof,
-        })
-        const fire = () => {
-          if (this.destroyed) {
-            finish()
-            return reject(new RemoteError('the node is destroyed'))
-          }
-          if (attempt > 0) this.stats.resent++
-          else this.stats.sent++
-          attempt++
-          this.socket.send(bytes, to.port, to.host).catch(() => {})
-          timer = setTimeout(
-            () => {
-              if (attempt > retries) {
-                finish()
-                this.stats.timeouts++
-                reject(new TimeoutError(`no answer from ${to.host}:${to.port}`))
-              } else fire()
-              // Each resend waits twice as long: a late answer is more likely than a lost one
-              // when the responder is busy, and backing off keeps a busy network from collapsing.
-            },
-            timeoutMs * 2 ** (attempt - 1),
-          )
+          bytes,
+          attempt: 0,
+          retries,
+          timeoutMs: opts.timeoutMs ?? this.timeoutMs,
+          deadline: 0,
+          onSlow: opts.onSlow,
         }
-        fire()
+        this.pending.set(txidKey(txid), p)
+        this.fire(p)
       })
       if (response.type === 'error') {
         this.metrics.onRequestSent?.(body.type, 'error', performanceNow() - started)
@@ -706,8 +719,9 @@ export class DhtNode {
       }
       this.metrics.onRequestSent?.(body.type, 'ok', performanceNow() - started)
       if (opts.expectId) {
-        this.failures.delete(bytesKey(opts.expectId))
-        this.dead.delete(bytesKey(opts.expectId))
+        const idKey = bytesKey(opts.expectId)
+        this.failures.delete(idKey)
+        this.dead.delete(idKey)
       }
       return response
     } catch (error) {
@@ -722,6 +736,40 @@ export class DhtNode {
     }
   }
 
+  /** Sends (or resends) a pending request and sets its deadline. */
+  private fire(p: Pending): void {
+    if (p.attempt > 0) this.stats.resent++
+    else this.stats.sent++
+    // Each resend waits twice as long: a late answer is more likely than a lost one when the
+    // responder is busy, and backing off keeps a busy network from collapsing.
+    p.deadline = performanceNow() + p.timeoutMs * 2 ** p.attempt
+    p.attempt++
+    this.socket.send(p.bytes, p.to.port, p.to.host).catch(() => {})
+    if (!this.ticker) {
+      this.ticker = setInterval(() => this.tick(), tickMsFor(this.timeoutMs))
+    }
+  }
+
+  /** Resends or times out the requests past their deadline; stops when none is pending. */
+  private tick(): void {
+    const now = performanceNow()
+    for (const [key, p] of this.pending) {
+      if (p.deadline > now) continue
+      if (p.attempt === 1 && p.onSlow) p.onSlow()
+      if (p.attempt > p.retries) {
+        this.pending.delete(key)
+        this.stats.timeouts++
+        p.reject(new TimeoutError(`no answer from ${p.to.host}:${p.to.port}`))
+      } else this.fire(p)
+    }
+    if (this.pending.size === 0 || this.destroyed) this.stopTicker()
+  }
+
+  private stopTicker(): void {
+    if (this.ticker) clearInterval(this.ticker)
+    this.ticker = undefined
+  }
+
   /** 8 random bytes from a pool refilled 512 at a time: one random call per request was ~2% of CPU. */
   private nextTxid(): Bytes {
     if (this.txidAt + TXID_BYTES > this.txidPool.byteLength) {
@@ -733,13 +781,9 @@ export class DhtNode {
     return this.txidPool.slice(at, at + TXID_BYTES)
   }
 
-  private async acquireSlot(): Promise<void> {
-    if (this.inFlight < this.maxInFlight) {
-      this.inFlight++
-      return
-    }
+  private waitForSlot(): Promise<void> {
     // The slot is handed over by releaseSlot, so inFlight stays counted.
-    await new Promise<void>((resolve) => this.waiting.push(resolve))
+    return new Promise<void>((resolve) => this.waiting.push(resolve))
   }
 
   private releaseSlot(): void {
@@ -806,23 +850,24 @@ export class DhtNode {
   async lookup(target: NodeId): Promise<LookupResult> {
     const started = performanceNow()
     this.stats.lookups++
-    const seen = new Map<string, Candidate>()
-    seen.set(bytesKey(this.id), {
-      id: this.id,
-      ...this.address(),
-      state: 'failed',
-      token: new Uint8Array(0) as Bytes,
-      hop: 0,
-    })
+    // Every candidate, closest first (sorted insertion: one binary search per node learned
+    // instead of sorting every candidate again after each answer).
+    const sorted: Candidate[] = []
+    const seen = new Set<string>([bytesKey(this.id)])
+    const insert = (c: Candidate) => {
+      let lo = 0
+      let hi = sorted.length
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1
+        if (compareDistance(target, sorted[mid]!.id, c.id) < 0) lo = mid + 1
+        else hi = mid
+      }
+      sorted.splice(lo, 0, c)
+    }
     for (const c of this.table.closest(target, this.k)) {
-      seen.set(bytesKey(c.id), {
-        id: c.id,
-        host: c.host,
-        port: c.port,
-        state: 'new',
-        token: new Uint8Array(0) as Bytes,
-        hop: 0,
-      })
+      seen.add(bytesKey(c.id))
+      // Already in order.
+      sorted.push({ id: c.id, host: c.host, port: c.port, state: 'new', token: NO_TOKEN, hop: 0 })
     }
     let queried = 0
     await new Promise<void>((resolve) => {
@@ -834,15 +879,15 @@ export class DhtNode {
       let finished = false
       const step = () => {
         if (finished) return
-        const live = [...seen.values()]
-          .filter((c) => c.state !== 'failed')
-          .sort((a, b) => compareDistance(target, a.id, b.id))
-          .slice(0, this.k)
-        for (const c of live) {
-          if (active >= this.alpha) break
-          if (c.state === 'new') launch(c)
+        let live = 0
+        let waiting = false
+        for (let i = 0; i < sorted.length && live < this.k; i++) {
+          const c = sorted[i]!
+          if (c.state === 'failed') continue
+          live++
+          if (c.state === 'new' && active < this.alpha) launch(c)
+          if (c.state === 'pending') waiting = true
         }
-        const waiting = live.some((c) => c.state === 'pending')
         if ((active === 0 && !waiting) || this.destroyed) {
           finished = true
           resolve()
@@ -857,16 +902,16 @@ export class DhtNode {
         active++
         queried++
         let holdsSlot = true
-        const slow = setTimeout(() => {
+        const onSlow = () => {
           if (!holdsSlot) return
           holdsSlot = false
           active--
           step()
-        }, this.timeoutMs)
+        }
         this.request(
           c,
           { type: 'find-node', target },
-          { expectId: c.id, wantProof: !this.isVerified(c) },
+          { expectId: c.id, wantProof: !this.isVerified(c), onSlow },
         )
           .then((reply) => {
             if (reply.type !== 'nodes') throw new RemoteError('expected nodes')
@@ -875,21 +920,22 @@ export class DhtNode {
             if (!reply.client) this.addVerified({ id: c.id, host: c.host, port: c.port })
             for (const n of reply.nodes) {
               const key = bytesKey(n.id)
-              if (!seen.has(key)) {
-                seen.set(key, {
-                  ...n,
-                  state: 'new',
-                  token: new Uint8Array(0) as Bytes,
-                  hop: c.hop + 1,
-                })
-              }
+              if (seen.has(key)) continue
+              seen.add(key)
+              insert({
+                id: n.id,
+                host: n.host,
+                port: n.port,
+                state: 'new',
+                token: NO_TOKEN,
+                hop: c.hop + 1,
+              })
             }
           })
           .catch(() => {
             c.state = 'failed'
           })
           .finally(() => {
-            clearTimeout(slow)
             if (holdsSlot) active--
             holdsSlot = false
             step()
@@ -897,18 +943,17 @@ export class DhtNode {
       }
       step()
     })
-    const closest = [...seen.values()]
-      .filter((c) => c.state === 'done')
-      .sort((a, b) => compareDistance(target, a.id, b.id))
-      .slice(0, this.k)
-    this.table.markRefreshed(target, this.clock.now())
-    const hops = closest[0]?.hop ?? 0
-    this.metrics.onLookup?.(hops, performanceNow() - started, closest.length)
-    return {
-      closest: closest.map((c) => ({ id: c.id, host: c.host, port: c.port, token: c.token })),
-      hops,
-      queried,
+    const closest: LookupNode[] = []
+    let hops = 0
+    for (let i = 0; i < sorted.length && closest.length < this.k; i++) {
+      const c = sorted[i]!
+      if (c.state !== 'done') continue
+      if (closest.length === 0) hops = c.hop
+      closest.push({ id: c.id, host: c.host, port: c.port, token: c.token })
     }
+    this.table.markRefreshed(target, this.clock.now())
+    this.metrics.onLookup?.(hops, performanceNow() - started, closest.length)
+    return { closest, hops, queried }
   }
 
   /** Whether this node is a replica for `key` given the lookup's closest nodes. */
@@ -1377,8 +1422,10 @@ export class DhtNode {
   async destroy(): Promise<void> {
     if (this.destroyed) return
     this.destroyed = true
-    for (const p of [...this.pending.values()]) p.reject(new RemoteError('the node is destroyed'))
+    const pending = [...this.pending.values()]
     this.pending.clear()
+    this.stopTicker()
+    for (const p of pending) p.reject(new RemoteError('the node is destroyed'))
     for (const wake of this.waiting.splice(0)) wake()
     await this.socket.close()
   }
