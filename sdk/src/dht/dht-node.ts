@@ -247,7 +247,41 @@ interface Candidate extends NodeInfo {
 /** The token of a candidate not asked yet. */
 const NO_TOKEN = new Uint8Array(0) as Bytes
 
-const addrKey = (a: NodeAddress) => `${a.host}|${a.port}`
+/** A cached public key: its node ID and the MAC-proof key (null: none, a bad key). */
+interface PeerKey {
+  key: Bytes
+  id: NodeId
+  proofKey: Bytes | null | undefined
+}
+
+/** Bytes 1 to 6 of a public key (byte 0 is the type) as a number. */
+function peerNumber(key: Uint8Array): number {
+  return (
+    key[1]! * 0x100_0000_0000 +
+    key[2]! * 0x1_0000_0000 +
+    (((key[3]! << 24) | (key[4]! << 16) | (key[5]! << 8) | key[6]!) >>> 0)
+  )
+}
+
+/** `host|port` strings, made once per endpoint: maps of tokens and proofs are keyed by them. */
+const addrKeys = new Map<string, Map<number, string>>()
+/** Endpoints remembered per host and hosts in all (then forgotten and made again). */
+const ADDR_KEY_ENTRIES = 4096
+
+function addrKey(a: NodeAddress): string {
+  let ports = addrKeys.get(a.host)
+  if (!ports) {
+    if (addrKeys.size >= ADDR_KEY_ENTRIES) addrKeys.clear()
+    addrKeys.set(a.host, (ports = new Map()))
+  }
+  let key = ports.get(a.port)
+  if (key === undefined) {
+    if (ports.size >= ADDR_KEY_ENTRIES) ports.clear()
+    key = `${a.host}|${a.port}`
+    ports.set(a.port, key)
+  }
+  return key
+}
 
 /**
  * A Kademlia DHT node on one UDP socket: answers ping, find-node, mailbox and record
@@ -305,9 +339,12 @@ export class DhtNode {
   /** ID key → `host|port` where it last proved its key (the table may have no room for it). */
   private readonly verified = new Map<string, string>()
   /** Peer key (as a map key) → MAC-proof key shared with it (null: none, a bad key). */
-  private readonly proofKeys = new Map<string, Bytes | null>()
-  /** Sender key (as a map key) → node ID: a hash per datagram is not free. */
-  private readonly keyIds = new Map<string, NodeId>()
+  /**
+   * Peers' public keys, by a number from their bytes 1 to 6 (the full key is compared
+   * after): the node ID each hashes to, and the MAC-proof key shared with it once computed.
+   * One entry per peer, no string key built per datagram.
+   */
+  private readonly peers = new Map<number, PeerKey>()
   /** Nodes that entered the table since the last handover. */
   private joined: NodeInfo[] = []
   /** ID key → when a request to it last timed out. */
@@ -433,8 +470,9 @@ export class DhtNode {
     if (!p || p.to.port !== from.port || p.to.host !== from.host || !equalBytes(p.txid, msg.txid)) {
       return this.drop('unsolicited')
     }
-    const senderId = this.idOf(msg.senderKey)
-    if (p.expectId && !equalBytes(p.expectId, senderId)) return this.drop('bad-proof')
+    if (p.expectId && !equalBytes(p.expectId, this.idOf(msg.senderKey))) {
+      return this.drop('bad-proof')
+    }
     if (p.wantProof && !this.validProof(msg)) return this.drop('bad-proof')
     this.pending.delete(key)
     this.stats.responses++
@@ -457,9 +495,8 @@ export class DhtNode {
    * one key agreement per peer instead of a signature and a verification per proof.
    */
   private proofKeyFor(publicKey: Bytes): Bytes | undefined {
-    const cacheKey = bytesKey(publicKey)
-    const cached = this.proofKeys.get(cacheKey)
-    if (cached !== undefined) return cached === null ? undefined : cached
+    const peer = this.peer(publicKey)
+    if (peer.proofKey !== undefined) return peer.proofKey ?? undefined
     let key: Bytes | undefined
     try {
       key = proofKeyFromShared(
@@ -468,8 +505,25 @@ export class DhtNode {
     } catch {
       key = undefined
     }
-    remember(this.proofKeys, cacheKey, key ?? null)
+    peer.proofKey = key ?? null
     return key
+  }
+
+  /** The cache entry of a public key (a fresh, uncached one when another key shares its number). */
+  private peer(publicKey: Bytes): PeerKey {
+    const n = peerNumber(publicKey)
+    const cached = this.peers.get(n)
+    if (cached && equalBytes(cached.key, publicKey)) return cached
+    const peer: PeerKey = {
+      key: publicKey,
+      id: nodeIdFromPublicKey(publicKey),
+      proofKey: undefined,
+    }
+    if (!cached) {
+      if (this.peers.size >= CACHE_ENTRIES) this.peers.delete(this.peers.keys().next().value!)
+      this.peers.set(n, peer)
+    }
+    return peer
   }
 
   private onRequest(msg: DhtMessage, from: NodeAddress): void {
@@ -834,13 +888,7 @@ export class DhtNode {
   }
 
   private idOf(publicKey: Bytes): NodeId {
-    const key = bytesKey(publicKey)
-    let id = this.keyIds.get(key)
-    if (!id) {
-      id = nodeIdFromPublicKey(publicKey)
-      remember(this.keyIds, key, id)
-    }
-    return id
+    return this.peer(publicKey).id
   }
 
   /**

@@ -127,9 +127,10 @@ export class BinaryReader {
   }
 
   fixed(length: number, what = 'field'): Bytes {
-    this.need(length, what)
-    const out = this.buffer.slice(this.offset, this.offset + length) as Bytes
-    this.offset += length
+    const at = this.offset
+    if (at + length > this.buffer.byteLength) this.need(length, what)
+    const out = this.buffer.slice(at, at + length) as Bytes
+    this.offset = at + length
     return out
   }
 
