@@ -232,6 +232,73 @@ for (const backend of backends) {
     t.same([Number(counters.n), Number(counters.b)], [8, 165], 'running totals = what is stored')
   })
 
+  t.test(`${backend.name}: concurrent deletes share calls, each with its own count`, async (t) => {
+    const database = await backend.openDatabase(t)
+    const store = new PostgresMailboxStore(database.db)
+    const box = (n: number) => new Uint8Array(20).fill(n) as Bytes
+    const id = (n: number) => new Uint8Array(16).fill(n) as Bytes
+    const quota = { maxCount: 100, maxBytes: 10_000, maxSourceBytes: 10_000 }
+    for (let b = 1; b <= 6; b++) {
+      for (let i = 1; i <= 3; i++) {
+        const envelope = {
+          mailboxKey: box(b),
+          id: id(i),
+          data: new Uint8Array(10).fill(i) as Bytes,
+          source: `192.0.2.${b}`,
+          storedAt: T0,
+          expiresAt: i === 3 ? T0 + 1 : T0 + 10_000, // the third expires first
+        }
+        t.equal(await store.put(envelope, quota, T0), 'stored')
+      }
+    }
+    let calls = 0
+    const execute = database.db.executeQuery.bind(database.db)
+    database.db.executeQuery = ((query: Parameters<typeof execute>[0]) => {
+      const text = 'sql' in query ? query.sql : query.compile().sql
+      if (text.includes('mailbox_delete_batch')) calls++
+      return execute(query)
+    }) as typeof database.db.executeQuery
+    const later = T0 + 5 // the third envelopes are expired by then: not counted as present
+    const counts = await Promise.all([
+      store.delete(box(1), [id(1)], T0), // two calls at once, each alone
+      store.delete(box(2), [id(1), id(2)], T0),
+      store.delete(box(3), [id(1), id(2), id(3)], later), // then these together
+      store.delete(box(4), [id(9)], T0), // not there
+      store.delete(box(5), [id(1), id(1)], T0), // the same ID twice
+      store.delete(box(1), [id(1), id(2)], T0), // box 1 again: in a later call
+      store.delete(box(6), [], T0),
+    ])
+    t.same(counts, [1, 2, 2, 0, 1, 1, 0])
+    t.ok(calls < 6, `6 deletes in ${calls} calls`)
+    t.equal(
+      await store.put(
+        {
+          mailboxKey: box(4),
+          id: id(9),
+          data: new Uint8Array(1) as Bytes,
+          source: 'x',
+          storedAt: T0,
+          expiresAt: T0 + 10,
+        },
+        quota,
+        T0,
+      ),
+      'deleted',
+      'a tombstone even where nothing was stored',
+    )
+    const stats = await store.stats(T0)
+    t.same(stats, { envelopes: 18 - 1 - 2 - 3 - 1 - 1, bytes: 100 }, 'what is left')
+    const counters = await database.db
+      .selectFrom('mailbox_counters')
+      .select((eb) => [eb.fn.sum<number>('envelopes').as('n'), eb.fn.sum<number>('bytes').as('b')])
+      .executeTakeFirstOrThrow()
+    const sources = await database.db
+      .selectFrom('mailbox_source_bytes')
+      .select((eb) => eb.fn.sum<number>('bytes').as('b'))
+      .executeTakeFirstOrThrow()
+    t.same([Number(counters.n), Number(counters.b), Number(sources.b)], [10, 100, 100])
+  })
+
   t.test(`${backend.name}: PostgresRecordStore keeps the highest seq`, async (t) => {
     const database = await backend.openDatabase(t)
     const store = new PostgresRecordStore(database.db)

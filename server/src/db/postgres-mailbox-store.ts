@@ -163,19 +163,82 @@ export class PostgresMailboxStore implements MailboxStore {
     }
   }
 
-  async delete(mailboxKey: Bytes, ids: Bytes[], now: number): Promise<number> {
-    if (ids.length === 0) return 0
-    // IDs travel as one comma-separated hex text: the same on pg and PGlite (no array codecs).
-    // One statement, two transactions: see `mailbox_delete_envelopes` in migrations.ts.
-    const { rows } = await this.db.executeQuery<{ present: number | string }>(
-      CompiledQuery.raw(DELETE_SQL, [
-        bytea(mailboxKey),
-        ids.map((id) => toHex(id)).join(','),
-        now + TOMBSTONE_TTL_MS,
-        now,
+  /**
+   * Deletes envelopes and leaves tombstones; resolves with how many were live. Concurrent
+   * deletes are coalesced as puts are (one call of `mailbox_delete_batch` for many requests,
+   * at most one per mailbox); each resolves after its batch's durable commit.
+   */
+  delete(mailboxKey: Bytes, ids: Bytes[], now: number): Promise<number> {
+    if (ids.length === 0) return Promise.resolve(0)
+    return new Promise((resolve, reject) => {
+      this.deletes.push({ mailboxKey, box: toHex(mailboxKey), ids, now, resolve, reject })
+      this.flushDeletes()
+    })
+  }
+
+  private readonly deletes: QueuedDelete[] = []
+  private deletesInFlight = 0
+
+  private flushDeletes(): void {
+    while (this.deletesInFlight < MAX_DELETE_BATCHES_IN_FLIGHT && this.deletes.length > 0) {
+      const batch: QueuedDelete[] = []
+      const rest: QueuedDelete[] = []
+      const boxes = new Set<string>()
+      let idCount = 0
+      for (const d of this.deletes) {
+        if (
+          batch.length === 0 ||
+          (!boxes.has(d.box) && idCount + d.ids.length <= MAX_DELETE_BATCH_IDS)
+        ) {
+          boxes.add(d.box)
+          idCount += d.ids.length
+          batch.push(d)
+        } else rest.push(d)
+      }
+      this.deletes.length = 0
+      this.deletes.push(...rest)
+      this.deletesInFlight++
+      this.deleteBatch(batch)
+        .catch((error: unknown) => {
+          for (const d of batch) d.reject(error)
+        })
+        .finally(() => {
+          this.deletesInFlight--
+          this.flushDeletes()
+        })
+    }
+  }
+
+  private async deleteBatch(batch: QueuedDelete[]): Promise<void> {
+    const reqs: string[] = []
+    const keys: string[] = []
+    const ids: string[] = []
+    const tombstones: string[] = []
+    const nows: string[] = []
+    batch.forEach((d, r) => {
+      for (const id of d.ids) {
+        reqs.push(String(r))
+        keys.push(d.box)
+        ids.push(toHex(id))
+        tombstones.push(String(d.now + TOMBSTONE_TTL_MS))
+        nows.push(String(d.now))
+      }
+    })
+    // IDs travel as comma-separated hex text: the same on pg and PGlite (no array codecs).
+    // One statement, two transactions: see `mailbox_delete_batch` in migrations.ts.
+    const { rows } = await this.db.executeQuery<{ presents: string | null }>(
+      CompiledQuery.raw(DELETE_BATCH_SQL, [
+        batch.length,
+        reqs.join(','),
+        keys.join(','),
+        ids.join(','),
+        tombstones.join(','),
+        nows.join(','),
       ]),
     )
-    return Number(rows[0]?.present ?? 0)
+    const presents = (rows[0]?.presents ?? '').split(',')
+    if (presents.length !== batch.length) throw new Error('mailbox delete returned no count')
+    batch.forEach((d, i) => d.resolve(Number(presents[i])))
   }
 
   async expire(now: number): Promise<number> {
@@ -261,7 +324,23 @@ const LIST_AFTER_SQL = `select id, size, expires_at from mailbox_envelopes
   where mailbox_key = $1::bytea and expires_at > $2::bigint and id > $4::bytea
   order by id limit $3::bigint`
 
-const DELETE_SQL = `call mailbox_delete_envelopes($1::bytea, $2::text, $3::bigint, $4::bigint, null)`
+const DELETE_BATCH_SQL = `call mailbox_delete_batch($1::integer, $2::text, $3::text, $4::text,
+  $5::text, $6::text, null)`
+
+/** Delete calls running at once (puts may hold 4 of the 8 pooled connections meanwhile). */
+const MAX_DELETE_BATCHES_IN_FLIGHT = 2
+/** Envelope IDs in one call. */
+const MAX_DELETE_BATCH_IDS = 1024
+
+interface QueuedDelete {
+  mailboxKey: Bytes
+  /** The mailbox key in hex: at most one request per mailbox in a batch. */
+  box: string
+  ids: Bytes[]
+  now: number
+  resolve: (present: number) => void
+  reject: (error: unknown) => void
+}
 
 // Removes expired envelopes and lowers the running totals in one statement.
 const EXPIRE_SQL = `
