@@ -299,6 +299,45 @@ for (const backend of backends) {
     t.same([Number(counters.n), Number(counters.b), Number(sources.b)], [10, 100, 100])
   })
 
+  t.test(`${backend.name}: concurrent gets share a SELECT, each with its own now`, async (t) => {
+    const database = await backend.openDatabase(t)
+    const store = new PostgresMailboxStore(database.db)
+    const box = (n: number) => new Uint8Array(20).fill(n) as Bytes
+    const id = (n: number) => new Uint8Array(16).fill(n) as Bytes
+    const quota = { maxCount: 100, maxBytes: 10_000, maxSourceBytes: 10_000 }
+    for (let b = 1; b <= 3; b++) {
+      const envelope = {
+        mailboxKey: box(b),
+        id: id(b),
+        data: new Uint8Array(b).fill(b) as Bytes,
+        source: '192.0.2.1',
+        storedAt: T0,
+        expiresAt: T0 + 100,
+      }
+      t.equal(await store.put(envelope, quota, T0), 'stored')
+    }
+    let calls = 0
+    const execute = database.db.executeQuery.bind(database.db)
+    database.db.executeQuery = ((query: Parameters<typeof execute>[0]) => {
+      const text = 'sql' in query ? query.sql : query.compile().sql
+      if (text.includes('from unnest') && text.includes('join mailbox_envelopes')) calls++
+      return execute(query)
+    }) as typeof database.db.executeQuery
+    const got = await Promise.all([
+      store.get(box(1), id(1), T0), // two SELECTs at once, each alone
+      store.get(box(2), id(2), T0),
+      store.get(box(3), id(3), T0), // then these together
+      store.get(box(3), id(3), T0 + 100), // expired at that time
+      store.get(box(1), id(2), T0), // another mailbox's ID
+      store.get(box(2), id(2), T0 + 99),
+    ])
+    t.same(
+      got.map((e) => e && [e.data.byteLength, e.expiresAt]),
+      [[1, T0 + 100], [2, T0 + 100], [3, T0 + 100], undefined, undefined, [2, T0 + 100]],
+    )
+    t.ok(calls < got.length, `${got.length} gets in ${calls} SELECTs`)
+  })
+
   t.test(`${backend.name}: PostgresRecordStore keeps the highest seq`, async (t) => {
     const database = await backend.openDatabase(t)
     const store = new PostgresRecordStore(database.db)

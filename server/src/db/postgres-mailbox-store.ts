@@ -144,23 +144,64 @@ export class PostgresMailboxStore implements MailboxStore {
     }))
   }
 
-  async get(mailboxKey: Bytes, id: Bytes, now: number): Promise<StoredEnvelope | undefined> {
+  /**
+   * One live envelope, or undefined. Concurrent gets are coalesced as puts are: one SELECT
+   * for many (each with its own `now`), one round trip.
+   */
+  get(mailboxKey: Bytes, id: Bytes, now: number): Promise<StoredEnvelope | undefined> {
+    return new Promise((resolve, reject) => {
+      this.gets.push({ mailboxKey, id, now, resolve, reject })
+      this.flushGets()
+    })
+  }
+
+  private readonly gets: QueuedGet[] = []
+  private getsInFlight = 0
+
+  private flushGets(): void {
+    while (this.getsInFlight < MAX_GET_BATCHES_IN_FLIGHT && this.gets.length > 0) {
+      const batch = this.gets.splice(0, MAX_GET_BATCH_ROWS)
+      this.getsInFlight++
+      this.getBatch(batch)
+        .catch((error: unknown) => {
+          for (const g of batch) g.reject(error)
+        })
+        .finally(() => {
+          this.getsInFlight--
+          this.flushGets()
+        })
+    }
+  }
+
+  private async getBatch(batch: QueuedGet[]): Promise<void> {
     const { rows } = await this.db.executeQuery<{
+      r: number | string
       data: Uint8Array
       source: string
       stored_at: number | string
       expires_at: number | string
-    }>(CompiledQuery.raw(GET_SQL, [bytea(mailboxKey), bytea(id), now]))
-    const row = rows[0]
-    if (!row) return undefined
-    return {
-      mailboxKey,
-      id,
-      data: toBytes(row.data),
-      source: row.source,
-      storedAt: Number(row.stored_at),
-      expiresAt: Number(row.expires_at),
+    }>(
+      CompiledQuery.raw(GET_BATCH_SQL, [
+        batch.map((g) => toHex(g.mailboxKey)).join(','),
+        batch.map((g) => toHex(g.id)).join(','),
+        batch.map((g) => String(g.now)).join(','),
+      ]),
+    )
+    const found = new Array<StoredEnvelope | undefined>(batch.length)
+    for (const row of rows) {
+      const i = Number(row.r) - 1
+      const g = batch[i]
+      if (!g) continue
+      found[i] = {
+        mailboxKey: g.mailboxKey,
+        id: g.id,
+        data: toBytes(row.data),
+        source: row.source,
+        storedAt: Number(row.stored_at),
+        expiresAt: Number(row.expires_at),
+      }
     }
+    batch.forEach((g, i) => g.resolve(found[i]))
   }
 
   /**
@@ -314,8 +355,25 @@ function sameQuota(a: MailboxQuota, b: MailboxQuota): boolean {
 const HAS_SQL = `select 1 from mailbox_envelopes
   where mailbox_key = $1::bytea and id = $2::bytea and expires_at > $3::bigint`
 
-const GET_SQL = `select data, source, stored_at, expires_at from mailbox_envelopes
-  where mailbox_key = $1::bytea and id = $2::bytea and expires_at > $3::bigint`
+// Keys, IDs (hex) and each get's now, comma-separated; \`r\`: the get's position from 1.
+const GET_BATCH_SQL = `select u.r, e.data, e.source, e.stored_at, e.expires_at
+  from unnest(string_to_array($1::text, ','), string_to_array($2::text, ','),
+    string_to_array($3::text, ',')) with ordinality as u(k, i, n, r)
+  join mailbox_envelopes e on e.mailbox_key = decode(u.k, 'hex') and e.id = decode(u.i, 'hex')
+  where e.expires_at > u.n::bigint`
+
+/** Get calls running at once (puts and deletes hold up to 6 of the 8 pooled connections). */
+const MAX_GET_BATCHES_IN_FLIGHT = 2
+/** Gets in one SELECT. */
+const MAX_GET_BATCH_ROWS = 64
+
+interface QueuedGet {
+  mailboxKey: Bytes
+  id: Bytes
+  now: number
+  resolve: (envelope: StoredEnvelope | undefined) => void
+  reject: (error: unknown) => void
+}
 
 const LIST_SQL = `select id, size, expires_at from mailbox_envelopes
   where mailbox_key = $1::bytea and expires_at > $2::bigint order by id limit $3::bigint`
