@@ -50,6 +50,7 @@ import {
   MAX_DELETE_IDS,
   MAX_ENVELOPE_BYTES,
   encodeMessage,
+  encodeParts,
   TXID_BYTES,
   NONCE_BYTES,
   proofInput,
@@ -63,6 +64,7 @@ import {
   type DropReason,
   type MailboxAuthedRequest,
   type MessageBody,
+  type MessageHeader,
   type MessageKind,
   type NodeAddress,
   type NodeInfo,
@@ -204,6 +206,7 @@ export interface FetchedEnvelope {
 /** A request of ours awaiting its response; the node's ticker resends it or times it out. */
 interface Pending {
   txid: Bytes
+  kind: MessageKind
   resolve: (msg: DhtMessage) => void
   reject: (error: Error) => void
   to: NodeAddress
@@ -216,6 +219,8 @@ interface Pending {
   timeoutMs: number
   /** performance.now() after which the current attempt has timed out. */
   deadline: number
+  /** performance.now() when it got its slot (for the round-trip metric). */
+  started: number
   /** Called once, when the first attempt times out (a lookup then frees its slot). */
   onSlow: (() => void) | undefined
 }
@@ -333,6 +338,8 @@ export class DhtNode {
   private readonly quota: MailboxQuota
   private readonly pending = new Map<number, Pending>()
   private ticker: ReturnType<typeof setInterval> | undefined
+  /** The header of every request, refilled per request (encoding is synchronous). */
+  private readonly requestHeader: MessageHeader
   private readonly failures = new Map<string, number>()
   private readonly verifying = new Map<string, number>()
   private readonly evicting = new Set<string>()
@@ -386,6 +393,14 @@ export class DhtNode {
     this.mailboxStore = options.mailboxStore ?? new MemoryMailboxStore()
     this.recordStore = options.recordStore ?? new MemoryRecordStore()
     this.table = new RoutingTable(this.id, { k: this.k })
+    this.requestHeader = {
+      txid: new Uint8Array(TXID_BYTES) as Bytes,
+      senderKey: this.identity.publicKey,
+      client: this.client,
+      wantProof: false,
+      proof: undefined,
+      mac: false,
+    }
     this.secretAt = this.clock.now()
     this.lastRepublish = this.clock.now()
     this.ctx = {
@@ -476,8 +491,8 @@ export class DhtNode {
     if (p.wantProof && !this.validProof(msg)) return this.drop('bad-proof')
     this.pending.delete(key)
     this.stats.responses++
-    p.resolve(msg)
     if (this.pending.size === 0) this.stopTicker()
+    this.settle(p, msg)
   }
 
   /** Whether a response carries a valid proof of its sender's key (a MAC or a signature). */
@@ -716,7 +731,7 @@ export class DhtNode {
    * the response (an `error` response rejects with the matching SDK error). `expectId`: the
    * responder's key must hash to it. `wantProof`: the responder must sign the txid.
    */
-  async request(
+  request(
     to: NodeAddress,
     body: MessageBody,
     opts: {
@@ -728,66 +743,84 @@ export class DhtNode {
       onSlow?: () => void
     } = {},
   ): Promise<DhtMessage> {
-    if (this.destroyed) throw new RemoteError('the node is destroyed')
+    if (this.destroyed) return Promise.reject(new RemoteError('the node is destroyed'))
     const txid = this.nextTxid()
     const wantProof = opts.wantProof ?? false
-    const msg = {
-      ...body,
-      txid,
-      senderKey: this.identity.publicKey,
-      client: this.client,
-      wantProof,
-      proof: undefined,
-      // Proofs by MAC: a cached key agreement per peer instead of a signature per request.
-      ...(wantProof ? { mac: true } : {}),
-    } as DhtMessage
-    const bytes = encodeMessage(msg)
-    const retries = opts.retries ?? this.retries
-    // A free slot is taken at once: no extra await on the common path.
-    if (this.inFlight < this.maxInFlight) this.inFlight++
-    else await this.waitForSlot()
-    const started = performanceNow()
+    // The header travels apart from the caller's body: nothing merged, nothing copied.
+    const header = this.requestHeader
+    header.txid = txid
+    header.wantProof = wantProof
+    // Proofs by MAC: a cached key agreement per peer instead of a signature per request.
+    header.mac = wantProof
+    let bytes: Bytes
     try {
-      const response = await new Promise<DhtMessage>((resolve, reject) => {
-        if (this.destroyed) return reject(new RemoteError('the node is destroyed'))
-        const p: Pending = {
-          txid,
-          resolve,
-          reject,
-          to: { host: to.host, port: to.port },
-          expectId: opts.expectId,
-          wantProof,
-          bytes,
-          attempt: 0,
-          retries,
-          timeoutMs: opts.timeoutMs ?? this.timeoutMs,
-          deadline: 0,
-          onSlow: opts.onSlow,
-        }
-        this.pending.set(txidKey(txid), p)
-        this.fire(p)
-      })
-      if (response.type === 'error') {
-        this.metrics.onRequestSent?.(body.type, 'error', performanceNow() - started)
-        throw errorFromWire(response.code, response.message)
+      bytes = encodeParts(header, body)
+    } catch (error) {
+      return Promise.reject(error as Error)
+    }
+    const retries = opts.retries ?? this.retries
+    // No async function and no await: the response settles the caller's promise directly
+    // (in onResponse or the ticker), after the bookkeeping an await used to wait for.
+    return new Promise<DhtMessage>((resolve, reject) => {
+      const p: Pending = {
+        txid,
+        kind: body.type,
+        resolve,
+        reject,
+        to: { host: to.host, port: to.port },
+        expectId: opts.expectId,
+        wantProof,
+        bytes,
+        attempt: 0,
+        retries,
+        timeoutMs: opts.timeoutMs ?? this.timeoutMs,
+        deadline: 0,
+        started: 0,
+        onSlow: opts.onSlow,
       }
-      this.metrics.onRequestSent?.(body.type, 'ok', performanceNow() - started)
-      if (opts.expectId) {
-        const idKey = bytesKey(opts.expectId)
+      if (this.inFlight < this.maxInFlight) {
+        this.inFlight++
+        this.start(p)
+      } else {
+        // The slot is handed over by releaseSlot, so inFlight stays counted.
+        this.waiting.push(() => this.start(p))
+      }
+    })
+  }
+
+  /** A request got its slot: sends it. */
+  private start(p: Pending): void {
+    if (this.destroyed) {
+      this.releaseSlot()
+      p.reject(new RemoteError('the node is destroyed'))
+      return
+    }
+    p.started = performanceNow()
+    this.pending.set(txidKey(p.txid), p)
+    this.fire(p)
+  }
+
+  /** A request's end (answered, timed out or the node destroyed): frees its slot, settles. */
+  private settle(p: Pending, response: DhtMessage | undefined, failure?: Error): void {
+    this.releaseSlot()
+    const ms = performanceNow() - p.started
+    if (response?.type === 'error') {
+      this.metrics.onRequestSent?.(p.kind, 'error', ms)
+      p.reject(errorFromWire(response.code, response.message))
+    } else if (response) {
+      this.metrics.onRequestSent?.(p.kind, 'ok', ms)
+      if (p.expectId) {
+        const idKey = bytesKey(p.expectId)
         this.failures.delete(idKey)
         this.dead.delete(idKey)
       }
-      return response
-    } catch (error) {
-      if (error instanceof TimeoutError) {
-        this.metrics.onRequestSent?.(body.type, 'timeout', performanceNow() - started)
-        // Only a full-effort request says a node is gone (not a quick verification ping).
-        if (opts.expectId && retries >= this.retries) this.noteFailure(opts.expectId)
-      }
-      throw error
-    } finally {
-      this.releaseSlot()
-    }
+      p.resolve(response)
+    } else if (failure instanceof TimeoutError) {
+      this.metrics.onRequestSent?.(p.kind, 'timeout', ms)
+      // Only a full-effort request says a node is gone (not a quick verification ping).
+      if (p.expectId && p.retries >= this.retries) this.noteFailure(p.expectId)
+      p.reject(failure)
+    } else p.reject(failure ?? new RemoteError('the node is destroyed'))
   }
 
   /** Sends (or resends) a pending request and sets its deadline. */
@@ -813,7 +846,7 @@ export class DhtNode {
       if (p.attempt > p.retries) {
         this.pending.delete(key)
         this.stats.timeouts++
-        p.reject(new TimeoutError(`no answer from ${p.to.host}:${p.to.port}`))
+        this.settle(p, undefined, new TimeoutError(`no answer from ${p.to.host}:${p.to.port}`))
       } else this.fire(p)
     }
     if (this.pending.size === 0 || this.destroyed) this.stopTicker()
@@ -833,11 +866,6 @@ export class DhtNode {
     const at = this.txidAt
     this.txidAt += TXID_BYTES
     return this.txidPool.slice(at, at + TXID_BYTES)
-  }
-
-  private waitForSlot(): Promise<void> {
-    // The slot is handed over by releaseSlot, so inFlight stays counted.
-    return new Promise<void>((resolve) => this.waiting.push(resolve))
   }
 
   private releaseSlot(): void {
@@ -1473,7 +1501,7 @@ export class DhtNode {
     const pending = [...this.pending.values()]
     this.pending.clear()
     this.stopTicker()
-    for (const p of pending) p.reject(new RemoteError('the node is destroyed'))
+    for (const p of pending) this.settle(p, undefined, new RemoteError('the node is destroyed'))
     for (const wake of this.waiting.splice(0)) wake()
     await this.socket.close()
   }

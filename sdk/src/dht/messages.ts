@@ -347,18 +347,26 @@ const TYPE_OF: Record<MessageKind, number> = {
 
 /** Encodes a message; throws {@link MalformedError} for bad fields or more than 1280 bytes. */
 export function encodeMessage(msg: DhtMessage): Bytes {
+  return encodeParts(msg, msg)
+}
+
+/**
+ * {@link encodeMessage} of a header and a body held apart: the same bytes as their merged
+ * message, without building it (a request's body as the caller gave it, a reused header).
+ */
+export function encodeParts(header: MessageHeader, body: MessageBody): Bytes {
   const w = scratchWriter.reset()
   const flags =
-    (msg.client ? Flag.client : 0) |
-    (msg.wantProof ? Flag.wantProof : 0) |
-    (msg.proof ? Flag.hasProof : 0) |
-    (msg.mac && (msg.wantProof || msg.proof) ? Flag.mac : 0)
-  w.u8(DHT_MAGIC).u8(DHT_VERSION).u8(TYPE_OF[msg.type]).u8(flags)
-  w.fixed(msg.txid, TXID_BYTES, 'txid').fixed(msg.senderKey, PUBLIC_KEY_BYTES, 'senderKey')
-  if (msg.proof) w.fixed(msg.proof, msg.mac ? PROOF_MAC_BYTES : SIGNATURE_BYTES, 'proof')
-  encodeBody(w, msg)
+    (header.client ? Flag.client : 0) |
+    (header.wantProof ? Flag.wantProof : 0) |
+    (header.proof ? Flag.hasProof : 0) |
+    (header.mac && (header.wantProof || header.proof) ? Flag.mac : 0)
+  w.u8(DHT_MAGIC).u8(DHT_VERSION).u8(TYPE_OF[body.type]).u8(flags)
+  w.fixed(header.txid, TXID_BYTES, 'txid').fixed(header.senderKey, PUBLIC_KEY_BYTES, 'senderKey')
+  if (header.proof) w.fixed(header.proof, header.mac ? PROOF_MAC_BYTES : SIGNATURE_BYTES, 'proof')
+  encodeBody(w, body)
   if (w.length > MAX_DATAGRAM_BYTES) {
-    throw new MalformedError(`a ${msg.type} datagram is ${w.length} bytes, over 1280`)
+    throw new MalformedError(`a ${body.type} datagram is ${w.length} bytes, over 1280`)
   }
   return w.finish()
 }

@@ -137,3 +137,23 @@ t.test('requests: resent, then timed out, by one ticker that stops when idle', a
   t.equal(pong.type, 'pong')
   t.equal(timers(), before, 'no request in flight: no timer')
 })
+
+t.test('destroy() fails requests in flight and those queued for a slot', async (t) => {
+  const silent = await bindUdpSocket('127.0.0.1', 0)
+  const node = new DhtNode({
+    identity: Identity.generate(),
+    socket: await bindUdpSocket('127.0.0.1', 0),
+    maxInFlight: 2,
+  })
+  t.teardown(() => silent.close())
+  const outcomes = Array.from({ length: 5 }, () =>
+    node.request(silent.address(), { type: 'ping' }).then(
+      () => 'answered',
+      (e: Error) => e.message,
+    ),
+  )
+  t.equal(node.stats.sent, 2, 'two in flight, three queued')
+  await node.destroy()
+  t.same(await Promise.all(outcomes), Array<string>(5).fill('the node is destroyed'))
+  await t.rejects(node.request(silent.address(), { type: 'ping' }), /destroyed/)
+})
