@@ -43,6 +43,9 @@ interface Bucket {
   replacements: Contact[]
 }
 
+/** Distances of closest()'s selection, reused (closest never runs re-entrantly). */
+const scratchDistances = new Float64Array(256)
+
 /** No contacts: what an absent bucket reads as. */
 const NONE: readonly Contact[] = Object.freeze([])
 
@@ -222,23 +225,42 @@ export class RoutingTable {
     }
     for (let j = b - 1; j >= 0 && out.length < n; j--) add(this.buckets[j])
     if (out.length < 2) return out
-    // Sort on the distance's top 32 bits (one subtraction per comparison); ties, rare among
-    // random IDs, fall back to the full comparison.
+    // Keep the n closest by insertion, on the distance's top 32 bits (one subtraction per
+    // comparison; ties, rare among random IDs, fall back to the full comparison): no object
+    // per contact and no full sort (find-node answers from here on every request).
     const t0 = target[0]!
     const t1 = target[1]!
     const t2 = target[2]!
     const t3 = target[3]!
-    const keyed = out.map((c) => {
+    const m = Math.min(n, out.length)
+    const best: Contact[] = new Array<Contact>(m)
+    const dist = scratchDistances.length >= m ? scratchDistances : new Float64Array(m)
+    let size = 0
+    for (let i = 0; i < out.length; i++) {
+      const c = out[i]!
       const id = c.id
       const d =
         (id[0]! ^ t0) * 0x1000000 + ((id[1]! ^ t1) << 16) + ((id[2]! ^ t2) << 8) + (id[3]! ^ t3)
-      return { d, c }
-    })
-    keyed.sort((x, y) => x.d - y.d || compareDistance(target, x.c.id, y.c.id))
-    const m = Math.min(n, keyed.length)
-    const sorted: Contact[] = new Array<Contact>(m)
-    for (let i = 0; i < m; i++) sorted[i] = keyed[i]!.c
-    return sorted
+      if (size === m) {
+        const last = dist[m - 1]!
+        if (d > last || (d === last && compareDistance(target, id, best[m - 1]!.id) >= 0)) continue
+        size--
+      }
+      let j = size
+      while (
+        j > 0 &&
+        (dist[j - 1]! > d ||
+          (dist[j - 1] === d && compareDistance(target, best[j - 1]!.id, id) > 0))
+      ) {
+        dist[j] = dist[j - 1]!
+        best[j] = best[j - 1]!
+        j--
+      }
+      dist[j] = d
+      best[j] = c
+      size++
+    }
+    return best
   }
 
   /** Every contact. */

@@ -96,7 +96,9 @@ export class BinaryReader {
   }
 
   private need(n: number, what: string): void {
-    if (this.remaining < n) throw new MalformedError(`truncated: ${what} needs ${n} more bytes`)
+    if (this.offset + n > this.buffer.byteLength) {
+      throw new MalformedError(`truncated: ${what} needs ${n} more bytes`)
+    }
   }
 
   u8(what = 'u8'): number {
