@@ -345,7 +345,7 @@ const MAILBOX_DELETE_ENVELOPES_PROCEDURE = `
   $$`
 
 // `mailbox_store_envelopes` (0004): `mailbox_store_envelope` for a batch of envelopes, same
-// checks, same two transactions, same outcomes. Rows travel as comma-separated texts (hex for
+// checks, same two transactions, same outcomes; each envelope with its own `now`. Rows travel as comma-separated texts (hex for
 // bytes), as in `mailbox_delete_envelopes`: the same on pg and PGlite. No (mailbox, id) twice
 // in a batch (the store sees to it). Row locks on the running totals are taken in one order in
 // every writer: every mailbox of the batch (sorted by key), then every source (sorted); the
@@ -355,7 +355,7 @@ const MAILBOX_DELETE_ENVELOPES_PROCEDURE = `
 const MAILBOX_STORE_ENVELOPES_PROCEDURE = `
   create procedure mailbox_store_envelopes(
     p_keys text, p_ids text, p_data text, p_sources text, p_stored_at text, p_expires_at text,
-    p_now bigint, p_max_count bigint, p_max_bytes bigint, p_max_source_bytes bigint,
+    p_nows text, p_max_count bigint, p_max_bytes bigint, p_max_source_bytes bigint,
     inout outcomes text default null
   ) language plpgsql as $$
   declare
@@ -365,6 +365,7 @@ const MAILBOX_STORE_ENVELOPES_PROCEDURE = `
     sources text[] := string_to_array(p_sources, ',');
     stored_ats bigint[] := string_to_array(p_stored_at, ',')::bigint[];
     expires_ats bigint[] := string_to_array(p_expires_at, ',')::bigint[];
+    nows bigint[] := string_to_array(p_nows, ',')::bigint[];
     res text[];
     gb_keys bytea[] := '{}';
     gb_counts bigint[] := '{}';
@@ -387,10 +388,10 @@ const MAILBOX_STORE_ENVELOPES_PROCEDURE = `
     for i in select o from unnest(keys) with ordinality as u(k, o) order by k, o loop
       sz := octet_length(datas[i]);
       if exists (select 1 from mailbox_tombstones where mailbox_key = keys[i]
-                 and id = ids[i] and expires_at > p_now) then
+                 and id = ids[i] and expires_at > nows[i]) then
         res[i] := 'deleted';
       elsif exists (select 1 from mailbox_envelopes where mailbox_key = keys[i]
-                    and id = ids[i] and expires_at > p_now) then
+                    and id = ids[i] and expires_at > nows[i]) then
         res[i] := 'duplicate';
       elsif p_max_count < 1 or sz > p_max_bytes then
         res[i] := 'mailbox-full';
@@ -402,7 +403,7 @@ const MAILBOX_STORE_ENVELOPES_PROCEDURE = `
           select envelopes, bytes into n, b from mailbox_counters
             where mailbox_key = keys[i] for update;
           select count(*), coalesce(sum(size), 0) into expired_n, expired_b
-            from mailbox_envelopes where mailbox_key = keys[i] and expires_at <= p_now;
+            from mailbox_envelopes where mailbox_key = keys[i] and expires_at <= nows[i];
           if n - expired_n + 1 > p_max_count or b - expired_b + sz > p_max_bytes then
             res[i] := 'mailbox-full';
           else
@@ -426,7 +427,7 @@ const MAILBOX_STORE_ENVELOPES_PROCEDURE = `
         if not found then
           select bytes into b from mailbox_source_bytes where source = sources[i] for update;
           select coalesce(sum(size), 0) into expired_b from mailbox_envelopes
-            where source = sources[i] and expires_at <= p_now;
+            where source = sources[i] and expires_at <= nows[i];
           if b - expired_b + sz > p_max_source_bytes then
             res[i] := 'source-full';
           else
@@ -445,7 +446,7 @@ const MAILBOX_STORE_ENVELOPES_PROCEDURE = `
       continue when res[i] <> 'reserved';
       sz := octet_length(datas[i]);
       if exists (select 1 from mailbox_tombstones where mailbox_key = keys[i]
-                 and id = ids[i] and expires_at > p_now) then
+                 and id = ids[i] and expires_at > nows[i]) then
         res[i] := 'deleted'; -- deleted between the steps: give the reservation back
       else
         insert into mailbox_envelopes (mailbox_key, id, data, size, source, stored_at, expires_at)
@@ -457,7 +458,7 @@ const MAILBOX_STORE_ENVELOPES_PROCEDURE = `
         end if;
         -- An expired envelope with this ID that expire() has not removed yet: replaced.
         delete from mailbox_envelopes where mailbox_key = keys[i] and id = ids[i]
-          and expires_at <= p_now
+          and expires_at <= nows[i]
           returning source, size into old_source, old_size;
         if found then
           gb_keys := gb_keys || keys[i];

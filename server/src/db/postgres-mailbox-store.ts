@@ -70,7 +70,7 @@ export class PostgresMailboxStore implements MailboxStore {
     }
   }
 
-  /** Queued puts sharing `now` and quota, no envelope twice (a later copy waits its turn). */
+  /** Queued puts sharing a quota, no envelope twice (a later copy waits its turn). */
   private takeBatch(): QueuedPut[] {
     const first = this.queue[0]!
     const batch: QueuedPut[] = []
@@ -79,7 +79,6 @@ export class PostgresMailboxStore implements MailboxStore {
     for (const put of this.queue) {
       if (
         batch.length < MAX_PUT_BATCH_ROWS &&
-        put.now === first.now &&
         sameQuota(put.quota, first.quota) &&
         !keys.has(put.key)
       ) {
@@ -93,7 +92,7 @@ export class PostgresMailboxStore implements MailboxStore {
   }
 
   private async putBatch(batch: QueuedPut[]): Promise<void> {
-    const { now, quota } = batch[0]!
+    const { quota } = batch[0]!
     const column = (f: (e: StoredEnvelope) => string) => batch.map((p) => f(p.envelope)).join(',')
     const { rows } = await this.db.executeQuery<{ outcomes: string }>(
       CompiledQuery.raw(PUT_BATCH_SQL, [
@@ -103,7 +102,7 @@ export class PostgresMailboxStore implements MailboxStore {
         column((e) => e.source),
         column((e) => String(e.storedAt)),
         column((e) => String(e.expiresAt)),
-        now,
+        batch.map((p) => String(p.now)).join(','),
         quota.maxCount,
         quota.maxBytes,
         quota.maxSourceBytes,
@@ -326,7 +325,7 @@ function bytea(bytes: Uint8Array): Buffer {
 // Hot paths are plain SQL strings (no query building per request). Postgres plans them
 // per execution; each is a primary-key probe.
 const PUT_BATCH_SQL = `call mailbox_store_envelopes($1::text, $2::text, $3::text, $4::text,
-  $5::text, $6::text, $7::bigint, $8::bigint, $9::bigint, $10::bigint, null)`
+  $5::text, $6::text, $7::text, $8::bigint, $9::bigint, $10::bigint, null)`
 
 /**
  * Put calls running at once: each holds a pooled connection (8), so gets and deletes keep the
