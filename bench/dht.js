@@ -1,7 +1,8 @@
 // Issue 3 benchmark: iterative lookups on our DHT testnet against hyperdht's testnet, same
 // sizes, same workload, same run. Latency: both networks in one child process, lookups
 // interleaved in chunks. Memory: each (implementation, size) alone in a fresh child process
-// started with --expose-gc, an RSS delta after a GC over the node count. Lookups are sequential, from random nodes to random targets; every one of ours
+// started with --expose-gc, an RSS delta over the node count, measured after a GC and an idle
+// pause (see settledMemory). Lookups are sequential, from random nodes to random targets; every one of ours
 // is checked against the true k closest computed from the testnet's node IDs (hyperdht's too,
 // for information). Latency and memory are reported as our/their ratios (goal: at most 1).
 import { randomBytes } from 'node:crypto'
@@ -41,7 +42,17 @@ function exact(found, expected) {
   return found.length === expected.length && found.every((id, i) => sameBytes(id, expected[i]))
 }
 
-function gcRss() {
+const SETTLE_MS = 3_000 // idle before measuring: V8's memory reducer returns pooled free pages
+
+/**
+ * Memory after the process settles: a GC, an idle pause, another GC. Right after a GC, V8
+ * still holds freed pages in its pool (counted in RSS, not in the heap); whether its memory
+ * reducer had run yet made the per-node RSS of the same build jump between ~90 and ~600 KiB
+ * at 50 nodes. After the pause both implementations are measured in the same settled state.
+ */
+async function settledMemory() {
+  globalThis.gc?.()
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
   globalThis.gc?.()
   globalThis.gc?.()
   return process.memoryUsage()
@@ -198,10 +209,10 @@ async function memoryWorker(impl, n) {
   const open = impl === 'ours' ? oursNetwork : theirsNetwork
   // Load the code first, so the baseline holds the modules and only the nodes are counted.
   await open(2).then((net) => net.destroy())
-  const before = gcRss()
+  const before = await settledMemory()
   const net = await open(n)
   await lookups(net, MEMORY_LOOKUPS, seeded(n))
-  const after = gcRss()
+  const after = await settledMemory()
   process.stdout.write(
     `${JSON.stringify({
       rssPerNode: (after.rss - before.rss) / n,

@@ -179,6 +179,169 @@ for (const backend of backends) {
     await totals()
   })
 
+  t.test(`${backend.name}: concurrent puts share calls, each with its own outcome`, async (t) => {
+    const database = await backend.openDatabase(t)
+    const store = new PostgresMailboxStore(database.db)
+    const env = (box: number, id: number, source: string, size = 10) => ({
+      mailboxKey: new Uint8Array(20).fill(box) as Bytes,
+      id: new Uint8Array(16).fill(id) as Bytes,
+      data: new Uint8Array(size).fill(id) as Bytes,
+      source,
+      storedAt: T0,
+      expiresAt: T0 + 10_000,
+    })
+    const quota = { maxCount: 2, maxBytes: 1000, maxSourceBytes: 100 }
+    t.equal(await store.put(env(1, 1, '192.0.2.1'), quota, T0), 'stored')
+    t.equal(await store.delete(new Uint8Array(20).fill(1) as Bytes, [env(1, 2, 'x').id], T0), 0)
+    const shortLived = { ...env(5, 1, '192.0.2.5'), expiresAt: T0 + 10 }
+    t.equal(await store.put(shortLived, quota, T0), 'stored')
+    let calls = 0
+    const execute = database.db.executeQuery.bind(database.db)
+    database.db.executeQuery = ((query: Parameters<typeof execute>[0]) => {
+      const text = 'sql' in query ? query.sql : query.compile().sql
+      if (text.includes('mailbox_store_envelopes')) calls++
+      return execute(query)
+    }) as typeof database.db.executeQuery
+    const outcomes = await Promise.all([
+      // Four calls at once (each alone), then the rest wait and go out together.
+      ...[10, 11, 12, 13].map((box) => store.put(env(box, 1, '192.0.2.9'), quota, T0)),
+      store.put(env(1, 1, '192.0.2.1'), quota, T0), // stored before
+      store.put(env(1, 2, '192.0.2.1'), quota, T0), // deleted before
+      store.put(env(1, 3, '192.0.2.1'), quota, T0), // the mailbox's second: fits
+      store.put(env(1, 4, '192.0.2.1'), quota, T0), // its third: full
+      store.put(env(2, 1, '192.0.2.2', 95), quota, T0), // the source's 95 of 100 bytes
+      store.put(env(3, 1, '192.0.2.2', 10), quota, T0), // over the source's quota
+      store.put(env(4, 1, '192.0.2.3'), quota, T0), // the same envelope twice at once
+      store.put(env(4, 1, '192.0.2.3'), quota, T0),
+      store.put(env(5, 1, '192.0.2.5'), quota, T0 + 20), // its own now: the old one expired
+    ])
+    t.same(outcomes.slice(0, 10), [
+      ...Array<string>(4).fill('stored'),
+      'duplicate',
+      'deleted',
+      'stored',
+      'mailbox-full',
+      'stored',
+      'source-full',
+    ])
+    // The two copies may go out in calls running at once: either one is the stored one.
+    t.same(outcomes.slice(10, 12).sort(), ['duplicate', 'stored'], 'stored once')
+    t.equal(outcomes[12], 'stored')
+    t.ok(calls < outcomes.length, `${outcomes.length} puts in ${calls} calls`)
+    t.same(await store.stats(T0), { envelopes: 9, bytes: 175 })
+    const counters = await database.db
+      .selectFrom('mailbox_counters')
+      .select((eb) => [eb.fn.sum<number>('envelopes').as('n'), eb.fn.sum<number>('bytes').as('b')])
+      .executeTakeFirstOrThrow()
+    t.same([Number(counters.n), Number(counters.b)], [9, 175], 'running totals = what is stored')
+  })
+
+  t.test(`${backend.name}: concurrent deletes share calls, each with its own count`, async (t) => {
+    const database = await backend.openDatabase(t)
+    const store = new PostgresMailboxStore(database.db)
+    const box = (n: number) => new Uint8Array(20).fill(n) as Bytes
+    const id = (n: number) => new Uint8Array(16).fill(n) as Bytes
+    const quota = { maxCount: 100, maxBytes: 10_000, maxSourceBytes: 10_000 }
+    for (let b = 1; b <= 6; b++) {
+      for (let i = 1; i <= 3; i++) {
+        const envelope = {
+          mailboxKey: box(b),
+          id: id(i),
+          data: new Uint8Array(10).fill(i) as Bytes,
+          source: `192.0.2.${b}`,
+          storedAt: T0,
+          expiresAt: i === 3 ? T0 + 1 : T0 + 10_000, // the third expires first
+        }
+        t.equal(await store.put(envelope, quota, T0), 'stored')
+      }
+    }
+    let calls = 0
+    const execute = database.db.executeQuery.bind(database.db)
+    database.db.executeQuery = ((query: Parameters<typeof execute>[0]) => {
+      const text = 'sql' in query ? query.sql : query.compile().sql
+      if (text.includes('mailbox_delete_batch')) calls++
+      return execute(query)
+    }) as typeof database.db.executeQuery
+    const later = T0 + 5 // the third envelopes are expired by then: not counted as present
+    const counts = await Promise.all([
+      store.delete(box(1), [id(1)], T0), // two calls at once, each alone
+      store.delete(box(2), [id(1), id(2)], T0),
+      store.delete(box(3), [id(1), id(2), id(3)], later), // then these together
+      store.delete(box(4), [id(9)], T0), // not there
+      store.delete(box(5), [id(1), id(1)], T0), // the same ID twice
+      store.delete(box(1), [id(1), id(2)], T0), // box 1 again: in a later call
+      store.delete(box(6), [], T0),
+    ])
+    t.same(counts, [1, 2, 2, 0, 1, 1, 0])
+    t.ok(calls < 6, `6 deletes in ${calls} calls`)
+    t.equal(
+      await store.put(
+        {
+          mailboxKey: box(4),
+          id: id(9),
+          data: new Uint8Array(1) as Bytes,
+          source: 'x',
+          storedAt: T0,
+          expiresAt: T0 + 10,
+        },
+        quota,
+        T0,
+      ),
+      'deleted',
+      'a tombstone even where nothing was stored',
+    )
+    const stats = await store.stats(T0)
+    t.same(stats, { envelopes: 18 - 1 - 2 - 3 - 1 - 1, bytes: 100 }, 'what is left')
+    const counters = await database.db
+      .selectFrom('mailbox_counters')
+      .select((eb) => [eb.fn.sum<number>('envelopes').as('n'), eb.fn.sum<number>('bytes').as('b')])
+      .executeTakeFirstOrThrow()
+    const sources = await database.db
+      .selectFrom('mailbox_source_bytes')
+      .select((eb) => eb.fn.sum<number>('bytes').as('b'))
+      .executeTakeFirstOrThrow()
+    t.same([Number(counters.n), Number(counters.b), Number(sources.b)], [10, 100, 100])
+  })
+
+  t.test(`${backend.name}: concurrent gets share a SELECT, each with its own now`, async (t) => {
+    const database = await backend.openDatabase(t)
+    const store = new PostgresMailboxStore(database.db)
+    const box = (n: number) => new Uint8Array(20).fill(n) as Bytes
+    const id = (n: number) => new Uint8Array(16).fill(n) as Bytes
+    const quota = { maxCount: 100, maxBytes: 10_000, maxSourceBytes: 10_000 }
+    for (let b = 1; b <= 3; b++) {
+      const envelope = {
+        mailboxKey: box(b),
+        id: id(b),
+        data: new Uint8Array(b).fill(b) as Bytes,
+        source: '192.0.2.1',
+        storedAt: T0,
+        expiresAt: T0 + 100,
+      }
+      t.equal(await store.put(envelope, quota, T0), 'stored')
+    }
+    let calls = 0
+    const execute = database.db.executeQuery.bind(database.db)
+    database.db.executeQuery = ((query: Parameters<typeof execute>[0]) => {
+      const text = 'sql' in query ? query.sql : query.compile().sql
+      if (text.includes('from unnest') && text.includes('join mailbox_envelopes')) calls++
+      return execute(query)
+    }) as typeof database.db.executeQuery
+    const got = await Promise.all([
+      store.get(box(1), id(1), T0), // two SELECTs at once, each alone
+      store.get(box(2), id(2), T0),
+      store.get(box(3), id(3), T0), // then these together
+      store.get(box(3), id(3), T0 + 100), // expired at that time
+      store.get(box(1), id(2), T0), // another mailbox's ID
+      store.get(box(2), id(2), T0 + 99),
+    ])
+    t.same(
+      got.map((e) => e && [e.data.byteLength, e.expiresAt]),
+      [[1, T0 + 100], [2, T0 + 100], [3, T0 + 100], undefined, undefined, [2, T0 + 100]],
+    )
+    t.ok(calls < got.length, `${got.length} gets in ${calls} SELECTs`)
+  })
+
   t.test(`${backend.name}: PostgresRecordStore keeps the highest seq`, async (t) => {
     const database = await backend.openDatabase(t)
     const store = new PostgresRecordStore(database.db)

@@ -50,6 +50,7 @@ import {
   MAX_DELETE_IDS,
   MAX_ENVELOPE_BYTES,
   encodeMessage,
+  encodeParts,
   TXID_BYTES,
   NONCE_BYTES,
   proofInput,
@@ -63,6 +64,7 @@ import {
   type DropReason,
   type MailboxAuthedRequest,
   type MessageBody,
+  type MessageHeader,
   type MessageKind,
   type NodeAddress,
   type NodeInfo,
@@ -201,12 +203,44 @@ export interface FetchedEnvelope {
   expiresAt: number
 }
 
+/** A request of ours awaiting its response; the node's ticker resends it or times it out. */
 interface Pending {
+  txid: Bytes
+  kind: MessageKind
   resolve: (msg: DhtMessage) => void
   reject: (error: Error) => void
   to: NodeAddress
   expectId: NodeId | undefined
   wantProof: boolean
+  bytes: Bytes
+  /** Sends so far. */
+  attempt: number
+  retries: number
+  timeoutMs: number
+  /** performance.now() after which the current attempt has timed out. */
+  deadline: number
+  /** performance.now() when it got its slot (for the round-trip metric). */
+  started: number
+  /** Called once, when the first attempt times out (a lookup then frees its slot). */
+  onSlow: (() => void) | undefined
+}
+
+/**
+ * The ticker's period for a node whose requests time out after `timeoutMs`: timeouts fire up
+ * to one period late (an eighth of the timeout, 5 to 50 ms). One interval per node while it
+ * has requests in flight replaced a timer per request (and one more per lookup query).
+ */
+function tickMsFor(timeoutMs: number): number {
+  return Math.max(5, Math.min(50, Math.floor(timeoutMs / 8)))
+}
+
+/** A map key for a txid: its first 6 bytes as a number (the full txid is compared after). */
+function txidKey(txid: Uint8Array): number {
+  return (
+    txid[0]! * 0x100_0000_0000 +
+    txid[1]! * 0x1_0000_0000 +
+    (((txid[2]! << 24) | (txid[3]! << 16) | (txid[4]! << 8) | txid[5]!) >>> 0)
+  )
 }
 
 interface Candidate extends NodeInfo {
@@ -215,7 +249,44 @@ interface Candidate extends NodeInfo {
   hop: number
 }
 
-const addrKey = (a: NodeAddress) => `${a.host}|${a.port}`
+/** The token of a candidate not asked yet. */
+const NO_TOKEN = new Uint8Array(0) as Bytes
+
+/** A cached public key: its node ID and the MAC-proof key (null: none, a bad key). */
+interface PeerKey {
+  key: Bytes
+  id: NodeId
+  proofKey: Bytes | null | undefined
+}
+
+/** Bytes 1 to 6 of a public key (byte 0 is the type) as a number. */
+function peerNumber(key: Uint8Array): number {
+  return (
+    key[1]! * 0x100_0000_0000 +
+    key[2]! * 0x1_0000_0000 +
+    (((key[3]! << 24) | (key[4]! << 16) | (key[5]! << 8) | key[6]!) >>> 0)
+  )
+}
+
+/** `host|port` strings, made once per endpoint: maps of tokens and proofs are keyed by them. */
+const addrKeys = new Map<string, Map<number, string>>()
+/** Endpoints remembered per host and hosts in all (then forgotten and made again). */
+const ADDR_KEY_ENTRIES = 4096
+
+function addrKey(a: NodeAddress): string {
+  let ports = addrKeys.get(a.host)
+  if (!ports) {
+    if (addrKeys.size >= ADDR_KEY_ENTRIES) addrKeys.clear()
+    addrKeys.set(a.host, (ports = new Map()))
+  }
+  let key = ports.get(a.port)
+  if (key === undefined) {
+    if (ports.size >= ADDR_KEY_ENTRIES) ports.clear()
+    key = `${a.host}|${a.port}`
+    ports.set(a.port, key)
+  }
+  return key
+}
 
 /**
  * A Kademlia DHT node on one UDP socket: answers ping, find-node, mailbox and record
@@ -265,16 +336,22 @@ export class DhtNode {
   private readonly timeoutMs: number
   private readonly retries: number
   private readonly quota: MailboxQuota
-  private readonly pending = new Map<string, Pending>()
+  private readonly pending = new Map<number, Pending>()
+  private ticker: ReturnType<typeof setInterval> | undefined
+  /** The header of every request, refilled per request (encoding is synchronous). */
+  private readonly requestHeader: MessageHeader
   private readonly failures = new Map<string, number>()
   private readonly verifying = new Map<string, number>()
   private readonly evicting = new Set<string>()
   /** ID key → `host|port` where it last proved its key (the table may have no room for it). */
   private readonly verified = new Map<string, string>()
   /** Peer key (as a map key) → MAC-proof key shared with it (null: none, a bad key). */
-  private readonly proofKeys = new Map<string, Bytes | null>()
-  /** Sender key (as a map key) → node ID: a hash per datagram is not free. */
-  private readonly keyIds = new Map<string, NodeId>()
+  /**
+   * Peers' public keys, by a number from their bytes 1 to 6 (the full key is compared
+   * after): the node ID each hashes to, and the MAC-proof key shared with it once computed.
+   * One entry per peer, no string key built per datagram.
+   */
+  private readonly peers = new Map<number, PeerKey>()
   /** Nodes that entered the table since the last handover. */
   private joined: NodeInfo[] = []
   /** ID key → when a request to it last timed out. */
@@ -316,6 +393,14 @@ export class DhtNode {
     this.mailboxStore = options.mailboxStore ?? new MemoryMailboxStore()
     this.recordStore = options.recordStore ?? new MemoryRecordStore()
     this.table = new RoutingTable(this.id, { k: this.k })
+    this.requestHeader = {
+      txid: new Uint8Array(TXID_BYTES) as Bytes,
+      senderKey: this.identity.publicKey,
+      client: this.client,
+      wantProof: false,
+      proof: undefined,
+      mac: false,
+    }
     this.secretAt = this.clock.now()
     this.lastRepublish = this.clock.now()
     this.ctx = {
@@ -395,15 +480,19 @@ export class DhtNode {
   }
 
   private onResponse(msg: DhtMessage, from: NodeAddress): void {
-    const key = bytesKey(msg.txid)
+    const key = txidKey(msg.txid)
     const p = this.pending.get(key)
-    if (!p || p.to.host !== from.host || p.to.port !== from.port) return this.drop('unsolicited')
-    const senderId = this.idOf(msg.senderKey)
-    if (p.expectId && !equalBytes(p.expectId, senderId)) return this.drop('bad-proof')
+    if (!p || p.to.port !== from.port || p.to.host !== from.host || !equalBytes(p.txid, msg.txid)) {
+      return this.drop('unsolicited')
+    }
+    if (p.expectId && !equalBytes(p.expectId, this.idOf(msg.senderKey))) {
+      return this.drop('bad-proof')
+    }
     if (p.wantProof && !this.validProof(msg)) return this.drop('bad-proof')
     this.pending.delete(key)
     this.stats.responses++
-    p.resolve(msg)
+    if (this.pending.size === 0) this.stopTicker()
+    this.settle(p, msg)
   }
 
   /** Whether a response carries a valid proof of its sender's key (a MAC or a signature). */
@@ -421,9 +510,8 @@ export class DhtNode {
    * one key agreement per peer instead of a signature and a verification per proof.
    */
   private proofKeyFor(publicKey: Bytes): Bytes | undefined {
-    const cacheKey = bytesKey(publicKey)
-    const cached = this.proofKeys.get(cacheKey)
-    if (cached !== undefined) return cached === null ? undefined : cached
+    const peer = this.peer(publicKey)
+    if (peer.proofKey !== undefined) return peer.proofKey ?? undefined
     let key: Bytes | undefined
     try {
       key = proofKeyFromShared(
@@ -432,8 +520,25 @@ export class DhtNode {
     } catch {
       key = undefined
     }
-    remember(this.proofKeys, cacheKey, key ?? null)
+    peer.proofKey = key ?? null
     return key
+  }
+
+  /** The cache entry of a public key (a fresh, uncached one when another key shares its number). */
+  private peer(publicKey: Bytes): PeerKey {
+    const n = peerNumber(publicKey)
+    const cached = this.peers.get(n)
+    if (cached && equalBytes(cached.key, publicKey)) return cached
+    const peer: PeerKey = {
+      key: publicKey,
+      id: nodeIdFromPublicKey(publicKey),
+      proofKey: undefined,
+    }
+    if (!cached) {
+      if (this.peers.size >= CACHE_ENTRIES) this.peers.delete(this.peers.keys().next().value!)
+      this.peers.set(n, peer)
+    }
+    return peer
   }
 
   private onRequest(msg: DhtMessage, from: NodeAddress): void {
@@ -626,7 +731,7 @@ export class DhtNode {
    * the response (an `error` response rejects with the matching SDK error). `expectId`: the
    * responder's key must hash to it. `wantProof`: the responder must sign the txid.
    */
-  async request(
+  request(
     to: NodeAddress,
     body: MessageBody,
     opts: {
@@ -634,92 +739,122 @@ export class DhtNode {
       wantProof?: boolean
       retries?: number
       timeoutMs?: number
+      /** Called once if the first attempt times out (the request goes on resending). */
+      onSlow?: () => void
     } = {},
   ): Promise<DhtMessage> {
-    if (this.destroyed) throw new RemoteError('the node is destroyed')
+    if (this.destroyed) return Promise.reject(new RemoteError('the node is destroyed'))
     const txid = this.nextTxid()
-    const key = bytesKey(txid)
     const wantProof = opts.wantProof ?? false
-    const msg = {
-      ...body,
-      txid,
-      senderKey: this.identity.publicKey,
-      client: this.client,
-      wantProof,
-      proof: undefined,
-      // Proofs by MAC: a cached key agreement per peer instead of a signature per request.
-      ...(wantProof ? { mac: true } : {}),
-    } as DhtMessage
-    const bytes = encodeMessage(msg)
-    const retries = opts.retries ?? this.retries
-    const timeoutMs = opts.timeoutMs ?? this.timeoutMs
-    await this.acquireSlot()
-    const started = performanceNow()
+    // The header travels apart from the caller's body: nothing merged, nothing copied.
+    const header = this.requestHeader
+    header.txid = txid
+    header.wantProof = wantProof
+    // Proofs by MAC: a cached key agreement per peer instead of a signature per request.
+    header.mac = wantProof
+    let bytes: Bytes
     try {
-      const response = await new Promise<DhtMessage>((resolve, reject) => {
-        let attempt = 0
-        let timer: ReturnType<typeof setTimeout> | undefined
-        const finish = () => {
-          if (timer) clearTimeout(timer)
-          this.pending.delete(key)
-        }
-        this.pending.set(key, {
-          resolve: (m) => {
-            finish()
-            resolve(m)
-          },
-          reject: (e) => {
-            finish()
-            reject(e)
-          },
-          to: { host: to.host, port: to.port },
-          expectId: opts.expectId,
-          wantProof,
-        })
-        const fire = () => {
-          if (this.destroyed) {
-            finish()
-            return reject(new RemoteError('the node is destroyed'))
-          }
-          if (attempt > 0) this.stats.resent++
-          else this.stats.sent++
-          attempt++
-          this.socket.send(bytes, to.port, to.host).catch(() => {})
-          timer = setTimeout(
-            () => {
-              if (attempt > retries) {
-                finish()
-                this.stats.timeouts++
-                reject(new TimeoutError(`no answer from ${to.host}:${to.port}`))
-              } else fire()
-              // Each resend waits twice as long: a late answer is more likely than a lost one
-              // when the responder is busy, and backing off keeps a busy network from collapsing.
-            },
-            timeoutMs * 2 ** (attempt - 1),
-          )
-        }
-        fire()
-      })
-      if (response.type === 'error') {
-        this.metrics.onRequestSent?.(body.type, 'error', performanceNow() - started)
-        throw errorFromWire(response.code, response.message)
-      }
-      this.metrics.onRequestSent?.(body.type, 'ok', performanceNow() - started)
-      if (opts.expectId) {
-        this.failures.delete(bytesKey(opts.expectId))
-        this.dead.delete(bytesKey(opts.expectId))
-      }
-      return response
+      bytes = encodeParts(header, body)
     } catch (error) {
-      if (error instanceof TimeoutError) {
-        this.metrics.onRequestSent?.(body.type, 'timeout', performanceNow() - started)
-        // Only a full-effort request says a node is gone (not a quick verification ping).
-        if (opts.expectId && retries >= this.retries) this.noteFailure(opts.expectId)
-      }
-      throw error
-    } finally {
-      this.releaseSlot()
+      return Promise.reject(error as Error)
     }
+    const retries = opts.retries ?? this.retries
+    // No async function and no await: the response settles the caller's promise directly
+    // (in onResponse or the ticker), after the bookkeeping an await used to wait for.
+    return new Promise<DhtMessage>((resolve, reject) => {
+      const p: Pending = {
+        txid,
+        kind: body.type,
+        resolve,
+        reject,
+        to: { host: to.host, port: to.port },
+        expectId: opts.expectId,
+        wantProof,
+        bytes,
+        attempt: 0,
+        retries,
+        timeoutMs: opts.timeoutMs ?? this.timeoutMs,
+        deadline: 0,
+        started: 0,
+        onSlow: opts.onSlow,
+      }
+      if (this.inFlight < this.maxInFlight) {
+        this.inFlight++
+        this.start(p)
+      } else {
+        // The slot is handed over by releaseSlot, so inFlight stays counted.
+        this.waiting.push(() => this.start(p))
+      }
+    })
+  }
+
+  /** A request got its slot: sends it. */
+  private start(p: Pending): void {
+    if (this.destroyed) {
+      this.releaseSlot()
+      p.reject(new RemoteError('the node is destroyed'))
+      return
+    }
+    p.started = performanceNow()
+    this.pending.set(txidKey(p.txid), p)
+    this.fire(p)
+  }
+
+  /** A request's end (answered, timed out or the node destroyed): frees its slot, settles. */
+  private settle(p: Pending, response: DhtMessage | undefined, failure?: Error): void {
+    this.releaseSlot()
+    const ms = performanceNow() - p.started
+    if (response?.type === 'error') {
+      this.metrics.onRequestSent?.(p.kind, 'error', ms)
+      p.reject(errorFromWire(response.code, response.message))
+    } else if (response) {
+      this.metrics.onRequestSent?.(p.kind, 'ok', ms)
+      if (p.expectId) {
+        const idKey = bytesKey(p.expectId)
+        this.failures.delete(idKey)
+        this.dead.delete(idKey)
+      }
+      p.resolve(response)
+    } else if (failure instanceof TimeoutError) {
+      this.metrics.onRequestSent?.(p.kind, 'timeout', ms)
+      // Only a full-effort request says a node is gone (not a quick verification ping).
+      if (p.expectId && p.retries >= this.retries) this.noteFailure(p.expectId)
+      p.reject(failure)
+    } else p.reject(failure ?? new RemoteError('the node is destroyed'))
+  }
+
+  /** Sends (or resends) a pending request and sets its deadline. */
+  private fire(p: Pending): void {
+    if (p.attempt > 0) this.stats.resent++
+    else this.stats.sent++
+    // Each resend waits twice as long: a late answer is more likely than a lost one when the
+    // responder is busy, and backing off keeps a busy network from collapsing.
+    p.deadline = performanceNow() + p.timeoutMs * 2 ** p.attempt
+    p.attempt++
+    this.socket.send(p.bytes, p.to.port, p.to.host).catch(() => {})
+    if (!this.ticker) {
+      this.ticker = setInterval(() => this.tick(), tickMsFor(this.timeoutMs))
+    }
+  }
+
+  /** Resends or times out the requests past their deadline; stops when none is pending. */
+  private tick(): void {
+    const now = performanceNow()
+    for (const [key, p] of this.pending) {
+      if (p.deadline > now) continue
+      if (p.attempt === 1 && p.onSlow) p.onSlow()
+      if (p.attempt > p.retries) {
+        this.pending.delete(key)
+        this.stats.timeouts++
+        this.settle(p, undefined, new TimeoutError(`no answer from ${p.to.host}:${p.to.port}`))
+      } else this.fire(p)
+    }
+    if (this.pending.size === 0 || this.destroyed) this.stopTicker()
+  }
+
+  private stopTicker(): void {
+    if (this.ticker) clearInterval(this.ticker)
+    this.ticker = undefined
   }
 
   /** 8 random bytes from a pool refilled 512 at a time: one random call per request was ~2% of CPU. */
@@ -731,15 +866,6 @@ export class DhtNode {
     const at = this.txidAt
     this.txidAt += TXID_BYTES
     return this.txidPool.slice(at, at + TXID_BYTES)
-  }
-
-  private async acquireSlot(): Promise<void> {
-    if (this.inFlight < this.maxInFlight) {
-      this.inFlight++
-      return
-    }
-    // The slot is handed over by releaseSlot, so inFlight stays counted.
-    await new Promise<void>((resolve) => this.waiting.push(resolve))
   }
 
   private releaseSlot(): void {
@@ -790,13 +916,7 @@ export class DhtNode {
   }
 
   private idOf(publicKey: Bytes): NodeId {
-    const key = bytesKey(publicKey)
-    let id = this.keyIds.get(key)
-    if (!id) {
-      id = nodeIdFromPublicKey(publicKey)
-      remember(this.keyIds, key, id)
-    }
-    return id
+    return this.peer(publicKey).id
   }
 
   /**
@@ -806,23 +926,24 @@ export class DhtNode {
   async lookup(target: NodeId): Promise<LookupResult> {
     const started = performanceNow()
     this.stats.lookups++
-    const seen = new Map<string, Candidate>()
-    seen.set(bytesKey(this.id), {
-      id: this.id,
-      ...this.address(),
-      state: 'failed',
-      token: new Uint8Array(0) as Bytes,
-      hop: 0,
-    })
+    // Every candidate, closest first (sorted insertion: one binary search per node learned
+    // instead of sorting every candidate again after each answer).
+    const sorted: Candidate[] = []
+    const seen = new Set<string>([bytesKey(this.id)])
+    const insert = (c: Candidate) => {
+      let lo = 0
+      let hi = sorted.length
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1
+        if (compareDistance(target, sorted[mid]!.id, c.id) < 0) lo = mid + 1
+        else hi = mid
+      }
+      sorted.splice(lo, 0, c)
+    }
     for (const c of this.table.closest(target, this.k)) {
-      seen.set(bytesKey(c.id), {
-        id: c.id,
-        host: c.host,
-        port: c.port,
-        state: 'new',
-        token: new Uint8Array(0) as Bytes,
-        hop: 0,
-      })
+      seen.add(bytesKey(c.id))
+      // Already in order.
+      sorted.push({ id: c.id, host: c.host, port: c.port, state: 'new', token: NO_TOKEN, hop: 0 })
     }
     let queried = 0
     await new Promise<void>((resolve) => {
@@ -834,15 +955,15 @@ export class DhtNode {
       let finished = false
       const step = () => {
         if (finished) return
-        const live = [...seen.values()]
-          .filter((c) => c.state !== 'failed')
-          .sort((a, b) => compareDistance(target, a.id, b.id))
-          .slice(0, this.k)
-        for (const c of live) {
-          if (active >= this.alpha) break
-          if (c.state === 'new') launch(c)
+        let live = 0
+        let waiting = false
+        for (let i = 0; i < sorted.length && live < this.k; i++) {
+          const c = sorted[i]!
+          if (c.state === 'failed') continue
+          live++
+          if (c.state === 'new' && active < this.alpha) launch(c)
+          if (c.state === 'pending') waiting = true
         }
-        const waiting = live.some((c) => c.state === 'pending')
         if ((active === 0 && !waiting) || this.destroyed) {
           finished = true
           resolve()
@@ -857,16 +978,16 @@ export class DhtNode {
         active++
         queried++
         let holdsSlot = true
-        const slow = setTimeout(() => {
+        const onSlow = () => {
           if (!holdsSlot) return
           holdsSlot = false
           active--
           step()
-        }, this.timeoutMs)
+        }
         this.request(
           c,
           { type: 'find-node', target },
-          { expectId: c.id, wantProof: !this.isVerified(c) },
+          { expectId: c.id, wantProof: !this.isVerified(c), onSlow },
         )
           .then((reply) => {
             if (reply.type !== 'nodes') throw new RemoteError('expected nodes')
@@ -875,21 +996,22 @@ export class DhtNode {
             if (!reply.client) this.addVerified({ id: c.id, host: c.host, port: c.port })
             for (const n of reply.nodes) {
               const key = bytesKey(n.id)
-              if (!seen.has(key)) {
-                seen.set(key, {
-                  ...n,
-                  state: 'new',
-                  token: new Uint8Array(0) as Bytes,
-                  hop: c.hop + 1,
-                })
-              }
+              if (seen.has(key)) continue
+              seen.add(key)
+              insert({
+                id: n.id,
+                host: n.host,
+                port: n.port,
+                state: 'new',
+                token: NO_TOKEN,
+                hop: c.hop + 1,
+              })
             }
           })
           .catch(() => {
             c.state = 'failed'
           })
           .finally(() => {
-            clearTimeout(slow)
             if (holdsSlot) active--
             holdsSlot = false
             step()
@@ -897,18 +1019,17 @@ export class DhtNode {
       }
       step()
     })
-    const closest = [...seen.values()]
-      .filter((c) => c.state === 'done')
-      .sort((a, b) => compareDistance(target, a.id, b.id))
-      .slice(0, this.k)
-    this.table.markRefreshed(target, this.clock.now())
-    const hops = closest[0]?.hop ?? 0
-    this.metrics.onLookup?.(hops, performanceNow() - started, closest.length)
-    return {
-      closest: closest.map((c) => ({ id: c.id, host: c.host, port: c.port, token: c.token })),
-      hops,
-      queried,
+    const closest: LookupNode[] = []
+    let hops = 0
+    for (let i = 0; i < sorted.length && closest.length < this.k; i++) {
+      const c = sorted[i]!
+      if (c.state !== 'done') continue
+      if (closest.length === 0) hops = c.hop
+      closest.push({ id: c.id, host: c.host, port: c.port, token: c.token })
     }
+    this.table.markRefreshed(target, this.clock.now())
+    this.metrics.onLookup?.(hops, performanceNow() - started, closest.length)
+    return { closest, hops, queried }
   }
 
   /** Whether this node is a replica for `key` given the lookup's closest nodes. */
@@ -1377,8 +1498,10 @@ export class DhtNode {
   async destroy(): Promise<void> {
     if (this.destroyed) return
     this.destroyed = true
-    for (const p of [...this.pending.values()]) p.reject(new RemoteError('the node is destroyed'))
+    const pending = [...this.pending.values()]
     this.pending.clear()
+    this.stopTicker()
+    for (const p of pending) this.settle(p, undefined, new RemoteError('the node is destroyed'))
     for (const wake of this.waiting.splice(0)) wake()
     await this.socket.close()
   }

@@ -347,18 +347,26 @@ const TYPE_OF: Record<MessageKind, number> = {
 
 /** Encodes a message; throws {@link MalformedError} for bad fields or more than 1280 bytes. */
 export function encodeMessage(msg: DhtMessage): Bytes {
+  return encodeParts(msg, msg)
+}
+
+/**
+ * {@link encodeMessage} of a header and a body held apart: the same bytes as their merged
+ * message, without building it (a request's body as the caller gave it, a reused header).
+ */
+export function encodeParts(header: MessageHeader, body: MessageBody): Bytes {
   const w = scratchWriter.reset()
   const flags =
-    (msg.client ? Flag.client : 0) |
-    (msg.wantProof ? Flag.wantProof : 0) |
-    (msg.proof ? Flag.hasProof : 0) |
-    (msg.mac && (msg.wantProof || msg.proof) ? Flag.mac : 0)
-  w.u8(DHT_MAGIC).u8(DHT_VERSION).u8(TYPE_OF[msg.type]).u8(flags)
-  w.fixed(msg.txid, TXID_BYTES, 'txid').fixed(msg.senderKey, PUBLIC_KEY_BYTES, 'senderKey')
-  if (msg.proof) w.fixed(msg.proof, msg.mac ? PROOF_MAC_BYTES : SIGNATURE_BYTES, 'proof')
-  encodeBody(w, msg)
+    (header.client ? Flag.client : 0) |
+    (header.wantProof ? Flag.wantProof : 0) |
+    (header.proof ? Flag.hasProof : 0) |
+    (header.mac && (header.wantProof || header.proof) ? Flag.mac : 0)
+  w.u8(DHT_MAGIC).u8(DHT_VERSION).u8(TYPE_OF[body.type]).u8(flags)
+  w.fixed(header.txid, TXID_BYTES, 'txid').fixed(header.senderKey, PUBLIC_KEY_BYTES, 'senderKey')
+  if (header.proof) w.fixed(header.proof, header.mac ? PROOF_MAC_BYTES : SIGNATURE_BYTES, 'proof')
+  encodeBody(w, body)
   if (w.length > MAX_DATAGRAM_BYTES) {
-    throw new MalformedError(`a ${msg.type} datagram is ${w.length} bytes, over 1280`)
+    throw new MalformedError(`a ${body.type} datagram is ${w.length} bytes, over 1280`)
   }
   return w.finish()
 }
@@ -554,7 +562,7 @@ function writeAuth(w: DatagramWriter, auth: MailboxAuth): void {
 }
 
 function writeAddress(w: DatagramWriter, address: NodeAddress): void {
-  const v4 = parseIpv4(address.host)
+  const v4 = cachedIpv4(address.host)
   if (v4) {
     w.u8(4).raw(v4)
   } else {
@@ -662,10 +670,11 @@ function decodeBody(r: BinaryReader, typeByte: number): MessageBody {
       const token = readToken(r)
       const count = r.u8('count')
       if (count > MAX_NODES_PER_REPLY) throw new MalformedError('too many nodes')
-      const nodes: NodeInfo[] = []
+      const nodes: NodeInfo[] = new Array<NodeInfo>(count)
       for (let i = 0; i < count; i++) {
         const id = r.fixed(NODE_ID_BYTES, 'node id')
-        nodes.push({ id, ...readAddress(r) })
+        const { host, port } = readAddress(r)
+        nodes[i] = { id, host, port }
       }
       return { type: 'nodes', token, nodes }
     }
@@ -798,7 +807,7 @@ function readAuth(r: BinaryReader): MailboxAuth {
 function readAddress(r: BinaryReader): NodeAddress {
   const family = r.u8('family')
   let host: string
-  if (family === 4) host = formatIpv4(r.fixed(4, 'ipv4'))
+  if (family === 4) host = formatIpv4(r.u32('ipv4'))
   else if (family === 6) host = formatIpv6(r.fixed(16, 'ipv6'))
   else throw new MalformedError('unknown address family')
   const port = r.u16('port')
@@ -832,9 +841,34 @@ export function parseIpv4(host: string): Bytes | undefined {
   return part === 4 ? out : undefined
 }
 
-function formatIpv4(b: Uint8Array): string {
-  return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`
+/** Dotted quads of the addresses seen lately: a nodes reply carries 20, mostly known ones. */
+const ipv4Texts = new Map<number, string>()
+
+function formatIpv4(value: number): string {
+  let text = ipv4Texts.get(value)
+  if (text === undefined) {
+    text = `${value >>> 24}.${(value >>> 16) & 0xff}.${(value >>> 8) & 0xff}.${value & 0xff}`
+    if (ipv4Texts.size >= ADDRESS_CACHE_ENTRIES) ipv4Texts.clear()
+    ipv4Texts.set(value, text)
+  }
+  return text
 }
+
+/** Parsed IPv4 literals, by text: every address written to a nodes reply is parsed. */
+const ipv4Bytes = new Map<string, Bytes | null>()
+
+function cachedIpv4(host: string): Bytes | undefined {
+  let bytes = ipv4Bytes.get(host)
+  if (bytes === undefined) {
+    bytes = parseIpv4(host) ?? null
+    if (ipv4Bytes.size >= ADDRESS_CACHE_ENTRIES) ipv4Bytes.clear()
+    ipv4Bytes.set(host, bytes)
+  }
+  return bytes ?? undefined
+}
+
+/** Entries of each address cache (a few hundred KiB at most, shared by every node). */
+const ADDRESS_CACHE_ENTRIES = 4096
 
 /** The 16 bytes of an IPv6 literal (with `::` and an optional embedded IPv4), or undefined. */
 export function parseIpv6(host: string): Bytes | undefined {

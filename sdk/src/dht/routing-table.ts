@@ -1,5 +1,5 @@
 import { compareDistance, NODE_ID_BYTES, type NodeId } from '../identity/node-id.js'
-import { equalBytes, toHex } from '../wire/bytes.js'
+import { toHex } from '../wire/bytes.js'
 import { parseIpv4 } from './messages.js'
 
 /** Bucket size and replication factor: 20, as in Kademlia and BitTorrent's DHT. */
@@ -41,9 +41,13 @@ interface Bucket {
   /** Least recently seen first. */
   contacts: Contact[]
   replacements: Contact[]
-  /** When a lookup or a change last touched the bucket: drives refresh. */
-  lastChanged: number
 }
+
+/** Distances of closest()'s selection, reused (closest never runs re-entrantly). */
+const scratchDistances = new Float64Array(256)
+
+/** No contacts: what an absent bucket reads as. */
+const NONE: readonly Contact[] = Object.freeze([])
 
 export interface RoutingTableOptions {
   k?: number
@@ -62,7 +66,13 @@ export interface RoutingTableOptions {
  */
 export class RoutingTable {
   readonly k: number
-  private readonly buckets: Bucket[]
+  /**
+   * Created on first use: only about log2(network size) buckets ever hold a contact, and 160
+   * empty buckets (an object and two arrays each) were a sixth of a testnet node's heap.
+   */
+  private readonly buckets: Array<Bucket | undefined>
+  /** Per bucket: when a lookup or a change last touched it (drives refresh). */
+  private readonly lastChanged = new Float64Array(BUCKET_COUNT)
   private readonly bySubnet = new Map<string, number>()
   private count = 0
   private readonly maxInBucket: number
@@ -75,11 +85,7 @@ export class RoutingTable {
     this.k = options.k ?? K
     this.maxInBucket = options.maxPerSubnetInBucket ?? MAX_PER_SUBNET_IN_BUCKET
     this.maxInTable = options.maxPerSubnetInTable ?? MAX_PER_SUBNET_IN_TABLE
-    this.buckets = Array.from({ length: BUCKET_COUNT }, () => ({
-      contacts: [],
-      replacements: [],
-      lastChanged: 0,
-    }))
+    this.buckets = new Array<Bucket | undefined>(BUCKET_COUNT).fill(undefined)
   }
 
   /** Number of contacts. */
@@ -100,8 +106,8 @@ export class RoutingTable {
   add(node: { id: NodeId; host: string; port: number }, now: number): AddResult {
     const index = this.bucketIndex(node.id)
     if (index >= BUCKET_COUNT) return { status: 'rejected', reason: 'self' }
-    const bucket = this.buckets[index]!
-    const at = bucket.contacts.findIndex((c) => equalBytes(c.id, node.id))
+    const bucket = (this.buckets[index] ??= { contacts: [], replacements: [] })
+    const at = indexOfId(bucket.contacts, node.id)
     if (at >= 0) {
       const existing = bucket.contacts[at]!
       if (existing.host !== node.host || existing.port !== node.port) {
@@ -129,12 +135,12 @@ export class RoutingTable {
     }
     if (bucket.contacts.length < this.k) {
       bucket.contacts.push(contact)
-      bucket.lastChanged = now
+      this.lastChanged[index] = now
       this.countSubnet(node.host, +1)
       this.count++
       return { status: 'added' }
     }
-    const r = bucket.replacements.findIndex((c) => equalBytes(c.id, node.id))
+    const r = indexOfId(bucket.replacements, node.id)
     if (r >= 0) bucket.replacements.splice(r, 1)
     bucket.replacements.push(contact)
     if (bucket.replacements.length > MAX_REPLACEMENTS) bucket.replacements.shift()
@@ -145,7 +151,7 @@ export class RoutingTable {
   touch(id: Uint8Array, now: number): boolean {
     const bucket = this.bucketFor(id)
     if (!bucket) return false
-    const at = bucket.contacts.findIndex((c) => equalBytes(c.id, id))
+    const at = indexOfId(bucket.contacts, id)
     if (at < 0) return false
     const contact = bucket.contacts[at]!
     contact.lastSeen = now
@@ -161,9 +167,9 @@ export class RoutingTable {
   remove(id: Uint8Array, now?: number): Contact | undefined {
     const bucket = this.bucketFor(id)
     if (!bucket) return undefined
-    const at = bucket.contacts.findIndex((c) => equalBytes(c.id, id))
+    const at = indexOfId(bucket.contacts, id)
     if (at < 0) {
-      const r = bucket.replacements.findIndex((c) => equalBytes(c.id, id))
+      const r = indexOfId(bucket.replacements, id)
       if (r >= 0) bucket.replacements.splice(r, 1)
       return undefined
     }
@@ -177,7 +183,7 @@ export class RoutingTable {
       bucket.contacts.push(next)
       this.countSubnet(next.host, +1)
       this.count++
-      if (now !== undefined) bucket.lastChanged = now
+      if (now !== undefined) this.lastChanged[this.bucketIndex(id)] = now
       return next
     }
     return undefined
@@ -191,7 +197,10 @@ export class RoutingTable {
   }
 
   get(id: Uint8Array): Contact | undefined {
-    return this.bucketFor(id)?.contacts.find((c) => equalBytes(c.id, id))
+    const contacts = this.bucketFor(id)?.contacts
+    if (!contacts) return undefined
+    const at = indexOfId(contacts, id)
+    return at < 0 ? undefined : contacts[at]
   }
 
   has(id: Uint8Array): boolean {
@@ -205,55 +214,76 @@ export class RoutingTable {
     // farther than the last. Collect whole groups until there are n, then sort only those.
     const b = Math.min(this.bucketIndex(target), BUCKET_COUNT - 1)
     const out: Contact[] = []
-    const add = (contacts: Contact[]) => {
+    const add = (bucket: Bucket | undefined) => {
+      if (!bucket) return
+      const contacts = bucket.contacts
       for (let i = 0; i < contacts.length; i++) out.push(contacts[i]!)
     }
-    add(this.buckets[b]!.contacts)
+    add(this.buckets[b])
     if (out.length < n) {
-      for (let j = b + 1; j < BUCKET_COUNT; j++) add(this.buckets[j]!.contacts)
+      for (let j = b + 1; j < BUCKET_COUNT; j++) add(this.buckets[j])
     }
-    for (let j = b - 1; j >= 0 && out.length < n; j--) add(this.buckets[j]!.contacts)
+    for (let j = b - 1; j >= 0 && out.length < n; j--) add(this.buckets[j])
     if (out.length < 2) return out
-    // Sort on the distance's top 32 bits (one subtraction per comparison); ties, rare among
-    // random IDs, fall back to the full comparison.
+    // Keep the n closest by insertion, on the distance's top 32 bits (one subtraction per
+    // comparison; ties, rare among random IDs, fall back to the full comparison): no object
+    // per contact and no full sort (find-node answers from here on every request).
     const t0 = target[0]!
     const t1 = target[1]!
     const t2 = target[2]!
     const t3 = target[3]!
-    const keyed = out.map((c) => {
+    const m = Math.min(n, out.length)
+    const best: Contact[] = new Array<Contact>(m)
+    const dist = scratchDistances.length >= m ? scratchDistances : new Float64Array(m)
+    let size = 0
+    for (let i = 0; i < out.length; i++) {
+      const c = out[i]!
       const id = c.id
       const d =
         (id[0]! ^ t0) * 0x1000000 + ((id[1]! ^ t1) << 16) + ((id[2]! ^ t2) << 8) + (id[3]! ^ t3)
-      return { d, c }
-    })
-    keyed.sort((x, y) => x.d - y.d || compareDistance(target, x.c.id, y.c.id))
-    const m = Math.min(n, keyed.length)
-    const sorted: Contact[] = new Array<Contact>(m)
-    for (let i = 0; i < m; i++) sorted[i] = keyed[i]!.c
-    return sorted
+      if (size === m) {
+        const last = dist[m - 1]!
+        if (d > last || (d === last && compareDistance(target, id, best[m - 1]!.id) >= 0)) continue
+        size--
+      }
+      let j = size
+      while (
+        j > 0 &&
+        (dist[j - 1]! > d ||
+          (dist[j - 1] === d && compareDistance(target, best[j - 1]!.id, id) > 0))
+      ) {
+        dist[j] = dist[j - 1]!
+        best[j] = best[j - 1]!
+        j--
+      }
+      dist[j] = d
+      best[j] = c
+      size++
+    }
+    return best
   }
 
   /** Every contact. */
   all(): Contact[] {
     const out: Contact[] = []
-    for (const b of this.buckets) out.push(...b.contacts)
+    for (const b of this.buckets) if (b) out.push(...b.contacts)
     return out
   }
 
   /** Contacts of bucket `index`, least recently seen first. */
   bucket(index: number): readonly Contact[] {
-    return this.buckets[index]?.contacts ?? []
+    return this.buckets[index]?.contacts ?? NONE
   }
 
   /** Pending replacement candidates of bucket `index`. */
   replacements(index: number): readonly Contact[] {
-    return this.buckets[index]?.replacements ?? []
+    return this.buckets[index]?.replacements ?? NONE
   }
 
   /** Records that a lookup just covered the bucket of `id` (postpones its refresh). */
   markRefreshed(id: Uint8Array, now: number): void {
-    const bucket = this.bucketFor(id)
-    if (bucket) bucket.lastChanged = now
+    const index = this.bucketIndex(id)
+    if (index < BUCKET_COUNT) this.lastChanged[index] = now
   }
 
   /**
@@ -263,11 +293,11 @@ export class RoutingTable {
   staleBuckets(now: number, maxAgeMs: number): number[] {
     let deepest = -1
     this.buckets.forEach((b, i) => {
-      if (b.contacts.length > 0) deepest = i
+      if (b && b.contacts.length > 0) deepest = i
     })
     const out: number[] = []
     for (let i = 0; i <= Math.min(deepest + 1, BUCKET_COUNT - 1); i++) {
-      if (now - this.buckets[i]!.lastChanged >= maxAgeMs) out.push(i)
+      if (now - this.lastChanged[i]! >= maxAgeMs) out.push(i)
     }
     return out
   }
@@ -310,6 +340,21 @@ export class RoutingTable {
     if (n <= 0) this.bySubnet.delete(subnet)
     else this.bySubnet.set(subnet, n)
   }
+}
+
+/**
+ * Where the contact with `id` is in `contacts`, or -1. IDs are public and nearly always
+ * differ in their first byte: an early exit, not a constant-time comparison.
+ */
+function indexOfId(contacts: readonly Contact[], id: Uint8Array): number {
+  const first = id[0]
+  outer: for (let i = 0; i < contacts.length; i++) {
+    const other = contacts[i]!.id
+    if (other[0] !== first || other.byteLength !== id.byteLength) continue
+    for (let j = 1; j < id.byteLength; j++) if (other[j] !== id[j]) continue outer
+    return i
+  }
+  return -1
 }
 
 /**

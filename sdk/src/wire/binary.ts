@@ -96,7 +96,9 @@ export class BinaryReader {
   }
 
   private need(n: number, what: string): void {
-    if (this.remaining < n) throw new MalformedError(`truncated: ${what} needs ${n} more bytes`)
+    if (this.offset + n > this.buffer.byteLength) {
+      throw new MalformedError(`truncated: ${what} needs ${n} more bytes`)
+    }
   }
 
   u8(what = 'u8'): number {
@@ -127,9 +129,10 @@ export class BinaryReader {
   }
 
   fixed(length: number, what = 'field'): Bytes {
-    this.need(length, what)
-    const out = this.buffer.slice(this.offset, this.offset + length) as Bytes
-    this.offset += length
+    const at = this.offset
+    if (at + length > this.buffer.byteLength) this.need(length, what)
+    const out = this.buffer.slice(at, at + length) as Bytes
+    this.offset = at + length
     return out
   }
 

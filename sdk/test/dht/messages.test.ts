@@ -22,6 +22,8 @@ import {
   wireErrorCode,
   type DhtMessage,
 } from '@passage/sdk'
+// Internal: requests encode their header and body apart (not in the package's API).
+import { encodeParts } from '../../src/dht/messages.js'
 import { hexVector } from '../helpers/protocol-doc.js'
 import {
   alice,
@@ -45,6 +47,9 @@ t.test('every message encodes to its documented vector and decodes back', async 
   for (const [name, msg] of Object.entries(all)) {
     const vector = hexVector(`dht.${name}`)
     t.equal(toHex(encodeMessage(msg)), toHex(vector), `${name} encodes to dht.${name}`)
+    const { txid, senderKey, client, wantProof, proof, mac, ...body } = msg
+    const header = { txid, senderKey, client, wantProof, proof, mac: mac ?? false }
+    t.equal(toHex(encodeParts(header, body as typeof msg)), toHex(vector), `${name} in parts`)
     t.same(decodeMessage(vector), msg, `dht.${name} decodes to the message`)
   }
 })

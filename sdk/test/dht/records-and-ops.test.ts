@@ -100,3 +100,60 @@ t.test('per-IP rate limit drops floods with a reason', async (t) => {
   clock.advance(1000)
   await t.resolves(b.request(a.address(), { type: 'ping' }), 'tokens refill with the clock')
 })
+
+t.test('requests: resent, then timed out, by one ticker that stops when idle', async (t) => {
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
+  const silent = await bindUdpSocket('127.0.0.1', 0) // never answers
+  const alive = await bindUdpSocket('127.0.0.1', 0)
+  const a = new DhtNode({ identity: Identity.generate(), socket: alive, requestTimeoutMs: 40 })
+  const b = new DhtNode({
+    identity: Identity.generate(),
+    socket: await bindUdpSocket('127.0.0.1', 0),
+    requestTimeoutMs: 40,
+    client: true, // \`a\` answers without pinging back: nothing of its own in flight
+  })
+  t.teardown(async () => {
+    await Promise.all([a.destroy(), b.destroy(), silent.close()])
+  })
+  const before = timers()
+  let slow = 0
+  const lost = Promise.all(
+    Array.from({ length: 10 }, () =>
+      b.request(silent.address(), { type: 'ping' }, { retries: 2, onSlow: () => slow++ }),
+    ).map((p) =>
+      p.then(
+        () => 'answered',
+        (e: Error) => e.name,
+      ),
+    ),
+  )
+  t.equal(timers(), before + 1, 'ten requests in flight: one timer')
+  t.same(await lost, Array<string>(10).fill('TimeoutError'))
+  t.equal(b.stats.sent, 10)
+  t.equal(b.stats.resent, 20, 'two resends each')
+  t.equal(b.stats.timeouts, 10)
+  t.equal(slow, 10, 'onSlow once per request, at its first timeout')
+  const pong = await b.request(a.address(), { type: 'ping' })
+  t.equal(pong.type, 'pong')
+  t.equal(timers(), before, 'no request in flight: no timer')
+})
+
+t.test('destroy() fails requests in flight and those queued for a slot', async (t) => {
+  const silent = await bindUdpSocket('127.0.0.1', 0)
+  const node = new DhtNode({
+    identity: Identity.generate(),
+    socket: await bindUdpSocket('127.0.0.1', 0),
+    maxInFlight: 2,
+  })
+  t.teardown(() => silent.close())
+  const outcomes = Array.from({ length: 5 }, () =>
+    node.request(silent.address(), { type: 'ping' }).then(
+      () => 'answered',
+      (e: Error) => e.message,
+    ),
+  )
+  t.equal(node.stats.sent, 2, 'two in flight, three queued')
+  await node.destroy()
+  t.same(await Promise.all(outcomes), Array<string>(5).fill('the node is destroyed'))
+  await t.rejects(node.request(silent.address(), { type: 'ping' }), /destroyed/)
+})

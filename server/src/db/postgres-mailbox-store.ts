@@ -17,8 +17,8 @@ import type { Database } from './schema.js'
  * Kysely: the same SQL on a Postgres server and on embedded PGlite. Every "live" check uses
  * the `now` the caller passes (the DHT node's injected clock), never the database's clock.
  *
- * `put()` is one statement (one round trip) calling the `mailbox_store_envelope` procedure
- * (migration 0003): a first transaction checks tombstone and duplicate and reserves the
+ * `put()` is one statement (one round trip) calling the `mailbox_store_envelopes` procedure
+ * (migration 0004; concurrent puts share one call): a first transaction checks tombstone and duplicate and reserves the
  * mailbox's and the source's running totals with conditional UPDATEs (row locks held for
  * one statement: puts from one source run in parallel, and a quota is never overshot);
  * a second inserts the envelope. That one has committed (durably, with Postgres' default
@@ -32,25 +32,85 @@ import type { Database } from './schema.js'
 export class PostgresMailboxStore implements MailboxStore {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async put(envelope: StoredEnvelope, quota: MailboxQuota, now: number): Promise<PutOutcome> {
-    // One statement, two transactions: see `mailbox_store_envelope` in migrations.ts.
-    const { rows } = await this.db.executeQuery<{ outcome: PutOutcome }>(
-      CompiledQuery.raw(PUT_SQL, [
-        bytea(envelope.mailboxKey),
-        bytea(envelope.id),
-        bytea(envelope.data),
-        envelope.source,
-        envelope.storedAt,
-        envelope.expiresAt,
+  /**
+   * Stores an envelope (outcome as {@link MailboxStore.put}). Concurrent puts are coalesced:
+   * while {@link MAX_PUT_BATCHES_IN_FLIGHT} calls run, new puts queue and go out together as
+   * one call of `mailbox_store_envelopes` (same checks and outcomes, one round trip and two
+   * commits for many). Each resolves only after its batch's durable commit.
+   */
+  put(envelope: StoredEnvelope, quota: MailboxQuota, now: number): Promise<PutOutcome> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({
+        envelope,
+        quota,
         now,
+        key: `${toHex(envelope.mailboxKey)}/${toHex(envelope.id)}`,
+        resolve,
+        reject,
+      })
+      this.flush()
+    })
+  }
+
+  private readonly queue: QueuedPut[] = []
+  private inFlight = 0
+
+  private flush(): void {
+    while (this.inFlight < MAX_PUT_BATCHES_IN_FLIGHT && this.queue.length > 0) {
+      const batch = this.takeBatch()
+      this.inFlight++
+      this.putBatch(batch)
+        .catch((error: unknown) => {
+          for (const put of batch) put.reject(error)
+        })
+        .finally(() => {
+          this.inFlight--
+          this.flush()
+        })
+    }
+  }
+
+  /** Queued puts sharing a quota, no envelope twice (a later copy waits its turn). */
+  private takeBatch(): QueuedPut[] {
+    const first = this.queue[0]!
+    const batch: QueuedPut[] = []
+    const keys = new Set<string>()
+    const rest: QueuedPut[] = []
+    for (const put of this.queue) {
+      if (
+        batch.length < MAX_PUT_BATCH_ROWS &&
+        sameQuota(put.quota, first.quota) &&
+        !keys.has(put.key)
+      ) {
+        keys.add(put.key)
+        batch.push(put)
+      } else rest.push(put)
+    }
+    this.queue.length = 0
+    this.queue.push(...rest)
+    return batch
+  }
+
+  private async putBatch(batch: QueuedPut[]): Promise<void> {
+    const { quota } = batch[0]!
+    const column = (f: (e: StoredEnvelope) => string) => batch.map((p) => f(p.envelope)).join(',')
+    const { rows } = await this.db.executeQuery<{ outcomes: string }>(
+      CompiledQuery.raw(PUT_BATCH_SQL, [
+        column((e) => toHex(e.mailboxKey)),
+        column((e) => toHex(e.id)),
+        column((e) => bytea(e.data).toString('hex')),
+        column((e) => e.source),
+        column((e) => String(e.storedAt)),
+        column((e) => String(e.expiresAt)),
+        batch.map((p) => String(p.now)).join(','),
         quota.maxCount,
         quota.maxBytes,
         quota.maxSourceBytes,
       ]),
     )
-    const outcome = rows[0]?.outcome
-    if (outcome === undefined) throw new Error('mailbox put returned no outcome')
-    return outcome
+    const outcomes = (rows[0]?.outcomes ?? '').split(',')
+    if (outcomes.length !== batch.length) throw new Error('mailbox put returned no outcome')
+    batch.forEach((put, i) => put.resolve(outcomes[i] as PutOutcome))
   }
 
   async has(mailboxKey: Bytes, id: Bytes, now: number): Promise<boolean> {
@@ -83,38 +143,142 @@ export class PostgresMailboxStore implements MailboxStore {
     }))
   }
 
-  async get(mailboxKey: Bytes, id: Bytes, now: number): Promise<StoredEnvelope | undefined> {
+  /**
+   * One live envelope, or undefined. Concurrent gets are coalesced as puts are: one SELECT
+   * for many (each with its own `now`), one round trip.
+   */
+  get(mailboxKey: Bytes, id: Bytes, now: number): Promise<StoredEnvelope | undefined> {
+    return new Promise((resolve, reject) => {
+      this.gets.push({ mailboxKey, id, now, resolve, reject })
+      this.flushGets()
+    })
+  }
+
+  private readonly gets: QueuedGet[] = []
+  private getsInFlight = 0
+
+  private flushGets(): void {
+    while (this.getsInFlight < MAX_GET_BATCHES_IN_FLIGHT && this.gets.length > 0) {
+      const batch = this.gets.splice(0, MAX_GET_BATCH_ROWS)
+      this.getsInFlight++
+      this.getBatch(batch)
+        .catch((error: unknown) => {
+          for (const g of batch) g.reject(error)
+        })
+        .finally(() => {
+          this.getsInFlight--
+          this.flushGets()
+        })
+    }
+  }
+
+  private async getBatch(batch: QueuedGet[]): Promise<void> {
     const { rows } = await this.db.executeQuery<{
+      r: number | string
       data: Uint8Array
       source: string
       stored_at: number | string
       expires_at: number | string
-    }>(CompiledQuery.raw(GET_SQL, [bytea(mailboxKey), bytea(id), now]))
-    const row = rows[0]
-    if (!row) return undefined
-    return {
-      mailboxKey,
-      id,
-      data: toBytes(row.data),
-      source: row.source,
-      storedAt: Number(row.stored_at),
-      expiresAt: Number(row.expires_at),
+    }>(
+      CompiledQuery.raw(GET_BATCH_SQL, [
+        batch.map((g) => toHex(g.mailboxKey)).join(','),
+        batch.map((g) => toHex(g.id)).join(','),
+        batch.map((g) => String(g.now)).join(','),
+      ]),
+    )
+    const found = new Array<StoredEnvelope | undefined>(batch.length)
+    for (const row of rows) {
+      const i = Number(row.r) - 1
+      const g = batch[i]
+      if (!g) continue
+      found[i] = {
+        mailboxKey: g.mailboxKey,
+        id: g.id,
+        data: toBytes(row.data),
+        source: row.source,
+        storedAt: Number(row.stored_at),
+        expiresAt: Number(row.expires_at),
+      }
+    }
+    batch.forEach((g, i) => g.resolve(found[i]))
+  }
+
+  /**
+   * Deletes envelopes and leaves tombstones; resolves with how many were live. Concurrent
+   * deletes are coalesced as puts are (one call of `mailbox_delete_batch` for many requests,
+   * at most one per mailbox); each resolves after its batch's durable commit.
+   */
+  delete(mailboxKey: Bytes, ids: Bytes[], now: number): Promise<number> {
+    if (ids.length === 0) return Promise.resolve(0)
+    return new Promise((resolve, reject) => {
+      this.deletes.push({ mailboxKey, box: toHex(mailboxKey), ids, now, resolve, reject })
+      this.flushDeletes()
+    })
+  }
+
+  private readonly deletes: QueuedDelete[] = []
+  private deletesInFlight = 0
+
+  private flushDeletes(): void {
+    while (this.deletesInFlight < MAX_DELETE_BATCHES_IN_FLIGHT && this.deletes.length > 0) {
+      const batch: QueuedDelete[] = []
+      const rest: QueuedDelete[] = []
+      const boxes = new Set<string>()
+      let idCount = 0
+      for (const d of this.deletes) {
+        if (
+          batch.length === 0 ||
+          (!boxes.has(d.box) && idCount + d.ids.length <= MAX_DELETE_BATCH_IDS)
+        ) {
+          boxes.add(d.box)
+          idCount += d.ids.length
+          batch.push(d)
+        } else rest.push(d)
+      }
+      this.deletes.length = 0
+      this.deletes.push(...rest)
+      this.deletesInFlight++
+      this.deleteBatch(batch)
+        .catch((error: unknown) => {
+          for (const d of batch) d.reject(error)
+        })
+        .finally(() => {
+          this.deletesInFlight--
+          this.flushDeletes()
+        })
     }
   }
 
-  async delete(mailboxKey: Bytes, ids: Bytes[], now: number): Promise<number> {
-    if (ids.length === 0) return 0
-    // IDs travel as one comma-separated hex text: the same on pg and PGlite (no array codecs).
-    // One statement, two transactions: see `mailbox_delete_envelopes` in migrations.ts.
-    const { rows } = await this.db.executeQuery<{ present: number | string }>(
-      CompiledQuery.raw(DELETE_SQL, [
-        bytea(mailboxKey),
-        ids.map((id) => toHex(id)).join(','),
-        now + TOMBSTONE_TTL_MS,
-        now,
+  private async deleteBatch(batch: QueuedDelete[]): Promise<void> {
+    const reqs: string[] = []
+    const keys: string[] = []
+    const ids: string[] = []
+    const tombstones: string[] = []
+    const nows: string[] = []
+    batch.forEach((d, r) => {
+      for (const id of d.ids) {
+        reqs.push(String(r))
+        keys.push(d.box)
+        ids.push(toHex(id))
+        tombstones.push(String(d.now + TOMBSTONE_TTL_MS))
+        nows.push(String(d.now))
+      }
+    })
+    // IDs travel as comma-separated hex text: the same on pg and PGlite (no array codecs).
+    // One statement, two transactions: see `mailbox_delete_batch` in migrations.ts.
+    const { rows } = await this.db.executeQuery<{ presents: string | null }>(
+      CompiledQuery.raw(DELETE_BATCH_SQL, [
+        batch.length,
+        reqs.join(','),
+        keys.join(','),
+        ids.join(','),
+        tombstones.join(','),
+        nows.join(','),
       ]),
     )
-    return Number(rows[0]?.present ?? 0)
+    const presents = (rows[0]?.presents ?? '').split(',')
+    if (presents.length !== batch.length) throw new Error('mailbox delete returned no count')
+    batch.forEach((d, i) => d.resolve(Number(presents[i])))
   }
 
   async expire(now: number): Promise<number> {
@@ -160,14 +324,55 @@ function bytea(bytes: Uint8Array): Buffer {
 
 // Hot paths are plain SQL strings (no query building per request). Postgres plans them
 // per execution; each is a primary-key probe.
-const PUT_SQL = `call mailbox_store_envelope($1::bytea, $2::bytea, $3::bytea, $4::text,
-  $5::bigint, $6::bigint, $7::bigint, $8::bigint, $9::bigint, $10::bigint, null)`
+const PUT_BATCH_SQL = `call mailbox_store_envelopes($1::text, $2::text, $3::text, $4::text,
+  $5::text, $6::text, $7::text, $8::bigint, $9::bigint, $10::bigint, null)`
+
+/**
+ * Put calls running at once: each holds a pooled connection (8), so gets and deletes keep the
+ * rest. Batches never deadlock each other: they lock the running totals in one order.
+ */
+const MAX_PUT_BATCHES_IN_FLIGHT = 4
+/** Envelopes in one call: 64 × 1 KiB fragments is about 128 KiB of hex text. */
+const MAX_PUT_BATCH_ROWS = 64
+
+interface QueuedPut {
+  envelope: StoredEnvelope
+  quota: MailboxQuota
+  now: number
+  /** `mailboxKey/id` in hex: one envelope at most once per batch. */
+  key: string
+  resolve: (outcome: PutOutcome) => void
+  reject: (error: unknown) => void
+}
+
+function sameQuota(a: MailboxQuota, b: MailboxQuota): boolean {
+  return (
+    a.maxCount === b.maxCount && a.maxBytes === b.maxBytes && a.maxSourceBytes === b.maxSourceBytes
+  )
+}
 
 const HAS_SQL = `select 1 from mailbox_envelopes
   where mailbox_key = $1::bytea and id = $2::bytea and expires_at > $3::bigint`
 
-const GET_SQL = `select data, source, stored_at, expires_at from mailbox_envelopes
-  where mailbox_key = $1::bytea and id = $2::bytea and expires_at > $3::bigint`
+// Keys, IDs (hex) and each get's now, comma-separated; \`r\`: the get's position from 1.
+const GET_BATCH_SQL = `select u.r, e.data, e.source, e.stored_at, e.expires_at
+  from unnest(string_to_array($1::text, ','), string_to_array($2::text, ','),
+    string_to_array($3::text, ',')) with ordinality as u(k, i, n, r)
+  join mailbox_envelopes e on e.mailbox_key = decode(u.k, 'hex') and e.id = decode(u.i, 'hex')
+  where e.expires_at > u.n::bigint`
+
+/** Get calls running at once (puts and deletes hold up to 6 of the 8 pooled connections). */
+const MAX_GET_BATCHES_IN_FLIGHT = 2
+/** Gets in one SELECT. */
+const MAX_GET_BATCH_ROWS = 64
+
+interface QueuedGet {
+  mailboxKey: Bytes
+  id: Bytes
+  now: number
+  resolve: (envelope: StoredEnvelope | undefined) => void
+  reject: (error: unknown) => void
+}
 
 const LIST_SQL = `select id, size, expires_at from mailbox_envelopes
   where mailbox_key = $1::bytea and expires_at > $2::bigint order by id limit $3::bigint`
@@ -176,7 +381,23 @@ const LIST_AFTER_SQL = `select id, size, expires_at from mailbox_envelopes
   where mailbox_key = $1::bytea and expires_at > $2::bigint and id > $4::bytea
   order by id limit $3::bigint`
 
-const DELETE_SQL = `call mailbox_delete_envelopes($1::bytea, $2::text, $3::bigint, $4::bigint, null)`
+const DELETE_BATCH_SQL = `call mailbox_delete_batch($1::integer, $2::text, $3::text, $4::text,
+  $5::text, $6::text, null)`
+
+/** Delete calls running at once (puts may hold 4 of the 8 pooled connections meanwhile). */
+const MAX_DELETE_BATCHES_IN_FLIGHT = 2
+/** Envelope IDs in one call. */
+const MAX_DELETE_BATCH_IDS = 1024
+
+interface QueuedDelete {
+  mailboxKey: Bytes
+  /** The mailbox key in hex: at most one request per mailbox in a batch. */
+  box: string
+  ids: Bytes[]
+  now: number
+  resolve: (present: number) => void
+  reject: (error: unknown) => void
+}
 
 // Removes expired envelopes and lowers the running totals in one statement.
 const EXPIRE_SQL = `

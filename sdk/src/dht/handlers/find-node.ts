@@ -7,9 +7,12 @@ export function handleFindNode(ctx: HandlerContext, req: InboundRequest<'find-no
   const max = Math.min(ctx.k, MAX_NODES_PER_REPLY)
   const closest = ctx.table.closest(req.msg.target, max + 1)
   const nodes: NodeInfo[] = []
+  const sender = req.senderId
   for (let i = 0; i < closest.length && nodes.length < max; i++) {
     const c = closest[i]!
-    if (!equalBytes(c.id, req.senderId)) nodes.push({ id: c.id, host: c.host, port: c.port })
+    // The contacts themselves go to the encoder (it reads id, host and port; nothing keeps
+    // the reply). IDs are public: compare with an early exit.
+    if (c.id[0] !== sender[0] || !equalBytes(c.id, sender)) nodes.push(c)
   }
   return { type: 'nodes', token: ctx.tokenFor(req.from), nodes }
 }

@@ -26,9 +26,12 @@ export async function handleMailboxPut(
     index: m.index,
     stored,
   })
-  if (await ctx.mailboxStore.has(m.mailboxKey, m.envelopeId, now)) return ack(true)
   let data = m.data
   if (m.count > 1) {
+    // Only a multi-fragment put asks first (no fragments held for an envelope stored already);
+    // a single fragment goes straight to put(), which answers `duplicate` itself: one round
+    // trip to the store instead of two.
+    if (await ctx.mailboxStore.has(m.mailboxKey, m.envelopeId, now)) return ack(true)
     const key = `${req.from.host}|${req.from.port}|${toHex(m.mailboxKey)}|${toHex(m.envelopeId)}`
     const whole = ctx.assembler.add(key, m.totalSize, m.index, m.count, m.data, now)
     if (!whole) return ack(false)
