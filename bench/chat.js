@@ -125,6 +125,8 @@ async function directRate(count) {
   }
 }
 
+export { directRate }
+
 /** Milliseconds from Alice's `send` to the message in the inbox of Bob, offline until then. */
 async function mailboxLatencies() {
   const net = await createTestnet(TESTNET_NODES)

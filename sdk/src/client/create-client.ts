@@ -292,7 +292,9 @@ class Client implements PassageClient {
   async open(): Promise<void> {
     this.session = await SignalSession.open({
       identity: this.identity,
-      storage: new SqliteSignalStorage(this.db),
+      storage: new SqliteSignalStorage(this.db, {
+        ...(this.store.sqlite ? { sqlite: this.store.sqlite } : {}),
+      }),
       clock: this.clock,
       fetchBundle: (address) => this.fetchBundle(address.name),
     })

@@ -1,3 +1,4 @@
+import type BetterSqlite3 from 'better-sqlite3'
 import type { Kysely, Transaction } from 'kysely'
 import { PassageError } from '../errors.js'
 import type { SignalStorage } from '../signal/signal-storage.js'
@@ -20,7 +21,19 @@ type Db = Kysely<ClientDatabase> | Transaction<ClientDatabase>
  * const session = await SignalSession.open({ identity, storage: new SqliteSignalStorage(store.db) })
  */
 export class SqliteSignalStorage implements SignalStorage {
-  constructor(private readonly db: Kysely<ClientDatabase>) {}
+  private readonly statements: KvStatements | undefined
+
+  /**
+   * `sqlite`, the better-sqlite3 handle under `db` (`SqliteClientStore.sqlite`), makes reads
+   * and writes inside transactions run as prepared statements instead of Kysely queries: a
+   * Signal operation makes about ten of them, and Kysely's compile cost more than SQLite.
+   */
+  constructor(
+    private readonly db: Kysely<ClientDatabase>,
+    options: { sqlite?: BetterSqlite3.Database } = {},
+  ) {
+    this.statements = options.sqlite ? kvStatements(options.sqlite) : undefined
+  }
 
   get(namespace: string, key: string): Promise<Uint8Array | undefined> {
     return getValue(this.db, namespace, key)
@@ -39,7 +52,9 @@ export class SqliteSignalStorage implements SignalStorage {
   }
 
   transaction<T>(fn: (tx: SignalStorage) => Promise<T>): Promise<T> {
-    return this.db.transaction().execute((trx) => fn(new SqliteSignalTransaction(trx)))
+    return this.db
+      .transaction()
+      .execute((trx) => fn(new SqliteSignalTransaction(trx, this.statements)))
   }
 }
 
@@ -48,22 +63,35 @@ export class SqliteSignalTransaction implements SignalStorage {
   constructor(
     /** The Kysely transaction: write other client tables here to commit with the Signal state. */
     readonly trx: Transaction<ClientDatabase>,
+    /**
+     * Prepared statements on the same connection. Kysely's SQLite dialect holds its single
+     * connection for the whole transaction, so they run inside it.
+     */
+    private readonly statements?: KvStatements,
   ) {}
 
   get(namespace: string, key: string): Promise<Uint8Array | undefined> {
-    return getValue(this.trx, namespace, key)
+    if (!this.statements) return getValue(this.trx, namespace, key)
+    const row = this.statements.get.get(namespace, key) as { value: Buffer } | undefined
+    return Promise.resolve(row ? toBytes(new Uint8Array(row.value)) : undefined)
   }
 
   put(namespace: string, key: string, value: Uint8Array): Promise<void> {
-    return putValue(this.trx, namespace, key, value)
+    if (!this.statements) return putValue(this.trx, namespace, key, value)
+    this.statements.put.run(namespace, key, asBuffer(value))
+    return Promise.resolve()
   }
 
   delete(namespace: string, key: string): Promise<void> {
-    return deleteValue(this.trx, namespace, key)
+    if (!this.statements) return deleteValue(this.trx, namespace, key)
+    this.statements.delete.run(namespace, key)
+    return Promise.resolve()
   }
 
   list(namespace: string): Promise<string[]> {
-    return listKeys(this.trx, namespace)
+    if (!this.statements) return listKeys(this.trx, namespace)
+    const rows = this.statements.list.all(namespace) as Array<{ key: string }>
+    return Promise.resolve(rows.map((r) => r.key))
   }
 
   transaction<T>(fn: (tx: SignalStorage) => Promise<T>): Promise<T> {
@@ -80,6 +108,36 @@ export function sqliteTransactionOf(tx: SignalStorage): Transaction<ClientDataba
     throw new PassageError('PASSAGE_ERR_STORE', 'not inside a SQLite Signal storage transaction')
   }
   return tx.trx
+}
+
+/** The `signal_kv` statements, prepared once per database. */
+interface KvStatements {
+  get: BetterSqlite3.Statement
+  put: BetterSqlite3.Statement
+  delete: BetterSqlite3.Statement
+  list: BetterSqlite3.Statement
+}
+
+const prepared = new WeakMap<BetterSqlite3.Database, KvStatements>()
+
+function kvStatements(sqlite: BetterSqlite3.Database): KvStatements {
+  let statements = prepared.get(sqlite)
+  if (!statements) {
+    statements = {
+      get: sqlite.prepare('select value from signal_kv where namespace = ? and key = ?'),
+      put: sqlite.prepare(
+        'insert into signal_kv (namespace, key, value) values (?, ?, ?) on conflict (namespace, key) do update set value = excluded.value',
+      ),
+      delete: sqlite.prepare('delete from signal_kv where namespace = ? and key = ?'),
+      list: sqlite.prepare('select key from signal_kv where namespace = ?'),
+    }
+    prepared.set(sqlite, statements)
+  }
+  return statements
+}
+
+function asBuffer(value: Uint8Array): Buffer {
+  return Buffer.from(value.buffer, value.byteOffset, value.byteLength)
 }
 
 async function getValue(db: Db, namespace: string, key: string): Promise<Uint8Array | undefined> {

@@ -5,75 +5,86 @@ import {
   openClientStore,
   SignalSession,
   SqliteSignalStorage,
+  type SqliteClientStore,
   sqliteTransactionOf,
   fromUtf8,
   utf8,
 } from '@passage/sdk'
 
-t.test('get, put, delete, list', async (t) => {
-  const store = await openClientStore(t.testdir())
-  t.teardown(() => store.close())
-  const storage = new SqliteSignalStorage(store.db)
-  t.equal(await storage.get('ns', 'a'), undefined)
-  await storage.put('ns', 'a', Uint8Array.of(1, 2))
-  await storage.put('ns', 'b', Uint8Array.of(3))
-  await storage.put('ns', 'a', Uint8Array.of(9))
-  await storage.put('other', 'a', Uint8Array.of(7))
-  t.same([...(await storage.get('ns', 'a'))!], [9])
-  t.same((await storage.list('ns')).sort(), ['a', 'b'])
-  await storage.delete('ns', 'a')
-  t.same(await storage.list('ns'), ['b'])
-  t.same([...(await storage.get('other', 'a'))!], [7])
-})
+// Kysely queries throughout, and prepared statements on the raw handle inside transactions
+// (what the client uses): the same behaviour, transactions included.
+const variants = {
+  kysely: (store: SqliteClientStore) => new SqliteSignalStorage(store.db),
+  prepared: (store: SqliteClientStore) =>
+    new SqliteSignalStorage(store.db, { ...(store.sqlite ? { sqlite: store.sqlite } : {}) }),
+}
 
-t.test('a transaction commits all at once or not at all', async (t) => {
-  const store = await openClientStore(t.testdir())
-  t.teardown(() => store.close())
-  const storage = new SqliteSignalStorage(store.db)
-  await storage.put('ns', 'keep', Uint8Array.of(1))
-  await t.rejects(
-    storage.transaction(async (tx) => {
+for (const [variant, storageOf] of Object.entries(variants)) {
+  t.test(`${variant}: get, put, delete, list`, async (t) => {
+    const store = await openClientStore(t.testdir())
+    t.teardown(() => store.close())
+    const storage = storageOf(store)
+    t.equal(await storage.get('ns', 'a'), undefined)
+    await storage.put('ns', 'a', Uint8Array.of(1, 2))
+    await storage.put('ns', 'b', Uint8Array.of(3))
+    await storage.put('ns', 'a', Uint8Array.of(9))
+    await storage.put('other', 'a', Uint8Array.of(7))
+    t.same([...(await storage.get('ns', 'a'))!], [9])
+    t.same((await storage.list('ns')).sort(), ['a', 'b'])
+    await storage.delete('ns', 'a')
+    t.same(await storage.list('ns'), ['b'])
+    t.same([...(await storage.get('other', 'a'))!], [7])
+  })
+
+  t.test(`${variant}: a transaction commits all at once or not at all`, async (t) => {
+    const store = await openClientStore(t.testdir())
+    t.teardown(() => store.close())
+    const storage = storageOf(store)
+    await storage.put('ns', 'keep', Uint8Array.of(1))
+    await t.rejects(
+      storage.transaction(async (tx) => {
+        await tx.put('ns', 'x', Uint8Array.of(2))
+        await tx.delete('ns', 'keep')
+        t.same((await tx.list('ns')).sort(), ['x'], 'the view sees its own writes')
+        // Nested transactions join the outer one.
+        await tx.transaction((inner) => inner.put('ns', 'y', Uint8Array.of(3)))
+        // Other client tables in the same SQLite transaction.
+        await sqliteTransactionOf(tx)
+          .insertInto('settings')
+          .values({ key: 'k', value: '1', updated_at: 0 })
+          .execute()
+        throw new Error('boom')
+      }),
+      /boom/,
+    )
+    t.same(await storage.list('ns'), ['keep'], 'rolled back')
+    t.equal(await store.getSetting('k'), undefined, 'the other table rolled back too')
+    await storage.transaction(async (tx) => {
       await tx.put('ns', 'x', Uint8Array.of(2))
-      await tx.delete('ns', 'keep')
-      t.same((await tx.list('ns')).sort(), ['x'], 'the view sees its own writes')
-      // Nested transactions join the outer one.
-      await tx.transaction((inner) => inner.put('ns', 'y', Uint8Array.of(3)))
-      // Other client tables in the same SQLite transaction.
       await sqliteTransactionOf(tx)
         .insertInto('settings')
         .values({ key: 'k', value: '1', updated_at: 0 })
         .execute()
-      throw new Error('boom')
-    }),
-    /boom/,
-  )
-  t.same(await storage.list('ns'), ['keep'], 'rolled back')
-  t.equal(await store.getSetting('k'), undefined, 'the other table rolled back too')
-  await storage.transaction(async (tx) => {
-    await tx.put('ns', 'x', Uint8Array.of(2))
-    await sqliteTransactionOf(tx)
-      .insertInto('settings')
-      .values({ key: 'k', value: '1', updated_at: 0 })
-      .execute()
-  })
-  t.same((await storage.list('ns')).sort(), ['keep', 'x'])
-  t.equal(await store.getSetting('k'), 1)
-})
-
-t.test('concurrent transactions do not interleave', async (t) => {
-  const store = await openClientStore(t.testdir())
-  t.teardown(() => store.close())
-  const storage = new SqliteSignalStorage(store.db)
-  await storage.put('ns', 'n', Uint8Array.of(0))
-  const increment = () =>
-    storage.transaction(async (tx) => {
-      const v = (await tx.get('ns', 'n'))![0]!
-      await new Promise((r) => setImmediate(r))
-      await tx.put('ns', 'n', Uint8Array.of(v + 1))
     })
-  await Promise.all(Array.from({ length: 20 }, increment))
-  t.equal((await storage.get('ns', 'n'))![0], 20)
-})
+    t.same((await storage.list('ns')).sort(), ['keep', 'x'])
+    t.equal(await store.getSetting('k'), 1)
+  })
+
+  t.test(`${variant}: concurrent transactions do not interleave`, async (t) => {
+    const store = await openClientStore(t.testdir())
+    t.teardown(() => store.close())
+    const storage = storageOf(store)
+    await storage.put('ns', 'n', Uint8Array.of(0))
+    const increment = () =>
+      storage.transaction(async (tx) => {
+        const v = (await tx.get('ns', 'n'))![0]!
+        await new Promise((r) => setImmediate(r))
+        await tx.put('ns', 'n', Uint8Array.of(v + 1))
+      })
+    await Promise.all(Array.from({ length: 20 }, increment))
+    t.equal((await storage.get('ns', 'n'))![0], 20)
+  })
+}
 
 t.test('Signal sessions survive closing and reopening the home', async (t) => {
   const clock = new ManualClock()
