@@ -1,11 +1,20 @@
 import type BetterSqlite3 from 'better-sqlite3'
-import type { Kysely, Transaction } from 'kysely'
+import { sql, type Kysely, type Transaction } from 'kysely'
 import { PassageError } from '../errors.js'
 import type { SignalStorage } from '../signal/signal-storage.js'
 import { toBytes } from '../wire/bytes.js'
 import type { ClientDatabase } from './client-migrations.js'
 
 type Db = Kysely<ClientDatabase> | Transaction<ClientDatabase>
+
+/** Transactions committed together at most: bounds how long other queries wait for the connection. */
+const MAX_GROUP_COMMIT = 128
+
+interface Queued {
+  fn: (tx: SignalStorage) => Promise<unknown>
+  resolve: (value: unknown) => void
+  reject: (error: unknown) => void
+}
 
 /**
  * {@link SignalStorage} in the client's SQLite database (table `signal_kv`), so sessions and
@@ -15,6 +24,11 @@ type Db = Kysely<ClientDatabase> | Transaction<ClientDatabase>
  *
  * Inside a transaction, {@link sqliteTransactionOf} gives the Kysely transaction of the view,
  * so a `persist` hook can write messages and the outbox in the same commit as the ratchet step.
+ *
+ * Group commit: transactions that queue up while one runs join its SQLite transaction, each
+ * in a savepoint of its own (a throw rolls back that one only), and the whole group commits
+ * once, with one fsync. Each `transaction()` call still resolves only after the COMMIT that
+ * made it durable, so a caller may acknowledge what it stored as soon as its call resolves.
  *
  * @example
  * const store = await openClientStore(home)
@@ -51,10 +65,58 @@ export class SqliteSignalStorage implements SignalStorage {
     return listKeys(this.db, namespace)
   }
 
+  private readonly queue: Queued[] = []
+  private running = false
+
   transaction<T>(fn: (tx: SignalStorage) => Promise<T>): Promise<T> {
-    return this.db
-      .transaction()
-      .execute((trx) => fn(new SqliteSignalTransaction(trx, this.statements)))
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ fn, resolve: resolve as (value: unknown) => void, reject })
+      if (!this.running) void this.runGroup()
+    })
+  }
+
+  /** Runs queued transactions, joined in one SQLite transaction, until the queue is empty. */
+  private async runGroup(): Promise<void> {
+    this.running = true
+    try {
+      while (this.queue.length > 0) {
+        const done: Array<{ item: Queued; value: unknown }> = []
+        let taken = 0
+        try {
+          await this.db.transaction().execute(async (trx) => {
+            const view = new SqliteSignalTransaction(trx, this.statements)
+            let item: Queued | undefined
+            while (taken < MAX_GROUP_COMMIT && (item = this.queue.shift())) {
+              taken++
+              await this.savepoint(trx, 'savepoint group_item')
+              try {
+                const value = await item.fn(view)
+                await this.savepoint(trx, 'release group_item')
+                done.push({ item, value })
+              } catch (error) {
+                await this.savepoint(trx, 'rollback to group_item')
+                await this.savepoint(trx, 'release group_item')
+                item.reject(error)
+              }
+            }
+          })
+        } catch (error) {
+          // The COMMIT (or a savepoint command) failed: nothing of this group is stored.
+          for (const { item } of done) item.reject(error)
+          // Not even BEGIN worked (the database closed?): fail what waits rather than spin.
+          if (taken === 0) for (const item of this.queue.splice(0)) item.reject(error)
+          continue
+        }
+        for (const { item, value } of done) item.resolve(value)
+      }
+    } finally {
+      this.running = false
+    }
+  }
+
+  private async savepoint(trx: Transaction<ClientDatabase>, command: string): Promise<void> {
+    if (this.statements) this.statements.savepoint(command)
+    else await sql.raw(command).execute(trx)
   }
 }
 
@@ -116,6 +178,8 @@ interface KvStatements {
   put: BetterSqlite3.Statement
   delete: BetterSqlite3.Statement
   list: BetterSqlite3.Statement
+  /** Runs `savepoint group_item`, `release group_item` or `rollback to group_item`. */
+  savepoint: (command: string) => void
 }
 
 const prepared = new WeakMap<BetterSqlite3.Database, KvStatements>()
@@ -123,6 +187,12 @@ const prepared = new WeakMap<BetterSqlite3.Database, KvStatements>()
 function kvStatements(sqlite: BetterSqlite3.Database): KvStatements {
   let statements = prepared.get(sqlite)
   if (!statements) {
+    const savepoints = new Map(
+      ['savepoint group_item', 'release group_item', 'rollback to group_item'].map((command) => [
+        command,
+        sqlite.prepare(command),
+      ]),
+    )
     statements = {
       get: sqlite.prepare('select value from signal_kv where namespace = ? and key = ?'),
       put: sqlite.prepare(
@@ -130,6 +200,7 @@ function kvStatements(sqlite: BetterSqlite3.Database): KvStatements {
       ),
       delete: sqlite.prepare('delete from signal_kv where namespace = ? and key = ?'),
       list: sqlite.prepare('select key from signal_kv where namespace = ?'),
+      savepoint: (command) => void savepoints.get(command)!.run(),
     }
     prepared.set(sqlite, statements)
   }

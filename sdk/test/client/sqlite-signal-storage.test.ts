@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3'
 import t from 'tap'
 import {
   Identity,
@@ -123,3 +124,40 @@ t.test('Signal sessions survive closing and reopening the home', async (t) => {
   const again = await alice.session.seal(bob.session.address, utf8('three'))
   t.equal(fromUtf8((await bob.session.openSealed(again)).plaintext), 'three')
 })
+
+t.test(
+  'group commit: concurrent transactions share one COMMIT; a throw undoes only its own',
+  async (t) => {
+    const store = await openClientStore(t.testdir())
+    t.teardown(() => store.close())
+    const storage = new SqliteSignalStorage(store.db, { sqlite: store.sqlite! })
+    // A second connection sees only committed data; data_version counts others' commits.
+    const other = new Database(store.path, { readonly: true })
+    t.teardown(() => other.close())
+    const commits = () => other.pragma('data_version', { simple: true }) as number
+    const committed = (key: string) =>
+      other.prepare('select 1 from signal_kv where namespace = ? and key = ?').get('ns', key) !==
+      undefined
+    const before = commits()
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) =>
+        storage.transaction(async (tx) => {
+          await tx.put('ns', `k${i}`, Uint8Array.of(i))
+          if (i === 7) throw new Error('boom')
+          return i
+        }),
+      ),
+    )
+    t.equal(commits() - before, 1, 'one COMMIT for the whole group')
+    t.equal(results.filter((r) => r.status === 'rejected').length, 1)
+    t.notOk(committed('k7'), 'the failed one rolled back')
+    t.ok(committed('k6') && committed('k8') && committed('k19'), 'the others committed')
+
+    // Each call resolves only once its COMMIT is done: another connection sees it at once.
+    for (let i = 0; i < 3; i++) {
+      const key = `late${i}`
+      await storage.transaction((tx) => tx.put('ns', key, Uint8Array.of(1)))
+      t.ok(committed(key), `${key} is durable when its call resolves`)
+    }
+  },
+)
