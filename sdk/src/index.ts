@@ -409,6 +409,7 @@ export {
   type DirectFrame,
   encodeDirectFrame,
   decodeDirectFrame,
+  directMessageId,
 } from './client/direct-frame.js'
 export {
   KyberKeyPartRecordType,

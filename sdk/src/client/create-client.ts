@@ -26,9 +26,9 @@ import {
   encodePreKeyBundle,
   type PreKeyBundle,
 } from '../signal/pre-key-bundle.js'
-import { openSealedMessage } from '../signal/sealed-message.js'
+import { openSealedMessage, sealMessage, SignalMessageType } from '../signal/sealed-message.js'
 import { signalAddressOfKey } from '../signal/signal-address.js'
-import { SignalSession } from '../signal/signal-session.js'
+import { SignalSession, type SignalCiphertext } from '../signal/signal-session.js'
 import type { ClientDatabase } from '../store/client-migrations.js'
 import { openClientStore, type SqliteClientStore } from '../store/sqlite-client-store.js'
 import { SqliteSignalStorage, sqliteTransactionOf } from '../store/sqlite-signal-storage.js'
@@ -46,7 +46,12 @@ import {
   MESSAGE_ID_BYTES,
   type ChatPayload,
 } from './chat-payload.js'
-import { decodeDirectFrame, encodeDirectFrame } from './direct-frame.js'
+import {
+  decodeDirectFrame,
+  directMessageId,
+  encodeDirectFrame,
+  type DirectFrame,
+} from './direct-frame.js'
 import { PreKeyDirectory } from './pre-key-directory.js'
 import type {
   ChatContact,
@@ -112,6 +117,8 @@ export interface ClientFaults {
   beforeDeliver?: () => void
   /** After a link or the DHT took a message, before it leaves the outbox. */
   afterDeliver?: () => void
+  /** A direct message was stored, before its "stored" answer goes out; a throw loses the answer. */
+  beforeDirectAck?: () => void
 }
 
 /** Extra collaborators; tests inject timers and faults. */
@@ -210,6 +217,10 @@ class Client implements PassageClient {
   private outboxCount = 0
   /** Text IDs of the contacts, kept in step with the table for synchronous lookups. */
   private readonly knownContacts = new Set<string>()
+  /** Identity keys of the contacts by text ID, in step with the table: `send` reads no row. */
+  private readonly contactKeys = new Map<string, Bytes>()
+  /** The latest `sent_at` of an outgoing message (the next one is later), kept in memory. */
+  private lastSentAt = 0
 
   constructor(
     private readonly store: SqliteClientStore,
@@ -246,6 +257,30 @@ class Client implements PassageClient {
 
   private get db() {
     return this.store.db
+  }
+
+  /**
+   * Runs a write in the Signal storage's transactions, which commit in groups: with many
+   * messages in flight one fsync serves many. Resolves once durable.
+   */
+  private write<T>(fn: (trx: Transaction<ClientDatabase>) => Promise<T>): Promise<T> {
+    return this.session.storage.transaction((tx) => fn(sqliteTransactionOf(tx)))
+  }
+
+  private rememberContact(id: string, publicKey: Bytes): void {
+    this.knownContacts.add(id)
+    if (!this.contactKeys.has(id)) this.contactKeys.set(id, publicKey)
+  }
+
+  /** A contact's identity key, from memory (else the table); `undefined` for a stranger. */
+  private async contactKey(id: string): Promise<Bytes | undefined> {
+    const known = this.contactKeys.get(id)
+    if (known) return known
+    const row = await this.contactRow(id)
+    if (!row) return undefined
+    const publicKey = toBytes(new Uint8Array(row.public_key))
+    this.rememberContact(row.id, publicKey)
+    return publicKey
   }
 
   // ------------------------------------------------------------------ bundles
@@ -302,9 +337,15 @@ class Client implements PassageClient {
       await this.session.generatePreKeys()
     }
     await this.countOutbox()
-    for (const row of await this.db.selectFrom('contacts').select('id').execute()) {
-      this.knownContacts.add(row.id)
+    for (const row of await this.db.selectFrom('contacts').select(['id', 'public_key']).execute()) {
+      this.rememberContact(row.id, toBytes(new Uint8Array(row.public_key)))
     }
+    const last = await this.db
+      .selectFrom('messages')
+      .select((eb) => eb.fn.max('sent_at').as('t'))
+      .where('direction', '=', 'out')
+      .executeTakeFirst()
+    this.lastSentAt = Number(last?.t ?? 0)
     if (this.options.network === false) return
     await this.startNetwork()
     // Be findable before resolving: join, announce, publish the bundle (failures are events).
@@ -675,7 +716,7 @@ class Client implements PassageClient {
       })
       .onConflict((c) => c.column('id').doUpdateSet(name !== undefined ? { name } : { id: textId }))
       .execute()
-    this.knownContacts.add(textId)
+    this.rememberContact(textId, publicKey)
     return (await this.contactById(textId))!
   }
 
@@ -772,6 +813,7 @@ class Client implements PassageClient {
   private async removeContact(id: ContactId): Promise<void> {
     await this.db.deleteFrom('contacts').where('id', '=', id).execute()
     this.knownContacts.delete(id)
+    this.contactKeys.delete(id)
   }
 
   // ------------------------------------------------------------------ history
@@ -826,21 +868,20 @@ class Client implements PassageClient {
 
   async send(contactId: ContactId, text: string, options: SendOptions = {}): Promise<ChatMessage> {
     options.signal?.throwIfAborted()
-    const contact = await this.requireContact(contactId)
+    if (!(await this.contactKey(contactId))) {
+      throw new NotFoundError(`${contactId} is not a contact; add it first`)
+    }
     const id = newMessageId()
     const idHex = toHex(id)
     const now = this.clock.now()
-    // Strictly increasing send times order messages even when the clock stands still.
-    const last = await this.db
-      .selectFrom('messages')
-      .select((eb) => eb.fn.max('sent_at').as('t'))
-      .where('direction', '=', 'out')
-      .executeTakeFirst()
-    const sentAt = Math.max(now, Number(last?.t ?? 0) + 1)
+    // Strictly increasing send times order messages even when the clock stands still (and
+    // when sends overlap: the last one is taken here, synchronously).
+    const sentAt = Math.max(now, this.lastSentAt + 1)
+    this.lastSentAt = sentAt
     const plaintext = encodeChatPayload({ kind: 'text', id, sentAt, text })
     const row: MessageRow = {
       id: idHex,
-      contact_id: contact.id,
+      contact_id: contactId,
       direction: 'out',
       body: text,
       sent_at: sentAt,
@@ -850,40 +891,29 @@ class Client implements PassageClient {
       route: null,
       notified: 1,
     }
-    await this.db.transaction().execute(async (trx) => {
+    const entry: OutboxRow = {
+      id: idHex,
+      contact_id: contactId,
+      plaintext: Buffer.from(plaintext),
+      sealed: null,
+      signal: null,
+      message_id: idHex,
+      created_at: now,
+      attempts: 0,
+      next_attempt_at: now,
+    }
+    await this.write(async (trx) => {
       await trx.insertInto('messages').values(row).execute()
-      await trx
-        .insertInto('outbox')
-        .values({
-          id: idHex,
-          contact_id: contact.id,
-          plaintext: Buffer.from(plaintext),
-          sealed: null,
-          message_id: idHex,
-          created_at: now,
-          attempts: 0,
-          next_attempt_at: now,
-        })
-        .execute()
+      await trx.insertInto('outbox').values(entry).execute()
     })
     this.outboxCount++
     this.emitStatus()
     if (this.options.network !== false && options.wait !== false) {
-      const entry = await this.db
-        .selectFrom('outbox')
-        .selectAll()
-        .where('id', '=', idHex)
-        .executeTakeFirst()
-      if (entry) await this.deliver(entry, options.signal)
+      await this.deliver(entry, options.signal, row)
     } else if (this.options.network !== false) {
       void this.flushOutbox().catch((error: unknown) => this.emitError(error, 'sending'))
     }
-    const saved = await this.db
-      .selectFrom('messages')
-      .selectAll()
-      .where('id', '=', idHex)
-      .executeTakeFirstOrThrow()
-    return toMessage(saved)
+    return toMessage(row)
   }
 
   async flushOutbox(options: SignalOptions = {}): Promise<number> {
@@ -917,31 +947,37 @@ class Client implements PassageClient {
   }
 
   /**
-   * One delivery attempt of an outbox entry: seal (once; the sealed bytes are saved with the
-   * ratchet step), then a direct link, then the mailbox. True when something took it.
+   * One delivery attempt of an outbox entry: Signal-encrypt (once; the message is saved with
+   * the ratchet step), then a direct link (the message as is), then the mailbox (sealed
+   * once, saved, then put). True when something took it. `row`, the message when the caller
+   * holds it, follows its state.
    */
-  private async deliver(entry: OutboxRow, signal: AbortSignal | undefined): Promise<boolean> {
+  private async deliver(
+    entry: OutboxRow,
+    signal: AbortSignal | undefined,
+    row?: MessageRow,
+  ): Promise<boolean> {
     if (this.delivering.has(entry.id) || this.closed) return false
     this.delivering.add(entry.id)
     try {
-      const contact = await this.contactRow(entry.contact_id)
-      if (!contact) {
+      const publicKey = await this.contactKey(entry.contact_id)
+      if (!publicKey) {
         await this.dropOutbox(entry.id)
         return false
       }
-      const publicKey = toBytes(new Uint8Array(contact.public_key))
       let sealed = entry.sealed ? toBytes(new Uint8Array(entry.sealed)) : undefined
-      if (!sealed) {
+      let message = entry.signal ? decodeOutboxSignal(entry.signal) : undefined
+      if (!sealed && !message) {
         this.faults.beforeSeal?.()
         try {
-          sealed = await this.session.seal(
+          message = await this.session.encrypt(
             signalAddressOfKey(publicKey),
             toBytes(new Uint8Array(entry.plaintext)),
             {
-              persist: async (bytes, tx) => {
+              persist: async (m, tx) => {
                 await sqliteTransactionOf(tx)
                   .updateTable('outbox')
-                  .set({ sealed: Buffer.from(bytes) })
+                  .set({ signal: encodeOutboxSignal(m) })
                   .where('id', '=', entry.id)
                   .execute()
               },
@@ -951,25 +987,54 @@ class Client implements PassageClient {
           if (error instanceof NoSessionError || error instanceof IdentityChangedError) {
             await this.retryLater(entry)
             if (error instanceof IdentityChangedError)
-              await this.flag(contact.id, 'identity-changed')
+              await this.flag(entry.contact_id, 'identity-changed')
             return false
           }
           throw error
         }
       }
       this.faults.beforeDeliver?.()
-      const envelopeId = envelopeIdOf(mailboxKeyFor(publicKey), sealed)
-      if (await this.sendDirect(publicKey, sealed, envelopeId, signal)) {
+      // A message sealed by an earlier version goes as it is; else the Signal message, unsealed.
+      const direct: [DirectFrame, Bytes] = message
+        ? [
+            {
+              type: 'signal',
+              deviceId: this.session.address.deviceId,
+              messageType: message.type,
+              message: message.body,
+            },
+            directMessageId(message.body),
+          ]
+        : [{ type: 'sealed', sealed: sealed! }, envelopeIdOf(mailboxKeyFor(publicKey), sealed!)]
+      if (await this.sendDirect(publicKey, encodeDirectFrame(direct[0]), direct[1], signal)) {
         this.faults.afterDeliver?.()
-        await this.delivered(entry, 'delivered', 'direct')
+        await this.delivered(entry, 'delivered', 'direct', row)
         return true
       }
       if (this.dht && this.dht.table.size > 0) {
         signal?.throwIfAborted()
+        if (!sealed) {
+          // Sealed once and saved before the first put: every attempt puts the same envelope.
+          const bytes = sealMessage(publicKey, {
+            senderPublicKey: this.identity.publicKey,
+            senderDeviceId: this.session.address.deviceId,
+            type: message!.type,
+            ciphertext: message!.body,
+          })
+          await this.write((trx) =>
+            trx
+              .updateTable('outbox')
+              .set({ sealed: Buffer.from(bytes) })
+              .where('id', '=', entry.id)
+              .execute(),
+          )
+          entry.sealed = Buffer.from(bytes)
+          sealed = bytes
+        }
         const result = await this.dht.putEnvelope(publicKey, sealed)
         if (result.stored > 0) {
           this.faults.afterDeliver?.()
-          await this.delivered(entry, 'stored', 'mailbox')
+          await this.delivered(entry, 'stored', 'mailbox', row)
           return true
         }
       }
@@ -980,16 +1045,16 @@ class Client implements PassageClient {
     }
   }
 
-  /** Sends over a direct link and waits for the "stored" answer; false when it cannot. */
+  /** Sends a frame over a direct link and waits for the "stored" answer naming `ackId`; false when it cannot. */
   private async sendDirect(
     publicKey: Bytes,
-    sealed: Bytes,
-    envelopeId: Bytes,
+    frame: Bytes,
+    ackId: Bytes,
     signal: AbortSignal | undefined,
   ): Promise<boolean> {
     const links = this.links
     if (!links) return false
-    const key = toHex(envelopeId)
+    const key = toHex(ackId)
     let timer: TimerHandle | undefined
     const acked = new Promise<boolean>((resolve) => {
       this.awaitingAck.set(key, () => resolve(true))
@@ -997,11 +1062,7 @@ class Client implements PassageClient {
       signal?.addEventListener('abort', () => resolve(false), { once: true })
     })
     try {
-      await links.send(
-        nodeIdFromPublicKey(publicKey),
-        encodeDirectFrame({ type: 'sealed', sealed }),
-        signal,
-      )
+      await links.send(nodeIdFromPublicKey(publicKey), frame, signal)
       return await acked
     } catch (error) {
       // Unreachable, closed, timed out, refused: the mailbox takes it.
@@ -1013,14 +1074,23 @@ class Client implements PassageClient {
     }
   }
 
-  private async delivered(entry: OutboxRow, state: DeliveryState, route: MessageRoute) {
+  private async delivered(
+    entry: OutboxRow,
+    state: DeliveryState,
+    route: MessageRoute,
+    row?: MessageRow,
+  ) {
     let changed = false
-    await this.db.transaction().execute(async (trx) => {
+    await this.write(async (trx) => {
       await trx.deleteFrom('outbox').where('id', '=', entry.id).execute()
       if (entry.message_id) changed = await advanceState(trx, entry.message_id, state, route)
     })
     this.outboxCount = Math.max(0, this.outboxCount - 1)
     if (entry.message_id && changed) {
+      if (row && STATE_RANK[state] > STATE_RANK[row.state as DeliveryState]) {
+        row.state = state
+        row.route ??= route
+      }
       this.emit('delivery', {
         messageId: entry.message_id,
         contactId: entry.contact_id,
@@ -1239,13 +1309,20 @@ class Client implements PassageClient {
         this.awaitingBundle.get(toHex(peer.id))?.(decodePreKeyBundle(frame.bundle))
         return
       }
-      const envelopeId = envelopeIdOf(mailboxKeyFor(this.identity.publicKey), frame.sealed)
-      const outcome = await this.processIncoming(envelopeId, frame.sealed, 'direct', peer)
+      let id: Bytes
+      let outcome: ProcessOutcome
+      if (frame.type === 'signal') {
+        id = directMessageId(frame.message)
+        outcome = await this.processDirect(frame, id, peer)
+      } else {
+        id = envelopeIdOf(mailboxKeyFor(this.identity.publicKey), frame.sealed)
+        outcome = await this.processIncoming(id, frame.sealed, 'direct', peer)
+      }
       if (outcome.status === 'refused') {
         this.emit('refused', outcome.event)
         return
       }
-      await this.links?.link(peer.id)?.send(encodeDirectFrame({ type: 'stored', envelopeId }))
+      void this.answerStored(peer, id)
       if (outcome.status === 'stored') {
         // Stored with its event marked emitted: the emit follows at once.
         if (outcome.message) this.emit('message', outcome.message)
@@ -1254,6 +1331,97 @@ class Client implements PassageClient {
     } catch (error) {
       if (!this.closed) this.emitError(error, 'a direct message')
     }
+  }
+
+  /** Tells a link peer its message is stored (it is durable: its transaction committed). */
+  private async answerStored(peer: LinkPeer, id: Bytes): Promise<void> {
+    try {
+      this.faults.beforeDirectAck?.()
+      await this.links?.link(peer.id)?.send(encodeDirectFrame({ type: 'stored', envelopeId: id }))
+    } catch {
+      // The link went down: the sender falls back to the mailbox, where the Signal message
+      // is recognised as a duplicate.
+    }
+  }
+
+  /**
+   * Decrypts and stores a Signal message that came unsealed over a link, under the session
+   * of the link's authenticated peer (the sender), in ONE SQLite transaction with the ratchet
+   * step. A message seen before (libsignal's duplicate check, then the message ID) is a
+   * duplicate; a refused one is recorded and reported.
+   */
+  private async processDirect(
+    frame: Extract<DirectFrame, { type: 'signal' }>,
+    id: Bytes,
+    peer: LinkPeer,
+  ): Promise<ProcessOutcome> {
+    let message: ChatMessage | undefined
+    let deliveries: ClientEvents['delivery'][] = []
+    let duplicate = false
+    try {
+      await this.session.decrypt(
+        { name: peer.textId, deviceId: frame.deviceId },
+        { type: frame.messageType, body: frame.message },
+        {
+          persist: async (plaintext, tx) => {
+            const trx = sqliteTransactionOf(tx)
+            const payload = decodeChatPayload(plaintext)
+            const now = this.clock.now()
+            await upsertSender(trx, peer.textId, peer.publicKey, now)
+            const result = await storePayload(trx, payload, peer.textId, 'direct', now)
+            message = result.message
+            deliveries = result.deliveries
+            duplicate = result.duplicate
+          },
+        },
+      )
+    } catch (error) {
+      const reason = refusalReason(error)
+      if (reason === undefined) throw error
+      if (reason === 'replay') return { status: 'duplicate' }
+      await this.recordRefusal(toHex(id), reason, peer.textId, 'direct')
+      const passage =
+        error instanceof PassageError ? error : new TamperedError(undefined, { cause: error })
+      return {
+        status: 'refused',
+        event: { reason, route: 'direct', error: passage, claimedSender: peer.textId },
+      }
+    }
+    if (duplicate) return { status: 'duplicate' }
+    if (message) this.rememberContact(peer.textId, peer.publicKey)
+    return { status: 'stored', ...(message ? { message } : {}), deliveries }
+  }
+
+  /**
+   * Records a refused message (never retried; reported) and flags the contact it claims,
+   * unless it is only damaged.
+   */
+  private async recordRefusal(
+    idHex: string,
+    reason: RefusalReason,
+    claimed: string | undefined,
+    route: MessageRoute,
+  ): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('processed_envelopes')
+        .values({ id: idHex, processed_at: this.clock.now(), outcome: reason })
+        .onConflict((c) => c.doNothing())
+        .execute()
+      if (reason === 'replay') return
+      await trx
+        .insertInto('refusals')
+        .values({ id: idHex, claimed_sender: claimed ?? null, reason, route, at: this.clock.now() })
+        .onConflict((c) => c.doNothing())
+        .execute()
+      if (claimed && reason !== 'malformed' && reason !== 'tampered') {
+        await trx
+          .updateTable('contacts')
+          .set({ flagged: reason })
+          .where('id', '=', claimed)
+          .execute()
+      }
+    })
   }
 
   /**
@@ -1274,6 +1442,7 @@ class Client implements PassageClient {
       .where('id', '=', idHex)
       .executeTakeFirst()
     if (seen) return { status: 'duplicate' }
+    let senderKey: Bytes | undefined
     let message: ChatMessage | undefined
     let deliveries: ClientEvents['delivery'][] = []
     let duplicate = false
@@ -1287,22 +1456,12 @@ class Client implements PassageClient {
           const payload = decodeChatPayload(opened.plaintext)
           const now = this.clock.now()
           const sender = opened.sender.name
+          senderKey = opened.senderPublicKey
           await trx
             .insertInto('processed_envelopes')
             .values({ id: idHex, processed_at: now, outcome: 'ok' })
             .execute()
-          await trx
-            .insertInto('contacts')
-            .values({
-              id: sender,
-              public_key: Buffer.from(opened.senderPublicKey),
-              name: null,
-              added_at: now,
-              last_seen_at: now,
-              flagged: null,
-            })
-            .onConflict((c) => c.column('id').doUpdateSet({ last_seen_at: now }))
-            .execute()
+          await upsertSender(trx, sender, opened.senderPublicKey, now)
           const result = await storePayload(trx, payload, sender, route, now)
           message = result.message
           deliveries = result.deliveries
@@ -1321,33 +1480,7 @@ class Client implements PassageClient {
       }
       // A seal that does not even open is tampered bytes, whatever the decoder said.
       if (claimed === undefined) reason = 'tampered'
-      await this.db.transaction().execute(async (trx) => {
-        await trx
-          .insertInto('processed_envelopes')
-          .values({ id: idHex, processed_at: this.clock.now(), outcome: reason })
-          .onConflict((c) => c.doNothing())
-          .execute()
-        if (reason !== 'replay') {
-          await trx
-            .insertInto('refusals')
-            .values({
-              id: idHex,
-              claimed_sender: claimed ?? null,
-              reason,
-              route,
-              at: this.clock.now(),
-            })
-            .onConflict((c) => c.doNothing())
-            .execute()
-          if (claimed && reason !== 'malformed' && reason !== 'tampered') {
-            await trx
-              .updateTable('contacts')
-              .set({ flagged: reason })
-              .where('id', '=', claimed)
-              .execute()
-          }
-        }
-      })
+      await this.recordRefusal(idHex, reason, claimed, route)
       if (reason === 'replay') return { status: 'duplicate' }
       const passage =
         error instanceof PassageError ? error : new TamperedError(undefined, { cause: error })
@@ -1357,7 +1490,7 @@ class Client implements PassageClient {
       }
     }
     if (duplicate) return { status: 'duplicate' }
-    if (message) this.knownContacts.add(message.contactId)
+    if (message && senderKey) this.rememberContact(message.contactId, senderKey)
     if (message && route === 'direct') {
       // The link's "stored" answer is the delivery receipt.
     } else if (message) {
@@ -1425,6 +1558,40 @@ class Client implements PassageClient {
     this.links?.retryNow(nodeIdFromPublicKey(peer.publicKey))
     this.emitStatus()
   }
+}
+
+/** Adds the sender of a message as a contact, or notes when it was last seen. */
+async function upsertSender(
+  trx: Transaction<ClientDatabase>,
+  id: string,
+  publicKey: Bytes,
+  now: number,
+): Promise<void> {
+  await trx
+    .insertInto('contacts')
+    .values({
+      id,
+      public_key: Buffer.from(publicKey),
+      name: null,
+      added_at: now,
+      last_seen_at: now,
+      flagged: null,
+    })
+    .onConflict((c) => c.column('id').doUpdateSet({ last_seen_at: now }))
+    .execute()
+}
+
+/** The outbox's `signal` column: `type (1) || Signal message`. */
+function encodeOutboxSignal(message: SignalCiphertext): Buffer {
+  return Buffer.concat([Uint8Array.of(message.type), message.body])
+}
+
+function decodeOutboxSignal(bytes: Uint8Array): SignalCiphertext {
+  const type = bytes[0]
+  if (type !== SignalMessageType.whisper && type !== SignalMessageType.preKey) {
+    throw new MalformedError(`an outbox entry holds an unknown Signal message type ${type}`)
+  }
+  return { type, body: toBytes(new Uint8Array(bytes.subarray(1))) }
 }
 
 /** Stores a decrypted payload; runs inside the decrypting transaction. */

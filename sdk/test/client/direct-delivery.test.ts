@@ -1,5 +1,6 @@
 import { createSocket } from 'node:dgram'
 import t from 'tap'
+import { mailboxKeyFor } from '@passage/sdk'
 import { collect, home, startClient, testnet, until } from './helpers.js'
 
 /** A UDP port free on 127.0.0.1 now (the LAN group sockets of both clients share it). */
@@ -98,3 +99,96 @@ t.test('direct first, the mailbox when the link is gone', async (t) => {
     ['direct', 'mailbox'],
   )
 })
+
+t.test(
+  'overlapping sends: strictly increasing send times, each message delivered once over the link',
+  async (t) => {
+    const lan = {
+      interface: '127.0.0.1',
+      port: await freeUdpPort(),
+      group: '239.255.77.80',
+      intervalMs: 250,
+    }
+    const none = { bootstrap: [] } as unknown as Parameters<typeof startClient>[1]
+    const alice = await startClient(t, none, home(t, 'alice'), { lan })
+    const bob = await startClient(t, none, home(t, 'bob'), { lan })
+    await alice.contacts.add(bob.contactUri)
+    t.ok(await until(alice, () => alice.lanPeers().length === 1), 'on the LAN')
+    t.equal((await alice.send(bob.textId, 'first')).route, 'direct', 'the session is set up')
+    const texts = Array.from({ length: 40 }, (_, i) => `m${i}`)
+    const got = collect(bob, texts.length)
+    // All in flight at once: one link, one session, many messages.
+    const sent = await Promise.all(texts.map((text) => alice.send(bob.textId, text)))
+    t.ok(
+      sent.every((m) => m.route === 'direct' && m.state === 'delivered'),
+      'each one delivered directly',
+    )
+    for (let i = 1; i < sent.length; i++) {
+      t.ok(sent[i]!.sentAt > sent[i - 1]!.sentAt, `send time ${i} is later than ${i - 1}`)
+    }
+    t.same((await got.done).map((m) => m.text).sort(), [...texts].sort(), 'each arrived once')
+    t.same(
+      (await bob.history(alice.textId, { limit: 100 })).map((m) => m.text),
+      ['first', ...texts],
+      'in send order',
+    )
+    t.equal(alice.status().outbox, 0)
+  },
+)
+
+t.test(
+  'a lost "stored" answer: the mailbox copy of the same Signal message is not shown twice',
+  async (t) => {
+    const net = await testnet(t)
+    const lan = {
+      interface: '127.0.0.1',
+      port: await freeUdpPort(),
+      group: '239.255.77.81',
+      intervalMs: 250,
+    }
+    let loseAnswers = false
+    const alice = await startClient(t, net, home(t, 'alice'), { lan })
+    const bob = await startClient(
+      t,
+      net,
+      home(t, 'bob'),
+      { lan },
+      {
+        faults: {
+          beforeDirectAck: () => {
+            if (loseAnswers) throw new Error('the answer is lost')
+          },
+        },
+      },
+    )
+    await alice.contacts.add(bob.contactUri)
+    t.ok(await until(alice, () => alice.lanPeers().length === 1), 'on the LAN')
+    t.equal((await alice.send(bob.textId, 'one')).route, 'direct')
+    const refused: unknown[] = []
+    bob.on('refused', (r) => refused.push(r))
+    const got = collect(bob, 1)
+    loseAnswers = true
+    // Bob stores it from the link; Alice hears nothing and, after 5 s, puts it in the mailbox.
+    const two = await alice.send(bob.textId, 'two')
+    t.equal(two.route, 'mailbox', 'no answer: the mailbox took it')
+    t.equal(two.state, 'stored')
+    t.same(
+      (await got.done).map((m) => m.text),
+      ['two'],
+      'Bob got it over the link',
+    )
+    const again = collect(bob, 1, 1_000)
+    t.same(await bob.fetchInbox(), [], 'the mailbox copy is a duplicate')
+    t.same(await again.done, [], 'no second message event')
+    t.same(refused, [], 'a duplicate is not a refusal')
+    t.same(
+      (await bob.history(alice.textId)).map((m) => m.text),
+      ['one', 'two'],
+    )
+    const key = mailboxKeyFor(bob.identity.publicKey)
+    let left = 0
+    for (const node of net.nodes)
+      left += (await node.mailboxStore.list(key, Date.now(), 256)).length
+    t.equal(left, 0, 'and it left the mailbox')
+  },
+)
