@@ -30,6 +30,7 @@ import { openSealedMessage, sealMessage, SignalMessageType } from '../signal/sea
 import { signalAddressOfKey } from '../signal/signal-address.js'
 import { SignalSession, type SignalCiphertext } from '../signal/signal-session.js'
 import type { ClientDatabase } from '../store/client-migrations.js'
+import { SqliteClientStatements } from '../store/sqlite-client-statements.js'
 import { openClientStore, type SqliteClientStore } from '../store/sqlite-client-store.js'
 import { SqliteSignalStorage, sqliteTransactionOf } from '../store/sqlite-signal-storage.js'
 import type { LinkAddress } from '../transport/link.js'
@@ -221,6 +222,8 @@ class Client implements PassageClient {
   private readonly contactKeys = new Map<string, Bytes>()
   /** The latest `sent_at` of an outgoing message (the next one is later), kept in memory. */
   private lastSentAt = 0
+  /** Hot-path writes as prepared statements; only inside {@link write} or a `persist` hook. */
+  private readonly sql: SqliteClientStatements
 
   constructor(
     private readonly store: SqliteClientStore,
@@ -239,6 +242,9 @@ class Client implements PassageClient {
     })
     this.timers = internals.timers ?? systemTimers
     this.faults = internals.faults ?? {}
+    if (!store.sqlite)
+      throw new PassageError('PASSAGE_ERR_STORE', 'the client store has no SQLite handle')
+    this.sql = new SqliteClientStatements(store.sqlite)
     this.superNodes = servers.map((url) => ({
       client: new BootstrapClient({ url, identity, clock }),
       status: { url, reachable: false },
@@ -902,9 +908,9 @@ class Client implements PassageClient {
       attempts: 0,
       next_attempt_at: now,
     }
-    await this.write(async (trx) => {
-      await trx.insertInto('messages').values(row).execute()
-      await trx.insertInto('outbox').values(entry).execute()
+    await this.write(async () => {
+      this.sql.insertMessage(row)
+      this.sql.insertOutbox(entry)
     })
     this.outboxCount++
     this.emitStatus()
@@ -974,12 +980,8 @@ class Client implements PassageClient {
             signalAddressOfKey(publicKey),
             toBytes(new Uint8Array(entry.plaintext)),
             {
-              persist: async (m, tx) => {
-                await sqliteTransactionOf(tx)
-                  .updateTable('outbox')
-                  .set({ signal: encodeOutboxSignal(m) })
-                  .where('id', '=', entry.id)
-                  .execute()
+              persist: async (m) => {
+                this.sql.setOutboxSignal(entry.id, encodeOutboxSignal(m))
               },
             },
           )
@@ -1081,9 +1083,9 @@ class Client implements PassageClient {
     row?: MessageRow,
   ) {
     let changed = false
-    await this.write(async (trx) => {
-      await trx.deleteFrom('outbox').where('id', '=', entry.id).execute()
-      if (entry.message_id) changed = await advanceState(trx, entry.message_id, state, route)
+    await this.write(async () => {
+      this.sql.deleteOutbox(entry.id)
+      if (entry.message_id) changed = this.sql.advanceState(entry.message_id, state, route)
     })
     this.outboxCount = Math.max(0, this.outboxCount - 1)
     if (entry.message_id && changed) {
@@ -1367,8 +1369,8 @@ class Client implements PassageClient {
             const trx = sqliteTransactionOf(tx)
             const payload = decodeChatPayload(plaintext)
             const now = this.clock.now()
-            await upsertSender(trx, peer.textId, peer.publicKey, now)
-            const result = await storePayload(trx, payload, peer.textId, 'direct', now)
+            this.sql.upsertSender(peer.textId, peer.publicKey, now)
+            const result = await storePayload(trx, payload, peer.textId, 'direct', now, this.sql)
             message = result.message
             deliveries = result.deliveries
             duplicate = result.duplicate
@@ -1601,6 +1603,7 @@ async function storePayload(
   sender: string,
   route: MessageRoute,
   now: number,
+  statements?: SqliteClientStatements,
 ): Promise<{ message?: ChatMessage; deliveries: ClientEvents['delivery'][]; duplicate: boolean }> {
   if (payload.kind === 'text') {
     const row: MessageRow = {
@@ -1617,13 +1620,18 @@ async function storePayload(
       // right after this commit.
       notified: route === 'direct' ? 1 : 0,
     }
-    const inserted = await trx
-      .insertInto('messages')
-      .values(row)
-      .onConflict((c) => c.doNothing())
-      .executeTakeFirst()
-    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0)
-      return { deliveries: [], duplicate: true }
+    const fresh = statements
+      ? statements.insertMessage(row)
+      : Number(
+          (
+            await trx
+              .insertInto('messages')
+              .values(row)
+              .onConflict((c) => c.doNothing())
+              .executeTakeFirst()
+          ).numInsertedOrUpdatedRows ?? 0,
+        ) > 0
+    if (!fresh) return { deliveries: [], duplicate: true }
     return { message: toMessage(row), deliveries: [], duplicate: false }
   }
   const state: DeliveryState = payload.receipt === 'read' ? 'read' : 'delivered'
