@@ -299,23 +299,23 @@ export class SignalSession {
     options: EncryptOptions<T>,
     then: (message: SignalCiphertext, tx: SignalStorage) => Promise<T>,
   ): Promise<T> {
-    const pending = await pendingIdentityKey(this.storage, recipient)
-    if (pending) {
-      const error = new IdentityChangedError()
-      error.address = addressKey(recipient)
-      error.newPublicKey = pending
-      throw error
-    }
     const bundleFor = async () => {
       const bundle = options.bundle ?? (await this.fetchBundle?.(recipient))
       if (!bundle) throw new NoSessionError()
       await this.processPreKeyBundle(recipient, bundle)
     }
-    // A cheap existence check first; fetching a bundle may wait on the network, so it
-    // happens outside the transaction.
-    if (!(await this.storage.get(NS.session, addressKey(recipient)))) await bundleFor()
+    // Both checks inside the transaction (one read each, no separate round before it); a
+    // missing session is the NoSessionError below, and a bundle is fetched outside the
+    // transaction, since that may wait on the network.
     const attempt = () =>
       this.run('direct', async (stores) => {
+        const pending = await pendingIdentityKey(stores.storage, recipient)
+        if (pending) {
+          const error = new IdentityChangedError()
+          error.address = addressKey(recipient)
+          error.newPublicKey = pending
+          throw error
+        }
         const remote = toProtocolAddress(recipient)
         const now = new Date(this.clock.now())
         const record = await stores.session.getSession(remote)

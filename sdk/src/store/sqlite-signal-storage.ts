@@ -135,7 +135,7 @@ export class SqliteSignalTransaction implements SignalStorage {
   get(namespace: string, key: string): Promise<Uint8Array | undefined> {
     if (!this.statements) return getValue(this.trx, namespace, key)
     const row = this.statements.get.get(namespace, key) as { value: Buffer } | undefined
-    return Promise.resolve(row ? toBytes(new Uint8Array(row.value)) : undefined)
+    return Promise.resolve(row ? toBytes(row.value) : undefined)
   }
 
   put(namespace: string, key: string, value: Uint8Array): Promise<void> {
@@ -218,7 +218,7 @@ async function getValue(db: Db, namespace: string, key: string): Promise<Uint8Ar
     .where('namespace', '=', namespace)
     .where('key', '=', key)
     .executeTakeFirst()
-  return row ? toBytes(new Uint8Array(row.value)) : undefined
+  return row ? toBytes(row.value) : undefined
 }
 
 async function putValue(db: Db, namespace: string, key: string, value: Uint8Array): Promise<void> {
