@@ -2,7 +2,7 @@ import type BetterSqlite3 from 'better-sqlite3'
 import { sql, type Kysely, type Transaction } from 'kysely'
 import { PassageError } from '../errors.js'
 import type { SignalStorage } from '../signal/signal-storage.js'
-import { toBytes } from '../wire/bytes.js'
+import { toBytes, type Bytes } from '../wire/bytes.js'
 import type { ClientDatabase } from './client-migrations.js'
 
 type Db = Kysely<ClientDatabase> | Transaction<ClientDatabase>
@@ -135,7 +135,7 @@ export class SqliteSignalTransaction implements SignalStorage {
   get(namespace: string, key: string): Promise<Uint8Array | undefined> {
     if (!this.statements) return getValue(this.trx, namespace, key)
     const row = this.statements.get.get(namespace, key) as { value: Buffer } | undefined
-    return Promise.resolve(row ? toBytes(row.value) : undefined)
+    return Promise.resolve(row ? ownBytes(row.value) : undefined)
   }
 
   put(namespace: string, key: string, value: Uint8Array): Promise<void> {
@@ -205,6 +205,18 @@ function kvStatements(sqlite: BetterSqlite3.Database): KvStatements {
     prepared.set(sqlite, statements)
   }
   return statements
+}
+
+/**
+ * better-sqlite3 returns every blob in a Buffer of its own (never a slice of Node's pool), so
+ * it can serve as plain {@link Bytes} without a copy: session records are about 7 KB, read
+ * twice per Signal operation. Anything else is copied.
+ */
+function ownBytes(value: Buffer): Bytes {
+  if (value.byteOffset === 0 && value.buffer.byteLength === value.byteLength) {
+    return new Uint8Array(value.buffer as ArrayBuffer, 0, value.byteLength)
+  }
+  return toBytes(value)
 }
 
 function asBuffer(value: Uint8Array): Buffer {
