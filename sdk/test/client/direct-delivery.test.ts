@@ -1,6 +1,13 @@
 import { createSocket } from 'node:dgram'
 import t from 'tap'
-import { mailboxKeyFor } from '@passage/sdk'
+import {
+  dialLink,
+  encodeDirectFrame,
+  mailboxKeyFor,
+  nodeIdFromPublicKey,
+  type Bytes,
+  type RefusedEvent,
+} from '@passage/sdk'
 import { collect, home, startClient, testnet, until } from './helpers.js'
 
 /** A UDP port free on 127.0.0.1 now (the LAN group sockets of both clients share it). */
@@ -190,5 +197,56 @@ t.test(
     for (const node of net.nodes)
       left += (await node.mailboxStore.list(key, Date.now(), 256)).length
     t.equal(left, 0, 'and it left the mailbox')
+  },
+)
+
+t.test(
+  'a damaged Signal message on a link is refused as tampered; the client carries on',
+  async (t) => {
+    const lan = {
+      interface: '127.0.0.1',
+      port: await freeUdpPort(),
+      group: '239.255.77.82',
+      intervalMs: 250,
+    }
+    const none = { bootstrap: [] } as unknown as Parameters<typeof startClient>[1]
+    const alice = await startClient(t, none, home(t, 'alice'), { lan })
+    const bob = await startClient(t, none, home(t, 'bob'), { lan })
+    await alice.contacts.add(bob.contactUri)
+    t.ok(await until(alice, () => alice.lanPeers().length === 1), 'on the LAN')
+    t.equal((await alice.send(bob.textId, 'one')).route, 'direct')
+    const refused: RefusedEvent[] = []
+    bob.on('refused', (r) => refused.push(r))
+    // A link of Alice's own identity (the handshake passes), carrying damaged messages.
+    const { host, port } = bob.status().listening!
+    const link = await dialLink({
+      identity: alice.identity,
+      host,
+      port,
+      expectedId: nodeIdFromPublicKey(bob.identity.publicKey),
+    })
+    t.teardown(() => link.close())
+    const garbage = new Uint8Array(120).fill(0x5a) as Bytes
+    for (const messageType of [2, 3] as const) {
+      await link.send(
+        encodeDirectFrame({ type: 'signal', deviceId: 1, messageType, message: garbage }),
+      )
+    }
+    t.ok(await until(bob, () => refused.length === 2), 'both refused')
+    t.same(
+      refused.map((r) => [r.reason, r.route, r.claimedSender]),
+      [
+        ['tampered', 'direct', alice.textId],
+        ['tampered', 'direct', alice.textId],
+      ],
+    )
+    t.equal((await bob.contacts.get(alice.textId))?.flagged, undefined, 'damage flags nobody')
+    link.close()
+    const got = collect(bob, 1)
+    t.equal((await alice.send(bob.textId, 'two')).route, 'direct', 'the genuine one still goes')
+    t.same(
+      (await got.done).map((m) => m.text),
+      ['two'],
+    )
   },
 )
