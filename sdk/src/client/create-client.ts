@@ -27,7 +27,7 @@ import {
   type PreKeyBundle,
 } from '../signal/pre-key-bundle.js'
 import { openSealedMessage, sealMessage, SignalMessageType } from '../signal/sealed-message.js'
-import { signalAddressOfKey } from '../signal/signal-address.js'
+import { PRIMARY_DEVICE_ID, signalAddressOfKey } from '../signal/signal-address.js'
 import { SignalSession, type SignalCiphertext } from '../signal/signal-session.js'
 import type { ClientDatabase } from '../store/client-migrations.js'
 import { SqliteClientStatements } from '../store/sqlite-client-statements.js'
@@ -92,6 +92,8 @@ const ANNOUNCE_EVERY_MS = 240_000 // 4 min: inside the super-node's announce TTL
 /** Known DHT nodes kept in the home. */
 const MAX_KNOWN_DHT_NODES = 64
 const DEFAULT_HISTORY_LIMIT = 50
+/** Link peer IDs kept in memory (33-byte key → 20-byte ID); cleared when full. */
+const MAX_CACHED_NODE_IDS = 4096 // a few hundred kB at most
 const MAX_HISTORY_LIMIT = 1000
 
 const STATE_RANK: Record<DeliveryState, number> = {
@@ -271,6 +273,20 @@ class Client implements PassageClient {
    */
   private write<T>(fn: (trx: Transaction<ClientDatabase>) => Promise<T>): Promise<T> {
     return this.session.storage.transaction((tx) => fn(sqliteTransactionOf(tx)))
+  }
+
+  /** Link peer IDs by identity key (hex), computed once: `send` hashes nothing per message. */
+  private readonly nodeIds = new Map<string, Bytes>()
+
+  private nodeIdOf(publicKey: Bytes): Bytes {
+    const key = toHex(publicKey)
+    let id = this.nodeIds.get(key)
+    if (!id) {
+      if (this.nodeIds.size >= MAX_CACHED_NODE_IDS) this.nodeIds.clear()
+      id = nodeIdFromPublicKey(publicKey)
+      this.nodeIds.set(key, id)
+    }
+    return id
   }
 
   private rememberContact(id: string, publicKey: Bytes): void {
@@ -977,7 +993,8 @@ class Client implements PassageClient {
         this.faults.beforeSeal?.()
         try {
           message = await this.session.encrypt(
-            signalAddressOfKey(publicKey),
+            // A contact's ID is its key's text ID: no hashing per message.
+            { name: entry.contact_id, deviceId: PRIMARY_DEVICE_ID },
             toBytes(new Uint8Array(entry.plaintext)),
             {
               persist: async (m) => {
@@ -1064,7 +1081,7 @@ class Client implements PassageClient {
       signal?.addEventListener('abort', () => resolve(false), { once: true })
     })
     try {
-      await links.send(nodeIdFromPublicKey(publicKey), frame, signal)
+      await links.send(this.nodeIdOf(publicKey), frame, signal)
       return await acked
     } catch (error) {
       // Unreachable, closed, timed out, refused: the mailbox takes it.
