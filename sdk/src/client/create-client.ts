@@ -612,7 +612,10 @@ class Client implements PassageClient {
   }
 
   private emitStatus(): void {
-    if (!this.closed) this.emit('status', this.status())
+    // status() builds a fresh snapshot: twice per message adds up when nobody listens.
+    if (!this.closed && (this.handlers.get('status')?.size ?? 0) > 0) {
+      this.emit('status', this.status())
+    }
   }
 
   private readonly iteratorEnders = new Set<() => void>()

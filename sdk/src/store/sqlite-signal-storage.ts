@@ -9,6 +9,8 @@ type Db = Kysely<ClientDatabase> | Transaction<ClientDatabase>
 
 /** Transactions committed together at most: bounds how long other queries wait for the connection. */
 const MAX_GROUP_COMMIT = 128
+/** Values a transaction view remembers (sessions and identity keys of the peers in a group). */
+const MAX_MEMO_ENTRIES = 256
 
 interface Queued {
   fn: (tx: SignalStorage) => Promise<unknown>
@@ -96,6 +98,7 @@ export class SqliteSignalStorage implements SignalStorage {
               } catch (error) {
                 await this.savepoint(trx, 'rollback to group_item')
                 await this.savepoint(trx, 'release group_item')
+                view.forget()
                 item.reject(error)
               }
             }
@@ -132,22 +135,46 @@ export class SqliteSignalTransaction implements SignalStorage {
     private readonly statements?: KvStatements,
   ) {}
 
+  /**
+   * With prepared statements: what this transaction read or wrote (`null`: absent), so a
+   * session record (~7 KB) read four times per message comes from SQLite once. Exact, since
+   * nobody else writes inside this transaction; write `signal_kv` only through this view.
+   */
+  private readonly memo = new Map<string, Bytes | null>()
+
   get(namespace: string, key: string): Promise<Uint8Array | undefined> {
     if (!this.statements) return getValue(this.trx, namespace, key)
+    const memoKey = `${namespace}\0${key}`
+    const known = this.memo.get(memoKey)
+    if (known !== undefined) return Promise.resolve(known ?? undefined)
     const row = this.statements.get.get(namespace, key) as { value: Buffer } | undefined
-    return Promise.resolve(row ? ownBytes(row.value) : undefined)
+    const value = row ? ownBytes(row.value) : undefined
+    this.remember(memoKey, value ?? null)
+    return Promise.resolve(value)
   }
 
   put(namespace: string, key: string, value: Uint8Array): Promise<void> {
     if (!this.statements) return putValue(this.trx, namespace, key, value)
     this.statements.put.run(namespace, key, asBuffer(value))
+    this.remember(`${namespace}\0${key}`, toBytes(value)) // a copy: the caller keeps its buffer
     return Promise.resolve()
   }
 
   delete(namespace: string, key: string): Promise<void> {
     if (!this.statements) return deleteValue(this.trx, namespace, key)
     this.statements.delete.run(namespace, key)
+    this.remember(`${namespace}\0${key}`, null)
     return Promise.resolve()
+  }
+
+  /** Drops what the view remembers: after a rollback to a savepoint it may be wrong. */
+  forget(): void {
+    this.memo.clear()
+  }
+
+  private remember(memoKey: string, value: Bytes | null): void {
+    if (this.memo.size >= MAX_MEMO_ENTRIES && !this.memo.has(memoKey)) this.memo.clear()
+    this.memo.set(memoKey, value)
   }
 
   list(namespace: string): Promise<string[]> {

@@ -161,3 +161,36 @@ t.test(
     }
   },
 )
+
+t.test(
+  'group commit: a later transaction never sees what an earlier one rolled back',
+  async (t) => {
+    const store = await openClientStore(t.testdir())
+    t.teardown(() => store.close())
+    const storage = new SqliteSignalStorage(store.db, { sqlite: store.sqlite! })
+    await storage.put('ns', 'x', Uint8Array.of(1))
+    const seen: Array<number | undefined> = []
+    const results = await Promise.allSettled([
+      storage.transaction(async (tx) => {
+        seen.push((await tx.get('ns', 'x'))?.[0]) // read (and remembered) before the change
+        await tx.put('ns', 'x', Uint8Array.of(2))
+        await tx.put('ns', 'y', Uint8Array.of(2))
+        throw new Error('boom')
+      }),
+      storage.transaction(async (tx) => {
+        seen.push((await tx.get('ns', 'x'))?.[0])
+        seen.push((await tx.get('ns', 'y'))?.[0])
+        await tx.delete('ns', 'x')
+      }),
+      storage.transaction(async (tx) => {
+        seen.push((await tx.get('ns', 'x'))?.[0])
+      }),
+    ])
+    t.same(
+      results.map((r) => r.status),
+      ['rejected', 'fulfilled', 'fulfilled'],
+    )
+    t.same(seen, [1, 1, undefined, undefined], 'rolled-back writes invisible; own writes visible')
+    t.equal(await storage.get('ns', 'x'), undefined)
+  },
+)
