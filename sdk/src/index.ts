@@ -171,6 +171,9 @@ export {
 export {
   SignalNamespace,
   type SignalStorage,
+  type LiveValue,
+  type LiveValueStorage,
+  holdsLiveValues,
   MemorySignalStorage,
 } from './signal/signal-storage.js'
 export {

@@ -1,7 +1,7 @@
 import type BetterSqlite3 from 'better-sqlite3'
 import { sql, type Kysely, type Transaction } from 'kysely'
 import { PassageError } from '../errors.js'
-import type { SignalStorage } from '../signal/signal-storage.js'
+import type { LiveValue, LiveValueStorage, SignalStorage } from '../signal/signal-storage.js'
 import { toBytes, type Bytes } from '../wire/bytes.js'
 import type { ClientDatabase } from './client-migrations.js'
 
@@ -94,6 +94,7 @@ export class SqliteSignalStorage implements SignalStorage {
               try {
                 const value = await item.fn(view)
                 await this.savepoint(trx, 'release group_item')
+                view.keep()
                 done.push({ item, value })
               } catch (error) {
                 await this.savepoint(trx, 'rollback to group_item')
@@ -102,6 +103,8 @@ export class SqliteSignalStorage implements SignalStorage {
                 item.reject(error)
               }
             }
+            // The signal_kv writes of the items that succeeded, each key once.
+            view.flush()
           })
         } catch (error) {
           // The COMMIT (or a savepoint command) failed: nothing of this group is stored.
@@ -123,8 +126,17 @@ export class SqliteSignalStorage implements SignalStorage {
   }
 }
 
+/** A `signal_kv` write not yet in SQLite: bytes, `null` (deleted), or a live value. */
+interface PendingWrite {
+  namespace: string
+  key: string
+  /** `undefined` while only the live value exists (serialized on first need). */
+  value: Bytes | null | undefined
+  live?: LiveValue
+}
+
 /** The view of a {@link SqliteSignalStorage} transaction; nested transactions join it. */
-export class SqliteSignalTransaction implements SignalStorage {
+export class SqliteSignalTransaction implements LiveValueStorage {
   constructor(
     /** The Kysely transaction: write other client tables here to commit with the Signal state. */
     readonly trx: Transaction<ClientDatabase>,
@@ -136,15 +148,31 @@ export class SqliteSignalTransaction implements SignalStorage {
   ) {}
 
   /**
-   * With prepared statements: what this transaction read or wrote (`null`: absent), so a
+   * With prepared statements: what this transaction read from SQLite (`null`: absent), so a
    * session record (~7 KB) read four times per message comes from SQLite once. Exact, since
    * nobody else writes inside this transaction; write `signal_kv` only through this view.
    */
   private readonly memo = new Map<string, Bytes | null>()
 
+  /**
+   * With prepared statements, writes wait here and go to SQLite once per key at the end of
+   * the group ({@link flush}, before COMMIT): a session record (~7 KB) changes with every
+   * message, and a group holds many messages to the same peer. `item` holds the writes of
+   * the group item running now (dropped if it fails), `group` those of the items that
+   * succeeded.
+   */
+  private readonly item = new Map<string, PendingWrite>()
+  private readonly group = new Map<string, PendingWrite>()
+
+  private pending(memoKey: string): PendingWrite | undefined {
+    return this.item.get(memoKey) ?? this.group.get(memoKey)
+  }
+
   get(namespace: string, key: string): Promise<Uint8Array | undefined> {
     if (!this.statements) return getValue(this.trx, namespace, key)
     const memoKey = `${namespace}\0${key}`
+    const write = this.pending(memoKey)
+    if (write) return Promise.resolve(valueOf(write) ?? undefined)
     const known = this.memo.get(memoKey)
     if (known !== undefined) return Promise.resolve(known ?? undefined)
     const row = this.statements.get.get(namespace, key) as { value: Buffer } | undefined
@@ -155,20 +183,55 @@ export class SqliteSignalTransaction implements SignalStorage {
 
   put(namespace: string, key: string, value: Uint8Array): Promise<void> {
     if (!this.statements) return putValue(this.trx, namespace, key, value)
-    this.statements.put.run(namespace, key, asBuffer(value))
-    this.remember(`${namespace}\0${key}`, toBytes(value)) // a copy: the caller keeps its buffer
+    // A copy: the caller keeps its buffer.
+    this.item.set(`${namespace}\0${key}`, { namespace, key, value: toBytes(value) })
     return Promise.resolve()
   }
 
   delete(namespace: string, key: string): Promise<void> {
     if (!this.statements) return deleteValue(this.trx, namespace, key)
-    this.statements.delete.run(namespace, key)
-    this.remember(`${namespace}\0${key}`, null)
+    this.item.set(`${namespace}\0${key}`, { namespace, key, value: null })
     return Promise.resolve()
   }
 
-  /** Drops what the view remembers: after a rollback to a savepoint it may be wrong. */
+  /**
+   * Stores a live object: readers of this transaction get it back from {@link getLive}; it is
+   * serialized only when someone reads the bytes or the group writes it. Without prepared
+   * statements it is serialized and put at once.
+   */
+  putLive(namespace: string, key: string, live: LiveValue): Promise<void> {
+    if (!this.statements) return this.put(namespace, key, live.serialize())
+    this.item.set(`${namespace}\0${key}`, { namespace, key, value: undefined, live })
+    return Promise.resolve()
+  }
+
+  /** The live object written under this key in this transaction, if the last write was one. */
+  getLive(namespace: string, key: string): unknown {
+    return this.pending(`${namespace}\0${key}`)?.live?.object
+  }
+
+  /** The running group item succeeded: its writes belong to the group now. */
+  keep(): void {
+    for (const [memoKey, write] of this.item) this.group.set(memoKey, write)
+    this.item.clear()
+  }
+
+  /** The running group item failed and rolled back: its writes never happened. */
   forget(): void {
+    this.item.clear()
+  }
+
+  /** Writes what the group's items wrote, each key once (inside the SQLite transaction). */
+  flush(): void {
+    const statements = this.statements
+    if (!statements) return
+    this.keep()
+    for (const write of this.group.values()) {
+      const value = valueOf(write)
+      if (value === null) statements.delete.run(write.namespace, write.key)
+      else statements.put.run(write.namespace, write.key, asBuffer(value))
+    }
+    this.group.clear()
     this.memo.clear()
   }
 
@@ -180,7 +243,15 @@ export class SqliteSignalTransaction implements SignalStorage {
   list(namespace: string): Promise<string[]> {
     if (!this.statements) return listKeys(this.trx, namespace)
     const rows = this.statements.list.all(namespace) as Array<{ key: string }>
-    return Promise.resolve(rows.map((r) => r.key))
+    const keys = new Set(rows.map((r) => r.key))
+    for (const writes of [this.group, this.item]) {
+      for (const write of writes.values()) {
+        if (write.namespace !== namespace) continue
+        if (write.value === null) keys.delete(write.key)
+        else keys.add(write.key)
+      }
+    }
+    return Promise.resolve([...keys])
   }
 
   transaction<T>(fn: (tx: SignalStorage) => Promise<T>): Promise<T> {
@@ -232,6 +303,12 @@ function kvStatements(sqlite: BetterSqlite3.Database): KvStatements {
     prepared.set(sqlite, statements)
   }
   return statements
+}
+
+/** The bytes of a pending write (`null`: deleted); a live value is serialized once. */
+function valueOf(write: PendingWrite): Bytes | null {
+  if (write.value === undefined) write.value = write.live!.serialize()
+  return write.value
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   openClientStore,
   SignalSession,
   SqliteSignalStorage,
+  type SqliteSignalTransaction,
   type SqliteClientStore,
   sqliteTransactionOf,
   fromUtf8,
@@ -192,5 +193,55 @@ t.test(
     )
     t.same(seen, [1, 1, undefined, undefined], 'rolled-back writes invisible; own writes visible')
     t.equal(await storage.get('ns', 'x'), undefined)
+  },
+)
+
+t.test(
+  'group commit: each key goes to SQLite once per group, at COMMIT; live values are serialized once',
+  async (t) => {
+    const store = await openClientStore(t.testdir())
+    t.teardown(() => store.close())
+    const sqlite = store.sqlite!
+    const storage = new SqliteSignalStorage(store.db, { sqlite })
+    await storage.put('ns', 'gone', Uint8Array.of(1))
+    const changes = () => (sqlite.prepare('select total_changes() as n').get() as { n: number }).n
+    const before = changes()
+    let serialized = 0
+    const live = (n: number) => ({
+      object: { n },
+      serialize: () => {
+        serialized++
+        return Uint8Array.of(n)
+      },
+    })
+    const seen: unknown[] = []
+    const results = await Promise.allSettled(
+      Array.from({ length: 10 }, (_, i) =>
+        storage.transaction(async (tx) => {
+          const view = tx as SqliteSignalTransaction
+          seen.push((view.getLive('ns', 'session') as { n: number } | undefined)?.n)
+          await view.putLive('ns', 'session', live(i))
+          await tx.put('ns', 'plain', Uint8Array.of(i))
+          if (i === 3) await tx.delete('ns', 'gone')
+          if (i === 7) {
+            await tx.put('ns', 'rolled-back', Uint8Array.of(1))
+            throw new Error('boom')
+          }
+          t.same(
+            (await tx.list('ns')).sort(),
+            i < 3 ? ['gone', 'plain', 'session'] : ['plain', 'session'],
+            'list sees the pending writes',
+          )
+        }),
+      ),
+    )
+    t.equal(results.filter((r) => r.status === 'rejected').length, 1)
+    t.same(seen, [undefined, 0, 1, 2, 3, 4, 5, 6, 6, 8], 'each item sees the last kept live value')
+    t.equal(changes() - before, 3, 'one write per key: session, plain, the delete')
+    t.equal(serialized, 1, 'the live value was serialized once, the last one')
+    t.same([...(await storage.get('ns', 'session'))!], [9])
+    t.same([...(await storage.get('ns', 'plain'))!], [9])
+    t.equal(await storage.get('ns', 'gone'), undefined)
+    t.equal(await storage.get('ns', 'rolled-back'), undefined, 'the failed item wrote nothing')
   },
 )
