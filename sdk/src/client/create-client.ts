@@ -927,18 +927,64 @@ class Client implements PassageClient {
       attempts: 0,
       next_attempt_at: now,
     }
+    if (this.options.network !== false && options.wait !== false) {
+      // Accepted with the ratchet step: the message, its outbox entry and its Signal message
+      // commit in the encryption's transaction. Until then send() has not resolved and
+      // nothing is stored: a crash before it loses a message nobody was told was accepted.
+      if (await this.encryptNew(row, entry, plaintext)) {
+        this.outboxCount++
+        this.emitStatus()
+        await this.deliver(entry, options.signal, row)
+      }
+      return toMessage(row)
+    }
     await this.write(async () => {
       this.sql.insertMessage(row)
       this.sql.insertOutbox(entry)
     })
     this.outboxCount++
     this.emitStatus()
-    if (this.options.network !== false && options.wait !== false) {
-      await this.deliver(entry, options.signal, row)
-    } else if (this.options.network !== false) {
+    if (this.options.network !== false) {
       void this.flushOutbox().catch((error: unknown) => this.emitError(error, 'sending'))
     }
     return toMessage(row)
+  }
+
+  /**
+   * Signal-encrypts a new message and stores it, its outbox entry and the Signal message in
+   * the transaction of the ratchet step. True when it did; false when there is no usable
+   * session (no bundle, or a changed identity key): then the message waits in the outbox as
+   * plaintext, as a message sent offline would.
+   */
+  private async encryptNew(row: MessageRow, entry: OutboxRow, plaintext: Bytes): Promise<boolean> {
+    this.faults.beforeSeal?.()
+    try {
+      await this.session.encrypt(
+        { name: entry.contact_id, deviceId: PRIMARY_DEVICE_ID },
+        plaintext,
+        {
+          persist: async (m) => {
+            entry.signal = encodeOutboxSignal(m)
+            this.sql.insertMessage(row)
+            this.sql.insertOutbox(entry)
+          },
+        },
+      )
+      return true
+    } catch (error) {
+      if (!(error instanceof NoSessionError || error instanceof IdentityChangedError)) throw error
+      entry.signal = null
+      await this.write(async () => {
+        this.sql.insertMessage(row)
+        this.sql.insertOutbox(entry)
+      })
+      this.outboxCount++
+      this.emitStatus()
+      await this.retryLater(entry)
+      if (error instanceof IdentityChangedError)
+        await this.flag(entry.contact_id, 'identity-changed')
+      return false
+    }
   }
 
   async flushOutbox(options: SignalOptions = {}): Promise<number> {
