@@ -93,6 +93,8 @@ const ANNOUNCE_EVERY_MS = 240_000 // 4 min: inside the super-node's announce TTL
 const MAX_KNOWN_DHT_NODES = 64
 const DEFAULT_HISTORY_LIMIT = 50
 /** Link peer IDs kept in memory (33-byte key → 20-byte ID); cleared when full. */
+/** How stale a contact row's last_seen_at may get while direct messages keep arriving. */
+const LAST_SEEN_WRITE_MS = 1_000 // 1 s: what a crash may lose of "last seen"; the running client is exact
 const MAX_CACHED_NODE_IDS = 4096 // a few hundred kB at most
 const MAX_HISTORY_LIMIT = 1000
 
@@ -220,6 +222,11 @@ class Client implements PassageClient {
   private outboxCount = 0
   /** Text IDs of the contacts, kept in step with the table for synchronous lookups. */
   private readonly knownContacts = new Set<string>()
+  /**
+   * When a direct message last came from a sender (`at`), and the last_seen_at its contact
+   * row holds (`storedAt`, committed), by contact ID.
+   */
+  private readonly lastSeen = new Map<string, { at: number; storedAt: number }>()
   /** Identity keys of the contacts by text ID, in step with the table: `send` reads no row. */
   private readonly contactKeys = new Map<string, Bytes>()
   /** The latest `sent_at` of an outgoing message (the next one is later), kept in memory. */
@@ -778,6 +785,13 @@ class Client implements PassageClient {
   }
 
   private toContact(row: ContactRow, unread: number): ChatContact {
+    const seen = this.lastSeen.get(row.id)?.at
+    const lastSeenAt =
+      row.last_seen_at === null
+        ? seen
+        : seen === undefined
+          ? row.last_seen_at
+          : Math.max(seen, row.last_seen_at)
     const publicKey = toBytes(new Uint8Array(row.public_key))
     const online =
       this.lan.has(row.id) ||
@@ -788,7 +802,7 @@ class Client implements PassageClient {
       publicKey,
       ...(row.name !== null ? { name: row.name } : {}),
       addedAt: row.added_at,
-      ...(row.last_seen_at !== null ? { lastSeenAt: row.last_seen_at } : {}),
+      ...(lastSeenAt !== undefined ? { lastSeenAt } : {}),
       online,
       unread,
       ...(row.flagged !== null ? { flagged: row.flagged as RefusalReason } : {}),
@@ -839,6 +853,7 @@ class Client implements PassageClient {
     await this.db.deleteFrom('contacts').where('id', '=', id).execute()
     this.knownContacts.delete(id)
     this.contactKeys.delete(id)
+    this.lastSeen.delete(id)
   }
 
   // ------------------------------------------------------------------ history
@@ -1426,6 +1441,8 @@ class Client implements PassageClient {
     let message: ChatMessage | undefined
     let deliveries: ClientEvents['delivery'][] = []
     let duplicate = false
+    let now = 0
+    let storedAt = 0
     try {
       await this.session.decrypt(
         { name: peer.textId, deviceId: frame.deviceId },
@@ -1434,8 +1451,15 @@ class Client implements PassageClient {
           persist: async (plaintext, tx) => {
             const trx = sqliteTransactionOf(tx)
             const payload = decodeChatPayload(plaintext)
-            const now = this.clock.now()
-            this.sql.upsertSender(peer.textId, peer.publicKey, now)
+            now = this.clock.now()
+            // The row's last_seen_at is written at most once per LAST_SEEN_WRITE_MS per
+            // sender (it is one more row write per message otherwise); contacts read the
+            // exact time from memory while running.
+            const stored = this.lastSeen.get(peer.textId)?.storedAt
+            if (stored === undefined || now - stored >= LAST_SEEN_WRITE_MS) {
+              this.sql.upsertSender(peer.textId, peer.publicKey, now)
+              storedAt = now
+            } else storedAt = stored
             const result = await storePayload(trx, payload, peer.textId, 'direct', now, this.sql)
             message = result.message
             deliveries = result.deliveries
@@ -1455,6 +1479,11 @@ class Client implements PassageClient {
         event: { reason, route: 'direct', error: passage, claimedSender: peer.textId },
       }
     }
+    // Committed: the sender's row exists and holds last_seen_at = storedAt.
+    if (this.lastSeen.size >= MAX_CACHED_NODE_IDS && !this.lastSeen.has(peer.textId)) {
+      this.lastSeen.clear()
+    }
+    this.lastSeen.set(peer.textId, { at: now, storedAt })
     if (duplicate) return { status: 'duplicate' }
     if (message) this.rememberContact(peer.textId, peer.publicKey)
     return { status: 'stored', ...(message ? { message } : {}), deliveries }

@@ -1,6 +1,9 @@
 import { createSocket } from 'node:dgram'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
 import t from 'tap'
 import {
+  CLIENT_DB_FILE,
   dialLink,
   encodeDirectFrame,
   mailboxKeyFor,
@@ -118,7 +121,8 @@ t.test(
     }
     const none = { bootstrap: [] } as unknown as Parameters<typeof startClient>[1]
     const alice = await startClient(t, none, home(t, 'alice'), { lan })
-    const bob = await startClient(t, none, home(t, 'bob'), { lan })
+    const bobHome = home(t, 'bob')
+    const bob = await startClient(t, none, bobHome, { lan })
     await alice.contacts.add(bob.contactUri)
     t.ok(await until(alice, () => alice.lanPeers().length === 1), 'on the LAN')
     t.equal((await alice.send(bob.textId, 'first')).route, 'direct', 'the session is set up')
@@ -140,6 +144,21 @@ t.test(
       'in send order',
     )
     t.equal(alice.status().outbox, 0)
+
+    // "Last seen" is exact while running; the row is written at most once a second per
+    // sender, so it may lag by less than that.
+    const last = Math.max(
+      ...(await bob.history(alice.textId, { limit: 100 })).map((m) => m.receivedAt),
+    )
+    t.equal((await bob.contacts.get(alice.textId))?.lastSeenAt, last, 'last seen: the last message')
+    const file = new Database(join(bobHome, CLIENT_DB_FILE), { readonly: true })
+    t.teardown(() => file.close())
+    const row = file
+      .prepare('select last_seen_at from contacts where id = ?')
+      .get(alice.textId) as {
+      last_seen_at: number
+    }
+    t.ok(row.last_seen_at <= last && last - row.last_seen_at < 1_000, 'the row lags by under 1 s')
   },
 )
 
