@@ -93,10 +93,19 @@ const ANNOUNCE_EVERY_MS = 240_000 // 4 min: inside the super-node's announce TTL
 const MAX_KNOWN_DHT_NODES = 64
 const DEFAULT_HISTORY_LIMIT = 50
 /** Link peer IDs kept in memory (33-byte key → 20-byte ID); cleared when full. */
-/** How stale a contact row's last_seen_at may get while direct messages keep arriving. */
-const LAST_SEEN_WRITE_MS = 1_000 // 1 s: what a crash may lose of "last seen"; the running client is exact
 const MAX_CACHED_NODE_IDS = 4096 // a few hundred kB at most
 const MAX_HISTORY_LIMIT = 1000
+/** How stale a contact row's last_seen_at may get while direct messages keep arriving. */
+const LAST_SEEN_WRITE_MS = 1_000 // 1 s: what a crash may lose of "last seen"; the running client is exact
+
+/** An outbox entry a link or a mailbox took, waiting for its write (see `writeDelivered`). */
+interface AckedEntry {
+  entry: OutboxRow
+  state: DeliveryState
+  route: MessageRoute
+  resolve: (changed: boolean) => void
+  reject: (error: unknown) => void
+}
 
 const STATE_RANK: Record<DeliveryState, number> = {
   pending: 0,
@@ -1163,11 +1172,7 @@ class Client implements PassageClient {
     route: MessageRoute,
     row?: MessageRow,
   ) {
-    let changed = false
-    await this.write(async () => {
-      this.sql.deleteOutbox(entry.id)
-      if (entry.message_id) changed = this.sql.advanceState(entry.message_id, state, route)
-    })
+    const changed = await this.writeDelivered(entry, state, route)
     this.outboxCount = Math.max(0, this.outboxCount - 1)
     if (entry.message_id && changed) {
       if (row && STATE_RANK[state] > STATE_RANK[row.state as DeliveryState]) {
@@ -1182,6 +1187,36 @@ class Client implements PassageClient {
       })
     }
     this.emitStatus()
+  }
+
+  /**
+   * Acknowledged outbox entries waiting for their write. The answers to many messages in
+   * flight arrive together; one item of the group commit writes them all (delete from the
+   * outbox, move the state), and each caller resolves after that COMMIT, as before.
+   */
+  private acked: AckedEntry[] | undefined
+
+  /** Removes a taken entry from the outbox and moves its message's state; true if it moved. */
+  private writeDelivered(entry: OutboxRow, state: DeliveryState, route: MessageRoute) {
+    return new Promise<boolean>((resolve, reject) => {
+      let batch = this.acked
+      if (!batch) {
+        const taken: AckedEntry[] = []
+        this.acked = batch = taken
+        this.write(async () => {
+          // Acks that come after this point start the next batch.
+          if (this.acked === taken) this.acked = undefined
+          return taken.map(({ entry, state, route }) => {
+            this.sql.deleteOutbox(entry.id)
+            return entry.message_id ? this.sql.advanceState(entry.message_id, state, route) : false
+          })
+        }).then(
+          (changed) => taken.forEach((a, i) => a.resolve(changed[i]!)),
+          (error: unknown) => taken.forEach((a) => a.reject(error)),
+        )
+      }
+      batch.push({ entry, state, route, resolve, reject })
+    })
   }
 
   private async retryLater(entry: OutboxRow): Promise<void> {
