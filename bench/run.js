@@ -4,6 +4,7 @@ import { benchSignal } from './signal.js'
 import { benchDht } from './dht.js'
 import { benchDhtRpc } from './dht-rpc.js'
 import { benchMailbox } from './mailbox.js'
+import { benchChat } from './chat.js'
 
 const only = process.argv[2]
 const suites = {
@@ -12,6 +13,7 @@ const suites = {
   dht: benchDht,
   'dht-rpc': benchDhtRpc,
   mailbox: benchMailbox,
+  chat: benchChat,
 }
 if (only && !(only in suites)) {
   console.error(`unknown suite ${only}; one of: ${Object.keys(suites).join(', ')}`)

@@ -72,7 +72,7 @@ class RawIdentityStore extends IdentityKeyStore {
 }
 
 /** Raw libsignal: Alice's session built from Bob's bundle, Bob's from her first message. */
-async function rawPair() {
+export async function rawPair() {
   const bob = await SignalSession.open({
     identity: Identity.generate(),
     storage: new MemorySignalStorage(),

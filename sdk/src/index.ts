@@ -171,6 +171,9 @@ export {
 export {
   SignalNamespace,
   type SignalStorage,
+  type LiveValue,
+  type LiveValueStorage,
+  holdsLiveValues,
   MemorySignalStorage,
 } from './signal/signal-storage.js'
 export {
@@ -409,6 +412,7 @@ export {
   type DirectFrame,
   encodeDirectFrame,
   decodeDirectFrame,
+  directMessageId,
 } from './client/direct-frame.js'
 export {
   KyberKeyPartRecordType,

@@ -26,10 +26,11 @@ import {
   encodePreKeyBundle,
   type PreKeyBundle,
 } from '../signal/pre-key-bundle.js'
-import { openSealedMessage } from '../signal/sealed-message.js'
-import { signalAddressOfKey } from '../signal/signal-address.js'
-import { SignalSession } from '../signal/signal-session.js'
+import { openSealedMessage, sealMessage, SignalMessageType } from '../signal/sealed-message.js'
+import { PRIMARY_DEVICE_ID, signalAddressOfKey } from '../signal/signal-address.js'
+import { SignalSession, type SignalCiphertext } from '../signal/signal-session.js'
 import type { ClientDatabase } from '../store/client-migrations.js'
+import { SqliteClientStatements } from '../store/sqlite-client-statements.js'
 import { openClientStore, type SqliteClientStore } from '../store/sqlite-client-store.js'
 import { SqliteSignalStorage, sqliteTransactionOf } from '../store/sqlite-signal-storage.js'
 import type { LinkAddress } from '../transport/link.js'
@@ -46,7 +47,12 @@ import {
   MESSAGE_ID_BYTES,
   type ChatPayload,
 } from './chat-payload.js'
-import { decodeDirectFrame, encodeDirectFrame } from './direct-frame.js'
+import {
+  decodeDirectFrame,
+  directMessageId,
+  encodeDirectFrame,
+  type DirectFrame,
+} from './direct-frame.js'
 import { PreKeyDirectory } from './pre-key-directory.js'
 import type {
   ChatContact,
@@ -86,7 +92,20 @@ const ANNOUNCE_EVERY_MS = 240_000 // 4 min: inside the super-node's announce TTL
 /** Known DHT nodes kept in the home. */
 const MAX_KNOWN_DHT_NODES = 64
 const DEFAULT_HISTORY_LIMIT = 50
+/** Link peer IDs kept in memory (33-byte key → 20-byte ID); cleared when full. */
+const MAX_CACHED_NODE_IDS = 4096 // a few hundred kB at most
 const MAX_HISTORY_LIMIT = 1000
+/** How stale a contact row's last_seen_at may get while direct messages keep arriving. */
+const LAST_SEEN_WRITE_MS = 1_000 // 1 s: what a crash may lose of "last seen"; the running client is exact
+
+/** An outbox entry a link or a mailbox took, waiting for its write (see `writeDelivered`). */
+interface AckedEntry {
+  entry: OutboxRow
+  state: DeliveryState
+  route: MessageRoute
+  resolve: (changed: boolean) => void
+  reject: (error: unknown) => void
+}
 
 const STATE_RANK: Record<DeliveryState, number> = {
   pending: 0,
@@ -112,6 +131,8 @@ export interface ClientFaults {
   beforeDeliver?: () => void
   /** After a link or the DHT took a message, before it leaves the outbox. */
   afterDeliver?: () => void
+  /** A direct message was stored, before its "stored" answer goes out; a throw loses the answer. */
+  beforeDirectAck?: () => void
 }
 
 /** Extra collaborators; tests inject timers and faults. */
@@ -210,6 +231,17 @@ class Client implements PassageClient {
   private outboxCount = 0
   /** Text IDs of the contacts, kept in step with the table for synchronous lookups. */
   private readonly knownContacts = new Set<string>()
+  /**
+   * When a direct message last came from a sender (`at`), and the last_seen_at its contact
+   * row holds (`storedAt`, committed), by contact ID.
+   */
+  private readonly lastSeen = new Map<string, { at: number; storedAt: number }>()
+  /** Identity keys of the contacts by text ID, in step with the table: `send` reads no row. */
+  private readonly contactKeys = new Map<string, Bytes>()
+  /** The latest `sent_at` of an outgoing message (the next one is later), kept in memory. */
+  private lastSentAt = 0
+  /** Hot-path writes as prepared statements; only inside {@link write} or a `persist` hook. */
+  private readonly sql: SqliteClientStatements
 
   constructor(
     private readonly store: SqliteClientStore,
@@ -228,6 +260,9 @@ class Client implements PassageClient {
     })
     this.timers = internals.timers ?? systemTimers
     this.faults = internals.faults ?? {}
+    if (!store.sqlite)
+      throw new PassageError('PASSAGE_ERR_STORE', 'the client store has no SQLite handle')
+    this.sql = new SqliteClientStatements(store.sqlite)
     this.superNodes = servers.map((url) => ({
       client: new BootstrapClient({ url, identity, clock }),
       status: { url, reachable: false },
@@ -246,6 +281,44 @@ class Client implements PassageClient {
 
   private get db() {
     return this.store.db
+  }
+
+  /**
+   * Runs a write in the Signal storage's transactions, which commit in groups: with many
+   * messages in flight one fsync serves many. Resolves once durable.
+   */
+  private write<T>(fn: (trx: Transaction<ClientDatabase>) => Promise<T>): Promise<T> {
+    return this.session.storage.transaction((tx) => fn(sqliteTransactionOf(tx)))
+  }
+
+  /** Link peer IDs by identity key (hex), computed once: `send` hashes nothing per message. */
+  private readonly nodeIds = new Map<string, Bytes>()
+
+  private nodeIdOf(publicKey: Bytes): Bytes {
+    const key = toHex(publicKey)
+    let id = this.nodeIds.get(key)
+    if (!id) {
+      if (this.nodeIds.size >= MAX_CACHED_NODE_IDS) this.nodeIds.clear()
+      id = nodeIdFromPublicKey(publicKey)
+      this.nodeIds.set(key, id)
+    }
+    return id
+  }
+
+  private rememberContact(id: string, publicKey: Bytes): void {
+    this.knownContacts.add(id)
+    if (!this.contactKeys.has(id)) this.contactKeys.set(id, publicKey)
+  }
+
+  /** A contact's identity key, from memory (else the table); `undefined` for a stranger. */
+  private async contactKey(id: string): Promise<Bytes | undefined> {
+    const known = this.contactKeys.get(id)
+    if (known) return known
+    const row = await this.contactRow(id)
+    if (!row) return undefined
+    const publicKey = toBytes(new Uint8Array(row.public_key))
+    this.rememberContact(row.id, publicKey)
+    return publicKey
   }
 
   // ------------------------------------------------------------------ bundles
@@ -292,7 +365,9 @@ class Client implements PassageClient {
   async open(): Promise<void> {
     this.session = await SignalSession.open({
       identity: this.identity,
-      storage: new SqliteSignalStorage(this.db),
+      storage: new SqliteSignalStorage(this.db, {
+        ...(this.store.sqlite ? { sqlite: this.store.sqlite } : {}),
+      }),
       clock: this.clock,
       fetchBundle: (address) => this.fetchBundle(address.name),
     })
@@ -300,9 +375,15 @@ class Client implements PassageClient {
       await this.session.generatePreKeys()
     }
     await this.countOutbox()
-    for (const row of await this.db.selectFrom('contacts').select('id').execute()) {
-      this.knownContacts.add(row.id)
+    for (const row of await this.db.selectFrom('contacts').select(['id', 'public_key']).execute()) {
+      this.rememberContact(row.id, toBytes(new Uint8Array(row.public_key)))
     }
+    const last = await this.db
+      .selectFrom('messages')
+      .select((eb) => eb.fn.max('sent_at').as('t'))
+      .where('direction', '=', 'out')
+      .executeTakeFirst()
+    this.lastSentAt = Number(last?.t ?? 0)
     if (this.options.network === false) return
     await this.startNetwork()
     // Be findable before resolving: join, announce, publish the bundle (failures are events).
@@ -547,7 +628,10 @@ class Client implements PassageClient {
   }
 
   private emitStatus(): void {
-    if (!this.closed) this.emit('status', this.status())
+    // status() builds a fresh snapshot: twice per message adds up when nobody listens.
+    if (!this.closed && (this.handlers.get('status')?.size ?? 0) > 0) {
+      this.emit('status', this.status())
+    }
   }
 
   private readonly iteratorEnders = new Set<() => void>()
@@ -673,7 +757,7 @@ class Client implements PassageClient {
       })
       .onConflict((c) => c.column('id').doUpdateSet(name !== undefined ? { name } : { id: textId }))
       .execute()
-    this.knownContacts.add(textId)
+    this.rememberContact(textId, publicKey)
     return (await this.contactById(textId))!
   }
 
@@ -710,6 +794,13 @@ class Client implements PassageClient {
   }
 
   private toContact(row: ContactRow, unread: number): ChatContact {
+    const seen = this.lastSeen.get(row.id)?.at
+    const lastSeenAt =
+      row.last_seen_at === null
+        ? seen
+        : seen === undefined
+          ? row.last_seen_at
+          : Math.max(seen, row.last_seen_at)
     const publicKey = toBytes(new Uint8Array(row.public_key))
     const online =
       this.lan.has(row.id) ||
@@ -720,7 +811,7 @@ class Client implements PassageClient {
       publicKey,
       ...(row.name !== null ? { name: row.name } : {}),
       addedAt: row.added_at,
-      ...(row.last_seen_at !== null ? { lastSeenAt: row.last_seen_at } : {}),
+      ...(lastSeenAt !== undefined ? { lastSeenAt } : {}),
       online,
       unread,
       ...(row.flagged !== null ? { flagged: row.flagged as RefusalReason } : {}),
@@ -770,6 +861,8 @@ class Client implements PassageClient {
   private async removeContact(id: ContactId): Promise<void> {
     await this.db.deleteFrom('contacts').where('id', '=', id).execute()
     this.knownContacts.delete(id)
+    this.contactKeys.delete(id)
+    this.lastSeen.delete(id)
   }
 
   // ------------------------------------------------------------------ history
@@ -824,21 +917,20 @@ class Client implements PassageClient {
 
   async send(contactId: ContactId, text: string, options: SendOptions = {}): Promise<ChatMessage> {
     options.signal?.throwIfAborted()
-    const contact = await this.requireContact(contactId)
+    if (!(await this.contactKey(contactId))) {
+      throw new NotFoundError(`${contactId} is not a contact; add it first`)
+    }
     const id = newMessageId()
     const idHex = toHex(id)
     const now = this.clock.now()
-    // Strictly increasing send times order messages even when the clock stands still.
-    const last = await this.db
-      .selectFrom('messages')
-      .select((eb) => eb.fn.max('sent_at').as('t'))
-      .where('direction', '=', 'out')
-      .executeTakeFirst()
-    const sentAt = Math.max(now, Number(last?.t ?? 0) + 1)
+    // Strictly increasing send times order messages even when the clock stands still (and
+    // when sends overlap: the last one is taken here, synchronously).
+    const sentAt = Math.max(now, this.lastSentAt + 1)
+    this.lastSentAt = sentAt
     const plaintext = encodeChatPayload({ kind: 'text', id, sentAt, text })
     const row: MessageRow = {
       id: idHex,
-      contact_id: contact.id,
+      contact_id: contactId,
       direction: 'out',
       body: text,
       sent_at: sentAt,
@@ -848,40 +940,75 @@ class Client implements PassageClient {
       route: null,
       notified: 1,
     }
-    await this.db.transaction().execute(async (trx) => {
-      await trx.insertInto('messages').values(row).execute()
-      await trx
-        .insertInto('outbox')
-        .values({
-          id: idHex,
-          contact_id: contact.id,
-          plaintext: Buffer.from(plaintext),
-          sealed: null,
-          message_id: idHex,
-          created_at: now,
-          attempts: 0,
-          next_attempt_at: now,
-        })
-        .execute()
+    const entry: OutboxRow = {
+      id: idHex,
+      contact_id: contactId,
+      plaintext: Buffer.from(plaintext),
+      sealed: null,
+      signal: null,
+      message_id: idHex,
+      created_at: now,
+      attempts: 0,
+      next_attempt_at: now,
+    }
+    if (this.options.network !== false && options.wait !== false) {
+      // Accepted with the ratchet step: the message, its outbox entry and its Signal message
+      // commit in the encryption's transaction. Until then send() has not resolved and
+      // nothing is stored: a crash before it loses a message nobody was told was accepted.
+      if (await this.encryptNew(row, entry, plaintext)) {
+        this.outboxCount++
+        this.emitStatus()
+        await this.deliver(entry, options.signal, row)
+      }
+      return toMessage(row)
+    }
+    await this.write(async () => {
+      this.sql.insertMessage(row)
+      this.sql.insertOutbox(entry)
     })
     this.outboxCount++
     this.emitStatus()
-    if (this.options.network !== false && options.wait !== false) {
-      const entry = await this.db
-        .selectFrom('outbox')
-        .selectAll()
-        .where('id', '=', idHex)
-        .executeTakeFirst()
-      if (entry) await this.deliver(entry, options.signal)
-    } else if (this.options.network !== false) {
+    if (this.options.network !== false) {
       void this.flushOutbox().catch((error: unknown) => this.emitError(error, 'sending'))
     }
-    const saved = await this.db
-      .selectFrom('messages')
-      .selectAll()
-      .where('id', '=', idHex)
-      .executeTakeFirstOrThrow()
-    return toMessage(saved)
+    return toMessage(row)
+  }
+
+  /**
+   * Signal-encrypts a new message and stores it, its outbox entry and the Signal message in
+   * the transaction of the ratchet step. True when it did; false when there is no usable
+   * session (no bundle, or a changed identity key): then the message waits in the outbox as
+   * plaintext, as a message sent offline would.
+   */
+  private async encryptNew(row: MessageRow, entry: OutboxRow, plaintext: Bytes): Promise<boolean> {
+    this.faults.beforeSeal?.()
+    try {
+      await this.session.encrypt(
+        { name: entry.contact_id, deviceId: PRIMARY_DEVICE_ID },
+        plaintext,
+        {
+          persist: async (m) => {
+            entry.signal = encodeOutboxSignal(m)
+            this.sql.insertMessage(row)
+            this.sql.insertOutbox(entry)
+          },
+        },
+      )
+      return true
+    } catch (error) {
+      if (!(error instanceof NoSessionError || error instanceof IdentityChangedError)) throw error
+      entry.signal = null
+      await this.write(async () => {
+        this.sql.insertMessage(row)
+        this.sql.insertOutbox(entry)
+      })
+      this.outboxCount++
+      this.emitStatus()
+      await this.retryLater(entry)
+      if (error instanceof IdentityChangedError)
+        await this.flag(entry.contact_id, 'identity-changed')
+      return false
+    }
   }
 
   async flushOutbox(options: SignalOptions = {}): Promise<number> {
@@ -915,33 +1042,36 @@ class Client implements PassageClient {
   }
 
   /**
-   * One delivery attempt of an outbox entry: seal (once; the sealed bytes are saved with the
-   * ratchet step), then a direct link, then the mailbox. True when something took it.
+   * One delivery attempt of an outbox entry: Signal-encrypt (once; the message is saved with
+   * the ratchet step), then a direct link (the message as is), then the mailbox (sealed
+   * once, saved, then put). True when something took it. `row`, the message when the caller
+   * holds it, follows its state.
    */
-  private async deliver(entry: OutboxRow, signal: AbortSignal | undefined): Promise<boolean> {
+  private async deliver(
+    entry: OutboxRow,
+    signal: AbortSignal | undefined,
+    row?: MessageRow,
+  ): Promise<boolean> {
     if (this.delivering.has(entry.id) || this.closed) return false
     this.delivering.add(entry.id)
     try {
-      const contact = await this.contactRow(entry.contact_id)
-      if (!contact) {
+      const publicKey = await this.contactKey(entry.contact_id)
+      if (!publicKey) {
         await this.dropOutbox(entry.id)
         return false
       }
-      const publicKey = toBytes(new Uint8Array(contact.public_key))
       let sealed = entry.sealed ? toBytes(new Uint8Array(entry.sealed)) : undefined
-      if (!sealed) {
+      let message = entry.signal ? decodeOutboxSignal(entry.signal) : undefined
+      if (!sealed && !message) {
         this.faults.beforeSeal?.()
         try {
-          sealed = await this.session.seal(
-            signalAddressOfKey(publicKey),
+          message = await this.session.encrypt(
+            // A contact's ID is its key's text ID: no hashing per message.
+            { name: entry.contact_id, deviceId: PRIMARY_DEVICE_ID },
             toBytes(new Uint8Array(entry.plaintext)),
             {
-              persist: async (bytes, tx) => {
-                await sqliteTransactionOf(tx)
-                  .updateTable('outbox')
-                  .set({ sealed: Buffer.from(bytes) })
-                  .where('id', '=', entry.id)
-                  .execute()
+              persist: async (m) => {
+                this.sql.setOutboxSignal(entry.id, encodeOutboxSignal(m))
               },
             },
           )
@@ -949,25 +1079,54 @@ class Client implements PassageClient {
           if (error instanceof NoSessionError || error instanceof IdentityChangedError) {
             await this.retryLater(entry)
             if (error instanceof IdentityChangedError)
-              await this.flag(contact.id, 'identity-changed')
+              await this.flag(entry.contact_id, 'identity-changed')
             return false
           }
           throw error
         }
       }
       this.faults.beforeDeliver?.()
-      const envelopeId = envelopeIdOf(mailboxKeyFor(publicKey), sealed)
-      if (await this.sendDirect(publicKey, sealed, envelopeId, signal)) {
+      // A message sealed by an earlier version goes as it is; else the Signal message, unsealed.
+      const direct: [DirectFrame, Bytes] = message
+        ? [
+            {
+              type: 'signal',
+              deviceId: this.session.address.deviceId,
+              messageType: message.type,
+              message: message.body,
+            },
+            directMessageId(message.body),
+          ]
+        : [{ type: 'sealed', sealed: sealed! }, envelopeIdOf(mailboxKeyFor(publicKey), sealed!)]
+      if (await this.sendDirect(publicKey, encodeDirectFrame(direct[0]), direct[1], signal)) {
         this.faults.afterDeliver?.()
-        await this.delivered(entry, 'delivered', 'direct')
+        await this.delivered(entry, 'delivered', 'direct', row)
         return true
       }
       if (this.dht && this.dht.table.size > 0) {
         signal?.throwIfAborted()
+        if (!sealed) {
+          // Sealed once and saved before the first put: every attempt puts the same envelope.
+          const bytes = sealMessage(publicKey, {
+            senderPublicKey: this.identity.publicKey,
+            senderDeviceId: this.session.address.deviceId,
+            type: message!.type,
+            ciphertext: message!.body,
+          })
+          await this.write((trx) =>
+            trx
+              .updateTable('outbox')
+              .set({ sealed: Buffer.from(bytes) })
+              .where('id', '=', entry.id)
+              .execute(),
+          )
+          entry.sealed = Buffer.from(bytes)
+          sealed = bytes
+        }
         const result = await this.dht.putEnvelope(publicKey, sealed)
         if (result.stored > 0) {
           this.faults.afterDeliver?.()
-          await this.delivered(entry, 'stored', 'mailbox')
+          await this.delivered(entry, 'stored', 'mailbox', row)
           return true
         }
       }
@@ -978,16 +1137,16 @@ class Client implements PassageClient {
     }
   }
 
-  /** Sends over a direct link and waits for the "stored" answer; false when it cannot. */
+  /** Sends a frame over a direct link and waits for the "stored" answer naming `ackId`; false when it cannot. */
   private async sendDirect(
     publicKey: Bytes,
-    sealed: Bytes,
-    envelopeId: Bytes,
+    frame: Bytes,
+    ackId: Bytes,
     signal: AbortSignal | undefined,
   ): Promise<boolean> {
     const links = this.links
     if (!links) return false
-    const key = toHex(envelopeId)
+    const key = toHex(ackId)
     let timer: TimerHandle | undefined
     const acked = new Promise<boolean>((resolve) => {
       this.awaitingAck.set(key, () => resolve(true))
@@ -995,11 +1154,7 @@ class Client implements PassageClient {
       signal?.addEventListener('abort', () => resolve(false), { once: true })
     })
     try {
-      await links.send(
-        nodeIdFromPublicKey(publicKey),
-        encodeDirectFrame({ type: 'sealed', sealed }),
-        signal,
-      )
+      await links.send(this.nodeIdOf(publicKey), frame, signal)
       return await acked
     } catch (error) {
       // Unreachable, closed, timed out, refused: the mailbox takes it.
@@ -1011,14 +1166,19 @@ class Client implements PassageClient {
     }
   }
 
-  private async delivered(entry: OutboxRow, state: DeliveryState, route: MessageRoute) {
-    let changed = false
-    await this.db.transaction().execute(async (trx) => {
-      await trx.deleteFrom('outbox').where('id', '=', entry.id).execute()
-      if (entry.message_id) changed = await advanceState(trx, entry.message_id, state, route)
-    })
+  private async delivered(
+    entry: OutboxRow,
+    state: DeliveryState,
+    route: MessageRoute,
+    row?: MessageRow,
+  ) {
+    const changed = await this.writeDelivered(entry, state, route)
     this.outboxCount = Math.max(0, this.outboxCount - 1)
     if (entry.message_id && changed) {
+      if (row && STATE_RANK[state] > STATE_RANK[row.state as DeliveryState]) {
+        row.state = state
+        row.route ??= route
+      }
       this.emit('delivery', {
         messageId: entry.message_id,
         contactId: entry.contact_id,
@@ -1027,6 +1187,36 @@ class Client implements PassageClient {
       })
     }
     this.emitStatus()
+  }
+
+  /**
+   * Acknowledged outbox entries waiting for their write. The answers to many messages in
+   * flight arrive together; one item of the group commit writes them all (delete from the
+   * outbox, move the state), and each caller resolves after that COMMIT, as before.
+   */
+  private acked: AckedEntry[] | undefined
+
+  /** Removes a taken entry from the outbox and moves its message's state; true if it moved. */
+  private writeDelivered(entry: OutboxRow, state: DeliveryState, route: MessageRoute) {
+    return new Promise<boolean>((resolve, reject) => {
+      let batch = this.acked
+      if (!batch) {
+        const taken: AckedEntry[] = []
+        this.acked = batch = taken
+        this.write(async () => {
+          // Acks that come after this point start the next batch.
+          if (this.acked === taken) this.acked = undefined
+          return taken.map(({ entry, state, route }) => {
+            this.sql.deleteOutbox(entry.id)
+            return entry.message_id ? this.sql.advanceState(entry.message_id, state, route) : false
+          })
+        }).then(
+          (changed) => taken.forEach((a, i) => a.resolve(changed[i]!)),
+          (error: unknown) => taken.forEach((a) => a.reject(error)),
+        )
+      }
+      batch.push({ entry, state, route, resolve, reject })
+    })
   }
 
   private async retryLater(entry: OutboxRow): Promise<void> {
@@ -1237,13 +1427,20 @@ class Client implements PassageClient {
         this.awaitingBundle.get(toHex(peer.id))?.(decodePreKeyBundle(frame.bundle))
         return
       }
-      const envelopeId = envelopeIdOf(mailboxKeyFor(this.identity.publicKey), frame.sealed)
-      const outcome = await this.processIncoming(envelopeId, frame.sealed, 'direct', peer)
+      let id: Bytes
+      let outcome: ProcessOutcome
+      if (frame.type === 'signal') {
+        id = directMessageId(frame.message)
+        outcome = await this.processDirect(frame, id, peer)
+      } else {
+        id = envelopeIdOf(mailboxKeyFor(this.identity.publicKey), frame.sealed)
+        outcome = await this.processIncoming(id, frame.sealed, 'direct', peer)
+      }
       if (outcome.status === 'refused') {
         this.emit('refused', outcome.event)
         return
       }
-      await this.links?.link(peer.id)?.send(encodeDirectFrame({ type: 'stored', envelopeId }))
+      void this.answerStored(peer, id)
       if (outcome.status === 'stored') {
         // Stored with its event marked emitted: the emit follows at once.
         if (outcome.message) this.emit('message', outcome.message)
@@ -1252,6 +1449,111 @@ class Client implements PassageClient {
     } catch (error) {
       if (!this.closed) this.emitError(error, 'a direct message')
     }
+  }
+
+  /** Tells a link peer its message is stored (it is durable: its transaction committed). */
+  private async answerStored(peer: LinkPeer, id: Bytes): Promise<void> {
+    try {
+      this.faults.beforeDirectAck?.()
+      await this.links?.link(peer.id)?.send(encodeDirectFrame({ type: 'stored', envelopeId: id }))
+    } catch {
+      // The link went down: the sender falls back to the mailbox, where the Signal message
+      // is recognised as a duplicate.
+    }
+  }
+
+  /**
+   * Decrypts and stores a Signal message that came unsealed over a link, under the session
+   * of the link's authenticated peer (the sender), in ONE SQLite transaction with the ratchet
+   * step. A message seen before (libsignal's duplicate check, then the message ID) is a
+   * duplicate; a refused one is recorded and reported.
+   */
+  private async processDirect(
+    frame: Extract<DirectFrame, { type: 'signal' }>,
+    id: Bytes,
+    peer: LinkPeer,
+  ): Promise<ProcessOutcome> {
+    let message: ChatMessage | undefined
+    let deliveries: ClientEvents['delivery'][] = []
+    let duplicate = false
+    let now = 0
+    let storedAt = 0
+    try {
+      await this.session.decrypt(
+        { name: peer.textId, deviceId: frame.deviceId },
+        { type: frame.messageType, body: frame.message },
+        {
+          persist: async (plaintext, tx) => {
+            const trx = sqliteTransactionOf(tx)
+            const payload = decodeChatPayload(plaintext)
+            now = this.clock.now()
+            // The row's last_seen_at is written at most once per LAST_SEEN_WRITE_MS per
+            // sender (it is one more row write per message otherwise); contacts read the
+            // exact time from memory while running.
+            const stored = this.lastSeen.get(peer.textId)?.storedAt
+            if (stored === undefined || now - stored >= LAST_SEEN_WRITE_MS) {
+              this.sql.upsertSender(peer.textId, peer.publicKey, now)
+              storedAt = now
+            } else storedAt = stored
+            const result = await storePayload(trx, payload, peer.textId, 'direct', now, this.sql)
+            message = result.message
+            deliveries = result.deliveries
+            duplicate = result.duplicate
+          },
+        },
+      )
+    } catch (error) {
+      const reason = refusalReason(error)
+      if (reason === undefined) throw error
+      if (reason === 'replay') return { status: 'duplicate' }
+      await this.recordRefusal(toHex(id), reason, peer.textId, 'direct')
+      const passage =
+        error instanceof PassageError ? error : new TamperedError(undefined, { cause: error })
+      return {
+        status: 'refused',
+        event: { reason, route: 'direct', error: passage, claimedSender: peer.textId },
+      }
+    }
+    // Committed: the sender's row exists and holds last_seen_at = storedAt.
+    if (this.lastSeen.size >= MAX_CACHED_NODE_IDS && !this.lastSeen.has(peer.textId)) {
+      this.lastSeen.clear()
+    }
+    this.lastSeen.set(peer.textId, { at: now, storedAt })
+    if (duplicate) return { status: 'duplicate' }
+    if (message) this.rememberContact(peer.textId, peer.publicKey)
+    return { status: 'stored', ...(message ? { message } : {}), deliveries }
+  }
+
+  /**
+   * Records a refused message (never retried; reported) and flags the contact it claims,
+   * unless it is only damaged.
+   */
+  private async recordRefusal(
+    idHex: string,
+    reason: RefusalReason,
+    claimed: string | undefined,
+    route: MessageRoute,
+  ): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto('processed_envelopes')
+        .values({ id: idHex, processed_at: this.clock.now(), outcome: reason })
+        .onConflict((c) => c.doNothing())
+        .execute()
+      if (reason === 'replay') return
+      await trx
+        .insertInto('refusals')
+        .values({ id: idHex, claimed_sender: claimed ?? null, reason, route, at: this.clock.now() })
+        .onConflict((c) => c.doNothing())
+        .execute()
+      if (claimed && reason !== 'malformed' && reason !== 'tampered') {
+        await trx
+          .updateTable('contacts')
+          .set({ flagged: reason })
+          .where('id', '=', claimed)
+          .execute()
+      }
+    })
   }
 
   /**
@@ -1272,6 +1574,7 @@ class Client implements PassageClient {
       .where('id', '=', idHex)
       .executeTakeFirst()
     if (seen) return { status: 'duplicate' }
+    let senderKey: Bytes | undefined
     let message: ChatMessage | undefined
     let deliveries: ClientEvents['delivery'][] = []
     let duplicate = false
@@ -1285,22 +1588,12 @@ class Client implements PassageClient {
           const payload = decodeChatPayload(opened.plaintext)
           const now = this.clock.now()
           const sender = opened.sender.name
+          senderKey = opened.senderPublicKey
           await trx
             .insertInto('processed_envelopes')
             .values({ id: idHex, processed_at: now, outcome: 'ok' })
             .execute()
-          await trx
-            .insertInto('contacts')
-            .values({
-              id: sender,
-              public_key: Buffer.from(opened.senderPublicKey),
-              name: null,
-              added_at: now,
-              last_seen_at: now,
-              flagged: null,
-            })
-            .onConflict((c) => c.column('id').doUpdateSet({ last_seen_at: now }))
-            .execute()
+          await upsertSender(trx, sender, opened.senderPublicKey, now)
           const result = await storePayload(trx, payload, sender, route, now)
           message = result.message
           deliveries = result.deliveries
@@ -1319,33 +1612,7 @@ class Client implements PassageClient {
       }
       // A seal that does not even open is tampered bytes, whatever the decoder said.
       if (claimed === undefined) reason = 'tampered'
-      await this.db.transaction().execute(async (trx) => {
-        await trx
-          .insertInto('processed_envelopes')
-          .values({ id: idHex, processed_at: this.clock.now(), outcome: reason })
-          .onConflict((c) => c.doNothing())
-          .execute()
-        if (reason !== 'replay') {
-          await trx
-            .insertInto('refusals')
-            .values({
-              id: idHex,
-              claimed_sender: claimed ?? null,
-              reason,
-              route,
-              at: this.clock.now(),
-            })
-            .onConflict((c) => c.doNothing())
-            .execute()
-          if (claimed && reason !== 'malformed' && reason !== 'tampered') {
-            await trx
-              .updateTable('contacts')
-              .set({ flagged: reason })
-              .where('id', '=', claimed)
-              .execute()
-          }
-        }
-      })
+      await this.recordRefusal(idHex, reason, claimed, route)
       if (reason === 'replay') return { status: 'duplicate' }
       const passage =
         error instanceof PassageError ? error : new TamperedError(undefined, { cause: error })
@@ -1355,7 +1622,7 @@ class Client implements PassageClient {
       }
     }
     if (duplicate) return { status: 'duplicate' }
-    if (message) this.knownContacts.add(message.contactId)
+    if (message && senderKey) this.rememberContact(message.contactId, senderKey)
     if (message && route === 'direct') {
       // The link's "stored" answer is the delivery receipt.
     } else if (message) {
@@ -1425,6 +1692,40 @@ class Client implements PassageClient {
   }
 }
 
+/** Adds the sender of a message as a contact, or notes when it was last seen. */
+async function upsertSender(
+  trx: Transaction<ClientDatabase>,
+  id: string,
+  publicKey: Bytes,
+  now: number,
+): Promise<void> {
+  await trx
+    .insertInto('contacts')
+    .values({
+      id,
+      public_key: Buffer.from(publicKey),
+      name: null,
+      added_at: now,
+      last_seen_at: now,
+      flagged: null,
+    })
+    .onConflict((c) => c.column('id').doUpdateSet({ last_seen_at: now }))
+    .execute()
+}
+
+/** The outbox's `signal` column: `type (1) || Signal message`. */
+function encodeOutboxSignal(message: SignalCiphertext): Buffer {
+  return Buffer.concat([Uint8Array.of(message.type), message.body])
+}
+
+function decodeOutboxSignal(bytes: Uint8Array): SignalCiphertext {
+  const type = bytes[0]
+  if (type !== SignalMessageType.whisper && type !== SignalMessageType.preKey) {
+    throw new MalformedError(`an outbox entry holds an unknown Signal message type ${type}`)
+  }
+  return { type, body: toBytes(new Uint8Array(bytes.subarray(1))) }
+}
+
 /** Stores a decrypted payload; runs inside the decrypting transaction. */
 async function storePayload(
   trx: Transaction<ClientDatabase>,
@@ -1432,6 +1733,7 @@ async function storePayload(
   sender: string,
   route: MessageRoute,
   now: number,
+  statements?: SqliteClientStatements,
 ): Promise<{ message?: ChatMessage; deliveries: ClientEvents['delivery'][]; duplicate: boolean }> {
   if (payload.kind === 'text') {
     const row: MessageRow = {
@@ -1448,13 +1750,18 @@ async function storePayload(
       // right after this commit.
       notified: route === 'direct' ? 1 : 0,
     }
-    const inserted = await trx
-      .insertInto('messages')
-      .values(row)
-      .onConflict((c) => c.doNothing())
-      .executeTakeFirst()
-    if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0)
-      return { deliveries: [], duplicate: true }
+    const fresh = statements
+      ? statements.insertMessage(row)
+      : Number(
+          (
+            await trx
+              .insertInto('messages')
+              .values(row)
+              .onConflict((c) => c.doNothing())
+              .executeTakeFirst()
+          ).numInsertedOrUpdatedRows ?? 0,
+        ) > 0
+    if (!fresh) return { deliveries: [], duplicate: true }
     return { message: toMessage(row), deliveries: [], duplicate: false }
   }
   const state: DeliveryState = payload.receipt === 'read' ? 'read' : 'delivered'

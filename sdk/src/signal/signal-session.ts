@@ -4,6 +4,7 @@ import {
   LibSignalErrorBase,
   PreKeySignalMessage,
   processPreKeyBundle,
+  type ProtocolAddress,
   SignalMessage,
   signalDecrypt,
   signalDecryptPreKey,
@@ -58,6 +59,9 @@ export const USED_PRE_KEY_GRACE_MS = 7 * 24 * 3600_000 // 7 days: longer than a 
 
 /** Addresses whose accepted identity key is remembered (the policy hashes the key). */
 const MAX_ACCEPTED_KEYS = 10_000 // 33 B each, a few hundred kB at most
+
+/** libsignal address objects kept per session; cleared when full. */
+const MAX_CACHED_ADDRESSES = 1024 // small native objects: the peers one talks to
 
 /** A Signal message and its type: `preKey` for a first message, `whisper` afterwards. */
 export interface SignalCiphertext {
@@ -168,6 +172,20 @@ export class SignalSession {
     return ok
   }
 
+  /** libsignal addresses by address key: each is a native object, made once, not per message. */
+  private readonly protocolAddresses = new Map<string, ProtocolAddress>()
+
+  private protocolAddress(address: SignalAddress): ProtocolAddress {
+    const key = addressKey(address)
+    let found = this.protocolAddresses.get(key)
+    if (!found) {
+      if (this.protocolAddresses.size >= MAX_CACHED_ADDRESSES) this.protocolAddresses.clear()
+      found = toProtocolAddress(address)
+      this.protocolAddresses.set(key, found)
+    }
+    return found
+  }
+
   private stores(tx: SignalStorage): SignalStores {
     return new SignalStores(
       tx,
@@ -216,7 +234,7 @@ export class SignalSession {
 
   /** True when there is a session with `address` that can send. */
   async hasSession(address: SignalAddress): Promise<boolean> {
-    const record = await this.stores(this.storage).session.getSession(toProtocolAddress(address))
+    const record = await this.stores(this.storage).session.getSession(this.protocolAddress(address))
     return record?.hasCurrentState(new Date(this.clock.now())) ?? false
   }
 
@@ -245,8 +263,8 @@ export class SignalSession {
     await this.run('direct', async (stores) => {
       await processPreKeyBundle(
         libBundle,
-        toProtocolAddress(address),
-        toProtocolAddress(this.address),
+        this.protocolAddress(address),
+        this.protocolAddress(this.address),
         stores.session,
         stores.identity,
         new Date(this.clock.now()),
@@ -299,31 +317,31 @@ export class SignalSession {
     options: EncryptOptions<T>,
     then: (message: SignalCiphertext, tx: SignalStorage) => Promise<T>,
   ): Promise<T> {
-    const pending = await pendingIdentityKey(this.storage, recipient)
-    if (pending) {
-      const error = new IdentityChangedError()
-      error.address = addressKey(recipient)
-      error.newPublicKey = pending
-      throw error
-    }
     const bundleFor = async () => {
       const bundle = options.bundle ?? (await this.fetchBundle?.(recipient))
       if (!bundle) throw new NoSessionError()
       await this.processPreKeyBundle(recipient, bundle)
     }
-    // A cheap existence check first; fetching a bundle may wait on the network, so it
-    // happens outside the transaction.
-    if (!(await this.storage.get(NS.session, addressKey(recipient)))) await bundleFor()
+    // Both checks inside the transaction (one read each, no separate round before it); a
+    // missing session is the NoSessionError below, and a bundle is fetched outside the
+    // transaction, since that may wait on the network.
     const attempt = () =>
       this.run('direct', async (stores) => {
-        const remote = toProtocolAddress(recipient)
+        const pending = await pendingIdentityKey(stores.storage, recipient)
+        if (pending) {
+          const error = new IdentityChangedError()
+          error.address = addressKey(recipient)
+          error.newPublicKey = pending
+          throw error
+        }
+        const remote = this.protocolAddress(recipient)
         const now = new Date(this.clock.now())
         const record = await stores.session.getSession(remote)
         if (!record?.hasCurrentState(now)) throw new NoSessionError()
         const message = await signalEncrypt(
           toBytes(plaintext),
           remote,
-          toProtocolAddress(this.address),
+          this.protocolAddress(this.address),
           stores.session,
           stores.identity,
           now,
@@ -376,8 +394,8 @@ export class SignalSession {
     sender: SignalAddress,
     message: SignalCiphertext,
   ): Promise<Bytes> {
-    const remote = toProtocolAddress(sender)
-    const local = toProtocolAddress(this.address)
+    const remote = this.protocolAddress(sender)
+    const local = this.protocolAddress(this.address)
     if (message.type === SignalMessageType.preKey) {
       let parsed: PreKeySignalMessage
       try {
@@ -429,7 +447,7 @@ export class SignalSession {
         type: content.type,
         body: content.ciphertext,
       })
-      const bound = await stores.identity.getIdentity(toProtocolAddress(sender))
+      const bound = await stores.identity.getIdentity(this.protocolAddress(sender))
       if (!bound || !equalBytes(bound.serialize(), content.senderPublicKey)) {
         throw new ImpersonationError(
           'the session is bound to another identity key than the claimed sender',

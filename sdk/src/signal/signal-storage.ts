@@ -47,6 +47,32 @@ export interface SignalStorage {
   transaction<T>(fn: (tx: SignalStorage) => Promise<T>): Promise<T>
 }
 
+/**
+ * A value kept as the live object it was made from (a parsed libsignal record), with the way
+ * to its bytes. See {@link LiveValueStorage}.
+ */
+export interface LiveValue {
+  readonly object: unknown
+  serialize(): Bytes
+}
+
+/**
+ * A transaction view that can hold live objects: `putLive` stores one, `getLive` hands the
+ * same object back to later readers of the transaction, and the bytes are made only when
+ * someone reads them or the storage writes them (once per key per commit, not per write).
+ * `get` of such a key returns the serialized bytes.
+ */
+export interface LiveValueStorage extends SignalStorage {
+  putLive(namespace: string, key: string, live: LiveValue): Promise<void>
+  /** The object of the last write of this key in this transaction, if it was a live one. */
+  getLive(namespace: string, key: string): unknown
+}
+
+/** True when `storage` is a {@link LiveValueStorage}. */
+export function holdsLiveValues(storage: SignalStorage): storage is LiveValueStorage {
+  return typeof (storage as Partial<LiveValueStorage>).putLive === 'function'
+}
+
 /** {@link SignalStorage} in memory: for tests, benchmarks and throwaway identities. */
 export class MemorySignalStorage implements SignalStorage {
   private readonly data = new Map<string, Map<string, Bytes>>()

@@ -26,7 +26,7 @@ import {
   signalAddressOfKey,
   type SignalAddress,
 } from './signal-address.js'
-import { SignalNamespace as NS, type SignalStorage } from './signal-storage.js'
+import { holdsLiveValues, SignalNamespace as NS, type SignalStorage } from './signal-storage.js'
 
 /**
  * Decides whether `publicKey` may be the identity key of `address` at all, before any
@@ -100,6 +100,18 @@ export class SignalSessionStore extends SessionStore {
 
   async saveSession(name: ProtocolAddress, record: SessionRecord): Promise<void> {
     const key = addressKey(fromProtocolAddress(name))
+    if (holdsLiveValues(this.storage)) {
+      // Serialized once per commit, however many messages advanced it meanwhile.
+      await this.storage.putLive(NS.session, key, {
+        object: record,
+        serialize: () => {
+          const bytes = record.serialize()
+          this.cache.set(key, bytes, record)
+          return bytes
+        },
+      })
+      return
+    }
     const bytes = record.serialize()
     await this.storage.put(NS.session, key, bytes)
     this.cache.set(key, bytes, record)
@@ -107,6 +119,11 @@ export class SignalSessionStore extends SessionStore {
 
   async getSession(name: ProtocolAddress): Promise<SessionRecord | null> {
     const key = addressKey(fromProtocolAddress(name))
+    if (holdsLiveValues(this.storage)) {
+      // Written earlier in this transaction: the very object, no bytes involved.
+      const live = this.storage.getLive(NS.session, key)
+      if (live instanceof SessionRecord) return live
+    }
     const bytes = await this.storage.get(NS.session, key)
     if (!bytes) return null
     const cached = this.cache.get(key, bytes)

@@ -57,8 +57,17 @@ export interface ClientDatabase {
     contact_id: string
     /** The encoded plaintext (`encodeChatPayload`), saved before any network I/O. */
     plaintext: Uint8Array
-    /** The sealed Signal message, saved in the transaction that advanced the ratchet. */
+    /**
+     * The sealed message for the mailbox: saved in the transaction that advanced the ratchet
+     * (earlier versions), or sealed from `signal` at the first mailbox attempt and saved
+     * before it, so every attempt puts the same envelope.
+     */
     sealed: Uint8Array | null
+    /**
+     * The Signal message, `type (1) || message`, saved in the transaction that advanced the
+     * ratchet. Sent as is over a direct link; sealed for the mailbox.
+     */
+    signal: Uint8Array | null
     /** The chat message whose state this entry moves, `null` for receipts. */
     message_id: string | null
     created_at: number
@@ -229,6 +238,14 @@ export const CLIENT_MIGRATIONS: Record<string, Migration> = {
     },
     async down(db: Kysely<unknown>) {
       await db.schema.alterTable('messages').dropColumn('notified').execute()
+    },
+  },
+  '0005_outbox_signal': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('outbox').addColumn('signal', 'blob').execute()
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('outbox').dropColumn('signal').execute()
     },
   },
 }

@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
-import { Kysely, Migrator, SqliteDialect } from 'kysely'
+import { Kysely, Migrator, SqliteDialect, type SqliteDatabase } from 'kysely'
 import { systemClock, type Clock } from '../clock.js'
 import { AlreadyExistsError, MalformedError, PassageError } from '../errors.js'
 import { Identity } from '../identity/identity.js'
@@ -18,6 +18,8 @@ const SERVERS_KEY = 'servers'
 /** Home folder and database hold the secret key: owner only. */
 const HOME_MODE = 0o700
 const DB_FILE_MODE = 0o600
+/** Prepared statements kept per database, by SQL text (Kysely prepares every query anew). */
+const MAX_CACHED_STATEMENTS = 512 // the client's queries are a few dozen shapes; `in (…)` lists vary
 
 /**
  * Opens (creating it when needed) the client database in `homeDir` and brings its schema up
@@ -46,8 +48,10 @@ export async function openClientStore(
     throw error
   }
   const store = new SqliteClientStore(
-    new Kysely<ClientDatabase>({ dialect: new SqliteDialect({ database }) }),
-    { path: file, homeDir: home, clock: options.clock ?? systemClock },
+    new Kysely<ClientDatabase>({
+      dialect: new SqliteDialect({ database: cachingStatements(database) }),
+    }),
+    { path: file, homeDir: home, clock: options.clock ?? systemClock, sqlite: database },
   )
   try {
     await store.migrate()
@@ -64,16 +68,23 @@ export class SqliteClientStore implements ClientStore {
   readonly path: string
   /** The home folder that holds it. */
   readonly homeDir: string
+  /**
+   * The better-sqlite3 handle under {@link db}, for prepared statements on hot paths. Use it
+   * only inside a Kysely transaction of {@link db} (which holds the single connection), or
+   * for reads: a write outside would land in whatever transaction is open.
+   */
+  readonly sqlite: Database.Database | undefined
   private readonly clock: Clock
 
   constructor(
     /** The Kysely handle, for later stores of the same database (sessions, contacts…). */
     readonly db: Kysely<ClientDatabase>,
-    options: { path: string; homeDir: string; clock: Clock },
+    options: { path: string; homeDir: string; clock: Clock; sqlite?: Database.Database },
   ) {
     this.path = options.path
     this.homeDir = options.homeDir
     this.clock = options.clock
+    this.sqlite = options.sqlite
   }
 
   /** Runs the pending migrations; {@link openClientStore} calls it. */
@@ -208,5 +219,26 @@ export class SqliteClientStore implements ClientStore {
 
   async close(): Promise<void> {
     await this.db.destroy()
+  }
+}
+
+/**
+ * The database as Kysely's SQLite dialect sees it, with prepared statements reused by SQL text:
+ * preparing took about as long as running the query on the chat hot paths. Safe because the
+ * dialect runs one query at a time on its single connection (a stream holds it throughout).
+ */
+function cachingStatements(database: Database.Database): SqliteDatabase {
+  const statements = new Map<string, Database.Statement>()
+  return {
+    close: () => database.close(),
+    prepare: (sql: string) => {
+      let statement = statements.get(sql)
+      if (!statement) {
+        if (statements.size >= MAX_CACHED_STATEMENTS) statements.clear()
+        statement = database.prepare(sql)
+        statements.set(sql, statement)
+      }
+      return statement
+    },
   }
 }

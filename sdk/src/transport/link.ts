@@ -8,7 +8,7 @@ import {
 } from '../errors.js'
 import type { Identity } from '../identity/identity.js'
 import { connectTcp, type ByteStream, type StreamConnector } from '../node/tcp-socket.js'
-import type { Bytes } from '../wire/bytes.js'
+import { concatBytes, type Bytes } from '../wire/bytes.js'
 import { LinkRole } from './link-messages.js'
 import { LinkProtocol, MAX_LINK_PAYLOAD_BYTES, type LinkPeer } from './link-protocol.js'
 import { systemTimers, type Timers } from './timers.js'
@@ -18,10 +18,26 @@ export const HANDSHAKE_TIMEOUT_MS = 10_000 // 10 s: generous for mobile links, s
 /** Frames kept for a link nobody listens to yet; at this count reading pauses (backpressure). */
 const MAX_BACKLOG_FRAMES = 64 // the reader attaches within a tick; this only covers that gap
 
+/** Bytes of frames written in one socket write at most; a fuller batch is written at once. */
+const MAX_WRITE_BATCH_BYTES = 64 * 1024 // a few hundred chat messages; bounds the copy
+
+/** Runs `fn` once the current turn (its microtasks included) is over. */
+const nextTurn: (fn: () => void) => void =
+  typeof setImmediate === 'function' ? (fn) => void setImmediate(fn) : queueMicrotask
+
 /** Where a link's far end is. */
 export interface LinkAddress {
   host: string
   port: number
+}
+
+/** Frames waiting for one socket write, and the promise their senders wait on. */
+interface WriteBatch {
+  frames: Bytes[]
+  bytes: number
+  written: Promise<void>
+  resolve: () => void
+  reject: (error: unknown) => void
 }
 
 type FrameListener = (payload: Bytes) => void
@@ -119,15 +135,55 @@ export class Link {
       throw new TooLargeError(`a link payload is at most ${MAX_LINK_PAYLOAD_BYTES} bytes`)
     }
     try {
-      await this.stream.write(this.protocol.encodeData(payload))
+      await this.write(this.protocol.encodeData(payload))
     } catch (cause) {
       throw new LinkClosedError('the link closed while sending', { cause })
     }
   }
 
+  /**
+   * Frames sent in the same turn of the event loop, written together: with many messages in
+   * flight one socket write (one syscall, one TCP segment, one read on the far side) carries
+   * several frames instead of one each. Order is kept; each sender resolves when the write
+   * carrying its frame was handed to the OS.
+   */
+  private batch: WriteBatch | undefined
+
+  private write(frame: Bytes): Promise<void> {
+    let batch = this.batch
+    if (!batch) {
+      let resolve!: () => void
+      let reject!: (error: unknown) => void
+      const written = new Promise<void>((yes, no) => {
+        resolve = yes
+        reject = no
+      })
+      const started: WriteBatch = { frames: [], bytes: 0, written, resolve, reject }
+      this.batch = batch = started
+      nextTurn(() => this.flushBatch(started))
+    }
+    batch.frames.push(frame)
+    batch.bytes += frame.byteLength
+    const { written } = batch
+    if (batch.bytes >= MAX_WRITE_BATCH_BYTES) this.flushBatch(batch)
+    return written
+  }
+
+  /** Writes a batch in one socket write (once: a flushed batch is empty). */
+  private flushBatch(batch: WriteBatch | undefined = this.batch): void {
+    if (!batch || batch.frames.length === 0) return
+    if (this.batch === batch) this.batch = undefined
+    const { frames } = batch
+    batch.frames = []
+    this.stream
+      .write(frames.length === 1 ? frames[0]! : concatBytes(...frames))
+      .then(batch.resolve, batch.reject)
+  }
+
   /** Closes the link after pending writes; idempotent. */
   close(): void {
     if (this.closedWith) return
+    this.flushBatch()
     this.finish(undefined)
     this.stream.end()
   }

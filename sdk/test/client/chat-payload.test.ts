@@ -2,12 +2,14 @@ import t from 'tap'
 import {
   decodeChatPayload,
   decodeDirectFrame,
+  directMessageId,
   encodeChatPayload,
   encodeDirectFrame,
   MalformedError,
   MAX_TEXT_BYTES,
   paddedSize,
   toHex,
+  utf8,
   type Bytes,
 } from '@passage/sdk'
 import { hexVector } from '../helpers/protocol-doc.js'
@@ -108,7 +110,30 @@ t.test('direct frames round-trip and refuse garbage', async (t) => {
   ]) {
     t.same(decodeDirectFrame(encodeDirectFrame(frame)), frame)
   }
+  t.same(
+    decodeDirectFrame(
+      encodeDirectFrame({ type: 'signal', deviceId: 1, messageType: 3, message: sealed }),
+    ),
+    { type: 'signal', deviceId: 1, messageType: 3, message: sealed },
+  )
+  t.throws(() => decodeDirectFrame(Uint8Array.of(5, 1, 2)), MalformedError, 'no message')
+  t.throws(() => decodeDirectFrame(Uint8Array.of(5, 0, 2, 9)), MalformedError, 'device 0')
+  t.throws(() => decodeDirectFrame(Uint8Array.of(5, 1, 4, 9)), MalformedError, 'type 4')
   t.throws(() => decodeDirectFrame(Uint8Array.of(2, 1, 2)), MalformedError)
   t.throws(() => decodeDirectFrame(Uint8Array.of(9)), MalformedError)
   t.throws(() => decodeDirectFrame(new Uint8Array(0)), MalformedError)
+})
+
+t.test('the unsealed direct frame and its "stored" answer match docs/PROTOCOL.md', async (t) => {
+  const message = utf8('a Signal message')
+  const frame = encodeDirectFrame({ type: 'signal', deviceId: 1, messageType: 2, message })
+  t.equal(toHex(frame), toHex(hexVector('direct.signalFrame')))
+  t.same(decodeDirectFrame(hexVector('direct.signalFrame')), {
+    type: 'signal',
+    deviceId: 1,
+    messageType: 2,
+    message,
+  })
+  const stored = encodeDirectFrame({ type: 'stored', envelopeId: directMessageId(message) })
+  t.equal(toHex(stored), toHex(hexVector('direct.storedSignal')))
 })

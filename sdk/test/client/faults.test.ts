@@ -1,5 +1,5 @@
 import t from 'tap'
-import { mailboxKeyFor, type PassageClient } from '@passage/sdk'
+import { mailboxKeyFor, ManualClock, type PassageClient } from '@passage/sdk'
 import { collect, home, startClient, testnet } from './helpers.js'
 
 class Crash extends Error {}
@@ -115,11 +115,16 @@ t.test(
   },
 )
 
+// beforeSeal: a message queued with `wait: false` (accepted, in the outbox as plaintext) is
+// encrypted by the outbox flush; the other points come after send() stored the message with
+// its Signal message.
 for (const point of ['beforeSeal', 'beforeDeliver', 'afterDeliver'] as const) {
   t.test(`the sender crashes ${point}: the outbox goes out after restart, once`, async (t) => {
     const net = await testnet(t)
     const bob = await startClient(t, net, home(t, 'bob'), { listen: false })
     const aliceHome = home(t, 'alice')
+    let fired!: () => void
+    const crashed = new Promise<void>((resolve) => (fired = resolve))
     let alice = await startClient(
       t,
       net,
@@ -128,17 +133,25 @@ for (const point of ['beforeSeal', 'beforeDeliver', 'afterDeliver'] as const) {
       {
         faults: {
           [point]: () => {
+            fired()
             throw new Crash(point)
           },
         },
       },
     )
     const { id } = await alice.contacts.add(bob.contactUri)
-    await t.rejects(alice.send(id, 'survives a crash'), { message: point })
+    if (point === 'beforeSeal') {
+      t.equal((await alice.send(id, 'survives a crash', { wait: false })).state, 'pending')
+      await crashed
+    } else {
+      await t.rejects(alice.send(id, 'survives a crash'), { message: point })
+    }
     t.equal(alice.status().outbox, 1, 'it waits in the outbox')
     await alice.close()
 
-    alice = await startClient(t, net, aliceHome, { listen: false })
+    // The failed flush of the queued one set a retry time (FIRST_RETRY_MS, 5 s): restart later.
+    const later = point === 'beforeSeal' ? { clock: new ManualClock(Date.now() + 10_000) } : {}
+    alice = await startClient(t, net, aliceHome, { listen: false, ...later })
     // The start-up flush may have sent it already; either way the outbox is empty then.
     t.ok((await alice.flushOutbox()) <= 1)
     t.equal(alice.status().outbox, 0, 'sent after the restart')
@@ -155,3 +168,41 @@ for (const point of ['beforeSeal', 'beforeDeliver', 'afterDeliver'] as const) {
     t.equal((await bob.history(alice.textId)).length, 1)
   })
 }
+
+t.test(
+  'the sender crashes in send() before encrypting: nothing was accepted, nothing is stored or sent',
+  async (t) => {
+    const net = await testnet(t)
+    const bob = await startClient(t, net, home(t, 'bob'), { listen: false })
+    const aliceHome = home(t, 'alice')
+    let alice = await startClient(
+      t,
+      net,
+      aliceHome,
+      { listen: false },
+      {
+        faults: {
+          beforeSeal: () => {
+            throw new Crash('beforeSeal')
+          },
+        },
+      },
+    )
+    const { id } = await alice.contacts.add(bob.contactUri)
+    await t.rejects(alice.send(id, 'never accepted'), { message: 'beforeSeal' })
+    t.equal(alice.status().outbox, 0, 'not in the outbox')
+    t.same(await alice.history(id), [], 'not in the history')
+    await alice.close()
+
+    alice = await startClient(t, net, aliceHome, { listen: false })
+    t.equal(await alice.flushOutbox(), 0, 'nothing to send after the restart')
+    t.equal((await alice.send(id, 'after the restart')).state, 'stored')
+    const got = collect(bob, 2, 1_500)
+    await bob.fetchInbox()
+    t.same(
+      (await got.done).map((m) => m.text),
+      ['after the restart'],
+      'the recipient gets only the accepted message',
+    )
+  },
+)

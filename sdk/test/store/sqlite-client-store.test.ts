@@ -120,3 +120,20 @@ t.test(
     await again.close()
   },
 )
+
+t.test('queries reuse their prepared statement', async (t) => {
+  const store = await openClientStore(t.testdir())
+  t.teardown(() => store.close())
+  const sqlite = store.sqlite!
+  const prepare = sqlite.prepare.bind(sqlite)
+  const prepared: string[] = []
+  sqlite.prepare = ((sql: string) => {
+    prepared.push(sql)
+    return prepare(sql)
+  }) as typeof sqlite.prepare
+  for (let i = 0; i < 3; i++) {
+    await store.setSetting(`k${i}`, i)
+    t.equal(await store.getSetting(`k${i}`), i)
+  }
+  t.equal(prepared.length, 2, 'one upsert and one select, each prepared once')
+})

@@ -2,6 +2,7 @@ import { connect, createServer, type Socket } from 'node:net'
 import t from 'tap'
 import {
   BadSignatureError,
+  connectTcp,
   dialLink,
   encodeFrame,
   encodeLinkHello,
@@ -380,4 +381,70 @@ t.test('accepted links as an async iterator, ended by close', async (t) => {
   await listener.close()
   await within(loop, 'the loop to end')
   t.same(seen, [alice.textId, carol.textId])
+})
+
+t.test('frames sent in one turn share one socket write, in order', async (t) => {
+  const listener = await listen(t, bob)
+  const accepted = nextLink(listener)
+  // A real TCP connection whose writes are counted.
+  const writes: number[] = []
+  const link = await dialLink({
+    ...listener.address(),
+    expectedId: bob.id,
+    identity: alice,
+    connect: async (host, port) => {
+      const stream = await connectTcp(host, port)
+      return {
+        ...stream,
+        remote: stream.remote,
+        write: (bytes) => {
+          writes.push(bytes.byteLength)
+          return stream.write(bytes)
+        },
+      }
+    },
+  })
+  t.teardown(() => link.close())
+  const far = await accepted
+  const got: string[] = []
+  const all = within(
+    new Promise<void>((resolve) =>
+      far.on('frame', (p) => {
+        got.push(fromUtf8(p))
+        if (got.length === 50) resolve()
+      }),
+    ),
+    '50 frames',
+  )
+  const before = writes.length
+  const texts = Array.from({ length: 50 }, (_, i) => `frame ${i}`)
+  const sent = texts.map((text) => link.send(utf8(text)))
+  t.equal(writes.length, before, 'nothing written before the turn ends')
+  await Promise.all(sent)
+  t.equal(writes.length - before, 1, 'one write for the 50 frames')
+  await all
+  t.same(got, texts, 'all arrived, in order')
+
+  // A batch that outgrows the write bound goes at once, and the rest follows in order.
+  const big = Array.from({ length: 3 }, (_, i) => new Uint8Array(MAX_LINK_PAYLOAD_BYTES).fill(i))
+  const bigGot: number[] = []
+  const bigAll = within(
+    new Promise<void>((resolve) =>
+      far.on('frame', (p) => {
+        if (p.byteLength !== MAX_LINK_PAYLOAD_BYTES) return
+        bigGot.push(p[0]!)
+        if (bigGot.length === 3) resolve()
+      }),
+    ),
+    'the large frames',
+  )
+  await Promise.all(big.map((b) => link.send(b)))
+  await bigAll
+  t.same(bigGot, [0, 1, 2])
+
+  // Frames still waiting when the link closes are written before the end.
+  const last = nextFrame(far)
+  void link.send(utf8('last words'))
+  link.close()
+  t.equal(fromUtf8(await last), 'last words')
 })
