@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { type Clock, NODE_ID_BYTES, systemClock } from '@passage/sdk'
 import { CompiledQuery, type Kysely, type Selectable, sql } from 'kysely'
 import type { AnnounceStore, PutResult, StoredAnnounce } from './announce-store.js'
+import { BatchQueue, takeMatching } from './batch-queue.js'
 import type { AnnouncesTable, Database } from './schema.js'
 
 /** Options of {@link PostgresAnnounceStore}. */
@@ -44,47 +45,23 @@ export class PostgresAnnounceStore implements AnnounceStore {
    * defaults to the store's clock read when the statement is sent.
    */
   put(entry: StoredAnnounce, now?: number): Promise<PutResult> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ entry, now, resolve, reject })
-      this.flush()
-    })
+    return new Promise((resolve, reject) => this.puts.push({ entry, now, resolve, reject }))
   }
 
-  private readonly queue: QueuedPut[] = []
-  private inFlight = 0
-
-  private flush(): void {
-    while (this.inFlight < MAX_PUT_BATCHES_IN_FLIGHT && this.queue.length > 0) {
-      const batch = this.takeBatch()
-      this.inFlight++
-      this.putBatch(batch)
-        .catch((error: unknown) => {
-          for (const put of batch) put.reject(error)
-        })
-        .finally(() => {
-          this.inFlight--
-          this.flush()
-        })
-    }
-  }
-
-  /** Puts sharing one `now` and no ID twice (a statement may touch a row only once). */
-  private takeBatch(): QueuedPut[] {
-    const first = this.queue[0]!
-    const batch: QueuedPut[] = []
-    const ids = new Set<string>()
-    for (let i = 0; i < this.queue.length && batch.length < MAX_PUT_BATCH_ROWS;) {
-      const put = this.queue[i]!
-      if (put.now === first.now && !ids.has(put.entry.idHex)) {
+  private readonly puts = new BatchQueue<QueuedPut>({
+    maxInFlight: MAX_PUT_BATCHES_IN_FLIGHT,
+    // Puts sharing one `now` and no ID twice (a statement may touch a row only once).
+    take: (queue) => {
+      const now = queue[0]!.now
+      const ids = new Set<string>()
+      return takeMatching(queue, MAX_PUT_BATCH_ROWS, (put, first) => {
+        if (!first && (put.now !== now || ids.has(put.entry.idHex))) return false
         ids.add(put.entry.idHex)
-        batch.push(put)
-        this.queue.splice(i, 1)
-      } else {
-        i++
-      }
-    }
-    return batch
-  }
+        return true
+      })
+    },
+    run: (batch) => this.putBatch(batch),
+  })
 
   private async putBatch(batch: QueuedPut[]): Promise<void> {
     const now = batch[0]!.now ?? this.clock.now()

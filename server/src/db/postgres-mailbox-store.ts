@@ -10,6 +10,7 @@ import {
   type StoredEnvelope,
 } from '@passage/sdk'
 import { CompiledQuery, type Kysely } from 'kysely'
+import { BatchQueue, takeMatching } from './batch-queue.js'
 import type { Database } from './schema.js'
 
 /**
@@ -39,57 +40,26 @@ export class PostgresMailboxStore implements MailboxStore {
    * commits for many). Each resolves only after its batch's durable commit.
    */
   put(envelope: StoredEnvelope, quota: MailboxQuota, now: number): Promise<PutOutcome> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({
-        envelope,
-        quota,
-        now,
-        key: `${toHex(envelope.mailboxKey)}/${toHex(envelope.id)}`,
-        resolve,
-        reject,
-      })
-      this.flush()
-    })
+    const key = `${toHex(envelope.mailboxKey)}/${toHex(envelope.id)}`
+    return new Promise((resolve, reject) =>
+      this.puts.push({ envelope, quota, now, key, resolve, reject }),
+    )
   }
 
-  private readonly queue: QueuedPut[] = []
-  private inFlight = 0
-
-  private flush(): void {
-    while (this.inFlight < MAX_PUT_BATCHES_IN_FLIGHT && this.queue.length > 0) {
-      const batch = this.takeBatch()
-      this.inFlight++
-      this.putBatch(batch)
-        .catch((error: unknown) => {
-          for (const put of batch) put.reject(error)
-        })
-        .finally(() => {
-          this.inFlight--
-          this.flush()
-        })
-    }
-  }
-
-  /** Queued puts sharing a quota, no envelope twice (a later copy waits its turn). */
-  private takeBatch(): QueuedPut[] {
-    const first = this.queue[0]!
-    const batch: QueuedPut[] = []
-    const keys = new Set<string>()
-    const rest: QueuedPut[] = []
-    for (const put of this.queue) {
-      if (
-        batch.length < MAX_PUT_BATCH_ROWS &&
-        sameQuota(put.quota, first.quota) &&
-        !keys.has(put.key)
-      ) {
+  private readonly puts = new BatchQueue<QueuedPut>({
+    maxInFlight: MAX_PUT_BATCHES_IN_FLIGHT,
+    // Puts sharing a quota, no envelope twice (a later copy waits its turn).
+    take: (queue) => {
+      const quota = queue[0]!.quota
+      const keys = new Set<string>()
+      return takeMatching(queue, MAX_PUT_BATCH_ROWS, (put, first) => {
+        if (!first && (!sameQuota(put.quota, quota) || keys.has(put.key))) return false
         keys.add(put.key)
-        batch.push(put)
-      } else rest.push(put)
-    }
-    this.queue.length = 0
-    this.queue.push(...rest)
-    return batch
-  }
+        return true
+      })
+    },
+    run: (batch) => this.putBatch(batch),
+  })
 
   private async putBatch(batch: QueuedPut[]): Promise<void> {
     const { quota } = batch[0]!
@@ -148,29 +118,16 @@ export class PostgresMailboxStore implements MailboxStore {
    * for many (each with its own `now`), one round trip.
    */
   get(mailboxKey: Bytes, id: Bytes, now: number): Promise<StoredEnvelope | undefined> {
-    return new Promise((resolve, reject) => {
-      this.gets.push({ mailboxKey, id, now, resolve, reject })
-      this.flushGets()
-    })
+    return new Promise((resolve, reject) =>
+      this.gets.push({ mailboxKey, id, now, resolve, reject }),
+    )
   }
 
-  private readonly gets: QueuedGet[] = []
-  private getsInFlight = 0
-
-  private flushGets(): void {
-    while (this.getsInFlight < MAX_GET_BATCHES_IN_FLIGHT && this.gets.length > 0) {
-      const batch = this.gets.splice(0, MAX_GET_BATCH_ROWS)
-      this.getsInFlight++
-      this.getBatch(batch)
-        .catch((error: unknown) => {
-          for (const g of batch) g.reject(error)
-        })
-        .finally(() => {
-          this.getsInFlight--
-          this.flushGets()
-        })
-    }
-  }
+  private readonly gets = new BatchQueue<QueuedGet>({
+    maxInFlight: MAX_GET_BATCHES_IN_FLIGHT,
+    take: (queue) => queue.splice(0, MAX_GET_BATCH_ROWS),
+    run: (batch) => this.getBatch(batch),
+  })
 
   private async getBatch(batch: QueuedGet[]): Promise<void> {
     const { rows } = await this.db.executeQuery<{
@@ -210,44 +167,29 @@ export class PostgresMailboxStore implements MailboxStore {
    */
   delete(mailboxKey: Bytes, ids: Bytes[], now: number): Promise<number> {
     if (ids.length === 0) return Promise.resolve(0)
-    return new Promise((resolve, reject) => {
-      this.deletes.push({ mailboxKey, box: toHex(mailboxKey), ids, now, resolve, reject })
-      this.flushDeletes()
-    })
+    const box = toHex(mailboxKey)
+    return new Promise((resolve, reject) =>
+      this.deletes.push({ mailboxKey, box, ids, now, resolve, reject }),
+    )
   }
 
-  private readonly deletes: QueuedDelete[] = []
-  private deletesInFlight = 0
-
-  private flushDeletes(): void {
-    while (this.deletesInFlight < MAX_DELETE_BATCHES_IN_FLIGHT && this.deletes.length > 0) {
-      const batch: QueuedDelete[] = []
-      const rest: QueuedDelete[] = []
+  private readonly deletes = new BatchQueue<QueuedDelete>({
+    maxInFlight: MAX_DELETE_BATCHES_IN_FLIGHT,
+    // At most one request per mailbox, and a bounded number of IDs (the first always goes).
+    take: (queue) => {
       const boxes = new Set<string>()
       let idCount = 0
-      for (const d of this.deletes) {
-        if (
-          batch.length === 0 ||
-          (!boxes.has(d.box) && idCount + d.ids.length <= MAX_DELETE_BATCH_IDS)
-        ) {
-          boxes.add(d.box)
-          idCount += d.ids.length
-          batch.push(d)
-        } else rest.push(d)
-      }
-      this.deletes.length = 0
-      this.deletes.push(...rest)
-      this.deletesInFlight++
-      this.deleteBatch(batch)
-        .catch((error: unknown) => {
-          for (const d of batch) d.reject(error)
-        })
-        .finally(() => {
-          this.deletesInFlight--
-          this.flushDeletes()
-        })
-    }
-  }
+      return takeMatching(queue, Number.MAX_SAFE_INTEGER, (d, first) => {
+        if (!first && (boxes.has(d.box) || idCount + d.ids.length > MAX_DELETE_BATCH_IDS)) {
+          return false
+        }
+        boxes.add(d.box)
+        idCount += d.ids.length
+        return true
+      })
+    },
+    run: (batch) => this.deleteBatch(batch),
+  })
 
   private async deleteBatch(batch: QueuedDelete[]): Promise<void> {
     const reqs: string[] = []
