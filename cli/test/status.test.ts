@@ -4,8 +4,8 @@ import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { BootstrapClient, Identity } from '@passage/sdk'
-import { defaultConfig, openDatabase, startServer, type RunningServer } from '@passage/server'
-import { sql } from 'kysely'
+import { defaultConfig, startServer, type RunningServer } from '@passage/server'
+import pg from 'pg'
 import t from 'tap'
 import { statusCommand } from '../src/commands/status.js'
 import { runCli } from '../src/run-cli.js'
@@ -21,16 +21,17 @@ type HasTeardown = Pick<typeof t, 'teardown' | 'testdir'>
 async function realServer(t: HasTeardown): Promise<RunningServer> {
   const dataDir = t.testdir()
   const schema = `cli_${randomBytes(6).toString('hex')}`
-  // The schema must exist before the server migrates into it; the storage layer of the
-  // server package is the only one here that speaks to Postgres.
-  const admin = await openDatabase({ databaseUrl: TEST_DATABASE_URL, dataDir })
+  // The schema must exist before the server migrates into it. A plain client, not the
+  // server's openDatabase(): that would migrate the shared database's default schema too.
+  const admin = new pg.Client({ connectionString: TEST_DATABASE_URL })
+  await admin.connect()
   const started: { server?: RunningServer } = {}
   t.teardown(async () => {
     await started.server?.close()
-    await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(admin.db)
-    await admin.close()
+    await admin.query(`drop schema if exists ${schema} cascade`)
+    await admin.end()
   })
-  await sql`create schema ${sql.id(schema)}`.execute(admin.db)
+  await admin.query(`create schema ${schema}`)
   const url = new URL(TEST_DATABASE_URL)
   url.searchParams.set('options', `-c search_path=${schema}`)
   const server = (started.server = await startServer({
