@@ -371,94 +371,10 @@ export function encodeParts(header: MessageHeader, body: MessageBody): Bytes {
   return w.finish()
 }
 
-/**
- * The encoder's writer: the same checks as {@link BinaryWriter}, but into one reused buffer,
- * then one copy of the exact size (no per-field arrays: encoding is on every datagram's path).
- */
-class DatagramWriter {
-  private buf = new Uint8Array(2 * MAX_DATAGRAM_BYTES)
-  private view = new DataView(this.buf.buffer)
-  length = 0
+/** The encoder's writer, reused: encoding is on every datagram's path. */
+const scratchWriter = new BinaryWriter(2 * MAX_DATAGRAM_BYTES)
 
-  reset(): this {
-    this.length = 0
-    return this
-  }
-
-  private room(n: number): number {
-    const at = this.length
-    if (at + n > this.buf.byteLength) {
-      const bigger = new Uint8Array(Math.max(2 * this.buf.byteLength, at + n))
-      bigger.set(this.buf.subarray(0, at))
-      this.buf = bigger
-      this.view = new DataView(bigger.buffer)
-    }
-    this.length = at + n
-    return at
-  }
-
-  u8(value: number): this {
-    checkUint(value, 0xff, 'u8')
-    this.buf[this.room(1)] = value
-    return this
-  }
-
-  u16(value: number): this {
-    checkUint(value, 0xffff, 'u16')
-    this.view.setUint16(this.room(2), value)
-    return this
-  }
-
-  u32(value: number): this {
-    checkUint(value, 0xffffffff, 'u32')
-    this.view.setUint32(this.room(4), value)
-    return this
-  }
-
-  u64(value: number): this {
-    checkUint(value, Number.MAX_SAFE_INTEGER, 'u64')
-    const at = this.room(8)
-    this.view.setUint32(at, Math.floor(value / 0x1_0000_0000))
-    this.view.setUint32(at + 4, value >>> 0)
-    return this
-  }
-
-  fixed(bytes: Uint8Array, length: number, what = 'field'): this {
-    if (bytes.byteLength !== length) {
-      throw new MalformedError(`${what} must be ${length} bytes, got ${bytes.byteLength}`)
-    }
-    return this.raw(bytes)
-  }
-
-  bytes8(bytes: Uint8Array, what = 'field'): this {
-    if (bytes.byteLength > 0xff) throw new MalformedError(`${what} is longer than 255 bytes`)
-    return this.u8(bytes.byteLength).raw(bytes)
-  }
-
-  bytes16(bytes: Uint8Array, what = 'field'): this {
-    if (bytes.byteLength > 0xffff) throw new MalformedError(`${what} is longer than 65535 bytes`)
-    return this.u16(bytes.byteLength).raw(bytes)
-  }
-
-  raw(bytes: Uint8Array): this {
-    this.buf.set(bytes, this.room(bytes.byteLength))
-    return this
-  }
-
-  finish(): Bytes {
-    return this.buf.slice(0, this.length)
-  }
-}
-
-function checkUint(value: number, max: number, what: string): void {
-  if (!Number.isInteger(value) || value < 0 || value > max) {
-    throw new MalformedError(`${what} out of range: ${value}`)
-  }
-}
-
-const scratchWriter = new DatagramWriter()
-
-function encodeBody(w: DatagramWriter, msg: MessageBody): void {
+function encodeBody(w: BinaryWriter, msg: MessageBody): void {
   switch (msg.type) {
     case 'ping':
       return
@@ -549,19 +465,19 @@ function clipText(text: string): string {
   return out
 }
 
-function writeToken(w: DatagramWriter, token: Uint8Array): void {
+function writeToken(w: BinaryWriter, token: Uint8Array): void {
   if (token.byteLength > MAX_TOKEN_BYTES) throw new MalformedError('token too long')
   w.bytes8(token, 'token')
 }
 
-function writeAuth(w: DatagramWriter, auth: MailboxAuth): void {
+function writeAuth(w: BinaryWriter, auth: MailboxAuth): void {
   w.fixed(auth.ownerKey, PUBLIC_KEY_BYTES, 'ownerKey')
   w.u64(auth.timestamp)
   w.fixed(auth.nonce, NONCE_BYTES, 'nonce')
   w.fixed(auth.signature, SIGNATURE_BYTES, 'signature')
 }
 
-function writeAddress(w: DatagramWriter, address: NodeAddress): void {
+function writeAddress(w: BinaryWriter, address: NodeAddress): void {
   const v4 = cachedIpv4(address.host)
   if (v4) {
     w.u8(4).raw(v4)

@@ -1,38 +1,63 @@
 import { MalformedError } from '../errors.js'
-import { concatBytes, type Bytes } from './bytes.js'
+import type { Bytes } from './bytes.js'
 
 /**
  * Big-endian writer for the fixed layouts in docs/PROTOCOL.md. Every integer is unsigned;
- * 64-bit values are JavaScript numbers within Number.MAX_SAFE_INTEGER.
+ * 64-bit values are JavaScript numbers within Number.MAX_SAFE_INTEGER. Writes into one
+ * growing buffer; `finish()` returns a copy of the exact size, and `reset()` lets a hot path
+ * (the DHT encoder, on every datagram) reuse the buffer.
  */
 export class BinaryWriter {
-  private readonly parts: Uint8Array[] = []
+  private buf: Uint8Array
+  private view: DataView
+  length = 0
+
+  constructor(capacity = 256) {
+    this.buf = new Uint8Array(capacity)
+    this.view = new DataView(this.buf.buffer)
+  }
+
+  /** Empties the writer, keeping its buffer. */
+  reset(): this {
+    this.length = 0
+    return this
+  }
+
+  private room(n: number): number {
+    const at = this.length
+    if (at + n > this.buf.byteLength) {
+      const bigger = new Uint8Array(Math.max(2 * this.buf.byteLength, at + n))
+      bigger.set(this.buf.subarray(0, at))
+      this.buf = bigger
+      this.view = new DataView(bigger.buffer)
+    }
+    this.length = at + n
+    return at
+  }
 
   u8(value: number): this {
     checkUint(value, 0xff, 'u8')
-    this.parts.push(Uint8Array.of(value))
+    this.buf[this.room(1)] = value
     return this
   }
 
   u16(value: number): this {
     checkUint(value, 0xffff, 'u16')
-    this.parts.push(Uint8Array.of(value >>> 8, value & 0xff))
+    this.view.setUint16(this.room(2), value)
     return this
   }
 
   u32(value: number): this {
     checkUint(value, 0xffffffff, 'u32')
-    const out = new Uint8Array(4)
-    new DataView(out.buffer).setUint32(0, value)
-    this.parts.push(out)
+    this.view.setUint32(this.room(4), value)
     return this
   }
 
   u64(value: number): this {
     checkUint(value, Number.MAX_SAFE_INTEGER, 'u64')
-    const out = new Uint8Array(8)
-    new DataView(out.buffer).setBigUint64(0, BigInt(value))
-    this.parts.push(out)
+    const at = this.room(8)
+    this.view.setUint32(at, Math.floor(value / 0x1_0000_0000))
+    this.view.setUint32(at + 4, value >>> 0)
     return this
   }
 
@@ -41,8 +66,7 @@ export class BinaryWriter {
     if (bytes.byteLength !== length) {
       throw new MalformedError(`${what} must be ${length} bytes, got ${bytes.byteLength}`)
     }
-    this.parts.push(bytes)
-    return this
+    return this.raw(bytes)
   }
 
   /** Bytes prefixed by their length as a u8. */
@@ -63,12 +87,12 @@ export class BinaryWriter {
   }
 
   raw(bytes: Uint8Array): this {
-    this.parts.push(bytes)
+    this.buf.set(bytes, this.room(bytes.byteLength))
     return this
   }
 
   finish(): Bytes {
-    return concatBytes(...this.parts)
+    return this.buf.slice(0, this.length) as Bytes
   }
 }
 
