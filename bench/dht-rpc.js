@@ -10,10 +10,9 @@
 import { randomBytes } from 'node:crypto'
 import dgram from 'node:dgram'
 import { once } from 'node:events'
-import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { runChild, startChild } from './child.js'
-import { median, report } from './lib.js'
+import { cpuSeconds, median, report } from './lib.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECONDS = Number(process.env.BENCH_RPC_SECONDS ?? 2)
@@ -21,7 +20,6 @@ const WARMUP_MS = 500 // load before counting: JIT settles
 const IN_FLIGHT = 64
 const SERVER_TABLE_NODES = 32 // the server knows this many nodes: find-node answers carry 20
 const HOST = '127.0.0.1'
-const CLOCK_TICKS_PER_SECOND = 100 // USER_HZ of /proc/<pid>/stat on Linux
 const SELF = fileURLToPath(import.meta.url)
 
 /** Sizes of our datagrams, encoded as the SDK does (a client asking, a server answering). */
@@ -242,16 +240,6 @@ async function oursClient(port, kind) {
 }
 
 // ------------------------------------------------------------------ orchestration
-
-/** CPU seconds a process used so far (Linux: utime + stime from /proc, in clock ticks). */
-function cpuSeconds(pid) {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND
-  } catch {
-    return Number.NaN
-  }
-}
 
 /**
  * One client run against a server. Also answers per CPU-second of the server process (all

@@ -2,6 +2,7 @@
 // Benchmarks print ratios against ceilings measured in the same run, never absolute goals.
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import autocannon from 'autocannon'
 
@@ -79,4 +80,16 @@ export function report(name, value, ceiling, goal, unit = '/s') {
   console.log(
     `${name.padEnd(48)} ${fmt(value).padStart(10)}${unit}  ceiling ${fmt(ceiling).padStart(10)}${unit}  ratio ${ratio.toFixed(3)}${verdict}`,
   )
+}
+
+const CLOCK_TICKS_PER_SECOND = 100 // USER_HZ of /proc/<pid>/stat on Linux
+
+/** CPU seconds process `pid` used so far (Linux: utime + stime from /proc, in clock ticks). */
+export function cpuSeconds(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND
+  } catch {
+    return Number.NaN
+  }
 }

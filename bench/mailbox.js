@@ -6,13 +6,13 @@
 // in its own process. Everything lives in a fresh schema of db `test`, dropped afterwards.
 // Goal: 0.5 of each ceiling or more.
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { runChild, startChild } from './child.js'
-import { median, report } from './lib.js'
+import { cpuSeconds, median, report } from './lib.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECONDS = Number(process.env.BENCH_MAILBOX_SECONDS ?? 2) // per operation and round
@@ -23,21 +23,10 @@ const OWNERS = 64 // mailboxes written to (one per client worker)
 const ENVELOPE_BYTES = 512 // a sealed text message: one fragment
 const TTL_SECONDS = 3_600
 const HOST = '127.0.0.1'
-const CLOCK_TICKS_PER_SECOND = 100 // USER_HZ of /proc/<pid>/stat on Linux
 const SELF = fileURLToPath(import.meta.url)
 const OPS = ['put', 'get', 'delete']
 
 const schemaUrl = (schema) => `${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`
-
-/** CPU seconds process `pid` used so far (Linux: utime + stime from /proc, in clock ticks). */
-function cpuSeconds(pid) {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND
-  } catch {
-    return Number.NaN
-  }
-}
 
 /** Times `fn` in `workers` parallel loops for SECONDS (or until every loop returns false). */
 async function timed(workers, fn) {
