@@ -23,6 +23,7 @@ export class BinaryWriter {
     return this
   }
 
+  /** Reserves `n` bytes and returns their offset. Call it before reading `buf` or `view`. */
   private room(n: number): number {
     const at = this.length
     if (at + n > this.buf.byteLength) {
@@ -37,19 +38,22 @@ export class BinaryWriter {
 
   u8(value: number): this {
     checkUint(value, 0xff, 'u8')
-    this.buf[this.room(1)] = value
+    const at = this.room(1)
+    this.buf[at] = value
     return this
   }
 
   u16(value: number): this {
     checkUint(value, 0xffff, 'u16')
-    this.view.setUint16(this.room(2), value)
+    const at = this.room(2)
+    this.view.setUint16(at, value)
     return this
   }
 
   u32(value: number): this {
     checkUint(value, 0xffffffff, 'u32')
-    this.view.setUint32(this.room(4), value)
+    const at = this.room(4)
+    this.view.setUint32(at, value)
     return this
   }
 
@@ -87,7 +91,8 @@ export class BinaryWriter {
   }
 
   raw(bytes: Uint8Array): this {
-    this.buf.set(bytes, this.room(bytes.byteLength))
+    const at = this.room(bytes.byteLength) // first: it may replace the buffer
+    this.buf.set(bytes, at)
     return this
   }
 
