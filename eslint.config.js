@@ -3,6 +3,24 @@ import js from '@eslint/js'
 import globals from 'globals'
 import tseslint from 'typescript-eslint'
 
+/**
+ * Core files that still reach past the boundary, each on its way out (the list only shrinks;
+ * the issue "One shape for the SDK" ends with it empty).
+ */
+const CORE_BOUNDARY_ALLOWED = [
+  'sdk/src/core/client/create-client.ts',
+  'sdk/src/core/dht/dht-node.ts',
+  'sdk/src/core/discovery/lan-discovery.ts',
+  'sdk/src/core/identity/identity.ts',
+  'sdk/src/core/link/link-listener.ts',
+  'sdk/src/core/link/link.ts',
+  'sdk/src/core/signal/pre-key-bundle.ts',
+  'sdk/src/core/signal/sealed-message.ts',
+  'sdk/src/core/signal/signal-address.ts',
+  'sdk/src/core/signal/signal-session.ts',
+  'sdk/src/core/signal/signal-stores.ts',
+]
+
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', '.tap/**', 'data/**'] },
   js.configs.recommended,
@@ -38,20 +56,35 @@ export default tseslint.config(
     },
   },
   {
-    files: ['sdk/src/**/*.ts'],
-    ignores: ['sdk/src/node/**', 'sdk/src/store/sqlite-*.ts'],
+    // The portable core: what a React Native app loads. No Node built-ins, no native addons, no
+    // Node adapters or test kit; ports (sockets, storage, keys, timers) come in from outside.
+    files: ['sdk/src/core/**/*.ts'],
+    ignores: CORE_BOUNDARY_ALLOWED,
     rules: {
       'no-restricted-imports': [
         'error',
         {
           patterns: [
             {
-              group: ['node:*', 'better-sqlite3'],
+              group: [
+                'node:*',
+                'better-sqlite3',
+                'kysely',
+                '@signalapp/libsignal-client',
+                '**/node/**',
+                '**/testing/**',
+              ],
               message:
-                'The protocol core stays free of Node-only APIs: put Node adapters in sdk/src/node/.',
+                'The portable core stays free of Node-only APIs and native addons: declare a port in sdk/src/core and put the adapter in sdk/src/node/.',
             },
           ],
         },
+      ],
+      'no-restricted-globals': [
+        'error',
+        { name: 'Buffer', message: 'The core uses Uint8Array (Bytes), never Buffer.' },
+        { name: 'process', message: 'The core takes what it needs through ports.' },
+        { name: 'setImmediate', message: 'Use the injected Timers.' },
       ],
     },
   },

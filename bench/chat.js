@@ -15,9 +15,9 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createClient, createTestnet } from '@passage/sdk'
-// Not in the public API: tells a client where a peer listens (as LAN discovery would).
-import { lanPeerSink } from '../sdk/dist/client/create-client.js'
+import { createClient } from '@passage/sdk'
+// lanPeerSink tells a client where a peer listens (as LAN discovery would).
+import { createTestnet, lanPeerSink } from '@passage/sdk/testing'
 import { rawPair } from './signal.js'
 import { fmt, median, percentile, report } from './lib.js'
 

@@ -1,13 +1,13 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import {
-  CLIENT_DB_FILE,
   createClient,
   MalformedError,
   NoIdentityError,
   type ClientOptions,
   type PassageClient,
 } from '@passage/sdk'
+import { CLIENT_DB_FILE } from '@passage/sdk/node'
 import type { CliIo } from './cli-io.js'
 import { home } from './home.js'
 

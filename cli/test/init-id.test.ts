@@ -1,6 +1,7 @@
 // passage init and passage id, run in-process with a temporary home and captured output.
 import { join } from 'node:path'
-import { openClientStore, parseContactUri } from '@passage/sdk'
+import { parseContactUri } from '@passage/sdk'
+import { openClientStore } from '@passage/sdk/node'
 import t from 'tap'
 import { idCommand } from '../src/commands/id.js'
 import { initCommand } from '../src/commands/init.js'

@@ -1,7 +1,7 @@
 // BinaryWriter: big-endian fields into one growing buffer, reusable with reset().
 import t from 'tap'
-import { MalformedError } from '../src/errors.js'
-import { BinaryReader, BinaryWriter } from '../src/wire/binary.js'
+import { MalformedError } from '../src/core/errors.js'
+import { BinaryReader, BinaryWriter } from '../src/core/wire/binary.js'
 
 const filler = (n: number, byte: number) => new Uint8Array(n).fill(byte)
 

@@ -6,12 +6,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
   createClient,
-  createTestnet,
   mailboxKeyFor,
   type ChatMessage,
   type ClientOptions,
   type PassageClient,
 } from '@passage/sdk'
+import { createTestnet } from '@passage/sdk/testing'
 import t from 'tap'
 import { defaultConfig } from '../src/config.js'
 import type { DhtTimers } from '../src/dht/super-node-dht.js'

@@ -3,7 +3,8 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
-import { bindUdpSocket, DhtNode, Identity, toHex, utf8, type NodeAddress } from '@passage/sdk'
+import { DhtNode, Identity, toHex, utf8, type NodeAddress } from '@passage/sdk'
+import { bindUdpSocket } from '@passage/sdk/node'
 import t from 'tap'
 import { backends, type TeardownHost, type TestStorage } from './helpers/databases.js'
 

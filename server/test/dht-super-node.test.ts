@@ -1,16 +1,9 @@
 // The super-node's DHT node in process (startServer): joins a testnet, stores envelopes in
 // its database, restores its routing table after a restart, /readyz, /v1/info, metrics.
 import { spawnSync } from 'node:child_process'
-import {
-  bindUdpSocket,
-  createTestnet,
-  DhtNode,
-  envelopeIdOf,
-  Identity,
-  mailboxKeyFor,
-  toHex,
-  utf8,
-} from '@passage/sdk'
+import { DhtNode, envelopeIdOf, Identity, mailboxKeyFor, toHex, utf8 } from '@passage/sdk'
+import { bindUdpSocket } from '@passage/sdk/node'
+import { createTestnet } from '@passage/sdk/testing'
 import t from 'tap'
 import { defaultConfig } from '../src/config.js'
 import type { DhtTimers } from '../src/dht/super-node-dht.js'

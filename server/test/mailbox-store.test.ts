@@ -2,15 +2,14 @@
 // PostgresRecordStore and DhtContactsStore keep what they are given across a restart.
 import {
   Identity,
-  mailboxStoreConformance,
   RecordType,
   ReplayError,
   signRecord,
   toBytes,
   toHex,
   type Bytes,
-  type ConformanceTest,
 } from '@passage/sdk'
+import { mailboxStoreConformance, type ConformanceTest } from '@passage/sdk/testing'
 import t from 'tap'
 import { DhtContactsStore } from '../src/db/dht-contacts-store.js'
 import { PostgresMailboxStore } from '../src/db/postgres-mailbox-store.js'

@@ -1,12 +1,7 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import {
-  CLIENT_DB_FILE,
-  encodeContactUri,
-  NoIdentityError,
-  openClientStore,
-  toBase64Url,
-} from '@passage/sdk'
+import { encodeContactUri, NoIdentityError, toBase64Url } from '@passage/sdk'
+import { CLIENT_DB_FILE, openClientStore } from '@passage/sdk/node'
 import type { CliIo } from '../cli-io.js'
 import { ExitCode } from '../exit-code.js'
 import { home } from '../home.js'

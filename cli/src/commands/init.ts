@@ -1,10 +1,5 @@
-import {
-  AlreadyExistsError,
-  encodeContactUri,
-  Identity,
-  MalformedError,
-  openClientStore,
-} from '@passage/sdk'
+import { AlreadyExistsError, encodeContactUri, Identity, MalformedError } from '@passage/sdk'
+import { openClientStore } from '@passage/sdk/node'
 import type { CliIo } from '../cli-io.js'
 import { ExitCode } from '../exit-code.js'
 import { home } from '../home.js'

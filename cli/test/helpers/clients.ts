@@ -3,13 +3,8 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import {
-  createClient,
-  createTestnet,
-  type ClientOptions,
-  type PassageClient,
-  type Testnet,
-} from '@passage/sdk'
+import { createClient, type ClientOptions, type PassageClient } from '@passage/sdk'
+import { createTestnet, type Testnet } from '@passage/sdk/testing'
 
 type T = { teardown(fn: () => unknown): void }
 

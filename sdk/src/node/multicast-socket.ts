@@ -1,19 +1,11 @@
 import { createSocket } from 'node:dgram'
-import { toBytes, type Bytes } from '../wire/bytes.js'
-import type { DatagramSocket, DatagramSource } from './udp-socket.js'
-
-export interface MulticastSocketOptions {
-  /** IPv4 multicast group, e.g. `239.255.77.77`. */
-  group: string
-  port: number
-  /**
-   * Local interface address to join on and send from (`127.0.0.1` keeps everything on the
-   * loopback interface, for tests); default: the OS's choice.
-   */
-  interface?: string
-  /** Whether our own datagrams come back to us (needed when peers share one host). */
-  loopback?: boolean
-}
+import { toBytes, type Bytes } from '../core/wire/bytes.js'
+import type {
+  DatagramSocket,
+  DatagramSource,
+  MulticastBind,
+  MulticastOptions,
+} from '../core/net/ports.js'
 
 /** Hops a beacon may travel: 1 keeps it on the local network segment. */
 const MULTICAST_TTL = 1 // the LAN only, by design
@@ -23,9 +15,9 @@ const MULTICAST_TTL = 1 // the LAN only, by design
  * host share the port) and joins it. Bound to the group address, it receives only the group's
  * datagrams. `send(bytes, port, host)` sends anywhere, normally to the group.
  */
-export async function bindMulticastSocket(
-  options: MulticastSocketOptions,
-): Promise<DatagramSocket> {
+export const bindMulticastSocket: MulticastBind = async (
+  options: MulticastOptions,
+): Promise<DatagramSocket> => {
   const socket = createSocket({ type: 'udp4', reuseAddr: true })
   let handler: (bytes: Bytes, from: DatagramSource) => void = () => {}
   socket.on('message', (msg, rinfo) =>

@@ -1,38 +1,6 @@
 import { connect, createServer, type Server, type Socket } from 'node:net'
-import type { Bytes } from '../wire/bytes.js'
-
-/**
- * One TCP connection as the link layer sees it: a small interface so the protocol core stays
- * free of `node:net` and a React Native app can bring its own sockets.
- */
-export interface ByteStream {
-  /** The far end's address. */
-  readonly remote: { host: string; port: number }
-  /** Writes bytes; resolves when handed to the OS, rejects if the stream is closed. */
-  write(bytes: Uint8Array): Promise<void>
-  /** Sets the one data handler (chunks received before it is set are delivered to it). */
-  onData(handler: (chunk: Bytes) => void): void
-  /** Sets the one close handler; called once, with the socket error if one closed it. */
-  onClose(handler: (error: Error | undefined) => void): void
-  /** Stops reading (backpressure) until {@link ByteStream.resume}. */
-  pause(): void
-  resume(): void
-  /** Flushes pending writes, then closes. */
-  end(): void
-  /** Closes at once, dropping pending writes. */
-  destroy(): void
-}
-
-/** Accepts {@link ByteStream}s. */
-export interface StreamListener {
-  address(): { host: string; port: number }
-  onConnection(handler: (stream: ByteStream) => void): void
-  /** Stops accepting; resolves once every accepted stream closed. */
-  close(): Promise<void>
-}
-
-/** Opens a {@link ByteStream} to `host:port`; rejects when the connection fails. */
-export type StreamConnector = (host: string, port: number) => Promise<ByteStream>
+import type { ByteStream, StreamConnector, StreamListener } from '../core/net/ports.js'
+import type { Bytes } from '../core/wire/bytes.js'
 
 /** Idle time before the OS probes a silent connection, so a vanished peer is noticed. */
 const KEEPALIVE_MS = 30_000 // 30 s: a dead link is detected within about a minute

@@ -3,7 +3,6 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import t from 'tap'
 import {
-  CLIENT_DB_FILE,
   dialLink,
   encodeDirectFrame,
   mailboxKeyFor,
@@ -11,6 +10,7 @@ import {
   type Bytes,
   type RefusedEvent,
 } from '@passage/sdk'
+import { CLIENT_DB_FILE } from '@passage/sdk/node'
 import { collect, home, startClient, testnet, until } from './helpers.js'
 
 /** A UDP port free on 127.0.0.1 now (the LAN group sockets of both clients share it). */

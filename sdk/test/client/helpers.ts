@@ -3,13 +3,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
   createClient,
-  createTestnet,
   type ChatMessage,
   type ClientInternals,
   type ClientOptions,
   type PassageClient,
-  type Testnet,
 } from '@passage/sdk'
+import { createTestnet, type Testnet } from '@passage/sdk/testing'
 
 type T = { teardown(fn: () => unknown): void }
 

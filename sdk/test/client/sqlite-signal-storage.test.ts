@@ -1,17 +1,13 @@
 import Database from 'better-sqlite3'
 import t from 'tap'
+import { Identity, ManualClock, SignalSession, fromUtf8, utf8 } from '@passage/sdk'
 import {
-  Identity,
-  ManualClock,
   openClientStore,
-  SignalSession,
   SqliteSignalStorage,
   type SqliteSignalTransaction,
   type SqliteClientStore,
   sqliteTransactionOf,
-  fromUtf8,
-  utf8,
-} from '@passage/sdk'
+} from '@passage/sdk/node'
 
 // Kysely queries throughout, and prepared statements on the raw handle inside transactions
 // (what the client uses): the same behaviour, transactions included.

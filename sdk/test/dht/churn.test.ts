@@ -1,12 +1,6 @@
 import t from 'tap'
-import {
-  Identity,
-  createTestnet,
-  mailboxKeyFor,
-  mulberry32,
-  toHex,
-  type DhtNode,
-} from '@passage/sdk'
+import { Identity, mailboxKeyFor, toHex, type DhtNode } from '@passage/sdk'
+import { createTestnet, mulberry32 } from '@passage/sdk/testing'
 
 // Issue 3: store 1000 envelopes, kill 30% of the nodes: 100% remain retrievable.
 const MAILBOXES = 100

@@ -1,12 +1,7 @@
 import t from 'tap'
-import {
-  bindUdpSocket,
-  createTestnet,
-  encodeMessage,
-  mulberry32,
-  type DhtNode,
-  type DhtStats,
-} from '@passage/sdk'
+import { encodeMessage, type DhtNode, type DhtStats } from '@passage/sdk'
+import { bindUdpSocket } from '@passage/sdk/node'
+import { createTestnet, mulberry32 } from '@passage/sdk/testing'
 import { samples } from './samples.js'
 
 // Issue 3: 100,000 random and mutated datagrams at a node: no crash, no unhandled rejection,

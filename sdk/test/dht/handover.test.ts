@@ -1,13 +1,6 @@
 import t from 'tap'
-import {
-  Identity,
-  ManualClock,
-  compareDistance,
-  createTestnet,
-  mailboxKeyFor,
-  toHex,
-  utf8,
-} from '@passage/sdk'
+import { Identity, ManualClock, compareDistance, mailboxKeyFor, toHex, utf8 } from '@passage/sdk'
+import { createTestnet } from '@passage/sdk/testing'
 
 t.test('handover: when replicas leave, republish fills the new k closest', async (t) => {
   const clock = new ManualClock()

@@ -1,5 +1,6 @@
 import t from 'tap'
-import { Identity, compareDistance, createTestnet, mulberry32, toHex } from '@passage/sdk'
+import { Identity, compareDistance, toHex } from '@passage/sdk'
+import { createTestnet, mulberry32 } from '@passage/sdk/testing'
 
 // Issue 3: with 10% of datagrams dropped at random, at least 99% of lookups succeed.
 const LOOKUPS = 200

@@ -1,8 +1,6 @@
 import { PublicKey } from '@signalapp/libsignal-client'
 import t from 'tap'
 import {
-  bindUdpSocket,
-  createTestnet,
   decodeMessage,
   encodeMessage,
   fromHex,
@@ -14,6 +12,8 @@ import {
   tryDecodeMessage,
   type DhtMessage,
 } from '@passage/sdk'
+import { bindUdpSocket } from '@passage/sdk/node'
+import { createTestnet } from '@passage/sdk/testing'
 import { hexVector } from '../helpers/protocol-doc.js'
 import { alice, server, TOKEN, TXID } from './samples.js'
 

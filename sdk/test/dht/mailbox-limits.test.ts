@@ -7,12 +7,12 @@ import {
   MalformedError,
   ManualClock,
   QuotaExceededError,
-  createTestnet,
   envelopeIdOf,
   mailboxKeyFor,
   utf8,
   type Bytes,
 } from '@passage/sdk'
+import { createTestnet } from '@passage/sdk/testing'
 
 const HOUR_MS = 3600_000
 const DAY_MS = 24 * HOUR_MS

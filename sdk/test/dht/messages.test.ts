@@ -23,7 +23,7 @@ import {
   type DhtMessage,
 } from '@passage/sdk'
 // Internal: requests encode their header and body apart (not in the package's API).
-import { encodeParts } from '../../src/dht/messages.js'
+import { encodeParts } from '../../src/core/dht/messages.js'
 import { hexVector } from '../helpers/protocol-doc.js'
 import {
   alice,

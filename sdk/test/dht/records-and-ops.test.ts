@@ -4,13 +4,13 @@ import {
   ManualClock,
   RecordType,
   ReplayError,
-  createTestnet,
-  bindUdpSocket,
   DhtNode,
   signRecord,
   utf8,
   type DropReason,
 } from '@passage/sdk'
+import { bindUdpSocket } from '@passage/sdk/node'
+import { createTestnet } from '@passage/sdk/testing'
 
 t.test('signed records: put on the k closest, newest seq wins, stale seq refused', async (t) => {
   const clock = new ManualClock()

@@ -1,13 +1,7 @@
 import t from 'tap'
-import {
-  DhtNode,
-  Identity,
-  MemoryMailboxStore,
-  bindUdpSocket,
-  createTestnet,
-  mailboxKeyFor,
-  utf8,
-} from '@passage/sdk'
+import { DhtNode, Identity, MemoryMailboxStore, mailboxKeyFor, utf8 } from '@passage/sdk'
+import { bindUdpSocket } from '@passage/sdk/node'
+import { createTestnet } from '@passage/sdk/testing'
 
 t.test('a replica that restarts on its store keeps what it acknowledged', async (t) => {
   const net = await createTestnet(6)

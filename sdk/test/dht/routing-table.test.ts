@@ -4,11 +4,11 @@ import {
   RoutingTable,
   compareDistance,
   fromHex,
-  mulberry32,
   subnetOf,
   toHex,
   type NodeId,
 } from '@passage/sdk'
+import { mulberry32 } from '@passage/sdk/testing'
 
 const local = new Uint8Array(20) as NodeId // all zero: bucket i holds IDs with i leading zero bits
 

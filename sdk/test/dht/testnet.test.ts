@@ -7,7 +7,6 @@ import {
   ManualClock,
   ReplayError,
   compareDistance,
-  createTestnet,
   mailboxAuthInput,
   mailboxKeyFor,
   toHex,
@@ -16,6 +15,7 @@ import {
   type DhtNode,
   type NodeId,
 } from '@passage/sdk'
+import { createTestnet } from '@passage/sdk/testing'
 
 const clock = new ManualClock()
 const randomNonce = () => crypto.getRandomValues(new Uint8Array(16))

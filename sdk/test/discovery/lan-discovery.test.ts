@@ -3,8 +3,6 @@ import t from 'tap'
 import {
   BEACON_BYTES,
   BadSignatureError,
-  bindMulticastSocket,
-  bindUdpSocket,
   decodeBeacon,
   encodeBeacon,
   Identity,
@@ -18,6 +16,7 @@ import {
   type DatagramSocket,
   type DiscoveredPeer,
 } from '@passage/sdk'
+import { bindMulticastSocket, bindUdpSocket } from '@passage/sdk/node'
 
 const alice = Identity.generate()
 const bob = Identity.generate()

@@ -1,5 +1,5 @@
 import t from 'tap'
 import { MemoryMailboxStore } from '@passage/sdk'
-import { mailboxStoreConformance } from './conformance.js'
+import { mailboxStoreConformance } from '@passage/sdk/testing'
 
 mailboxStoreConformance(t, async () => new MemoryMailboxStore())

@@ -2,14 +2,8 @@ import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import t from 'tap'
-import {
-  AlreadyExistsError,
-  CLIENT_DB_FILE,
-  CLIENT_MIGRATIONS,
-  Identity,
-  ManualClock,
-  openClientStore,
-} from '@passage/sdk'
+import { AlreadyExistsError, Identity, ManualClock } from '@passage/sdk'
+import { CLIENT_DB_FILE, CLIENT_MIGRATIONS, openClientStore } from '@passage/sdk/node'
 
 t.test('a fresh home has no identity; a saved one survives reopening', async (t) => {
   const home = join(t.testdir(), 'home', 'nested')

@@ -2,7 +2,6 @@ import { connect, createServer, type Socket } from 'node:net'
 import t from 'tap'
 import {
   BadSignatureError,
-  connectTcp,
   dialLink,
   encodeFrame,
   encodeLinkHello,
@@ -28,6 +27,7 @@ import {
   type Link,
   type PassageError,
 } from '@passage/sdk'
+import { connectTcp } from '@passage/sdk/node'
 
 const alice = Identity.generate()
 const bob = Identity.generate()

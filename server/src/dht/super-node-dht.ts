@@ -1,7 +1,6 @@
 import { lookup as dnsLookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
 import {
-  bindUdpSocket,
   DhtNode,
   systemClock,
   type Clock,
@@ -9,6 +8,7 @@ import {
   type Identity,
   type NodeAddress,
 } from '@passage/sdk'
+import { bindUdpSocket } from '@passage/sdk/node'
 import type { Kysely } from 'kysely'
 import type { Registry } from 'prom-client'
 import type { Endpoint } from '../config.js'

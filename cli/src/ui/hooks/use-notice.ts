@@ -1,6 +1,5 @@
 import { useCallback, useEffect, useState } from 'react'
-import type { PassageError } from '@passage/sdk'
-import { type PassageClient } from '@passage/sdk'
+import type { PassageError, PassageClient } from '@passage/sdk'
 
 /** How long a notice stays in the status bar. */
 const NOTICE_MS = 8_000 // 8 s: long enough to read a sentence

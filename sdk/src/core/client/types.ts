@@ -1,0 +1,388 @@
+import type { Clock } from '../runtime/clock.js'
+import type { DhtNode } from '../dht/dht-node.js'
+import type { NodeAddress } from '../dht/messages.js'
+import type { Identity } from '../identity/identity.js'
+import type { PassageError } from '../errors.js'
+import type { Bytes } from '../wire/bytes.js'
+
+/**
+ * A contact's ID: its text ID (`p1…`, 40 characters). Stable for the life of the contact,
+ * usable as a map key and on the command line.
+ */
+export type ContactId = string
+
+/** A message's ID: 32 lowercase hex characters (16 random bytes), the same on both sides. */
+export type MessageId = string
+
+/**
+ * Where an outgoing message is:
+ * - `pending`: saved in the outbox, not yet handed to any network (or waiting for a retry);
+ * - `sent`: handed over a direct link (or to the DHT, which has not acknowledged yet);
+ * - `stored`: at least one DHT mailbox replica acknowledged it;
+ * - `delivered`: the recipient's device decrypted and stored it (a receipt came back);
+ * - `read`: the recipient's app marked it read (a receipt came back).
+ * States only move forward. Incoming messages have the state `delivered` (or `read`).
+ */
+export type DeliveryState = 'pending' | 'sent' | 'stored' | 'delivered' | 'read'
+
+/** `out`: written here; `in`: received from the contact. */
+export type MessageDirection = 'in' | 'out'
+
+/** How a message travelled: over a direct TCP link or through a DHT mailbox. */
+export type MessageRoute = 'direct' | 'mailbox'
+
+/** A contact as kept in the client's home. */
+export interface ChatContact {
+  /** The contact's text ID. */
+  id: ContactId
+  /** Same as {@link id}; named for readability at call sites that print it. */
+  textId: string
+  /** The contact's identity public key (33 bytes). */
+  publicKey: Bytes
+  /** The display name given when adding it (or taken from its `passage:` URI). */
+  name?: string
+  /** When it was added, ms since the epoch. */
+  addedAt: number
+  /** When a message or a LAN beacon was last seen from it, ms since the epoch. */
+  lastSeenAt?: number
+  /** True while a direct link to it is open or it was seen on the LAN recently. */
+  online: boolean
+  /** Incoming messages not marked read. */
+  unread: number
+  /**
+   * Set when something arrived that claimed to be this contact and was refused
+   * (impersonation, changed identity key); see the `refused` event. Cleared by
+   * {@link PassageClient.contacts}.`clearFlag`.
+   */
+  flagged?: RefusalReason
+}
+
+/** One text message of a conversation. */
+export interface ChatMessage {
+  id: MessageId
+  contactId: ContactId
+  direction: MessageDirection
+  /** The text (UTF-8). */
+  text: string
+  /** When the author wrote it, ms since the epoch (the author's clock). */
+  sentAt: number
+  /** When this client stored it: for `in`, when it arrived; for `out`, when it was written. */
+  receivedAt: number
+  state: DeliveryState
+  /** Incoming: the user has seen it ({@link PassageClient.markRead}). Outgoing: a read receipt came. */
+  read: boolean
+  /** How it travelled, once known. */
+  route?: MessageRoute
+}
+
+/** A conversation with one contact, as the contact list of a chat screen shows it. */
+export interface Conversation {
+  contact: ChatContact
+  /** The newest message, if any. */
+  lastMessage?: ChatMessage
+  /** Incoming messages not marked read. */
+  unread: number
+  /** Time of the newest message (or when the contact was added), ms since the epoch. */
+  updatedAt: number
+}
+
+/** Options of {@link PassageClient.history}. */
+export interface HistoryOptions {
+  /** At most this many messages (default 50, at most 1000). */
+  limit?: number
+  /**
+   * Only messages older than this one: a message ID from a previous page (the first, oldest
+   * message of the page), for scrolling back.
+   */
+  before?: MessageId
+}
+
+/** Options of calls that may wait on the network. */
+export interface SignalOptions {
+  /** Aborts the wait; the call rejects with the signal's reason. */
+  signal?: AbortSignal
+}
+
+/** Options of {@link PassageClient.send}. */
+export interface SendOptions extends SignalOptions {
+  /**
+   * Resolve only after the first delivery attempt (default `true`). With `false`, `send`
+   * resolves as soon as the message is in the outbox (`pending`), and it goes out in the
+   * background; watch the `delivery` event.
+   */
+  wait?: boolean
+}
+
+/** A change of an outgoing message's {@link DeliveryState}. */
+export interface DeliveryEvent {
+  messageId: MessageId
+  contactId: ContactId
+  state: DeliveryState
+  route?: MessageRoute
+}
+
+/** Why an incoming message was refused. */
+export type RefusalReason =
+  /** The Signal message was not made by the identity it claims (or the identity key changed). */
+  | 'impersonation'
+  /** The ciphertext does not decrypt: altered, truncated, or not for us. */
+  | 'tampered'
+  /** The same message came twice (dropped quietly, reported for diagnostics). */
+  | 'replay'
+  /** It decrypted but its plaintext is not a valid chat message. */
+  | 'malformed'
+  /** A contact's identity key changed: nothing is accepted until the user accepts the new key. */
+  | 'identity-changed'
+
+/** An incoming message that was refused; the client keeps running. */
+export interface RefusedEvent {
+  reason: RefusalReason
+  /** The text ID it claimed to come from, when that much could be read. */
+  claimedSender?: string
+  /** `mailbox` (the envelope was deleted after refusal) or `direct`. */
+  route: MessageRoute
+  error: PassageError
+}
+
+/** A peer found by LAN discovery (signed multicast beacons). */
+export interface LanPeer {
+  textId: string
+  publicKey: Bytes
+  /** Its direct-link endpoints. */
+  addresses: Array<{ host: string; port: number }>
+  /** When its last beacon arrived, ms since the epoch. */
+  lastSeenAt: number
+  /** The contact it is, when it is one. */
+  contactId?: ContactId
+}
+
+/** The health of one configured super-node. */
+export interface SuperNodeStatus {
+  url: string
+  /** The last announce or request succeeded. */
+  reachable: boolean
+  /** When this client last announced itself there, ms since the epoch. */
+  lastAnnounceAt?: number
+  /** The last failure, when not reachable. */
+  error?: string
+}
+
+/** What {@link PassageClient.status} reports: what a chat screen's status bar shows. */
+export interface ClientStatus {
+  /** True when the DHT has at least one node in its table or a direct link is open. */
+  online: boolean
+  /** Peers currently seen on the LAN. */
+  lanPeers: number
+  /** The configured super-nodes. */
+  superNodes: SuperNodeStatus[]
+  /** Nodes in the DHT routing table. */
+  dhtNodes: number
+  /** Direct links open now. */
+  directLinks: number
+  /** Messages waiting in the outbox. */
+  outbox: number
+  /** When the mailbox was last fetched successfully, ms since the epoch. */
+  lastFetchAt?: number
+  /** The TCP endpoint other clients dial, when listening. */
+  listening?: { host: string; port: number }
+}
+
+/** The events of a {@link PassageClient}, with their payloads. */
+export interface ClientEvents {
+  /**
+   * A new incoming message, already stored. Emitted once; only when the process dies between
+   * storing a message and emitting its event is the event emitted again at the next start
+   * (at least once across crashes, never lost).
+   */
+  message: ChatMessage
+  /** An outgoing message changed state. */
+  delivery: DeliveryEvent
+  /** Something in {@link ClientStatus} changed (peers, links, super-nodes, outbox). */
+  status: ClientStatus
+  /** An incoming message was refused (impersonation, tampering…). */
+  refused: RefusedEvent
+  /** A background task failed (fetch, publish, announce); the client retries by itself. */
+  error: PassageError
+}
+
+/** Where LAN beacons go (see `LanDiscovery`). */
+export interface LanOptions {
+  /** IPv4 multicast group; default `239.255.77.77`. */
+  group?: string
+  /** UDP port; default 7477. */
+  port?: number
+  /** Local interface to join on and send from; default: the OS's choice. */
+  interface?: string
+  /** Time between beacons; default 5 s. */
+  intervalMs?: number
+}
+
+/** Options of {@link createClient}. */
+export interface ClientOptions {
+  /** The home folder (`--home` / `PASSAGE_HOME`): SQLite database, keys, messages. */
+  home: string
+  /**
+   * When the home has no identity yet: `true` creates one (with {@link name}); `false`
+   * (the default) throws `NoIdentityError`.
+   */
+  createIdentity?: boolean
+  /** A display name for a new identity. */
+  name?: string
+  /**
+   * Super-node URLs. Remembered in the home; when omitted, the remembered ones are used.
+   * The client announces itself to them, asks them for peers and addresses, and joins the
+   * DHT through the endpoint they report.
+   */
+  servers?: string[]
+  /** DHT nodes to join through, in addition to the super-nodes' and remembered ones. */
+  dhtBootstrap?: NodeAddress[]
+  /**
+   * A DHT node to use instead of starting one (tests, or an app that runs its own). The
+   * client does not destroy a node it was given.
+   */
+  dht?: DhtNode
+  /** The UDP endpoint of the client's own DHT node (default `127.0.0.1`, port 0). */
+  dhtBind?: { host?: string; port?: number }
+  /**
+   * The TCP endpoint for direct links (default `127.0.0.1`, port 0); `false`: no listener
+   * (messages then travel only through mailboxes and links this client dials).
+   */
+  listen?: { host?: string; port?: number } | false
+  /**
+   * LAN discovery by signed multicast beacons (needs the direct-link listener): `true` (the
+   * default) uses the default group and port on the OS's interface, `false` turns it off.
+   * Tests pass `{ interface: '127.0.0.1', port }` to stay on the loopback interface.
+   */
+  lan?: boolean | LanOptions
+  /** How often the mailbox is fetched while running (default 30 s). */
+  fetchIntervalMs?: number
+  /**
+   * Periodic work in the background: a mailbox fetch at start and every `fetchIntervalMs`,
+   * outbox retries, bundle republishing, announces. Default `true`. One-shot tools
+   * (`passage send`, `passage inbox`) pass `false` and call `fetchInbox()` / `flushOutbox()`
+   * themselves, so the messages `fetchInbox()` returns are all the new ones.
+   */
+  background?: boolean
+  /** Time source for timestamps, periodic work and expiry; `systemClock` by default. */
+  clock?: Clock
+  /**
+   * `false`: open the home only, start no network (contacts, history, marking read work;
+   * `send` only queues). Default `true`.
+   */
+  network?: boolean
+}
+
+/**
+ * The contacts of a client.
+ */
+export interface ContactBook {
+  /**
+   * Adds a contact from its text ID (`p1…`) or a `passage:` URI (which carries the public
+   * key and may carry a name). A text ID alone is a hash: the public key is then looked up
+   * through the DHT and the super-nodes, so `add` waits on the network. Adding an existing
+   * contact updates its name. Throws `MalformedError` for an invalid ID or URI,
+   * `NotFoundError` when the key of a bare text ID cannot be found.
+   */
+  add(textIdOrUri: string, options?: { name?: string } & SignalOptions): Promise<ChatContact>
+  /** All contacts, by name then text ID. */
+  list(): Promise<ChatContact[]>
+  /** A contact by text ID, or by name when exactly one contact has it; `undefined` otherwise. */
+  get(textIdOrName: string): Promise<ChatContact | undefined>
+  /** Renames a contact. Throws `NotFoundError` for an unknown one. */
+  rename(contactId: ContactId, name: string): Promise<ChatContact>
+  /** Removes a contact; its history stays. */
+  remove(contactId: ContactId): Promise<void>
+  /** Clears the {@link ChatContact.flagged} mark after the user looked at it. */
+  clearFlag(contactId: ContactId): Promise<void>
+}
+
+/**
+ * A Passage client: one identity, its home folder, its network presence. Bots and the
+ * terminal client use only this.
+ *
+ * @example
+ * const client = await createClient({ home: './bot-home', createIdentity: true,
+ *   servers: ['http://127.0.0.1:8080'] })
+ * console.log('talk to me:', client.textId)
+ * for await (const message of client.messages()) {
+ *   await client.send(message.contactId, `echo: ${message.text}`)
+ * }
+ */
+export interface PassageClient {
+  /** This client's identity (its secret key stays in the home). */
+  readonly identity: Identity
+  /** Its text ID, `p1…`: what others add as a contact. */
+  readonly textId: string
+  /** Its `passage:` URI (text ID, public key, name): the best way to be added. */
+  readonly contactUri: string
+  /** The home folder. */
+  readonly home: string
+
+  readonly contacts: ContactBook
+
+  /** Conversations, the most recent first. */
+  conversations(): Promise<Conversation[]>
+
+  /**
+   * The messages with a contact, oldest first: the newest `limit` (default 50) messages,
+   * or those before `before`.
+   */
+  history(contactId: ContactId, options?: HistoryOptions): Promise<ChatMessage[]>
+
+  /**
+   * Sends a text to a contact. The message is first saved in the outbox (it survives a crash
+   * and goes out after a restart), then Signal-encrypted and delivered: over a direct link
+   * when the contact is reachable (LAN first), else sealed into its DHT mailbox. Resolves
+   * with the message and its state after the first attempt (`sent`, `stored`, or `pending`
+   * when nothing could take it yet: it is retried). Throws `NotFoundError` for an unknown
+   * contact, `MalformedError` for an empty or too long text (at most 4000 UTF-8 bytes).
+   */
+  send(contactId: ContactId, text: string, options?: SendOptions): Promise<ChatMessage>
+
+  /**
+   * Marks incoming messages of a contact read (all of them, or those listed) and sends the
+   * contact a read receipt. Resolves with how many were newly marked.
+   */
+  markRead(contactId: ContactId, messageIds?: MessageId[]): Promise<number>
+
+  /**
+   * Fetches the DHT mailbox now, stores and emits new messages, deletes what was stored.
+   * Resolves with the new messages (oldest first), including any that an earlier run stored
+   * but died before showing. With `background: true`, a concurrent background fetch may have
+   * taken some (they were emitted as `message` events). The client also does this at start and
+   * every `fetchIntervalMs`.
+   */
+  fetchInbox(options?: SignalOptions): Promise<ChatMessage[]>
+
+  /** Retries the outbox now (it is also retried periodically). Resolves with how many went out. */
+  flushOutbox(options?: SignalOptions): Promise<number>
+
+  /** The current network status. */
+  status(): ClientStatus
+
+  /** Peers seen on the LAN recently. */
+  lanPeers(): LanPeer[]
+
+  /**
+   * Subscribes to an event; returns a function that unsubscribes. Handlers must not throw
+   * (a throwing handler is reported as an `error` event and otherwise ignored).
+   */
+  on<E extends keyof ClientEvents>(
+    event: E,
+    handler: (payload: ClientEvents[E]) => void,
+  ): () => void
+  /** Removes a handler added with {@link on}. */
+  off<E extends keyof ClientEvents>(event: E, handler: (payload: ClientEvents[E]) => void): void
+
+  /**
+   * The incoming messages from now on, as an async iterator: ends when `signal` aborts or
+   * the client closes. Messages arriving while the consumer is busy are buffered.
+   */
+  messages(options?: SignalOptions): AsyncIterableIterator<ChatMessage>
+
+  /**
+   * Stops everything (timers, links, listener, DHT node, LAN discovery) and closes the
+   * database. Pending outbox entries stay for the next start. Idempotent.
+   */
+  close(): Promise<void>
+}

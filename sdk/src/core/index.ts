@@ -1,0 +1,414 @@
+// The portable protocol core of @passage/sdk: an explicit list, nothing else is exported.
+// The public API of @passage/sdk: an explicit list, nothing else is exported.
+export {
+  PassageError,
+  MalformedError,
+  BadChecksumError,
+  BadSignatureError,
+  KeyMismatchError,
+  ClockSkewError,
+  ReplayError,
+  WrongAudienceError,
+  RateLimitedError,
+  NotFoundError,
+  RemoteError,
+  TimeoutError,
+  AlreadyExistsError,
+} from './errors.js'
+export { type Clock, systemClock, ManualClock } from './runtime/clock.js'
+export {
+  type Bytes,
+  toBytes,
+  concatBytes,
+  equalBytes,
+  toHex,
+  fromHex,
+  toBase64Url,
+  fromBase64Url,
+  utf8,
+  fromUtf8,
+} from './wire/bytes.js'
+export { BinaryReader, BinaryWriter } from './wire/binary.js'
+export {
+  type NodeId,
+  NODE_ID_BYTES,
+  PUBLIC_KEY_BYTES,
+  SIGNATURE_BYTES,
+  nodeIdFromPublicKey,
+  xorDistance,
+  compareBytes,
+  compareDistance,
+  nodeIdToHex,
+} from './identity/node-id.js'
+export {
+  TEXT_ID_PREFIX,
+  TEXT_ID_LENGTH,
+  encodeTextId,
+  parseTextId,
+  isTextId,
+} from './identity/text-id.js'
+export { Identity, isValidSignature, verifySignature, idMatchesKey } from './identity/identity.js'
+export { type ContactCard, encodeContactUri, parseContactUri } from './identity/contact-uri.js'
+export {
+  RECORD_VERSION,
+  RECORD_SIGNING_DOMAIN,
+  MAX_RECORD_PAYLOAD_BYTES,
+  RecordType,
+  type UnsignedRecord,
+  type SignedRecord,
+  encodeRecordBody,
+  recordSigningInput,
+  signRecord,
+  verifyRecord,
+  recordSignerId,
+  encodeSignedRecord,
+  decodeSignedRecord,
+} from './records/signed-record.js'
+export {
+  ANNOUNCE_SKEW_MS,
+  MAX_ANNOUNCE_ADDRESSES,
+  type Transport,
+  type PeerAddress,
+  type Announce,
+  type AnnounceJson,
+  encodeAnnouncePayload,
+  decodeAnnouncePayload,
+  announceToRecord,
+  createAnnounce,
+  announceToJson,
+  announceFromJson,
+  verifyAnnounce,
+} from './records/announce.js'
+export { TooLargeError, UnavailableError, NoIdentityError, RetryAfterError } from './errors.js'
+export {
+  BOOTSTRAP_TIMEOUT_MS,
+  MAX_PEERS_LIMIT,
+  BootstrapClient,
+  type BootstrapClientOptions,
+  type RequestOptions,
+  type BootstrapInfo,
+  type BootstrapPeer,
+  type ObservedAddress,
+  type AnnounceResult,
+  type HealthStatus,
+  type ReadyStatus,
+} from './bootstrap/bootstrap-client.js'
+// DHT and mailboxes (issue 3)
+export {
+  DHT_MAGIC,
+  DHT_VERSION,
+  MAX_DATAGRAM_BYTES,
+  FRAGMENT_BYTES,
+  MAX_ENVELOPE_BYTES,
+  MessageType,
+  WIRE_ERRORS,
+  type DhtMessage,
+  type MessageBody,
+  type MessageKind,
+  type MessageHeader,
+  type NodeAddress,
+  type NodeInfo,
+  type MailboxAuth,
+  type DropReason,
+  type DecodeResult,
+  encodeMessage,
+  decodeMessage,
+  tryDecodeMessage,
+  mailboxKeyFor,
+  envelopeIdOf,
+  recordKeyFor,
+  proofInput,
+  mailboxAuthInput,
+  wireErrorCode,
+  errorFromWire,
+} from './dht/messages.js'
+export {
+  K,
+  BUCKET_COUNT,
+  RoutingTable,
+  subnetOf,
+  type Contact,
+  type AddResult,
+  type RoutingTableOptions,
+} from './dht/routing-table.js'
+export {
+  ALPHA,
+  DhtNode,
+  type DhtNodeOptions,
+  type DhtStats,
+  type DhtMetrics,
+  type DhtLogger,
+  type LookupNode,
+  type LookupResult,
+  type PutEnvelopeResult,
+  type FetchedEnvelope,
+} from './dht/dht-node.js'
+export { type RecordStore, MemoryRecordStore } from './dht/record-store.js'
+export type {
+  DatagramSocket,
+  DatagramSource,
+  DatagramBind,
+  MulticastBind,
+  MulticastOptions,
+  ByteStream,
+  StreamListener,
+  StreamConnector,
+  StreamListen,
+} from './net/ports.js'
+export {
+  DEFAULT_ENVELOPE_TTL_MS,
+  MAX_ENVELOPE_TTL_MS,
+  TOMBSTONE_TTL_MS,
+  DEFAULT_MAILBOX_QUOTA,
+  type MailboxStore,
+  type MailboxQuota,
+  type StoredEnvelope,
+  type EnvelopeSummary,
+  type PutOutcome,
+} from './mailbox/mailbox-store.js'
+export { MemoryMailboxStore } from './mailbox/memory-mailbox-store.js'
+export { BadTokenError, MailboxFullError, QuotaExceededError } from './errors.js'
+export {
+  TamperedError,
+  ImpersonationError,
+  IdentityChangedError,
+  NoSessionError,
+  UnknownPreKeyError,
+} from './errors.js'
+export {
+  SignalNamespace,
+  type SignalStorage,
+  type LiveValue,
+  type LiveValueStorage,
+  holdsLiveValues,
+  MemorySignalStorage,
+} from './signal/signal-storage.js'
+export {
+  MIN_DEVICE_ID,
+  MAX_DEVICE_ID,
+  PRIMARY_DEVICE_ID,
+  type SignalAddress,
+  signalAddress,
+  signalAddressOfKey,
+  addressKey,
+  parseAddressKey,
+  sameAddress,
+} from './signal/signal-address.js'
+export {
+  type IdentityKeyPolicy,
+  type IdentityRefusal,
+  accountKeyPolicy,
+  SessionCache,
+  SignalSessionStore,
+  SignalIdentityStore,
+  SignalPreKeyStore,
+  SignalSignedPreKeyStore,
+  SignalKyberPreKeyStore,
+  SignalSenderKeyStore,
+  SignalStores,
+  trustedIdentityKey,
+  pendingIdentityKey,
+  acceptIdentityChange,
+  countOneTimePreKeys,
+  unusedPreKeyIds,
+  purgeUsedPreKeys,
+} from './signal/signal-stores.js'
+export {
+  KYBER_PUBLIC_KEY_BYTES,
+  KYBER_HASH_BYTES,
+  MAX_BUNDLE_ONE_TIME_PRE_KEYS,
+  PRE_KEY_BUNDLE_FIXED_BYTES,
+  DEFAULT_ONE_TIME_PRE_KEYS,
+  type PublicOneTimePreKey,
+  type PreKeyBundlePayload,
+  type PreKeyBundle,
+  type GeneratedPreKeys,
+  encodePreKeyBundlePayload,
+  decodePreKeyBundlePayload,
+  encodePreKeyBundle,
+  decodePreKeyBundle,
+  verifyPreKeyBundle,
+  toLibsignalBundle,
+  loadRegistrationId,
+  generatePreKeys,
+  createPreKeyBundle,
+} from './signal/pre-key-bundle.js'
+export {
+  SignalMessageType,
+  SEALED_VERSION,
+  SEALED_CONTENT_VERSION,
+  SEALED_INFO,
+  HPKE_SUITE_X25519_SHA256_AES256GCM,
+  SEALED_OVERHEAD_BYTES,
+  SEALED_CONTENT_HEADER_BYTES,
+  type SealedContent,
+  encodeSealedContent,
+  decodeSealedContent,
+  sealMessage,
+  openSealedMessage,
+} from './signal/sealed-message.js'
+export {
+  USED_PRE_KEY_GRACE_MS,
+  type SignalCiphertext,
+  type OpenedMessage,
+  type EncryptOptions,
+  type DecryptOptions,
+  type SignalSessionOptions,
+  SignalSession,
+} from './signal/signal-session.js'
+export { MAX_RESPONSE_BYTES } from './bootstrap/bootstrap-client.js'
+// Super-node list (issue 5): GET /v1/nodes, record type 5
+export {
+  MAX_NODE_LIST_NODES,
+  MAX_NODE_URL_BYTES,
+  type NodeListEntry,
+  type NodeList,
+  type NodeListJson,
+  encodeNodeListPayload,
+  decodeNodeListPayload,
+  nodeListPayloadBytes,
+  nodeListToRecord,
+  createNodeList,
+  nodeListToJson,
+  verifyNodeListRecord,
+} from './records/node-list.js'
+// Direct links over TCP and LAN discovery (issue 4)
+export { UnreachableError, WrongPeerError, LinkClosedError } from './errors.js'
+export { type Timers, type TimerHandle, systemTimers, ManualTimers } from './runtime/timers.js'
+export {
+  FRAME_HEADER_BYTES,
+  MAX_FRAME_BYTES,
+  encodeFrame,
+  FrameDecoder,
+} from './link/frame-codec.js'
+export {
+  LINK_VERSION,
+  LINK_SIGNING_DOMAIN,
+  LINK_NONCE_BYTES,
+  LinkFrameType,
+  LinkRole,
+  type LinkHello,
+  type LinkFrame,
+  type LinkTranscript,
+  encodeLinkHello,
+  encodeLinkProof,
+  encodeLinkData,
+  decodeLinkFrame,
+  linkSigningInput,
+} from './link/link-messages.js'
+export {
+  MAX_LINK_PAYLOAD_BYTES,
+  LinkProtocol,
+  type LinkPeer,
+  type LinkProtocolOptions,
+  type LinkStep,
+} from './link/link-protocol.js'
+export {
+  HANDSHAKE_TIMEOUT_MS,
+  Link,
+  dialLink,
+  type LinkAddress,
+  type DialLinkOptions,
+  type HandshakeOptions,
+} from './link/link.js'
+export {
+  LinkListener,
+  type LinkListenerOptions,
+  type LinkListenerStats,
+} from './link/link-listener.js'
+export {
+  RECONNECT_INITIAL_MS,
+  RECONNECT_MAX_MS,
+  RECONNECT_JITTER,
+  backoffDelay,
+  type BackoffOptions,
+} from './util/backoff.js'
+export { LinkManager, type LinkManagerOptions, type PeerBackoff } from './link/link-manager.js'
+export {
+  BEACON_MAGIC,
+  BEACON_VERSION,
+  BEACON_SIGNING_DOMAIN,
+  BEACON_BODY_BYTES,
+  BEACON_BYTES,
+  type UnsignedBeacon,
+  type Beacon,
+  encodeBeaconBody,
+  beaconSigningInput,
+  signBeacon,
+  encodeBeacon,
+  decodeBeacon,
+  verifyBeacon,
+} from './discovery/beacon.js'
+export {
+  LAN_GROUP,
+  LAN_PORT,
+  BEACON_INTERVAL_MS,
+  LAN_PEER_TTL_MS,
+  BEACON_SKEW_MS,
+  LanDiscovery,
+  type DiscoveredPeer,
+  type LanDiscoveryStats,
+  type LanDiscoveryOptions,
+} from './discovery/lan-discovery.js'
+// end of issue 4 links/discovery
+// The SDK client (issue 4): the one facade the CLI and bots use
+export {
+  type ContactId,
+  type MessageId,
+  type DeliveryState,
+  type MessageDirection,
+  type MessageRoute,
+  type ChatContact,
+  type ChatMessage,
+  type Conversation,
+  type HistoryOptions,
+  type SignalOptions,
+  type SendOptions,
+  type DeliveryEvent,
+  type RefusalReason,
+  type RefusedEvent,
+  type LanPeer,
+  type LanOptions,
+  type SuperNodeStatus,
+  type ClientStatus,
+  type ClientEvents,
+  type ClientOptions,
+  type ContactBook,
+  type PassageClient,
+} from './client/types.js'
+export {
+  DEFAULT_FETCH_INTERVAL_MS,
+  DIRECT_ACK_TIMEOUT_MS,
+  createClient,
+  type ClientFaults,
+  type ClientInternals,
+} from './client/create-client.js'
+export {
+  CHAT_PAYLOAD_VERSION,
+  MESSAGE_ID_BYTES,
+  MAX_TEXT_BYTES,
+  MAX_RECEIPT_IDS,
+  PADDING_BUCKETS,
+  ChatPayloadKind,
+  ReceiptKind,
+  type ChatPayload,
+  encodeChatPayload,
+  decodeChatPayload,
+  paddedSize,
+} from './client/chat-payload.js'
+export {
+  DirectFrameType,
+  type DirectFrame,
+  encodeDirectFrame,
+  decodeDirectFrame,
+  directMessageId,
+} from './client/direct-frame.js'
+export {
+  KyberKeyPartRecordType,
+  KYBER_FIRST_PART_BYTES,
+  LOW_ONE_TIME_PRE_KEYS,
+  REPLENISH_ONE_TIME_PRE_KEYS,
+  PreKeyDirectory,
+} from './client/pre-key-directory.js'
+// DHT key proofs by MAC (docs/PROTOCOL.md, "Key proofs by MAC")
+export { PROOF_MAC_BYTES, proofKeyFromShared, proofMac } from './dht/messages.js'

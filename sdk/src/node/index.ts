@@ -1,0 +1,13 @@
+// @passage/sdk/node: the Node.js adapters (sockets, SQLite home, libsignal) and the client with
+// today's defaults.
+export { type ClientStore, type StoredIdentity } from './sqlite/client-store.js'
+export { type ClientDatabase, CLIENT_MIGRATIONS } from './sqlite/migrations.js'
+export { CLIENT_DB_FILE, openClientStore, SqliteClientStore } from './sqlite/sqlite-client-store.js'
+export { bindUdpSocket } from './udp-socket.js'
+export { connectTcp, listenTcp } from './tcp-socket.js'
+export { bindMulticastSocket } from './multicast-socket.js'
+export {
+  SqliteSignalStorage,
+  SqliteSignalTransaction,
+  sqliteTransactionOf,
+} from './sqlite/signal-storage.js'
