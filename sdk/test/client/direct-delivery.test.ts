@@ -10,7 +10,7 @@ import {
   type Bytes,
   type RefusedEvent,
 } from '@passage/sdk'
-import { CLIENT_DB_FILE } from '@passage/sdk/node'
+import { connectTcp, CLIENT_DB_FILE } from '@passage/sdk/node'
 import { collect, home, startClient, testnet, until } from './helpers.js'
 
 /** A UDP port free on 127.0.0.1 now (the LAN group sockets of both clients share it). */
@@ -239,6 +239,7 @@ t.test(
     // A link of Alice's own identity (the handshake passes), carrying damaged messages.
     const { host, port } = bob.status().listening!
     const link = await dialLink({
+      connect: connectTcp,
       identity: alice.identity,
       host,
       port,

@@ -11,6 +11,7 @@ import {
   toHex,
   verifyBeacon,
 } from '@passage/sdk'
+import { bindMulticastSocket } from '@passage/sdk/node'
 import { hexVector } from '../helpers/protocol-doc.js'
 
 const alice = Identity.fromPrivateKey(hexVector('alice.privateKey'))
@@ -36,6 +37,7 @@ t.test('the documented datagram decodes, verifies and is accepted once', async (
 
   const bob = Identity.generate()
   const lan = new LanDiscovery({
+    bind: bindMulticastSocket,
     identity: bob,
     tcpPort: 7401,
     clock: new ManualClock(fields.timestamp + 30_000),

@@ -78,6 +78,7 @@ t.test('two nodes find each other over multicast on loopback', async (t) => {
   const port = await freeUdpPort()
   const make = (identity: Identity, tcpPort: number) => {
     const lan = new LanDiscovery({
+      bind: bindMulticastSocket,
       identity,
       tcpPort,
       clock,
@@ -128,6 +129,7 @@ t.test('forged, stale, replayed, garbage and own beacons are dropped and counted
   const timers = new ManualTimers(clock)
   const port = await freeUdpPort()
   const lan = new LanDiscovery({
+    bind: bindMulticastSocket,
     identity: alice,
     tcpPort: 7001,
     clock,
@@ -201,7 +203,7 @@ t.test('unicast mode: beacons to an explicit address list', async (t) => {
     tcpPort: 7001,
     clock,
     timers,
-    socketFactory: async () => aSocket,
+    bind: async () => aSocket,
     targets: [bSocket.address()],
   })
   const b = new LanDiscovery({
@@ -209,7 +211,7 @@ t.test('unicast mode: beacons to an explicit address list', async (t) => {
     tcpPort: 7002,
     clock,
     timers,
-    socketFactory: async () => bSocket,
+    bind: async () => bSocket,
     targets: [aSocket.address()],
   })
   t.teardown(() => a.stop())

@@ -13,6 +13,7 @@ import {
   type DiscoveredPeer,
   type LinkPeer,
 } from '@passage/sdk'
+import { bindMulticastSocket, listenTcp, connectTcp } from '@passage/sdk/node'
 
 const WAIT_MS = 3_000 // bound on every wait; loopback answers in well under that
 
@@ -39,8 +40,9 @@ t.test('two nodes find each other on the LAN and link with no super-node', async
   const timers = new ManualTimers(clock)
   const udpPort = await freeUdpPort()
   const node = async (identity: Identity) => {
-    const listener = await LinkListener.listen({ identity })
+    const listener = await LinkListener.listen({ listen: listenTcp, identity })
     const lan = new LanDiscovery({
+      bind: bindMulticastSocket,
       identity,
       tcpPort: listener.address().port,
       clock,
@@ -49,6 +51,7 @@ t.test('two nodes find each other on the LAN and link with no super-node', async
       interface: '127.0.0.1',
     })
     const links = new LinkManager({
+      connect: connectTcp,
       identity,
       resolve: (id) => {
         const near = lan.peer(id)

@@ -16,6 +16,7 @@ import {
   type Link,
   type LinkAddress,
 } from '@passage/sdk'
+import { listenTcp, connectTcp } from '@passage/sdk/node'
 
 type HasTeardown = Pick<typeof t, 'teardown'>
 
@@ -43,13 +44,13 @@ async function until(check: () => boolean, what: string): Promise<void> {
 }
 
 async function listen(t: HasTeardown, identity: Identity, port = 0) {
-  const listener = await LinkListener.listen({ identity, port })
+  const listener = await LinkListener.listen({ listen: listenTcp, identity, port })
   t.teardown(() => listener.close())
   return listener
 }
 
 async function deadPort(): Promise<number> {
-  const listener = await LinkListener.listen({ identity: bob })
+  const listener = await LinkListener.listen({ listen: listenTcp, identity: bob })
   const { port } = listener.address()
   await listener.close()
   return port
@@ -74,7 +75,7 @@ t.test('backoff: doubles, caps, jitters down by at most the jitter share', async
 
 t.test('send dials on demand, reuses the link, and frames surface as events', async (t) => {
   const listener = await listen(t, bob)
-  const bobSide = new LinkManager({ identity: bob, resolve: () => [] })
+  const bobSide = new LinkManager({ connect: connectTcp, identity: bob, resolve: () => [] })
   t.teardown(() => bobSide.close())
   listener.on('link', (link) => bobSide.adopt(link))
   const got: string[] = []
@@ -84,6 +85,7 @@ t.test('send dials on demand, reuses the link, and frames surface as events', as
   })
   let dials = 0
   const aliceSide = new LinkManager({
+    connect: connectTcp,
     identity: alice,
     resolve: () => [listener.address()],
     dial: (options: DialLinkOptions) => {
@@ -115,6 +117,7 @@ t.test('nothing is queued: no address or a dead address is UnreachableError at o
   let addresses: LinkAddress[] = []
   let dials = 0
   const manager = new LinkManager({
+    connect: connectTcp,
     identity: alice,
     clock,
     timers,
@@ -146,6 +149,7 @@ t.test('kept peers redial with capped backoff on manual timers, then after a dro
   const timers = new ManualTimers(clock)
   const port = await deadPort()
   const manager = new LinkManager({
+    connect: connectTcp,
     identity: alice,
     clock,
     timers,
@@ -197,8 +201,16 @@ t.test('kept peers redial with capped backoff on manual timers, then after a dro
 t.test('both sides dial at once: both keep the same single link', async (t) => {
   const aliceListener = await listen(t, alice)
   const bobListener = await listen(t, bob)
-  const aliceSide = new LinkManager({ identity: alice, resolve: () => [bobListener.address()] })
-  const bobSide = new LinkManager({ identity: bob, resolve: () => [aliceListener.address()] })
+  const aliceSide = new LinkManager({
+    connect: connectTcp,
+    identity: alice,
+    resolve: () => [bobListener.address()],
+  })
+  const bobSide = new LinkManager({
+    connect: connectTcp,
+    identity: bob,
+    resolve: () => [aliceListener.address()],
+  })
   t.teardown(() => aliceSide.close())
   t.teardown(() => bobSide.close())
   aliceListener.on('link', (link) => aliceSide.adopt(link))

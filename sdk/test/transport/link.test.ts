@@ -27,7 +27,7 @@ import {
   type Link,
   type PassageError,
 } from '@passage/sdk'
-import { connectTcp } from '@passage/sdk/node'
+import { listenTcp, connectTcp } from '@passage/sdk/node'
 
 const alice = Identity.generate()
 const bob = Identity.generate()
@@ -49,7 +49,11 @@ function within<T>(promise: Promise<T>, what: string): Promise<T> {
 }
 
 async function listen(t: HasTeardown, identity: Identity, timers?: ManualTimers) {
-  const listener = await LinkListener.listen({ identity, ...(timers ? { timers } : {}) })
+  const listener = await LinkListener.listen({
+    listen: listenTcp,
+    identity,
+    ...(timers ? { timers } : {}),
+  })
   t.teardown(() => listener.close())
   return listener
 }
@@ -121,7 +125,13 @@ t.test('a dialed link authenticates both sides and carries frames both ways', as
   const listener = await listen(t, bob)
   const { port } = listener.address()
   const accepted = nextLink(listener)
-  const link = await dialLink({ host: '127.0.0.1', port, expectedId: bob.id, identity: alice })
+  const link = await dialLink({
+    connect: connectTcp,
+    host: '127.0.0.1',
+    port,
+    expectedId: bob.id,
+    identity: alice,
+  })
   t.teardown(() => link.close())
   const far = await accepted
   t.same(link.peer.id, bob.id, 'the dialer knows it reached Bob')
@@ -166,7 +176,12 @@ t.test('a dialed link authenticates both sides and carries frames both ways', as
 t.test('the other direction: Bob dials Alice', async (t) => {
   const listener = await listen(t, alice)
   const accepted = nextLink(listener)
-  const link = await dialLink({ ...listener.address(), expectedId: alice.id, identity: bob })
+  const link = await dialLink({
+    connect: connectTcp,
+    ...listener.address(),
+    expectedId: alice.id,
+    identity: bob,
+  })
   t.teardown(() => link.close())
   const far = await accepted
   const atAlice = nextFrame(far)
@@ -181,7 +196,7 @@ t.test('the dialer refuses a peer that is not the expected ID', async (t) => {
   const listener = await listen(t, bob)
   const refused = nextRefusal(listener)
   await t.rejects(
-    dialLink({ ...listener.address(), expectedId: carol.id, identity: alice }),
+    dialLink({ connect: connectTcp, ...listener.address(), expectedId: carol.id, identity: alice }),
     WrongPeerError,
   )
   t.type(await refused, LinkClosedError, 'the listener sees the dialer hang up mid-handshake')
@@ -219,7 +234,13 @@ t.test('a forged proof is refused on both sides', async (t) => {
   const address = fake.address()
   if (!address || typeof address === 'string') throw new Error('unbound')
   await t.rejects(
-    dialLink({ host: '127.0.0.1', port: address.port, expectedId: bob.id, identity: alice }),
+    dialLink({
+      connect: connectTcp,
+      host: '127.0.0.1',
+      port: address.port,
+      expectedId: bob.id,
+      identity: alice,
+    }),
     BadSignatureError,
   )
 })
@@ -263,7 +284,13 @@ t.test(
     t.equal(listener.stats.accepted, 0)
     // The listener still works.
     const accepted = nextLink(listener)
-    const link = await dialLink({ host: '127.0.0.1', port, expectedId: bob.id, identity: alice })
+    const link = await dialLink({
+      connect: connectTcp,
+      host: '127.0.0.1',
+      port,
+      expectedId: bob.id,
+      identity: alice,
+    })
     t.teardown(() => link.close())
     t.same((await accepted).peer.id, alice.id)
   },
@@ -337,13 +364,14 @@ t.test('dialing nobody is UnreachableError; an aborted dial is LinkClosedError',
   const { port } = listener.address()
   await listener.close()
   await t.rejects(
-    dialLink({ host: '127.0.0.1', port, expectedId: bob.id, identity: alice }),
+    dialLink({ connect: connectTcp, host: '127.0.0.1', port, expectedId: bob.id, identity: alice }),
     UnreachableError,
   )
   const controller = new AbortController()
   controller.abort()
   await t.rejects(
     dialLink({
+      connect: connectTcp,
       host: '127.0.0.1',
       port,
       expectedId: bob.id,
@@ -355,9 +383,14 @@ t.test('dialing nobody is UnreachableError; an aborted dial is LinkClosedError',
 })
 
 t.test('closing the listener closes its links', async (t) => {
-  const listener = await LinkListener.listen({ identity: bob })
+  const listener = await LinkListener.listen({ listen: listenTcp, identity: bob })
   const accepted = nextLink(listener)
-  const link = await dialLink({ ...listener.address(), expectedId: bob.id, identity: alice })
+  const link = await dialLink({
+    connect: connectTcp,
+    ...listener.address(),
+    expectedId: bob.id,
+    identity: alice,
+  })
   await accepted
   const done = closed(link)
   await listener.close()
@@ -366,7 +399,7 @@ t.test('closing the listener closes its links', async (t) => {
 })
 
 t.test('accepted links as an async iterator, ended by close', async (t) => {
-  const listener = await LinkListener.listen({ identity: bob })
+  const listener = await LinkListener.listen({ listen: listenTcp, identity: bob })
   const seen: string[] = []
   const loop = (async () => {
     for await (const link of listener.accepted()) {
@@ -375,7 +408,12 @@ t.test('accepted links as an async iterator, ended by close', async (t) => {
     }
   })()
   for (const identity of [alice, carol]) {
-    const link = await dialLink({ ...listener.address(), expectedId: bob.id, identity })
+    const link = await dialLink({
+      connect: connectTcp,
+      ...listener.address(),
+      expectedId: bob.id,
+      identity,
+    })
     await closed(link)
   }
   await listener.close()

@@ -1,5 +1,14 @@
 import { systemClock, type Clock } from '../runtime/clock.js'
 import {
+  host,
+  hostFetch,
+  type AbortSignalLike,
+  type Fetch,
+  type FetchResponse,
+  type UrlLike,
+} from '../runtime/host.js'
+import { systemTimers, type Timers } from '../runtime/timers.js'
+import {
   BadChecksumError,
   BadSignatureError,
   ClockSkewError,
@@ -42,7 +51,7 @@ export const MAX_PEERS_LIMIT = 100
 /** What {@link BootstrapClient} needs; only `url` is required. */
 export interface BootstrapClientOptions {
   /** The super-node's base URL, e.g. `http://127.0.0.1:8080`; `http://` is assumed when no scheme is given. */
-  url: string | URL
+  url: string | { readonly href: string }
   /**
    * The super-node's ID when it is known beforehand (a contact card, a previous run): then
    * {@link BootstrapClient.info} refuses a server with another ID (`KeyMismatchError`), so
@@ -53,8 +62,10 @@ export interface BootstrapClientOptions {
   identity?: Identity
   /** Timestamps and default sequence numbers of announces; `systemClock` by default. */
   clock?: Clock
-  /** A `fetch` implementation; the global one by default (Node 20+, browsers, React Native). */
-  fetch?: typeof globalThis.fetch
+  /** A `fetch` implementation; the host's by default (Node 20+, browsers, React Native). */
+  fetch?: Fetch
+  /** For the per-request timeout; the host's timers by default. */
+  timers?: Pick<Timers, 'setTimeout' | 'clearTimeout'>
   /** Per-request timeout in ms, {@link BOOTSTRAP_TIMEOUT_MS} by default. */
   timeoutMs?: number
   /**
@@ -68,7 +79,7 @@ export interface BootstrapClientOptions {
 /** Options every call accepts. */
 export interface RequestOptions {
   /** Aborts the request; the promise rejects with `signal.reason`. */
-  signal?: AbortSignal
+  signal?: AbortSignalLike
 }
 
 /** `GET /v1/info`: who the super-node is. */
@@ -126,7 +137,7 @@ export interface ReadyStatus {
 
 interface Reply {
   status: number
-  headers: Headers
+  headers: FetchResponse['headers']
   body: unknown
 }
 
@@ -193,10 +204,11 @@ const NETWORK_REASONS: Record<string, string> = {
  */
 export class BootstrapClient {
   /** The normalised base URL, ending with `/`. */
-  readonly url: URL
+  readonly url: UrlLike
   private readonly identity: Identity | undefined
   private readonly clock: Clock
-  private readonly fetchImpl: typeof globalThis.fetch
+  private readonly timers: Pick<Timers, 'setTimeout' | 'clearTimeout'>
+  private readonly fetchImpl: Fetch
   private readonly timeoutMs: number
   private readonly onRejectedPeer: BootstrapClientOptions['onRejectedPeer']
   private serverInfo: BootstrapInfo | undefined
@@ -207,7 +219,8 @@ export class BootstrapClient {
     this.url = parseServerUrl(options.url)
     this.identity = options.identity
     this.clock = options.clock ?? systemClock
-    this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
+    this.fetchImpl = options.fetch ?? hostFetch
+    this.timers = options.timers ?? systemTimers
     this.timeoutMs = options.timeoutMs ?? BOOTSTRAP_TIMEOUT_MS
     this.onRejectedPeer = options.onRejectedPeer
     this.expectedServerId = options.serverId === undefined ? undefined : toTextId(options.serverId)
@@ -311,8 +324,8 @@ export class BootstrapClient {
   async peers(
     options: { near?: string | Uint8Array; limit?: number } & RequestOptions = {},
   ): Promise<BootstrapPeer[]> {
-    const query = new URLSearchParams()
-    if (options.near !== undefined) query.set('near', toTextId(options.near))
+    const query: string[] = []
+    if (options.near !== undefined) query.push(`near=${toTextId(options.near)}`)
     if (options.limit !== undefined) {
       if (
         !Number.isInteger(options.limit) ||
@@ -321,11 +334,10 @@ export class BootstrapClient {
       ) {
         throw new MalformedError(`limit must be 1 to ${MAX_PEERS_LIMIT}, got ${options.limit}`)
       }
-      query.set('limit', String(options.limit))
+      query.push(`limit=${options.limit}`)
     }
     const server = await this.audience(options)
-    const search = query.toString()
-    const path = search ? `v1/peers?${search}` : 'v1/peers'
+    const path = query.length > 0 ? `v1/peers?${query.join('&')}` : 'v1/peers'
     const reply = await this.request('GET', path, options)
     if (!isObject(reply.body) || !Array.isArray(reply.body.peers)) {
       throw this.unexpected('v1/peers', 'no peers list')
@@ -461,13 +473,13 @@ export class BootstrapClient {
     path: string,
     options: RequestOptions & { json?: unknown; accept?: (status: number) => boolean },
   ): Promise<Reply> {
-    const url = new URL(path, this.url)
+    const url = new host.URL(path, this.url.href)
     const where = `the super-node at ${this.url.href}`
     const outer = options.signal
     outer?.throwIfAborted()
-    const controller = new AbortController()
+    const controller = new host.AbortController()
     let timedOut = false
-    const timer = setTimeout(() => {
+    const timer = this.timers.setTimeout(() => {
       timedOut = true
       controller.abort()
     }, this.timeoutMs)
@@ -476,7 +488,7 @@ export class BootstrapClient {
     try {
       const headers: Record<string, string> = { accept: 'application/json' }
       if (options.json !== undefined) headers['content-type'] = 'application/json'
-      const response = await this.fetchImpl(url, {
+      const response = await this.fetchImpl(url.href, {
         method,
         headers,
         ...(options.json !== undefined ? { body: JSON.stringify(options.json) } : {}),
@@ -520,7 +532,7 @@ export class BootstrapClient {
         { cause: error },
       )
     } finally {
-      clearTimeout(timer)
+      this.timers.clearTimeout(timer)
       outer?.removeEventListener('abort', forward)
     }
   }
@@ -551,14 +563,15 @@ export class BootstrapClient {
   }
 }
 
-function parseServerUrl(input: string | URL): URL {
-  let text = String(input).trim()
+function parseServerUrl(input: string | { readonly href: string }): UrlLike {
+  const given = typeof input === 'string' ? input : input.href
+  let text = given.trim()
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) text = `http://${text}`
-  let url: URL
+  let url: UrlLike
   try {
-    url = new URL(text)
+    url = new host.URL(text)
   } catch (cause) {
-    throw new MalformedError(`not a URL: ${JSON.stringify(String(input))}`, { cause })
+    throw new MalformedError(`not a URL: ${JSON.stringify(given)}`, { cause })
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new MalformedError(`a super-node URL is http:// or https://, got ${url.protocol}//`)

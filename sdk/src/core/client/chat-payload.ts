@@ -1,6 +1,6 @@
 import { MalformedError } from '../errors.js'
 import { BinaryReader, BinaryWriter } from '../wire/binary.js'
-import { utf8, type Bytes } from '../wire/bytes.js'
+import { fromUtf8, utf8, type Bytes } from '../wire/bytes.js'
 
 /** Version byte of the chat payload (docs/PROTOCOL.md, "Chat messages"). */
 export const CHAT_PAYLOAD_VERSION = 1
@@ -101,13 +101,7 @@ export function decodeChatPayload(bytes: Uint8Array): ChatPayload {
     if (raw.byteLength === 0 || raw.byteLength > MAX_TEXT_BYTES) {
       throw new MalformedError('text length out of range')
     }
-    let text: string
-    try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(raw)
-    } catch (cause) {
-      throw new MalformedError('text is not UTF-8', { cause })
-    }
-    payload = { kind: 'text', id, sentAt, text }
+    payload = { kind: 'text', id, sentAt, text: fromUtf8(raw, 'text') }
   } else if (kind === ChatPayloadKind.receipt) {
     const receiptKind = r.u8('receiptKind')
     if (receiptKind !== ReceiptKind.delivered && receiptKind !== ReceiptKind.read) {

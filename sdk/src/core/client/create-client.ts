@@ -20,6 +20,8 @@ import { Identity } from '../identity/identity.js'
 import { nodeIdFromPublicKey } from '../identity/node-id.js'
 import { encodeTextId, isTextId, parseTextId } from '../identity/text-id.js'
 import { bindUdpSocket } from '../../node/udp-socket.js'
+import { connectTcp, listenTcp } from '../../node/tcp-socket.js'
+import { bindMulticastSocket } from '../../node/multicast-socket.js'
 import type { PeerAddress } from '../records/announce.js'
 import {
   decodePreKeyBundle,
@@ -415,12 +417,14 @@ class Client implements PassageClient {
         host: listen.host ?? '127.0.0.1',
         port: listen.port ?? 0,
         timers: this.timers,
+        listen: listenTcp,
       })
       this.listener.on('link', (link) => this.links?.adopt(link))
     }
     this.links = new LinkManager({
       identity: this.identity,
       resolve: (peerId) => this.resolveLinkAddresses(peerId),
+      connect: connectTcp,
       clock: this.clock,
       timers: this.timers,
     })
@@ -430,6 +434,7 @@ class Client implements PassageClient {
       const discovery = new LanDiscovery({
         identity: this.identity,
         tcpPort: this.listener.address().port,
+        bind: bindMulticastSocket,
         clock: this.clock,
         timers: this.timers,
         ...(lan.group !== undefined ? { group: lan.group } : {}),

@@ -3,8 +3,7 @@ import { BadSignatureError } from '../errors.js'
 import type { Identity } from '../identity/identity.js'
 import { nodeIdFromPublicKey, type NodeId } from '../identity/node-id.js'
 import { encodeTextId } from '../identity/text-id.js'
-import { bindMulticastSocket } from '../../node/multicast-socket.js'
-import type { DatagramSocket, DatagramSource } from '../net/ports.js'
+import type { DatagramSocket, DatagramSource, MulticastBind } from '../net/ports.js'
 import { systemTimers, type TimerHandle, type Timers } from '../runtime/timers.js'
 import { equalBytes, toHex, type Bytes } from '../wire/bytes.js'
 import { decodeBeacon, encodeBeacon, signBeacon, verifyBeacon } from './beacon.js'
@@ -59,11 +58,14 @@ export interface LanDiscoveryOptions {
   interface?: string
   /**
    * Unicast mode: send each beacon to these addresses instead of the group (tests, networks
-   * without multicast). Combine with a `socketFactory` that binds a unicast socket.
+   * without multicast). Combine with a `bind` that binds a unicast socket.
    */
   targets?: { host: string; port: number }[]
-  /** Opens the socket; default: {@link bindMulticastSocket} on group and port. */
-  socketFactory?: () => Promise<DatagramSocket>
+  /**
+   * Joins the group and port (Node: `bindMulticastSocket` of `@passage/sdk/node`). Tests may
+   * hand out any {@link DatagramSocket}.
+   */
+  bind: MulticastBind
   /** Default {@link BEACON_INTERVAL_MS}. */
   intervalMs?: number
   /** Default {@link LAN_PEER_TTL_MS}. */
@@ -84,7 +86,7 @@ type PeerHandler = (peer: DiscoveredPeer) => void
  * Events: `peer` (a new peer, or a known one at a new address or port), `lost` (expired).
  *
  * @example
- * const lan = new LanDiscovery({ identity, tcpPort: listener.address().port })
+ * const lan = new LanDiscovery({ identity, tcpPort: listener.address().port, bind: bindMulticastSocket })
  * lan.on('peer', (peer) => console.log(peer.textId, peer.host, peer.tcpPort))
  * await lan.start()
  */
@@ -133,15 +135,11 @@ export class LanDiscovery {
   /** Opens the socket, sends a first beacon, and beacons every interval until {@link stop}. */
   async start(): Promise<void> {
     if (this.running) return
-    const factory =
-      this.options.socketFactory ??
-      (() =>
-        bindMulticastSocket({
-          group: this.group,
-          port: this.port,
-          ...(this.options.interface ? { interface: this.options.interface } : {}),
-        }))
-    this.socket = await factory()
+    this.socket = await this.options.bind({
+      group: this.group,
+      port: this.port,
+      ...(this.options.interface ? { interface: this.options.interface } : {}),
+    })
     this.running = true
     this.socket.onMessage((bytes, from) => this.receive(bytes, from))
     this.tick()

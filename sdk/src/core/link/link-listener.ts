@@ -1,7 +1,7 @@
 import type { PassageError } from '../errors.js'
 import type { Identity } from '../identity/identity.js'
-import { listenTcp } from '../../node/tcp-socket.js'
-import type { ByteStream, StreamListener } from '../net/ports.js'
+import type { ByteStream, StreamListen, StreamListener } from '../net/ports.js'
+import type { AbortSignalLike } from '../runtime/host.js'
 import { establishLink, HANDSHAKE_TIMEOUT_MS, type Link, type LinkAddress } from './link.js'
 import { LinkRole } from './link-messages.js'
 import type { Timers } from '../runtime/timers.js'
@@ -18,8 +18,8 @@ export interface LinkListenerOptions {
   timers?: Timers
   /** Default {@link HANDSHAKE_TIMEOUT_MS}. */
   handshakeTimeoutMs?: number
-  /** How to listen; default {@link listenTcp}. */
-  listen?: (host: string, port: number) => Promise<StreamListener>
+  /** Binds the listening socket (TCP in Node: `listenTcp` of `@passage/sdk/node`). */
+  listen: StreamListen
 }
 
 /** Counters of a {@link LinkListener}. */
@@ -39,7 +39,7 @@ type RefusedHandler = (error: PassageError, remote: LinkAddress) => void
  * as `refused`, never as a link.
  *
  * @example
- * const listener = await LinkListener.listen({ identity: bob })
+ * const listener = await LinkListener.listen({ identity: bob, listen: listenTcp })
  * listener.on('link', (link) => link.on('frame', onMessage))
  * // … later
  * await listener.close()
@@ -62,10 +62,7 @@ export class LinkListener {
 
   /** Binds and starts listening. */
   static async listen(options: LinkListenerOptions): Promise<LinkListener> {
-    const server = await (options.listen ?? listenTcp)(
-      options.host ?? '127.0.0.1',
-      options.port ?? 0,
-    )
+    const server = await options.listen(options.host ?? '127.0.0.1', options.port ?? 0)
     return new LinkListener(server, options)
   }
 
@@ -100,7 +97,7 @@ export class LinkListener {
    * @example
    * for await (const link of listener.accepted()) link.on('frame', onMessage)
    */
-  async *accepted(signal?: AbortSignal): AsyncGenerator<Link> {
+  async *accepted(signal?: AbortSignalLike): AsyncGenerator<Link> {
     const queue: Link[] = []
     let wake: (() => void) | undefined
     const onLink = (link: Link) => {

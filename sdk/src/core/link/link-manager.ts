@@ -7,6 +7,8 @@ import { toBytes, toHex, type Bytes } from '../wire/bytes.js'
 import { backoffDelay, type BackoffOptions } from '../util/backoff.js'
 import { dialLink, type DialLinkOptions, type Link, type LinkAddress } from './link.js'
 import type { LinkPeer } from './link-protocol.js'
+import type { AbortSignalLike } from '../runtime/host.js'
+import type { StreamConnector } from '../net/ports.js'
 import { systemTimers, type TimerHandle, type Timers } from '../runtime/timers.js'
 
 export interface LinkManagerOptions {
@@ -16,7 +18,9 @@ export interface LinkManagerOptions {
    * list makes the peer unreachable.
    */
   resolve: (peerId: NodeId) => Promise<LinkAddress[]> | LinkAddress[]
-  /** Dialer; default {@link dialLink}. */
+  /** Opens the stream a link runs on (TCP in Node: `connectTcp` of `@passage/sdk/node`). */
+  connect: StreamConnector
+  /** Dialer; default {@link dialLink} over {@link connect}. */
   dial?: (options: DialLinkOptions) => Promise<Link>
   clock?: Clock
   timers?: Timers
@@ -63,7 +67,7 @@ interface Handlers {
  * before the next attempt).
  *
  * @example
- * const listener = await LinkListener.listen({ identity, host: '0.0.0.0', port: 7400 })
+ * const listener = await LinkListener.listen({ identity, host: '0.0.0.0', port: 7400, listen: listenTcp })
  * const lan = new LanDiscovery({ identity, tcpPort: 7400 })
  * const links = new LinkManager({
  *   identity,
@@ -72,6 +76,7 @@ interface Handlers {
  *     const near = lan.peer(id)
  *     return [...(near ? [{ host: near.host, port: near.tcpPort }] : []), ...(await internet(id))]
  *   },
+ *   connect: connectTcp,
  * })
  * listener.on('link', (link) => links.adopt(link))
  * links.on('frame', (payload, peer) => handleSignalMessage(peer, payload))
@@ -171,7 +176,7 @@ export class LinkManager {
    * Rejects with {@link UnreachableError} when backing off, when no address is known or
    * when every address failed (the error's `cause` is the last dial error).
    */
-  async connect(peerId: Uint8Array, signal?: AbortSignal): Promise<Link> {
+  async connect(peerId: Uint8Array, signal?: AbortSignalLike): Promise<Link> {
     return this.connectInternal(toBytes(peerId), signal, false)
   }
 
@@ -180,7 +185,7 @@ export class LinkManager {
    * rejects with {@link UnreachableError} when no link can be had now (fall back to the
    * mailbox), or {@link LinkClosedError} if the link closed during the write.
    */
-  async send(peerId: Uint8Array, payload: Uint8Array, signal?: AbortSignal): Promise<void> {
+  async send(peerId: Uint8Array, payload: Uint8Array, signal?: AbortSignalLike): Promise<void> {
     const link = await this.connect(peerId, signal)
     await link.send(payload)
   }
@@ -225,7 +230,7 @@ export class LinkManager {
 
   private async connectInternal(
     peerId: Bytes,
-    signal: AbortSignal | undefined,
+    signal: AbortSignalLike | undefined,
     ignoreBackoff: boolean,
   ): Promise<Link> {
     const key = toHex(peerId)
@@ -246,7 +251,7 @@ export class LinkManager {
     return attempt
   }
 
-  private async dialAll(peerId: Bytes, signal: AbortSignal | undefined): Promise<Link> {
+  private async dialAll(peerId: Bytes, signal: AbortSignalLike | undefined): Promise<Link> {
     const key = toHex(peerId)
     let lastError: unknown
     let addresses: LinkAddress[] = []
@@ -263,6 +268,7 @@ export class LinkManager {
           port: address.port,
           expectedId: peerId,
           identity: this.options.identity,
+          connect: this.options.connect,
           timers: this.timers,
           ...(signal ? { signal } : {}),
           ...(this.options.handshakeTimeoutMs !== undefined

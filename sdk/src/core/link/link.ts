@@ -7,8 +7,8 @@ import {
   UnreachableError,
 } from '../errors.js'
 import type { Identity } from '../identity/identity.js'
-import { connectTcp } from '../../node/tcp-socket.js'
 import type { ByteStream, StreamConnector } from '../net/ports.js'
+import { nextTurn, type AbortSignalLike } from '../runtime/host.js'
 import { concatBytes, type Bytes } from '../wire/bytes.js'
 import { LinkRole } from './link-messages.js'
 import { LinkProtocol, MAX_LINK_PAYLOAD_BYTES, type LinkPeer } from './link-protocol.js'
@@ -21,10 +21,6 @@ const MAX_BACKLOG_FRAMES = 64 // the reader attaches within a tick; this only co
 
 /** Bytes of frames written in one socket write at most; a fuller batch is written at once. */
 const MAX_WRITE_BATCH_BYTES = 64 * 1024 // a few hundred chat messages; bounds the copy
-
-/** Runs `fn` once the current turn (its microtasks included) is over. */
-const nextTurn: (fn: () => void) => void =
-  typeof setImmediate === 'function' ? (fn) => void setImmediate(fn) : queueMicrotask
 
 /** Where a link's far end is. */
 export interface LinkAddress {
@@ -54,7 +50,8 @@ type CloseListener = (error: PassageError | undefined) => void
  * an orderly close by either side).
  *
  * @example
- * const link = await dialLink({ host: '127.0.0.1', port, expectedId: bob.id, identity: alice })
+ * const link = await dialLink({ host: '127.0.0.1', port, expectedId: bob.id, identity: alice,
+ *   connect: connectTcp })
  * link.on('frame', (payload) => console.log(fromUtf8(payload)))
  * await link.send(utf8('hi'))
  * link.close()
@@ -243,7 +240,7 @@ export interface HandshakeOptions {
   timers?: Timers
   /** Default {@link HANDSHAKE_TIMEOUT_MS}. */
   handshakeTimeoutMs?: number
-  signal?: AbortSignal
+  signal?: AbortSignalLike
   /** Dialer only: the ID we mean to reach. */
   expectedId?: Uint8Array
 }
@@ -312,8 +309,8 @@ export interface DialLinkOptions extends HandshakeOptions {
   port: number
   /** The ID we mean to reach: another identity at that address is refused ({@link WrongPeerError}). */
   expectedId: Uint8Array
-  /** How to open the TCP connection; default {@link connectTcp}. */
-  connect?: StreamConnector
+  /** Opens the stream (TCP in Node: `connectTcp` of `@passage/sdk/node`). */
+  connect: StreamConnector
 }
 
 /**
@@ -347,7 +344,7 @@ export async function dialLink(options: DialLinkOptions): Promise<Link> {
       reject(aborted())
     }
     options.signal?.addEventListener('abort', onAbort, { once: true })
-    ;(options.connect ?? connectTcp)(options.host, options.port).then(
+    options.connect(options.host, options.port).then(
       (stream) => {
         if (settled)
           stream.destroy() // timed out or aborted meanwhile

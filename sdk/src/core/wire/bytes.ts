@@ -1,10 +1,11 @@
 import { base64url, hex } from '@scure/base'
 import { MalformedError } from '../errors.js'
+import { host } from '../runtime/host.js'
 
 /** Plain bytes, backed by an ArrayBuffer (what libsignal and the codecs take). */
 export type Bytes = Uint8Array<ArrayBuffer>
 
-/** Copies any byte view (a Node Buffer included) into plain {@link Bytes}. */
+/** Copies any byte view (a Node.js `Buffer` included) into plain {@link Bytes}. */
 export function toBytes(view: Uint8Array): Bytes {
   const out = new Uint8Array(view.byteLength)
   out.set(view)
@@ -56,8 +57,8 @@ export function fromBase64Url(text: string, what = 'base64url'): Bytes {
   }
 }
 
-const encoder = new TextEncoder()
-const decoder = new TextDecoder('utf-8', { fatal: true })
+const encoder = new host.TextEncoder()
+const decoder = new host.TextDecoder('utf-8', { fatal: true })
 
 export function utf8(text: string): Bytes {
   return encoder.encode(text) as Bytes
