@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import { Identity, announceToJson, createAnnounce, parseTextId } from '@passage/sdk'
+import { libsignalKeys } from '@passage/sdk/node'
 import { freePort, load, median, report, startProcess } from './lib.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -104,7 +105,7 @@ export async function benchBootstrap() {
   console.log(
     `\n# bootstrap: POST /v1/announce (real signatures), ${ROUNDS} rounds of ${SECONDS} s`,
   )
-  const identities = Array.from({ length: IDENTITIES }, () => Identity.generate())
+  const identities = Array.from({ length: IDENTITIES }, () => Identity.generate(libsignalKeys))
   const helloPort = await freePort()
   const hello = await startProcess(['bench/hello-server.js', String(helloPort)], {
     url: `http://127.0.0.1:${helloPort}/`,

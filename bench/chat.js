@@ -16,8 +16,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient } from '@passage/sdk'
-// lanPeerSink tells a client where a peer listens (as LAN discovery would).
 import { createTestnet, lanPeerSink } from '@passage/sdk/testing'
+// lanPeerSink tells a client where a peer listens (as LAN discovery would).
 import { rawPair } from './signal.js'
 import { fmt, median, percentile, report } from './lib.js'
 

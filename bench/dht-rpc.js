@@ -76,7 +76,7 @@ async function rawServer() {
 
 /** Our server: a DhtNode that knows SERVER_TABLE_NODES nodes (a testnet in this process). */
 async function oursServer() {
-  const { createTestnet } = await import('@passage/sdk')
+  const { createTestnet } = await import('@passage/sdk/testing')
   const net = await createTestnet(SERVER_TABLE_NODES)
   const server = net.nodes[1] ?? net.nodes[0]
   process.stdout.write(
@@ -160,9 +160,10 @@ async function rawClient(port, kind) {
  */
 async function loadClient(port, kind) {
   const { encodeMessage, Identity, MessageType } = await import('@passage/sdk')
+  const { libsignalKeys } = await import('@passage/sdk/node')
   const header = {
     txid: new Uint8Array(8),
-    senderKey: Identity.generate().publicKey,
+    senderKey: Identity.generate(libsignalKeys).publicKey,
     client: true,
     wantProof: false,
     proof: undefined,
@@ -213,9 +214,10 @@ async function loadClient(port, kind) {
 }
 
 async function oursClient(port, kind) {
-  const { DhtNode, Identity, bindUdpSocket } = await import('@passage/sdk')
+  const { DhtNode, Identity } = await import('@passage/sdk')
+  const { bindUdpSocket, libsignalKeys } = await import('@passage/sdk/node')
   const node = new DhtNode({
-    identity: Identity.generate(),
+    identity: Identity.generate(libsignalKeys),
     socket: await bindUdpSocket(HOST, 0),
     client: true, // as a phone: the server answers but does not add it to its table
     maxInFlight: IN_FLIGHT,

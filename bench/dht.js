@@ -60,7 +60,8 @@ async function settledMemory() {
 
 /** Our testnet: DhtNode.lookup() returns the k closest verified nodes and its hop count. */
 async function oursNetwork(n) {
-  const { createTestnet, K } = await import('@passage/sdk')
+  const { K } = await import('@passage/sdk')
+  const { createTestnet } = await import('@passage/sdk/testing')
   const net = await createTestnet(n)
   return {
     k: K,

@@ -107,6 +107,7 @@ const NO_QUOTA = { maxCount: 1e9, maxBytes: 1e15, maxSourceBytes: 1e15 }
 async function superNode(schema, dataDir) {
   const server = await import('@passage/server')
   const sdk = await import('@passage/sdk')
+  const { bindUdpSocket, libsignalKeys } = await import('@passage/sdk/node')
   let info
   const running = await server.startServer({
     config: server.defaultConfig({
@@ -126,8 +127,8 @@ async function superNode(schema, dataDir) {
     await running.close()
     const { store, kind } = await openMailboxStore(server, schema, dataDir)
     const node = new sdk.DhtNode({
-      identity: sdk.Identity.generate(),
-      socket: await sdk.bindUdpSocket(HOST, 0),
+      identity: sdk.Identity.generate(libsignalKeys),
+      socket: await bindUdpSocket(HOST, 0),
       mailboxStore: store,
       quota: NO_QUOTA,
     })
@@ -149,10 +150,11 @@ async function openMailboxStore(server, schema, dataDir) {
 // ------------------------------------------------------------------ the DHT client (child process)
 
 async function dhtClient(port, idHex, serverPid) {
-  const sdk = await import('@passage/sdk')
-  const { DhtNode, Identity, bindUdpSocket, mailboxKeyFor, envelopeIdOf, mailboxAuthInput } = sdk
+  const { DhtNode, Identity, mailboxKeyFor, envelopeIdOf, mailboxAuthInput } =
+    await import('@passage/sdk')
+  const { bindUdpSocket, libsignalKeys } = await import('@passage/sdk/node')
   const node = new DhtNode({
-    identity: Identity.generate(),
+    identity: Identity.generate(libsignalKeys),
     socket: await bindUdpSocket(HOST, 0),
     client: true,
     maxInFlight: IN_FLIGHT,
@@ -164,7 +166,7 @@ async function dhtClient(port, idHex, serverPid) {
   const pong = await node.request(to, { type: 'ping' }, { retries: 3 }) // the write token
   const token = pong.token
   const owners = Array.from({ length: OWNERS }, () => {
-    const identity = Identity.generate()
+    const identity = Identity.generate(libsignalKeys)
     return { identity, mailboxKey: mailboxKeyFor(identity.publicKey), ids: [] }
   })
   const auth = (owner, request) => {

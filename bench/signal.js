@@ -16,15 +16,8 @@ import {
   signalDecryptPreKey,
   signalEncrypt,
 } from '@signalapp/libsignal-client'
-import {
-  Identity,
-  MemorySignalStorage,
-  SignalSession,
-  SignalStores,
-  systemClock,
-  toLibsignalBundle,
-  verifyPreKeyBundle,
-} from '@passage/sdk'
+import { Identity, MemorySignalStorage, systemClock, verifyPreKeyBundle } from '@passage/sdk'
+import { SignalStores, toLibsignalBundle, libsignalKeys, LibsignalSession } from '@passage/sdk/node'
 import { median, report } from './lib.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -73,19 +66,19 @@ class RawIdentityStore extends IdentityKeyStore {
 
 /** Raw libsignal: Alice's session built from Bob's bundle, Bob's from her first message. */
 export async function rawPair() {
-  const bob = await SignalSession.open({
-    identity: Identity.generate(),
+  const bob = await LibsignalSession.open({
+    identity: Identity.generate(libsignalKeys),
     storage: new MemorySignalStorage(),
   })
   await bob.generatePreKeys({ oneTimeCount: 1 })
   const bundle = await bob.createPreKeyBundle()
-  const alice = Identity.generate()
+  const alice = Identity.generate(libsignalKeys)
   const aliceAddr = ProtocolAddress.new(alice.textId, 1)
   const bobAddr = ProtocolAddress.new(bob.address.name, 1)
   const a = { sessions: new RawSessionStore(), identity: new RawIdentityStore(alice, 1) }
   const b = { sessions: new RawSessionStore(), identity: new RawIdentityStore(bob.identity, 2) }
   await processPreKeyBundle(
-    toLibsignalBundle(bundle, verifyPreKeyBundle(bundle)),
+    toLibsignalBundle(bundle, verifyPreKeyBundle(bundle, libsignalKeys)),
     bobAddr,
     aliceAddr,
     a.sessions,
@@ -127,12 +120,12 @@ export async function rawPair() {
 
 /** The SDK pipeline: two SignalSessions over MemorySignalStorage, session established. */
 async function sdkPair() {
-  const alice = await SignalSession.open({
-    identity: Identity.generate(),
+  const alice = await LibsignalSession.open({
+    identity: Identity.generate(libsignalKeys),
     storage: new MemorySignalStorage(),
   })
-  const bob = await SignalSession.open({
-    identity: Identity.generate(),
+  const bob = await LibsignalSession.open({
+    identity: Identity.generate(libsignalKeys),
     storage: new MemorySignalStorage(),
   })
   await bob.generatePreKeys({ oneTimeCount: 1 })

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { BootstrapClient, Identity } from '@passage/sdk'
+import { libsignalKeys } from '@passage/sdk/node'
 import { defaultConfig, startServer, type RunningServer } from '@passage/server'
 import pg from 'pg'
 import t from 'tap'
@@ -96,7 +97,10 @@ t.test('a server that does not answer in time: exit code 3', async (t) => {
 t.test('a real super-node: identity, health, readiness and live peers', async (t) => {
   const server = await realServer(t)
   for (let i = 0; i < 3; i++) {
-    const client = new BootstrapClient({ url: server.url, identity: Identity.generate() })
+    const client = new BootstrapClient({
+      url: server.url,
+      identity: Identity.generate(libsignalKeys),
+    })
     await client.announce({ addresses: [{ transport: 'tcp', host: '', port: 7400 + i }] })
   }
 

@@ -10,7 +10,6 @@ import {
   encodeRecordBody,
   encodeSignedRecord,
   Identity,
-  isValidSignature,
   KeyMismatchError,
   MalformedError,
   MAX_NODE_LIST_NODES,
@@ -25,10 +24,12 @@ import {
   type NodeListEntry,
   type NodeListJson,
 } from '@passage/sdk'
+import { libsignalKeys } from '@passage/sdk/node'
 import { hexVector, jsonVector } from './helpers/protocol-doc.js'
 
-const alice = Identity.fromPrivateKey(hexVector('alice.privateKey'))
+const alice = Identity.fromPrivateKey(libsignalKeys, hexVector('alice.privateKey'))
 const server = Identity.fromPrivateKey(
+  libsignalKeys,
   hexVector('alice.privateKey').map((_, i) => (i === 0 ? 0xb0 : 0x22)),
 )
 const T = 1764140000000
@@ -48,16 +49,16 @@ t.test('vectors: payload, body, signature, JSON', async (t) => {
   const list = createNodeList(server, { seq: T, timestamp: T, nodes })
   const record = nodeListToRecord(list)
   t.equal(toHex(encodeRecordBody(record)), toHex(hexVector('nodeList.body')))
-  t.ok(isValidSignature(server.publicKey, recordSigningInput(record), list.signature))
+  t.ok(libsignalKeys.verify(server.publicKey, recordSigningInput(record), list.signature))
 
   const documented: NodeList = { ...list, signature: hexVector('nodeList.signature') }
   t.ok(
-    isValidSignature(server.publicKey, recordSigningInput(record), documented.signature),
+    libsignalKeys.verify(server.publicKey, recordSigningInput(record), documented.signature),
     'the documented signature verifies',
   )
   const json = jsonVector<NodeListJson>('nodeList.json')
   t.same(nodeListToJson(documented), json)
-  t.same(verifyNodeListRecord(json.record, server.publicKey), documented)
+  t.same(verifyNodeListRecord(json.record, server.publicKey, libsignalKeys), documented)
   t.same(
     decodeSignedRecord(encodeSignedRecord(nodeListToRecord(documented))).type,
     RecordType.nodeList,
@@ -74,27 +75,43 @@ t.test('a node without a DHT endpoint, and an empty list', async (t) => {
   t.same(decodeNodeListPayload(encodeNodeListPayload([plain])), [plain])
   t.equal(toHex(encodeNodeListPayload([])), '00')
   const list = createNodeList(server, { seq: 1, timestamp: T, nodes: [] })
-  t.same(verifyNodeListRecord(nodeListToJson(list).record, server.publicKey).nodes, [])
+  t.same(
+    verifyNodeListRecord(nodeListToJson(list).record, server.publicKey, libsignalKeys).nodes,
+    [],
+  )
 })
 
 t.test('a client refuses forged, foreign and malformed lists', async (t) => {
   const list = createNodeList(server, { seq: 2, timestamp: T, nodes })
   const wire = encodeSignedRecord(nodeListToRecord(list))
-  t.throws(() => verifyNodeListRecord(wire, alice.publicKey), KeyMismatchError, 'another key')
+  t.throws(
+    () => verifyNodeListRecord(wire, alice.publicKey, libsignalKeys),
+    KeyMismatchError,
+    'another key',
+  )
   const forged = wire.slice()
   forged[60] = forged[60]! ^ 1
-  t.throws(() => verifyNodeListRecord(forged, server.publicKey), BadSignatureError, 'forged')
+  t.throws(
+    () => verifyNodeListRecord(forged, server.publicKey, libsignalKeys),
+    BadSignatureError,
+    'forged',
+  )
   const byAlice = createNodeList(alice, { seq: 2, timestamp: T, nodes })
   t.throws(
     () =>
       verifyNodeListRecord(
         toBase64Url(encodeSignedRecord(nodeListToRecord(byAlice))),
         server.publicKey,
+        libsignalKeys,
       ),
     KeyMismatchError,
   )
   const announceType = encodeSignedRecord({ ...nodeListToRecord(list), type: RecordType.announce })
-  t.throws(() => verifyNodeListRecord(announceType, server.publicKey), MalformedError, 'other type')
+  t.throws(
+    () => verifyNodeListRecord(announceType, server.publicKey, libsignalKeys),
+    MalformedError,
+    'other type',
+  )
 
   const tooMany = Array.from({ length: MAX_NODE_LIST_NODES + 1 }, () => nodes[0]!)
   t.throws(() => encodeNodeListPayload(tooMany), MalformedError)

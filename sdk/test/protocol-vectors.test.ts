@@ -11,7 +11,6 @@ import {
   encodeContactUri,
   encodeRecordBody,
   encodeSignedRecord,
-  isValidSignature,
   parseContactUri,
   parseTextId,
   recordSigningInput,
@@ -19,10 +18,12 @@ import {
   verifyAnnounce,
   type AnnounceJson,
 } from '@passage/sdk'
+import { libsignalKeys } from '@passage/sdk/node'
 import { hexVector, jsonVector, readProtocolDoc, textVector } from './helpers/protocol-doc.js'
 
-const alice = Identity.fromPrivateKey(hexVector('alice.privateKey'))
+const alice = Identity.fromPrivateKey(libsignalKeys, hexVector('alice.privateKey'))
 const server = Identity.fromPrivateKey(
+  libsignalKeys,
   hexVector('alice.privateKey').map((_, i) => (i === 0 ? 0xb0 : 0x22)),
 )
 
@@ -55,11 +56,15 @@ t.test('announce vectors: payload, body, signing input, signature, JSON', async 
   const record = announceToRecord(announce)
   t.equal(toHex(encodeRecordBody(record)), toHex(hexVector('announce.body')))
   t.equal(toHex(recordSigningInput(record)), toHex(hexVector('announce.signingInput')))
-  t.ok(isValidSignature(alice.publicKey, hexVector('announce.signingInput'), announce.signature))
+  t.ok(
+    libsignalKeys.verify(alice.publicKey, hexVector('announce.signingInput'), announce.signature),
+  )
 
   const documented = { ...announce, signature: hexVector('announce.signature') }
-  t.ok(isValidSignature(alice.publicKey, hexVector('announce.signingInput'), documented.signature))
-  verifyAnnounce(documented, { audience: server.id, now: 1764140000000 })
+  t.ok(
+    libsignalKeys.verify(alice.publicKey, hexVector('announce.signingInput'), documented.signature),
+  )
+  verifyAnnounce(documented, libsignalKeys, { audience: server.id, now: 1764140000000 })
 
   const wire = encodeSignedRecord({ ...record, signature: documented.signature })
   t.equal(toHex(wire), toHex(hexVector('announce.body')) + toHex(hexVector('announce.signature')))

@@ -17,10 +17,11 @@ import {
   verifyRecord,
   type Bytes,
 } from '@passage/sdk'
+import { libsignalKeys } from '@passage/sdk/node'
 
-const alice = Identity.generate()
-const bob = Identity.generate()
-const server = Identity.generate()
+const alice = Identity.generate(libsignalKeys)
+const bob = Identity.generate(libsignalKeys)
+const server = Identity.generate(libsignalKeys)
 const NOW = 1_764_140_000_000
 
 t.test('signed records round-trip and verify; any flipped bit breaks them', async (t) => {
@@ -33,7 +34,7 @@ t.test('signed records round-trip and verify; any flipped bit breaks them', asyn
       (type, seq, timestamp, payload) => {
         const record = signRecord(alice, { type, seq, timestamp, payload: payload as Bytes })
         const decoded = decodeSignedRecord(encodeSignedRecord(record))
-        verifyRecord(decoded)
+        verifyRecord(decoded, libsignalKeys)
         return decoded.seq === seq && decoded.timestamp === timestamp && decoded.type === type
       },
     ),
@@ -45,7 +46,7 @@ t.test('signed records round-trip and verify; any flipped bit breaks them', asyn
     const tampered = wire.slice()
     tampered[index]! ^= 0x01
     t.throws(
-      () => verifyRecord(decodeSignedRecord(tampered)),
+      () => verifyRecord(decodeSignedRecord(tampered), libsignalKeys),
       index === 0 || index === 2 ? MalformedError : BadSignatureError,
       `byte ${index}`,
     )
@@ -76,18 +77,22 @@ t.test('announces: every refusal has its own error', async (t) => {
     addresses: [{ transport: 'tcp' as const, host: '127.0.0.1', port: 7400 }],
   }
   const announce = createAnnounce(alice, fields)
-  verifyAnnounce(announce, { audience: server.id, now: NOW })
-  verifyAnnounce(announce, { audience: server.id, now: NOW + 60_000 })
+  verifyAnnounce(announce, libsignalKeys, { audience: server.id, now: NOW })
+  verifyAnnounce(announce, libsignalKeys, { audience: server.id, now: NOW + 60_000 })
 
-  t.throws(() => verifyAnnounce({ ...announce, id: bob.id }), KeyMismatchError)
-  t.throws(() => verifyAnnounce({ ...announce, seq: 2 }), BadSignatureError)
+  t.throws(() => verifyAnnounce({ ...announce, id: bob.id }, libsignalKeys), KeyMismatchError)
+  t.throws(() => verifyAnnounce({ ...announce, seq: 2 }, libsignalKeys), BadSignatureError)
   t.throws(
-    () => verifyAnnounce({ ...announce, signature: createAnnounce(bob, fields).signature }),
+    () =>
+      verifyAnnounce(
+        { ...announce, signature: createAnnounce(bob, fields).signature },
+        libsignalKeys,
+      ),
     BadSignatureError,
   )
-  t.throws(() => verifyAnnounce(announce, { audience: bob.id }), WrongAudienceError)
-  t.throws(() => verifyAnnounce(announce, { now: NOW + 60_001 }), ClockSkewError)
-  t.throws(() => verifyAnnounce(announce, { now: NOW - 60_001 }), ClockSkewError)
+  t.throws(() => verifyAnnounce(announce, libsignalKeys, { audience: bob.id }), WrongAudienceError)
+  t.throws(() => verifyAnnounce(announce, libsignalKeys, { now: NOW + 60_001 }), ClockSkewError)
+  t.throws(() => verifyAnnounce(announce, libsignalKeys, { now: NOW - 60_001 }), ClockSkewError)
 
   const json = announceToJson(announce)
   t.same(announceFromJson(json), announce)

@@ -1,5 +1,6 @@
 // POST /v1/announce, GET /v1/peers and GET /v1/peers/:id on real storage, both backends.
 import { Identity, parseTextId, toBase64Url, fromBase64Url } from '@passage/sdk'
+import { libsignalKeys } from '@passage/sdk/node'
 import t from 'tap'
 import { backends } from './helpers/databases.js'
 import {
@@ -16,8 +17,8 @@ for (const backend of backends) {
   t.test(backend.name, async (t) => {
     t.test('a valid announce is stored and listed; refusals are clear and counted', async (t) => {
       const { app, identity: server, clock } = await appFixture(t, backend)
-      const alice = Identity.generate()
-      const bob = Identity.generate()
+      const alice = Identity.generate(libsignalKeys)
+      const bob = Identity.generate(libsignalKeys)
 
       const aliceAnnounce = signedAnnounce(alice, server.id, { seq: 1, timestamp: T0 })
       const accepted = await postAnnounce(app, aliceAnnounce)
@@ -131,7 +132,7 @@ for (const backend of backends) {
         400,
         'PASSAGE_ERR_CLOCK_SKEW',
       ])
-      const otherServer = Identity.generate()
+      const otherServer = Identity.generate(libsignalKeys)
       refusals.push([
         'signed for another server',
         signedAnnounce(alice, otherServer.id, { seq: 12, timestamp: T0 }),
@@ -181,7 +182,7 @@ for (const backend of backends) {
 
     t.test('malformed, oversized and non-JSON bodies: 4xx with a code, never 500', async (t) => {
       const { app, identity: server } = await appFixture(t, backend)
-      const alice = Identity.generate()
+      const alice = Identity.generate(libsignalKeys)
       const good = signedAnnounce(alice, server.id, { seq: 1, timestamp: T0 })
       const typo =
         alice.textId.slice(0, 20) + (alice.textId[20] === 'q' ? 'p' : 'q') + alice.textId.slice(21)
@@ -312,7 +313,7 @@ for (const backend of backends) {
       const { app, identity: server } = await appFixture(t, backend, {
         config: { rateLimitPerMinute: 3 },
       })
-      const alice = Identity.generate()
+      const alice = Identity.generate(libsignalKeys)
       for (let seq = 1; seq <= 3; seq++) {
         const res = await postAnnounce(
           app,
@@ -354,8 +355,8 @@ for (const backend of backends) {
     t.test('expired announces disappear and are swept; live ones survive a restart', async (t) => {
       const first = await appFixture(t, backend)
       const { identity: server, clock } = first
-      const alice = Identity.generate()
-      const bob = Identity.generate()
+      const alice = Identity.generate(libsignalKeys)
+      const bob = Identity.generate(libsignalKeys)
       t.equal(
         (await postAnnounce(first.app, signedAnnounce(alice, server.id, { timestamp: T0 })))
           .statusCode,

@@ -15,6 +15,7 @@ import {
   WrongAudienceError,
   type AnnounceJson,
 } from '@passage/sdk'
+import { libsignalKeys } from '@passage/sdk/node'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { appFixture, T0, type FixtureOptions } from './helpers/app-fixture.js'
@@ -56,8 +57,8 @@ for (const backend of backends) {
     t.test('announce, peers and resolve round-trip and verify', async (t) => {
       const clock = new ManualClock(T0)
       const { url, identity: server } = await listening(t, backend, { clock })
-      const alice = Identity.generate()
-      const bob = Identity.generate()
+      const alice = Identity.generate(libsignalKeys)
+      const bob = Identity.generate(libsignalKeys)
       const aliceClient = new BootstrapClient({ url, identity: alice, clock })
       const bobClient = new BootstrapClient({ url, identity: bob, clock })
 
@@ -88,7 +89,11 @@ for (const backend of backends) {
       t.equal(found?.textId, alice.textId)
       t.same(found?.announce.addresses, TCP)
       t.same(found?.observed.host, '127.0.0.1')
-      t.equal(await aliceClient.resolve(Identity.generate().id), undefined, 'unknown: undefined')
+      t.equal(
+        await aliceClient.resolve(Identity.generate(libsignalKeys).id),
+        undefined,
+        'unknown: undefined',
+      )
 
       const near = await aliceClient.peers({ near: bob.id, limit: 2 })
       t.same(
@@ -107,7 +112,7 @@ for (const backend of backends) {
     t.test('each refusal of the real server is the typed SDK error', async (t) => {
       const clock = new ManualClock(T0)
       const { url } = await listening(t, backend, { clock })
-      const me = Identity.generate()
+      const me = Identity.generate(libsignalKeys)
       const client = new BootstrapClient({ url, identity: me, clock })
       await client.announce({ addresses: TCP, seq: 10 })
 
@@ -119,14 +124,14 @@ for (const backend of backends) {
 
       const late = new BootstrapClient({
         url,
-        identity: Identity.generate(),
+        identity: Identity.generate(libsignalKeys),
         clock: new ManualClock(T0 + 2 * SKEW_MS),
       })
       await t.rejects(late.announce({ addresses: TCP }), ClockSkewError)
 
       const forged = new BootstrapClient({
         url,
-        identity: Identity.generate(),
+        identity: Identity.generate(libsignalKeys),
         clock,
         fetch: tamperingFetch((json) => {
           const signature = Buffer.from(json.signature, 'base64url')
@@ -138,7 +143,7 @@ for (const backend of backends) {
 
       const malformed = new BootstrapClient({
         url,
-        identity: Identity.generate(),
+        identity: Identity.generate(libsignalKeys),
         clock,
         fetch: tamperingFetch((json) => ({ ...json, publicKey: 'not base64url!' })),
       })
@@ -146,7 +151,7 @@ for (const backend of backends) {
 
       const huge = new BootstrapClient({
         url,
-        identity: Identity.generate(),
+        identity: Identity.generate(libsignalKeys),
         clock,
         fetch: tamperingFetch((json) => ({ ...json, padding: 'x'.repeat(20_000) })),
       })
@@ -160,7 +165,7 @@ for (const backend of backends) {
       // The client learns server one's ID, then its announce is delivered to server two.
       const misrouted = new BootstrapClient({
         url: one.url,
-        identity: Identity.generate(),
+        identity: Identity.generate(libsignalKeys),
         clock,
         fetch: (input, init) =>
           fetch(init?.method === 'POST' ? String(input).replace(one.url, other.url) : input, init),
@@ -172,7 +177,7 @@ for (const backend of backends) {
     t.test('rate limited: RateLimitedError with Retry-After', async (t) => {
       const clock = new ManualClock(T0)
       const { url } = await listening(t, backend, { clock, config: { rateLimitPerMinute: 2 } })
-      const client = new BootstrapClient({ url, clock })
+      const client = new BootstrapClient({ keys: libsignalKeys, url, clock })
       let error: unknown
       for (let i = 0; i < 5 && !error; i++) {
         error = await client.peers().then(

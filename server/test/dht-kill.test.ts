@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { DhtNode, Identity, toHex, utf8, type NodeAddress } from '@passage/sdk'
-import { bindUdpSocket } from '@passage/sdk/node'
+import { libsignalKeys, bindUdpSocket } from '@passage/sdk/node'
 import t from 'tap'
 import { backends, type TeardownHost, type TestStorage } from './helpers/databases.js'
 
@@ -89,7 +89,7 @@ async function startProgram(
 /** A phone: a DHT node in client mode (never stored on), joined through the super-node. */
 async function phone(t: TeardownHost): Promise<DhtNode> {
   const node = new DhtNode({
-    identity: Identity.generate(),
+    identity: Identity.generate(libsignalKeys),
     socket: await bindUdpSocket('127.0.0.1', 0),
     client: true,
   })
@@ -130,7 +130,7 @@ for (const backend of backends) {
 
     const sender = await phone(t)
     t.equal(await sender.bootstrap([superNode]), 1, 'the phone verified the super-node')
-    const bob = Identity.generate()
+    const bob = Identity.generate(libsignalKeys)
     const sent = Array.from({ length: ENVELOPES }, (_, i) => utf8(`sealed for bob #${i}`))
     const results = await Promise.all(sent.map((data) => sender.putEnvelope(bob.publicKey, data)))
     t.same(

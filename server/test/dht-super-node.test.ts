@@ -2,7 +2,7 @@
 // its database, restores its routing table after a restart, /readyz, /v1/info, metrics.
 import { spawnSync } from 'node:child_process'
 import { DhtNode, envelopeIdOf, Identity, mailboxKeyFor, toHex, utf8 } from '@passage/sdk'
-import { bindUdpSocket } from '@passage/sdk/node'
+import { libsignalKeys, bindUdpSocket } from '@passage/sdk/node'
 import { createTestnet } from '@passage/sdk/testing'
 import t from 'tap'
 import { defaultConfig } from '../src/config.js'
@@ -61,7 +61,7 @@ for (const backend of backends) {
     t.equal(toHex(dht.node.id), toHex(server.identity.id), 'one identity for HTTP and DHT')
 
     // A client node (a phone) puts an envelope for Bob: the super-node is one of the replicas.
-    const bob = Identity.generate()
+    const bob = Identity.generate(libsignalKeys)
     const phone = await net.add({ client: true })
     const data = utf8('sealed for bob')
     const put = await phone.putEnvelope(bob.publicKey, data)
@@ -165,7 +165,7 @@ t.test('/readyz: 503 with the reason while the bootstrap peer is down, then 200'
 
   // The peer comes up; the next retry (the timer, fired by hand here) finds it.
   const peer = new DhtNode({
-    identity: Identity.generate(),
+    identity: Identity.generate(libsignalKeys),
     socket: await bindUdpSocket('127.0.0.1', peerPort),
   })
   t.teardown(() => peer.destroy())

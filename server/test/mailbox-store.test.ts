@@ -9,6 +9,7 @@ import {
   toHex,
   type Bytes,
 } from '@passage/sdk'
+import { libsignalKeys } from '@passage/sdk/node'
 import { mailboxStoreConformance, type ConformanceTest } from '@passage/sdk/testing'
 import t from 'tap'
 import { DhtContactsStore } from '../src/db/dht-contacts-store.js'
@@ -344,7 +345,7 @@ for (const backend of backends) {
   t.test(`${backend.name}: PostgresRecordStore keeps the highest seq`, async (t) => {
     const database = await backend.openDatabase(t)
     const store = new PostgresRecordStore(database.db)
-    const alice = Identity.generate()
+    const alice = Identity.generate(libsignalKeys)
     const key = new Uint8Array(20).fill(1) as Bytes
     const record = (seq: number, payload = 1) =>
       signRecord(alice, {

@@ -12,6 +12,7 @@ import {
   verifyNodeListRecord,
   type NodeListJson,
 } from '@passage/sdk'
+import { libsignalKeys } from '@passage/sdk/node'
 import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { buildCommand, defaultConfig, parseConfig } from '../src/config.js'
@@ -153,17 +154,23 @@ for (const backend of backends) {
     const info = (await app.inject({ method: 'GET', url: '/v1/info' })).json<{
       publicKey: string
     }>()
-    const list = verifyNodeListRecord(body.record, fromBase64Url(info.publicKey))
+    const list = verifyNodeListRecord(body.record, fromBase64Url(info.publicKey), libsignalKeys)
     t.same(
       list.nodes.map((n) => ({ ...n, id: toBase64Url(n.id) })),
       [{ url: healthyUrl, id: toBase64Url(healthy.identity.id), dht: null, lastChecked: T0 }],
     )
     t.equal(list.seq, body.seq)
     t.equal(list.timestamp, T0)
-    t.throws(() => verifyNodeListRecord(body.record, healthy.identity.publicKey), KeyMismatchError)
+    t.throws(
+      () => verifyNodeListRecord(body.record, healthy.identity.publicKey, libsignalKeys),
+      KeyMismatchError,
+    )
     const bytes = fromBase64Url(body.record)
     bytes[60] = bytes[60]! ^ 1 // inside the payload
-    t.throws(() => verifyNodeListRecord(bytes, server.identity.publicKey), BadSignatureError)
+    t.throws(
+      () => verifyNodeListRecord(bytes, server.identity.publicKey, libsignalKeys),
+      BadSignatureError,
+    )
 
     const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body
     t.equal(sampleValue(metrics, 'passage_peer_nodes{state="healthy"}'), 1)
@@ -238,7 +245,7 @@ t.test('no peers configured: an empty signed list, no checks', async (t) => {
   await server.app.ready()
   const body = (await server.app.inject({ method: 'GET', url: '/v1/nodes' })).json<NodeListJson>()
   t.same(body.nodes, [])
-  t.same(verifyNodeListRecord(body.record, server.identity.publicKey).nodes, [])
+  t.same(verifyNodeListRecord(body.record, server.identity.publicKey, libsignalKeys).nodes, [])
 })
 
 t.test('BootstrapClient.nodes() fetches and verifies the list over HTTP', async (t) => {
@@ -248,7 +255,7 @@ t.test('BootstrapClient.nodes() fetches and verifies the list over HTTP', async 
   const server = await appFixture(t, backend, { config: { peerNodes: [peerUrl] } })
   const url = await listen(server.app)
   await server.app.peerNodes!.tick()
-  const list = await new BootstrapClient({ url }).nodes()
+  const list = await new BootstrapClient({ keys: libsignalKeys, url }).nodes()
   t.same(list.publicKey, server.identity.publicKey)
   t.same(
     list.nodes.map((node) => ({ url: node.url, id: toBase64Url(node.id) })),
@@ -256,7 +263,7 @@ t.test('BootstrapClient.nodes() fetches and verifies the list over HTTP', async 
   )
   // Pinned to another server's ID: refused before the list is even read.
   await t.rejects(
-    new BootstrapClient({ url, serverId: peer.identity.id }).nodes(),
+    new BootstrapClient({ keys: libsignalKeys, url, serverId: peer.identity.id }).nodes(),
     KeyMismatchError,
   )
 })

@@ -2,6 +2,7 @@
 import { spawnSync } from 'node:child_process'
 import { Writable } from 'node:stream'
 import { Identity, nodeIdToHex, toBase64Url } from '@passage/sdk'
+import { libsignalKeys } from '@passage/sdk/node'
 import { pino } from 'pino'
 import t from 'tap'
 import { publishedEndpoint } from '../src/routes/info.js'
@@ -149,7 +150,7 @@ t.test('/docs/json is an OpenAPI document of every route', async (t) => {
 
 t.test('/metrics passes promtool and carries every passage_ metric', async (t) => {
   const { app, identity } = await appFixture(t, backends[0]!, { defaultMetrics: true })
-  const alice = Identity.generate()
+  const alice = Identity.generate(libsignalKeys)
   t.equal(
     (await postAnnounce(app, signedAnnounce(alice, identity.id, { timestamp: T0 }))).statusCode,
     200,
@@ -217,7 +218,7 @@ t.test('logs are JSON and carry no client IP, ID or key at info level', async (t
   })
   const logger = createLogger('info', sink)
   const { app, identity } = await appFixture(t, backends[1]!, { logger })
-  const alice = Identity.generate()
+  const alice = Identity.generate(libsignalKeys)
   const ip = '198.51.100.77'
   const announce = signedAnnounce(alice, identity.id, { timestamp: T0 })
   t.equal((await postAnnounce(app, announce, { remoteAddress: ip })).statusCode, 200)
@@ -274,7 +275,7 @@ t.test(
     t.match(down.json().message, /retry later/)
     t.notMatch(down.body, /disk on fire/)
     t.match(lines.join(''), /disk on fire/, 'the cause is in the log')
-    const identity = Identity.generate()
+    const identity = Identity.generate(libsignalKeys)
     store.put = async () => {
       throw new Error('disk on fire')
     }
@@ -313,7 +314,7 @@ t.test('the sweeper deletes expired announces on its timer', async (t) => {
   const sweeper = new AnnounceSweeper({ store, clock, intervalMs: 60_000, timers })
   sweeper.start()
   t.ok(tick, 'timer set')
-  const alice = Identity.generate()
+  const alice = Identity.generate(libsignalKeys)
   t.equal(
     (await postAnnounce(app, signedAnnounce(alice, identity.id, { timestamp: T0 }))).statusCode,
     200,

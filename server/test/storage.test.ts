@@ -8,6 +8,7 @@ import {
   fromHex,
   nodeIdToHex,
 } from '@passage/sdk'
+import { libsignalKeys } from '@passage/sdk/node'
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
@@ -23,7 +24,7 @@ import { backends } from './helpers/databases.js'
 
 const NOW = 1_764_000_000_000
 const TTL_MS = 600_000 // the default announce lifetime
-const SERVER = Identity.generate()
+const SERVER = Identity.generate(libsignalKeys)
 
 function announceOf(identity: IdentityType, seq: number, port = 4000): AnnounceJson {
   return announceToJson(
@@ -69,8 +70,8 @@ for (const backend of backends) {
         t.same(await migrateToLatest(database.db), { applied: [] }, 'a second run applies nothing')
 
         const store = new PostgresAnnounceStore(database.db)
-        const alice = entryOf(Identity.generate(), 3)
-        const dying = entryOf(Identity.generate(), 3, { expiresAt: NOW + 1 })
+        const alice = entryOf(Identity.generate(libsignalKeys), 3)
+        const dying = entryOf(Identity.generate(libsignalKeys), 3, { expiresAt: NOW + 1 })
         await store.put(alice, NOW)
         await store.put(dying, NOW)
         const [identity, racing] = await Promise.all([
@@ -102,20 +103,20 @@ for (const backend of backends) {
     t.test('put and get round-trip the signed announce and what was observed', async (t) => {
       const database = await backend.openDatabase(t)
       const store = new PostgresAnnounceStore(database.db)
-      const alice = Identity.generate()
+      const alice = Identity.generate(libsignalKeys)
       const entry = entryOf(alice, 7)
       t.equal(await store.put(entry, NOW), 'stored')
       t.same(await store.get(entry.idHex, NOW), entry)
       const got = await store.get(entry.idHex, NOW)
       t.equal(typeof got?.expiresAt, 'number', 'bigint columns come back as numbers')
       t.equal(typeof got?.announce.seq, 'number')
-      t.equal(await store.get(nodeIdToHex(Identity.generate().id), NOW), undefined)
+      t.equal(await store.get(nodeIdToHex(Identity.generate(libsignalKeys).id), NOW), undefined)
     })
 
     t.test('replays are refused, a higher seq replaces', async (t) => {
       const database = await backend.openDatabase(t)
       const store = new PostgresAnnounceStore(database.db)
-      const alice = Identity.generate()
+      const alice = Identity.generate(libsignalKeys)
       const first = entryOf(alice, 5, { port: 1 })
       t.equal(await store.put(first, NOW), 'stored')
       t.equal(await store.put(entryOf(alice, 5, { port: 2 }), NOW), 'replay', 'same seq')
@@ -131,7 +132,7 @@ for (const backend of backends) {
       const database = await backend.openDatabase(t)
       let now = NOW
       const store = new PostgresAnnounceStore(database.db, { clock: { now: () => now } })
-      const alice = Identity.generate()
+      const alice = Identity.generate(libsignalKeys)
       t.equal(await store.put(entryOf(alice, 9, { expiresAt: NOW + 10 })), 'stored')
       t.equal(await store.put(entryOf(alice, 9)), 'replay')
       now = NOW + 10
@@ -141,8 +142,8 @@ for (const backend of backends) {
     t.test('expired entries are invisible and can be replaced by any seq', async (t) => {
       const database = await backend.openDatabase(t)
       const store = new PostgresAnnounceStore(database.db)
-      const alice = Identity.generate()
-      const bob = Identity.generate()
+      const alice = Identity.generate(libsignalKeys)
+      const bob = Identity.generate(libsignalKeys)
       const old = entryOf(alice, 10, { expiresAt: NOW + 1_000 })
       await store.put(old, NOW)
       await store.put(entryOf(bob, 1, { expiresAt: NOW + 5_000 }), NOW)
@@ -171,7 +172,7 @@ for (const backend of backends) {
       const store = new PostgresAnnounceStore(database.db)
       const lifetimes = [100, 200, 300, 400, 500, 600]
       const entries = lifetimes.map((ms) =>
-        entryOf(Identity.generate(), 1, { expiresAt: NOW + ms }),
+        entryOf(Identity.generate(libsignalKeys), 1, { expiresAt: NOW + ms }),
       )
       for (const entry of entries) t.equal(await store.put(entry, NOW), 'stored')
       t.equal(await store.sweep(NOW + 300), 3, 'the three that died at or before +300 ms')
@@ -185,7 +186,7 @@ for (const backend of backends) {
     t.test('closest returns true XOR order', async (t) => {
       const database = await backend.openDatabase(t)
       const store = new PostgresAnnounceStore(database.db)
-      const someone = Identity.generate()
+      const someone = Identity.generate(libsignalKeys)
       const near = randomBytes(20)
       const nearHex = nodeIdToHex(near)
       const flipLast = Uint8Array.from(near)
@@ -222,7 +223,7 @@ for (const backend of backends) {
     t.test('closest stays exact while it narrows to a prefix bucket', async (t) => {
       const database = await backend.openDatabase(t)
       const store = new PostgresAnnounceStore(database.db)
-      const announce = announceOf(Identity.generate(), 1)
+      const announce = announceOf(Identity.generate(libsignalKeys), 1)
       const dense = randomBytes(20).toString('hex')
       // 600 random IDs, 40 sharing 3 hex digits with `dense`, a quarter of them all expired.
       const ids = [
@@ -271,7 +272,7 @@ for (const backend of backends) {
     t.test('sample returns distinct live entries, at most limit', async (t) => {
       const database = await backend.openDatabase(t)
       const store = new PostgresAnnounceStore(database.db)
-      const entries = Array.from({ length: 30 }, () => entryOf(Identity.generate(), 1))
+      const entries = Array.from({ length: 30 }, () => entryOf(Identity.generate(libsignalKeys), 1))
       for (const entry of entries) await store.put(entry, NOW)
       const sample = await store.sample(20, NOW)
       t.equal(sample.length, 20)
@@ -293,7 +294,9 @@ for (const backend of backends) {
       const database = await backend.openDatabase(t)
       const store = new PostgresAnnounceStore(database.db)
       const entries = Array.from({ length: 40 }, (_, i) =>
-        entryOf(Identity.generate(), 1, { expiresAt: i % 4 === 0 ? NOW + TTL_MS : NOW }),
+        entryOf(Identity.generate(libsignalKeys), 1, {
+          expiresAt: i % 4 === 0 ? NOW + TTL_MS : NOW,
+        }),
       )
       for (const entry of entries) await store.put(entry, NOW - 1)
       const live = new Set(entries.filter((e) => e.expiresAt > NOW).map((e) => e.idHex))
@@ -312,7 +315,7 @@ for (const backend of backends) {
       const database = await backend.openDatabase(t)
       const store = new PostgresAnnounceStore(database.db)
       for (let round = 0; round < 10; round++) {
-        const alice = Identity.generate()
+        const alice = Identity.generate(libsignalKeys)
         // Round 0..4: a new ID (racing inserts); 5..9: an existing ID (racing updates).
         if (round >= 5) await store.put(entryOf(alice, 1), NOW)
         const results = await Promise.all(
@@ -327,8 +330,8 @@ for (const backend of backends) {
     t.test('a restart of the shared test engine keeps every test database', async (t) => {
       const first = await backend.openDatabase(t)
       const other = await backend.openDatabase(t)
-      const alice = entryOf(Identity.generate(), 1)
-      const bob = entryOf(Identity.generate(), 1)
+      const alice = entryOf(Identity.generate(libsignalKeys), 1)
+      const bob = entryOf(Identity.generate(libsignalKeys), 1)
       await new PostgresAnnounceStore(first.db).put(alice, NOW)
       await new PostgresAnnounceStore(other.db).put(bob, NOW)
       const restarted = await first.reopen()
@@ -341,8 +344,8 @@ for (const backend of backends) {
     t.test('transactions commit and roll back', async (t) => {
       const database = await backend.openDatabase(t)
       const store = new PostgresAnnounceStore(database.db)
-      const alice = entryOf(Identity.generate(), 1)
-      const bob = entryOf(Identity.generate(), 1)
+      const alice = entryOf(Identity.generate(libsignalKeys), 1)
+      const bob = entryOf(Identity.generate(libsignalKeys), 1)
       await database.db.transaction().execute(async (trx) => {
         await new PostgresAnnounceStore(trx).put(alice, NOW)
       })
@@ -378,7 +381,7 @@ for (const backend of backends) {
       t.ok(seen.length > 0, 'the migration queries were observed')
       seen.length = 0
       const store = new PostgresAnnounceStore(database.db)
-      await store.put(entryOf(Identity.generate(), 1), NOW)
+      await store.put(entryOf(Identity.generate(libsignalKeys), 1), NOW)
       await store.countLive(NOW)
       await store.sweep(NOW)
       t.same(

@@ -1,5 +1,5 @@
 import { AlreadyExistsError, encodeContactUri, Identity, MalformedError } from '@passage/sdk'
-import { openClientStore } from '@passage/sdk/node'
+import { libsignalKeys, openClientStore } from '@passage/sdk/node'
 import type { CliIo } from '../cli-io.js'
 import { ExitCode } from '../exit-code.js'
 import { home } from '../home.js'
@@ -30,7 +30,7 @@ export async function initCommand(options: InitOptions, io: CliIo): Promise<Exit
   const store = await openClientStore(dir)
   let identity: Identity
   try {
-    identity = Identity.generate()
+    identity = Identity.generate(libsignalKeys)
     try {
       await store.saveIdentity(identity, {
         force: options.force === true,

@@ -6,6 +6,7 @@ import {
   PassageError,
   type LanPeer,
 } from '@passage/sdk'
+import { libsignalKeys } from '@passage/sdk/node'
 import type { CliIo } from '../cli-io.js'
 import { ExitCode } from '../exit-code.js'
 import { serversOf, withClient, type ClientCommandOptions } from '../open-client.js'
@@ -76,7 +77,7 @@ export async function peersCommand(options: PeersOptions, io: CliIo): Promise<Ex
 }
 
 async function askServer(url: string): Promise<ServerPeers> {
-  const client = new BootstrapClient({ url, timeoutMs: PEERS_TIMEOUT_MS })
+  const client = new BootstrapClient({ keys: libsignalKeys, url, timeoutMs: PEERS_TIMEOUT_MS })
   try {
     // info() first: the listed announces are verified against the server's own ID.
     await client.info()

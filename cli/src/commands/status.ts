@@ -6,6 +6,7 @@ import {
   type BootstrapInfo,
   type ReadyStatus,
 } from '@passage/sdk'
+import { libsignalKeys } from '@passage/sdk/node'
 import type { CliIo } from '../cli-io.js'
 import { ExitCode } from '../exit-code.js'
 import { style } from '../style.js'
@@ -61,6 +62,7 @@ export async function statusCommand(
   }
   let rejectedPeers = 0
   const client = new BootstrapClient({
+    keys: libsignalKeys,
     url: server,
     timeoutMs,
     onRejectedPeer: () => rejectedPeers++,

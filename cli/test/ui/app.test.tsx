@@ -2,6 +2,7 @@
 // tmp homes, an in-process DHT testnet on 127.0.0.1, real SQLite and libsignal. Alice's
 // screen is under test; Bob is a second real client that talks to her.
 import { Identity, encodeContactUri, type PassageClient } from '@passage/sdk'
+import { libsignalKeys } from '@passage/sdk/node'
 import t from 'tap'
 import { themeFor } from '../../src/ui/theme.js'
 import { eventually, startClient, testnet } from '../helpers/clients.js'
@@ -26,7 +27,7 @@ const bob = await startClient(t, net, 'Bob')
 await alice.contacts.add(bob.contactUri, { name: 'Bob' })
 await bob.contacts.add(alice.contactUri, { name: 'Alice' })
 // A third contact who never writes, with a name too long for the contact pane.
-const carol = Identity.generate()
+const carol = Identity.generate(libsignalKeys)
 await alice.contacts.add(encodeContactUri({ publicKey: carol.publicKey }), {
   name: 'Carol Christina Longname-Featherstonehaugh',
 })

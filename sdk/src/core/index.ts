@@ -17,6 +17,15 @@ export {
 } from './errors.js'
 export { type Clock, systemClock, ManualClock } from './runtime/clock.js'
 export {
+  type AbortSignalLike,
+  type Fetch,
+  type FetchRequest,
+  type FetchResponse,
+  type Random,
+  type UrlLike,
+  systemRandom,
+} from './runtime/host.js'
+export {
   type Bytes,
   toBytes,
   concatBytes,
@@ -47,7 +56,8 @@ export {
   parseTextId,
   isTextId,
 } from './identity/text-id.js'
-export { Identity, isValidSignature, verifySignature, idMatchesKey } from './identity/identity.js'
+export { Identity, idMatchesKey } from './identity/identity.js'
+export type { KeyProvider, SecretKey, Verifier } from './crypto/key-provider.js'
 export { type ContactCard, encodeContactUri, parseContactUri } from './identity/contact-uri.js'
 export {
   RECORD_VERSION,
@@ -198,21 +208,13 @@ export {
   type IdentityKeyPolicy,
   type IdentityRefusal,
   accountKeyPolicy,
-  SessionCache,
-  SignalSessionStore,
-  SignalIdentityStore,
-  SignalPreKeyStore,
-  SignalSignedPreKeyStore,
-  SignalKyberPreKeyStore,
-  SignalSenderKeyStore,
-  SignalStores,
   trustedIdentityKey,
   pendingIdentityKey,
   acceptIdentityChange,
   countOneTimePreKeys,
   unusedPreKeyIds,
   purgeUsedPreKeys,
-} from './signal/signal-stores.js'
+} from './signal/signal-state.js'
 export {
   KYBER_PUBLIC_KEY_BYTES,
   KYBER_HASH_BYTES,
@@ -222,16 +224,11 @@ export {
   type PublicOneTimePreKey,
   type PreKeyBundlePayload,
   type PreKeyBundle,
-  type GeneratedPreKeys,
   encodePreKeyBundlePayload,
   decodePreKeyBundlePayload,
   encodePreKeyBundle,
   decodePreKeyBundle,
   verifyPreKeyBundle,
-  toLibsignalBundle,
-  loadRegistrationId,
-  generatePreKeys,
-  createPreKeyBundle,
 } from './signal/pre-key-bundle.js'
 export {
   SignalMessageType,
@@ -253,8 +250,10 @@ export {
   type OpenedMessage,
   type EncryptOptions,
   type DecryptOptions,
+  type GeneratedPreKeys,
   type SignalSessionOptions,
-  SignalSession,
+  type SignalSession,
+  type SignalProvider,
 } from './signal/signal-session.js'
 export { MAX_RESPONSE_BYTES } from './bootstrap/bootstrap-client.js'
 // Super-node list (issue 5): GET /v1/nodes, record type 5

@@ -11,3 +11,16 @@ export {
   SqliteSignalTransaction,
   sqliteTransactionOf,
 } from './sqlite/signal-storage.js'
+export { libsignalKeys } from './libsignal/key-provider.js'
+export { LibsignalSession, libsignalSessions } from './libsignal/session.js'
+export { generatePreKeys, createPreKeyBundle, toLibsignalBundle } from './libsignal/pre-keys.js'
+export {
+  SessionCache,
+  SignalSessionStore,
+  SignalIdentityStore,
+  SignalPreKeyStore,
+  SignalSignedPreKeyStore,
+  SignalKyberPreKeyStore,
+  SignalSenderKeyStore,
+  SignalStores,
+} from './libsignal/stores.js'

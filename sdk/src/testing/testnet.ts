@@ -3,6 +3,7 @@ import { Identity } from '../core/identity/identity.js'
 import type { MailboxQuota, MailboxStore } from '../core/mailbox/mailbox-store.js'
 import type { DatagramSocket } from '../core/net/ports.js'
 import { bindUdpSocket } from '../node/udp-socket.js'
+import { libsignalKeys } from '../node/libsignal/key-provider.js'
 import { DhtNode, type DhtNodeOptions } from '../core/dht/dht-node.js'
 import type { NodeAddress } from '../core/dht/messages.js'
 
@@ -80,11 +81,11 @@ export async function createTestnet(n: number, options: TestnetOptions = {}): Pr
     return node
   }
 
-  const first = await make(false, Identity.generate())
+  const first = await make(false, Identity.generate(libsignalKeys))
   nodes.push(first)
   const bootstrap = [first.address()]
   const rest = await Promise.all(
-    Array.from({ length: Math.max(0, n - 1) }, () => make(false, Identity.generate())),
+    Array.from({ length: Math.max(0, n - 1) }, () => make(false, Identity.generate(libsignalKeys))),
   )
   nodes.push(...rest)
   // Join in small waves, then let every node look itself up once more so that early joiners
@@ -96,7 +97,10 @@ export async function createTestnet(n: number, options: TestnetOptions = {}): Pr
     nodes,
     bootstrap,
     async add(opts = {}) {
-      const node = await make(opts.client ?? false, opts.identity ?? Identity.generate())
+      const node = await make(
+        opts.client ?? false,
+        opts.identity ?? Identity.generate(libsignalKeys),
+      )
       await node.bootstrap(bootstrap)
       if (!opts.client) nodes.push(node)
       return node

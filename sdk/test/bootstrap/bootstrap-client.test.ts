@@ -33,11 +33,12 @@ import {
   WrongAudienceError,
   type AnnounceJson,
 } from '@passage/sdk'
+import { libsignalKeys } from '@passage/sdk/node'
 
 type HasTeardown = Pick<typeof t, 'teardown'>
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void
 
-const serverIdentity = Identity.generate()
+const serverIdentity = Identity.generate(libsignalKeys)
 const infoBody = {
   id: serverIdentity.textId,
   publicKey: toBase64Url(serverIdentity.publicKey),
@@ -117,7 +118,7 @@ t.test('every refusal code maps back to its SDK error class', async (t) => {
   const { url } = await cannedServer(t, (_req, _body, res) => {
     send(res, current[0], refusal(current[0], current[1], `server says ${current[1]}`))
   })
-  const client = new BootstrapClient({ url, identity: Identity.generate() })
+  const client = new BootstrapClient({ url, identity: Identity.generate(libsignalKeys) })
   for (const c of cases) {
     current = c
     const error = await client
@@ -135,7 +136,7 @@ t.test('429 is a RateLimitedError carrying Retry-After in ms', async (t) => {
     send(res, 429, refusal(429, 'PASSAGE_ERR_RATE_LIMITED', 'slow down'), header)
   })
   const clock = new ManualClock(Date.parse('2026-01-01T00:00:00Z'))
-  const client = new BootstrapClient({ url, clock })
+  const client = new BootstrapClient({ keys: libsignalKeys, url, clock })
   const error = await client.peers().catch((e: unknown) => e)
   t.ok(error instanceof RateLimitedError)
   t.ok(error instanceof RetryAfterError)
@@ -159,7 +160,7 @@ t.test('answers the client does not understand are RemoteErrors naming the serve
     res.writeHead(status, { 'content-type': 'text/html' })
     res.end(body)
   })
-  const client = new BootstrapClient({ url })
+  const client = new BootstrapClient({ keys: libsignalKeys, url })
   const unknown = await client.health().catch((e: unknown) => e)
   t.ok(unknown instanceof RemoteError)
   t.match((unknown as Error).message, /HTTP 500 PASSAGE_ERR_SOMETHING_NEW: boom/)
@@ -179,16 +180,20 @@ t.test('answers the client does not understand are RemoteErrors naming the serve
 })
 
 t.test('a server cannot forge peers: every peer is re-verified', async (t) => {
-  const good = peerOf(Identity.generate())
-  const forged = tamper(peerOf(Identity.generate()))
-  const otherServer = peerOf(Identity.generate(), Identity.generate())
-  const wrongKey = { ...peerOf(Identity.generate()), id: Identity.generate().textId }
-  const malformed = { ...peerOf(Identity.generate()), publicKey: 'AAAA' }
+  const good = peerOf(Identity.generate(libsignalKeys))
+  const forged = tamper(peerOf(Identity.generate(libsignalKeys)))
+  const otherServer = peerOf(Identity.generate(libsignalKeys), Identity.generate(libsignalKeys))
+  const wrongKey = {
+    ...peerOf(Identity.generate(libsignalKeys)),
+    id: Identity.generate(libsignalKeys).textId,
+  }
+  const malformed = { ...peerOf(Identity.generate(libsignalKeys)), publicKey: 'AAAA' }
   const { url, seen } = await cannedServer(t, (req, _body, res) => {
     send(res, 200, { peers: [forged, good, otherServer, wrongKey, malformed, 42] })
   })
   const rejected: string[] = []
   const client = new BootstrapClient({
+    keys: libsignalKeys,
     url,
     onRejectedPeer: (_peer, reason) => rejected.push(reason.name),
   })
@@ -208,15 +213,15 @@ t.test('a server cannot forge peers: every peer is re-verified', async (t) => {
 })
 
 t.test('resolve: undefined when not found, throws on a forgery or a typo', async (t) => {
-  const alice = Identity.generate()
-  const bob = Identity.generate()
+  const alice = Identity.generate(libsignalKeys)
+  const bob = Identity.generate(libsignalKeys)
   let answer: (res: ServerResponse) => void = (res) => send(res, 200, peerOf(alice))
   const { url, seen } = await cannedServer(t, (_req, _body, res) => answer(res))
-  const client = new BootstrapClient({ url })
+  const client = new BootstrapClient({ keys: libsignalKeys, url })
 
   const found = await client.resolve(alice.textId.toUpperCase())
   t.equal(found?.textId, alice.textId)
-  t.doesNotThrow(() => found && verifyAnnounce(found.announce))
+  t.doesNotThrow(() => found && verifyAnnounce(found.announce, libsignalKeys))
   t.ok(seen.includes(`GET /v1/peers/${alice.textId}`))
 
   answer = (res) => send(res, 404, refusal(404, 'PASSAGE_ERR_NOT_FOUND', 'no live announce'))
@@ -236,7 +241,7 @@ t.test('resolve: undefined when not found, throws on a forgery or a typo', async
 })
 
 t.test('announce signs for the server it talks to, with a growing seq', async (t) => {
-  const me = Identity.generate()
+  const me = Identity.generate(libsignalKeys)
   const received: AnnounceJson[] = []
   const { url, seen } = await cannedServer(t, (req, body, res) => {
     const json = JSON.parse(body) as AnnounceJson
@@ -246,7 +251,10 @@ t.test('announce signs for the server it talks to, with a growing seq', async (t
       observed: { host: '203.0.113.7', port: 40_000 },
       ttlMs: 600_000,
       expiresAt: json.timestamp + 600_000,
-      peers: [peerOf(Identity.generate()), tamper(peerOf(Identity.generate()))],
+      peers: [
+        peerOf(Identity.generate(libsignalKeys)),
+        tamper(peerOf(Identity.generate(libsignalKeys))),
+      ],
     })
   })
   const clock = new ManualClock(1_764_000_000_000)
@@ -268,41 +276,50 @@ t.test('announce signs for the server it talks to, with a growing seq', async (t
   for (const json of received) {
     t.equal(json.id, me.textId)
     t.equal(json.audience, serverIdentity.textId)
-    t.doesNotThrow(() => verifyAnnounce(announceFromJson(json), { audience: serverIdentity.id }))
+    t.doesNotThrow(() =>
+      verifyAnnounce(announceFromJson(json), libsignalKeys, { audience: serverIdentity.id }),
+    )
   }
   t.equal(seen.filter((s) => s === 'GET /v1/info').length, 1, "the server's ID is fetched once")
 
   const explicit = await client.announce({ addresses, seq: 5 })
   t.equal(explicit.announce.seq, 5)
 
-  const anonymous = new BootstrapClient({ url })
+  const anonymous = new BootstrapClient({ keys: libsignalKeys, url })
   await t.rejects(anonymous.announce({ addresses }), NoIdentityError)
 })
 
 t.test('info is checked: a server whose key does not hash to its ID is refused', async (t) => {
   const { url } = await cannedServer(t, (_req, _body, res) => send(res, 404, {}))
-  const client = new BootstrapClient({ url: url.replace('http://', '') })
+  const client = new BootstrapClient({ keys: libsignalKeys, url: url.replace('http://', '') })
   const info = await client.info()
   t.equal(info.textId, serverIdentity.textId)
   t.same(info.publicKey, serverIdentity.publicKey)
   t.equal(info.dht, null)
   t.equal(info.announceTtlMs, 600_000)
 
-  const pinned = new BootstrapClient({ url, serverId: serverIdentity.textId })
+  const pinned = new BootstrapClient({ keys: libsignalKeys, url, serverId: serverIdentity.textId })
   t.equal((await pinned.info()).textId, serverIdentity.textId, 'the expected server passes')
-  const impostor = new BootstrapClient({ url, serverId: Identity.generate().id })
+  const impostor = new BootstrapClient({
+    keys: libsignalKeys,
+    url,
+    serverId: Identity.generate(libsignalKeys).id,
+  })
   const refused = await impostor.info().catch((e: unknown) => e)
   t.ok(refused instanceof KeyMismatchError, 'another server at that address is refused')
   t.match((refused as Error).message, /not the expected p1/)
   await t.rejects(impostor.peers(), KeyMismatchError, 'and nothing is asked of it')
 
   const liar = createServer((_req, res) =>
-    send(res, 200, { ...infoBody, id: encodeTextId(Identity.generate().id) }),
+    send(res, 200, { ...infoBody, id: encodeTextId(Identity.generate(libsignalKeys).id) }),
   )
   await new Promise<void>((resolve) => liar.listen(0, '127.0.0.1', resolve))
   t.teardown(() => new Promise<void>((resolve) => liar.close(() => resolve())))
   const { port } = liar.address() as AddressInfo
-  await t.rejects(new BootstrapClient({ url: `http://127.0.0.1:${port}` }).info(), KeyMismatchError)
+  await t.rejects(
+    new BootstrapClient({ keys: libsignalKeys, url: `http://127.0.0.1:${port}` }).info(),
+    KeyMismatchError,
+  )
 })
 
 t.test('health and readiness; an unready server is an answer, not an error', async (t) => {
@@ -312,7 +329,7 @@ t.test('health and readiness; an unready server is an answer, not an error', asy
     if (ready) return send(res, 200, { status: 'ready', checks: { storage: 'ok' } })
     send(res, 503, { status: 'unready', checks: { storage: 'connection refused' } })
   })
-  const client = new BootstrapClient({ url })
+  const client = new BootstrapClient({ keys: libsignalKeys, url })
   t.same(await client.health(), { status: 'ok' })
   t.same(await client.ready(), { ready: true, status: 'ready', checks: { storage: 'ok' } })
   ready = false
@@ -329,7 +346,10 @@ t.test('network failures: refused, timed out, aborted', async (t) => {
   await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
   const { port: closedPort } = probe.address() as AddressInfo
   await new Promise<void>((resolve) => probe.close(() => resolve()))
-  const refused = await new BootstrapClient({ url: `http://127.0.0.1:${closedPort}` })
+  const refused = await new BootstrapClient({
+    keys: libsignalKeys,
+    url: `http://127.0.0.1:${closedPort}`,
+  })
     .health()
     .catch((e: unknown) => e)
   t.ok(refused instanceof RemoteError)
@@ -339,20 +359,23 @@ t.test('network failures: refused, timed out, aborted', async (t) => {
 
   const pending: ServerResponse[] = []
   const { url } = await cannedServer(t, (_req, _body, res) => void pending.push(res))
-  const slow = new BootstrapClient({ url, timeoutMs: 150 })
+  const slow = new BootstrapClient({ keys: libsignalKeys, url, timeoutMs: 150 })
   const timedOut = await slow.health().catch((e: unknown) => e)
   t.ok(timedOut instanceof TimeoutError)
   t.match((timedOut as Error).message, /did not answer GET \/healthz within 0.15 s/)
 
   const controller = new AbortController()
-  const patient = new BootstrapClient({ url })
+  const patient = new BootstrapClient({ keys: libsignalKeys, url })
   const aborted = patient.health({ signal: controller.signal })
   controller.abort(new Error('user pressed Ctrl-C'))
   await t.rejects(aborted, { message: 'user pressed Ctrl-C' })
   await t.rejects(patient.health({ signal: AbortSignal.abort() }), { name: 'AbortError' })
 
-  t.throws(() => new BootstrapClient({ url: 'ftp://example.org' }), MalformedError)
-  t.throws(() => new BootstrapClient({ url, timeoutMs: 0 }), MalformedError)
+  t.throws(
+    () => new BootstrapClient({ keys: libsignalKeys, url: 'ftp://example.org' }),
+    MalformedError,
+  )
+  t.throws(() => new BootstrapClient({ keys: libsignalKeys, url, timeoutMs: 0 }), MalformedError)
 })
 
 t.test('the live peer count from /metrics, when the server exposes it', async (t) => {
@@ -363,7 +386,7 @@ t.test('the live peer count from /metrics, when the server exposes it', async (t
     )
   }
   const { url } = await cannedServer(t, (_req, _body, res) => answer(res))
-  const client = new BootstrapClient({ url })
+  const client = new BootstrapClient({ keys: libsignalKeys, url })
   t.equal(await client.livePeerCount(), 42)
   answer = (res) => send(res, 403, { message: 'private' })
   t.equal(await client.livePeerCount(), undefined, 'a private /metrics is not an error')
@@ -381,7 +404,9 @@ t.test('an oversized answer is refused, not buffered forever', async (t) => {
     res.writeHead(200, { 'content-type': 'application/json' })
     res.end(JSON.stringify({ peers: [], padding: 'x'.repeat(MAX_RESPONSE_BYTES) }))
   })
-  const error = await new BootstrapClient({ url }).peers().catch((e: unknown) => e)
+  const error = await new BootstrapClient({ keys: libsignalKeys, url })
+    .peers()
+    .catch((e: unknown) => e)
   t.ok(error instanceof RemoteError)
   t.match((error as Error).message, /over the 1048576/)
 })
@@ -394,7 +419,7 @@ t.test('concurrent announces never share a seq', async (t) => {
   })
   const client = new BootstrapClient({
     url,
-    identity: Identity.generate(),
+    identity: Identity.generate(libsignalKeys),
     clock: new ManualClock(),
   })
   await client.info()

@@ -6,6 +6,7 @@ import {
   NoIdentityError,
   NotFoundError,
 } from '@passage/sdk'
+import { libsignalKeys } from '@passage/sdk/node'
 import { home, startClient, testnet } from './helpers.js'
 
 t.test('a home without an identity is refused unless asked to create one', async (t) => {
@@ -22,8 +23,8 @@ t.test('contacts: add, get by ID or name, rename, remove, and refusals', async (
   })
   t.teardown(() => alice.close())
   t.match(alice.contactUri, /^passage:p1[a-z0-9]+\?key=.+&name=Alice$/)
-  const bob = Identity.generate()
-  const carol = Identity.generate()
+  const bob = Identity.generate(libsignalKeys)
+  const carol = Identity.generate(libsignalKeys)
   const bobUri = `passage:${bob.textId}?key=${Buffer.from(bob.publicKey).toString('base64url')}&name=Bobby`
   const added = await alice.contacts.add(bobUri)
   t.equal(added.name, 'Bobby', 'the name from the URI')

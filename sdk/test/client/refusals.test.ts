@@ -8,11 +8,11 @@ import {
   PreKeyDirectory,
   sealMessage,
   signalAddressOfKey,
-  SignalSession,
   type Bytes,
   type PassageClient,
   type RefusedEvent,
 } from '@passage/sdk'
+import { libsignalKeys, LibsignalSession } from '@passage/sdk/node'
 import { collect, home, startClient, testnet } from './helpers.js'
 
 type Net = Awaited<ReturnType<typeof testnet>>
@@ -51,8 +51,8 @@ t.test(
     )
 
     // Mallory starts her own session with Bob from his published bundle and seals it as Alice.
-    const mallory = await SignalSession.open({
-      identity: Identity.generate(),
+    const mallory = await LibsignalSession.open({
+      identity: Identity.generate(libsignalKeys),
       storage: new MemorySignalStorage(),
     })
     const bundle = await new PreKeyDirectory(net.nodes[0]!).fetch(bob.identity.publicKey)
@@ -67,12 +67,16 @@ t.test(
         text: 'send me your password',
       }),
     )
-    const sealed = sealMessage(bob.identity.publicKey, {
-      senderPublicKey: alice.identity.publicKey,
-      senderDeviceId: 1,
-      type: forged.type,
-      ciphertext: forged.body,
-    })
+    const sealed = sealMessage(
+      bob.identity.publicKey,
+      {
+        senderPublicKey: alice.identity.publicKey,
+        senderDeviceId: 1,
+        type: forged.type,
+        ciphertext: forged.body,
+      },
+      libsignalKeys,
+    )
     t.ok((await net.nodes[1]!.putEnvelope(bob.identity.publicKey, sealed)).stored > 0)
 
     const refused = refusals(bob)
@@ -119,8 +123,8 @@ t.test('tampered ciphertexts are rejected; the genuine message still arrives onc
   outer[outer.length - 5]! ^= 0x01
   // 2: Carol's genuine first message with a flipped bit in the Signal message, resealed:
   // the seal opens, the Signal MAC fails.
-  const carol = await SignalSession.open({
-    identity: Identity.generate(),
+  const carol = await LibsignalSession.open({
+    identity: Identity.generate(libsignalKeys),
     storage: new MemorySignalStorage(),
   })
   const bobAddress = signalAddressOfKey(bobIdentity.publicKey)
@@ -138,7 +142,11 @@ t.test('tampered ciphertexts are rejected; the genuine message still arrives onc
   const content = openSealedMessage(bobIdentity, sealedByCarol)
   const inner = Uint8Array.from(content.ciphertext) as Bytes
   inner[inner.length - 12]! ^= 0x01
-  const resealed = sealMessage(bobIdentity.publicKey, { ...content, ciphertext: inner })
+  const resealed = sealMessage(
+    bobIdentity.publicKey,
+    { ...content, ciphertext: inner },
+    libsignalKeys,
+  )
   for (const data of [outer, resealed]) {
     t.ok((await net.nodes[2]!.putEnvelope(bobIdentity.publicKey, data)).stored > 0)
   }

@@ -1,7 +1,9 @@
 import Database from 'better-sqlite3'
 import t from 'tap'
-import { Identity, ManualClock, SignalSession, fromUtf8, utf8 } from '@passage/sdk'
+import { Identity, ManualClock, fromUtf8, utf8 } from '@passage/sdk'
 import {
+  libsignalKeys,
+  LibsignalSession,
   openClientStore,
   SqliteSignalStorage,
   type SqliteSignalTransaction,
@@ -92,11 +94,11 @@ t.test('Signal sessions survive closing and reopening the home', async (t) => {
     const { rmSync } = await import('node:fs')
     rmSync(bobHome, { recursive: true, force: true })
   })
-  const aliceId = Identity.generate()
-  const bobId = Identity.generate()
+  const aliceId = Identity.generate(libsignalKeys)
+  const bobId = Identity.generate(libsignalKeys)
   const open = async (home: string, identity: Identity) => {
     const store = await openClientStore(home)
-    const session = await SignalSession.open({
+    const session = await LibsignalSession.open({
       identity,
       storage: new SqliteSignalStorage(store.db),
       clock,

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { Identity, mailboxKeyFor, toHex, type DhtNode } from '@passage/sdk'
+import { libsignalKeys } from '@passage/sdk/node'
 import { createTestnet, mulberry32 } from '@passage/sdk/testing'
 
 // Issue 3: store 1000 envelopes, kill 30% of the nodes: 100% remain retrievable.
@@ -10,7 +11,7 @@ t.test('1000 envelopes survive the loss of 30% of 100 nodes', async (t) => {
   const started = Date.now()
   const net = await createTestnet(100, { requestTimeoutMs: 100 }) // dead nodes fail in 0.7 s
   t.teardown(() => net.destroy())
-  const owners = Array.from({ length: MAILBOXES }, () => Identity.generate())
+  const owners = Array.from({ length: MAILBOXES }, () => Identity.generate(libsignalKeys))
   const sent = new Map<string, Set<string>>()
   const random = mulberry32(42)
   const pick = () => net.nodes[Math.floor(random() * net.nodes.length)]!

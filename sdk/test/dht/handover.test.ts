@@ -1,12 +1,13 @@
 import t from 'tap'
 import { Identity, ManualClock, compareDistance, mailboxKeyFor, toHex, utf8 } from '@passage/sdk'
+import { libsignalKeys } from '@passage/sdk/node'
 import { createTestnet } from '@passage/sdk/testing'
 
 t.test('handover: when replicas leave, republish fills the new k closest', async (t) => {
   const clock = new ManualClock()
   const net = await createTestnet(40, { clock, requestTimeoutMs: 100 })
   t.teardown(() => net.destroy())
-  const bob = Identity.generate()
+  const bob = Identity.generate(libsignalKeys)
   const key = mailboxKeyFor(bob.publicKey)
   const put = await net.nodes[0]!.putEnvelope(bob.publicKey, utf8('keep me'))
   t.equal(put.stored, 20)
@@ -41,7 +42,7 @@ t.test('handover: a node that joins among the k closest gets the stored envelope
   // 12 nodes < k: every node is one of the k closest of every key.
   const net = await createTestnet(12, { clock })
   t.teardown(() => net.destroy())
-  const bob = Identity.generate()
+  const bob = Identity.generate(libsignalKeys)
   const key = mailboxKeyFor(bob.publicKey)
   const put = await net.nodes[0]!.putEnvelope(bob.publicKey, utf8('for whoever is closest'))
   t.equal(put.stored, 12)

@@ -1,10 +1,8 @@
-import { PublicKey } from '@signalapp/libsignal-client'
 import t from 'tap'
 import {
   decodeMessage,
   encodeMessage,
   fromHex,
-  isValidSignature,
   proofInput,
   proofKeyFromShared,
   proofMac,
@@ -12,13 +10,12 @@ import {
   tryDecodeMessage,
   type DhtMessage,
 } from '@passage/sdk'
-import { bindUdpSocket } from '@passage/sdk/node'
+import { libsignalKeys, bindUdpSocket } from '@passage/sdk/node'
 import { createTestnet } from '@passage/sdk/testing'
 import { hexVector } from '../helpers/protocol-doc.js'
 import { alice, server, TOKEN, TXID } from './samples.js'
 
-const agree = (own: typeof alice, peer: Uint8Array) =>
-  own.keyPair.privateKey.agree(PublicKey.deserialize(Uint8Array.from(peer)))
+const agree = (own: typeof alice, peer: Uint8Array) => own.agree(peer)
 
 t.test('MAC proof key, MAC and datagrams match the document', async (t) => {
   const key = proofKeyFromShared(agree(server, alice.publicKey))!
@@ -96,7 +93,7 @@ t.test('a node proves its key by MAC when asked, by signature otherwise', async 
   const bySignature = await ask(fromHex('2222222222222222'), false)
   t.notOk(bySignature.mac)
   t.ok(
-    isValidSignature(
+    libsignalKeys.verify(
       node.identity.publicKey,
       proofInput(bySignature.txid, alice.id),
       bySignature.proof!,

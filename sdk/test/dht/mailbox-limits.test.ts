@@ -12,6 +12,7 @@ import {
   utf8,
   type Bytes,
 } from '@passage/sdk'
+import { libsignalKeys } from '@passage/sdk/node'
 import { createTestnet } from '@passage/sdk/testing'
 
 const HOUR_MS = 3600_000
@@ -21,7 +22,7 @@ t.test('envelopes expire on the clock: invisible at once, removed by maintain()'
   const clock = new ManualClock()
   const net = await createTestnet(10, { clock })
   t.teardown(() => net.destroy())
-  const bob = Identity.generate()
+  const bob = Identity.generate(libsignalKeys)
   const short = await net.nodes[1]!.putEnvelope(bob.publicKey, utf8('one hour'), { ttlMs: HOUR_MS })
   const normal = await net.nodes[2]!.putEnvelope(bob.publicKey, utf8('default ttl'))
   t.equal(short.stored, 10, 'every node of a 10-node net is among the k closest')
@@ -78,7 +79,7 @@ t.test(
       quota: { maxCount: 3, maxBytes: 1 << 20, maxSourceBytes: 1 << 20 },
     })
     t.teardown(() => net.destroy())
-    const bob = Identity.generate()
+    const bob = Identity.generate(libsignalKeys)
     const sender = net.nodes[1]!
     for (let i = 0; i < 3; i++) {
       t.equal((await sender.putEnvelope(bob.publicKey, utf8(`m${i}`))).stored, 8)
@@ -112,8 +113,8 @@ t.test('per-source quota spans mailboxes', async (t) => {
   t.teardown(() => net.destroy())
   const sender = net.nodes[1]!
   const big = new Uint8Array(2000).fill(1)
-  t.equal((await sender.putEnvelope(Identity.generate().publicKey, big)).stored, 5)
-  const over = await sender.putEnvelope(Identity.generate().publicKey, big.fill(2))
+  t.equal((await sender.putEnvelope(Identity.generate(libsignalKeys).publicKey, big)).stored, 5)
+  const over = await sender.putEnvelope(Identity.generate(libsignalKeys).publicKey, big.fill(2))
   // Every node of a loopback testnet sees the same source address, the sender's own included.
   t.equal(over.stored, 0, 'the second 2000 bytes from the same address exceed 3000')
   t.equal(over.errors.length, 5)
@@ -122,7 +123,8 @@ t.test('per-source quota spans mailboxes', async (t) => {
     'every replica: source quota',
   )
   t.equal(
-    (await sender.putEnvelope(Identity.generate().publicKey, new Uint8Array(900))).stored,
+    (await sender.putEnvelope(Identity.generate(libsignalKeys).publicKey, new Uint8Array(900)))
+      .stored,
     5,
     'a smaller envelope still fits',
   )
@@ -133,7 +135,7 @@ t.test('write tokens expire with the secret rotation (5 min, previous accepted)'
   const net = await createTestnet(4, { clock })
   t.teardown(() => net.destroy())
   const a = net.nodes[1]!
-  const bob = Identity.generate()
+  const bob = Identity.generate(libsignalKeys)
   const key = mailboxKeyFor(bob.publicKey)
   const { closest } = await a.lookup(key)
   const put = (token: Bytes, text: string) => {

@@ -12,7 +12,6 @@ import {
   encodeMessage,
   envelopeIdOf,
   errorFromWire,
-  isValidSignature,
   mailboxAuthInput,
   mailboxKeyFor,
   proofInput,
@@ -22,6 +21,7 @@ import {
   wireErrorCode,
   type DhtMessage,
 } from '@passage/sdk'
+import { libsignalKeys } from '@passage/sdk/node'
 // Internal: requests encode their header and body apart (not in the package's API).
 import { encodeParts } from '../../src/core/dht/messages.js'
 import { hexVector } from '../helpers/protocol-doc.js'
@@ -67,16 +67,16 @@ t.test('derived keys, proof and signing inputs match the document', async (t) =>
   })
   t.equal(toHex(getInput), toHex(hexVector('dht.mailboxAuthInput.get')))
   t.ok(
-    isValidSignature(server.publicKey, proofInput(TXID, alice.id), PROOF),
+    libsignalKeys.verify(server.publicKey, proofInput(TXID, alice.id), PROOF),
     'the pong proof verifies',
   )
-  t.ok(isValidSignature(alice.publicKey, getInput, GET_SIGNATURE), 'the get signature verifies')
+  t.ok(libsignalKeys.verify(alice.publicKey, getInput, GET_SIGNATURE), 'the get signature verifies')
   const delInput = mailboxAuthInput(server.id, TIMESTAMP, NONCE, {
     type: 'mailbox-delete',
     ids: [ENVELOPE_ID],
   })
   t.ok(
-    isValidSignature(alice.publicKey, delInput, DELETE_SIGNATURE),
+    libsignalKeys.verify(alice.publicKey, delInput, DELETE_SIGNATURE),
     'the delete signature verifies',
   )
   // The audience binds the signature: for another node it does not verify.
@@ -86,7 +86,7 @@ t.test('derived keys, proof and signing inputs match the document', async (t) =>
     envelopeId: new Uint8Array(16),
     index: 0,
   })
-  t.notOk(isValidSignature(alice.publicKey, other, GET_SIGNATURE))
+  t.notOk(libsignalKeys.verify(alice.publicKey, other, GET_SIGNATURE))
 })
 
 t.test('round trips of varied values, IPv4 and IPv6 addresses included', async (t) => {

@@ -9,14 +9,14 @@ import {
   utf8,
   type DropReason,
 } from '@passage/sdk'
-import { bindUdpSocket } from '@passage/sdk/node'
+import { libsignalKeys, bindUdpSocket } from '@passage/sdk/node'
 import { createTestnet } from '@passage/sdk/testing'
 
 t.test('signed records: put on the k closest, newest seq wins, stale seq refused', async (t) => {
   const clock = new ManualClock()
   const net = await createTestnet(30, { clock })
   t.teardown(() => net.destroy())
-  const alice = Identity.generate()
+  const alice = Identity.generate(libsignalKeys)
   const v1 = signRecord(alice, {
     type: RecordType.preKeyBundle,
     seq: 1,
@@ -41,7 +41,7 @@ t.test('signed records: put on the k closest, newest seq wins, stale seq refused
   t.equal(stale.stored, 0, 'a lower seq is refused everywhere')
   t.ok(stale.errors.length === 20 && stale.errors.every((e) => e instanceof ReplayError))
   // A forged record (signature by someone else) is refused before it is sent.
-  const mallory = Identity.generate()
+  const mallory = Identity.generate(libsignalKeys)
   const forged = { ...v2, seq: 3, signature: mallory.sign(utf8('x')) }
   await t.rejects(net.nodes[6]!.putRecord(forged))
 })
@@ -79,7 +79,10 @@ t.test('metrics hooks see drops, requests and lookups; contacts can be saved', a
   const contacts = a.contacts()
   t.ok(contacts.length >= 4, `${contacts.length} contacts to save`)
   // A restarted node bootstraps from its saved contacts alone (they prove their keys again).
-  const fresh = new DhtNode({ identity: Identity.generate(), socket: await bindUdpSocket() })
+  const fresh = new DhtNode({
+    identity: Identity.generate(libsignalKeys),
+    socket: await bindUdpSocket(),
+  })
   t.teardown(() => fresh.destroy())
   t.equal(await fresh.bootstrap(contacts), 6, 'every live node is found')
 })
@@ -105,9 +108,13 @@ t.test('requests: resent, then timed out, by one ticker that stops when idle', a
   const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
   const silent = await bindUdpSocket('127.0.0.1', 0) // never answers
   const alive = await bindUdpSocket('127.0.0.1', 0)
-  const a = new DhtNode({ identity: Identity.generate(), socket: alive, requestTimeoutMs: 40 })
+  const a = new DhtNode({
+    identity: Identity.generate(libsignalKeys),
+    socket: alive,
+    requestTimeoutMs: 40,
+  })
   const b = new DhtNode({
-    identity: Identity.generate(),
+    identity: Identity.generate(libsignalKeys),
     socket: await bindUdpSocket('127.0.0.1', 0),
     requestTimeoutMs: 40,
     client: true, // \`a\` answers without pinging back: nothing of its own in flight
@@ -141,7 +148,7 @@ t.test('requests: resent, then timed out, by one ticker that stops when idle', a
 t.test('destroy() fails requests in flight and those queued for a slot', async (t) => {
   const silent = await bindUdpSocket('127.0.0.1', 0)
   const node = new DhtNode({
-    identity: Identity.generate(),
+    identity: Identity.generate(libsignalKeys),
     socket: await bindUdpSocket('127.0.0.1', 0),
     maxInFlight: 2,
   })

@@ -11,10 +11,12 @@ import {
   type DhtMessage,
   type MessageHeader,
 } from '@passage/sdk'
+import { libsignalKeys } from '@passage/sdk/node'
 import { hexVector } from '../helpers/protocol-doc.js'
 
-export const alice = Identity.fromPrivateKey(hexVector('alice.privateKey'))
+export const alice = Identity.fromPrivateKey(libsignalKeys, hexVector('alice.privateKey'))
 export const server = Identity.fromPrivateKey(
+  libsignalKeys,
   hexVector('alice.privateKey').map((_, i) => (i === 0 ? 0xb0 : 0x22)),
 )
 export const TXID = fromHex('0102030405060708')

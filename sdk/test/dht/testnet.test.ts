@@ -15,6 +15,7 @@ import {
   type DhtNode,
   type NodeId,
 } from '@passage/sdk'
+import { libsignalKeys } from '@passage/sdk/node'
 import { createTestnet } from '@passage/sdk/testing'
 
 const clock = new ManualClock()
@@ -40,7 +41,7 @@ async function holders(owner: Identity, id: Bytes): Promise<DhtNode[]> {
 t.test('every lookup finds the true k closest', async (t) => {
   const started = Date.now()
   for (let i = 0; i < 50; i++) {
-    const target = Identity.generate().id
+    const target = Identity.generate(libsignalKeys).id
     const from = net.nodes[(i * 7) % net.nodes.length]!
     const r = await from.lookup(target)
     const expected = trueClosest(
@@ -64,7 +65,7 @@ t.test('every lookup finds the true k closest', async (t) => {
 t.test(
   'put from one node, get from another; delete by the owner reaches every replica',
   async (t) => {
-    const bob = Identity.generate()
+    const bob = Identity.generate(libsignalKeys)
     const small = utf8('hello bob')
     const large = new Uint8Array(65_536).map((_, i) => (i * 7) & 0xff)
     const putSmall = await net.nodes[3]!.putEnvelope(bob.publicKey, small)
@@ -100,8 +101,8 @@ t.test(
 )
 
 t.test('only the owner can read or delete', async (t) => {
-  const bob = Identity.generate()
-  const mallory = Identity.generate()
+  const bob = Identity.generate(libsignalKeys)
+  const mallory = Identity.generate(libsignalKeys)
   const put = await net.nodes[10]!.putEnvelope(bob.publicKey, utf8('for bob only'))
   t.equal(put.stored, 20)
   const { closest } = await net.nodes[11]!.lookup(mailboxKeyFor(bob.publicKey))
@@ -177,7 +178,7 @@ t.test('only the owner can read or delete', async (t) => {
 })
 
 t.test('writes need a round-trip token for the writer address', async (t) => {
-  const bob = Identity.generate()
+  const bob = Identity.generate(libsignalKeys)
   const a = net.nodes[20]!
   const b = net.nodes[21]!
   const { closest } = await a.lookup(mailboxKeyFor(bob.publicKey))
@@ -215,7 +216,12 @@ t.test('a node must prove its key: a wrong expected ID is dropped, not trusted',
     a.request(
       b.address(),
       { type: 'ping' },
-      { expectId: Identity.generate().id, wantProof: true, retries: 0, timeoutMs: 200 },
+      {
+        expectId: Identity.generate(libsignalKeys).id,
+        wantProof: true,
+        retries: 0,
+        timeoutMs: 200,
+      },
     ),
   )
   t.equal(a.stats.dropped['bad-proof'], before + 1)
@@ -225,7 +231,7 @@ t.test('a node must prove its key: a wrong expected ID is dropped, not trusted',
 
 t.test('client mode: uses the DHT, never enters tables', async (t) => {
   const phone = await net.add({ client: true })
-  const carol = Identity.generate()
+  const carol = Identity.generate(libsignalKeys)
   const r = await phone.putEnvelope(carol.publicKey, utf8('from a phone'))
   t.equal(r.stored, 20)
   const got = await phone.fetchMailbox(carol)

@@ -5,16 +5,15 @@ import {
   encodeBeacon,
   encodeBeaconBody,
   Identity,
-  isValidSignature,
   LanDiscovery,
   ManualClock,
   toHex,
   verifyBeacon,
 } from '@passage/sdk'
-import { bindMulticastSocket } from '@passage/sdk/node'
+import { libsignalKeys, bindMulticastSocket } from '@passage/sdk/node'
 import { hexVector } from '../helpers/protocol-doc.js'
 
-const alice = Identity.fromPrivateKey(hexVector('alice.privateKey'))
+const alice = Identity.fromPrivateKey(libsignalKeys, hexVector('alice.privateKey'))
 const fields = {
   publicKey: alice.publicKey,
   tcpPort: 7400,
@@ -31,11 +30,11 @@ t.test('the documented datagram decodes, verifies and is accepted once', async (
   const datagram = hexVector('beacon.datagram')
   const beacon = decodeBeacon(datagram)
   t.same({ ...beacon, signature: undefined }, { ...fields, signature: undefined })
-  verifyBeacon(beacon)
-  t.ok(isValidSignature(alice.publicKey, hexVector('beacon.signingInput'), beacon.signature))
+  verifyBeacon(beacon, libsignalKeys)
+  t.ok(libsignalKeys.verify(alice.publicKey, hexVector('beacon.signingInput'), beacon.signature))
   t.equal(toHex(encodeBeacon(beacon)), toHex(datagram))
 
-  const bob = Identity.generate()
+  const bob = Identity.generate(libsignalKeys)
   const lan = new LanDiscovery({
     bind: bindMulticastSocket,
     identity: bob,

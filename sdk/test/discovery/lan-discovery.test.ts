@@ -16,12 +16,12 @@ import {
   type DatagramSocket,
   type DiscoveredPeer,
 } from '@passage/sdk'
-import { bindMulticastSocket, bindUdpSocket } from '@passage/sdk/node'
+import { libsignalKeys, bindMulticastSocket, bindUdpSocket } from '@passage/sdk/node'
 
-const alice = Identity.generate()
-const bob = Identity.generate()
-const carol = Identity.generate()
-const mallory = Identity.generate()
+const alice = Identity.generate(libsignalKeys)
+const bob = Identity.generate(libsignalKeys)
+const carol = Identity.generate(libsignalKeys)
+const mallory = Identity.generate(libsignalKeys)
 const GROUP = '239.255.77.77'
 const INTERVAL_MS = 5_000
 const WAIT_MS = 3_000 // bound on every wait; loopback delivers in well under that
@@ -63,12 +63,12 @@ t.test('beacon codec: round trip, fixed size, refusals', async (t) => {
   const bytes = encodeBeacon(beacon)
   t.equal(bytes.byteLength, BEACON_BYTES)
   t.same(decodeBeacon(bytes), beacon)
-  verifyBeacon(decodeBeacon(bytes))
+  verifyBeacon(decodeBeacon(bytes), libsignalKeys)
   t.throws(() => decodeBeacon(bytes.subarray(1)), MalformedError, 'short')
   t.throws(() => decodeBeacon(bytes.map((b, i) => (i === 0 ? 0 : b))), MalformedError, 'magic')
   t.throws(() => decodeBeacon(bytes.map((b, i) => (i === 2 ? 9 : b))), MalformedError, 'version')
   const tampered = bytes.map((b, i) => (i === 37 ? b ^ 1 : b)) // the TCP port
-  t.throws(() => verifyBeacon(decodeBeacon(tampered)), BadSignatureError)
+  t.throws(() => verifyBeacon(decodeBeacon(tampered), libsignalKeys), BadSignatureError)
   t.throws(() => signBeacon(alice, { tcpPort: 0, timestamp: 1, seq: 1 }), MalformedError)
 })
 

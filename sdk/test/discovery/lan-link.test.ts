@@ -13,7 +13,7 @@ import {
   type DiscoveredPeer,
   type LinkPeer,
 } from '@passage/sdk'
-import { bindMulticastSocket, listenTcp, connectTcp } from '@passage/sdk/node'
+import { libsignalKeys, bindMulticastSocket, listenTcp, connectTcp } from '@passage/sdk/node'
 
 const WAIT_MS = 3_000 // bound on every wait; loopback answers in well under that
 
@@ -66,8 +66,8 @@ t.test('two nodes find each other on the LAN and link with no super-node', async
     })
     return { identity, lan, links }
   }
-  const alice = await node(Identity.generate())
-  const bob = await node(Identity.generate())
+  const alice = await node(Identity.generate(libsignalKeys))
+  const bob = await node(Identity.generate(libsignalKeys))
 
   await t.rejects(alice.links.send(bob.identity.id, utf8('too early')), UnreachableError)
   alice.links.retryNow(bob.identity.id)

@@ -8,7 +8,6 @@ import {
   NoSessionError,
   ReplayError,
   SignalMessageType,
-  SignalSession,
   TamperedError,
   UnknownPreKeyError,
   decodePreKeyBundlePayload,
@@ -22,6 +21,7 @@ import {
   type SignalCiphertext,
   type SignalStorage,
 } from '@passage/sdk'
+import { libsignalKeys, LibsignalSession } from '@passage/sdk/node'
 
 const clock = new ManualClock()
 
@@ -33,9 +33,9 @@ async function party(
     preKeys?: number
   } = {},
 ) {
-  const identity = options.identity ?? Identity.generate()
+  const identity = options.identity ?? Identity.generate(libsignalKeys)
   const storage = options.storage ?? new MemorySignalStorage()
-  const session = await SignalSession.open({
+  const session = await LibsignalSession.open({
     identity,
     storage,
     clock,
@@ -206,12 +206,16 @@ t.test('Mallory claiming to be Alice is refused and flagged as impersonation', a
 
   // Sealed: Mallory writes Alice's key into the sealed content.
   const claimAlice = (message: SignalCiphertext) =>
-    sealMessage(bob.identity.publicKey, {
-      senderPublicKey: alice.identity.publicKey,
-      senderDeviceId: 1,
-      type: message.type,
-      ciphertext: message.body,
-    })
+    sealMessage(
+      bob.identity.publicKey,
+      {
+        senderPublicKey: alice.identity.publicKey,
+        senderDeviceId: 1,
+        type: message.type,
+        ciphertext: message.body,
+      },
+      libsignalKeys,
+    )
   await t.rejects(
     bob.session.openSealed(claimAlice(forged)),
     ImpersonationError,
@@ -407,10 +411,10 @@ t.test('no session and no bundle: NoSessionError', async (t) => {
   const bob = await party()
   await t.rejects(alice.session.encrypt(bob.address, utf8('x')), NoSessionError)
   const fetched = await party({
-    identity: Identity.generate(),
+    identity: Identity.generate(libsignalKeys),
   })
-  const withFetch = await SignalSession.open({
-    identity: Identity.generate(),
+  const withFetch = await LibsignalSession.open({
+    identity: Identity.generate(libsignalKeys),
     storage: new MemorySignalStorage(),
     clock,
     fetchBundle: async (address) =>
@@ -433,12 +437,20 @@ t.test('no session and no bundle: NoSessionError', async (t) => {
 
 t.test('state lives in the storage: reopening continues the conversation', async (t) => {
   const { alice, bob } = await established()
-  const bobAgain = await SignalSession.open({ identity: bob.identity, storage: bob.storage, clock })
+  const bobAgain = await LibsignalSession.open({
+    identity: bob.identity,
+    storage: bob.storage,
+    clock,
+  })
   t.equal(bobAgain.registrationId, bob.session.registrationId, 'registration ID kept')
   const message = await alice.session.encrypt(bob.address, utf8('after restart'))
   t.equal(fromUtf8(await bobAgain.decrypt(alice.address, message)), 'after restart')
   await t.rejects(
-    SignalSession.open({ identity: Identity.generate(), storage: bob.storage, clock }),
+    LibsignalSession.open({
+      identity: Identity.generate(libsignalKeys),
+      storage: bob.storage,
+      clock,
+    }),
     /another identity/,
   )
 })
@@ -481,8 +493,8 @@ t.test('persist runs in the session transaction: a crash before it loses nothing
 t.test('an unanswered session expires and is started again from a fresh bundle', async (t) => {
   const bob = await party()
   let fetched = 0
-  const alice = await SignalSession.open({
-    identity: Identity.generate(),
+  const alice = await LibsignalSession.open({
+    identity: Identity.generate(libsignalKeys),
     storage: new MemorySignalStorage(),
     clock,
     fetchBundle: async () => {

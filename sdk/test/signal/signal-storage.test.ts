@@ -18,7 +18,6 @@ import {
   ManualClock,
   MemorySignalStorage,
   ReplayError,
-  SignalStores,
   accountKeyPolicy,
   addressKey,
   parseAddressKey,
@@ -27,10 +26,9 @@ import {
   utf8,
   fromUtf8,
   MalformedError,
-  SessionCache,
-  SignalSession,
   type SignalStorage,
 } from '@passage/sdk'
+import { SignalStores, SessionCache, libsignalKeys, LibsignalSession } from '@passage/sdk/node'
 
 t.test('MemorySignalStorage: get, put, delete, list', async (t) => {
   const storage = new MemorySignalStorage()
@@ -91,7 +89,7 @@ t.test('MemorySignalStorage: transactions commit whole or not at all, one at a t
 })
 
 t.test('addresses', async (t) => {
-  const id = Identity.generate()
+  const id = Identity.generate(libsignalKeys)
   const address = signalAddress(id.textId.toUpperCase(), 3)
   t.same(address, { name: id.textId, deviceId: 3 }, 'canonical text ID')
   t.same(parseAddressKey(addressKey(address)), address)
@@ -100,16 +98,16 @@ t.test('addresses', async (t) => {
   t.throws(() => signalAddress(id.textId, 128), MalformedError)
   t.throws(() => parseAddressKey('nonsense'), MalformedError)
   t.ok(accountKeyPolicy(address, id.publicKey), 'any device of the account, with its key')
-  t.notOk(accountKeyPolicy(address, Identity.generate().publicKey), 'another key')
+  t.notOk(accountKeyPolicy(address, Identity.generate(libsignalKeys).publicKey), 'another key')
 })
 
 t.test('identity store: trust on first use, changes refused, policy first', async (t) => {
-  const me = Identity.generate()
+  const me = Identity.generate(libsignalKeys)
   const storage = new MemorySignalStorage()
   const stores = new SignalStores(storage, me, 77, new ManualClock(), () => true)
-  const them = ProtocolAddress.new(Identity.generate().textId, 1)
-  const first = PublicKey.deserialize(Identity.generate().publicKey)
-  const second = PublicKey.deserialize(Identity.generate().publicKey)
+  const them = ProtocolAddress.new(Identity.generate(libsignalKeys).textId, 1)
+  const first = PublicKey.deserialize(Identity.generate(libsignalKeys).publicKey)
+  const second = PublicKey.deserialize(Identity.generate(libsignalKeys).publicKey)
   t.equal(await stores.identity.getLocalRegistrationId(), 77)
   t.ok((await stores.identity.getIdentityKey()).serialize().length > 0)
   t.equal(await stores.identity.getIdentity(them), null)
@@ -135,7 +133,7 @@ t.test('identity store: trust on first use, changes refused, policy first', asyn
 })
 
 t.test('Kyber store: a (key, signed key, base key) triple is accepted once', async (t) => {
-  const me = Identity.generate()
+  const me = Identity.generate(libsignalKeys)
   const stores = new SignalStores(new MemorySignalStorage(), me, 1, new ManualClock())
   const kem = KEMKeyPair.generate()
   await stores.kyberPreKey.saveKyberPreKey(
@@ -150,11 +148,11 @@ t.test('Kyber store: a (key, signed key, base key) triple is accepted once', asy
 })
 
 t.test('sender-key store: a group message round trip through it', async (t) => {
-  const alice = Identity.generate()
+  const alice = Identity.generate(libsignalKeys)
   const aliceStores = new SignalStores(new MemorySignalStorage(), alice, 1, new ManualClock())
   const bobStores = new SignalStores(
     new MemorySignalStorage(),
-    Identity.generate(),
+    Identity.generate(libsignalKeys),
     2,
     new ManualClock(),
   )
@@ -183,12 +181,12 @@ t.test('sender-key store: a group message round trip through it', async (t) => {
 })
 
 t.test('session cache: a rolled-back save is not served from the cache', async (t) => {
-  const alice = await SignalSession.open({
-    identity: Identity.generate(),
+  const alice = await LibsignalSession.open({
+    identity: Identity.generate(libsignalKeys),
     storage: new MemorySignalStorage(),
   })
-  const bob = await SignalSession.open({
-    identity: Identity.generate(),
+  const bob = await LibsignalSession.open({
+    identity: Identity.generate(libsignalKeys),
     storage: new MemorySignalStorage(),
   })
   await bob.generatePreKeys({ oneTimeCount: 1 })

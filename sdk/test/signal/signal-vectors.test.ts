@@ -18,7 +18,6 @@ import {
   PRE_KEY_BUNDLE_FIXED_BYTES,
   RecordType,
   SEALED_INFO,
-  SignalSession,
   TamperedError,
   concatBytes,
   decodePreKeyBundle,
@@ -39,11 +38,12 @@ import {
   verifyPreKeyBundle,
   type Bytes,
 } from '@passage/sdk'
+import { libsignalKeys, LibsignalSession } from '@passage/sdk/node'
 import { hexVector, textVector } from '../helpers/protocol-doc.js'
 
-const alice = Identity.fromPrivateKey(fromHex('a8' + '11'.repeat(31)))
+const alice = Identity.fromPrivateKey(libsignalKeys, fromHex('a8' + '11'.repeat(31)))
 const bobPrivate = fromHex('b8' + '44'.repeat(31))
-const bob = Identity.fromPrivateKey(bobPrivate)
+const bob = Identity.fromPrivateKey(libsignalKeys, bobPrivate)
 function flip(bytes: Uint8Array, index: number): Bytes {
   const out = toBytes(bytes)
   out[index] = out[index]! ^ 1
@@ -107,41 +107,48 @@ t.test('pre-key bundle record: verifies, and libsignal accepts it', async (t) =>
 
   const bundle = { record, kyberPublicKey: hexVector('preKeyBundle.kyberPublicKey') }
   const aliceAddress = signalAddress(alice.textId)
-  t.same(verifyPreKeyBundle(bundle, aliceAddress), decodePreKeyBundlePayload(record.payload))
+  t.same(
+    verifyPreKeyBundle(bundle, libsignalKeys, aliceAddress),
+    decodePreKeyBundlePayload(record.payload),
+  )
   t.same(decodePreKeyBundle(encodePreKeyBundle(bundle)), bundle, 'wire round trip')
 
   // libsignal itself checks both pre-key signatures when it builds a session from it.
-  const carol = await SignalSession.open({
-    identity: Identity.generate(),
+  const carol = await LibsignalSession.open({
+    identity: Identity.generate(libsignalKeys),
     storage: new MemorySignalStorage(),
   })
   await carol.processPreKeyBundle(aliceAddress, bundle)
   t.ok(await carol.hasSession(aliceAddress))
 
   t.throws(
-    () => verifyPreKeyBundle(bundle, signalAddress(bob.textId)),
+    () => verifyPreKeyBundle(bundle, libsignalKeys, signalAddress(bob.textId)),
     KeyMismatchError,
     'not Bob’s bundle',
   )
   t.throws(
-    () => verifyPreKeyBundle(bundle, signalAddress(alice.textId, 2)),
+    () => verifyPreKeyBundle(bundle, libsignalKeys, signalAddress(alice.textId, 2)),
     MalformedError,
     'not device 2',
   )
   const otherKyber = flip(bundle.kyberPublicKey, 100)
   t.throws(
-    () => verifyPreKeyBundle({ ...bundle, kyberPublicKey: otherKyber }),
+    () => verifyPreKeyBundle({ ...bundle, kyberPublicKey: otherKyber }, libsignalKeys),
     BadSignatureError,
     'another Kyber key',
   )
   t.throws(
-    () => verifyPreKeyBundle({ ...bundle, kyberPublicKey: bundle.kyberPublicKey.subarray(1) }),
+    () =>
+      verifyPreKeyBundle(
+        { ...bundle, kyberPublicKey: bundle.kyberPublicKey.subarray(1) },
+        libsignalKeys,
+      ),
     MalformedError,
     'a short Kyber key',
   )
   const badSig = { ...record, signature: flip(record.signature, 3) }
   t.throws(
-    () => verifyPreKeyBundle({ ...bundle, record: badSig }),
+    () => verifyPreKeyBundle({ ...bundle, record: badSig }, libsignalKeys),
     BadSignatureError,
     'record signature',
   )
@@ -151,7 +158,7 @@ t.test('pre-key bundle record: verifies, and libsignal accepts it', async (t) =>
   const forgedSpk = { ...payload, signedPreKeySignature: bob.sign(payload.signedPreKey) }
   const resigned = signRecord(alice, { ...record, payload: encodePreKeyBundlePayload(forgedSpk) })
   t.throws(
-    () => verifyPreKeyBundle({ ...bundle, record: resigned }),
+    () => verifyPreKeyBundle({ ...bundle, record: resigned }, libsignalKeys),
     BadSignatureError,
     'signed pre-key signature',
   )
@@ -161,26 +168,30 @@ t.test('pre-key bundle record: verifies, and libsignal accepts it', async (t) =>
     payload: encodePreKeyBundlePayload(forgedKyber),
   })
   t.throws(
-    () => verifyPreKeyBundle({ ...bundle, record: resigned2 }),
+    () => verifyPreKeyBundle({ ...bundle, record: resigned2 }, libsignalKeys),
     BadSignatureError,
     'Kyber signature',
   )
   const announceType = signRecord(alice, { ...record, type: RecordType.announce })
   t.throws(
-    () => verifyPreKeyBundle({ ...bundle, record: announceType }),
+    () => verifyPreKeyBundle({ ...bundle, record: announceType }, libsignalKeys),
     MalformedError,
     'wrong record type',
   )
 })
 
-t.test('a bundle made by SignalSession round-trips and verifies', async (t) => {
-  const dave = await SignalSession.open({
-    identity: Identity.generate(),
+t.test('a bundle made by, round-trips and verifies', async (t) => {
+  const dave = await LibsignalSession.open({
+    identity: Identity.generate(libsignalKeys),
     storage: new MemorySignalStorage(),
   })
   await dave.generatePreKeys({ oneTimeCount: 40 })
   const bundle = await dave.createPreKeyBundle({ seq: 9 })
-  const payload = verifyPreKeyBundle(decodePreKeyBundle(encodePreKeyBundle(bundle)), dave.address)
+  const payload = verifyPreKeyBundle(
+    decodePreKeyBundle(encodePreKeyBundle(bundle)),
+    libsignalKeys,
+    dave.address,
+  )
   t.equal(payload.oneTimePreKeys.length, 16, 'at most 16 one-time pre-keys per bundle')
   t.equal(payload.registrationId, dave.registrationId)
   t.ok(encodeSignedRecord(bundle.record).byteLength <= 53 + 1024 + 64, 'fits a DHT record')
@@ -214,7 +225,11 @@ t.test('sealed message: the vector opens for Bob only', async (t) => {
   )
   t.equal(sealed.byteLength, 1 + 1 + 32 + hexVector('sealed.inner').byteLength + 16)
 
-  const again = sealMessage(bob.publicKey, decodeSealedContent(hexVector('sealed.inner')))
+  const again = sealMessage(
+    bob.publicKey,
+    decodeSealedContent(hexVector('sealed.inner')),
+    libsignalKeys,
+  )
   t.not(
     Buffer.from(again).toString('hex'),
     Buffer.from(sealed).toString('hex'),

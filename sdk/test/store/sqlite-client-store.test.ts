@@ -3,14 +3,19 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import t from 'tap'
 import { AlreadyExistsError, Identity, ManualClock } from '@passage/sdk'
-import { CLIENT_DB_FILE, CLIENT_MIGRATIONS, openClientStore } from '@passage/sdk/node'
+import {
+  libsignalKeys,
+  CLIENT_DB_FILE,
+  CLIENT_MIGRATIONS,
+  openClientStore,
+} from '@passage/sdk/node'
 
 t.test('a fresh home has no identity; a saved one survives reopening', async (t) => {
   const home = join(t.testdir(), 'home', 'nested')
   const clock = new ManualClock(1_764_000_000_000)
   const store = await openClientStore(home, { clock })
   t.equal(await store.loadIdentity(), undefined)
-  const me = Identity.generate()
+  const me = Identity.generate(libsignalKeys)
   const saved = await store.saveIdentity(me, { name: 'Alice' })
   t.equal(saved.createdAt, 1_764_000_000_000)
   await store.close()
@@ -31,9 +36,9 @@ t.test('an existing identity is never overwritten without force', async (t) => {
   const home = t.testdir()
   const store = await openClientStore(home)
   t.teardown(() => store.close())
-  const first = Identity.generate()
+  const first = Identity.generate(libsignalKeys)
   await store.saveIdentity(first)
-  const second = Identity.generate()
+  const second = Identity.generate(libsignalKeys)
   await t.rejects(store.saveIdentity(second), AlreadyExistsError)
   const error = await store.saveIdentity(second).catch((e: unknown) => e)
   t.match(String((error as Error).message), first.textId, 'the refusal names the identity kept')
@@ -55,8 +60,8 @@ t.test('two stores on the same file racing to create an identity: exactly one wi
     await b.close()
   })
   const results = await Promise.allSettled([
-    a.saveIdentity(Identity.generate()),
-    b.saveIdentity(Identity.generate()),
+    a.saveIdentity(Identity.generate(libsignalKeys)),
+    b.saveIdentity(Identity.generate(libsignalKeys)),
   ])
   t.equal(results.filter((r) => r.status === 'fulfilled').length, 1)
   const rejected = results.find((r) => r.status === 'rejected')
@@ -90,7 +95,7 @@ t.test(
   async (t) => {
     const home = join(t.testdir(), 'new-home')
     const store = await openClientStore(home)
-    await store.saveIdentity(Identity.generate())
+    await store.saveIdentity(Identity.generate(libsignalKeys))
     await store.close()
     const file = join(home, CLIENT_DB_FILE)
     t.equal(statSync(file).mode & 0o777, 0o600)

@@ -16,12 +16,12 @@ import {
   type Link,
   type LinkAddress,
 } from '@passage/sdk'
-import { listenTcp, connectTcp } from '@passage/sdk/node'
+import { libsignalKeys, listenTcp, connectTcp } from '@passage/sdk/node'
 
 type HasTeardown = Pick<typeof t, 'teardown'>
 
-const alice = Identity.generate()
-const bob = Identity.generate()
+const alice = Identity.generate(libsignalKeys)
+const bob = Identity.generate(libsignalKeys)
 const WAIT_MS = 3_000 // bound on every wait; loopback answers in well under that
 
 function within<T>(promise: Promise<T>, what: string): Promise<T> {

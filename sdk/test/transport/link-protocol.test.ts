@@ -15,10 +15,11 @@ import {
   encodeLinkProof,
   type Bytes,
 } from '@passage/sdk'
+import { libsignalKeys } from '@passage/sdk/node'
 
-const alice = Identity.generate()
-const bob = Identity.generate()
-const mallory = Identity.generate()
+const alice = Identity.generate(libsignalKeys)
+const bob = Identity.generate(libsignalKeys)
+const mallory = Identity.generate(libsignalKeys)
 
 /** Runs both machines against each other in memory; returns what each side received. */
 function pump(a: LinkProtocol, b: LinkProtocol) {

@@ -6,7 +6,6 @@ import {
   encodeLinkHello,
   FrameDecoder,
   Identity,
-  isValidSignature,
   LinkFrameType,
   LinkProtocol,
   LinkRole,
@@ -14,11 +13,13 @@ import {
   toHex,
   utf8,
 } from '@passage/sdk'
+import { libsignalKeys } from '@passage/sdk/node'
 import { hexVector } from '../helpers/protocol-doc.js'
 
 // The identities of docs/PROTOCOL.md, section 1.
-const alice = Identity.fromPrivateKey(hexVector('alice.privateKey'))
+const alice = Identity.fromPrivateKey(libsignalKeys, hexVector('alice.privateKey'))
 const server = Identity.fromPrivateKey(
+  libsignalKeys,
   hexVector('alice.privateKey').map((_, i) => (i === 0 ? 0xb0 : 0x22)),
 )
 const dialerNonce = Uint8Array.from({ length: 32 }, (_, i) => i + 0x01)
@@ -63,9 +64,11 @@ t.test('signing inputs and the documented proof', async (t) => {
   const [body] = new FrameDecoder().push(hexVector('link.proof.alice'))
   const proof = decodeLinkFrame(body!)
   if (proof.type !== LinkFrameType.proof) throw new Error('not a proof')
-  t.ok(isValidSignature(alice.publicKey, hexVector('link.signingInput.dialer'), proof.signature))
+  t.ok(
+    libsignalKeys.verify(alice.publicKey, hexVector('link.signingInput.dialer'), proof.signature),
+  )
   t.notOk(
-    isValidSignature(alice.publicKey, hexVector('link.signingInput.listener'), proof.signature),
+    libsignalKeys.verify(alice.publicKey, hexVector('link.signingInput.listener'), proof.signature),
     'the role byte matters',
   )
 })
@@ -84,7 +87,11 @@ t.test('the documented handshake opens a link as the listener', async (t) => {
   const decoded = decodeLinkFrame(serverProof!)
   if (decoded.type !== LinkFrameType.proof) throw new Error('not a proof')
   t.ok(
-    isValidSignature(server.publicKey, hexVector('link.signingInput.listener'), decoded.signature),
+    libsignalKeys.verify(
+      server.publicKey,
+      hexVector('link.signingInput.listener'),
+      decoded.signature,
+    ),
   )
   const opened = listener.receive(hexVector('link.proof.alice'))
   t.same(opened.authenticated?.id, alice.id)

@@ -27,12 +27,12 @@ import {
   type Link,
   type PassageError,
 } from '@passage/sdk'
-import { listenTcp, connectTcp } from '@passage/sdk/node'
+import { libsignalKeys, listenTcp, connectTcp } from '@passage/sdk/node'
 
-const alice = Identity.generate()
-const bob = Identity.generate()
-const carol = Identity.generate()
-const mallory = Identity.generate()
+const alice = Identity.generate(libsignalKeys)
+const bob = Identity.generate(libsignalKeys)
+const carol = Identity.generate(libsignalKeys)
+const mallory = Identity.generate(libsignalKeys)
 
 type HasTeardown = Pick<typeof t, 'teardown'>
 

@@ -1,4 +1,5 @@
 import { type Clock, Identity, systemClock } from '@passage/sdk'
+import { libsignalKeys } from '@passage/sdk/node'
 import type { Kysely } from 'kysely'
 import type { Database } from './schema.js'
 
@@ -15,7 +16,11 @@ export async function loadOrCreateNodeIdentity(
   if (existing) return existing
   await db
     .insertInto('node_identity')
-    .values({ id: 1, key_pair: Identity.generate().serialize(), created_at: clock.now() })
+    .values({
+      id: 1,
+      key_pair: Identity.generate(libsignalKeys).serialize(),
+      created_at: clock.now(),
+    })
     .onConflict((conflict) => conflict.column('id').doNothing())
     .execute()
   const stored = await readIdentity(db)
@@ -29,5 +34,5 @@ async function readIdentity(db: Kysely<Database>): Promise<Identity | undefined>
     .select('key_pair')
     .where('id', '=', 1)
     .executeTakeFirst()
-  return row && Identity.deserialize(row.key_pair)
+  return row && Identity.deserialize(libsignalKeys, row.key_pair)
 }

@@ -1,4 +1,4 @@
-import type { Bytes, Clock, NodeId } from '@passage/sdk'
+import type { Bytes, Clock, NodeId, Verifier } from '@passage/sdk'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Endpoint, ServerConfig } from '../config.js'
@@ -11,6 +11,8 @@ export interface ServerIdentity {
   readonly id: NodeId
   readonly textId: string
   readonly publicKey: Bytes
+  /** Checks the signatures of announces (the identity's key provider). */
+  readonly keys: Verifier
 }
 
 /**

@@ -57,7 +57,11 @@ export default async function announceRoutes(app: FastifyInstance): Promise<void
     async (request) => {
       const announce = announceFromJson(request.body)
       const now = clock.now()
-      verifyAnnounce(announce, { audience: identity.id, now, skewMs: config.announceSkewMs })
+      verifyAnnounce(announce, identity.keys, {
+        audience: identity.id,
+        now,
+        skewMs: config.announceSkewMs,
+      })
       const observed = observedAddress(request)
       const idHex = nodeIdToHex(announce.id)
       const expiresAt = now + config.announceTtlMs

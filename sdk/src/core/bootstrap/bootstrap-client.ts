@@ -1,3 +1,4 @@
+import type { Verifier } from '../crypto/key-provider.js'
 import { systemClock, type Clock } from '../runtime/clock.js'
 import {
   host,
@@ -48,8 +49,8 @@ export const BOOTSTRAP_TIMEOUT_MS = 10_000
 /** The most peers one `GET /v1/peers` returns (the server's limit, see HTTP-API.md). */
 export const MAX_PEERS_LIMIT = 100
 
-/** What {@link BootstrapClient} needs; only `url` is required. */
-export interface BootstrapClientOptions {
+/** What {@link BootstrapClient} needs besides an identity or keys. */
+interface BootstrapClientBase {
   /** The super-node's base URL, e.g. `http://127.0.0.1:8080`; `http://` is assumed when no scheme is given. */
   url: string | { readonly href: string }
   /**
@@ -58,8 +59,6 @@ export interface BootstrapClientOptions {
    * a hijacked address cannot pose as it.
    */
   serverId?: string | Uint8Array
-  /** Needed only by {@link BootstrapClient.announce}. */
-  identity?: Identity
   /** Timestamps and default sequence numbers of announces; `systemClock` by default. */
   clock?: Clock
   /** A `fetch` implementation; the host's by default (Node 20+, browsers, React Native). */
@@ -75,6 +74,24 @@ export interface BootstrapClientOptions {
    */
   onRejectedPeer?: (peer: unknown, reason: PassageError) => void
 }
+
+/**
+ * What {@link BootstrapClient} needs: the URL, and an identity (which {@link BootstrapClient.announce}
+ * needs, and whose keys check the signatures the server relays) or `keys` alone.
+ */
+export type BootstrapClientOptions = BootstrapClientBase &
+  (
+    | {
+        identity: Identity
+        /** Checks the signatures of the peers and node lists; the identity's own by default. */
+        keys?: Verifier
+      }
+    | {
+        identity?: undefined
+        /** Checks the signatures of the peers and node lists the server returns. */
+        keys: Verifier
+      }
+  )
 
 /** Options every call accepts. */
 export interface RequestOptions {
@@ -206,6 +223,7 @@ export class BootstrapClient {
   /** The normalised base URL, ending with `/`. */
   readonly url: UrlLike
   private readonly identity: Identity | undefined
+  private readonly verifier: Verifier
   private readonly clock: Clock
   private readonly timers: Pick<Timers, 'setTimeout' | 'clearTimeout'>
   private readonly fetchImpl: Fetch
@@ -218,6 +236,7 @@ export class BootstrapClient {
   constructor(options: BootstrapClientOptions) {
     this.url = parseServerUrl(options.url)
     this.identity = options.identity
+    this.verifier = options.keys ?? (options.identity as Identity).keys
     this.clock = options.clock ?? systemClock
     this.fetchImpl = options.fetch ?? hostFetch
     this.timers = options.timers ?? systemTimers
@@ -429,7 +448,7 @@ export class BootstrapClient {
     if (!isObject(body) || typeof body.record !== 'string') {
       throw this.unexpected('v1/nodes', 'no record')
     }
-    return verifyNodeListRecord(body.record, server.publicKey)
+    return verifyNodeListRecord(body.record, server.publicKey, this.verifier)
   }
 
   private async audience(options: RequestOptions): Promise<BootstrapInfo> {
@@ -459,7 +478,7 @@ export class BootstrapClient {
     } catch (error) {
       throw asPassageError(error)
     }
-    verifyAnnounce(announce, { audience: server.id })
+    verifyAnnounce(announce, this.verifier, { audience: server.id })
     return {
       announce,
       textId: encodeTextId(announce.id),

@@ -30,7 +30,9 @@ import {
 } from '../signal/pre-key-bundle.js'
 import { openSealedMessage, sealMessage, SignalMessageType } from '../signal/sealed-message.js'
 import { PRIMARY_DEVICE_ID, signalAddressOfKey } from '../signal/signal-address.js'
-import { SignalSession, type SignalCiphertext } from '../signal/signal-session.js'
+import type { SignalCiphertext, SignalSession } from '../signal/signal-session.js'
+import { libsignalKeys } from '../../node/libsignal/key-provider.js'
+import { libsignalSessions } from '../../node/libsignal/session.js'
 import type { ClientDatabase } from '../../node/sqlite/migrations.js'
 import { SqliteClientStatements } from '../../node/sqlite/statements.js'
 import { openClientStore, type SqliteClientStore } from '../../node/sqlite/sqlite-client-store.js'
@@ -176,7 +178,7 @@ export async function createClient(
           `${store.homeDir} has no identity yet; run \`passage init\` or pass createIdentity: true`,
         )
       }
-      stored = await store.saveIdentity(Identity.generate(), {
+      stored = await store.saveIdentity(Identity.generate(libsignalKeys), {
         ...(options.name !== undefined ? { name: options.name } : {}),
       })
     }
@@ -365,7 +367,7 @@ class Client implements PassageClient {
   // ------------------------------------------------------------------ lifecycle
 
   async open(): Promise<void> {
-    this.session = await SignalSession.open({
+    this.session = await libsignalSessions.open({
       identity: this.identity,
       storage: new SqliteSignalStorage(this.db, {
         ...(this.store.sqlite ? { sqlite: this.store.sqlite } : {}),
@@ -402,7 +404,7 @@ class Client implements PassageClient {
       const bind = this.options.dhtBind ?? {}
       this.dht = new DhtNode({
         // A throwaway node identity: the DHT node is not linkable to the account.
-        identity: Identity.generate(),
+        identity: Identity.generate(libsignalKeys),
         socket: await bindUdpSocket(bind.host ?? '127.0.0.1', bind.port ?? 0),
         clock: this.clock,
         client: true,
@@ -1112,12 +1114,16 @@ class Client implements PassageClient {
         signal?.throwIfAborted()
         if (!sealed) {
           // Sealed once and saved before the first put: every attempt puts the same envelope.
-          const bytes = sealMessage(publicKey, {
-            senderPublicKey: this.identity.publicKey,
-            senderDeviceId: this.session.address.deviceId,
-            type: message!.type,
-            ciphertext: message!.body,
-          })
+          const bytes = sealMessage(
+            publicKey,
+            {
+              senderPublicKey: this.identity.publicKey,
+              senderDeviceId: this.session.address.deviceId,
+              type: message!.type,
+              ciphertext: message!.body,
+            },
+            this.identity.keys,
+          )
           await this.write((trx) =>
             trx
               .updateTable('outbox')

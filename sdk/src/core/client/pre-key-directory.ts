@@ -75,7 +75,7 @@ export class PreKeyDirectory {
     }
     const bundle: PreKeyBundle = { record, kyberPublicKey }
     try {
-      verifyPreKeyBundle(bundle, signalAddressOfKey(toBytes(publicKey), 1))
+      verifyPreKeyBundle(bundle, this.dht.identity.keys, signalAddressOfKey(toBytes(publicKey), 1))
     } catch (cause) {
       throw new NotFoundError('the published pre-key bundle does not verify', { cause })
     }

@@ -1,5 +1,4 @@
 import { hmac } from '@noble/hashes/hmac.js'
-import { PublicKey } from '@signalapp/libsignal-client'
 import { sha256 } from '@noble/hashes/sha2.js'
 import { randomBytes } from '@noble/hashes/utils.js'
 import { systemClock, type Clock } from '../runtime/clock.js'
@@ -12,7 +11,7 @@ import {
   RemoteError,
   TimeoutError,
 } from '../errors.js'
-import { isValidSignature, type Identity } from '../identity/identity.js'
+import type { Identity } from '../identity/identity.js'
 import { compareDistance, nodeIdFromPublicKey, type NodeId } from '../identity/node-id.js'
 import {
   DEFAULT_ENVELOPE_TTL_MS,
@@ -413,6 +412,7 @@ export class DhtNode {
       quota: this.quota,
       assembler: this.assembler,
       replay: this.replay,
+      verifier: this.identity.keys,
       tokenFor: (from) => this.tokenFor(from),
       checkToken: (token, from) => this.checkToken(token, from),
       onMailbox: (event, count, bytes) => this.metrics.onMailbox?.(event, count, bytes),
@@ -502,7 +502,7 @@ export class DhtNode {
       const key = this.proofKeyFor(msg.senderKey)
       return key !== undefined && equalBytes(msg.proof, proofMac(key, msg.txid, this.id))
     }
-    return isValidSignature(msg.senderKey, proofInput(msg.txid, this.id), msg.proof)
+    return this.identity.keys.verify(msg.senderKey, proofInput(msg.txid, this.id), msg.proof)
   }
 
   /**
@@ -514,9 +514,7 @@ export class DhtNode {
     if (peer.proofKey !== undefined) return peer.proofKey ?? undefined
     let key: Bytes | undefined
     try {
-      key = proofKeyFromShared(
-        this.identity.keyPair.privateKey.agree(PublicKey.deserialize(publicKey)),
-      )
+      key = proofKeyFromShared(this.identity.agree(publicKey))
     } catch {
       key = undefined
     }
@@ -1330,7 +1328,7 @@ export class DhtNode {
 
   /** Stores a signed record on the k closest nodes to its key. Resolves with how many stored it. */
   async putRecord(record: SignedRecord): Promise<{ stored: number; errors: PassageError[] }> {
-    verifyRecord(record)
+    verifyRecord(record, this.identity.keys)
     const key = recordKeyFor(record.publicKey, record.type)
     let { closest } = await this.lookup(key)
     const bytes = encodeSignedRecord(record)
@@ -1373,7 +1371,7 @@ export class DhtNode {
           const reply = await this.request(node, { type: 'record-get', key }, { expectId: node.id })
           if (reply.type !== 'record-result' || !reply.record) return
           const record = decodeSignedRecord(reply.record)
-          verifyRecord(record)
+          verifyRecord(record, this.identity.keys)
           if (!equalBytes(record.publicKey, publicKey) || record.type !== type) return
           if (!best || record.seq > best.seq) best = record
         } catch {

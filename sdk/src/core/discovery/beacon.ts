@@ -1,5 +1,6 @@
 import { BadSignatureError, MalformedError } from '../errors.js'
-import { isValidSignature, type Identity } from '../identity/identity.js'
+import type { Verifier } from '../crypto/key-provider.js'
+import type { Identity } from '../identity/identity.js'
 import { PUBLIC_KEY_BYTES, SIGNATURE_BYTES } from '../identity/node-id.js'
 import { BinaryReader, BinaryWriter } from '../wire/binary.js'
 import { concatBytes, utf8, type Bytes } from '../wire/bytes.js'
@@ -86,8 +87,8 @@ export function decodeBeacon(bytes: Uint8Array): Beacon {
 }
 
 /** Throws {@link BadSignatureError} unless the beacon's signature verifies with its key. */
-export function verifyBeacon(beacon: Beacon): void {
-  if (!isValidSignature(beacon.publicKey, beaconSigningInput(beacon), beacon.signature)) {
+export function verifyBeacon(beacon: Beacon, verifier: Verifier): void {
+  if (!verifier.verify(beacon.publicKey, beaconSigningInput(beacon), beacon.signature)) {
     throw new BadSignatureError('the beacon signature does not verify')
   }
 }

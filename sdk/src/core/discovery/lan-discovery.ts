@@ -223,7 +223,7 @@ export class LanDiscovery {
       return undefined
     }
     try {
-      verifyBeacon(beacon)
+      verifyBeacon(beacon, this.options.identity.keys)
     } catch (error) {
       if (!(error instanceof BadSignatureError)) throw error
       dropped.badSignature++

@@ -1,88 +1,77 @@
-import { IdentityKeyPair, PrivateKey, PublicKey } from '@signalapp/libsignal-client'
-import { BadSignatureError, MalformedError } from '../errors.js'
-import { equalBytes, toBytes, type Bytes } from '../wire/bytes.js'
-import { nodeIdFromPublicKey, PUBLIC_KEY_BYTES, SIGNATURE_BYTES, type NodeId } from './node-id.js'
+import type { KeyProvider, SecretKey } from '../crypto/key-provider.js'
+import { MalformedError } from '../errors.js'
+import { equalBytes, type Bytes } from '../wire/bytes.js'
+import { nodeIdFromPublicKey, type NodeId } from './node-id.js'
 import { encodeTextId } from './text-id.js'
 
 /**
- * A Passage identity: a libsignal identity key pair (Curve25519). Its ID is the hash of the
- * public key ({@link nodeIdFromPublicKey}); its text ID is that hash as 40 checksummed
- * characters.
+ * A Passage identity: a Curve25519 identity key held by a {@link KeyProvider}. Its ID is the
+ * hash of the public key ({@link nodeIdFromPublicKey}); its text ID is that hash as 40
+ * checksummed characters.
  *
  * @example
- * const me = Identity.generate()
+ * import { libsignalKeys } from '@passage/sdk/node'
+ * const me = Identity.generate(libsignalKeys)
  * const saved = me.serialize()          // keep it secret
- * const again = Identity.deserialize(saved)
- * verifySignature(me.publicKey, message, me.sign(message))
+ * const again = Identity.deserialize(libsignalKeys, saved)
+ * libsignalKeys.verify(me.publicKey, message, me.sign(message)) // true
  */
 export class Identity {
   readonly publicKey: Bytes
   readonly id: NodeId
   readonly textId: string
 
-  private constructor(readonly keyPair: IdentityKeyPair) {
-    this.publicKey = toBytes(keyPair.publicKey.serialize())
+  /**
+   * @param secretKey the key (made by `keys`)
+   * @param keys the provider that made it; components that hold this identity verify others'
+   *   signatures and seal messages with it
+   */
+  constructor(
+    readonly secretKey: SecretKey,
+    readonly keys: KeyProvider,
+  ) {
+    this.publicKey = secretKey.publicKey
     this.id = nodeIdFromPublicKey(this.publicKey)
     this.textId = encodeTextId(this.id)
   }
 
-  static generate(): Identity {
-    return new Identity(IdentityKeyPair.generate())
+  static generate(keys: KeyProvider): Identity {
+    return new Identity(keys.generate(), keys)
   }
 
   /** The identity of a 32-byte Curve25519 private key (for test vectors and key import). */
-  static fromPrivateKey(privateKey: Uint8Array): Identity {
-    try {
-      const key = PrivateKey.deserialize(toBytes(privateKey))
-      return new Identity(new IdentityKeyPair(key.getPublicKey(), key))
-    } catch (cause) {
-      throw new MalformedError('not a 32-byte Curve25519 private key', { cause })
-    }
+  static fromPrivateKey(keys: KeyProvider, privateKey: Uint8Array): Identity {
+    return new Identity(keys.fromPrivateKey(privateKey), keys)
   }
 
   /** Restores an identity from {@link Identity.serialize}'s bytes. */
-  static deserialize(bytes: Uint8Array): Identity {
-    try {
-      return new Identity(IdentityKeyPair.deserialize(toBytes(bytes)))
-    } catch (cause) {
-      throw new MalformedError('not a serialized identity key pair', { cause })
-    }
+  static deserialize(keys: KeyProvider, bytes: Uint8Array): Identity {
+    return new Identity(keys.deserialize(bytes), keys)
   }
 
-  /** The key pair as bytes (libsignal's format). Secret: store it like a password. */
+  /** The key pair as bytes (the provider's format). Secret: store it like a password. */
   serialize(): Bytes {
-    return toBytes(this.keyPair.serialize())
+    return this.secretKey.serialize()
   }
 
   /** An XEdDSA signature (64 bytes, randomized) over `message`. */
   sign(message: Uint8Array): Bytes {
-    return toBytes(this.keyPair.privateKey.sign(toBytes(message)))
+    return this.secretKey.sign(message)
   }
-}
 
-/** True when `signature` is `publicKey`'s signature over `message`; false for any bad input. */
-export function isValidSignature(
-  publicKey: Uint8Array,
-  message: Uint8Array,
-  signature: Uint8Array,
-): boolean {
-  if (publicKey.byteLength !== PUBLIC_KEY_BYTES || signature.byteLength !== SIGNATURE_BYTES) {
-    return false
+  /** The X25519 shared secret with `publicKey`; throws `MalformedError` for a bad key. */
+  agree(publicKey: Uint8Array): Bytes {
+    try {
+      return this.secretKey.agree(publicKey)
+    } catch (cause) {
+      throw new MalformedError('not a Curve25519 public key', { cause })
+    }
   }
-  try {
-    return PublicKey.deserialize(toBytes(publicKey)).verify(toBytes(message), toBytes(signature))
-  } catch {
-    return false
-  }
-}
 
-/** Throws {@link BadSignatureError} unless the signature verifies. */
-export function verifySignature(
-  publicKey: Uint8Array,
-  message: Uint8Array,
-  signature: Uint8Array,
-): void {
-  if (!isValidSignature(publicKey, message, signature)) throw new BadSignatureError()
+  /** Opens what was sealed to this identity's key (see {@link KeyProvider.seal}). */
+  open(sealed: Uint8Array, info: Uint8Array, associatedData: Uint8Array): Bytes {
+    return this.secretKey.open(sealed, info, associatedData)
+  }
 }
 
 /** True when `id` is the hash of `publicKey`. */

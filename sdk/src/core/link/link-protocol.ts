@@ -1,5 +1,5 @@
 import { BadSignatureError, MalformedError, WrongPeerError } from '../errors.js'
-import { isValidSignature, type Identity } from '../identity/identity.js'
+import type { Identity } from '../identity/identity.js'
 import { nodeIdFromPublicKey, type NodeId } from '../identity/node-id.js'
 import { encodeTextId } from '../identity/text-id.js'
 import { equalBytes, toBytes, type Bytes } from '../wire/bytes.js'
@@ -159,7 +159,13 @@ export class LinkProtocol {
         }
         const hello = this.peerHello!
         const peerRole = this.options.role === LinkRole.dialer ? LinkRole.listener : LinkRole.dialer
-        if (!isValidSignature(hello.publicKey, this.signingInput(peerRole), frame.signature)) {
+        if (
+          !this.options.identity.keys.verify(
+            hello.publicKey,
+            this.signingInput(peerRole),
+            frame.signature,
+          )
+        ) {
           throw new BadSignatureError('the peer did not prove it holds its identity key')
         }
         const id = nodeIdFromPublicKey(hello.publicKey)

@@ -1,3 +1,4 @@
+import type { Verifier } from '../crypto/key-provider.js'
 import { ClockSkewError, KeyMismatchError, MalformedError, WrongAudienceError } from '../errors.js'
 import type { Identity } from '../identity/identity.js'
 import { idMatchesKey } from '../identity/identity.js'
@@ -217,11 +218,12 @@ export function announceFromJson(json: AnnounceJson): Announce {
  */
 export function verifyAnnounce(
   announce: Announce,
+  verifier: Verifier,
   options: { audience?: NodeId; now?: number; skewMs?: number } = {},
 ): void {
   if (!idMatchesKey(announce.id, announce.publicKey)) throw new KeyMismatchError()
   const record: UnsignedRecord & { signature: Bytes } = announceToRecord(announce)
-  verifyRecord(record)
+  verifyRecord(record, verifier)
   if (options.audience && !equalBytes(options.audience, announce.audience)) {
     throw new WrongAudienceError()
   }

@@ -1,3 +1,4 @@
+import type { Verifier } from '../crypto/key-provider.js'
 import { KeyMismatchError, MalformedError } from '../errors.js'
 import type { Identity } from '../identity/identity.js'
 import { NODE_ID_BYTES, nodeIdFromPublicKey, type NodeId } from '../identity/node-id.js'
@@ -189,6 +190,7 @@ export function nodeListToJson(list: NodeList): NodeListJson {
 export function verifyNodeListRecord(
   record: string | Uint8Array,
   signerPublicKey: Uint8Array,
+  verifier: Verifier,
 ): NodeList {
   const bytes = typeof record === 'string' ? fromBase64Url(record, 'record') : record
   const decoded = decodeSignedRecord(bytes)
@@ -198,7 +200,7 @@ export function verifyNodeListRecord(
   if (!equalBytes(decoded.publicKey, signerPublicKey)) {
     throw new KeyMismatchError('the node list is signed by another key than the server’s')
   }
-  verifyRecord(decoded)
+  verifyRecord(decoded, verifier)
   return {
     publicKey: decoded.publicKey,
     seq: decoded.seq,

@@ -1,5 +1,6 @@
 import { MalformedError } from '../errors.js'
-import { isValidSignature, type Identity } from '../identity/identity.js'
+import type { Verifier } from '../crypto/key-provider.js'
+import type { Identity } from '../identity/identity.js'
 import { nodeIdFromPublicKey, PUBLIC_KEY_BYTES, SIGNATURE_BYTES } from '../identity/node-id.js'
 import { BinaryReader, BinaryWriter } from '../wire/binary.js'
 import { concatBytes, utf8, type Bytes } from '../wire/bytes.js'
@@ -68,8 +69,8 @@ export function signRecord(
 }
 
 /** Throws {@link BadSignatureError} unless the record's signature verifies with its key. */
-export function verifyRecord(record: SignedRecord): void {
-  if (!isValidSignature(record.publicKey, recordSigningInput(record), record.signature)) {
+export function verifyRecord(record: SignedRecord, verifier: Verifier): void {
+  if (!verifier.verify(record.publicKey, recordSigningInput(record), record.signature)) {
     throw new BadSignatureError()
   }
 }

@@ -1,4 +1,4 @@
-import { PublicKey } from '@signalapp/libsignal-client'
+import type { KeyProvider } from '../crypto/key-provider.js'
 import { MalformedError, TamperedError } from '../errors.js'
 import type { Identity } from '../identity/identity.js'
 import { PUBLIC_KEY_BYTES } from '../identity/node-id.js'
@@ -85,15 +85,18 @@ function associatedData(recipientPublicKey: Uint8Array): Bytes {
  * holder of the recipient's private key learns the sender; whoever stores or relays it sees
  * a version byte, a fresh ephemeral key and ciphertext.
  */
-export function sealMessage(recipientPublicKey: Uint8Array, content: SealedContent): Bytes {
+export function sealMessage(
+  recipientPublicKey: Uint8Array,
+  content: SealedContent,
+  keys: Pick<KeyProvider, 'seal'>,
+): Bytes {
   const recipient = toBytes(recipientPublicKey)
-  let key: PublicKey
-  try {
-    key = PublicKey.deserialize(recipient)
-  } catch (cause) {
-    throw new MalformedError('the recipient key is not a public key', { cause })
-  }
-  const sealed = key.seal(encodeSealedContent(content), SEALED_INFO, associatedData(recipient))
+  const sealed = keys.seal(
+    recipient,
+    encodeSealedContent(content),
+    SEALED_INFO,
+    associatedData(recipient),
+  )
   return concatBytes(Uint8Array.of(SEALED_VERSION), sealed)
 }
 
@@ -115,13 +118,7 @@ export function openSealedMessage(recipient: Identity, sealed: Uint8Array): Seal
   }
   let inner: Bytes
   try {
-    inner = toBytes(
-      recipient.keyPair.privateKey.open(
-        bytes.subarray(1),
-        SEALED_INFO,
-        associatedData(recipient.publicKey),
-      ),
-    )
+    inner = recipient.open(bytes.subarray(1), SEALED_INFO, associatedData(recipient.publicKey))
   } catch (cause) {
     throw new TamperedError(
       'the sealed message does not open: altered, or sealed to someone else',

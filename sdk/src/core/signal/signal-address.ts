@@ -1,4 +1,3 @@
-import { ProtocolAddress } from '@signalapp/libsignal-client'
 import { MalformedError } from '../errors.js'
 import { nodeIdFromPublicKey } from '../identity/node-id.js'
 import { encodeTextId, parseTextId } from '../identity/text-id.js'
@@ -54,16 +53,6 @@ export function parseAddressKey(key: string): SignalAddress {
 /** True when the two addresses are the same device of the same account. */
 export function sameAddress(a: SignalAddress, b: SignalAddress): boolean {
   return a.name === b.name && a.deviceId === b.deviceId
-}
-
-/** @internal libsignal's form of an address. */
-export function toProtocolAddress(address: SignalAddress): ProtocolAddress {
-  return ProtocolAddress.new(address.name, address.deviceId)
-}
-
-/** @internal */
-export function fromProtocolAddress(address: ProtocolAddress): SignalAddress {
-  return { name: address.name(), deviceId: address.deviceId() }
 }
 
 /** Throws {@link MalformedError} unless `deviceId` is an integer from 1 to 127. */

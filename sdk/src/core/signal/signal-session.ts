@@ -1,67 +1,15 @@
-import {
-  CiphertextMessageType,
-  ErrorCode,
-  LibSignalErrorBase,
-  PreKeySignalMessage,
-  processPreKeyBundle,
-  type ProtocolAddress,
-  SignalMessage,
-  signalDecrypt,
-  signalDecryptPreKey,
-  signalEncrypt,
-} from '@signalapp/libsignal-client'
-import { systemClock, type Clock } from '../runtime/clock.js'
-import {
-  IdentityChangedError,
-  ImpersonationError,
-  MalformedError,
-  NoSessionError,
-  PassageError,
-  ReplayError,
-  TamperedError,
-} from '../errors.js'
 import type { Identity } from '../identity/identity.js'
-import { equalBytes, toBytes, type Bytes } from '../wire/bytes.js'
-import {
-  createPreKeyBundle,
-  generatePreKeys,
-  loadRegistrationId,
-  toLibsignalBundle,
-  verifyPreKeyBundle,
-  type GeneratedPreKeys,
-  type PreKeyBundle,
-} from './pre-key-bundle.js'
-import { openSealedMessage, sealMessage, SignalMessageType } from './sealed-message.js'
-import {
-  addressKey,
-  checkDeviceId,
-  PRIMARY_DEVICE_ID,
-  signalAddressOfKey,
-  toProtocolAddress,
-  type SignalAddress,
-} from './signal-address.js'
-import { SignalNamespace as NS, type SignalStorage } from './signal-storage.js'
-import {
-  acceptIdentityChange,
-  accountKeyPolicy,
-  countOneTimePreKeys,
-  pendingIdentityKey,
-  purgeUsedPreKeys,
-  SessionCache,
-  SignalStores,
-  trustedIdentityKey,
-  unusedPreKeyIds,
-  type IdentityKeyPolicy,
-} from './signal-stores.js'
+import type { Clock } from '../runtime/clock.js'
+import type { Random } from '../runtime/host.js'
+import type { Bytes } from '../wire/bytes.js'
+import type { PreKeyBundle } from './pre-key-bundle.js'
+import type { SignalMessageType } from './sealed-message.js'
+import type { SignalAddress } from './signal-address.js'
+import type { IdentityKeyPolicy } from './signal-state.js'
+import type { SignalStorage } from './signal-storage.js'
 
 /** How long a used one-time pre-key stays decryptable for a second sender of the same bundle. */
 export const USED_PRE_KEY_GRACE_MS = 7 * 24 * 3600_000 // 7 days: longer than a bundle lives in the DHT
-
-/** Addresses whose accepted identity key is remembered (the policy hashes the key). */
-const MAX_ACCEPTED_KEYS = 10_000 // 33 B each, a few hundred kB at most
-
-/** libsignal address objects kept per session; cleared when full. */
-const MAX_CACHED_ADDRESSES = 1024 // small native objects: the peers one talks to
 
 /** A Signal message and its type: `preKey` for a first message, `whisper` afterwards. */
 export interface SignalCiphertext {
@@ -93,13 +41,25 @@ export interface DecryptOptions<T> {
   persist?: (result: T, tx: SignalStorage) => Promise<void>
 }
 
+/** What {@link SignalSession.generatePreKeys} made. */
+export interface GeneratedPreKeys {
+  oneTimePreKeyIds: number[]
+  signedPreKeyId: number
+  kyberPreKeyId: number
+  /** True when a new signed pre-key and Kyber pre-key were made (first run or `rotate`). */
+  rotated: boolean
+}
+
+/** What {@link SignalProvider.open} takes. */
 export interface SignalSessionOptions {
   identity: Identity
   storage: SignalStorage
   /** This device: 1 (the default) to 127. */
   deviceId?: number
   clock?: Clock
-  /** Which identity keys an address may have at all (a pure function); default {@link accountKeyPolicy}. */
+  /** Registration IDs and bundle choices; the host's secure random by default. */
+  random?: Random
+  /** Which identity keys an address may have at all (a pure function); default `accountKeyPolicy`. */
   keyPolicy?: IdentityKeyPolicy
   /** Where {@link SignalSession.encrypt} gets a bundle when it has no session (DHT, HTTP). */
   fetchBundle?: (address: SignalAddress) => Promise<PreKeyBundle | undefined>
@@ -108,413 +68,87 @@ export interface SignalSessionOptions {
 /**
  * One device's Signal state and operations: pre-keys and bundles, sessions, encryption and
  * decryption, sealed messages. Every operation runs in one {@link SignalStorage} transaction,
- * so a failed decryption changes nothing and two operations never interleave.
+ * so a failed decryption changes nothing and two operations never interleave. Refusals are
+ * the SDK's typed errors: `TamperedError`, `ReplayError`, `NoSessionError`,
+ * `ImpersonationError`, `IdentityChangedError`, `UnknownPreKeyError`.
  *
  * @example
- * const bob = await SignalSession.open({ identity: bobId, storage: new MemorySignalStorage() })
+ * const bob = await libsignalSessions.open({ identity: bobId, storage: new MemorySignalStorage() })
  * await bob.generatePreKeys()
  * const bundle = await bob.createPreKeyBundle()          // publish it
  * const sealed = await alice.seal(bob.address, utf8('hi'), { bundle })
  * const { sender, plaintext } = await bob.openSealed(sealed)
  */
-export class SignalSession {
+export interface SignalSession {
   /** This device's address: the identity's text ID and the device ID. */
   readonly address: SignalAddress
-
-  private constructor(
-    readonly identity: Identity,
-    readonly storage: SignalStorage,
-    readonly registrationId: number,
-    deviceId: number,
-    private readonly clock: Clock,
-    private readonly keyPolicy: IdentityKeyPolicy,
-    private readonly fetchBundle: SignalSessionOptions['fetchBundle'],
-  ) {
-    this.address = { name: identity.textId, deviceId }
-  }
-
-  /** Opens (or starts) the Signal state of `identity` in `storage`. */
-  static async open(options: SignalSessionOptions): Promise<SignalSession> {
-    const deviceId = options.deviceId ?? PRIMARY_DEVICE_ID
-    checkDeviceId(deviceId)
-    const owner = await options.storage.get(NS.local, 'identity-public-key')
-    if (owner && !equalBytes(owner, options.identity.publicKey)) {
-      throw new MalformedError('this Signal storage belongs to another identity')
-    }
-    if (!owner)
-      await options.storage.put(NS.local, 'identity-public-key', options.identity.publicKey)
-    const registrationId = await loadRegistrationId(options.storage)
-    return new SignalSession(
-      options.identity,
-      options.storage,
-      registrationId,
-      deviceId,
-      options.clock ?? systemClock,
-      options.keyPolicy ?? accountKeyPolicy,
-      options.fetchBundle,
-    )
-  }
-
-  private readonly sessionCache = new SessionCache()
-
-  /** Keys the policy accepted, by address: the policy must be a pure function. */
-  private readonly accepted = new Map<string, Uint8Array>()
-
-  private readonly checkKey: IdentityKeyPolicy = (address, publicKey) => {
-    const key = addressKey(address)
-    const known = this.accepted.get(key)
-    if (known && equalBytes(known, publicKey)) return true
-    const ok = this.keyPolicy(address, publicKey)
-    if (ok) {
-      if (this.accepted.size >= MAX_ACCEPTED_KEYS) this.accepted.clear()
-      this.accepted.set(key, toBytes(publicKey))
-    }
-    return ok
-  }
-
-  /** libsignal addresses by address key: each is a native object, made once, not per message. */
-  private readonly protocolAddresses = new Map<string, ProtocolAddress>()
-
-  private protocolAddress(address: SignalAddress): ProtocolAddress {
-    const key = addressKey(address)
-    let found = this.protocolAddresses.get(key)
-    if (!found) {
-      if (this.protocolAddresses.size >= MAX_CACHED_ADDRESSES) this.protocolAddresses.clear()
-      found = toProtocolAddress(address)
-      this.protocolAddresses.set(key, found)
-    }
-    return found
-  }
-
-  private stores(tx: SignalStorage): SignalStores {
-    return new SignalStores(
-      tx,
-      this.identity,
-      this.registrationId,
-      this.clock,
-      this.checkKey,
-      this.sessionCache,
-    )
-  }
+  readonly identity: Identity
+  readonly storage: SignalStorage
+  readonly registrationId: number
 
   /** Makes one-time pre-keys (default 100) and, the first time or with `rotate`, a signed and a Kyber pre-key. */
-  generatePreKeys(
-    options: { oneTimeCount?: number; rotate?: boolean } = {},
-  ): Promise<GeneratedPreKeys> {
-    return generatePreKeys(this.storage, this.identity, this.clock, options)
-  }
-
+  generatePreKeys(options?: { oneTimeCount?: number; rotate?: boolean }): Promise<GeneratedPreKeys>
   /** One-time pre-keys not used yet. */
-  countOneTimePreKeys(): Promise<number> {
-    return countOneTimePreKeys(this.storage)
-  }
-
-  /** Deletes one-time pre-keys used longer ago than `graceMs`. */
-  purgeUsedPreKeys(graceMs: number = USED_PRE_KEY_GRACE_MS): Promise<number> {
-    return purgeUsedPreKeys(this.storage, this.clock.now(), graceMs)
-  }
-
+  countOneTimePreKeys(): Promise<number>
+  /** Deletes one-time pre-keys used longer ago than `graceMs` (default {@link USED_PRE_KEY_GRACE_MS}). */
+  purgeUsedPreKeys(graceMs?: number): Promise<number>
   /**
    * Signs a bundle of the current pre-keys with up to `oneTimeCount` (at most 16) unused
    * one-time pre-keys. `seq` defaults to the clock's milliseconds, so it grows.
    */
-  async createPreKeyBundle(
-    options: { seq?: number; oneTimeCount?: number } = {},
-  ): Promise<PreKeyBundle> {
-    const now = this.clock.now()
-    return createPreKeyBundle(this.storage, this.identity, {
-      deviceId: this.address.deviceId,
-      registrationId: this.registrationId,
-      seq: options.seq ?? now,
-      timestamp: now,
-      oneTimeCount: options.oneTimeCount,
-      oneTimePreKeyIds: await unusedPreKeyIds(this.storage),
-    })
-  }
-
+  createPreKeyBundle(options?: { seq?: number; oneTimeCount?: number }): Promise<PreKeyBundle>
   /** True when there is a session with `address` that can send. */
-  async hasSession(address: SignalAddress): Promise<boolean> {
-    const record = await this.stores(this.storage).session.getSession(this.protocolAddress(address))
-    return record?.hasCurrentState(new Date(this.clock.now())) ?? false
-  }
-
+  hasSession(address: SignalAddress): Promise<boolean>
   /** The identity key trusted for `address` (33 bytes), once a session exists. */
-  trustedIdentityKey(address: SignalAddress): Promise<Bytes | undefined> {
-    return trustedIdentityKey(this.storage, address)
-  }
-
+  trustedIdentityKey(address: SignalAddress): Promise<Bytes | undefined>
   /** The changed key of `address` waiting for {@link acceptIdentityChange}, if any. */
-  pendingIdentityKey(address: SignalAddress): Promise<Bytes | undefined> {
-    return pendingIdentityKey(this.storage, address)
-  }
-
+  pendingIdentityKey(address: SignalAddress): Promise<Bytes | undefined>
   /** Trusts the changed identity key of `address` (after the user verified it). */
-  acceptIdentityChange(address: SignalAddress): Promise<Bytes | undefined> {
-    return acceptIdentityChange(this.storage, address)
-  }
-
+  acceptIdentityChange(address: SignalAddress): Promise<Bytes | undefined>
   /**
-   * Starts a session with `address` from its bundle (verified here: record signature,
+   * Starts a session with `address` from its bundle (verified first: record signature,
    * pre-key signatures, and that the bundle is signed by the address's key).
    */
-  async processPreKeyBundle(address: SignalAddress, bundle: PreKeyBundle): Promise<void> {
-    const payload = verifyPreKeyBundle(bundle, address)
-    const libBundle = toLibsignalBundle(bundle, payload)
-    await this.run('direct', async (stores) => {
-      await processPreKeyBundle(
-        libBundle,
-        this.protocolAddress(address),
-        this.protocolAddress(this.address),
-        stores.session,
-        stores.identity,
-        new Date(this.clock.now()),
-      )
-    })
-  }
-
+  processPreKeyBundle(address: SignalAddress, bundle: PreKeyBundle): Promise<void>
   /**
    * Encrypts `plaintext` for `recipient`. Without a session it starts one from `bundle`, or
    * from `fetchBundle`; the first messages are `preKey` messages until the recipient answers.
-   * Throws {@link NoSessionError} when there is neither a session nor a bundle, and
-   * {@link IdentityChangedError} while a changed identity key of the recipient awaits acceptance.
-   *
-   * `persist` runs inside the transaction that advances the session: store the ciphertext in
-   * the outbox there (same SQLite transaction), and a crash never leaves one without the other.
+   * Throws `NoSessionError` when there is neither a session nor a bundle, and
+   * `IdentityChangedError` while a changed identity key of the recipient awaits acceptance.
+   * `persist` runs inside the transaction that advances the session.
    */
   encrypt(
     recipient: SignalAddress,
     plaintext: Uint8Array,
-    options: EncryptOptions<SignalCiphertext> = {},
-  ): Promise<SignalCiphertext> {
-    return this.encryptThen(recipient, plaintext, options, async (message) => message)
-  }
-
-  /**
-   * Encrypts `plaintext` for `recipient` and seals it to the recipient's identity key: the
-   * result can sit in a DHT mailbox without telling its storage nodes who sent it.
-   * `persist` as for {@link encrypt}, with the sealed bytes.
-   */
+    options?: EncryptOptions<SignalCiphertext>,
+  ): Promise<SignalCiphertext>
+  /** Encrypts and seals to the recipient's identity key (a mailbox envelope). */
   seal(
     recipient: SignalAddress,
     plaintext: Uint8Array,
-    options: EncryptOptions<Bytes> = {},
-  ): Promise<Bytes> {
-    return this.encryptThen(recipient, plaintext, options, async (message, tx) => {
-      const recipientKey = await trustedIdentityKey(tx, recipient)
-      if (!recipientKey) throw new NoSessionError('no identity key for the recipient')
-      return sealMessage(recipientKey, {
-        senderPublicKey: this.identity.publicKey,
-        senderDeviceId: this.address.deviceId,
-        type: message.type,
-        ciphertext: message.body,
-      })
-    })
-  }
-
-  private async encryptThen<T>(
-    recipient: SignalAddress,
-    plaintext: Uint8Array,
-    options: EncryptOptions<T>,
-    then: (message: SignalCiphertext, tx: SignalStorage) => Promise<T>,
-  ): Promise<T> {
-    const bundleFor = async () => {
-      const bundle = options.bundle ?? (await this.fetchBundle?.(recipient))
-      if (!bundle) throw new NoSessionError()
-      await this.processPreKeyBundle(recipient, bundle)
-    }
-    // Both checks inside the transaction (one read each, no separate round before it); a
-    // missing session is the NoSessionError below, and a bundle is fetched outside the
-    // transaction, since that may wait on the network.
-    const attempt = () =>
-      this.run('direct', async (stores) => {
-        const pending = await pendingIdentityKey(stores.storage, recipient)
-        if (pending) {
-          const error = new IdentityChangedError()
-          error.address = addressKey(recipient)
-          error.newPublicKey = pending
-          throw error
-        }
-        const remote = this.protocolAddress(recipient)
-        const now = new Date(this.clock.now())
-        const record = await stores.session.getSession(remote)
-        if (!record?.hasCurrentState(now)) throw new NoSessionError()
-        const message = await signalEncrypt(
-          toBytes(plaintext),
-          remote,
-          this.protocolAddress(this.address),
-          stores.session,
-          stores.identity,
-          now,
-        )
-        const type = message.type()
-        if (type !== CiphertextMessageType.PreKey && type !== CiphertextMessageType.Whisper) {
-          throw new MalformedError(`unexpected Signal message type ${type}`)
-        }
-        const result = await then(
-          { type: type as SignalMessageType, body: toBytes(message.serialize()) },
-          stores.storage,
-        )
-        await options.persist?.(result, stores.storage)
-        return result
-      })
-    try {
-      return await attempt()
-    } catch (error) {
-      if (!(error instanceof NoSessionError)) throw error
-      await bundleFor() // only an old (archived or expired) session: start a new one
-      return attempt()
-    }
-  }
-
+    options?: EncryptOptions<Bytes>,
+  ): Promise<Bytes>
   /**
    * Decrypts a Signal message from `sender` (whose identity the caller already knows, as on
-   * an authenticated direct link). Refusals: {@link TamperedError} (altered or not for us),
-   * {@link ReplayError} (seen before), {@link NoSessionError}, {@link ImpersonationError}
-   * (a first message whose identity key is not the sender's), {@link IdentityChangedError}.
-   * A refused message changes no state.
-   *
-   * `persist` runs inside the transaction that advances the session: store the message
-   * there, and a crash can neither lose it (session advanced, message not stored) nor show it
-   * twice. When `persist` throws, nothing changes and the message can be decrypted again.
+   * an authenticated direct link). A refused message changes no state; `persist` runs inside
+   * the transaction that advances the session, and throwing there undoes it.
    */
   decrypt(
     sender: SignalAddress,
     message: SignalCiphertext,
-    options: DecryptOptions<Bytes> = {},
-  ): Promise<Bytes> {
-    return this.run('direct', async (stores) => {
-      const plaintext = await this.decryptWith(stores, sender, message)
-      await options.persist?.(plaintext, stores.storage)
-      return plaintext
-    })
-  }
-
-  private async decryptWith(
-    stores: SignalStores,
-    sender: SignalAddress,
-    message: SignalCiphertext,
-  ): Promise<Bytes> {
-    const remote = this.protocolAddress(sender)
-    const local = this.protocolAddress(this.address)
-    if (message.type === SignalMessageType.preKey) {
-      let parsed: PreKeySignalMessage
-      try {
-        parsed = PreKeySignalMessage.deserialize(toBytes(message.body))
-      } catch (cause) {
-        throw new TamperedError('not a Signal pre-key message', { cause })
-      }
-      return toBytes(
-        await signalDecryptPreKey(
-          parsed,
-          remote,
-          local,
-          stores.session,
-          stores.identity,
-          stores.preKey,
-          stores.signedPreKey,
-          stores.kyberPreKey,
-        ),
-      )
-    }
-    if (message.type !== SignalMessageType.whisper) {
-      throw new MalformedError(`unknown Signal message type ${String(message.type)}`)
-    }
-    if (!(await stores.session.getSession(remote))) throw new NoSessionError()
-    let parsed: SignalMessage
-    try {
-      parsed = SignalMessage.deserialize(toBytes(message.body))
-    } catch (cause) {
-      throw new TamperedError('not a Signal message', { cause })
-    }
-    return toBytes(await signalDecrypt(parsed, remote, local, stores.session, stores.identity))
-  }
-
+    options?: DecryptOptions<Bytes>,
+  ): Promise<Bytes>
   /**
    * Opens a sealed message and decrypts it under the claimed sender's session, which proves
-   * the sender: a Signal message only decrypts under the session bound to its maker's
-   * identity key. Throws {@link TamperedError} when the seal does not open,
-   * {@link ImpersonationError} when the Signal message was not made by the claimed sender,
-   * {@link ReplayError} for a message already received. `persist` as for {@link decrypt}.
+   * the sender. `persist` as for {@link decrypt}.
    */
-  async openSealed(
-    sealed: Uint8Array,
-    options: DecryptOptions<OpenedMessage> = {},
-  ): Promise<OpenedMessage> {
-    const content = openSealedMessage(this.identity, sealed)
-    const sender = signalAddressOfKey(content.senderPublicKey, content.senderDeviceId)
-    return this.run('sealed', async (stores) => {
-      const plaintext = await this.decryptWith(stores, sender, {
-        type: content.type,
-        body: content.ciphertext,
-      })
-      const bound = await stores.identity.getIdentity(this.protocolAddress(sender))
-      if (!bound || !equalBytes(bound.serialize(), content.senderPublicKey)) {
-        throw new ImpersonationError(
-          'the session is bound to another identity key than the claimed sender',
-        )
-      }
-      const opened = { sender, senderPublicKey: content.senderPublicKey, plaintext }
-      await options.persist?.(opened, stores.storage)
-      return opened
-    })
-  }
-
-  /** Runs `fn` in one transaction and turns libsignal's errors into the SDK's. */
-  private async run<T>(
-    mode: 'direct' | 'sealed',
-    fn: (stores: SignalStores) => Promise<T>,
-  ): Promise<T> {
-    let stores: SignalStores | undefined
-    try {
-      return await this.storage.transaction((tx) => {
-        stores = this.stores(tx)
-        return fn(stores)
-      })
-    } catch (error) {
-      const mapped = mapError(error, stores, mode)
-      if (mapped instanceof IdentityChangedError && mapped.address && mapped.newPublicKey) {
-        // The transaction rolled back; keep the changed key so the user can accept it.
-        await this.storage.put(NS.identityPending, mapped.address, mapped.newPublicKey)
-      }
-      throw mapped
-    }
-  }
+  openSealed(sealed: Uint8Array, options?: DecryptOptions<OpenedMessage>): Promise<OpenedMessage>
 }
 
-function mapError(
-  error: unknown,
-  stores: SignalStores | undefined,
-  mode: 'direct' | 'sealed',
-): Error {
-  if (error instanceof PassageError) return error
-  if (stores?.failure.error) return stores.failure.error
-  if (!(error instanceof LibSignalErrorBase))
-    return error instanceof Error ? error : new Error(String(error))
-  const options = { cause: error }
-  switch (error.code) {
-    case ErrorCode.UntrustedIdentity: {
-      const refusal = stores?.identity.lastRefusal
-      if (refusal?.kind === 'identity-changed') {
-        const changed = new IdentityChangedError(undefined, options)
-        changed.address = addressKey(refusal.address)
-        changed.newPublicKey = refusal.publicKey
-        return changed
-      }
-      return new ImpersonationError(
-        'the identity key is not the one of the claimed sender',
-        options,
-      )
-    }
-    case ErrorCode.DuplicatedMessage:
-      return new ReplayError('this message was already received', options)
-    case ErrorCode.InvalidSession:
-      return new NoSessionError(undefined, options)
-    default:
-      return mode === 'sealed'
-        ? new ImpersonationError(
-            'the Signal message does not decrypt under the claimed sender’s session',
-            options,
-          )
-        : new TamperedError(undefined, options)
-  }
+/**
+ * Opens Signal sessions: the port through which the core reaches a Signal Protocol
+ * implementation (Node: `libsignalSessions` of `@passage/sdk/node`, on libsignal).
+ */
+export interface SignalProvider {
+  open(options: SignalSessionOptions): Promise<SignalSession>
 }

@@ -5,6 +5,7 @@ import { Kysely, Migrator, SqliteDialect, type SqliteDatabase } from 'kysely'
 import { systemClock, type Clock } from '../../core/runtime/clock.js'
 import { AlreadyExistsError, MalformedError, PassageError } from '../../core/errors.js'
 import { Identity } from '../../core/identity/identity.js'
+import { libsignalKeys } from '../libsignal/key-provider.js'
 import { toBytes } from '../../core/wire/bytes.js'
 import { CLIENT_MIGRATIONS, type ClientDatabase } from './migrations.js'
 import type { ClientStore, StoredIdentity } from './client-store.js'
@@ -110,7 +111,7 @@ export class SqliteClientStore implements ClientStore {
       .where('slot', '=', 1)
       .executeTakeFirst()
     if (!row) return undefined
-    const identity = Identity.deserialize(toBytes(new Uint8Array(row.key_pair)))
+    const identity = Identity.deserialize(libsignalKeys, toBytes(new Uint8Array(row.key_pair)))
     return {
       identity,
       createdAt: row.created_at,

@@ -1,3 +1,4 @@
+import type { Verifier } from '../../crypto/key-provider.js'
 import type { Clock } from '../../runtime/clock.js'
 import type { NodeId } from '../../identity/node-id.js'
 import type { MailboxQuota, MailboxStore } from '../../mailbox/mailbox-store.js'
@@ -19,6 +20,8 @@ export interface HandlerContext {
   readonly quota: MailboxQuota
   readonly assembler: FragmentAssembler
   readonly replay: ReplayCache
+  /** Checks owners' and signers' signatures. */
+  readonly verifier: Verifier
   /** The write token for `from`. */
   tokenFor(from: NodeAddress): Bytes
   /** Throws {@link BadTokenError} unless `token` is ours for `from` (current or previous secret). */

@@ -1,5 +1,4 @@
 import { BadSignatureError, ClockSkewError } from '../../errors.js'
-import { isValidSignature } from '../../identity/identity.js'
 import { toHex, type Bytes } from '../../wire/bytes.js'
 import {
   mailboxAuthInput,
@@ -24,7 +23,7 @@ export function verifyMailboxAuth(
   const now = ctx.clock.now()
   if (Math.abs(now - auth.timestamp) > MAILBOX_AUTH_SKEW_MS) throw new ClockSkewError()
   const input = mailboxAuthInput(ctx.id, auth.timestamp, auth.nonce, request)
-  if (!isValidSignature(auth.ownerKey, input, auth.signature)) throw new BadSignatureError()
+  if (!ctx.verifier.verify(auth.ownerKey, input, auth.signature)) throw new BadSignatureError()
   ctx.replay.check(
     `${toHex(auth.ownerKey)}/${toHex(auth.nonce)}`,
     now,

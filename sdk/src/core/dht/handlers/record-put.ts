@@ -9,7 +9,7 @@ export async function handleRecordPut(
 ): Promise<MessageBody> {
   ctx.checkToken(req.msg.token, req.from)
   const record = decodeSignedRecord(req.msg.record)
-  verifyRecord(record)
+  verifyRecord(record, ctx.verifier)
   const seq = await ctx.recordStore.put(recordKeyFor(record.publicKey, record.type), record)
   return { type: 'record-put-ack', seq }
 }

@@ -15,37 +15,24 @@ import {
   SignedPreKeyStore,
   type Uuid,
 } from '@signalapp/libsignal-client'
-import { ReplayError, UnknownPreKeyError, type PassageError } from '../errors.js'
-import type { Clock } from '../runtime/clock.js'
-import type { Identity } from '../identity/identity.js'
-import { BinaryReader, BinaryWriter } from '../wire/binary.js'
-import { equalBytes, toBytes, toHex, type Bytes } from '../wire/bytes.js'
+import { ReplayError, UnknownPreKeyError, type PassageError } from '../../core/errors.js'
+import type { Identity } from '../../core/identity/identity.js'
+import type { Clock } from '../../core/runtime/clock.js'
+import { addressKey } from '../../core/signal/signal-address.js'
 import {
-  addressKey,
-  fromProtocolAddress,
-  signalAddressOfKey,
-  type SignalAddress,
-} from './signal-address.js'
-import { holdsLiveValues, SignalNamespace as NS, type SignalStorage } from './signal-storage.js'
-
-/**
- * Decides whether `publicKey` may be the identity key of `address` at all, before any
- * trust-on-first-use. The default, {@link accountKeyPolicy}, holds every address to its
- * account ID (the ID is the hash of the key), so nobody can claim someone else's ID.
- */
-export type IdentityKeyPolicy = (address: SignalAddress, publicKey: Uint8Array) => boolean
-
-/**
- * Every device of an account presents the account's identity key (as in Signal, linked
- * devices share it), and the account ID is the hash of that key: any other key is refused.
- */
-export const accountKeyPolicy: IdentityKeyPolicy = (address, publicKey) =>
-  signalAddressOfKey(publicKey, address.deviceId).name === address.name
-
-/** Why {@link SignalIdentityStore} last refused a key. */
-export type IdentityRefusal =
-  | { kind: 'impersonation'; address: SignalAddress; publicKey: Bytes }
-  | { kind: 'identity-changed'; address: SignalAddress; publicKey: Bytes }
+  accountKeyPolicy,
+  type IdentityKeyPolicy,
+  type IdentityRefusal,
+} from '../../core/signal/signal-state.js'
+import {
+  holdsLiveValues,
+  SignalNamespace as NS,
+  type SignalStorage,
+} from '../../core/signal/signal-storage.js'
+import { BinaryWriter } from '../../core/wire/binary.js'
+import { equalBytes, toBytes, toHex, type Bytes } from '../../core/wire/bytes.js'
+import { libsignalKeyPair } from './key-provider.js'
+import { fromProtocolAddress } from './protocol-address.js'
 
 /**
  * libsignal wraps an error thrown by a store in its own; the stores also leave it here so the
@@ -162,7 +149,7 @@ export class SignalIdentityStore extends IdentityKeyStore {
   }
 
   getIdentityKey(): Promise<PrivateKey> {
-    return Promise.resolve(this.identity.keyPair.privateKey)
+    return Promise.resolve(libsignalKeyPair(this.identity).privateKey)
   }
 
   getLocalRegistrationId(): Promise<number> {
@@ -204,44 +191,6 @@ export class SignalIdentityStore extends IdentityKeyStore {
 }
 
 /**
- * The trusted identity key of `address` (33 bytes), if any.
- */
-export async function trustedIdentityKey(
-  storage: SignalStorage,
-  address: SignalAddress,
-): Promise<Bytes | undefined> {
-  const bytes = await storage.get(NS.identity, addressKey(address))
-  return bytes ? toBytes(bytes) : undefined
-}
-
-/** The changed identity key of `address` waiting for acceptance, if any. */
-export async function pendingIdentityKey(
-  storage: SignalStorage,
-  address: SignalAddress,
-): Promise<Bytes | undefined> {
-  const bytes = await storage.get(NS.identityPending, addressKey(address))
-  return bytes ? toBytes(bytes) : undefined
-}
-
-/**
- * Trusts the changed key recorded for `address` (the user verified it) and drops the session
- * made with the old key. Returns the accepted key, or `undefined` when nothing was pending.
- */
-export async function acceptIdentityChange(
-  storage: SignalStorage,
-  address: SignalAddress,
-): Promise<Bytes | undefined> {
-  return storage.transaction(async (tx) => {
-    const pending = await tx.get(NS.identityPending, addressKey(address))
-    if (!pending) return undefined
-    await tx.put(NS.identity, addressKey(address), pending)
-    await tx.delete(NS.identityPending, addressKey(address))
-    await tx.delete(NS.session, addressKey(address))
-    return toBytes(pending)
-  })
-}
-
-/**
  * One-time pre-keys. A used key is marked, not deleted: in a DHT two senders can pick the same
  * key from one published bundle, and the second must still be readable. Used keys are deleted
  * after a grace period by {@link purgeUsedPreKeys}; replays are refused by the session, not by
@@ -270,41 +219,6 @@ export class SignalPreKeyStore extends PreKeyStore {
     if (await this.storage.get(NS.preKeyUsed, String(id))) return
     await this.storage.put(NS.preKeyUsed, String(id), u64(this.clock.now()))
   }
-}
-
-/** One-time pre-keys not used yet: replenish and republish the bundle when this runs low. */
-export async function countOneTimePreKeys(storage: SignalStorage): Promise<number> {
-  return (await unusedPreKeyIds(storage)).length
-}
-
-/** IDs of the one-time pre-keys not used yet, ascending. */
-export async function unusedPreKeyIds(storage: SignalStorage): Promise<number[]> {
-  const used = new Set(await storage.list(NS.preKeyUsed))
-  return (await storage.list(NS.preKey))
-    .filter((id) => !used.has(id))
-    .map(Number)
-    .sort((a, b) => a - b)
-}
-
-/** Deletes one-time pre-keys used before `now - graceMs`; returns how many. */
-export async function purgeUsedPreKeys(
-  storage: SignalStorage,
-  now: number,
-  graceMs: number,
-): Promise<number> {
-  return storage.transaction(async (tx) => {
-    let purged = 0
-    for (const id of await tx.list(NS.preKeyUsed)) {
-      const bytes = await tx.get(NS.preKeyUsed, id)
-      const usedAt = bytes ? new BinaryReader(bytes).u64('usedAt') : 0
-      if (usedAt <= now - graceMs) {
-        await tx.delete(NS.preKey, id)
-        await tx.delete(NS.preKeyUsed, id)
-        purged++
-      }
-    }
-    return purged
-  })
 }
 
 /** Signed pre-keys by ID; old ones stay so that first messages still in flight decrypt. */
