@@ -9,16 +9,6 @@ import tseslint from 'typescript-eslint'
  */
 const CORE_BOUNDARY_ALLOWED = [
   'sdk/src/core/client/create-client.ts',
-  'sdk/src/core/dht/dht-node.ts',
-  'sdk/src/core/discovery/lan-discovery.ts',
-  'sdk/src/core/identity/identity.ts',
-  'sdk/src/core/link/link-listener.ts',
-  'sdk/src/core/link/link.ts',
-  'sdk/src/core/signal/pre-key-bundle.ts',
-  'sdk/src/core/signal/sealed-message.ts',
-  'sdk/src/core/signal/signal-address.ts',
-  'sdk/src/core/signal/signal-session.ts',
-  'sdk/src/core/signal/signal-stores.ts',
 ]
 
 export default tseslint.config(
