@@ -1,7 +1,7 @@
 // Issue 4 benchmark: chat messages end to end over a direct link, and send → inbox through a
 // DHT mailbox.
 //
-// Direct: two real clients (createClient) in this process, each with its own SQLite home in a
+// Direct: two real clients (createNodeClient) in this process, each with its own SQLite home in a
 // tmp dir, linked over loopback TCP (no super-node, no DHT), session already established.
 // Alice sends N 200-byte texts with up to IN_FLIGHT sends outstanding; the rate runs from the
 // first send until Bob emitted N `message` events (each decrypted and persisted before its
@@ -15,7 +15,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createClient } from '@passage/sdk'
+import { createNodeClient } from '@passage/sdk/node'
 import { createTestnet, lanPeerSink } from '@passage/sdk/testing'
 // lanPeerSink tells a client where a peer listens (as LAN discovery would).
 import { rawPair } from './signal.js'
@@ -54,7 +54,12 @@ function received(client, count) {
 /** Alice and Bob, directly linked over 127.0.0.1, with a session both ways. */
 async function linkedPair(cleanup) {
   const open = (name) =>
-    createClient({ ...quiet, home: tmpHome(name, cleanup), createIdentity: true, dhtBootstrap: [] })
+    createNodeClient({
+      ...quiet,
+      home: tmpHome(name, cleanup),
+      createIdentity: true,
+      dhtBootstrap: [],
+    })
   const alice = await open('alice')
   cleanup.push(() => alice.close())
   const bob = await open('bob')
@@ -134,7 +139,7 @@ async function mailboxLatencies() {
   const cleanup = [() => net.destroy()]
   try {
     const open = (home) =>
-      createClient({
+      createNodeClient({
         ...quiet,
         home,
         createIdentity: true,

@@ -1,13 +1,5 @@
-import { existsSync } from 'node:fs'
-import { join } from 'node:path'
-import {
-  createClient,
-  MalformedError,
-  NoIdentityError,
-  type ClientOptions,
-  type PassageClient,
-} from '@passage/sdk'
-import { CLIENT_DB_FILE } from '@passage/sdk/node'
+import { MalformedError, type PassageClient } from '@passage/sdk'
+import { createNodeClient, type NodeClientOptions } from '@passage/sdk/node'
 import type { CliIo } from './cli-io.js'
 import { home } from './home.js'
 
@@ -42,7 +34,7 @@ export function serversOf(options: ClientCommandOptions, io: CliIo): string[] | 
  * `off`, or the address of the interface to use (e.g. `127.0.0.1` to stay on this machine);
  * `PASSAGE_LAN_PORT` picks the beacon port.
  */
-export function lanOf(io: CliIo): ClientOptions['lan'] {
+export function lanOf(io: CliIo): NodeClientOptions['lan'] {
   const lan = io.env.PASSAGE_LAN?.trim()
   const port = io.env.PASSAGE_LAN_PORT?.trim()
   if (lan === 'off' || lan === '0' || lan === 'false') return false
@@ -63,23 +55,18 @@ export function lanOf(io: CliIo): ClientOptions['lan'] {
 /**
  * Opens the client of the command's home (`--home`/`PASSAGE_HOME`), with the super-nodes of
  * `--server`/`PASSAGE_SERVERS` (which the client remembers in the home). `network: false`
- * opens the home only: contacts and history, no sockets.
+ * opens the home only: contacts and history, no sockets. A home that does not exist is
+ * reported (`NoIdentityError`, which says to run `passage init`), never created.
  */
 export async function openClient(
   options: ClientCommandOptions,
   io: CliIo,
-  extra: Omit<ClientOptions, 'home' | 'servers'> = {},
+  extra: Omit<NodeClientOptions, 'home' | 'servers'> = {},
 ): Promise<PassageClient> {
   const servers = serversOf(options, io)
   const dir = home(options.home, io)
-  // Opening must not create a home: a missing one is reported, as `passage id` does.
-  if (!existsSync(join(dir, CLIENT_DB_FILE))) {
-    throw new NoIdentityError(
-      `there is no identity in ${dir} yet; run \`passage init\` to create one`,
-    )
-  }
   const lan = lanOf(io)
-  return createClient({
+  return createNodeClient({
     home: dir,
     ...(servers ? { servers } : {}),
     ...(lan !== undefined ? { lan } : {}),
@@ -91,7 +78,7 @@ export async function openClient(
 export async function withClient<T>(
   options: ClientCommandOptions,
   io: CliIo,
-  extra: Omit<ClientOptions, 'home' | 'servers'>,
+  extra: Omit<NodeClientOptions, 'home' | 'servers'>,
   body: (client: PassageClient) => Promise<T>,
 ): Promise<T> {
   const client = await openClient(options, io, extra)

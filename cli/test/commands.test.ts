@@ -1,7 +1,8 @@
 // passage contacts add/list, send, inbox and peers, run in-process (runCli) with tmp homes
 // against one real super-node on 127.0.0.1 (PGlite storage) and real clients. LAN multicast
 // is off (PASSAGE_LAN=off): everything stays on loopback.
-import { createClient, parseContactUri } from '@passage/sdk'
+import { parseContactUri } from '@passage/sdk'
+import { createNodeClient } from '@passage/sdk/node'
 import t from 'tap'
 import { runCli } from '../src/run-cli.js'
 import { captureIo } from './helpers/capture-io.js'
@@ -84,7 +85,7 @@ t.test('contacts add with a typo in the ID is refused with a clear message', asy
 
 t.test('contacts add with a bare text ID looks the key up through the super-node', async (t) => {
   // Carol runs a client that joined the super-node's DHT and published her pre-key bundle.
-  const carol = await createClient({
+  const carol = await createNodeClient({
     home: tmpHome(t, 'Carol'),
     createIdentity: true,
     name: 'Carol',
@@ -189,7 +190,7 @@ t.test('send when nothing can take the message: exit 3, it stays in the outbox',
   t.match(sent.err, /nothing could take the message to Bob/)
   t.match(sent.err, /stays in the outbox/)
   t.notMatch(sent.err, /\n\s+at /)
-  const client = await createClient({ home: lonely.home, network: false })
+  const client = await createNodeClient({ home: lonely.home, network: false })
   t.equal(client.status().outbox, 1, 'the message waits in the outbox')
   t.match(await client.history(bob.id), [{ text: 'anyone?', state: 'pending' }])
   await client.close()

@@ -5,7 +5,7 @@
 //
 // It creates its identity in the home folder on first run, prints its passage: URI (add it
 // as a contact: `passage contacts add '<uri>'`), and runs until Ctrl-C.
-import { createClient } from '@passage/sdk'
+import { createNodeClient } from '@passage/sdk/node'
 
 const home = process.argv[2] ?? process.env.PASSAGE_HOME ?? './echo-bot-home'
 const servers = (process.env.PASSAGE_SERVERS ?? 'http://127.0.0.1:8080')
@@ -13,7 +13,7 @@ const servers = (process.env.PASSAGE_SERVERS ?? 'http://127.0.0.1:8080')
   .map((s) => s.trim())
   .filter(Boolean)
 
-const client = await createClient({
+const client = await createNodeClient({
   home,
   createIdentity: true,
   name: 'echo-bot',

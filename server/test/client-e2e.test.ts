@@ -4,13 +4,8 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import {
-  createClient,
-  mailboxKeyFor,
-  type ChatMessage,
-  type ClientOptions,
-  type PassageClient,
-} from '@passage/sdk'
+import { mailboxKeyFor, type ChatMessage, type PassageClient } from '@passage/sdk'
+import { createNodeClient, type NodeClientOptions } from '@passage/sdk/node'
 import { createTestnet } from '@passage/sdk/testing'
 import t from 'tap'
 import { defaultConfig } from '../src/config.js'
@@ -34,9 +29,9 @@ function home(t: TeardownHost, name: string): string {
 async function client(
   t: TeardownHost,
   dir: string,
-  options: Partial<ClientOptions>,
+  options: Partial<NodeClientOptions>,
 ): Promise<PassageClient> {
-  const c = await createClient({
+  const c = await createNodeClient({
     home: dir,
     createIdentity: true,
     lan: false,

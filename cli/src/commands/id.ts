@@ -1,7 +1,5 @@
-import { existsSync } from 'node:fs'
-import { join } from 'node:path'
-import { encodeContactUri, NoIdentityError, toBase64Url } from '@passage/sdk'
-import { CLIENT_DB_FILE, openClientStore } from '@passage/sdk/node'
+import { encodeContactUri, toBase64Url } from '@passage/sdk'
+import { readHome } from '@passage/sdk/node'
 import type { CliIo } from '../cli-io.js'
 import { ExitCode } from '../exit-code.js'
 import { home } from '../home.js'
@@ -18,14 +16,8 @@ export interface IdOptions {
 /** `passage id`: shows this home's identity (text ID, URI, optionally a QR code, or JSON). */
 export async function idCommand(options: IdOptions, io: CliIo): Promise<ExitCode> {
   const dir = home(options.home, io)
-  const missing = () =>
-    new NoIdentityError(`there is no identity in ${dir} yet; run \`passage init\` to create one`)
-  // Looking must not create anything: a missing database is reported, not made.
-  if (!existsSync(join(dir, CLIENT_DB_FILE))) throw missing()
-  const store = await openClientStore(dir)
-  const stored = await store.loadIdentity().finally(() => store.close())
-  if (!stored) throw missing()
-  const { identity, name, createdAt } = stored
+  // Looking creates nothing: a missing identity is reported (`passage init` makes one).
+  const { identity, name, createdAt } = await readHome(dir)
   const uri = encodeContactUri({ publicKey: identity.publicKey, ...(name ? { name } : {}) })
   if (options.json) {
     const json = {

@@ -1,5 +1,5 @@
-import { AlreadyExistsError, encodeContactUri, Identity, MalformedError } from '@passage/sdk'
-import { libsignalKeys, openClientStore } from '@passage/sdk/node'
+import { AlreadyExistsError, encodeContactUri, MalformedError } from '@passage/sdk'
+import { initHome, readHome } from '@passage/sdk/node'
 import type { CliIo } from '../cli-io.js'
 import { ExitCode } from '../exit-code.js'
 import { home } from '../home.js'
@@ -27,24 +27,18 @@ export async function initCommand(options: InitOptions, io: CliIo): Promise<Exit
     throw new MalformedError(`--name must be 1 to ${MAX_NAME_LENGTH} characters`)
   }
   const dir = home(options.home, io)
-  const store = await openClientStore(dir)
-  let identity: Identity
+  let identity
   try {
-    identity = Identity.generate(libsignalKeys)
-    try {
-      await store.saveIdentity(identity, {
-        force: options.force === true,
-        ...(name !== undefined ? { name } : {}),
-      })
-    } catch (error) {
-      if (!(error instanceof AlreadyExistsError)) throw error
-      const existing = await store.loadIdentity()
-      throw new AlreadyExistsError(
-        `${dir} already has an identity (${existing?.identity.textId ?? 'unreadable'}); use --force to replace it (the old identity is then lost for good)`,
-      )
-    }
-  } finally {
-    await store.close()
+    ;({ identity } = await initHome(dir, {
+      force: options.force === true,
+      ...(name !== undefined ? { name } : {}),
+    }))
+  } catch (error) {
+    if (!(error instanceof AlreadyExistsError)) throw error
+    const existing = await readHome(dir).catch(() => undefined)
+    throw new AlreadyExistsError(
+      `${dir} already has an identity (${existing?.identity.textId ?? 'unreadable'}); use --force to replace it (the old identity is then lost for good)`,
+    )
   }
   const uri = encodeContactUri({ publicKey: identity.publicKey, ...(name ? { name } : {}) })
   if (options.json) {

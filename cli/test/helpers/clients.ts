@@ -3,7 +3,8 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createClient, type ClientOptions, type PassageClient } from '@passage/sdk'
+import type { PassageClient } from '@passage/sdk'
+import { createNodeClient, type NodeClientOptions } from '@passage/sdk/node'
 import { createTestnet, type Testnet } from '@passage/sdk/testing'
 
 type T = { teardown(fn: () => unknown): void }
@@ -27,9 +28,9 @@ export async function startClient(
   t: T,
   net: Testnet,
   name: string,
-  options: Partial<ClientOptions> = {},
+  options: Partial<NodeClientOptions> = {},
 ): Promise<PassageClient> {
-  const client = await createClient({
+  const client = await createNodeClient({
     home: tmpHome(t, name),
     createIdentity: true,
     name,

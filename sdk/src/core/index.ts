@@ -274,6 +274,7 @@ export {
 // Direct links over TCP and LAN discovery (issue 4)
 export { UnreachableError, WrongPeerError, LinkClosedError } from './errors.js'
 export { type Timers, type TimerHandle, systemTimers, ManualTimers } from './runtime/timers.js'
+export { BoundedMap } from './util/bounded-map.js'
 export {
   FRAME_HEADER_BYTES,
   MAX_FRAME_BYTES,
@@ -375,13 +376,21 @@ export {
   type ContactBook,
   type PassageClient,
 } from './client/types.js'
-export {
-  DEFAULT_FETCH_INTERVAL_MS,
-  DIRECT_ACK_TIMEOUT_MS,
-  createClient,
-  type ClientFaults,
-  type ClientInternals,
-} from './client/create-client.js'
+export { DEFAULT_FETCH_INTERVAL_MS, createClient } from './client/create-client.js'
+export { DIRECT_ACK_TIMEOUT_MS } from './client/direct-protocol.js'
+export type { ClientFaults, ClientInternals } from './client/context.js'
+export { DELIVERY_STATES } from './client/delivery-state.js'
+export type {
+  ClientPorts,
+  ClientRepository,
+  ClientWriter,
+  ContactRecord,
+  StoredMessage,
+  OutboxEntry,
+  PendingReceipt,
+  RefusalRecord,
+  HomeIdentity,
+} from './client/ports.js'
 export {
   CHAT_PAYLOAD_VERSION,
   MESSAGE_ID_BYTES,

@@ -1,8 +1,15 @@
 // @passage/sdk/node: the Node.js adapters (sockets, SQLite home, libsignal) and the client with
 // today's defaults.
-export { type ClientStore, type StoredIdentity } from './sqlite/client-store.js'
 export { type ClientDatabase, CLIENT_MIGRATIONS } from './sqlite/migrations.js'
-export { CLIENT_DB_FILE, openClientStore, SqliteClientStore } from './sqlite/sqlite-client-store.js'
+export {
+  CLIENT_DB_FILE,
+  openClientStore,
+  SqliteClientStore,
+  type StoredIdentity,
+} from './sqlite/sqlite-client-store.js'
+export { SqliteClientRepository } from './sqlite/client-repository.js'
+export { createNodeClient, type NodeClientOptions } from './create-node-client.js'
+export { homeExists, initHome, readHome, type HomeInfo } from './home.js'
 export { bindUdpSocket } from './udp-socket.js'
 export { connectTcp, listenTcp } from './tcp-socket.js'
 export { bindMulticastSocket } from './multicast-socket.js'

@@ -4,3 +4,14 @@ export { createTestnet, lossySocket, type Testnet, type TestnetOptions } from '.
 export { mailboxStoreConformance, type ConformanceTest } from './conformance/mailbox-store.js'
 export { mulberry32 } from './testnet.js'
 export { lanPeerSink } from '../core/client/create-client.js'
+export { clientRepositoryConformance } from './conformance/client-repository.js'
+export {
+  WAIT_MS,
+  within,
+  until,
+  freeUdpPort,
+  tmpHome,
+  listenLinks,
+  type Teardown,
+} from './harness.js'
+export { testnet, startClient, collect, whenClient, introduce } from './clients.js'

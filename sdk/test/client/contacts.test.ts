@@ -1,21 +1,15 @@
 import t from 'tap'
-import {
-  createClient,
-  Identity,
-  MalformedError,
-  NoIdentityError,
-  NotFoundError,
-} from '@passage/sdk'
-import { libsignalKeys } from '@passage/sdk/node'
+import { Identity, MalformedError, NoIdentityError, NotFoundError } from '@passage/sdk'
+import { createNodeClient, libsignalKeys } from '@passage/sdk/node'
 import { home, startClient, testnet } from './helpers.js'
 
 t.test('a home without an identity is refused unless asked to create one', async (t) => {
-  await t.rejects(createClient({ home: home(t, 'none'), network: false }), NoIdentityError)
+  await t.rejects(createNodeClient({ home: home(t, 'none'), network: false }), NoIdentityError)
 })
 
 t.test('contacts: add, get by ID or name, rename, remove, and refusals', async (t) => {
   const dir = home(t, 'alice')
-  const alice = await createClient({
+  const alice = await createNodeClient({
     home: dir,
     createIdentity: true,
     name: 'Alice',
@@ -68,7 +62,7 @@ t.test('contacts: add, get by ID or name, rename, remove, and refusals', async (
   const [conversation] = await alice.conversations()
   t.equal(conversation?.lastMessage?.text, 'later')
   await alice.close()
-  const again = await createClient({ home: dir, network: false })
+  const again = await createNodeClient({ home: dir, network: false })
   t.teardown(() => again.close())
   t.equal(again.textId, alice.textId, 'the same identity after reopening')
   t.equal(again.status().outbox, 1, 'the outbox survives')
@@ -82,7 +76,7 @@ t.test('the outbox of an offline start goes out once the network is there', asyn
   const net = await testnet(t)
   const bob = await startClient(t, net, home(t, 'bob'), { listen: false })
   const dir = home(t, 'alice')
-  const offline = await createClient({ home: dir, createIdentity: true, network: false })
+  const offline = await createNodeClient({ home: dir, createIdentity: true, network: false })
   await offline.contacts.add(bob.contactUri)
   await offline.send(bob.textId, 'written offline')
   await offline.close()

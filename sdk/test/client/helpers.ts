@@ -1,13 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import {
-  createClient,
-  type ChatMessage,
-  type ClientInternals,
-  type ClientOptions,
-  type PassageClient,
-} from '@passage/sdk'
+import type { ChatMessage, ClientInternals, PassageClient } from '@passage/sdk'
+import { createNodeClient, type NodeClientOptions } from '@passage/sdk/node'
 import { createTestnet, type Testnet } from '@passage/sdk/testing'
 
 type T = { teardown(fn: () => unknown): void }
@@ -31,10 +26,10 @@ export async function startClient(
   t: T,
   net: Testnet,
   dir: string,
-  options: Partial<ClientOptions> = {},
+  options: Partial<NodeClientOptions> = {},
   internals: ClientInternals = {},
 ): Promise<PassageClient> {
-  const client = await createClient(
+  const client = await createNodeClient(
     {
       home: dir,
       createIdentity: true,

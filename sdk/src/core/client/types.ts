@@ -1,4 +1,4 @@
-import type { Clock } from '../runtime/clock.js'
+import type { AbortSignalLike } from '../runtime/host.js'
 import type { DhtNode } from '../dht/dht-node.js'
 import type { NodeAddress } from '../dht/messages.js'
 import type { Identity } from '../identity/identity.js'
@@ -100,7 +100,7 @@ export interface HistoryOptions {
 /** Options of calls that may wait on the network. */
 export interface SignalOptions {
   /** Aborts the wait; the call rejects with the signal's reason. */
-  signal?: AbortSignal
+  signal?: AbortSignalLike
 }
 
 /** Options of {@link PassageClient.send}. */
@@ -217,10 +217,8 @@ export interface LanOptions {
   intervalMs?: number
 }
 
-/** Options of {@link createClient}. */
+/** Options of `createClient` (the core, on ports) and `createNodeClient` (`@passage/sdk/node`). */
 export interface ClientOptions {
-  /** The home folder (`--home` / `PASSAGE_HOME`): SQLite database, keys, messages. */
-  home: string
   /**
    * When the home has no identity yet: `true` creates one (with {@link name}); `false`
    * (the default) throws `NoIdentityError`.
@@ -263,8 +261,6 @@ export interface ClientOptions {
    * themselves, so the messages `fetchInbox()` returns are all the new ones.
    */
   background?: boolean
-  /** Time source for timestamps, periodic work and expiry; `systemClock` by default. */
-  clock?: Clock
   /**
    * `false`: open the home only, start no network (contacts, history, marking read work;
    * `send` only queues). Default `true`.
@@ -301,7 +297,7 @@ export interface ContactBook {
  * terminal client use only this.
  *
  * @example
- * const client = await createClient({ home: './bot-home', createIdentity: true,
+ * const client = await createNodeClient({ home: './bot-home', createIdentity: true,
  *   servers: ['http://127.0.0.1:8080'] })
  * console.log('talk to me:', client.textId)
  * for await (const message of client.messages()) {

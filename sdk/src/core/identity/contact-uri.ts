@@ -1,5 +1,6 @@
 import { KeyMismatchError, MalformedError } from '../errors.js'
 import { fromBase64Url, toBase64Url, type Bytes } from '../wire/bytes.js'
+import { formDecode, formEncode } from '../wire/form.js'
 import { nodeIdFromPublicKey, PUBLIC_KEY_BYTES, type NodeId } from './node-id.js'
 import { encodeTextId, parseTextId } from './text-id.js'
 
@@ -20,9 +21,8 @@ const SCHEME = 'passage:'
  */
 export function encodeContactUri(card: { publicKey: Uint8Array; name?: string }): string {
   const textId = encodeTextId(nodeIdFromPublicKey(card.publicKey))
-  const params = new URLSearchParams({ key: toBase64Url(card.publicKey) })
-  if (card.name) params.set('name', card.name)
-  return `${SCHEME}${textId}?${params.toString()}`
+  const query = `key=${formEncode(toBase64Url(card.publicKey))}`
+  return `${SCHEME}${textId}?${card.name ? `${query}&name=${formEncode(card.name)}` : query}`
 }
 
 /** Parses a `passage:` URI; throws {@link KeyMismatchError} when the key is not the ID's. */
@@ -34,7 +34,7 @@ export function parseContactUri(uri: string): ContactCard {
   const rest = trimmed.slice(SCHEME.length).replace(/^\/\//, '')
   const [idPart = '', query = ''] = rest.split('?', 2)
   const id = parseTextId(idPart)
-  const params = new URLSearchParams(query)
+  const params = formDecode(query)
   const key = params.get('key')
   if (!key) throw new MalformedError('the Passage URI has no key= parameter')
   const publicKey = fromBase64Url(key, 'key')

@@ -1,5 +1,6 @@
 import { BadSignatureError, MalformedError, WrongPeerError } from '../errors.js'
 import type { Identity } from '../identity/identity.js'
+import { systemRandom, type Random } from '../runtime/host.js'
 import { nodeIdFromPublicKey, type NodeId } from '../identity/node-id.js'
 import { encodeTextId } from '../identity/text-id.js'
 import { equalBytes, toBytes, type Bytes } from '../wire/bytes.js'
@@ -34,8 +35,10 @@ export interface LinkProtocolOptions {
   role: LinkRole
   /** Dialer only: the ID we mean to reach; any other identity is refused. */
   expectedId?: Uint8Array
-  /** 32 fresh random bytes (tests pass fixed ones; default `crypto.getRandomValues`). */
+  /** 32 fresh random bytes (tests pass fixed ones; default: from `random`). */
   nonce?: Uint8Array
+  /** Where a nonce comes from when none is given; the host's secure random by default. */
+  random?: Random
 }
 
 /** What one {@link LinkProtocol.receive} call produced. */
@@ -70,7 +73,7 @@ export class LinkProtocol {
   private peerValue: LinkPeer | undefined
 
   constructor(private readonly options: LinkProtocolOptions) {
-    const nonce = options.nonce ?? crypto.getRandomValues(new Uint8Array(LINK_NONCE_BYTES))
+    const nonce = options.nonce ?? (options.random ?? systemRandom)(LINK_NONCE_BYTES)
     if (nonce.byteLength !== LINK_NONCE_BYTES) throw new MalformedError('a link nonce is 32 bytes')
     this.nonce = Uint8Array.from(nonce)
   }

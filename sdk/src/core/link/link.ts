@@ -8,7 +8,7 @@ import {
 } from '../errors.js'
 import type { Identity } from '../identity/identity.js'
 import type { ByteStream, StreamConnector } from '../net/ports.js'
-import { nextTurn, type AbortSignalLike } from '../runtime/host.js'
+import { host, nextTurn, type AbortSignalLike } from '../runtime/host.js'
 import { concatBytes, type Bytes } from '../wire/bytes.js'
 import { LinkRole } from './link-messages.js'
 import { LinkProtocol, MAX_LINK_PAYLOAD_BYTES, type LinkPeer } from './link-protocol.js'
@@ -109,7 +109,7 @@ export class Link {
       if (!this.closed) this.stream.resume()
     } else if (this.closedWith) {
       const { error } = this.closedWith
-      queueMicrotask(() => (listener as CloseListener)(error))
+      host.queueMicrotask(() => (listener as CloseListener)(error))
     } else {
       this.closeListeners.add(listener as CloseListener)
     }

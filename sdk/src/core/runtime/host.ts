@@ -114,3 +114,9 @@ export const systemRandom: Random = (length) => {
   }
   return out
 }
+
+/** A number in [0, 1) from a {@link Random} (for jitter). */
+export function randomFraction(random: Random): number {
+  const b = random(4)
+  return (((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0) / 4_294_967_296
+}

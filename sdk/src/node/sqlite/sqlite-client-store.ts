@@ -1,21 +1,25 @@
-import { chmodSync, mkdirSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import { Kysely, Migrator, SqliteDialect, type SqliteDatabase } from 'kysely'
 import { systemClock, type Clock } from '../../core/runtime/clock.js'
-import { AlreadyExistsError, MalformedError, PassageError } from '../../core/errors.js'
+import {
+  AlreadyExistsError,
+  MalformedError,
+  NoIdentityError,
+  PassageError,
+} from '../../core/errors.js'
 import { Identity } from '../../core/identity/identity.js'
+import type { KeyProvider } from '../../core/crypto/key-provider.js'
+import type { HomeIdentity } from '../../core/client/ports.js'
 import { libsignalKeys } from '../libsignal/key-provider.js'
-import { toBytes } from '../../core/wire/bytes.js'
 import { CLIENT_MIGRATIONS, type ClientDatabase } from './migrations.js'
-import type { ClientStore, StoredIdentity } from './client-store.js'
+import { SERVERS_KEY, SqliteClientStatements } from './statements.js'
 
 /** The database file inside a home folder. */
 export const CLIENT_DB_FILE = 'passage.sqlite'
 /** How long a write waits for another process holding the database (5 s: a second `passage` running). */
 const BUSY_TIMEOUT_MS = 5_000
-/** The settings key of the remembered super-node URLs. */
-const SERVERS_KEY = 'servers'
 /** Home folder and database hold the secret key: owner only. */
 const HOME_MODE = 0o700
 const DB_FILE_MODE = 0o600
@@ -24,7 +28,9 @@ const MAX_CACHED_STATEMENTS = 512 // the client's queries are a few dozen shapes
 
 /**
  * Opens (creating it when needed) the client database in `homeDir` and brings its schema up
- * to date. The folder is created owner-only; the file holds the secret key.
+ * to date. The folder is created owner-only; the file holds the secret key. With
+ * `create: false` a home that does not exist yet is refused ({@link NoIdentityError}) and
+ * nothing is created.
  *
  * @example
  * const store = await openClientStore(join(homedir(), '.passage'))
@@ -33,11 +39,16 @@ const MAX_CACHED_STATEMENTS = 512 // the client's queries are a few dozen shapes
  */
 export async function openClientStore(
   homeDir: string,
-  options: { clock?: Clock } = {},
+  options: { clock?: Clock; create?: boolean } = {},
 ): Promise<SqliteClientStore> {
   const home = resolve(homeDir)
-  mkdirSync(home, { recursive: true, mode: HOME_MODE })
   const file = join(home, CLIENT_DB_FILE)
+  if (options.create === false && !existsSync(file)) {
+    throw new NoIdentityError(
+      `there is no identity in ${home} yet; run \`passage init\` to create one`,
+    )
+  }
+  mkdirSync(home, { recursive: true, mode: HOME_MODE })
   const database = new Database(file)
   try {
     chmodSync(file, DB_FILE_MODE)
@@ -63,8 +74,21 @@ export async function openClientStore(
   return store
 }
 
-/** {@link ClientStore} on SQLite (better-sqlite3 through Kysely). Open it with {@link openClientStore}. */
-export class SqliteClientStore implements ClientStore {
+/** The identity kept in a home, with what was recorded when it was made. */
+export interface StoredIdentity {
+  identity: Identity
+  /** A display name the owner chose (`passage init --name`), shown in its `passage:` URI. */
+  name?: string
+  /** When the identity was created, ms since the epoch. */
+  createdAt: number
+}
+
+/**
+ * A client's home on SQLite: the database file in the home folder (owner-only: it holds the
+ * secret key), its migrations, the identity and settings. {@link SqliteClientRepository}
+ * keeps the client's tables in it. Open it with {@link openClientStore}.
+ */
+export class SqliteClientStore {
   /** The database file. */
   readonly path: string
   /** The home folder that holds it. */
@@ -74,18 +98,21 @@ export class SqliteClientStore implements ClientStore {
    * only inside a Kysely transaction of {@link db} (which holds the single connection), or
    * for reads: a write outside would land in whatever transaction is open.
    */
-  readonly sqlite: Database.Database | undefined
-  private readonly clock: Clock
+  readonly sqlite: Database.Database
+  /** Every query of the home, prepared once (see {@link locked}). */
+  readonly statements: SqliteClientStatements
+  readonly clock: Clock
 
   constructor(
     /** The Kysely handle, for later stores of the same database (sessions, contacts…). */
     readonly db: Kysely<ClientDatabase>,
-    options: { path: string; homeDir: string; clock: Clock; sqlite?: Database.Database },
+    options: { path: string; homeDir: string; clock: Clock; sqlite: Database.Database },
   ) {
     this.path = options.path
     this.homeDir = options.homeDir
     this.clock = options.clock
     this.sqlite = options.sqlite
+    this.statements = new SqliteClientStatements(options.sqlite)
   }
 
   /** Runs the pending migrations; {@link openClientStore} calls it. */
@@ -104,18 +131,22 @@ export class SqliteClientStore implements ClientStore {
     }
   }
 
-  async loadIdentity(): Promise<StoredIdentity | undefined> {
-    const row = await this.db
-      .selectFrom('identity')
-      .select(['key_pair', 'name', 'created_at'])
-      .where('slot', '=', 1)
-      .executeTakeFirst()
-    if (!row) return undefined
-    const identity = Identity.deserialize(libsignalKeys, toBytes(new Uint8Array(row.key_pair)))
+  /**
+   * Runs `fn` (prepared statements) while holding the database's single connection, so it
+   * never runs inside someone else's open transaction.
+   */
+  locked<T>(fn: (statements: SqliteClientStatements) => T): Promise<T> {
+    return this.db.connection().execute(async () => fn(this.statements))
+  }
+
+  /** The identity of this home, with the provider that reads its key (libsignal by default). */
+  async loadIdentity(keys: KeyProvider = libsignalKeys): Promise<StoredIdentity | undefined> {
+    const stored = await this.locked((s) => s.identity())
+    if (!stored) return undefined
     return {
-      identity,
-      createdAt: row.created_at,
-      ...(row.name !== null ? { name: row.name } : {}),
+      identity: Identity.deserialize(keys, stored.secretKey),
+      createdAt: stored.createdAt,
+      ...(stored.name !== undefined ? { name: stored.name } : {}),
     }
   }
 
@@ -123,56 +154,43 @@ export class SqliteClientStore implements ClientStore {
     identity: Identity,
     options: { force?: boolean; name?: string; createdAt?: number } = {},
   ): Promise<StoredIdentity> {
-    const row = {
-      slot: 1,
-      key_pair: identity.serialize(),
-      text_id: identity.textId,
-      name: options.name ?? null,
-      created_at: options.createdAt ?? this.clock.now(),
+    const stored: HomeIdentity = {
+      secretKey: identity.serialize(),
+      textId: identity.textId,
+      createdAt: options.createdAt ?? this.clock.now(),
+      ...(options.name !== undefined ? { name: options.name } : {}),
     }
-    if (options.force) {
-      await this.db
-        .insertInto('identity')
-        .values(row)
-        .onConflict((c) =>
-          c.column('slot').doUpdateSet({
-            key_pair: row.key_pair,
-            text_id: row.text_id,
-            name: row.name,
-            created_at: row.created_at,
-          }),
-        )
-        .execute()
-    } else {
-      // A plain insert, so two processes racing to create an identity cannot both win.
-      const inserted = await this.db
-        .insertInto('identity')
-        .values(row)
-        .onConflict((c) => c.column('slot').doNothing())
-        .executeTakeFirst()
-      if (Number(inserted.numInsertedOrUpdatedRows ?? 0) === 0) {
-        const existing = await this.db.selectFrom('identity').select('text_id').executeTakeFirst()
-        throw new AlreadyExistsError(
-          `${this.homeDir} already has an identity (${existing?.text_id ?? 'unknown'}); replacing it loses it for good: use --force (force: true) to replace it`,
-        )
-      }
-    }
+    await this.writeIdentity(stored, options.force === true)
     return {
       identity,
-      createdAt: row.created_at,
-      ...(row.name !== null ? { name: row.name } : {}),
+      createdAt: stored.createdAt,
+      ...(stored.name !== undefined ? { name: stored.name } : {}),
+    }
+  }
+
+  /**
+   * Saves the home's identity; throws {@link AlreadyExistsError} when it has one, unless
+   * `force` (the old secret key is then lost for good).
+   */
+  async writeIdentity(stored: HomeIdentity, force = false): Promise<void> {
+    // A plain insert, so two processes racing to create an identity cannot both win.
+    const existing = await this.locked((s) => {
+      if (force) s.replaceIdentity(stored)
+      else if (!s.insertIdentity(stored)) return s.identityTextId() ?? 'unknown'
+      return undefined
+    })
+    if (existing !== undefined) {
+      throw new AlreadyExistsError(
+        `${this.homeDir} already has an identity (${existing}); replacing it loses it for good: use --force (force: true) to replace it`,
+      )
     }
   }
 
   async getSetting<T = unknown>(key: string): Promise<T | undefined> {
-    const row = await this.db
-      .selectFrom('settings')
-      .select('value')
-      .where('key', '=', key)
-      .executeTakeFirst()
-    if (!row) return undefined
+    const text = await this.locked((s) => s.setting(key))
+    if (text === undefined) return undefined
     try {
-      return JSON.parse(row.value) as T
+      return JSON.parse(text) as T
     } catch (cause) {
       throw new MalformedError(`the setting ${key} in ${this.path} is not JSON`, { cause })
     }
@@ -182,40 +200,20 @@ export class SqliteClientStore implements ClientStore {
     const text = JSON.stringify(value)
     if (text === undefined) throw new MalformedError(`the setting ${key} has no JSON form`)
     const now = this.clock.now()
-    await this.db
-      .insertInto('settings')
-      .values({ key, value: text, updated_at: now })
-      .onConflict((c) => c.column('key').doUpdateSet({ value: text, updated_at: now }))
-      .execute()
+    await this.locked((s) => s.setSetting(key, text, now))
   }
 
   async deleteSetting(key: string): Promise<void> {
-    await this.db.deleteFrom('settings').where('key', '=', key).execute()
+    await this.locked((s) => s.deleteSetting(key))
   }
 
   async rememberedServers(): Promise<string[]> {
-    const value = await this.getSetting<unknown>(SERVERS_KEY)
-    return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []
+    return serversIn(await this.locked((s) => s.setting(SERVERS_KEY)))
   }
 
   async rememberServer(url: string): Promise<void> {
-    await this.db.transaction().execute(async (trx) => {
-      const row = await trx
-        .selectFrom('settings')
-        .select('value')
-        .where('key', '=', SERVERS_KEY)
-        .executeTakeFirst()
-      const parsed: unknown = row ? JSON.parse(row.value) : []
-      const servers = Array.isArray(parsed) ? parsed.filter((v) => typeof v === 'string') : []
-      if (servers.includes(url)) return
-      const text = JSON.stringify([...servers, url])
-      const now = this.clock.now()
-      await trx
-        .insertInto('settings')
-        .values({ key: SERVERS_KEY, value: text, updated_at: now })
-        .onConflict((c) => c.column('key').doUpdateSet({ value: text, updated_at: now }))
-        .execute()
-    })
+    const now = this.clock.now()
+    await this.db.transaction().execute(async () => addServer(this.statements, url, now))
   }
 
   async close(): Promise<void> {
@@ -242,4 +240,23 @@ function cachingStatements(database: Database.Database): SqliteDatabase {
       return statement
     },
   }
+}
+
+/** The URLs of the servers setting (JSON text), ignoring anything else in it. */
+export function serversIn(text: string | undefined): string[] {
+  if (text === undefined) return []
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return []
+  }
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []
+}
+
+/** Adds `url` to the remembered servers (no duplicates); inside a transaction. */
+export function addServer(statements: SqliteClientStatements, url: string, now: number): void {
+  const servers = serversIn(statements.setting(SERVERS_KEY))
+  if (!servers.includes(url))
+    statements.setSetting(SERVERS_KEY, JSON.stringify([...servers, url]), now)
 }

@@ -1,86 +1,174 @@
 import type BetterSqlite3 from 'better-sqlite3'
-import type { ClientDatabase } from './migrations.js'
+import type { NodeAddress } from '../../core/dht/messages.js'
+import { statesBefore } from '../../core/client/delivery-state.js'
+import type {
+  ContactRecord,
+  HomeIdentity,
+  OutboxEntry,
+  PendingReceipt,
+  RefusalRecord,
+  StoredMessage,
+} from '../../core/client/ports.js'
+import type {
+  ChatMessage,
+  DeliveryState,
+  MessageRoute,
+  RefusalReason,
+} from '../../core/client/types.js'
+import { toBytes, type Bytes } from '../../core/wire/bytes.js'
 
-type MessageRow = ClientDatabase['messages']
-type OutboxRow = ClientDatabase['outbox']
+/** The settings key of the remembered super-node URLs. */
+export const SERVERS_KEY = 'servers'
 
-/** Delivery states in order; a message's state only moves forward. */
-const STATES = ['pending', 'sent', 'stored', 'delivered', 'read'] as const
+interface MessageRow {
+  id: string
+  contact_id: string
+  direction: string
+  body: string
+  sent_at: number
+  received_at: number
+  state: string
+  read: number
+  route: string | null
+  notified: number
+}
+
+interface OutboxRow {
+  id: string
+  contact_id: string
+  plaintext: Buffer
+  sealed: Buffer | null
+  signal: Buffer | null
+  message_id: string | null
+  created_at: number
+  attempts: number
+  next_attempt_at: number
+}
+
+interface ContactRow {
+  id: string
+  public_key: Buffer
+  name: string | null
+  added_at: number
+  last_seen_at: number | null
+  flagged: string | null
+}
 
 /**
- * The client's hot-path writes as prepared better-sqlite3 statements: a chat message makes a
- * handful of them on each side, and Kysely's query building cost several times what SQLite
- * took. Call them **only inside a transaction** of the store's Kysely instance (for example in
- * a `SignalStorage.transaction` or a `persist` hook): Kysely's SQLite dialect holds the single
- * connection for the whole transaction, so they run inside it; anywhere else they would land
- * in whatever transaction happens to be open.
+ * Every query of the client's home as a prepared better-sqlite3 statement: the one way the
+ * SDK reads and writes SQLite (Kysely's query building cost several times what SQLite took on
+ * the chat hot paths; migrations and the Signal storage's transactions still use Kysely).
+ *
+ * The methods run at once on the single connection: call the writes only inside a
+ * transaction that holds it (`SqliteClientRepository.transaction` or a Signal `persist`
+ * hook), and the reads only while holding it too (the repository does both).
  */
 export class SqliteClientStatements {
-  private readonly insertMessageStatement: BetterSqlite3.Statement
-  private readonly insertOutboxStatement: BetterSqlite3.Statement
-  private readonly setOutboxSignalStatement: BetterSqlite3.Statement
-  private readonly deleteOutboxStatement: BetterSqlite3.Statement
-  private readonly upsertSenderStatement: BetterSqlite3.Statement
-  private readonly advance = new Map<string, BetterSqlite3.Statement>()
+  private readonly cache = new Map<string, BetterSqlite3.Statement>()
+  private readonly advance = new Map<DeliveryState, BetterSqlite3.Statement>()
 
-  constructor(private readonly sqlite: BetterSqlite3.Database) {
-    this.insertMessageStatement = sqlite.prepare(
-      `insert into messages (id, contact_id, direction, body, sent_at, received_at, state, read, route, notified)
-       values (@id, @contact_id, @direction, @body, @sent_at, @received_at, @state, @read, @route, @notified)
-       on conflict (id) do nothing`,
-    )
-    this.insertOutboxStatement = sqlite.prepare(
-      `insert into outbox (id, contact_id, plaintext, sealed, signal, message_id, created_at, attempts, next_attempt_at)
-       values (@id, @contact_id, @plaintext, @sealed, @signal, @message_id, @created_at, @attempts, @next_attempt_at)`,
-    )
-    this.setOutboxSignalStatement = sqlite.prepare('update outbox set signal = ? where id = ?')
-    this.deleteOutboxStatement = sqlite.prepare('delete from outbox where id = ?')
-    this.upsertSenderStatement = sqlite.prepare(
-      `insert into contacts (id, public_key, name, added_at, last_seen_at, flagged)
-       values (?, ?, null, ?, ?, null)
-       on conflict (id) do update set last_seen_at = excluded.last_seen_at`,
+  constructor(private readonly sqlite: BetterSqlite3.Database) {}
+
+  /** The statement of `sql`, prepared once. */
+  private stmt(sql: string): BetterSqlite3.Statement {
+    let statement = this.cache.get(sql)
+    if (!statement) {
+      statement = this.sqlite.prepare(sql)
+      this.cache.set(sql, statement)
+    }
+    return statement
+  }
+
+  // ---------------------------------------------------------------- identity and settings
+
+  identity(): HomeIdentity | undefined {
+    const row = this.stmt(
+      'select key_pair, text_id, name, created_at from identity where slot = 1',
+    ).get() as
+      { key_pair: Buffer; text_id: string; name: string | null; created_at: number } | undefined
+    if (!row) return undefined
+    return {
+      secretKey: toBytes(row.key_pair),
+      textId: row.text_id,
+      createdAt: row.created_at,
+      ...(row.name !== null ? { name: row.name } : {}),
+    }
+  }
+
+  /** Inserts the identity; false when the home has one (nothing changes then). */
+  insertIdentity(identity: HomeIdentity): boolean {
+    return (
+      this.stmt(
+        `insert into identity (slot, key_pair, text_id, name, created_at) values (1, ?, ?, ?, ?)
+         on conflict (slot) do nothing`,
+      ).run(buffer(identity.secretKey), identity.textId, identity.name ?? null, identity.createdAt)
+        .changes > 0
     )
   }
+
+  replaceIdentity(identity: HomeIdentity): void {
+    this.stmt(
+      `insert into identity (slot, key_pair, text_id, name, created_at) values (1, ?, ?, ?, ?)
+       on conflict (slot) do update set key_pair = excluded.key_pair, text_id = excluded.text_id,
+       name = excluded.name, created_at = excluded.created_at`,
+    ).run(buffer(identity.secretKey), identity.textId, identity.name ?? null, identity.createdAt)
+  }
+
+  identityTextId(): string | undefined {
+    const row = this.stmt('select text_id from identity where slot = 1').get() as
+      { text_id: string } | undefined
+    return row?.text_id
+  }
+
+  /** The JSON text of a setting. */
+  setting(key: string): string | undefined {
+    const row = this.stmt('select value from settings where key = ?').get(key) as
+      { value: string } | undefined
+    return row?.value
+  }
+
+  setSetting(key: string, json: string, now: number): void {
+    this.stmt(
+      `insert into settings (key, value, updated_at) values (?, ?, ?)
+       on conflict (key) do update set value = excluded.value, updated_at = excluded.updated_at`,
+    ).run(key, json, now)
+  }
+
+  deleteSetting(key: string): void {
+    this.stmt('delete from settings where key = ?').run(key)
+  }
+
+  // ---------------------------------------------------------------- messages
 
   /** Inserts a message; false when one with its ID exists (nothing changes then). */
-  insertMessage(row: MessageRow): boolean {
-    return this.insertMessageStatement.run(row).changes > 0
-  }
-
-  insertOutbox(entry: OutboxRow): void {
-    this.insertOutboxStatement.run(entry)
-  }
-
-  setOutboxSignal(id: string, signal: Uint8Array): void {
-    this.setOutboxSignalStatement.run(
-      Buffer.from(signal.buffer, signal.byteOffset, signal.byteLength),
-      id,
-    )
-  }
-
-  deleteOutbox(id: string): void {
-    this.deleteOutboxStatement.run(id)
-  }
-
-  /** Adds the sender of a message as a contact, or notes when it was last seen. */
-  upsertSender(id: string, publicKey: Uint8Array, now: number): void {
-    this.upsertSenderStatement.run(
-      id,
-      Buffer.from(publicKey.buffer, publicKey.byteOffset, publicKey.byteLength),
-      now,
-      now,
+  insertMessage(m: StoredMessage): boolean {
+    return (
+      this.stmt(
+        `insert into messages (id, contact_id, direction, body, sent_at, received_at, state, read, route, notified)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (id) do nothing`,
+      ).run(
+        m.id,
+        m.contactId,
+        m.direction,
+        m.text,
+        m.sentAt,
+        m.receivedAt,
+        m.state,
+        m.read ? 1 : 0,
+        m.route ?? null,
+        m.notified ? 1 : 0,
+      ).changes > 0
     )
   }
 
   /**
-   * Moves a message's state forward to `state` (never back), setting its route when it has
-   * none. True when it changed.
+   * Moves a message's state forward to `state` (never back), setting `read` with `read` and
+   * its route when it has none. True when it changed.
    */
-  advanceState(messageId: string, state: string, route: string | null): boolean {
+  advanceState(id: string, state: DeliveryState, route: MessageRoute | null): boolean {
     let statement = this.advance.get(state)
     if (!statement) {
-      const rank = STATES.indexOf(state as (typeof STATES)[number])
-      const lower = STATES.slice(0, Math.max(rank, 0))
+      const lower = statesBefore(state)
       if (lower.length === 0) return false
       statement = this.sqlite.prepare(
         `update messages set state = ?, read = ${state === 'read' ? '1' : 'read'},
@@ -88,6 +176,288 @@ export class SqliteClientStatements {
       )
       this.advance.set(state, statement)
     }
-    return statement.run(state, route, messageId).changes > 0
+    return statement.run(state, route, id).changes > 0
+  }
+
+  isOutgoingTo(id: string, contactId: string): boolean {
+    return (
+      this.stmt("select 1 from messages where id = ? and contact_id = ? and direction = 'out'").get(
+        id,
+        contactId,
+      ) !== undefined
+    )
+  }
+
+  unreadIncoming(contactId: string): string[] {
+    return (
+      this.stmt(
+        "select id from messages where contact_id = ? and direction = 'in' and read = 0",
+      ).all(contactId) as Array<{ id: string }>
+    ).map((r) => r.id)
+  }
+
+  setRead(id: string): void {
+    this.stmt("update messages set read = 1, state = 'read' where id = ?").run(id)
+  }
+
+  setNotified(id: string): void {
+    this.stmt('update messages set notified = 1 where id = ?').run(id)
+  }
+
+  lastMessage(contactId: string): ChatMessage | undefined {
+    const row = this.stmt(
+      'select * from messages where contact_id = ? order by sent_at desc, id desc limit 1',
+    ).get(contactId) as MessageRow | undefined
+    return row && toMessage(row)
+  }
+
+  /** The position (send time, ID) of a message, for paging. */
+  messagePosition(id: string): { sentAt: number; id: string } | undefined {
+    const row = this.stmt('select sent_at, id from messages where id = ?').get(id) as
+      { sent_at: number; id: string } | undefined
+    return row && { sentAt: row.sent_at, id: row.id }
+  }
+
+  /** Up to `limit` messages with a contact, newest first, older than `before` when given. */
+  messagesBefore(
+    contactId: string,
+    limit: number,
+    before?: { sentAt: number; id: string },
+  ): ChatMessage[] {
+    const rows = before
+      ? this.stmt(
+          `select * from messages where contact_id = ? and (sent_at < ? or (sent_at = ? and id < ?))
+           order by sent_at desc, id desc limit ?`,
+        ).all(contactId, before.sentAt, before.sentAt, before.id, limit)
+      : this.stmt(
+          'select * from messages where contact_id = ? order by sent_at desc, id desc limit ?',
+        ).all(contactId, limit)
+    return (rows as MessageRow[]).map(toMessage)
+  }
+
+  unnotifiedIncoming(limit: number): ChatMessage[] {
+    return (
+      this.stmt(
+        "select * from messages where direction = 'in' and notified = 0 order by sent_at, id limit ?",
+      ).all(limit) as MessageRow[]
+    ).map(toMessage)
+  }
+
+  lastSentAt(): number {
+    const row = this.stmt(
+      "select max(sent_at) as t from messages where direction = 'out'",
+    ).get() as { t: number | null } | undefined
+    return row?.t ?? 0
+  }
+
+  unreadCounts(): Map<string, number> {
+    const rows = this.stmt(
+      "select contact_id, count(*) as n from messages where direction = 'in' and read = 0 group by contact_id",
+    ).all() as Array<{ contact_id: string; n: number }>
+    return new Map(rows.map((r) => [r.contact_id, r.n]))
+  }
+
+  // ---------------------------------------------------------------- outbox
+
+  insertOutbox(e: OutboxEntry): void {
+    this.stmt(
+      `insert into outbox (id, contact_id, plaintext, sealed, signal, message_id, created_at, attempts, next_attempt_at)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      e.id,
+      e.contactId,
+      buffer(e.plaintext),
+      e.sealed ? buffer(e.sealed) : null,
+      e.signal ? buffer(e.signal) : null,
+      e.messageId ?? null,
+      e.createdAt,
+      e.attempts,
+      e.nextAttemptAt,
+    )
+  }
+
+  setOutboxSignal(id: string, signal: Bytes): void {
+    this.stmt('update outbox set signal = ? where id = ?').run(buffer(signal), id)
+  }
+
+  setOutboxSealed(id: string, sealed: Bytes): void {
+    this.stmt('update outbox set sealed = ? where id = ?').run(buffer(sealed), id)
+  }
+
+  deferOutbox(id: string, attempts: number, nextAttemptAt: number): void {
+    this.stmt('update outbox set attempts = ?, next_attempt_at = ? where id = ?').run(
+      attempts,
+      nextAttemptAt,
+      id,
+    )
+  }
+
+  deleteOutbox(id: string): void {
+    this.stmt('delete from outbox where id = ?').run(id)
+  }
+
+  outboxCount(): number {
+    return (this.stmt('select count(*) as n from outbox').get() as { n: number }).n
+  }
+
+  dueOutbox(now: number): OutboxEntry[] {
+    return (
+      this.stmt('select * from outbox where next_attempt_at <= ? order by created_at, id').all(
+        now,
+      ) as OutboxRow[]
+    ).map(toOutboxEntry)
+  }
+
+  // ---------------------------------------------------------------- receipts, refusals
+
+  addPendingReceipt(r: PendingReceipt): void {
+    this.stmt(
+      `insert into pending_receipts (contact_id, message_id, kind) values (?, ?, ?)
+       on conflict do nothing`,
+    ).run(r.contactId, r.messageId, r.kind)
+  }
+
+  takePendingReceipts(): PendingReceipt[] {
+    const rows = this.stmt(
+      'select contact_id, message_id, kind from pending_receipts',
+    ).all() as Array<{
+      contact_id: string
+      message_id: string
+      kind: string
+    }>
+    this.stmt('delete from pending_receipts').run()
+    return rows.map((r) => ({
+      contactId: r.contact_id,
+      messageId: r.message_id,
+      kind: r.kind === 'read' ? 'read' : 'delivered',
+    }))
+  }
+
+  markProcessed(id: string, at: number, outcome: string): void {
+    this.stmt(
+      `insert into processed_envelopes (id, processed_at, outcome) values (?, ?, ?)
+       on conflict (id) do nothing`,
+    ).run(id, at, outcome)
+  }
+
+  isProcessed(id: string): boolean {
+    return this.stmt('select 1 from processed_envelopes where id = ?').get(id) !== undefined
+  }
+
+  purgeProcessed(before: number): void {
+    this.stmt('delete from processed_envelopes where processed_at < ?').run(before)
+  }
+
+  addRefusal(r: RefusalRecord): void {
+    this.stmt(
+      `insert into refusals (id, claimed_sender, reason, route, at) values (?, ?, ?, ?, ?)
+       on conflict (id) do nothing`,
+    ).run(r.id, r.claimedSender ?? null, r.reason, r.route, r.at)
+  }
+
+  // ---------------------------------------------------------------- contacts
+
+  contact(id: string): ContactRecord | undefined {
+    const row = this.stmt('select * from contacts where id = ?').get(id) as ContactRow | undefined
+    return row && toContact(row)
+  }
+
+  contacts(): ContactRecord[] {
+    return (this.stmt('select * from contacts').all() as ContactRow[]).map(toContact)
+  }
+
+  contactIdsByName(name: string): string[] {
+    return (
+      this.stmt('select id from contacts where name = ?').all(name) as Array<{ id: string }>
+    ).map((r) => r.id)
+  }
+
+  /** Adds a contact; an existing one keeps its row, with `name` when given. */
+  saveContact(c: { id: string; publicKey: Bytes; name?: string; addedAt: number }): void {
+    this.stmt(
+      `insert into contacts (id, public_key, name, added_at, last_seen_at, flagged)
+       values (?, ?, ?, ?, null, null)
+       on conflict (id) do update set name = coalesce(excluded.name, contacts.name)`,
+    ).run(c.id, buffer(c.publicKey), c.name ?? null, c.addedAt)
+  }
+
+  /** Adds the sender of a message as a contact, or notes when it was last seen. */
+  upsertSender(id: string, publicKey: Bytes, at: number): void {
+    this.stmt(
+      `insert into contacts (id, public_key, name, added_at, last_seen_at, flagged)
+       values (?, ?, null, ?, ?, null)
+       on conflict (id) do update set last_seen_at = excluded.last_seen_at`,
+    ).run(id, buffer(publicKey), at, at)
+  }
+
+  renameContact(id: string, name: string): void {
+    this.stmt('update contacts set name = ? where id = ?').run(name, id)
+  }
+
+  removeContact(id: string): void {
+    this.stmt('delete from contacts where id = ?').run(id)
+  }
+
+  setContactFlag(id: string, reason: RefusalReason | undefined): void {
+    this.stmt('update contacts set flagged = ? where id = ?').run(reason ?? null, id)
+  }
+
+  // ---------------------------------------------------------------- DHT nodes
+
+  rememberDhtNode(node: NodeAddress, at: number): void {
+    this.stmt(
+      `insert into dht_nodes (address, host, port, last_seen_at) values (?, ?, ?, ?)
+       on conflict (address) do update set last_seen_at = excluded.last_seen_at`,
+    ).run(`${node.host}:${node.port}`, node.host, node.port, at)
+  }
+
+  knownDhtNodes(limit: number): NodeAddress[] {
+    return this.stmt('select host, port from dht_nodes order by last_seen_at desc limit ?').all(
+      limit,
+    ) as NodeAddress[]
+  }
+}
+
+/** better-sqlite3 binds blobs from Buffers: a view on the same memory, no copy. */
+function buffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
+function toMessage(row: MessageRow): ChatMessage {
+  return {
+    id: row.id,
+    contactId: row.contact_id,
+    direction: row.direction === 'in' ? 'in' : 'out',
+    text: row.body,
+    sentAt: row.sent_at,
+    receivedAt: row.received_at,
+    state: row.state as DeliveryState,
+    read: row.read === 1,
+    ...(row.route !== null ? { route: row.route as MessageRoute } : {}),
+  }
+}
+
+function toOutboxEntry(row: OutboxRow): OutboxEntry {
+  return {
+    id: row.id,
+    contactId: row.contact_id,
+    plaintext: toBytes(row.plaintext),
+    ...(row.sealed ? { sealed: toBytes(row.sealed) } : {}),
+    ...(row.signal ? { signal: toBytes(row.signal) } : {}),
+    ...(row.message_id !== null ? { messageId: row.message_id } : {}),
+    createdAt: row.created_at,
+    attempts: row.attempts,
+    nextAttemptAt: row.next_attempt_at,
+  }
+}
+
+function toContact(row: ContactRow): ContactRecord {
+  return {
+    id: row.id,
+    publicKey: toBytes(row.public_key),
+    addedAt: row.added_at,
+    ...(row.name !== null ? { name: row.name } : {}),
+    ...(row.last_seen_at !== null ? { lastSeenAt: row.last_seen_at } : {}),
+    ...(row.flagged !== null ? { flagged: row.flagged as RefusalReason } : {}),
   }
 }

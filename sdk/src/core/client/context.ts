@@ -1,0 +1,79 @@
+import type { KeyProvider } from '../crypto/key-provider.js'
+import type { Identity } from '../identity/identity.js'
+import type { Clock } from '../runtime/clock.js'
+import type { Random } from '../runtime/host.js'
+import type { Timers } from '../runtime/timers.js'
+import type { SignalSession } from '../signal/signal-session.js'
+import type { ContactDirectory } from './contacts.js'
+import type { DirectProtocol } from './direct-protocol.js'
+import type { ClientEventBus } from './events.js'
+import type { History } from './history.js'
+import type { Inbox } from './inbox.js'
+import type { LinkAddresses } from './link-addresses.js'
+import type { ClientNetwork } from './network.js'
+import type { Outbox } from './outbox.js'
+import type { ClientPorts, ClientRepository } from './ports.js'
+import type { Presence } from './presence.js'
+import type { Receipts } from './receipts.js'
+import type { SuperNodes } from './super-nodes.js'
+import type { ClientOptions } from './types.js'
+
+/**
+ * Fault injection for crash tests: each hook runs at its point and may throw, which aborts
+ * the operation there as a crash would (what was committed stays committed).
+ * @internal
+ */
+export interface ClientFaults {
+  /** After the `index`-th fetched envelope was stored (its transaction committed). */
+  afterEnvelopeStored?: (index: number) => void
+  /** After the mailbox was fetched and its envelopes stored, before they are deleted from the DHT. */
+  beforeMailboxDelete?: () => void
+  /** An outgoing message is in the outbox as plaintext, before it is sealed. */
+  beforeSeal?: () => void
+  /** After an outgoing message was sealed and saved in the outbox, before any network I/O. */
+  beforeDeliver?: () => void
+  /** After a link or the DHT took a message, before it leaves the outbox. */
+  afterDeliver?: () => void
+  /** A direct message was stored, before its "stored" answer goes out; a throw loses the answer. */
+  beforeDirectAck?: () => void
+}
+
+/** Extra collaborators; tests inject timers and faults. */
+export interface ClientInternals {
+  timers?: Timers
+  faults?: ClientFaults
+}
+
+/**
+ * What the parts of a client share: its identity, stores, runtime and one another (each part
+ * reaches the others through here, at call time, so none needs building before another).
+ * @internal
+ */
+export interface ClientContext {
+  readonly identity: Identity
+  readonly name: string | undefined
+  readonly repository: ClientRepository
+  readonly session: SignalSession
+  readonly keys: KeyProvider
+  readonly ports: ClientPorts
+  readonly options: ClientOptions
+  readonly clock: Clock
+  readonly timers: Timers
+  readonly random: Random
+  readonly faults: ClientFaults
+  readonly events: ClientEventBus
+  readonly superNodes: SuperNodes
+  readonly network: ClientNetwork
+  readonly addresses: LinkAddresses
+  readonly contacts: ContactDirectory
+  readonly presence: Presence
+  readonly direct: DirectProtocol
+  readonly inbox: Inbox
+  readonly outbox: Outbox
+  readonly receipts: Receipts
+  readonly history: History
+  /** True once `close()` began. */
+  readonly closed: boolean
+  /** Runs background work; a failure becomes an `error` event (unless closing). Never throws. */
+  guard(what: string, fn: () => Promise<unknown>): Promise<void>
+}

@@ -1,0 +1,152 @@
+import { NotFoundError, PassageError } from '../errors.js'
+import { nodeIdFromPublicKey } from '../identity/node-id.js'
+import type { LinkPeer } from '../link/link-protocol.js'
+import type { AbortSignalLike } from '../runtime/host.js'
+import type { TimerHandle } from '../runtime/timers.js'
+import {
+  decodePreKeyBundle,
+  encodePreKeyBundle,
+  type PreKeyBundle,
+} from '../signal/pre-key-bundle.js'
+import { toHex, type Bytes } from '../wire/bytes.js'
+import type { ClientContext } from './context.js'
+import { decodeDirectFrame, encodeDirectFrame } from './direct-frame.js'
+
+/** How long a direct send waits for the recipient's "stored" answer before using the mailbox. */
+export const DIRECT_ACK_TIMEOUT_MS = 5_000 // 5 s: a persisted SQLite write on a slow phone
+
+/**
+ * The client's protocol over direct links (docs/PROTOCOL.md, "Direct frames"): messages and
+ * their "stored" answers, and pre-key bundles asked of a linked peer.
+ */
+export class DirectProtocol {
+  private readonly awaitingAck = new Map<string, () => void>()
+  private readonly awaitingBundle = new Map<string, (bundle: PreKeyBundle | undefined) => void>()
+
+  constructor(private readonly ctx: ClientContext) {}
+
+  /**
+   * Sends a frame over a direct link and waits for the "stored" answer naming `ackId`; false
+   * when no link takes it or no answer comes in time (the mailbox takes it then).
+   */
+  async sendAwaitingStored(
+    publicKey: Bytes,
+    frame: Bytes,
+    ackId: Bytes,
+    signal: AbortSignalLike | undefined,
+  ): Promise<boolean> {
+    const links = this.ctx.network.links
+    if (!links) return false
+    const key = toHex(ackId)
+    let timer: TimerHandle | undefined
+    const acked = new Promise<boolean>((resolve) => {
+      this.awaitingAck.set(key, () => resolve(true))
+      timer = this.ctx.timers.setTimeout(() => resolve(false), DIRECT_ACK_TIMEOUT_MS)
+      signal?.addEventListener('abort', () => resolve(false), { once: true })
+    })
+    try {
+      await links.send(this.ctx.contacts.nodeIdOf(publicKey), frame, signal)
+      return await acked
+    } catch (error) {
+      // Unreachable, closed, timed out, refused: the mailbox takes it.
+      if (error instanceof PassageError) return false
+      throw error
+    } finally {
+      this.awaitingAck.delete(key)
+      if (timer !== undefined) this.ctx.timers.clearTimeout(timer)
+    }
+  }
+
+  /** A contact's pre-key bundle: over a direct link when one is at hand, else from the DHT. */
+  async fetchBundle(textId: string): Promise<PreKeyBundle | undefined> {
+    const { ctx } = this
+    const publicKey = await ctx.contacts.key(textId)
+    if (!publicKey) return undefined
+    const peerId = nodeIdFromPublicKey(publicKey)
+    const links = ctx.network.links
+    if (links && (ctx.addresses.isOnLan(textId) || links.link(peerId))) {
+      const bundle = await this.requestBundle(peerId).catch(() => undefined)
+      if (bundle) return bundle
+    }
+    const directory = ctx.network.directory
+    if (!directory || !ctx.network.dhtJoined) return undefined
+    try {
+      return await directory.fetch(publicKey)
+    } catch (error) {
+      if (error instanceof NotFoundError) return undefined
+      throw error
+    }
+  }
+
+  private async requestBundle(peerId: Bytes): Promise<PreKeyBundle | undefined> {
+    const links = this.ctx.network.links
+    if (!links) return undefined
+    const key = toHex(peerId)
+    let timer: TimerHandle | undefined
+    const answer = new Promise<PreKeyBundle | undefined>((resolve) => {
+      this.awaitingBundle.set(key, resolve)
+      timer = this.ctx.timers.setTimeout(() => resolve(undefined), DIRECT_ACK_TIMEOUT_MS)
+    })
+    try {
+      await links.send(peerId, encodeDirectFrame({ type: 'bundle-request' }))
+      return await answer
+    } finally {
+      this.awaitingBundle.delete(key)
+      if (timer !== undefined) this.ctx.timers.clearTimeout(timer)
+    }
+  }
+
+  /** One frame from a link peer. Never throws: failures are `error` events. */
+  async onFrame(payload: Bytes, peer: LinkPeer): Promise<void> {
+    const { ctx } = this
+    try {
+      const frame = decodeDirectFrame(payload)
+      switch (frame.type) {
+        case 'stored':
+          this.awaitingAck.get(toHex(frame.envelopeId))?.()
+          return
+        case 'bundle-request': {
+          const bundle = await ctx.session.createPreKeyBundle()
+          ctx.presence.markBundleStale() // its one-time keys may be used: publish fresh ones
+          await ctx.network.links
+            ?.link(peer.id)
+            ?.send(encodeDirectFrame({ type: 'bundle', bundle: encodePreKeyBundle(bundle) }))
+          return
+        }
+        case 'bundle':
+          this.awaitingBundle.get(toHex(peer.id))?.(decodePreKeyBundle(frame.bundle))
+          return
+        default: {
+          const { id, outcome } = await ctx.inbox.receiveDirect(frame, peer)
+          if (outcome.status === 'refused') {
+            ctx.events.emit('refused', outcome.event)
+            return
+          }
+          void this.answerStored(peer, id)
+          ctx.inbox.announce(outcome)
+        }
+      }
+    } catch (error) {
+      if (!ctx.closed) ctx.events.error(error, 'a direct message')
+    }
+  }
+
+  /** Tells a link peer its message is stored (it is durable: its transaction committed). */
+  private async answerStored(peer: LinkPeer, id: Bytes): Promise<void> {
+    try {
+      this.ctx.faults.beforeDirectAck?.()
+      await this.ctx.network.links
+        ?.link(peer.id)
+        ?.send(encodeDirectFrame({ type: 'stored', envelopeId: id }))
+    } catch {
+      // The link went down: the sender falls back to the mailbox, where the Signal message
+      // is recognised as a duplicate.
+    }
+  }
+
+  /** Ends every wait (the client is closing). */
+  close(): void {
+    for (const resolve of this.awaitingAck.values()) resolve()
+    for (const resolve of this.awaitingBundle.values()) resolve(undefined)
+  }
+}

@@ -1,0 +1,51 @@
+import { NotFoundError } from '../errors.js'
+import type { ClientContext } from './context.js'
+import type { ChatMessage, ContactId, Conversation, HistoryOptions, MessageId } from './types.js'
+
+const DEFAULT_HISTORY_LIMIT = 50
+const MAX_HISTORY_LIMIT = 1000
+
+/** Conversations and their messages, and marking them read (which owes read receipts). */
+export class History {
+  constructor(private readonly ctx: ClientContext) {}
+
+  async conversations(): Promise<Conversation[]> {
+    const out: Conversation[] = []
+    for (const contact of await this.ctx.contacts.list()) {
+      const lastMessage = await this.ctx.repository.lastMessage(contact.id)
+      out.push({
+        contact,
+        ...(lastMessage ? { lastMessage } : {}),
+        unread: contact.unread,
+        updatedAt: lastMessage
+          ? Math.max(lastMessage.sentAt, lastMessage.receivedAt)
+          : contact.addedAt,
+      })
+    }
+    return out.sort((a, b) => b.updatedAt - a.updatedAt)
+  }
+
+  async messages(contactId: ContactId, options: HistoryOptions = {}): Promise<ChatMessage[]> {
+    const limit = Math.min(Math.max(options.limit ?? DEFAULT_HISTORY_LIMIT, 1), MAX_HISTORY_LIMIT)
+    const page = await this.ctx.repository.messagesBefore(contactId, limit, options.before)
+    if (!page) throw new NotFoundError(`no message ${options.before}`)
+    return page.reverse()
+  }
+
+  async markRead(contactId: ContactId, messageIds?: MessageId[]): Promise<number> {
+    const { ctx } = this
+    const ids = await ctx.repository.transaction(async (w) => {
+      const found = await w.unreadIncoming(contactId, messageIds)
+      if (found.length === 0) return found
+      await w.setRead(found)
+      for (const messageId of found)
+        await w.addPendingReceipt({ contactId, messageId, kind: 'read' })
+      return found
+    })
+    if (ids.length > 0) {
+      await ctx.receipts.queue()
+      if (ctx.options.network !== false) ctx.outbox.flushSoon('sending receipts')
+    }
+    return ids.length
+  }
+}

@@ -1,0 +1,88 @@
+import type { DiscoveredPeer } from '../discovery/lan-discovery.js'
+import { nodeIdFromPublicKey } from '../identity/node-id.js'
+import { encodeTextId } from '../identity/text-id.js'
+import type { LinkAddress } from '../link/link.js'
+import type { AbortSignalLike } from '../runtime/host.js'
+import { toBytes, type Bytes } from '../wire/bytes.js'
+import type { ClientContext } from './context.js'
+import type { LanPeer } from './types.js'
+
+/**
+ * Where peers can be dialed: LAN peers (from beacons, or told by the app), dialed first, then
+ * what the super-nodes' announces say. Also finds a bare text ID's public key.
+ */
+export class LinkAddresses {
+  private readonly lan = new Map<string, LanPeer>()
+
+  constructor(private readonly ctx: ClientContext) {}
+
+  /** Peers on the LAN now. */
+  get lanCount(): number {
+    return this.lan.size
+  }
+
+  isOnLan(textId: string): boolean {
+    return this.lan.has(textId)
+  }
+
+  /** Copies of the LAN peers, each with its contact ID when it is a contact. */
+  lanPeers(): LanPeer[] {
+    return [...this.lan.values()].map((p) => ({
+      ...p,
+      addresses: [...p.addresses],
+      ...(this.ctx.contacts.isContact(p.textId) ? { contactId: p.textId } : {}),
+    }))
+  }
+
+  /**
+   * Tells the client where a peer's direct link listens (LAN discovery, or tests). LAN peers
+   * are dialed before any address a super-node reports.
+   */
+  addLanPeer(peer: LanPeer): void {
+    this.lan.set(peer.textId, peer)
+    this.ctx.network.links?.retryNow(nodeIdFromPublicKey(peer.publicKey))
+    this.ctx.events.statusChanged()
+  }
+
+  onLanPeer(peer: DiscoveredPeer): void {
+    this.addLanPeer({
+      textId: peer.textId,
+      publicKey: peer.publicKey,
+      addresses: [{ host: peer.host, port: peer.tcpPort }],
+      lastSeenAt: peer.lastSeen,
+    })
+  }
+
+  onLanLost(textId: string): void {
+    this.lan.delete(textId)
+    this.ctx.events.statusChanged()
+  }
+
+  /** Every address `peerId` may listen at, LAN first, without duplicates. */
+  async resolve(peerId: Uint8Array): Promise<LinkAddress[]> {
+    const out: LinkAddress[] = []
+    const textId = encodeTextId(toBytes(peerId))
+    const lan = this.lan.get(textId)
+    if (lan) out.push(...lan.addresses)
+    for (const peer of await this.ctx.superNodes.resolveAll(textId)) {
+      for (const a of peer.announce.addresses) {
+        if (a.transport !== 'tcp') continue
+        out.push({ host: a.host === '' ? peer.observed.host : a.host, port: a.port })
+      }
+    }
+    const seen = new Set<string>()
+    return out.filter((a) => {
+      const key = `${a.host}|${a.port}`
+      if (seen.has(key)) return false
+      seen.add(key)
+      return true
+    })
+  }
+
+  /** The public key of `textId` from the LAN or the super-nodes, when it is online. */
+  async lookupPublicKey(textId: string, signal?: AbortSignalLike): Promise<Bytes | undefined> {
+    const lan = this.lan.get(textId)
+    if (lan) return lan.publicKey
+    return (await this.ctx.superNodes.resolve(textId, signal))?.announce.publicKey
+  }
+}

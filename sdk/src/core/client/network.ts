@@ -1,0 +1,108 @@
+import { DhtNode } from '../dht/dht-node.js'
+import { LanDiscovery } from '../discovery/lan-discovery.js'
+import { UnreachableError } from '../errors.js'
+import { Identity } from '../identity/identity.js'
+import { LinkListener } from '../link/link-listener.js'
+import { LinkManager } from '../link/link-manager.js'
+import type { ClientContext } from './context.js'
+import { PreKeyDirectory } from './pre-key-directory.js'
+
+/**
+ * The client's sockets, from its ports: its DHT node (its own, client mode, on a throwaway
+ * identity so it is not linkable to the account; or one it was given), the direct-link
+ * listener and manager, and LAN discovery.
+ */
+export class ClientNetwork {
+  dht: DhtNode | undefined
+  directory: PreKeyDirectory | undefined
+  listener: LinkListener | undefined
+  links: LinkManager | undefined
+  discovery: LanDiscovery | undefined
+  private ownDht = false
+
+  constructor(private readonly ctx: ClientContext) {}
+
+  /** True when the DHT has someone to ask. */
+  get dhtJoined(): boolean {
+    return (this.dht?.table.size ?? 0) > 0
+  }
+
+  async start(): Promise<void> {
+    const { ctx } = this
+    const { options, ports } = ctx
+    if (options.dht) {
+      this.dht = options.dht
+    } else if (ports.udp) {
+      const bind = options.dhtBind ?? {}
+      this.dht = new DhtNode({
+        identity: Identity.generate(ctx.keys),
+        socket: await ports.udp(bind.host ?? '127.0.0.1', bind.port ?? 0),
+        clock: ctx.clock,
+        client: true,
+      })
+      this.ownDht = true
+    }
+    if (this.dht) this.directory = new PreKeyDirectory(this.dht)
+    if (options.listen !== false && ports.listen) {
+      const listen = options.listen ?? {}
+      this.listener = await LinkListener.listen({
+        identity: ctx.identity,
+        host: listen.host ?? '127.0.0.1',
+        port: listen.port ?? 0,
+        timers: ctx.timers,
+        listen: ports.listen,
+      })
+      this.listener.on('link', (link) => this.links?.adopt(link))
+    }
+    this.links = new LinkManager({
+      identity: ctx.identity,
+      resolve: (peerId) => ctx.addresses.resolve(peerId),
+      connect:
+        ports.connect ??
+        (() => Promise.reject(new UnreachableError('this client has no way to dial links'))),
+      clock: ctx.clock,
+      timers: ctx.timers,
+    })
+    if (this.listener && options.lan !== false && ports.discovery) await this.startLan()
+    this.links.on('frame', (payload, peer) => void ctx.direct.onFrame(payload, peer))
+    this.links.on('link', () => ctx.events.statusChanged())
+    this.links.on('down', () => ctx.events.statusChanged())
+  }
+
+  private async startLan(): Promise<void> {
+    const { ctx } = this
+    const lan = typeof ctx.options.lan === 'object' ? ctx.options.lan : {}
+    const discovery = new LanDiscovery({
+      identity: ctx.identity,
+      tcpPort: this.listener!.address().port,
+      bind: ctx.ports.discovery!,
+      clock: ctx.clock,
+      timers: ctx.timers,
+      ...(lan.group !== undefined ? { group: lan.group } : {}),
+      ...(lan.port !== undefined ? { port: lan.port } : {}),
+      ...(lan.interface !== undefined ? { interface: lan.interface } : {}),
+      ...(lan.intervalMs !== undefined ? { intervalMs: lan.intervalMs } : {}),
+    })
+    discovery.on('peer', (peer) => ctx.addresses.onLanPeer(peer))
+    discovery.on('lost', (peer) => ctx.addresses.onLanLost(peer.textId))
+    try {
+      await discovery.start()
+      this.discovery = discovery
+    } catch (error) {
+      // No multicast here (or the port is taken): the internet and mailboxes still work.
+      ctx.events.error(error, 'starting LAN discovery')
+    }
+  }
+
+  /** Stops LAN discovery, links and the listener (the DHT node: see {@link closeDht}). */
+  async close(): Promise<void> {
+    await this.discovery?.stop().catch(() => {})
+    this.links?.close()
+    await this.listener?.close().catch(() => {})
+  }
+
+  /** Destroys the DHT node when the client made it. */
+  async closeDht(): Promise<void> {
+    if (this.ownDht) await this.dht?.destroy().catch(() => {})
+  }
+}

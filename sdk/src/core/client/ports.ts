@@ -1,0 +1,227 @@
+import type { KeyProvider } from '../crypto/key-provider.js'
+import type { NodeAddress } from '../dht/messages.js'
+import type { DatagramBind, MulticastBind, StreamConnector, StreamListen } from '../net/ports.js'
+import type { Clock } from '../runtime/clock.js'
+import type { Fetch, Random } from '../runtime/host.js'
+import type { Timers } from '../runtime/timers.js'
+import type { SignalProvider } from '../signal/signal-session.js'
+import type { SignalStorage } from '../signal/signal-storage.js'
+import type { Bytes } from '../wire/bytes.js'
+import type {
+  ChatMessage,
+  ContactId,
+  DeliveryState,
+  MessageId,
+  MessageRoute,
+  RefusalReason,
+} from './types.js'
+
+/** A contact as the repository keeps it. */
+export interface ContactRecord {
+  id: ContactId
+  publicKey: Bytes
+  name?: string
+  addedAt: number
+  lastSeenAt?: number
+  flagged?: RefusalReason
+}
+
+/** A message as the repository keeps it: the message, and whether its event was emitted. */
+export interface StoredMessage extends ChatMessage {
+  /** Incoming: true once the `message` event was emitted (false: emit it at the next start). */
+  notified: boolean
+}
+
+/** A payload waiting to leave: a chat message or a receipt. */
+export interface OutboxEntry {
+  /** The payload's message ID. */
+  id: string
+  contactId: ContactId
+  /** The encoded plaintext (`encodeChatPayload`), saved before any network I/O. */
+  plaintext: Bytes
+  /** The sealed envelope for the mailbox, saved before its first put (every put is the same). */
+  sealed?: Bytes
+  /** The Signal message, `type (1) || message`, saved with the ratchet step that made it. */
+  signal?: Bytes
+  /** The chat message whose state this entry moves; absent for receipts. */
+  messageId?: MessageId
+  createdAt: number
+  attempts: number
+  nextAttemptAt: number
+}
+
+/** A receipt owed to a contact, batched into one receipt message per contact and kind. */
+export interface PendingReceipt {
+  contactId: ContactId
+  messageId: MessageId
+  kind: 'delivered' | 'read'
+}
+
+/** A refused incoming message, kept for diagnostics. */
+export interface RefusalRecord {
+  /** The envelope or message ID, hex. */
+  id: string
+  claimedSender?: ContactId
+  reason: RefusalReason
+  route: MessageRoute
+  at: number
+}
+
+/** The identity kept in a home. */
+export interface HomeIdentity {
+  /** `SecretKey.serialize()`: secret. */
+  secretKey: Bytes
+  /** The identity's text ID (kept beside the key, readable without it). */
+  textId: string
+  name?: string
+  createdAt: number
+}
+
+/**
+ * The writes (and the reads that decide them) of one transaction of a
+ * {@link ClientRepository}: inside `ClientRepository.transaction`, or inside a Signal
+ * operation's `persist` hook through `ClientRepository.writer(tx)`, so that a message and the
+ * ratchet step that made it commit together. Nothing is visible to others before the commit.
+ */
+export interface ClientWriter {
+  /** Inserts a message; false when one with its ID exists (nothing changes then). */
+  insertMessage(message: StoredMessage): Promise<boolean>
+  /**
+   * Moves a message's state forward to `state` (never back), sets `read` with `read`, and its
+   * route when it has none. True when it moved.
+   */
+  advanceState(messageId: MessageId, state: DeliveryState, route?: MessageRoute): Promise<boolean>
+  /** True when `messageId` is an outgoing message to `contactId` (a receipt may move it). */
+  isOutgoingTo(messageId: MessageId, contactId: ContactId): Promise<boolean>
+  /** Incoming messages of a contact not read yet (those of `ids` only, when given). */
+  unreadIncoming(contactId: ContactId, ids?: MessageId[]): Promise<MessageId[]>
+  /** Marks incoming messages read. */
+  setRead(ids: MessageId[]): Promise<void>
+  /** Marks incoming messages as shown (their `message` event was emitted). */
+  setNotified(ids: MessageId[]): Promise<void>
+
+  insertOutbox(entry: OutboxEntry): Promise<void>
+  setOutboxSignal(id: string, signal: Bytes): Promise<void>
+  setOutboxSealed(id: string, sealed: Bytes): Promise<void>
+  /** The entry waits: `attempts` so far, next try at `nextAttemptAt`. */
+  deferOutbox(id: string, attempts: number, nextAttemptAt: number): Promise<void>
+  deleteOutbox(id: string): Promise<void>
+
+  addPendingReceipt(receipt: PendingReceipt): Promise<void>
+  /** Every owed receipt, removed from the table. */
+  takePendingReceipts(): Promise<PendingReceipt[]>
+
+  /** Records an envelope (or direct message) as handled: `ok` or the refusal reason. */
+  markProcessed(id: string, at: number, outcome: 'ok' | RefusalReason): Promise<void>
+  addRefusal(refusal: RefusalRecord): Promise<void>
+  /** Envelopes handled before `before` are forgotten (they can no longer arrive). */
+  purgeProcessed(before: number): Promise<void>
+
+  /** Adds a contact; an existing one keeps its row, with `name` when given. */
+  saveContact(contact: {
+    id: ContactId
+    publicKey: Bytes
+    name?: string
+    addedAt: number
+  }): Promise<void>
+  /** Adds the sender of a message as a contact, or notes when it was last seen. */
+  upsertSender(id: ContactId, publicKey: Bytes, at: number): Promise<void>
+  renameContact(id: ContactId, name: string): Promise<void>
+  removeContact(id: ContactId): Promise<void>
+  setContactFlag(id: ContactId, reason: RefusalReason | undefined): Promise<void>
+
+  /** DHT nodes seen at `at`, for the next start. */
+  rememberDhtNodes(nodes: NodeAddress[], at: number): Promise<void>
+  /** Adds a super-node URL to the remembered ones (no duplicates). */
+  rememberServer(url: string): Promise<void>
+}
+
+/**
+ * The client's own tables (contacts, messages, outbox, receipts, processed envelopes, known DHT
+ * nodes, the identity) and the Signal state beside them, in one store with one transaction
+ * mechanism: the Node adapter is SQLite (`@passage/sdk/node`); a mobile app brings its own.
+ * `testing`'s conformance suite says what an implementation must do.
+ *
+ * Reads wait for transactions in progress (they never see uncommitted writes); never call them
+ * inside a transaction: use the {@link ClientWriter} there.
+ */
+export interface ClientRepository {
+  /** Where the data lives (a home folder), for messages and `PassageClient.home`. */
+  readonly location: string
+  /** The Signal state, in the same store: its transactions are the repository's. */
+  readonly signal: SignalStorage
+  /**
+   * Runs `fn` in one transaction (with the Signal state's); resolves after the commit that
+   * made it durable. Transactions that queue up may commit together (one fsync for many).
+   */
+  transaction<T>(fn: (writer: ClientWriter) => Promise<T>): Promise<T>
+  /** The writer of a Signal transaction view (inside a `persist` hook). */
+  writer(tx: SignalStorage): ClientWriter
+
+  loadIdentity(): Promise<HomeIdentity | undefined>
+  /** Saves the home's identity; throws `AlreadyExistsError` when it has one. */
+  saveIdentity(identity: HomeIdentity): Promise<void>
+  rememberedServers(): Promise<string[]>
+
+  contact(id: ContactId): Promise<ContactRecord | undefined>
+  /** Every contact, in no particular order. */
+  contacts(): Promise<ContactRecord[]>
+  contactIdsByName(name: string): Promise<ContactId[]>
+  /** Unread incoming messages by contact (contacts with none are absent). */
+  unreadCounts(): Promise<Map<ContactId, number>>
+
+  /** The newest message with a contact. */
+  lastMessage(contactId: ContactId): Promise<ChatMessage | undefined>
+  /**
+   * Up to `limit` messages with a contact, newest first, those older than `before` (by send
+   * time, then ID) when given. `undefined` when `before` is not a stored message.
+   */
+  messagesBefore(
+    contactId: ContactId,
+    limit: number,
+    before?: MessageId,
+  ): Promise<ChatMessage[] | undefined>
+  /** Incoming messages whose event was never emitted, oldest first. */
+  unnotifiedIncoming(limit: number): Promise<ChatMessage[]>
+  /** The latest send time of an outgoing message (0 when none). */
+  lastSentAt(): Promise<number>
+
+  outboxCount(): Promise<number>
+  /** Outbox entries due at `now`, oldest first. */
+  dueOutbox(now: number): Promise<OutboxEntry[]>
+  isProcessed(id: string): Promise<boolean>
+  /** The most recently seen DHT nodes. */
+  knownDhtNodes(limit: number): Promise<NodeAddress[]>
+
+  /** Closes the store; pending transactions finish first. */
+  close(): Promise<void>
+}
+
+/**
+ * Everything the client takes from its platform. `createNodeClient` of `@passage/sdk/node`
+ * fills it with Node's sockets, SQLite and libsignal.
+ */
+export interface ClientPorts {
+  repository: ClientRepository
+  signal: SignalProvider
+  keys: KeyProvider
+  /** Time, timers and randomness; the host's by default. */
+  runtime?: { clock?: Clock; timers?: Timers; random?: Random }
+  /** Binds the UDP socket of the client's own DHT node (absent: no DHT unless `options.dht`). */
+  udp?: DatagramBind
+  /** Dials direct links (absent: no outgoing links). */
+  connect?: StreamConnector
+  /** Listens for direct links (absent: no listener, so no LAN discovery either). */
+  listen?: StreamListen
+  /** Joins the LAN beacon group (absent: no LAN discovery). */
+  discovery?: MulticastBind
+  /** HTTP to super-nodes; the host's `fetch` by default. */
+  fetch?: Fetch
+}
+
+/** @internal What the client is built from, once its options are resolved. */
+export interface ResolvedRuntime {
+  clock: Clock
+  timers: Timers
+  random: Random
+}

@@ -1,0 +1,92 @@
+import { BootstrapClient, type BootstrapPeer } from '../bootstrap/bootstrap-client.js'
+import type { NodeAddress } from '../dht/messages.js'
+import type { Identity } from '../identity/identity.js'
+import type { PeerAddress } from '../records/announce.js'
+import type { Clock } from '../runtime/clock.js'
+import type { AbortSignalLike, Fetch } from '../runtime/host.js'
+import type { SuperNodeStatus } from './types.js'
+
+/** The super-nodes a client uses: their bootstrap clients and what the client knows of each. */
+export class SuperNodes {
+  private readonly nodes: Array<{ client: BootstrapClient; status: SuperNodeStatus }>
+
+  constructor(
+    urls: string[],
+    options: { identity: Identity; clock: Clock; fetch?: Fetch | undefined },
+  ) {
+    this.nodes = urls.map((url) => ({
+      client: new BootstrapClient({
+        url,
+        identity: options.identity,
+        clock: options.clock,
+        ...(options.fetch ? { fetch: options.fetch } : {}),
+      }),
+      status: { url, reachable: false },
+    }))
+  }
+
+  get size(): number {
+    return this.nodes.length
+  }
+
+  /** A copy of every super-node's status. */
+  statuses(): SuperNodeStatus[] {
+    return this.nodes.map((s) => ({ ...s.status }))
+  }
+
+  /** The DHT endpoints the super-nodes publish (`/v1/info`); unreachable ones are marked so. */
+  async dhtEndpoints(): Promise<NodeAddress[]> {
+    const out: NodeAddress[] = []
+    for (const s of this.nodes) {
+      try {
+        const info = await s.client.info()
+        if (info.dht) out.push(info.dht)
+        s.status = { ...s.status, reachable: true }
+      } catch (error) {
+        s.status = { url: s.status.url, reachable: false, error: String(error) }
+      }
+    }
+    return out
+  }
+
+  /** Announces `addresses` to every super-node at once; records who took it. */
+  async announce(addresses: PeerAddress[], clock: Clock): Promise<void> {
+    await Promise.all(
+      this.nodes.map(async (s) => {
+        try {
+          await s.client.announce({ addresses })
+          s.status = { url: s.status.url, reachable: true, lastAnnounceAt: clock.now() }
+        } catch (error) {
+          s.status = { ...s.status, reachable: false, error: String(error) }
+        }
+      }),
+    )
+  }
+
+  /** The live announce of `textId` on each super-node that has one, in order. */
+  async resolveAll(textId: string, signal?: AbortSignalLike): Promise<BootstrapPeer[]> {
+    const found: BootstrapPeer[] = []
+    for (const s of this.nodes) {
+      try {
+        const peer = await s.client.resolve(textId, signal ? { signal } : {})
+        if (peer) found.push(peer)
+      } catch {
+        // the next super-node
+      }
+    }
+    return found
+  }
+
+  /** The first live announce of `textId` found. */
+  async resolve(textId: string, signal?: AbortSignalLike): Promise<BootstrapPeer | undefined> {
+    for (const s of this.nodes) {
+      try {
+        const peer = await s.client.resolve(textId, signal ? { signal } : {})
+        if (peer) return peer
+      } catch {
+        // try the next super-node
+      }
+    }
+    return undefined
+  }
+}

@@ -1,0 +1,113 @@
+import { lanPeerSink } from '../core/client/create-client.js'
+import type { ClientInternals } from '../core/client/context.js'
+import type { ChatMessage, PassageClient } from '../core/client/types.js'
+import { createNodeClient, type NodeClientOptions } from '../node/create-node-client.js'
+import { tmpHome, type Teardown } from './harness.js'
+import { createTestnet, type Testnet, type TestnetOptions } from './testnet.js'
+
+/** A testnet of `n` DHT nodes on 127.0.0.1 (short timeouts), destroyed at teardown. */
+export async function testnet(t: Teardown, n = 6, options: TestnetOptions = {}): Promise<Testnet> {
+  const net = await createTestnet(n, { requestTimeoutMs: 200, retries: 2, ...options })
+  t.teardown(() => net.destroy())
+  return net
+}
+
+/**
+ * A client for tests, closed at teardown: a new identity in a fresh home (or the given one),
+ * joined to `net` (omit it for no DHT at all), no LAN multicast, and no background work
+ * (tests fetch and flush explicitly, so results are deterministic). `options` override.
+ */
+export async function startClient(
+  t: Teardown,
+  net: Pick<Testnet, 'bootstrap'> | undefined,
+  options: Partial<NodeClientOptions> & { name?: string } = {},
+  internals: ClientInternals = {},
+): Promise<PassageClient> {
+  const client = await createNodeClient(
+    {
+      home: options.home ?? tmpHome(t, `client-${options.name ?? 'home'}`),
+      createIdentity: true,
+      dhtBootstrap: net?.bootstrap ?? [],
+      fetchIntervalMs: 3_600_000,
+      background: false,
+      lan: false,
+      ...options,
+    },
+    internals,
+  )
+  t.teardown(() => client.close())
+  return client
+}
+
+/** Collects `message` events until `count` arrived (or `ms` passed). */
+export function collect(
+  client: PassageClient,
+  count: number,
+  ms = 20_000,
+): { messages: ChatMessage[]; done: Promise<ChatMessage[]> } {
+  const messages: ChatMessage[] = []
+  const done = new Promise<ChatMessage[]>((resolve) => {
+    const timer = setTimeout(() => {
+      off()
+      resolve(messages)
+    }, ms)
+    const off = client.on('message', (m) => {
+      messages.push(m)
+      if (messages.length >= count) {
+        clearTimeout(timer)
+        off()
+        resolve(messages)
+      }
+    })
+  })
+  return { messages, done }
+}
+
+/**
+ * Resolves true once `predicate` holds, checking after every event of the client (and every
+ * 50 ms); false after `ms`.
+ */
+export async function whenClient(
+  client: PassageClient,
+  predicate: () => Promise<boolean> | boolean,
+  ms = 20_000,
+): Promise<boolean> {
+  const deadline = Date.now() + ms
+  for (let i = 0; i < 10_000 && Date.now() < deadline; i++) {
+    if (await predicate()) return true
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, 50)
+      const offs = [
+        client.on('delivery', done),
+        client.on('message', done),
+        client.on('status', done),
+      ]
+      function done() {
+        clearTimeout(timer)
+        offs.forEach((off) => off())
+        resolve()
+      }
+    })
+  }
+  return predicate()
+}
+
+/**
+ * Tells each client where the other's direct link listens, as LAN discovery would: the next
+ * send between them goes over a direct link.
+ */
+export function introduce(a: PassageClient, b: PassageClient, now = Date.now()): void {
+  for (const [from, to] of [
+    [a, b],
+    [b, a],
+  ] as const) {
+    const listening = to.status().listening
+    if (!listening) throw new Error(`${to.textId} has no link listener`)
+    lanPeerSink(from)?.({
+      textId: to.textId,
+      publicKey: to.identity.publicKey,
+      addresses: [{ host: listening.host, port: listening.port }],
+      lastSeenAt: now,
+    })
+  }
+}
