@@ -6,7 +6,7 @@ import { createNodeClient } from '@passage/sdk/node'
 import t from 'tap'
 import { runCli } from '../src/run-cli.js'
 import { captureIo } from './helpers/capture-io.js'
-import { tmpHome } from './helpers/clients.js'
+import { tmpHome } from '@passage/sdk/testing'
 import { startSuperNode } from './helpers/super-node.js'
 
 const node = await startSuperNode()

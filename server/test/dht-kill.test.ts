@@ -1,89 +1,29 @@
 // The real `passage-server` as a child process: envelopes acknowledged through the DHT
 // survive `kill -9` and a restart, on Postgres and on PGlite (the embedded default).
-import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
-import { DhtNode, Identity, toHex, utf8, type NodeAddress } from '@passage/sdk'
+import { DhtNode, Identity, toHex, utf8 } from '@passage/sdk'
 import { libsignalKeys, bindUdpSocket } from '@passage/sdk/node'
+import { freeUdpPort } from '@passage/sdk/testing'
 import t from 'tap'
 import { backends, type TeardownHost, type TestStorage } from './helpers/databases.js'
+import { passageServer, startProgram } from './helpers/program.js'
 
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url))
-/** Start-up of node + TypeScript loader + PGlite on a loaded 2-core machine. */
-const START_TIMEOUT_MS = 60_000
 /** Envelopes put before the crash. */
 const ENVELOPES = 20
 
-/** Runs main.ts the way tap runs tests: same node, same loader and export conditions. */
-function passageServer(args: string[], env: Record<string, string>): ChildProcess {
-  const clean = Object.fromEntries(
-    Object.entries(process.env).filter(
-      ([key]) => !key.startsWith('PASSAGE_') && key !== 'DATABASE_URL',
-    ),
-  )
-  return spawn(process.execPath, [...process.execArgv, MAIN, ...args], {
-    env: { ...clean, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-}
-
-interface Program {
-  child: ChildProcess
-  url: string
-  dht: NodeAddress
-  exited: Promise<[number | null, string | null]>
-}
-
 /** Starts passage-server on `storage` with its DHT on `dhtPort`; waits for the start line. */
-async function startProgram(
-  t: TeardownHost,
-  storage: TestStorage,
-  dhtPort: number,
-): Promise<Program> {
+async function startServerProgram(t: TeardownHost, storage: TestStorage, dhtPort: number) {
   const env: Record<string, string> = {
     PASSAGE_DATA_DIR: storage.options.dataDir,
     PASSAGE_LOG_LEVEL: 'info',
   }
   if (storage.options.databaseUrl) env.DATABASE_URL = storage.options.databaseUrl
-  const child = passageServer(
+  const program = await startProgram(
+    t,
     ['--http-host', '127.0.0.1', '--http-port', '0', '--dht-port', String(dhtPort)],
     env,
   )
-  const exited = once(child, 'exit') as Promise<[number | null, string | null]>
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL')
-      await exited
-    }
-  })
-  let stderr = ''
-  child.stderr!.on('data', (chunk) => (stderr += chunk))
-  let buffered = ''
-  let timer: NodeJS.Timeout | undefined
-  const start = await Promise.race([
-    new Promise<{ url: string; dht: NodeAddress }>((resolve) => {
-      child.stdout!.on('data', (chunk) => {
-        buffered += chunk
-        const parts = buffered.split('\n')
-        buffered = parts.pop()!
-        for (const part of parts) {
-          const entry = JSON.parse(part) as { url?: string; dht?: NodeAddress }
-          if (typeof entry.url === 'string' && entry.dht)
-            resolve({ url: entry.url, dht: entry.dht })
-        }
-      })
-    }),
-    exited.then(([code]) => {
-      throw new Error(`exited with ${code}: ${stderr}`)
-    }),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`no start-up line within ${START_TIMEOUT_MS} ms: ${stderr}`)),
-        START_TIMEOUT_MS,
-      )
-    }),
-  ]).finally(() => clearTimeout(timer))
-  return { child, ...start, exited }
+  return { ...program, url: program.start.url, dht: program.start.dht! }
 }
 
 /** A phone: a DHT node in client mode (never stored on), joined through the super-node. */
@@ -95,13 +35,6 @@ async function phone(t: TeardownHost): Promise<DhtNode> {
   })
   t.teardown(() => node.destroy())
   return node
-}
-
-async function freeUdpPort(): Promise<number> {
-  const probe = await bindUdpSocket('127.0.0.1', 0)
-  const { port } = probe.address()
-  await probe.close()
-  return port
 }
 
 t.test('--help documents the DHT options and their defaults', async (t) => {
@@ -122,7 +55,7 @@ for (const backend of backends) {
   t.test(`${backend.name}: acknowledged envelopes survive kill -9 and restart`, async (t) => {
     const storage = await backend.prepare(t)
     const dhtPort = await freeUdpPort()
-    const first = await startProgram(t, storage, dhtPort)
+    const first = await startServerProgram(t, storage, dhtPort)
     const superNode = { host: '127.0.0.1', port: dhtPort }
     t.same(first.dht, superNode, 'the start-up line names the DHT endpoint')
     const info = (await (await fetch(`${first.url}/v1/info`)).json()) as { dht: unknown }
@@ -144,7 +77,7 @@ for (const backend of backends) {
     const [, signal] = await first.exited
     t.equal(signal, 'SIGKILL')
 
-    const second = await startProgram(t, storage, dhtPort)
+    const second = await startServerProgram(t, storage, dhtPort)
     t.same(second.dht, superNode)
     const owner = await phone(t)
     t.equal(await owner.bootstrap([superNode]), 1)

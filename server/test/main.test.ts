@@ -1,27 +1,9 @@
 // The real `passage-server` program as a child process: --help, bad flags, start, SIGTERM.
-import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { connect } from 'node:net'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { backends, type TeardownHost } from './helpers/databases.js'
-
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url))
-/** Start-up of node + TypeScript loader + PGlite on a loaded 2-core machine. */
-const START_TIMEOUT_MS = 60_000
-
-/** Runs main.ts the way tap runs tests: same node, same loader and export conditions. */
-function passageServer(args: string[], env: Record<string, string> = {}): ChildProcess {
-  const clean = Object.fromEntries(
-    Object.entries(process.env).filter(
-      ([key]) => !key.startsWith('PASSAGE_') && key !== 'DATABASE_URL',
-    ),
-  )
-  return spawn(process.execPath, [...process.execArgv, MAIN, ...args], {
-    env: { ...clean, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-}
+import { passageServer, startProgram, type Program } from './helpers/program.js'
 
 async function run(args: string[], env?: Record<string, string>) {
   const child = passageServer(args, env)
@@ -54,22 +36,11 @@ t.test('--help lists every option with its environment variable', async (t) => {
   }
 })
 
-interface Program {
-  child: ChildProcess
-  /** The start-up log line. */
-  start: { url: string; storage: string; id: string }
-  lines: Record<string, unknown>[]
-  stderr(): string
-  /** Resolves with the exit code and signal. */
-  exited: Promise<[number | null, string | null]>
-  /** Resolves when a log line with this `msg` appears. */
-  logged(msg: string): Promise<void>
-}
-
 /** Starts passage-server on PGlite in a fresh data folder, on a free port of 127.0.0.1. */
-async function startProgram(t: TeardownHost): Promise<Program> {
+async function startPglite(t: TeardownHost): Promise<Program> {
   const storage = await backends[1]!.prepare(t)
-  const child = passageServer(
+  return startProgram(
+    t,
     [
       '--http-host',
       '127.0.0.1',
@@ -82,50 +53,6 @@ async function startProgram(t: TeardownHost): Promise<Program> {
     ],
     { PASSAGE_DATA_DIR: storage.options.dataDir, PASSAGE_LOG_LEVEL: 'info' },
   )
-  const exited = once(child, 'exit') as Promise<[number | null, string | null]>
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL')
-      await exited
-    }
-  })
-  let stderr = ''
-  child.stderr!.on('data', (chunk) => (stderr += chunk))
-  const lines: Record<string, unknown>[] = []
-  const waiting: { msg: string; resolve: () => void }[] = []
-  let buffered = ''
-  child.stdout!.on('data', (chunk) => {
-    buffered += chunk
-    const parts = buffered.split('\n')
-    buffered = parts.pop()!
-    for (const part of parts) {
-      const entry = JSON.parse(part) as Record<string, unknown>
-      lines.push(entry)
-      for (const w of waiting.filter((w) => w.msg === entry.msg)) w.resolve()
-    }
-  })
-  const logged = (msg: string) =>
-    lines.some((l) => l.msg === msg)
-      ? Promise.resolve()
-      : new Promise<void>((resolve) => waiting.push({ msg, resolve }))
-  let timer: NodeJS.Timeout | undefined
-  await Promise.race([
-    new Promise<void>((resolve) => {
-      const check = () => (lines.some((l) => typeof l.url === 'string') ? resolve() : undefined)
-      child.stdout!.on('data', check)
-    }),
-    exited.then(([code]) => {
-      throw new Error(`exited with ${code}: ${stderr}`)
-    }),
-    new Promise((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`no start-up line within ${START_TIMEOUT_MS} ms: ${stderr}`)),
-        START_TIMEOUT_MS,
-      )
-    }),
-  ]).finally(() => clearTimeout(timer))
-  const start = lines.find((l) => typeof l.url === 'string') as Program['start']
-  return { child, start, lines, stderr: () => stderr, exited, logged }
 }
 
 /**
@@ -159,7 +86,7 @@ async function heldRequest(url: string) {
 t.test(
   'starts on PGlite, serves, finishes the request in flight on SIGTERM, exits 0',
   async (t) => {
-    const program = await startProgram(t)
+    const program = await startPglite(t)
     const { start } = program
     t.equal(start.storage, 'pglite', 'the start-up line names the storage')
     t.match(start.id, /^p1[a-z0-9]{38}$/, "…and the server's text ID")
@@ -200,7 +127,7 @@ t.test(
 )
 
 t.test('a second signal during shutdown exits at once', async (t) => {
-  const program = await startProgram(t)
+  const program = await startPglite(t)
   const held = await heldRequest(program.start.url)
   program.child.kill('SIGTERM')
   await program.logged('shutting down: finishing in-flight requests')

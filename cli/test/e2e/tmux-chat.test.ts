@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { runCli } from '../../src/run-cli.js'
 import { captureIo } from '../helpers/capture-io.js'
-import { tmpHome } from '../helpers/clients.js'
+import { tmpHome } from '@passage/sdk/testing'
 
 /** Bound on one run of a program: the TypeScript loader compiles on first use. */
 const RUN_TIMEOUT_MS = 120_000

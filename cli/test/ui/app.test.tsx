@@ -5,7 +5,7 @@ import { Identity, encodeContactUri, type PassageClient } from '@passage/sdk'
 import { libsignalKeys } from '@passage/sdk/node'
 import t from 'tap'
 import { themeFor } from '../../src/ui/theme.js'
-import { eventually, startClient, testnet } from '../helpers/clients.js'
+import { eventually, startClient, testnet, tmpHome } from '@passage/sdk/testing'
 
 // chalk (inside ink and ink-text-input) decides on colour when it is loaded: force it on, so
 // that the NO_COLOR test below proves the screen itself emits no escapes (not that chalk was
@@ -21,9 +21,9 @@ const ROWS = 24
 const plain = themeFor({ NO_COLOR: '1' })
 const colored = themeFor({})
 
-const net = await testnet(t)
-const alice = await startClient(t, net, 'Alice')
-const bob = await startClient(t, net, 'Bob')
+const net = await testnet(t, 4)
+const alice = await startClient(t, net, tmpHome(t, 'alice'), { name: 'Alice', background: true })
+const bob = await startClient(t, net, tmpHome(t, 'bob'), { name: 'Bob', background: true })
 await alice.contacts.add(bob.contactUri, { name: 'Bob' })
 await bob.contacts.add(alice.contactUri, { name: 'Alice' })
 // A third contact who never writes, with a name too long for the contact pane.

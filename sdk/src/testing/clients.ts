@@ -13,19 +13,20 @@ export async function testnet(t: Teardown, n = 6, options: TestnetOptions = {}):
 }
 
 /**
- * A client for tests, closed at teardown: a new identity in a fresh home (or the given one),
- * joined to `net` (omit it for no DHT at all), no LAN multicast, and no background work
+ * A client for tests, closed at teardown: the identity of `home` (made when it has none; a
+ * fresh folder by default), joined to `net` (`undefined`: no DHT at all), no LAN multicast, and no background work
  * (tests fetch and flush explicitly, so results are deterministic). `options` override.
  */
 export async function startClient(
   t: Teardown,
   net: Pick<Testnet, 'bootstrap'> | undefined,
-  options: Partial<NodeClientOptions> & { name?: string } = {},
+  home: string = tmpHome(t, 'client'),
+  options: Partial<NodeClientOptions> = {},
   internals: ClientInternals = {},
 ): Promise<PassageClient> {
   const client = await createNodeClient(
     {
-      home: options.home ?? tmpHome(t, `client-${options.name ?? 'home'}`),
+      home,
       createIdentity: true,
       dhtBootstrap: net?.bootstrap ?? [],
       fetchIntervalMs: 3_600_000,

@@ -27,18 +27,29 @@ export function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Prom
 }
 
 /**
- * Polls `check` every `everyMs` until it holds; rejects after `ms` ("timed out waiting for
- * `what`"). For state that changes without an event to wait on.
+ * Polls `check` every `everyMs` (20 ms) until it holds or `ms` (15 s) passed; resolves with
+ * its last answer. For state that changes without an event to wait on.
  */
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  options: { ms?: number; everyMs?: number } = {},
+): Promise<boolean> {
+  const deadline = Date.now() + (options.ms ?? 15_000)
+  for (;;) {
+    if (await check()) return true
+    if (Date.now() >= deadline) return check()
+    await new Promise((resolve) => setTimeout(resolve, options.everyMs ?? 20))
+  }
+}
+
+/** {@link eventually} that rejects ("timed out waiting for `what`") instead of resolving false. */
 export async function until(
   check: () => boolean | Promise<boolean>,
   what: string,
   options: { ms?: number; everyMs?: number } = {},
 ): Promise<void> {
-  const deadline = Date.now() + (options.ms ?? WAIT_MS)
-  while (!(await check())) {
-    if (Date.now() >= deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, options.everyMs ?? 5))
+  if (!(await eventually(check, { ms: WAIT_MS, everyMs: 5, ...options }))) {
+    throw new Error(`timed out waiting for ${what}`)
   }
 }
 

@@ -8,6 +8,7 @@ export { clientRepositoryConformance } from './conformance/client-repository.js'
 export {
   WAIT_MS,
   within,
+  eventually,
   until,
   freeUdpPort,
   tmpHome,

@@ -1,14 +1,14 @@
 import t from 'tap'
 import { Identity, MalformedError, NoIdentityError, NotFoundError } from '@passage/sdk'
 import { createNodeClient, libsignalKeys } from '@passage/sdk/node'
-import { home, startClient, testnet } from './helpers.js'
+import { tmpHome, startClient, testnet } from '@passage/sdk/testing'
 
 t.test('a home without an identity is refused unless asked to create one', async (t) => {
-  await t.rejects(createNodeClient({ home: home(t, 'none'), network: false }), NoIdentityError)
+  await t.rejects(createNodeClient({ home: tmpHome(t, 'none'), network: false }), NoIdentityError)
 })
 
 t.test('contacts: add, get by ID or name, rename, remove, and refusals', async (t) => {
-  const dir = home(t, 'alice')
+  const dir = tmpHome(t, 'alice')
   const alice = await createNodeClient({
     home: dir,
     createIdentity: true,
@@ -74,8 +74,8 @@ t.test('contacts: add, get by ID or name, rename, remove, and refusals', async (
 
 t.test('the outbox of an offline start goes out once the network is there', async (t) => {
   const net = await testnet(t)
-  const bob = await startClient(t, net, home(t, 'bob'), { listen: false })
-  const dir = home(t, 'alice')
+  const bob = await startClient(t, net, tmpHome(t, 'bob'), { listen: false })
+  const dir = tmpHome(t, 'alice')
   const offline = await createNodeClient({ home: dir, createIdentity: true, network: false })
   await offline.contacts.add(bob.contactUri)
   await offline.send(bob.textId, 'written offline')

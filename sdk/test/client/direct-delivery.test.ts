@@ -1,4 +1,3 @@
-import { createSocket } from 'node:dgram'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import t from 'tap'
@@ -11,16 +10,14 @@ import {
   type RefusedEvent,
 } from '@passage/sdk'
 import { connectTcp, CLIENT_DB_FILE } from '@passage/sdk/node'
-import { collect, home, startClient, testnet, until } from './helpers.js'
-
-/** A UDP port free on 127.0.0.1 now (the LAN group sockets of both clients share it). */
-async function freeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4')
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve))
-  const { port } = socket.address()
-  await new Promise<void>((resolve) => socket.close(() => resolve()))
-  return port
-}
+import {
+  collect,
+  tmpHome,
+  startClient,
+  testnet,
+  whenClient,
+  freeUdpPort,
+} from '@passage/sdk/testing'
 
 t.test(
   'LAN: two clients find each other with no super-node and no DHT, and chat directly both ways',
@@ -33,15 +30,15 @@ t.test(
     }
     // An empty "testnet" bootstrap list: no DHT at all.
     const none = { bootstrap: [] } as unknown as Parameters<typeof startClient>[1]
-    const alice = await startClient(t, none, home(t, 'alice'), { lan, background: true })
-    const bob = await startClient(t, none, home(t, 'bob'), { lan, background: true })
+    const alice = await startClient(t, none, tmpHome(t, 'alice'), { lan, background: true })
+    const bob = await startClient(t, none, tmpHome(t, 'bob'), { lan, background: true })
     t.equal(alice.status().dhtNodes, 0, 'no DHT')
     t.ok(
-      await until(alice, () => alice.lanPeers().some((p) => p.textId === bob.textId)),
+      await whenClient(alice, () => alice.lanPeers().some((p) => p.textId === bob.textId)),
       'Alice sees Bob on the LAN',
     )
     t.ok(
-      await until(bob, () => bob.lanPeers().some((p) => p.textId === alice.textId)),
+      await whenClient(bob, () => bob.lanPeers().some((p) => p.textId === alice.textId)),
       'Bob sees Alice on the LAN',
     )
     t.equal(alice.status().lanPeers, 1)
@@ -84,11 +81,11 @@ t.test('direct first, the mailbox when the link is gone', async (t) => {
     group: '239.255.77.79',
     intervalMs: 250,
   }
-  const alice = await startClient(t, net, home(t, 'alice'), { lan })
-  const bobHome = home(t, 'bob')
+  const alice = await startClient(t, net, tmpHome(t, 'alice'), { lan })
+  const bobHome = tmpHome(t, 'bob')
   let bob = await startClient(t, net, bobHome, { lan })
   await alice.contacts.add(bob.contactUri)
-  t.ok(await until(alice, () => alice.lanPeers().length === 1), 'on the LAN')
+  t.ok(await whenClient(alice, () => alice.lanPeers().length === 1), 'on the LAN')
   const first = await alice.send(bob.textId, 'direct')
   t.equal(first.route, 'direct')
   await bob.close()
@@ -120,11 +117,11 @@ t.test(
       intervalMs: 250,
     }
     const none = { bootstrap: [] } as unknown as Parameters<typeof startClient>[1]
-    const alice = await startClient(t, none, home(t, 'alice'), { lan })
-    const bobHome = home(t, 'bob')
+    const alice = await startClient(t, none, tmpHome(t, 'alice'), { lan })
+    const bobHome = tmpHome(t, 'bob')
     const bob = await startClient(t, none, bobHome, { lan })
     await alice.contacts.add(bob.contactUri)
-    t.ok(await until(alice, () => alice.lanPeers().length === 1), 'on the LAN')
+    t.ok(await whenClient(alice, () => alice.lanPeers().length === 1), 'on the LAN')
     t.equal((await alice.send(bob.textId, 'first')).route, 'direct', 'the session is set up')
     const texts = Array.from({ length: 40 }, (_, i) => `m${i}`)
     const got = collect(bob, texts.length)
@@ -173,11 +170,11 @@ t.test(
       intervalMs: 250,
     }
     let loseAnswers = false
-    const alice = await startClient(t, net, home(t, 'alice'), { lan })
+    const alice = await startClient(t, net, tmpHome(t, 'alice'), { lan })
     const bob = await startClient(
       t,
       net,
-      home(t, 'bob'),
+      tmpHome(t, 'bob'),
       { lan },
       {
         faults: {
@@ -188,7 +185,7 @@ t.test(
       },
     )
     await alice.contacts.add(bob.contactUri)
-    t.ok(await until(alice, () => alice.lanPeers().length === 1), 'on the LAN')
+    t.ok(await whenClient(alice, () => alice.lanPeers().length === 1), 'on the LAN')
     t.equal((await alice.send(bob.textId, 'one')).route, 'direct')
     const refused: unknown[] = []
     bob.on('refused', (r) => refused.push(r))
@@ -229,10 +226,10 @@ t.test(
       intervalMs: 250,
     }
     const none = { bootstrap: [] } as unknown as Parameters<typeof startClient>[1]
-    const alice = await startClient(t, none, home(t, 'alice'), { lan })
-    const bob = await startClient(t, none, home(t, 'bob'), { lan })
+    const alice = await startClient(t, none, tmpHome(t, 'alice'), { lan })
+    const bob = await startClient(t, none, tmpHome(t, 'bob'), { lan })
     await alice.contacts.add(bob.contactUri)
-    t.ok(await until(alice, () => alice.lanPeers().length === 1), 'on the LAN')
+    t.ok(await whenClient(alice, () => alice.lanPeers().length === 1), 'on the LAN')
     t.equal((await alice.send(bob.textId, 'one')).route, 'direct')
     const refused: RefusedEvent[] = []
     bob.on('refused', (r) => refused.push(r))
@@ -252,7 +249,7 @@ t.test(
         encodeDirectFrame({ type: 'signal', deviceId: 1, messageType, message: garbage }),
       )
     }
-    t.ok(await until(bob, () => refused.length === 2), 'both refused')
+    t.ok(await whenClient(bob, () => refused.length === 2), 'both refused')
     t.same(
       refused.map((r) => [r.reason, r.route, r.claimedSender]),
       [

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { mailboxKeyFor, ManualClock, type PassageClient } from '@passage/sdk'
-import { collect, home, startClient, testnet } from './helpers.js'
+import { collect, tmpHome, startClient, testnet } from '@passage/sdk/testing'
 
 class Crash extends Error {}
 
@@ -13,11 +13,11 @@ async function mailboxSize(net: Awaited<ReturnType<typeof testnet>>, client: Pas
 
 t.test('the recipient crashes between fetch and delete: nothing lost, nothing twice', async (t) => {
   const net = await testnet(t)
-  const bobHome = home(t, 'bob')
+  const bobHome = tmpHome(t, 'bob')
   let bob = await startClient(t, net, bobHome, { listen: false })
   const bobUri = bob.contactUri
   await bob.close()
-  const alice = await startClient(t, net, home(t, 'alice'), { listen: false })
+  const alice = await startClient(t, net, tmpHome(t, 'alice'), { listen: false })
   const { id } = await alice.contacts.add(bobUri)
   const texts = Array.from({ length: 10 }, (_, i) => `m${i}`)
   for (const text of texts) t.equal((await alice.send(id, text)).state, 'stored')
@@ -70,11 +70,11 @@ t.test(
   'the recipient crashes in the middle of a batch: the rest arrives after restart',
   async (t) => {
     const net = await testnet(t)
-    const bobHome = home(t, 'bob')
+    const bobHome = tmpHome(t, 'bob')
     let bob = await startClient(t, net, bobHome, { listen: false })
     const bobUri = bob.contactUri
     await bob.close()
-    const alice = await startClient(t, net, home(t, 'alice'), { listen: false })
+    const alice = await startClient(t, net, tmpHome(t, 'alice'), { listen: false })
     const { id } = await alice.contacts.add(bobUri)
     const texts = Array.from({ length: 8 }, (_, i) => `m${i}`)
     for (const text of texts) await alice.send(id, text)
@@ -121,8 +121,8 @@ t.test(
 for (const point of ['beforeSeal', 'beforeDeliver', 'afterDeliver'] as const) {
   t.test(`the sender crashes ${point}: the outbox goes out after restart, once`, async (t) => {
     const net = await testnet(t)
-    const bob = await startClient(t, net, home(t, 'bob'), { listen: false })
-    const aliceHome = home(t, 'alice')
+    const bob = await startClient(t, net, tmpHome(t, 'bob'), { listen: false })
+    const aliceHome = tmpHome(t, 'alice')
     let fired!: () => void
     const crashed = new Promise<void>((resolve) => (fired = resolve))
     let alice = await startClient(
@@ -173,8 +173,8 @@ t.test(
   'the sender crashes in send() before encrypting: nothing was accepted, nothing is stored or sent',
   async (t) => {
     const net = await testnet(t)
-    const bob = await startClient(t, net, home(t, 'bob'), { listen: false })
-    const aliceHome = home(t, 'alice')
+    const bob = await startClient(t, net, tmpHome(t, 'bob'), { listen: false })
+    const aliceHome = tmpHome(t, 'alice')
     let alice = await startClient(
       t,
       net,

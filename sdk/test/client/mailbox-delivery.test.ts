@@ -1,18 +1,18 @@
 import t from 'tap'
 import { mailboxKeyFor } from '@passage/sdk'
-import { collect, home, startClient, testnet, until } from './helpers.js'
+import { collect, tmpHome, startClient, testnet, whenClient } from '@passage/sdk/testing'
 
 t.test(
   'the recipient is offline: 50 messages wait in its mailbox, arrive once, in order',
   async (t) => {
     const net = await testnet(t)
-    const bobHome = home(t, 'bob')
+    const bobHome = tmpHome(t, 'bob')
     // Bob starts once (publishes his pre-key bundle), then goes offline.
     let bob = await startClient(t, net, bobHome, { listen: false })
     const bobUri = bob.contactUri
     await bob.close()
 
-    const alice = await startClient(t, net, home(t, 'alice'), { listen: false })
+    const alice = await startClient(t, net, tmpHome(t, 'alice'), { listen: false })
     const contact = await alice.contacts.add(bobUri, { name: 'Bob' })
     t.equal(contact.name, 'Bob')
     t.equal(contact.id, bob.textId)
@@ -61,7 +61,7 @@ t.test(
     await bob.flushOutbox()
     await alice.fetchInbox()
     t.ok(
-      await until(alice, async () =>
+      await whenClient(alice, async () =>
         (await alice.history(bob.textId, { limit: 100 })).every((m) => m.state === 'delivered'),
       ),
       'every message is delivered',
@@ -71,7 +71,7 @@ t.test(
     await bob.flushOutbox()
     await alice.fetchInbox()
     t.ok(
-      await until(alice, async () =>
+      await whenClient(alice, async () =>
         (await alice.history(bob.textId, { limit: 100 })).every(
           (m) => m.state === 'read' && m.read,
         ),

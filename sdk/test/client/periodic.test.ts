@@ -1,6 +1,6 @@
 import t from 'tap'
 import { ManualClock, ManualTimers } from '@passage/sdk'
-import { collect, home, startClient, testnet, until } from './helpers.js'
+import { collect, tmpHome, startClient, testnet, whenClient } from '@passage/sdk/testing'
 
 t.test(
   'a running client fetches its mailbox at start and every interval (injected clock)',
@@ -10,11 +10,11 @@ t.test(
     const clock = new ManualClock(Date.now())
     const timers = new ManualTimers(clock)
     const intervalMs = 60_000
-    const bobHome = home(t, 'bob')
+    const bobHome = tmpHome(t, 'bob')
     let bob = await startClient(t, net, bobHome, { listen: false })
     const bobUri = bob.contactUri
     await bob.close()
-    const alice = await startClient(t, net, home(t, 'alice'), { listen: false })
+    const alice = await startClient(t, net, tmpHome(t, 'alice'), { listen: false })
     const { id } = await alice.contacts.add(bobUri)
     await alice.send(id, 'waiting at start')
 
@@ -33,7 +33,7 @@ t.test(
       ['waiting at start'],
       'fetched at start',
     )
-    t.ok(await until(bob, () => timers.size >= 1), 'the next run is scheduled')
+    t.ok(await whenClient(bob, () => timers.size >= 1), 'the next run is scheduled')
     t.equal(timers.nextDue(), clock.now() + intervalMs, 'one interval later')
 
     await alice.send(id, 'while running')

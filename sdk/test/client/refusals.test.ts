@@ -13,7 +13,7 @@ import {
   type RefusedEvent,
 } from '@passage/sdk'
 import { libsignalKeys, LibsignalSession } from '@passage/sdk/node'
-import { collect, home, startClient, testnet } from './helpers.js'
+import { collect, tmpHome, startClient, testnet } from '@passage/sdk/testing'
 
 type Net = Awaited<ReturnType<typeof testnet>>
 
@@ -40,8 +40,8 @@ t.test(
   'a message impersonating a contact is rejected and flagged; the client carries on',
   async (t) => {
     const net = await testnet(t)
-    const bob = await startClient(t, net, home(t, 'bob'), { listen: false })
-    const alice = await startClient(t, net, home(t, 'alice'), { listen: false })
+    const bob = await startClient(t, net, tmpHome(t, 'bob'), { listen: false })
+    const alice = await startClient(t, net, tmpHome(t, 'alice'), { listen: false })
     await alice.contacts.add(bob.contactUri, { name: 'Bob' })
     await bob.contacts.add(alice.contactUri, { name: 'Alice' })
     await alice.send(bob.textId, 'hello from the real Alice')
@@ -108,12 +108,12 @@ t.test(
 
 t.test('tampered ciphertexts are rejected; the genuine message still arrives once', async (t) => {
   const net = await testnet(t)
-  const bobHome = home(t, 'bob')
+  const bobHome = tmpHome(t, 'bob')
   let bob = await startClient(t, net, bobHome, { listen: false })
   const bobUri = bob.contactUri
   const bobIdentity = bob.identity
   await bob.close()
-  const alice = await startClient(t, net, home(t, 'alice'), { listen: false })
+  const alice = await startClient(t, net, tmpHome(t, 'alice'), { listen: false })
   await alice.contacts.add(bobUri)
   await alice.send(bob.textId, 'genuine')
   const [genuine] = await envelopesOf(net, bob)

@@ -1,4 +1,3 @@
-import { createSocket } from 'node:dgram'
 import t from 'tap'
 import {
   BEACON_BYTES,
@@ -17,6 +16,7 @@ import {
   type DiscoveredPeer,
 } from '@passage/sdk'
 import { libsignalKeys, bindMulticastSocket, bindUdpSocket } from '@passage/sdk/node'
+import { within, until, freeUdpPort } from '@passage/sdk/testing'
 
 const alice = Identity.generate(libsignalKeys)
 const bob = Identity.generate(libsignalKeys)
@@ -24,35 +24,6 @@ const carol = Identity.generate(libsignalKeys)
 const mallory = Identity.generate(libsignalKeys)
 const GROUP = '239.255.77.77'
 const INTERVAL_MS = 5_000
-const WAIT_MS = 3_000 // bound on every wait; loopback delivers in well under that
-
-function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  return Promise.race([
-    promise,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), WAIT_MS)
-    }),
-  ]).finally(() => clearTimeout(timer))
-}
-
-async function until(check: () => boolean, what: string): Promise<void> {
-  await within(
-    (async () => {
-      while (!check()) await new Promise((resolve) => setTimeout(resolve, 5))
-    })(),
-    what,
-  )
-}
-
-/** A UDP port free on 127.0.0.1 now (the group socket binds the same number). */
-async function freeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4')
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve))
-  const { port } = socket.address()
-  await new Promise<void>((resolve) => socket.close(() => resolve()))
-  return port
-}
 
 function nextPeer(lan: LanDiscovery): Promise<DiscoveredPeer> {
   return within(new Promise((resolve) => lan.on('peer', resolve)), 'a peer')

@@ -1,4 +1,3 @@
-import { createSocket } from 'node:dgram'
 import t from 'tap'
 import {
   fromUtf8,
@@ -14,26 +13,7 @@ import {
   type LinkPeer,
 } from '@passage/sdk'
 import { libsignalKeys, bindMulticastSocket, listenTcp, connectTcp } from '@passage/sdk/node'
-
-const WAIT_MS = 3_000 // bound on every wait; loopback answers in well under that
-
-function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  return Promise.race([
-    promise,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), WAIT_MS)
-    }),
-  ]).finally(() => clearTimeout(timer))
-}
-
-async function freeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4')
-  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve))
-  const { port } = socket.address()
-  await new Promise<void>((resolve) => socket.close(() => resolve()))
-  return port
-}
+import { within, freeUdpPort } from '@passage/sdk/testing'
 
 t.test('two nodes find each other on the LAN and link with no super-node', async (t) => {
   const clock = new ManualClock()

@@ -17,37 +17,10 @@ import {
   type LinkAddress,
 } from '@passage/sdk'
 import { libsignalKeys, listenTcp, connectTcp } from '@passage/sdk/node'
-
-type HasTeardown = Pick<typeof t, 'teardown'>
+import { within, until, listenLinks } from '@passage/sdk/testing'
 
 const alice = Identity.generate(libsignalKeys)
 const bob = Identity.generate(libsignalKeys)
-const WAIT_MS = 3_000 // bound on every wait; loopback answers in well under that
-
-function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  return Promise.race([
-    promise,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), WAIT_MS)
-    }),
-  ]).finally(() => clearTimeout(timer))
-}
-
-async function until(check: () => boolean, what: string): Promise<void> {
-  await within(
-    (async () => {
-      while (!check()) await new Promise((resolve) => setTimeout(resolve, 5))
-    })(),
-    what,
-  )
-}
-
-async function listen(t: HasTeardown, identity: Identity, port = 0) {
-  const listener = await LinkListener.listen({ listen: listenTcp, identity, port })
-  t.teardown(() => listener.close())
-  return listener
-}
 
 async function deadPort(): Promise<number> {
   const listener = await LinkListener.listen({ listen: listenTcp, identity: bob })
@@ -74,7 +47,7 @@ t.test('backoff: doubles, caps, jitters down by at most the jitter share', async
 })
 
 t.test('send dials on demand, reuses the link, and frames surface as events', async (t) => {
-  const listener = await listen(t, bob)
+  const listener = await listenLinks(t, bob)
   const bobSide = new LinkManager({ connect: connectTcp, identity: bob, resolve: () => [] })
   t.teardown(() => bobSide.close())
   listener.on('link', (link) => bobSide.adopt(link))
@@ -174,7 +147,7 @@ t.test('kept peers redial with capped backoff on manual timers, then after a dro
   t.same(delays, [1_000, 2_000, 4_000, 4_000, 4_000], 'doubling, capped at 4 s')
 
   // Bob comes up on that port: the next timer connects, and the backoff is forgotten.
-  const listener = await listen(t, bob, port)
+  const listener = await listenLinks(t, bob, { port })
   timers.advance(delays[delays.length - 1]!)
   await until(() => links.length === 1, 'the link')
   t.same(links[0]!.peer.id, bob.id)
@@ -199,8 +172,8 @@ t.test('kept peers redial with capped backoff on manual timers, then after a dro
 })
 
 t.test('both sides dial at once: both keep the same single link', async (t) => {
-  const aliceListener = await listen(t, alice)
-  const bobListener = await listen(t, bob)
+  const aliceListener = await listenLinks(t, alice)
+  const bobListener = await listenLinks(t, bob)
   const aliceSide = new LinkManager({
     connect: connectTcp,
     identity: alice,

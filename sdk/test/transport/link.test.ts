@@ -28,6 +28,7 @@ import {
   type PassageError,
 } from '@passage/sdk'
 import { libsignalKeys, listenTcp, connectTcp } from '@passage/sdk/node'
+import { within, listenLinks } from '@passage/sdk/testing'
 
 const alice = Identity.generate(libsignalKeys)
 const bob = Identity.generate(libsignalKeys)
@@ -35,28 +36,6 @@ const carol = Identity.generate(libsignalKeys)
 const mallory = Identity.generate(libsignalKeys)
 
 type HasTeardown = Pick<typeof t, 'teardown'>
-
-const WAIT_MS = 3_000 // bound on every wait below; loopback answers in well under that
-
-function within<T>(promise: Promise<T>, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  return Promise.race([
-    promise,
-    new Promise<T>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), WAIT_MS)
-    }),
-  ]).finally(() => clearTimeout(timer))
-}
-
-async function listen(t: HasTeardown, identity: Identity, timers?: ManualTimers) {
-  const listener = await LinkListener.listen({
-    listen: listenTcp,
-    identity,
-    ...(timers ? { timers } : {}),
-  })
-  t.teardown(() => listener.close())
-  return listener
-}
 
 function nextLink(listener: LinkListener): Promise<Link> {
   return within(new Promise((resolve) => listener.on('link', resolve)), 'a link')
@@ -122,7 +101,7 @@ async function rawAuthenticated(
 }
 
 t.test('a dialed link authenticates both sides and carries frames both ways', async (t) => {
-  const listener = await listen(t, bob)
+  const listener = await listenLinks(t, bob)
   const { port } = listener.address()
   const accepted = nextLink(listener)
   const link = await dialLink({
@@ -174,7 +153,7 @@ t.test('a dialed link authenticates both sides and carries frames both ways', as
 })
 
 t.test('the other direction: Bob dials Alice', async (t) => {
-  const listener = await listen(t, alice)
+  const listener = await listenLinks(t, alice)
   const accepted = nextLink(listener)
   const link = await dialLink({
     connect: connectTcp,
@@ -193,7 +172,7 @@ t.test('the other direction: Bob dials Alice', async (t) => {
 })
 
 t.test('the dialer refuses a peer that is not the expected ID', async (t) => {
-  const listener = await listen(t, bob)
+  const listener = await listenLinks(t, bob)
   const refused = nextRefusal(listener)
   await t.rejects(
     dialLink({ connect: connectTcp, ...listener.address(), expectedId: carol.id, identity: alice }),
@@ -205,7 +184,7 @@ t.test('the dialer refuses a peer that is not the expected ID', async (t) => {
 
 t.test('a forged proof is refused on both sides', async (t) => {
   // Towards the listener: a client claims Alice's key but signs with Mallory's.
-  const listener = await listen(t, bob)
+  const listener = await listenLinks(t, bob)
   const refused = nextRefusal(listener)
   const client = await raw(t, listener.address().port)
   client.socket.write(
@@ -248,7 +227,7 @@ t.test('a forged proof is refused on both sides', async (t) => {
 t.test(
   'garbage, oversize and truncated input during the handshake: refused, no crash',
   async (t) => {
-    const listener = await listen(t, bob)
+    const listener = await listenLinks(t, bob)
     const { port } = listener.address()
 
     let refused = nextRefusal(listener)
@@ -297,7 +276,7 @@ t.test(
 )
 
 t.test('after the handshake: oversize, garbage and truncated frames close the link', async (t) => {
-  const listener = await listen(t, bob)
+  const listener = await listenLinks(t, bob)
   const { port } = listener.address()
   const cases: [string, (s: Socket, p: LinkProtocol) => void, unknown][] = [
     [
@@ -343,7 +322,7 @@ t.test('after the handshake: oversize, garbage and truncated frames close the li
 
 t.test('a silent peer is dropped after the handshake timeout (manual timers)', async (t) => {
   const timers = new ManualTimers(new ManualClock())
-  const listener = await listen(t, bob, timers)
+  const listener = await listenLinks(t, bob, { timers })
   const refused = nextRefusal(listener)
   const client = await raw(t, listener.address().port)
   // Bob's hello arriving means the handshake (and its timer) started.
@@ -360,7 +339,7 @@ t.test('a silent peer is dropped after the handshake timeout (manual timers)', a
 })
 
 t.test('dialing nobody is UnreachableError; an aborted dial is LinkClosedError', async (t) => {
-  const listener = await listen(t, bob)
+  const listener = await listenLinks(t, bob)
   const { port } = listener.address()
   await listener.close()
   await t.rejects(
@@ -422,7 +401,7 @@ t.test('accepted links as an async iterator, ended by close', async (t) => {
 })
 
 t.test('frames sent in one turn share one socket write, in order', async (t) => {
-  const listener = await listen(t, bob)
+  const listener = await listenLinks(t, bob)
   const accepted = nextLink(listener)
   // A real TCP connection whose writes are counted.
   const writes: number[] = []
