@@ -1,16 +1,8 @@
-import type { Clock } from '@passage/sdk'
+import { systemTimers, type Clock, type Timers } from '@passage/sdk'
 import type { AnnounceStore } from './db/announce-store.js'
 
-/** The timer functions the sweeper uses; tests pass their own to tick by hand. */
-export interface IntervalTimers {
-  setInterval(callback: () => void, ms: number): unknown
-  clearInterval(handle: unknown): void
-}
-
-const nodeTimers: IntervalTimers = {
-  setInterval: (callback, ms) => setInterval(callback, ms).unref(),
-  clearInterval: (handle) => clearInterval(handle as NodeJS.Timeout),
-}
+/** The timers the sweeper uses; tests pass their own to tick by hand. */
+export type IntervalTimers = Pick<Timers, 'setInterval' | 'clearInterval'>
 
 /** Options of {@link AnnounceSweeper}. */
 export interface AnnounceSweeperOptions {
@@ -34,7 +26,7 @@ export class AnnounceSweeper {
   /** Starts the timer (idempotent). */
   start(): void {
     if (this.handle !== undefined) return
-    const timers = this.options.timers ?? nodeTimers
+    const timers = this.options.timers ?? systemTimers
     this.handle = timers.setInterval(() => {
       void this.sweepOnce().catch((error: unknown) =>
         this.options.logger?.warn({ err: error }, 'sweeping expired announces failed'),
@@ -59,7 +51,7 @@ export class AnnounceSweeper {
   /** Stops the timer and waits for a sweep in progress. */
   async stop(): Promise<void> {
     if (this.handle !== undefined) {
-      ;(this.options.timers ?? nodeTimers).clearInterval(this.handle)
+      ;(this.options.timers ?? systemTimers).clearInterval(this.handle)
       this.handle = undefined
     }
     await this.running?.catch(() => undefined)

@@ -48,7 +48,6 @@ export {
   SuperNodeDht,
   type SuperNodeDhtOptions,
   type SuperNodeDhtLogger,
-  type DhtTimers,
   type BootstrapState,
   DHT_MAINTAIN_INTERVAL_MS,
   DHT_SAVE_CONTACTS_INTERVAL_MS,

@@ -1,70 +1,20 @@
 // Two SDK clients with separate homes and one in-process super-node (HTTP bootstrap + DHT node
 // on Postgres) on a DHT testnet, all on 127.0.0.1: direct delivery both ways with addresses
 // resolved through the super-node; the recipient offline, 50 messages through its mailbox.
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { mailboxKeyFor, type ChatMessage, type PassageClient } from '@passage/sdk'
-import { createNodeClient, type NodeClientOptions } from '@passage/sdk/node'
-import { createTestnet } from '@passage/sdk/testing'
+import { mailboxKeyFor, ManualClock, ManualTimers, type ChatMessage } from '@passage/sdk'
+import { testnet, tmpHome, startClient, collect } from '@passage/sdk/testing'
 import t from 'tap'
 import { defaultConfig } from '../src/config.js'
-import type { DhtTimers } from '../src/dht/super-node-dht.js'
 import { startServer } from '../src/start-server.js'
-import { backends, type TeardownHost } from './helpers/databases.js'
+import { backends } from './helpers/databases.js'
 
-const manualTimers: DhtTimers = {
-  setTimeout: () => 1,
-  clearTimeout: () => {},
-  setInterval: () => 2,
-  clearInterval: () => {},
-}
-
-function home(t: TeardownHost, name: string): string {
-  const dir = mkdtempSync(join(tmpdir(), `passage-e2e-${name}-`))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  return dir
-}
-
-async function client(
-  t: TeardownHost,
-  dir: string,
-  options: Partial<NodeClientOptions>,
-): Promise<PassageClient> {
-  const c = await createNodeClient({
-    home: dir,
-    createIdentity: true,
-    lan: false,
-    fetchIntervalMs: 3_600_000,
-    ...options,
-  })
-  t.teardown(() => c.close())
-  return c
-}
-
-function collect(c: PassageClient, count: number, ms = 20_000): Promise<ChatMessage[]> {
-  const out: ChatMessage[] = []
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      off()
-      resolve(out)
-    }, ms)
-    const off = c.on('message', (m) => {
-      out.push(m)
-      if (out.length >= count) {
-        clearTimeout(timer)
-        off()
-        resolve(out)
-      }
-    })
-  })
-}
+/** Timers that never fire by themselves: the test calls what they would call. */
+const manualTimers = new ManualTimers(new ManualClock())
 
 const backend = backends.find((b) => b.name === 'postgres') ?? backends[0]!
 
 t.test(`${backend.name}: two clients and a super-node`, async (t) => {
-  const net = await createTestnet(5, { requestTimeoutMs: 200, retries: 2 })
-  t.teardown(() => net.destroy())
+  const net = await testnet(t, 5)
   const storage = await backend.prepare(t)
   const server = await startServer({
     config: defaultConfig({
@@ -79,10 +29,10 @@ t.test(`${backend.name}: two clients and a super-node`, async (t) => {
   t.teardown(() => server.close())
   const servers = [server.url]
 
-  const aliceHome = home(t, 'alice')
-  const bobHome = home(t, 'bob')
-  const alice = await client(t, aliceHome, { servers })
-  let bob = await client(t, bobHome, { servers })
+  const aliceHome = tmpHome(t, 'alice')
+  const bobHome = tmpHome(t, 'bob')
+  const alice = await startClient(t, undefined, aliceHome, { servers, background: true })
+  let bob = await startClient(t, undefined, bobHome, { servers, background: true })
   t.ok(alice.status().dhtNodes > 0, 'Alice joined the DHT through the super-node')
   t.ok(alice.status().superNodes[0]?.reachable, 'and announced herself there')
 
@@ -91,12 +41,12 @@ t.test(`${backend.name}: two clients and a super-node`, async (t) => {
   t.equal(contact.id, bob.textId)
 
   // Direct both ways, addresses resolved through the super-node.
-  const atBob = collect(bob, 1)
+  const atBob = collect(bob, 1).done
   const hi = await alice.send(bob.textId, 'hi Bob')
   t.equal(hi.route, 'direct')
   t.equal(hi.state, 'delivered')
   t.equal((await atBob)[0]?.text, 'hi Bob')
-  const atAlice = collect(alice, 1)
+  const atAlice = collect(alice, 1).done
   const back = await bob.send(alice.textId, 'hi Alice')
   t.equal(back.route, 'direct')
   t.equal(back.state, 'delivered')
@@ -110,8 +60,8 @@ t.test(`${backend.name}: two clients and a super-node`, async (t) => {
     sent.every((m) => m.route === 'mailbox' && m.state === 'stored'),
     'all stored in the mailbox',
   )
-  bob = await client(t, bobHome, { servers })
-  const got = collect(bob, 50)
+  bob = await startClient(t, undefined, bobHome, { servers, background: true })
+  const got = collect(bob, 50).done
   await bob.fetchInbox()
   const messages = await got
   t.same(
@@ -119,7 +69,7 @@ t.test(`${backend.name}: two clients and a super-node`, async (t) => {
     sent.map((m) => m.text),
     'all 50, once, in order',
   )
-  const late = collect(bob, 1, 1_000)
+  const late = collect(bob, 1, 1_000).done
   await bob.fetchInbox()
   t.same(await late, [], 'nothing twice')
   const key = mailboxKeyFor(bob.identity.publicKey)

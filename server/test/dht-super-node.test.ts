@@ -1,22 +1,25 @@
 // The super-node's DHT node in process (startServer): joins a testnet, stores envelopes in
 // its database, restores its routing table after a restart, /readyz, /v1/info, metrics.
 import { spawnSync } from 'node:child_process'
-import { DhtNode, envelopeIdOf, Identity, mailboxKeyFor, toHex, utf8 } from '@passage/sdk'
+import {
+  DhtNode,
+  envelopeIdOf,
+  Identity,
+  mailboxKeyFor,
+  toHex,
+  utf8,
+  ManualClock,
+  ManualTimers,
+} from '@passage/sdk'
 import { libsignalKeys, bindUdpSocket } from '@passage/sdk/node'
 import { createTestnet } from '@passage/sdk/testing'
 import t from 'tap'
 import { defaultConfig } from '../src/config.js'
-import type { DhtTimers } from '../src/dht/super-node-dht.js'
 import { startServer, type RunningServer } from '../src/start-server.js'
 import { backends, type TeardownHost } from './helpers/databases.js'
 
 /** Timers that never fire by themselves: the test calls what they would call. */
-const manualTimers: DhtTimers = {
-  setTimeout: () => 1,
-  clearTimeout: () => {},
-  setInterval: () => 2,
-  clearInterval: () => {},
-}
+const manualTimers = new ManualTimers(new ManualClock())
 
 async function start(
   t: TeardownHost,

@@ -112,3 +112,34 @@ export function introduce(a: PassageClient, b: PassageClient, now = Date.now()):
     })
   }
 }
+
+/** What {@link offlinePair} leaves: Alice online, Bob's home with Bob offline. */
+export interface OfflinePair {
+  alice: PassageClient
+  /** Bob's home: start him again with `startClient(t, net, bobHome, …)`. */
+  bobHome: string
+  /** Who Bob is (his client is closed). */
+  bob: Pick<PassageClient, 'textId' | 'contactUri' | 'identity'>
+}
+
+/**
+ * Alice online with Bob as a contact, Bob offline: Bob started once (so his pre-key bundle is
+ * in the DHT), then closed; Alice's messages to him go to his mailbox. Both without a link
+ * listener unless `options` says otherwise.
+ */
+export async function offlinePair(
+  t: Teardown,
+  net: Pick<Testnet, 'bootstrap'>,
+  options: Partial<NodeClientOptions> = {},
+): Promise<OfflinePair> {
+  const bobHome = tmpHome(t, 'bob')
+  const bob = await startClient(t, net, bobHome, { listen: false, ...options })
+  await bob.close()
+  const alice = await startClient(t, net, tmpHome(t, 'alice'), { listen: false, ...options })
+  await alice.contacts.add(bob.contactUri)
+  return {
+    alice,
+    bobHome,
+    bob: { textId: bob.textId, contactUri: bob.contactUri, identity: bob.identity },
+  }
+}

@@ -15,4 +15,12 @@ export {
   listenLinks,
   type Teardown,
 } from './harness.js'
-export { testnet, startClient, collect, whenClient, introduce } from './clients.js'
+export {
+  testnet,
+  startClient,
+  collect,
+  whenClient,
+  introduce,
+  offlinePair,
+  type OfflinePair,
+} from './clients.js'

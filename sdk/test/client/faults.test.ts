@@ -1,10 +1,13 @@
 import t from 'tap'
 import { mailboxKeyFor, ManualClock, type PassageClient } from '@passage/sdk'
-import { collect, tmpHome, startClient, testnet } from '@passage/sdk/testing'
+import { collect, tmpHome, startClient, testnet, offlinePair } from '@passage/sdk/testing'
 
 class Crash extends Error {}
 
-async function mailboxSize(net: Awaited<ReturnType<typeof testnet>>, client: PassageClient) {
+async function mailboxSize(
+  net: Awaited<ReturnType<typeof testnet>>,
+  client: Pick<PassageClient, 'identity'>,
+) {
   const key = mailboxKeyFor(client.identity.publicKey)
   let n = 0
   for (const node of net.nodes) n += (await node.mailboxStore.list(key, Date.now(), 256)).length
@@ -13,12 +16,9 @@ async function mailboxSize(net: Awaited<ReturnType<typeof testnet>>, client: Pas
 
 t.test('the recipient crashes between fetch and delete: nothing lost, nothing twice', async (t) => {
   const net = await testnet(t)
-  const bobHome = tmpHome(t, 'bob')
-  let bob = await startClient(t, net, bobHome, { listen: false })
-  const bobUri = bob.contactUri
-  await bob.close()
-  const alice = await startClient(t, net, tmpHome(t, 'alice'), { listen: false })
-  const { id } = await alice.contacts.add(bobUri)
+  const { alice, bobHome, bob: offline } = await offlinePair(t, net)
+  const id = offline.textId
+  let bob: PassageClient
   const texts = Array.from({ length: 10 }, (_, i) => `m${i}`)
   for (const text of texts) t.equal((await alice.send(id, text)).state, 'stored')
 
@@ -70,12 +70,9 @@ t.test(
   'the recipient crashes in the middle of a batch: the rest arrives after restart',
   async (t) => {
     const net = await testnet(t)
-    const bobHome = tmpHome(t, 'bob')
-    let bob = await startClient(t, net, bobHome, { listen: false })
-    const bobUri = bob.contactUri
-    await bob.close()
-    const alice = await startClient(t, net, tmpHome(t, 'alice'), { listen: false })
-    const { id } = await alice.contacts.add(bobUri)
+    const { alice, bobHome, bob: offline } = await offlinePair(t, net)
+    const id = offline.textId
+    let bob: PassageClient
     const texts = Array.from({ length: 8 }, (_, i) => `m${i}`)
     for (const text of texts) await alice.send(id, text)
 

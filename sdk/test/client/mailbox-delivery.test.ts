@@ -1,21 +1,16 @@
 import t from 'tap'
 import { mailboxKeyFor } from '@passage/sdk'
-import { collect, tmpHome, startClient, testnet, whenClient } from '@passage/sdk/testing'
+import { collect, startClient, testnet, whenClient, offlinePair } from '@passage/sdk/testing'
 
 t.test(
   'the recipient is offline: 50 messages wait in its mailbox, arrive once, in order',
   async (t) => {
     const net = await testnet(t)
-    const bobHome = tmpHome(t, 'bob')
     // Bob starts once (publishes his pre-key bundle), then goes offline.
-    let bob = await startClient(t, net, bobHome, { listen: false })
-    const bobUri = bob.contactUri
-    await bob.close()
-
-    const alice = await startClient(t, net, tmpHome(t, 'alice'), { listen: false })
-    const contact = await alice.contacts.add(bobUri, { name: 'Bob' })
+    const { alice, bobHome, bob: offline } = await offlinePair(t, net)
+    const contact = await alice.contacts.add(offline.contactUri, { name: 'Bob' })
     t.equal(contact.name, 'Bob')
-    t.equal(contact.id, bob.textId)
+    t.equal(contact.id, offline.textId)
     const sent = []
     for (let i = 0; i < 50; i++) {
       sent.push(await alice.send(contact.id, `message ${i}`))
@@ -26,7 +21,7 @@ t.test(
     )
     t.equal(alice.status().outbox, 0)
 
-    bob = await startClient(t, net, bobHome, { listen: false })
+    const bob = await startClient(t, net, bobHome, { listen: false })
     const events = collect(bob, 51, 1_000)
     const got = await bob.fetchInbox()
     t.same(

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { ManualClock, ManualTimers } from '@passage/sdk'
-import { collect, tmpHome, startClient, testnet, whenClient } from '@passage/sdk/testing'
+import { collect, startClient, testnet, whenClient, offlinePair } from '@passage/sdk/testing'
 
 t.test(
   'a running client fetches its mailbox at start and every interval (injected clock)',
@@ -10,15 +10,11 @@ t.test(
     const clock = new ManualClock(Date.now())
     const timers = new ManualTimers(clock)
     const intervalMs = 60_000
-    const bobHome = tmpHome(t, 'bob')
-    let bob = await startClient(t, net, bobHome, { listen: false })
-    const bobUri = bob.contactUri
-    await bob.close()
-    const alice = await startClient(t, net, tmpHome(t, 'alice'), { listen: false })
-    const { id } = await alice.contacts.add(bobUri)
+    const { alice, bobHome, bob: offline } = await offlinePair(t, net)
+    const id = offline.textId
     await alice.send(id, 'waiting at start')
 
-    bob = await startClient(
+    const bob = await startClient(
       t,
       net,
       bobHome,

@@ -13,12 +13,12 @@ import {
   type RefusedEvent,
 } from '@passage/sdk'
 import { libsignalKeys, LibsignalSession } from '@passage/sdk/node'
-import { collect, tmpHome, startClient, testnet } from '@passage/sdk/testing'
+import { collect, tmpHome, startClient, testnet, offlinePair } from '@passage/sdk/testing'
 
 type Net = Awaited<ReturnType<typeof testnet>>
 
 /** Every envelope (deduplicated by ID) in `client`'s mailbox on the testnet's nodes. */
-async function envelopesOf(net: Net, client: PassageClient): Promise<Bytes[]> {
+async function envelopesOf(net: Net, client: Pick<PassageClient, 'identity'>): Promise<Bytes[]> {
   const key = mailboxKeyFor(client.identity.publicKey)
   const found = new Map<string, Bytes>()
   for (const node of net.nodes) {
@@ -108,15 +108,10 @@ t.test(
 
 t.test('tampered ciphertexts are rejected; the genuine message still arrives once', async (t) => {
   const net = await testnet(t)
-  const bobHome = tmpHome(t, 'bob')
-  let bob = await startClient(t, net, bobHome, { listen: false })
-  const bobUri = bob.contactUri
-  const bobIdentity = bob.identity
-  await bob.close()
-  const alice = await startClient(t, net, tmpHome(t, 'alice'), { listen: false })
-  await alice.contacts.add(bobUri)
-  await alice.send(bob.textId, 'genuine')
-  const [genuine] = await envelopesOf(net, bob)
+  const { alice, bobHome, bob: offline } = await offlinePair(t, net)
+  const bobIdentity = offline.identity
+  await alice.send(offline.textId, 'genuine')
+  const [genuine] = await envelopesOf(net, offline)
   t.ok(genuine, 'the genuine envelope is stored')
   // 1: a flipped bit in the seal (HPKE/AES-GCM): the seal does not open.
   const outer = Uint8Array.from(genuine!) as Bytes
@@ -151,7 +146,7 @@ t.test('tampered ciphertexts are rejected; the genuine message still arrives onc
     t.ok((await net.nodes[2]!.putEnvelope(bobIdentity.publicKey, data)).stored > 0)
   }
 
-  bob = await startClient(t, net, bobHome, { listen: false })
+  const bob = await startClient(t, net, bobHome, { listen: false })
   const refused = refusals(bob)
   const shown = collect(bob, 2, 1_500)
   await bob.fetchInbox()

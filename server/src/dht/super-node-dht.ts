@@ -1,13 +1,6 @@
 import { lookup as dnsLookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
-import {
-  DhtNode,
-  systemClock,
-  type Clock,
-  type DhtNodeOptions,
-  type Identity,
-  type NodeAddress,
-} from '@passage/sdk'
+import { DhtNode, systemClock, systemTimers, type Clock, type DhtNodeOptions, type Timers, type Identity, type NodeAddress } from '@passage/sdk'
 import { bindUdpSocket } from '@passage/sdk/node'
 import type { Kysely } from 'kysely'
 import type { Registry } from 'prom-client'
@@ -28,21 +21,6 @@ export const DHT_SAVE_CONTACTS_INTERVAL_MS = 300_000 // 5 min: at most 5 min of 
 export const DHT_BOOTSTRAP_RETRY_MS = 1_000 // 1 s: a peer that starts with us is found fast
 /** Longest wait between bootstrap attempts while no node is verified. */
 export const DHT_BOOTSTRAP_RETRY_MAX_MS = 30_000 // 30 s: calm against a peer that is down
-
-/** The timer functions the DHT service uses; tests pass their own to fire them by hand. */
-export interface DhtTimers {
-  setTimeout(callback: () => void, ms: number): unknown
-  clearTimeout(handle: unknown): void
-  setInterval(callback: () => void, ms: number): unknown
-  clearInterval(handle: unknown): void
-}
-
-const nodeTimers: DhtTimers = {
-  setTimeout: (callback, ms) => setTimeout(callback, ms).unref(),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-  setInterval: (callback, ms) => setInterval(callback, ms).unref(),
-  clearInterval: (handle) => clearInterval(handle as NodeJS.Timeout),
-}
 
 /** The logger subset used (pino's). */
 export interface SuperNodeDhtLogger {
@@ -69,7 +47,8 @@ export interface SuperNodeDhtOptions {
   logger?: SuperNodeDhtLogger
   /** Registers the DHT metrics there (the app's registry). */
   registry?: Registry
-  timers?: DhtTimers
+  /** Maintenance, saves and bootstrap retries; the SDK's `systemTimers` by default (tests: `ManualTimers`). */
+  timers?: Timers
   maintainIntervalMs?: number
   saveContactsIntervalMs?: number
   bootstrapRetryMs?: number
@@ -111,7 +90,7 @@ export class SuperNodeDht {
   readonly bootstrapState: BootstrapState = { attempts: 0, verified: 0, nextAt: undefined }
   private readonly options: SuperNodeDhtOptions
   private readonly clock: Clock
-  private readonly timers: DhtTimers
+  private readonly timers: Timers
   private readonly log: SuperNodeDhtLogger | undefined
   private savedContacts: NodeAddress[] = []
   private maintainHandle: unknown
@@ -126,7 +105,7 @@ export class SuperNodeDht {
     this.options = options
     this.node = node
     this.clock = options.clock ?? systemClock
-    this.timers = options.timers ?? nodeTimers
+    this.timers = options.timers ?? systemTimers
     this.log = options.logger
     this.contactsStore = stores.contacts
     this.mailboxStore = stores.mailbox

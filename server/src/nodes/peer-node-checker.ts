@@ -1,31 +1,8 @@
-import {
-  createNodeList,
-  encodeTextId,
-  equalBytes,
-  fromBase64Url,
-  idMatchesKey,
-  MAX_NODE_LIST_NODES,
-  MAX_RECORD_PAYLOAD_BYTES,
-  nodeListPayloadBytes,
-  parseTextId,
-  type Clock,
-  type Identity,
-  type NodeId,
-  type NodeList,
-  type NodeListEntry,
-} from '@passage/sdk'
+import { createNodeList, encodeTextId, equalBytes, fromBase64Url, idMatchesKey, MAX_NODE_LIST_NODES, MAX_RECORD_PAYLOAD_BYTES, nodeListPayloadBytes, parseTextId, systemTimers, type Clock, type Identity, type NodeId, type NodeList, type NodeListEntry, type Timers } from '@passage/sdk'
 import type { Endpoint } from '../config.js'
 
-/** The timer functions the checker uses; tests pass their own (or none) and tick by hand. */
-export interface CheckerTimers {
-  setInterval(callback: () => void, ms: number): unknown
-  clearInterval(handle: unknown): void
-}
-
-const nodeTimers: CheckerTimers = {
-  setInterval: (callback, ms) => setInterval(callback, ms).unref(),
-  clearInterval: (handle) => clearInterval(handle as NodeJS.Timeout),
-}
+/** The timers the checker uses; tests pass their own (or none) and tick by hand. */
+export type CheckerTimers = Pick<Timers, 'setInterval' | 'clearInterval'>
 
 /**
  * How often the timer asks the clock whether a round is due: 1 s, so a round starts at
@@ -108,7 +85,7 @@ export class PeerNodeChecker {
   /** Starts checking: a round now, then one every `intervalMs` (idempotent). */
   start(): void {
     if (this.handle !== undefined || this.options.timers === null) return
-    const timers = this.options.timers ?? nodeTimers
+    const timers = this.options.timers ?? systemTimers
     this.handle = timers.setInterval(
       () => void this.tick(),
       Math.min(TICK_MS, this.options.intervalMs),
@@ -139,7 +116,7 @@ export class PeerNodeChecker {
   async stop(): Promise<void> {
     this.stopped = true
     if (this.handle !== undefined) {
-      ;(this.options.timers ?? nodeTimers).clearInterval(this.handle)
+      ;(this.options.timers ?? systemTimers).clearInterval(this.handle)
       this.handle = undefined
     }
     await this.round?.catch(() => undefined)
