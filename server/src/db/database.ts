@@ -10,7 +10,7 @@ import {
   sql,
 } from 'kysely'
 import pg from 'pg'
-import { migrateToLatest } from './migrations.js'
+import { migrateToLatest } from './migrate.js'
 import { PGliteDialect } from './pglite-dialect.js'
 import type { Database } from './schema.js'
 

@@ -1,4 +1,14 @@
-import { toBytes, toHex, TOMBSTONE_TTL_MS, type Bytes, type EnvelopeSummary, type MailboxQuota, type MailboxStore, type PutOutcome, type StoredEnvelope } from '@passage/sdk'
+import {
+  toBytes,
+  toHex,
+  TOMBSTONE_TTL_MS,
+  type Bytes,
+  type EnvelopeSummary,
+  type MailboxQuota,
+  type MailboxStore,
+  type PutOutcome,
+  type StoredEnvelope,
+} from '@passage/sdk'
 import { CompiledQuery, type Kysely } from 'kysely'
 import { BatchQueue, takeMatching } from './batch-queue.js'
 import type { Database } from './schema.js'

@@ -1,4 +1,12 @@
-import { decodeSignedRecord, encodeSignedRecord, equalBytes, ReplayError, type Bytes, type RecordStore, type SignedRecord } from '@passage/sdk'
+import {
+  decodeSignedRecord,
+  encodeSignedRecord,
+  equalBytes,
+  ReplayError,
+  type Bytes,
+  type RecordStore,
+  type SignedRecord,
+} from '@passage/sdk'
 import { CompiledQuery, type Kysely } from 'kysely'
 import type { Database } from './schema.js'
 

@@ -1,6 +1,15 @@
 import { lookup as dnsLookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
-import { DhtNode, systemClock, systemTimers, type Clock, type DhtNodeOptions, type Timers, type Identity, type NodeAddress } from '@passage/sdk'
+import {
+  DhtNode,
+  systemClock,
+  systemTimers,
+  type Clock,
+  type DhtNodeOptions,
+  type Timers,
+  type Identity,
+  type NodeAddress,
+} from '@passage/sdk'
 import { bindUdpSocket } from '@passage/sdk/node'
 import type { Kysely } from 'kysely'
 import type { Registry } from 'prom-client'

@@ -1,4 +1,21 @@
-import { createNodeList, encodeTextId, equalBytes, fromBase64Url, idMatchesKey, MAX_NODE_LIST_NODES, MAX_RECORD_PAYLOAD_BYTES, nodeListPayloadBytes, parseTextId, systemTimers, type Clock, type Identity, type NodeId, type NodeList, type NodeListEntry, type Timers } from '@passage/sdk'
+import {
+  createNodeList,
+  encodeTextId,
+  equalBytes,
+  fromBase64Url,
+  idMatchesKey,
+  MAX_NODE_LIST_NODES,
+  MAX_RECORD_PAYLOAD_BYTES,
+  nodeListPayloadBytes,
+  parseTextId,
+  systemTimers,
+  type Clock,
+  type Identity,
+  type NodeId,
+  type NodeList,
+  type NodeListEntry,
+  type Timers,
+} from '@passage/sdk'
 import type { Endpoint } from '../config.js'
 
 /** The timers the checker uses; tests pass their own (or none) and tick by hand. */

@@ -1,4 +1,11 @@
-import { announceFromJson, announceToJson, nodeIdToHex, ReplayError, verifyAnnounce, type AnnounceJson } from '@passage/sdk'
+import {
+  announceFromJson,
+  announceToJson,
+  nodeIdToHex,
+  ReplayError,
+  verifyAnnounce,
+  type AnnounceJson,
+} from '@passage/sdk'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { announceResultOfCode, normalizeError } from '../plugins/errors.js'
 import { toPeer } from './peer.js'
