@@ -255,7 +255,7 @@ export {
   type SignalSession,
   type SignalProvider,
 } from './signal/signal-session.js'
-export { MAX_RESPONSE_BYTES } from './bootstrap/bootstrap-client.js'
+export { MAX_RESPONSE_BYTES } from './bootstrap/bootstrap-http.js'
 // Super-node list (issue 5): GET /v1/nodes, record type 5
 export {
   MAX_NODE_LIST_NODES,

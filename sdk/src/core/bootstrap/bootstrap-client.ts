@@ -1,30 +1,14 @@
 import type { Verifier } from '../crypto/key-provider.js'
 import { systemClock, type Clock } from '../runtime/clock.js'
-import {
-  host,
-  hostFetch,
-  type AbortSignalLike,
-  type Fetch,
-  type FetchResponse,
-  type UrlLike,
-} from '../runtime/host.js'
+import { hostFetch, type AbortSignalLike, type Fetch, type UrlLike } from '../runtime/host.js'
 import { systemTimers, type Timers } from '../runtime/timers.js'
 import {
-  BadChecksumError,
-  BadSignatureError,
-  ClockSkewError,
   KeyMismatchError,
   MalformedError,
   NoIdentityError,
   NotFoundError,
   PassageError,
   RemoteError,
-  ReplayError,
-  RetryAfterError,
-  TimeoutError,
-  TooLargeError,
-  UnavailableError,
-  WrongAudienceError,
 } from '../errors.js'
 import { idMatchesKey, type Identity } from '../identity/identity.js'
 import { NODE_ID_BYTES, PUBLIC_KEY_BYTES, type NodeId } from '../identity/node-id.js'
@@ -40,6 +24,7 @@ import {
 } from '../records/announce.js'
 import { fromBase64Url, type Bytes } from '../wire/bytes.js'
 import { verifyNodeListRecord, type NodeList } from '../records/node-list.js'
+import { BootstrapHttp, parseServerUrl, type Reply } from './bootstrap-http.js'
 
 /**
  * How long one request may take, body included, before it fails with a TimeoutError: 10 s,
@@ -152,54 +137,8 @@ export interface ReadyStatus {
   checks: Record<string, string>
 }
 
-interface Reply {
-  status: number
-  headers: FetchResponse['headers']
-  body: unknown
-}
-
-type ErrorClass = new (message?: string, options?: { cause?: unknown }) => PassageError
-
-/** The one place that turns a server's refusal `code` back into the SDK's error classes. */
-const ERRORS_BY_CODE: ReadonlyMap<string, ErrorClass> = new Map<string, ErrorClass>([
-  [MalformedError.code, MalformedError],
-  [BadChecksumError.code, BadChecksumError],
-  [KeyMismatchError.code, KeyMismatchError],
-  [BadSignatureError.code, BadSignatureError],
-  [ClockSkewError.code, ClockSkewError],
-  [WrongAudienceError.code, WrongAudienceError],
-  [ReplayError.code, ReplayError],
-  [TooLargeError.code, TooLargeError],
-  [NotFoundError.code, NotFoundError],
-  [UnavailableError.code, UnavailableError],
-])
-
-/** For answers without a recognised `code` (a proxy in between, an older server). */
-const ERRORS_BY_STATUS: ReadonlyMap<number, ErrorClass> = new Map<number, ErrorClass>([
-  [404, NotFoundError],
-  [413, TooLargeError],
-  [503, UnavailableError],
-])
-
 /** The live-peers gauge in the Prometheus text of `/metrics`. */
 const LIVE_PEERS_SAMPLE = /^passage_live_peers(?:\{[^}]*\})?\s+(\d+)\s*$/m
-
-/**
- * The largest answer read from a super-node: 1 MiB. A full peer list of 100 is about 60 KB;
- * anything much larger is a broken or hostile server, not worth the memory.
- */
-export const MAX_RESPONSE_BYTES = 1_048_576
-
-const NETWORK_REASONS: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset',
-  ENOTFOUND: 'host not found',
-  EAI_AGAIN: 'DNS lookup failed',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  ETIMEDOUT: 'connection timed out',
-  UND_ERR_SOCKET: 'the connection closed unexpectedly',
-}
 
 /**
  * A client of a super-node's bootstrap HTTP API (`/v1/announce`, `/v1/peers`, `/v1/info`,
@@ -225,9 +164,7 @@ export class BootstrapClient {
   private readonly identity: Identity | undefined
   private readonly verifier: Verifier
   private readonly clock: Clock
-  private readonly timers: Pick<Timers, 'setTimeout' | 'clearTimeout'>
-  private readonly fetchImpl: Fetch
-  private readonly timeoutMs: number
+  private readonly http: BootstrapHttp
   private readonly onRejectedPeer: BootstrapClientOptions['onRejectedPeer']
   private serverInfo: BootstrapInfo | undefined
   private readonly expectedServerId: string | undefined
@@ -238,19 +175,24 @@ export class BootstrapClient {
     this.identity = options.identity
     this.verifier = options.keys ?? (options.identity as Identity).keys
     this.clock = options.clock ?? systemClock
-    this.fetchImpl = options.fetch ?? hostFetch
-    this.timers = options.timers ?? systemTimers
-    this.timeoutMs = options.timeoutMs ?? BOOTSTRAP_TIMEOUT_MS
+    const timeoutMs = options.timeoutMs ?? BOOTSTRAP_TIMEOUT_MS
     this.onRejectedPeer = options.onRejectedPeer
     this.expectedServerId = options.serverId === undefined ? undefined : toTextId(options.serverId)
-    if (!Number.isFinite(this.timeoutMs) || this.timeoutMs <= 0) {
-      throw new MalformedError(`timeoutMs must be a positive number, got ${this.timeoutMs}`)
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+      throw new MalformedError(`timeoutMs must be a positive number, got ${timeoutMs}`)
     }
+    this.http = new BootstrapHttp({
+      url: this.url,
+      fetch: options.fetch ?? hostFetch,
+      timers: options.timers ?? systemTimers,
+      clock: this.clock,
+      timeoutMs,
+    })
   }
 
   /** The server's identity and parameters (`GET /v1/info`); also refreshes the cached copy. */
   async info(options: RequestOptions = {}): Promise<BootstrapInfo> {
-    const reply = await this.request('GET', 'v1/info', options)
+    const reply = await this.http.request('GET', 'v1/info', options)
     const body = reply.body
     if (!isObject(body)) throw this.unexpected('v1/info', 'not an object')
     const textId = body.id
@@ -318,7 +260,7 @@ export class BootstrapClient {
     })
     // Reserved before sending, so concurrent announces never share a seq.
     this.lastSeq = Math.max(this.lastSeq, seq)
-    const reply = await this.request('POST', 'v1/announce', {
+    const reply = await this.http.request('POST', 'v1/announce', {
       ...options,
       json: announceToJson(announce),
     })
@@ -357,7 +299,7 @@ export class BootstrapClient {
     }
     const server = await this.audience(options)
     const path = query.length > 0 ? `v1/peers?${query.join('&')}` : 'v1/peers'
-    const reply = await this.request('GET', path, options)
+    const reply = await this.http.request('GET', path, options)
     if (!isObject(reply.body) || !Array.isArray(reply.body.peers)) {
       throw this.unexpected('v1/peers', 'no peers list')
     }
@@ -379,7 +321,7 @@ export class BootstrapClient {
     const server = await this.audience(options)
     let reply: Reply
     try {
-      reply = await this.request('GET', `v1/peers/${encodeURIComponent(textId)}`, options)
+      reply = await this.http.request('GET', `v1/peers/${encodeURIComponent(textId)}`, options)
     } catch (error) {
       if (error instanceof NotFoundError) return undefined
       throw error
@@ -395,7 +337,7 @@ export class BootstrapClient {
 
   /** `GET /healthz`: resolves when the server process answers, throws otherwise. */
   async health(options: RequestOptions = {}): Promise<HealthStatus> {
-    const reply = await this.request('GET', 'healthz', options)
+    const reply = await this.http.request('GET', 'healthz', options)
     const body = reply.body
     return { status: isObject(body) && typeof body.status === 'string' ? body.status : 'ok' }
   }
@@ -405,13 +347,13 @@ export class BootstrapClient {
    * checks) resolves with `ready: false`; only an unreachable one throws.
    */
   async ready(options: RequestOptions = {}): Promise<ReadyStatus> {
-    const reply = await this.request('GET', 'readyz', {
+    const reply = await this.http.request('GET', 'readyz', {
       ...options,
       accept: (status) => status === 503,
     })
     const body = reply.body
     if (!isObject(body) || !isObject(body.checks)) {
-      if (reply.status === 503) throw this.refusal(reply)
+      if (reply.status === 503) throw this.http.refusal(reply)
       throw this.unexpected('readyz', 'no checks')
     }
     const checks: Record<string, string> = {}
@@ -425,7 +367,7 @@ export class BootstrapClient {
    * or `undefined` when it does not expose it (operators often keep /metrics private).
    */
   async livePeerCount(options: RequestOptions = {}): Promise<number | undefined> {
-    const reply = await this.request('GET', 'metrics', { ...options, accept: () => true })
+    const reply = await this.http.request('GET', 'metrics', { ...options, accept: () => true })
     if (reply.status !== 200) return undefined
     if (typeof reply.body !== 'string') return undefined
     const match = LIVE_PEERS_SAMPLE.exec(reply.body)
@@ -443,7 +385,7 @@ export class BootstrapClient {
    */
   async nodes(options: RequestOptions = {}): Promise<NodeList> {
     const server = await this.audience(options)
-    const reply = await this.request('GET', 'v1/nodes', options)
+    const reply = await this.http.request('GET', 'v1/nodes', options)
     const body = reply.body
     if (!isObject(body) || typeof body.record !== 'string') {
       throw this.unexpected('v1/nodes', 'no record')
@@ -487,94 +429,6 @@ export class BootstrapClient {
     }
   }
 
-  private async request(
-    method: 'GET' | 'POST',
-    path: string,
-    options: RequestOptions & { json?: unknown; accept?: (status: number) => boolean },
-  ): Promise<Reply> {
-    const url = new host.URL(path, this.url.href)
-    const where = `the super-node at ${this.url.href}`
-    const outer = options.signal
-    outer?.throwIfAborted()
-    const controller = new host.AbortController()
-    let timedOut = false
-    const timer = this.timers.setTimeout(() => {
-      timedOut = true
-      controller.abort()
-    }, this.timeoutMs)
-    const forward = () => controller.abort(outer?.reason)
-    outer?.addEventListener('abort', forward, { once: true })
-    try {
-      const headers: Record<string, string> = { accept: 'application/json' }
-      if (options.json !== undefined) headers['content-type'] = 'application/json'
-      const response = await this.fetchImpl(url.href, {
-        method,
-        headers,
-        ...(options.json !== undefined ? { body: JSON.stringify(options.json) } : {}),
-        signal: controller.signal,
-      })
-      const declared = Number(response.headers.get('content-length') ?? 0)
-      if (declared > MAX_RESPONSE_BYTES) {
-        await response.body?.cancel()
-        throw new RemoteError(
-          `${where} sent an answer of ${declared} bytes, over the ${MAX_RESPONSE_BYTES} accepted`,
-        )
-      }
-      const text = await response.text()
-      if (text.length > MAX_RESPONSE_BYTES) {
-        throw new RemoteError(
-          `${where} sent an answer over the ${MAX_RESPONSE_BYTES} bytes accepted`,
-        )
-      }
-      let body: unknown = undefined
-      if (text.length > 0) {
-        try {
-          body = JSON.parse(text)
-        } catch {
-          body = text
-        }
-      }
-      const reply: Reply = { status: response.status, headers: response.headers, body }
-      if (response.ok || options.accept?.(response.status)) return reply
-      throw this.refusal(reply)
-    } catch (error) {
-      if (outer?.aborted) throw outer.reason
-      if (timedOut) {
-        throw new TimeoutError(
-          `${where} did not answer ${method} /${path.split('?')[0]} within ${this.timeoutMs / 1000} s; check the URL and your network, or retry later`,
-          { cause: error },
-        )
-      }
-      if (error instanceof PassageError) throw error
-      throw new RemoteError(
-        `could not reach ${where} (${networkReason(error)}); check the URL and that the server is running`,
-        { cause: error },
-      )
-    } finally {
-      this.timers.clearTimeout(timer)
-      outer?.removeEventListener('abort', forward)
-    }
-  }
-
-  /** The typed error for a refusal (a non-2xx answer). */
-  private refusal(reply: Reply): PassageError {
-    const body = isObject(reply.body) ? reply.body : {}
-    const code = typeof body.code === 'string' ? body.code : undefined
-    const message = typeof body.message === 'string' && body.message ? body.message : undefined
-    if (code === RetryAfterError.code || reply.status === 429) {
-      return new RetryAfterError(
-        retryAfterMs(reply.headers.get('retry-after'), this.clock),
-        message ?? `the super-node at ${this.url.origin} is rate limiting this client; retry later`,
-      )
-    }
-    const byCode = code === undefined ? undefined : ERRORS_BY_CODE.get(code)
-    const ErrorClass = byCode ?? ERRORS_BY_STATUS.get(reply.status)
-    if (ErrorClass) return new ErrorClass(message)
-    return new RemoteError(
-      `the super-node at ${this.url.origin} answered HTTP ${reply.status}${code ? ` ${code}` : ''}${message ? `: ${message}` : ''}`,
-    )
-  }
-
   private unexpected(route: string, what: string): RemoteError {
     return new RemoteError(
       `the super-node at ${this.url.origin} answered /${route} with something this client does not understand (${what}); is it a Passage super-node of a compatible version?`,
@@ -582,48 +436,10 @@ export class BootstrapClient {
   }
 }
 
-function parseServerUrl(input: string | { readonly href: string }): UrlLike {
-  const given = typeof input === 'string' ? input : input.href
-  let text = given.trim()
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) text = `http://${text}`
-  let url: UrlLike
-  try {
-    url = new host.URL(text)
-  } catch (cause) {
-    throw new MalformedError(`not a URL: ${JSON.stringify(given)}`, { cause })
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new MalformedError(`a super-node URL is http:// or https://, got ${url.protocol}//`)
-  }
-  url.search = ''
-  url.hash = ''
-  if (!url.pathname.endsWith('/')) url.pathname += '/'
-  return url
-}
-
 function toTextId(id: string | Uint8Array): string {
   if (typeof id === 'string') return encodeTextId(parseTextId(id))
   if (id.byteLength !== NODE_ID_BYTES) throw new MalformedError(`an ID is ${NODE_ID_BYTES} bytes`)
   return encodeTextId(new Uint8Array(id))
-}
-
-/** `Retry-After` is either seconds or an HTTP date. */
-function retryAfterMs(header: string | null, clock: Clock): number | undefined {
-  if (header === null || header.trim() === '') return undefined
-  const trimmed = header.trim()
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000
-  const date = Date.parse(trimmed)
-  return Number.isNaN(date) ? undefined : Math.max(0, date - clock.now())
-}
-
-function networkReason(error: unknown): string {
-  let message = error instanceof Error ? error.message : String(error)
-  for (let e = error, depth = 0; isObject(e) && depth < 4; e = e.cause, depth++) {
-    const code = e.code
-    if (typeof code === 'string') return NETWORK_REASONS[code] ?? code
-    if (typeof e.message === 'string' && e.message) message = e.message
-  }
-  return message
 }
 
 function asPassageError(error: unknown): PassageError {
