@@ -303,11 +303,13 @@ export class Outbox {
   ): Promise<void> {
     const changed = await this.writeDelivered(entry, state, route)
     this.count = Math.max(0, this.count - 1)
+    // The caller's message is at least where this answer puts it, even when a receipt that
+    // came first (a fast reader) moved it further already.
+    if (message) {
+      if (stateRank(state) > stateRank(message.state)) message.state = state
+      message.route ??= route
+    }
     if (entry.messageId && changed) {
-      if (message && stateRank(state) > stateRank(message.state)) {
-        message.state = state
-        message.route ??= route
-      }
       this.ctx.events.emit('delivery', {
         messageId: entry.messageId,
         contactId: entry.contactId,

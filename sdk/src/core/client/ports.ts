@@ -87,8 +87,9 @@ export interface ClientWriter {
   /** Inserts a message; false when one with its ID exists (nothing changes then). */
   insertMessage(message: StoredMessage): Promise<boolean>
   /**
-   * Moves a message's state forward to `state` (never back), sets `read` with `read`, and its
-   * route when it has none. True when it moved.
+   * Moves a message's state forward to `state` (never back) and sets `read` with `read`; sets
+   * its route when it has none, even when the state does not move (a read receipt can come
+   * before the link's "stored" answer). True when the state moved.
    */
   advanceState(messageId: MessageId, state: DeliveryState, route?: MessageRoute): Promise<boolean>
   /** True when `messageId` is an outgoing message to `contactId` (a receipt may move it). */

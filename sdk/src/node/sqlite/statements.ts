@@ -162,21 +162,23 @@ export class SqliteClientStatements {
   }
 
   /**
-   * Moves a message's state forward to `state` (never back), setting `read` with `read` and
-   * its route when it has none. True when it changed.
+   * Moves a message's state forward to `state` (never back), setting `read` with `read`; sets
+   * its route when it has none, whether or not the state moved. True when the state moved.
    */
   advanceState(id: string, state: DeliveryState, route: MessageRoute | null): boolean {
+    if (route !== null)
+      this.stmt('update messages set route = ? where id = ? and route is null').run(route, id)
     let statement = this.advance.get(state)
     if (!statement) {
       const lower = statesBefore(state)
       if (lower.length === 0) return false
       statement = this.sqlite.prepare(
-        `update messages set state = ?, read = ${state === 'read' ? '1' : 'read'},
-         route = coalesce(route, ?) where id = ? and state in (${lower.map((s) => `'${s}'`).join(', ')})`,
+        `update messages set state = ?, read = ${state === 'read' ? '1' : 'read'}
+         where id = ? and state in (${lower.map((s) => `'${s}'`).join(', ')})`,
       )
       this.advance.set(state, statement)
     }
-    return statement.run(state, route, id).changes > 0
+    return statement.run(state, id).changes > 0
   }
 
   isOutgoingTo(id: string, contactId: string): boolean {

@@ -136,6 +136,15 @@ export function clientRepositoryConformance(
       { state: 'read', read: true },
       'a read receipt marks it read',
     )
+
+    // A fast reader's receipt can come before the link's "stored" answer: the state stays,
+    // the route is still learned.
+    await r.transaction(async (w) => {
+      await w.insertMessage(message('0b', { direction: 'out', state: 'pending', sentAt: T0 + 9 }))
+    })
+    t.equal(await r.transaction((w) => w.advanceState('0b', 'read')), true)
+    t.equal(await r.transaction((w) => w.advanceState('0b', 'delivered', 'direct')), false)
+    t.match(await r.lastMessage(ALICE), { id: '0b', state: 'read', route: 'direct' })
   })
 
   t.test('unread incoming messages, marking read, unread counts, shown marks', async (t) => {
