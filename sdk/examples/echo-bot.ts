@@ -1,8 +1,8 @@
-// An echo bot: answers every message with "echo: <text>".
+// An echo bot: answers every message with "echo: <text>". After `npm run build`:
 //
-//   PASSAGE_SERVERS=http://127.0.0.1:8080 node --conditions=@passage/source \
-//     --import=@tapjs/typescript/import sdk/examples/echo-bot.ts ./echo-bot-home
+//   PASSAGE_SERVERS=http://127.0.0.1:8080 node sdk/examples/dist/echo-bot.js ./echo-bot-home
 //
+// (`echo-bot-home/` folders are git-ignored: the home holds the bot's secret key.)
 // It creates its identity in the home folder on first run, prints its passage: URI (add it
 // as a contact: `passage contacts add '<uri>'`), and runs until Ctrl-C.
 import { createNodeClient } from '@passage/sdk/node'
