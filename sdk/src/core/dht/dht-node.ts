@@ -29,6 +29,7 @@ import {
   type SignedRecord,
 } from '../records/signed-record.js'
 import { concatBytes, equalBytes, utf8, type Bytes } from '../wire/bytes.js'
+import { AddressCache } from './address-cache.js'
 import { FragmentAssembler } from './fragment-assembler.js'
 import type { Handler, HandlerContext, InboundRequest } from './handlers/context.js'
 import { handleFindNode } from './handlers/find-node.js'
@@ -358,6 +359,8 @@ export class DhtNode {
   /** `host|port` → write token under the current secret. */
   private readonly tokens = new Map<string, Bytes>()
   private readonly assembler = new FragmentAssembler()
+  /** IPv4 addresses this node's datagrams carry, parsed and formatted once. */
+  private readonly addresses = new AddressCache()
   private readonly replay = new ReplayCache()
   private readonly ctx: HandlerContext
   private readonly rateLimit: { perSecond: number; burst: number } | undefined
@@ -452,7 +455,7 @@ export class DhtNode {
   onDatagram(bytes: Uint8Array, from: NodeAddress): void {
     if (this.destroyed) return
     this.stats.received++
-    const decoded = tryDecodeMessage(bytes)
+    const decoded = tryDecodeMessage(bytes, this.addresses)
     if (!decoded.ok) return this.drop(decoded.reason)
     const msg = decoded.message
     if (!REQUEST_KINDS.has(msg.type)) return this.onResponse(msg, from)
@@ -716,7 +719,7 @@ export class DhtNode {
   private send(to: NodeAddress, msg: DhtMessage): void {
     let bytes: Bytes
     try {
-      bytes = encodeMessage(msg)
+      bytes = encodeMessage(msg, this.addresses)
     } catch (error) {
       this.logger?.warn({ err: error, type: msg.type }, 'dht: cannot encode')
       return
@@ -752,7 +755,7 @@ export class DhtNode {
     header.mac = wantProof
     let bytes: Bytes
     try {
-      bytes = encodeParts(header, body)
+      bytes = encodeParts(header, body, this.addresses)
     } catch (error) {
       return Promise.reject(error as Error)
     }
