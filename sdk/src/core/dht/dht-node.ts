@@ -1,9 +1,7 @@
-import { hmac } from '@noble/hashes/hmac.js'
-import { sha256 } from '@noble/hashes/sha2.js'
-import { randomBytes } from '@noble/hashes/utils.js'
 import { systemClock, type Clock } from '../runtime/clock.js'
+import { systemRandom, type Random } from '../runtime/host.js'
+import { BoundedMap } from '../util/bounded-map.js'
 import {
-  BadTokenError,
   MailboxFullError,
   MalformedError,
   PassageError,
@@ -12,7 +10,7 @@ import {
   TimeoutError,
 } from '../errors.js'
 import type { Identity } from '../identity/identity.js'
-import { compareDistance, nodeIdFromPublicKey, type NodeId } from '../identity/node-id.js'
+import { compareDistance, type NodeId } from '../identity/node-id.js'
 import {
   DEFAULT_ENVELOPE_TTL_MS,
   DEFAULT_MAILBOX_QUOTA,
@@ -28,7 +26,7 @@ import {
   verifyRecord,
   type SignedRecord,
 } from '../records/signed-record.js'
-import { concatBytes, equalBytes, utf8, type Bytes } from '../wire/bytes.js'
+import { equalBytes, type Bytes } from '../wire/bytes.js'
 import { AddressCache } from './address-cache.js'
 import { FragmentAssembler } from './fragment-assembler.js'
 import type { Handler, HandlerContext, InboundRequest } from './handlers/context.js'
@@ -54,7 +52,6 @@ import {
   TXID_BYTES,
   NONCE_BYTES,
   proofInput,
-  proofKeyFromShared,
   proofMac,
   recordKeyFor,
   REQUEST_KINDS,
@@ -72,6 +69,11 @@ import {
 import { MemoryRecordStore, type RecordStore } from './record-store.js'
 import { ReplayCache } from './replay-cache.js'
 import { bytesKey, K, RoutingTable } from './routing-table.js'
+import { ProofCache } from './rpc/proof-cache.js'
+import { RateLimiter, type RateLimit } from './rpc/rate-limiter.js'
+import { WriteTokens } from './rpc/write-tokens.js'
+
+export { TOKEN_ROTATE_MS } from './rpc/write-tokens.js'
 
 /** Lookup parallelism (Kademlia's alpha). */
 export const ALPHA = 3
@@ -79,8 +81,6 @@ export const ALPHA = 3
 export const DEFAULT_REQUEST_TIMEOUT_MS = 500
 /** Resends after the first attempt. */
 export const DEFAULT_RETRIES = 3
-/** Write-token secrets rotate this often; the previous one stays valid (BitTorrent: 5 min). */
-export const TOKEN_ROTATE_MS = 300_000 // 5 min
 /** A bucket no lookup touched for this long is refreshed (Kademlia: 1 h; hyperdht ~ 20 min). */
 export const BUCKET_REFRESH_MS = 900_000 // 15 min
 /** Stored mailboxes are republished to the current k closest this often. */
@@ -98,7 +98,7 @@ export const PING_OLDEST_AFTER_MS = 60_000 // 1 min
 export const DEAD_FOR_MS = 60_000 // 1 min
 /** New contacts remembered for the next handover; more wait for the hourly republish. */
 const MAX_PENDING_HANDOVERS = 1000
-/** Entries of the small caches (verified endpoints, key hashes). */
+/** Entries of the small caches (verified endpoints, failures, verification pings). */
 const CACHE_ENTRIES = 10_000
 /**
  * Requests of one node in flight at once; more wait in a queue. Bounds bursts (a sender
@@ -109,8 +109,6 @@ export const DEFAULT_MAX_IN_FLIGHT = 64
 const FRAGMENT_WINDOW = 8
 /** Ceiling on verification pings in flight at once (protects against request floods). */
 const MAX_VERIFY_IN_FLIGHT = 64
-
-const TOKEN_DOMAIN = utf8('passage/dht/token/v1\0')
 /** Random bytes drawn at once for transaction IDs (512 requests' worth). */
 const TXID_POOL_BYTES = 4096
 
@@ -168,7 +166,9 @@ export interface DhtNodeOptions {
   /** Outbound requests in flight at once (default {@link DEFAULT_MAX_IN_FLIGHT}). */
   maxInFlight?: number
   /** Per source IP: inbound requests per second and burst; omitted = no limit. */
-  rateLimit?: { perSecond: number; burst: number }
+  rateLimit?: RateLimit
+  /** Random bytes for transaction IDs, token secrets and nonces (default: the host's crypto). */
+  random?: Random
 }
 
 /** A verified node found by a lookup, with the write token it handed us. */
@@ -252,42 +252,6 @@ interface Candidate extends NodeInfo {
 /** The token of a candidate not asked yet. */
 const NO_TOKEN = new Uint8Array(0) as Bytes
 
-/** A cached public key: its node ID and the MAC-proof key (null: none, a bad key). */
-interface PeerKey {
-  key: Bytes
-  id: NodeId
-  proofKey: Bytes | null | undefined
-}
-
-/** Bytes 1 to 6 of a public key (byte 0 is the type) as a number. */
-function peerNumber(key: Uint8Array): number {
-  return (
-    key[1]! * 0x100_0000_0000 +
-    key[2]! * 0x1_0000_0000 +
-    (((key[3]! << 24) | (key[4]! << 16) | (key[5]! << 8) | key[6]!) >>> 0)
-  )
-}
-
-/** `host|port` strings, made once per endpoint: maps of tokens and proofs are keyed by them. */
-const addrKeys = new Map<string, Map<number, string>>()
-/** Endpoints remembered per host and hosts in all (then forgotten and made again). */
-const ADDR_KEY_ENTRIES = 4096
-
-function addrKey(a: NodeAddress): string {
-  let ports = addrKeys.get(a.host)
-  if (!ports) {
-    if (addrKeys.size >= ADDR_KEY_ENTRIES) addrKeys.clear()
-    addrKeys.set(a.host, (ports = new Map()))
-  }
-  let key = ports.get(a.port)
-  if (key === undefined) {
-    if (ports.size >= ADDR_KEY_ENTRIES) ports.clear()
-    key = `${a.host}|${a.port}`
-    ports.set(a.port, key)
-  }
-  return key
-}
-
 /**
  * A Kademlia DHT node on one UDP socket: answers ping, find-node, mailbox and record
  * requests, and runs iterative lookups, mailbox puts/gets/deletes and record puts/gets.
@@ -340,34 +304,26 @@ export class DhtNode {
   private ticker: ReturnType<typeof setInterval> | undefined
   /** The header of every request, refilled per request (encoding is synchronous). */
   private readonly requestHeader: MessageHeader
-  private readonly failures = new Map<string, number>()
-  private readonly verifying = new Map<string, number>()
+  /** ID key → requests in a row it failed to answer. */
+  private readonly failures = new BoundedMap<string, number>(CACHE_ENTRIES)
+  /** ID key → when we last pinged it to verify its key. */
+  private readonly verifying = new BoundedMap<string, number>(CACHE_ENTRIES)
   private readonly evicting = new Set<string>()
   /** ID key → `host|port` where it last proved its key (the table may have no room for it). */
-  private readonly verified = new Map<string, string>()
-  /** Peer key (as a map key) → MAC-proof key shared with it (null: none, a bad key). */
-  /**
-   * Peers' public keys, by a number from their bytes 1 to 6 (the full key is compared
-   * after): the node ID each hashes to, and the MAC-proof key shared with it once computed.
-   * One entry per peer, no string key built per datagram.
-   */
-  private readonly peers = new Map<number, PeerKey>()
+  private readonly verified = new BoundedMap<string, string>(CACHE_ENTRIES)
+  private readonly proofs: ProofCache
   /** Nodes that entered the table since the last handover. */
   private joined: NodeInfo[] = []
   /** ID key → when a request to it last timed out. */
-  private readonly dead = new Map<string, number>()
-  /** `host|port` → write token under the current secret. */
-  private readonly tokens = new Map<string, Bytes>()
+  private readonly dead = new BoundedMap<string, number>(CACHE_ENTRIES)
+  private readonly tokens: WriteTokens
+  private readonly random: Random
   private readonly assembler = new FragmentAssembler()
   /** IPv4 addresses this node's datagrams carry, parsed and formatted once. */
   private readonly addresses = new AddressCache()
   private readonly replay = new ReplayCache()
   private readonly ctx: HandlerContext
-  private readonly rateLimit: { perSecond: number; burst: number } | undefined
-  private readonly buckets = new Map<string, { tokens: number; at: number }>()
-  private secret: Bytes = randomBytes(32) as Bytes
-  private previousSecret: Bytes = randomBytes(32) as Bytes
-  private secretAt: number
+  private readonly limiter: RateLimiter | undefined
   private lastRepublish: number
   private destroyed = false
   private verifyInFlight = 0
@@ -390,7 +346,10 @@ export class DhtNode {
     this.timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
     this.retries = options.retries ?? DEFAULT_RETRIES
     this.quota = options.quota ?? DEFAULT_MAILBOX_QUOTA
-    this.rateLimit = options.rateLimit
+    this.random = options.random ?? systemRandom
+    this.limiter = options.rateLimit && new RateLimiter(options.rateLimit, this.clock)
+    this.tokens = new WriteTokens(this.clock, this.random)
+    this.proofs = new ProofCache(this.identity)
     this.maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT
     this.mailboxStore = options.mailboxStore ?? new MemoryMailboxStore()
     this.recordStore = options.recordStore ?? new MemoryRecordStore()
@@ -403,7 +362,6 @@ export class DhtNode {
       proof: undefined,
       mac: false,
     }
-    this.secretAt = this.clock.now()
     this.lastRepublish = this.clock.now()
     this.ctx = {
       id: this.id,
@@ -416,8 +374,8 @@ export class DhtNode {
       assembler: this.assembler,
       replay: this.replay,
       verifier: this.identity.keys,
-      tokenFor: (from) => this.tokenFor(from),
-      checkToken: (token, from) => this.checkToken(token, from),
+      tokenFor: (from) => this.tokens.tokenFor(from),
+      checkToken: (token, from) => this.tokens.check(token, from),
       onMailbox: (event, count, bytes) => this.metrics.onMailbox?.(event, count, bytes),
     }
     this.socket.onMessage((bytes, from) => {
@@ -459,27 +417,8 @@ export class DhtNode {
     if (!decoded.ok) return this.drop(decoded.reason)
     const msg = decoded.message
     if (!REQUEST_KINDS.has(msg.type)) return this.onResponse(msg, from)
-    if (!this.allow(from.host)) return this.drop('rate-limited')
+    if (this.limiter && !this.limiter.allow(from.host)) return this.drop('rate-limited')
     this.onRequest(msg, from)
-  }
-
-  private allow(host: string): boolean {
-    if (!this.rateLimit) return true
-    const now = this.clock.now()
-    let b = this.buckets.get(host)
-    if (!b) {
-      if (this.buckets.size > 100_000) this.buckets.clear()
-      b = { tokens: this.rateLimit.burst, at: now }
-      this.buckets.set(host, b)
-    }
-    b.tokens = Math.min(
-      this.rateLimit.burst,
-      b.tokens + ((now - b.at) / 1000) * this.rateLimit.perSecond,
-    )
-    b.at = now
-    if (b.tokens < 1) return false
-    b.tokens--
-    return true
   }
 
   private onResponse(msg: DhtMessage, from: NodeAddress): void {
@@ -488,63 +427,19 @@ export class DhtNode {
     if (!p || p.to.port !== from.port || p.to.host !== from.host || !equalBytes(p.txid, msg.txid)) {
       return this.drop('unsolicited')
     }
-    if (p.expectId && !equalBytes(p.expectId, this.idOf(msg.senderKey))) {
+    if (p.expectId && !equalBytes(p.expectId, this.proofs.idOf(msg.senderKey))) {
       return this.drop('bad-proof')
     }
-    if (p.wantProof && !this.validProof(msg)) return this.drop('bad-proof')
+    if (p.wantProof && !this.proofs.validProof(msg)) return this.drop('bad-proof')
     this.pending.delete(key)
     this.stats.responses++
     if (this.pending.size === 0) this.stopTicker()
     this.settle(p, msg)
   }
 
-  /** Whether a response carries a valid proof of its sender's key (a MAC or a signature). */
-  private validProof(msg: DhtMessage): boolean {
-    if (!msg.proof) return false
-    if (msg.mac) {
-      const key = this.proofKeyFor(msg.senderKey)
-      return key !== undefined && equalBytes(msg.proof, proofMac(key, msg.txid, this.id))
-    }
-    return this.identity.keys.verify(msg.senderKey, proofInput(msg.txid, this.id), msg.proof)
-  }
-
-  /**
-   * The MAC-proof key shared with the holder of `publicKey` (X25519, then hashed), cached:
-   * one key agreement per peer instead of a signature and a verification per proof.
-   */
-  private proofKeyFor(publicKey: Bytes): Bytes | undefined {
-    const peer = this.peer(publicKey)
-    if (peer.proofKey !== undefined) return peer.proofKey ?? undefined
-    let key: Bytes | undefined
-    try {
-      key = proofKeyFromShared(this.identity.agree(publicKey))
-    } catch {
-      key = undefined
-    }
-    peer.proofKey = key ?? null
-    return key
-  }
-
-  /** The cache entry of a public key (a fresh, uncached one when another key shares its number). */
-  private peer(publicKey: Bytes): PeerKey {
-    const n = peerNumber(publicKey)
-    const cached = this.peers.get(n)
-    if (cached && equalBytes(cached.key, publicKey)) return cached
-    const peer: PeerKey = {
-      key: publicKey,
-      id: nodeIdFromPublicKey(publicKey),
-      proofKey: undefined,
-    }
-    if (!cached) {
-      if (this.peers.size >= CACHE_ENTRIES) this.peers.delete(this.peers.keys().next().value!)
-      this.peers.set(n, peer)
-    }
-    return peer
-  }
-
   private onRequest(msg: DhtMessage, from: NodeAddress): void {
     const started = performanceNow()
-    const senderId = this.idOf(msg.senderKey)
+    const senderId = this.proofs.idOf(msg.senderKey)
     let out: MessageBody | Promise<MessageBody>
     try {
       out = this.dispatch({ msg, from, senderId } as InboundRequest)
@@ -595,7 +490,7 @@ export class DhtNode {
     response.wantProof = false
     response.proof = undefined
     if (msg.wantProof) {
-      const key = msg.mac ? this.proofKeyFor(msg.senderKey) : undefined
+      const key = msg.mac ? this.proofs.proofKeyFor(msg.senderKey) : undefined
       if (key) {
         response.proof = proofMac(key, msg.txid, senderId)
         response.mac = true
@@ -635,12 +530,12 @@ export class DhtNode {
         if (now - oldest.lastSeen >= PING_OLDEST_AFTER_MS) this.checkOldest(oldest)
         return
       }
-      if (this.verified.get(key) === addrKey(from)) return this.addVerified({ id, ...from })
+      if (this.verified.get(key) === this.tokens.endpointKey(from))
+        return this.addVerified({ id, ...from })
     }
     const last = this.verifying.get(key)
     if (last !== undefined && now - last < VERIFY_RETRY_MS) return
     if (this.verifyInFlight >= MAX_VERIFY_IN_FLIGHT) return
-    if (this.verifying.size > 10_000) this.verifying.clear()
     this.verifying.set(key, now)
     this.verifyInFlight++
     this.request(from, { type: 'ping' }, { expectId: id, wantProof: true, retries: 1 })
@@ -667,51 +562,13 @@ export class DhtNode {
     if (this.destroyed || equalBytes(node.id, this.id)) return
     const key = bytesKey(node.id)
     this.failures.delete(key)
-    remember(this.verified, key, addrKey(node))
+    this.verified.set(key, this.tokens.endpointKey(node))
     const now = this.clock.now()
     const r = this.table.add(node, now)
     if (r.status === 'added' && this.joined.length < MAX_PENDING_HANDOVERS) this.joined.push(node)
     if (r.status !== 'full') return
     if (now - r.oldest.lastSeen < PING_OLDEST_AFTER_MS) return
     this.checkOldest(r.oldest)
-  }
-
-  private tokenFor(from: NodeAddress, secret = this.currentSecret()): Bytes {
-    if (secret === this.secret) {
-      const cached = this.tokens.get(addrKey(from))
-      if (cached) return cached
-      const token = this.computeToken(from, secret)
-      remember(this.tokens, addrKey(from), token)
-      return token
-    }
-    return this.computeToken(from, secret)
-  }
-
-  private computeToken(from: NodeAddress, secret: Bytes): Bytes {
-    return hmac(sha256, secret, concatBytes(TOKEN_DOMAIN, utf8(addrKey(from)))).slice(
-      0,
-      16,
-    ) as Bytes
-  }
-
-  private currentSecret(): Bytes {
-    const now = this.clock.now()
-    if (now - this.secretAt >= TOKEN_ROTATE_MS) {
-      // Two rotations passed: both old secrets are stale.
-      this.previousSecret =
-        now - this.secretAt >= 2 * TOKEN_ROTATE_MS ? (randomBytes(32) as Bytes) : this.secret
-      this.secret = randomBytes(32) as Bytes
-      this.secretAt = now
-      this.tokens.clear()
-    }
-    return this.secret
-  }
-
-  private checkToken(token: Uint8Array, from: NodeAddress): void {
-    const current = this.currentSecret()
-    if (equalBytes(token, this.tokenFor(from, current))) return
-    if (equalBytes(token, this.tokenFor(from, this.previousSecret))) return
-    throw new BadTokenError()
   }
 
   // ---------------------------------------------------------------- outbound
@@ -861,7 +718,7 @@ export class DhtNode {
   /** 8 random bytes from a pool refilled 512 at a time: one random call per request was ~2% of CPU. */
   private nextTxid(): Bytes {
     if (this.txidAt + TXID_BYTES > this.txidPool.byteLength) {
-      this.txidPool = randomBytes(TXID_POOL_BYTES) as Bytes
+      this.txidPool = this.random(TXID_POOL_BYTES)
       this.txidAt = 0
     }
     const at = this.txidAt
@@ -883,20 +740,20 @@ export class DhtNode {
 
   private noteFailure(id: NodeId): void {
     const key = bytesKey(id)
-    remember(this.dead, key, this.clock.now())
+    this.dead.set(key, this.clock.now())
     const n = (this.failures.get(key) ?? 0) + 1
     if (n >= MAX_FAILURES) {
       this.failures.delete(key)
       this.verified.delete(key)
       this.table.remove(id, this.clock.now())
-    } else remember(this.failures, key, n)
+    } else this.failures.set(key, n)
   }
 
   /** Pings an address; resolves with the responder's verified ID and its view of our address. */
   async ping(to: NodeAddress): Promise<{ id: NodeId; observed: NodeAddress; client: boolean }> {
     const pong = await this.request(to, { type: 'ping' }, { wantProof: true })
     if (pong.type !== 'pong') throw new RemoteError('expected a pong')
-    const id = this.idOf(pong.senderKey)
+    const id = this.proofs.idOf(pong.senderKey)
     if (!pong.client) this.addVerified({ id, host: to.host, port: to.port })
     return { id, observed: pong.observed, client: pong.client }
   }
@@ -913,11 +770,7 @@ export class DhtNode {
   }
 
   private isVerified(c: NodeInfo): boolean {
-    return this.verified.get(bytesKey(c.id)) === addrKey(c)
-  }
-
-  private idOf(publicKey: Bytes): NodeId {
-    return this.peer(publicKey).id
+    return this.verified.get(bytesKey(c.id)) === this.tokens.endpointKey(c)
   }
 
   /**
@@ -1157,7 +1010,7 @@ export class DhtNode {
 
   private signAuth(owner: Identity, audience: NodeId, request: MailboxAuthedRequest) {
     const timestamp = this.clock.now()
-    const nonce = randomBytes(NONCE_BYTES) as Bytes
+    const nonce = this.random(NONCE_BYTES)
     const signature = owner.sign(mailboxAuthInput(audience, timestamp, nonce, request))
     return { ownerKey: owner.publicKey, timestamp, nonce, signature }
   }
@@ -1403,13 +1256,13 @@ export class DhtNode {
     if (expired > 0) this.metrics.onMailbox?.('expire', expired, 0)
     this.assembler.expire(now)
     this.replay.prune(now)
-    this.currentSecret()
+    this.tokens.rotate()
     let refreshed = 0
     if (this.table.size > 0) {
       // In parallel: each lookup has its own alpha, and requests share the in-flight cap.
       const stale = this.table.staleBuckets(now, BUCKET_REFRESH_MS)
       await Promise.all(
-        stale.map((index) => this.lookup(this.table.randomIdInBucket(index, randomBytes(20)))),
+        stale.map((index) => this.lookup(this.table.randomIdInBucket(index, this.random(20)))),
       )
       refreshed = stale.length
     }
@@ -1516,13 +1369,6 @@ const HANDLERS: { [T in MessageKind]?: Handler<T> } = {
   'mailbox-delete': handleMailboxDelete,
   'record-put': handleRecordPut,
   'record-get': handleRecordGet,
-}
-
-/** Sets a bounded cache entry: when full, forgets the oldest entry. */
-function remember<V>(map: Map<string, V>, key: string, value: V): void {
-  map.delete(key)
-  map.set(key, value)
-  if (map.size > CACHE_ENTRIES) map.delete(map.keys().next().value!)
 }
 
 function performanceNow(): number {
