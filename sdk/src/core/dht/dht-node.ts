@@ -1,5 +1,6 @@
 import { systemClock, type Clock } from '../runtime/clock.js'
 import { systemRandom, type Random } from '../runtime/host.js'
+import { systemTimers, type Timers } from '../runtime/timers.js'
 import { BoundedMap } from '../util/bounded-map.js'
 import {
   MailboxFullError,
@@ -40,7 +41,6 @@ import { handleRecordPut } from './handlers/record-put.js'
 import {
   ENVELOPE_ID_BYTES,
   envelopeIdOf,
-  errorFromWire,
   FRAGMENT_BYTES,
   fragmentLength,
   mailboxAuthInput,
@@ -48,8 +48,6 @@ import {
   MAX_DELETE_IDS,
   MAX_ENVELOPE_BYTES,
   encodeMessage,
-  encodeParts,
-  TXID_BYTES,
   NONCE_BYTES,
   proofInput,
   proofMac,
@@ -61,7 +59,6 @@ import {
   type DropReason,
   type MailboxAuthedRequest,
   type MessageBody,
-  type MessageHeader,
   type MessageKind,
   type NodeAddress,
   type NodeInfo,
@@ -71,16 +68,24 @@ import { ReplayCache } from './replay-cache.js'
 import { bytesKey, K, RoutingTable } from './routing-table.js'
 import { ProofCache } from './rpc/proof-cache.js'
 import { RateLimiter, type RateLimit } from './rpc/rate-limiter.js'
+import {
+  DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_RETRIES,
+  RpcEngine,
+  type RequestOptions,
+} from './rpc/rpc-engine.js'
 import { WriteTokens } from './rpc/write-tokens.js'
 
 export { TOKEN_ROTATE_MS } from './rpc/write-tokens.js'
+export {
+  DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_RETRIES,
+} from './rpc/rpc-engine.js'
 
 /** Lookup parallelism (Kademlia's alpha). */
 export const ALPHA = 3
-/** Time to wait for the first answer before resending (then 2×, 4×…). */
-export const DEFAULT_REQUEST_TIMEOUT_MS = 500
-/** Resends after the first attempt. */
-export const DEFAULT_RETRIES = 3
 /** A bucket no lookup touched for this long is refreshed (Kademlia: 1 h; hyperdht ~ 20 min). */
 export const BUCKET_REFRESH_MS = 900_000 // 15 min
 /** Stored mailboxes are republished to the current k closest this often. */
@@ -100,18 +105,10 @@ export const DEAD_FOR_MS = 60_000 // 1 min
 const MAX_PENDING_HANDOVERS = 1000
 /** Entries of the small caches (verified endpoints, failures, verification pings). */
 const CACHE_ENTRIES = 10_000
-/**
- * Requests of one node in flight at once; more wait in a queue. Bounds bursts (a sender
- * putting 100 envelopes on 20 replicas) so answers are not late only because of the queue.
- */
-export const DEFAULT_MAX_IN_FLIGHT = 64
 /** Fragments sent to one replica at once. */
 const FRAGMENT_WINDOW = 8
 /** Ceiling on verification pings in flight at once (protects against request floods). */
 const MAX_VERIFY_IN_FLIGHT = 64
-/** Random bytes drawn at once for transaction IDs (512 requests' worth). */
-const TXID_POOL_BYTES = 4096
-
 /** Counters of a node, for tests and for the server's /metrics. */
 export interface DhtStats {
   /** Datagrams received. */
@@ -169,6 +166,8 @@ export interface DhtNodeOptions {
   rateLimit?: RateLimit
   /** Random bytes for transaction IDs, token secrets and nonces (default: the host's crypto). */
   random?: Random
+  /** Request deadlines and round-trip times (default: the host's timers). */
+  timers?: Timers
 }
 
 /** A verified node found by a lookup, with the write token it handed us. */
@@ -201,46 +200,6 @@ export interface FetchedEnvelope {
   id: Bytes
   data: Bytes
   expiresAt: number
-}
-
-/** A request of ours awaiting its response; the node's ticker resends it or times it out. */
-interface Pending {
-  txid: Bytes
-  kind: MessageKind
-  resolve: (msg: DhtMessage) => void
-  reject: (error: Error) => void
-  to: NodeAddress
-  expectId: NodeId | undefined
-  wantProof: boolean
-  bytes: Bytes
-  /** Sends so far. */
-  attempt: number
-  retries: number
-  timeoutMs: number
-  /** performance.now() after which the current attempt has timed out. */
-  deadline: number
-  /** performance.now() when it got its slot (for the round-trip metric). */
-  started: number
-  /** Called once, when the first attempt times out (a lookup then frees its slot). */
-  onSlow: (() => void) | undefined
-}
-
-/**
- * The ticker's period for a node whose requests time out after `timeoutMs`: timeouts fire up
- * to one period late (an eighth of the timeout, 5 to 50 ms). One interval per node while it
- * has requests in flight replaced a timer per request (and one more per lookup query).
- */
-function tickMsFor(timeoutMs: number): number {
-  return Math.max(5, Math.min(50, Math.floor(timeoutMs / 8)))
-}
-
-/** A map key for a txid: its first 6 bytes as a number (the full txid is compared after). */
-function txidKey(txid: Uint8Array): number {
-  return (
-    txid[0]! * 0x100_0000_0000 +
-    txid[1]! * 0x1_0000_0000 +
-    (((txid[2]! << 24) | (txid[3]! << 16) | (txid[4]! << 8) | txid[5]!) >>> 0)
-  )
 }
 
 interface Candidate extends NodeInfo {
@@ -297,13 +256,9 @@ export class DhtNode {
   private readonly metrics: DhtMetrics
   private readonly k: number
   private readonly alpha: number
-  private readonly timeoutMs: number
-  private readonly retries: number
+  private readonly timers: Timers
+  private readonly rpc: RpcEngine
   private readonly quota: MailboxQuota
-  private readonly pending = new Map<number, Pending>()
-  private ticker: ReturnType<typeof setInterval> | undefined
-  /** The header of every request, refilled per request (encoding is synchronous). */
-  private readonly requestHeader: MessageHeader
   /** ID key → requests in a row it failed to answer. */
   private readonly failures = new BoundedMap<string, number>(CACHE_ENTRIES)
   /** ID key → when we last pinged it to verify its key. */
@@ -327,11 +282,6 @@ export class DhtNode {
   private lastRepublish: number
   private destroyed = false
   private verifyInFlight = 0
-  private txidPool: Bytes = new Uint8Array(0) as Bytes
-  private txidAt = 0
-  private inFlight = 0
-  private readonly maxInFlight: number
-  private readonly waiting: Array<() => void> = []
 
   constructor(options: DhtNodeOptions) {
     this.identity = options.identity
@@ -343,25 +293,35 @@ export class DhtNode {
     this.client = options.client ?? false
     this.k = options.k ?? K
     this.alpha = options.alpha ?? ALPHA
-    this.timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
-    this.retries = options.retries ?? DEFAULT_RETRIES
+    this.timers = options.timers ?? systemTimers
     this.quota = options.quota ?? DEFAULT_MAILBOX_QUOTA
     this.random = options.random ?? systemRandom
     this.limiter = options.rateLimit && new RateLimiter(options.rateLimit, this.clock)
     this.tokens = new WriteTokens(this.clock, this.random)
     this.proofs = new ProofCache(this.identity)
-    this.maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT
     this.mailboxStore = options.mailboxStore ?? new MemoryMailboxStore()
     this.recordStore = options.recordStore ?? new MemoryRecordStore()
     this.table = new RoutingTable(this.id, { k: this.k })
-    this.requestHeader = {
-      txid: new Uint8Array(TXID_BYTES) as Bytes,
+    this.rpc = new RpcEngine({
+      socket: this.socket,
       senderKey: this.identity.publicKey,
       client: this.client,
-      wantProof: false,
-      proof: undefined,
-      mac: false,
-    }
+      timers: this.timers,
+      random: this.random,
+      proofs: this.proofs,
+      stats: this.stats,
+      metrics: this.metrics,
+      timeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      retries: options.retries ?? DEFAULT_RETRIES,
+      maxInFlight: options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
+      addresses: this.addresses,
+      onAnswer: (id) => {
+        const key = bytesKey(id)
+        this.failures.delete(key)
+        this.dead.delete(key)
+      },
+      onFailure: (id) => this.noteFailure(id),
+    })
     this.lastRepublish = this.clock.now()
     this.ctx = {
       id: this.id,
@@ -416,29 +376,17 @@ export class DhtNode {
     const decoded = tryDecodeMessage(bytes, this.addresses)
     if (!decoded.ok) return this.drop(decoded.reason)
     const msg = decoded.message
-    if (!REQUEST_KINDS.has(msg.type)) return this.onResponse(msg, from)
+    if (!REQUEST_KINDS.has(msg.type)) {
+      const dropped = this.rpc.receive(msg, from)
+      if (dropped) this.drop(dropped)
+      return
+    }
     if (this.limiter && !this.limiter.allow(from.host)) return this.drop('rate-limited')
     this.onRequest(msg, from)
   }
 
-  private onResponse(msg: DhtMessage, from: NodeAddress): void {
-    const key = txidKey(msg.txid)
-    const p = this.pending.get(key)
-    if (!p || p.to.port !== from.port || p.to.host !== from.host || !equalBytes(p.txid, msg.txid)) {
-      return this.drop('unsolicited')
-    }
-    if (p.expectId && !equalBytes(p.expectId, this.proofs.idOf(msg.senderKey))) {
-      return this.drop('bad-proof')
-    }
-    if (p.wantProof && !this.proofs.validProof(msg)) return this.drop('bad-proof')
-    this.pending.delete(key)
-    this.stats.responses++
-    if (this.pending.size === 0) this.stopTicker()
-    this.settle(p, msg)
-  }
-
   private onRequest(msg: DhtMessage, from: NodeAddress): void {
-    const started = performanceNow()
+    const started = this.timers.now()
     const senderId = this.proofs.idOf(msg.senderKey)
     let out: MessageBody | Promise<MessageBody>
     try {
@@ -481,7 +429,7 @@ export class DhtNode {
   ): void {
     if (this.destroyed) return
     this.stats.handled[msg.type] = (this.stats.handled[msg.type] ?? 0) + 1
-    this.metrics.onRequestHandled?.(msg.type, result, performanceNow() - started)
+    this.metrics.onRequestHandled?.(msg.type, result, this.timers.now() - started)
     // The handler's fresh body becomes the response: no copy of its fields.
     const response = body as DhtMessage
     response.txid = msg.txid
@@ -589,147 +537,8 @@ export class DhtNode {
    * the response (an `error` response rejects with the matching SDK error). `expectId`: the
    * responder's key must hash to it. `wantProof`: the responder must sign the txid.
    */
-  request(
-    to: NodeAddress,
-    body: MessageBody,
-    opts: {
-      expectId?: NodeId | undefined
-      wantProof?: boolean
-      retries?: number
-      timeoutMs?: number
-      /** Called once if the first attempt times out (the request goes on resending). */
-      onSlow?: () => void
-    } = {},
-  ): Promise<DhtMessage> {
-    if (this.destroyed) return Promise.reject(new RemoteError('the node is destroyed'))
-    const txid = this.nextTxid()
-    const wantProof = opts.wantProof ?? false
-    // The header travels apart from the caller's body: nothing merged, nothing copied.
-    const header = this.requestHeader
-    header.txid = txid
-    header.wantProof = wantProof
-    // Proofs by MAC: a cached key agreement per peer instead of a signature per request.
-    header.mac = wantProof
-    let bytes: Bytes
-    try {
-      bytes = encodeParts(header, body, this.addresses)
-    } catch (error) {
-      return Promise.reject(error as Error)
-    }
-    const retries = opts.retries ?? this.retries
-    // No async function and no await: the response settles the caller's promise directly
-    // (in onResponse or the ticker), after the bookkeeping an await used to wait for.
-    return new Promise<DhtMessage>((resolve, reject) => {
-      const p: Pending = {
-        txid,
-        kind: body.type,
-        resolve,
-        reject,
-        to: { host: to.host, port: to.port },
-        expectId: opts.expectId,
-        wantProof,
-        bytes,
-        attempt: 0,
-        retries,
-        timeoutMs: opts.timeoutMs ?? this.timeoutMs,
-        deadline: 0,
-        started: 0,
-        onSlow: opts.onSlow,
-      }
-      if (this.inFlight < this.maxInFlight) {
-        this.inFlight++
-        this.start(p)
-      } else {
-        // The slot is handed over by releaseSlot, so inFlight stays counted.
-        this.waiting.push(() => this.start(p))
-      }
-    })
-  }
-
-  /** A request got its slot: sends it. */
-  private start(p: Pending): void {
-    if (this.destroyed) {
-      this.releaseSlot()
-      p.reject(new RemoteError('the node is destroyed'))
-      return
-    }
-    p.started = performanceNow()
-    this.pending.set(txidKey(p.txid), p)
-    this.fire(p)
-  }
-
-  /** A request's end (answered, timed out or the node destroyed): frees its slot, settles. */
-  private settle(p: Pending, response: DhtMessage | undefined, failure?: Error): void {
-    this.releaseSlot()
-    const ms = performanceNow() - p.started
-    if (response?.type === 'error') {
-      this.metrics.onRequestSent?.(p.kind, 'error', ms)
-      p.reject(errorFromWire(response.code, response.message))
-    } else if (response) {
-      this.metrics.onRequestSent?.(p.kind, 'ok', ms)
-      if (p.expectId) {
-        const idKey = bytesKey(p.expectId)
-        this.failures.delete(idKey)
-        this.dead.delete(idKey)
-      }
-      p.resolve(response)
-    } else if (failure instanceof TimeoutError) {
-      this.metrics.onRequestSent?.(p.kind, 'timeout', ms)
-      // Only a full-effort request says a node is gone (not a quick verification ping).
-      if (p.expectId && p.retries >= this.retries) this.noteFailure(p.expectId)
-      p.reject(failure)
-    } else p.reject(failure ?? new RemoteError('the node is destroyed'))
-  }
-
-  /** Sends (or resends) a pending request and sets its deadline. */
-  private fire(p: Pending): void {
-    if (p.attempt > 0) this.stats.resent++
-    else this.stats.sent++
-    // Each resend waits twice as long: a late answer is more likely than a lost one when the
-    // responder is busy, and backing off keeps a busy network from collapsing.
-    p.deadline = performanceNow() + p.timeoutMs * 2 ** p.attempt
-    p.attempt++
-    this.socket.send(p.bytes, p.to.port, p.to.host).catch(() => {})
-    if (!this.ticker) {
-      this.ticker = setInterval(() => this.tick(), tickMsFor(this.timeoutMs))
-    }
-  }
-
-  /** Resends or times out the requests past their deadline; stops when none is pending. */
-  private tick(): void {
-    const now = performanceNow()
-    for (const [key, p] of this.pending) {
-      if (p.deadline > now) continue
-      if (p.attempt === 1 && p.onSlow) p.onSlow()
-      if (p.attempt > p.retries) {
-        this.pending.delete(key)
-        this.stats.timeouts++
-        this.settle(p, undefined, new TimeoutError(`no answer from ${p.to.host}:${p.to.port}`))
-      } else this.fire(p)
-    }
-    if (this.pending.size === 0 || this.destroyed) this.stopTicker()
-  }
-
-  private stopTicker(): void {
-    if (this.ticker) clearInterval(this.ticker)
-    this.ticker = undefined
-  }
-
-  /** 8 random bytes from a pool refilled 512 at a time: one random call per request was ~2% of CPU. */
-  private nextTxid(): Bytes {
-    if (this.txidAt + TXID_BYTES > this.txidPool.byteLength) {
-      this.txidPool = this.random(TXID_POOL_BYTES)
-      this.txidAt = 0
-    }
-    const at = this.txidAt
-    this.txidAt += TXID_BYTES
-    return this.txidPool.slice(at, at + TXID_BYTES)
-  }
-
-  private releaseSlot(): void {
-    const next = this.waiting.shift()
-    if (next) next()
-    else this.inFlight--
+  request(to: NodeAddress, body: MessageBody, opts: RequestOptions = {}): Promise<DhtMessage> {
+    return this.rpc.request(to, body, opts)
   }
 
   /** Whether `id` failed to answer lately (lookups skip it instead of waiting again). */
@@ -778,7 +587,7 @@ export class DhtNode {
    * `target` that answered and proved their keys.
    */
   async lookup(target: NodeId): Promise<LookupResult> {
-    const started = performanceNow()
+    const started = this.timers.now()
     this.stats.lookups++
     // Every candidate, closest first (sorted insertion: one binary search per node learned
     // instead of sorting every candidate again after each answer).
@@ -882,7 +691,7 @@ export class DhtNode {
       closest.push({ id: c.id, host: c.host, port: c.port, token: c.token })
     }
     this.table.markRefreshed(target, this.clock.now())
-    this.metrics.onLookup?.(hops, performanceNow() - started, closest.length)
+    this.metrics.onLookup?.(hops, this.timers.now() - started, closest.length)
     return { closest, hops, queried }
   }
 
@@ -1034,7 +843,7 @@ export class DhtNode {
     // A resend carries the same nonce: a replica that answered already refuses it as a
     // replay, so resend with a fresh signature instead.
     let last: unknown
-    for (let attempt = 0; attempt <= this.retries; attempt++) {
+    for (let attempt = 0; attempt <= this.rpc.retries; attempt++) {
       try {
         const fresh = attempt === 0 ? body : { ...body, auth: this.signAuth(owner, to.id, request) }
         return await this.request(to, fresh, { expectId: to.id, retries: 0 })
@@ -1352,11 +1161,7 @@ export class DhtNode {
   async destroy(): Promise<void> {
     if (this.destroyed) return
     this.destroyed = true
-    const pending = [...this.pending.values()]
-    this.pending.clear()
-    this.stopTicker()
-    for (const p of pending) this.settle(p, undefined, new RemoteError('the node is destroyed'))
-    for (const wake of this.waiting.splice(0)) wake()
+    this.rpc.destroy()
     await this.socket.close()
   }
 }
@@ -1369,8 +1174,4 @@ const HANDLERS: { [T in MessageKind]?: Handler<T> } = {
   'mailbox-delete': handleMailboxDelete,
   'record-put': handleRecordPut,
   'record-get': handleRecordGet,
-}
-
-function performanceNow(): number {
-  return globalThis.performance.now()
 }
