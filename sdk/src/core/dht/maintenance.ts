@@ -46,7 +46,6 @@ export interface MaintenanceContext {
   readonly metrics: {
     onMailbox?(event: 'expire', count: number, bytes: number): void
   }
-  readonly mailboxes: Pick<MailboxClient, 'storeOn'>
   request(to: NodeAddress, body: MessageBody, opts?: RequestOptions): Promise<DhtMessage>
   lookup(target: NodeId): Promise<LookupResult>
 }
@@ -57,7 +56,7 @@ export interface MaintenanceContext {
  * nodes (a handover to nodes that joined closer, an hourly republish to all).
  *
  * @example
- * const maintenance = new Maintenance(ctx)
+ * const maintenance = new Maintenance(ctx, mailboxClient)
  * setInterval(() => maintenance.maintain(), 60_000)
  */
 export class Maintenance {
@@ -65,7 +64,11 @@ export class Maintenance {
   private joined: NodeInfo[] = []
   private lastRepublish: number
 
-  constructor(private readonly ctx: MaintenanceContext) {
+  constructor(
+    private readonly ctx: MaintenanceContext,
+    /** Hands stored envelopes on. */
+    private readonly mailboxes: Pick<MailboxClient, 'storeOn'>,
+  ) {
     this.lastRepublish = ctx.clock.now()
   }
 
@@ -170,7 +173,7 @@ export class Maintenance {
         if (!env) continue
         const ttlSeconds = Math.floor((env.expiresAt - now) / 1000)
         if (ttlSeconds < 1) continue
-        await this.ctx.mailboxes.storeOn(targets, mailboxKey, env.id, env.data, ttlSeconds, false)
+        await this.mailboxes.storeOn(targets, mailboxKey, env.id, env.data, ttlSeconds, false)
         sent++
       }
       if (entries.length < 256) break
