@@ -96,9 +96,9 @@ type Components = HandlerContext &
 /**
  * A Kademlia DHT node on one UDP socket: answers ping, find-node, mailbox and record
  * requests, and runs iterative lookups, mailbox puts/gets/deletes and record puts/gets.
- * It composes the parts ({@link RpcEngine}, {@link lookup}, {@link MailboxClient},
- * {@link RecordClient}, {@link Maintenance}) and keeps the routing table's upkeep: who proved
- * its key where, who failed to answer, which bucket's oldest contact to ping.
+ * It decodes and answers datagrams itself and hands the rest to its parts: {@link RpcEngine}
+ * (our requests), {@link lookup}, {@link MailboxClient}, {@link RecordClient},
+ * {@link Maintenance} and {@link TableKeeper} (who enters and leaves the routing table).
  *
  * @example
  * const node = new DhtNode({ identity, socket: await bindUdpSocket('127.0.0.1', 0) })
