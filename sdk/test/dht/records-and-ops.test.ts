@@ -6,8 +6,10 @@ import {
   ReplayError,
   DhtNode,
   signRecord,
+  systemTimers,
   utf8,
   type DropReason,
+  type Timers,
 } from '@passage/sdk'
 import { libsignalKeys, bindUdpSocket } from '@passage/sdk/node'
 import { createTestnet } from '@passage/sdk/testing'
@@ -105,18 +107,34 @@ t.test('per-IP rate limit drops floods with a reason', async (t) => {
 })
 
 t.test('requests: resent, then timed out, by one ticker that stops when idle', async (t) => {
-  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length
+  // The host's timers, counted: the nodes' intervals are unref'd, so the process's active
+  // resources do not show them.
+  let intervals = 0
+  const counted: Timers = {
+    ...systemTimers,
+    setInterval: (callback, ms) => {
+      intervals++
+      return systemTimers.setInterval(callback, ms)
+    },
+    clearInterval: (handle) => {
+      intervals--
+      systemTimers.clearInterval(handle)
+    },
+  }
+  const timers = () => intervals
   const silent = await bindUdpSocket('127.0.0.1', 0) // never answers
   const alive = await bindUdpSocket('127.0.0.1', 0)
   const a = new DhtNode({
     identity: Identity.generate(libsignalKeys),
     socket: alive,
     requestTimeoutMs: 40,
+    timers: counted,
   })
   const b = new DhtNode({
     identity: Identity.generate(libsignalKeys),
     socket: await bindUdpSocket('127.0.0.1', 0),
     requestTimeoutMs: 40,
+    timers: counted,
     client: true, // \`a\` answers without pinging back: nothing of its own in flight
   })
   t.teardown(async () => {

@@ -27,6 +27,8 @@ import {
 } from '../identity/node-id.js'
 import { BinaryReader, BinaryWriter } from '../wire/binary.js'
 import { concatBytes, fromUtf8, utf8, type Bytes } from '../wire/bytes.js'
+import type { AddressCache } from './address-cache.js'
+import { formatIpv4, formatIpv6, parseIpv4, parseIpv6 } from './ip-literal.js'
 
 /** First byte of every datagram: ASCII 'P', so stray traffic is dropped at once. */
 export const DHT_MAGIC = 0x50
@@ -345,16 +347,23 @@ const TYPE_OF: Record<MessageKind, number> = {
   error: MessageType.error,
 }
 
-/** Encodes a message; throws {@link MalformedError} for bad fields or more than 1280 bytes. */
-export function encodeMessage(msg: DhtMessage): Bytes {
-  return encodeParts(msg, msg)
+/**
+ * Encodes a message; throws {@link MalformedError} for bad fields or more than 1280 bytes.
+ * `addresses`: a node's cache of parsed IPv4 literals (optional; the bytes are the same).
+ */
+export function encodeMessage(msg: DhtMessage, addresses?: AddressCache): Bytes {
+  return encodeParts(msg, msg, addresses)
 }
 
 /**
  * {@link encodeMessage} of a header and a body held apart: the same bytes as their merged
  * message, without building it (a request's body as the caller gave it, a reused header).
  */
-export function encodeParts(header: MessageHeader, body: MessageBody): Bytes {
+export function encodeParts(
+  header: MessageHeader,
+  body: MessageBody,
+  addresses?: AddressCache,
+): Bytes {
   const w = scratchWriter.reset()
   const flags =
     (header.client ? Flag.client : 0) |
@@ -364,7 +373,7 @@ export function encodeParts(header: MessageHeader, body: MessageBody): Bytes {
   w.u8(DHT_MAGIC).u8(DHT_VERSION).u8(TYPE_OF[body.type]).u8(flags)
   w.fixed(header.txid, TXID_BYTES, 'txid').fixed(header.senderKey, PUBLIC_KEY_BYTES, 'senderKey')
   if (header.proof) w.fixed(header.proof, header.mac ? PROOF_MAC_BYTES : SIGNATURE_BYTES, 'proof')
-  encodeBody(w, body)
+  encodeBody(w, body, addresses)
   if (w.length > MAX_DATAGRAM_BYTES) {
     throw new MalformedError(`a ${body.type} datagram is ${w.length} bytes, over 1280`)
   }
@@ -374,12 +383,12 @@ export function encodeParts(header: MessageHeader, body: MessageBody): Bytes {
 /** The encoder's writer, reused: encoding is on every datagram's path. */
 const scratchWriter = new BinaryWriter(2 * MAX_DATAGRAM_BYTES)
 
-function encodeBody(w: BinaryWriter, msg: MessageBody): void {
+function encodeBody(w: BinaryWriter, msg: MessageBody, addresses: AddressCache | undefined): void {
   switch (msg.type) {
     case 'ping':
       return
     case 'pong':
-      writeAddress(w, msg.observed)
+      writeAddress(w, msg.observed, addresses)
       writeToken(w, msg.token)
       return
     case 'find-node':
@@ -391,7 +400,7 @@ function encodeBody(w: BinaryWriter, msg: MessageBody): void {
       w.u8(msg.nodes.length)
       for (const node of msg.nodes) {
         w.fixed(node.id, NODE_ID_BYTES, 'node id')
-        writeAddress(w, node)
+        writeAddress(w, node, addresses)
       }
       return
     case 'mailbox-put':
@@ -477,8 +486,12 @@ function writeAuth(w: BinaryWriter, auth: MailboxAuth): void {
   w.fixed(auth.signature, SIGNATURE_BYTES, 'signature')
 }
 
-function writeAddress(w: BinaryWriter, address: NodeAddress): void {
-  const v4 = cachedIpv4(address.host)
+function writeAddress(
+  w: BinaryWriter,
+  address: NodeAddress,
+  addresses: AddressCache | undefined,
+): void {
+  const v4 = addresses ? addresses.ipv4Bytes(address.host) : parseIpv4(address.host)
   if (v4) {
     w.u8(4).raw(v4)
   } else {
@@ -519,8 +532,8 @@ export function fragmentLength(totalSize: number, index: number): number {
 export type DecodeResult =
   { ok: true; message: DhtMessage } | { ok: false; reason: DropReason; error: MalformedError }
 
-/** Decodes untrusted bytes; never throws. */
-export function tryDecodeMessage(bytes: Uint8Array): DecodeResult {
+/** Decodes untrusted bytes; never throws. `addresses`: as for {@link decodeMessage}. */
+export function tryDecodeMessage(bytes: Uint8Array, addresses?: AddressCache): DecodeResult {
   if (bytes.byteLength > MAX_DATAGRAM_BYTES) {
     return { ok: false, reason: 'oversized', error: new MalformedError('datagram over 1280 bytes') }
   }
@@ -531,7 +544,7 @@ export function tryDecodeMessage(bytes: Uint8Array): DecodeResult {
     return { ok: false, reason: 'unknown-type', error: new MalformedError('unknown type') }
   }
   try {
-    return { ok: true, message: decodeMessage(bytes) }
+    return { ok: true, message: decodeMessage(bytes, addresses) }
   } catch (error) {
     const e = error instanceof MalformedError ? error : new MalformedError(String(error))
     return { ok: false, reason: 'malformed', error: e }
@@ -540,8 +553,11 @@ export function tryDecodeMessage(bytes: Uint8Array): DecodeResult {
 
 const KNOWN_TYPES: ReadonlySet<number> = new Set(Object.values(MessageType))
 
-/** Decodes a datagram; throws {@link MalformedError} for anything but a well-formed message. */
-export function decodeMessage(bytes: Uint8Array): DhtMessage {
+/**
+ * Decodes a datagram; throws {@link MalformedError} for anything but a well-formed message.
+ * `addresses`: a node's cache of formatted IPv4 addresses (optional; the message is the same).
+ */
+export function decodeMessage(bytes: Uint8Array, addresses?: AddressCache): DhtMessage {
   if (bytes.byteLength > MAX_DATAGRAM_BYTES) throw new MalformedError('datagram over 1280 bytes')
   const r = new BinaryReader(bytes)
   if (r.u8('magic') !== DHT_MAGIC) throw new MalformedError('not a Passage DHT datagram')
@@ -558,7 +574,7 @@ export function decodeMessage(bytes: Uint8Array): DhtMessage {
   const proof =
     flags & Flag.hasProof ? r.fixed(mac ? PROOF_MAC_BYTES : SIGNATURE_BYTES, 'proof') : undefined
   const wantProof = (flags & Flag.wantProof) !== 0
-  const body = decodeBody(r, typeByte)
+  const body = decodeBody(r, typeByte, addresses)
   r.end('datagram')
   const isRequest = REQUEST_KINDS.has(body.type)
   if (isRequest && proof) throw new MalformedError('a request carries no proof')
@@ -574,12 +590,16 @@ export function decodeMessage(bytes: Uint8Array): DhtMessage {
   return msg
 }
 
-function decodeBody(r: BinaryReader, typeByte: number): MessageBody {
+function decodeBody(
+  r: BinaryReader,
+  typeByte: number,
+  addresses: AddressCache | undefined,
+): MessageBody {
   switch (typeByte) {
     case MessageType.ping:
       return { type: 'ping' }
     case MessageType.pong:
-      return { type: 'pong', observed: readAddress(r), token: readToken(r) }
+      return { type: 'pong', observed: readAddress(r, addresses), token: readToken(r) }
     case MessageType.findNode:
       return { type: 'find-node', target: r.fixed(NODE_ID_BYTES, 'target') }
     case MessageType.nodes: {
@@ -589,7 +609,7 @@ function decodeBody(r: BinaryReader, typeByte: number): MessageBody {
       const nodes: NodeInfo[] = new Array<NodeInfo>(count)
       for (let i = 0; i < count; i++) {
         const id = r.fixed(NODE_ID_BYTES, 'node id')
-        const { host, port } = readAddress(r)
+        const { host, port } = readAddress(r, addresses)
         nodes[i] = { id, host, port }
       }
       return { type: 'nodes', token, nodes }
@@ -720,128 +740,15 @@ function readAuth(r: BinaryReader): MailboxAuth {
   }
 }
 
-function readAddress(r: BinaryReader): NodeAddress {
+function readAddress(r: BinaryReader, addresses: AddressCache | undefined): NodeAddress {
   const family = r.u8('family')
   let host: string
-  if (family === 4) host = formatIpv4(r.u32('ipv4'))
-  else if (family === 6) host = formatIpv6(r.fixed(16, 'ipv6'))
+  if (family === 4) {
+    const value = r.u32('ipv4')
+    host = addresses ? addresses.ipv4Text(value) : formatIpv4(value)
+  } else if (family === 6) host = formatIpv6(r.fixed(16, 'ipv6'))
   else throw new MalformedError('unknown address family')
   const port = r.u16('port')
   if (port === 0) throw new MalformedError('port 0')
   return { host, port }
-}
-
-// ---- IP literals (no node:net here: the codec stays portable) ----
-
-/** The 4 bytes of a dotted-quad IPv4 literal, or undefined. */
-export function parseIpv4(host: string): Bytes | undefined {
-  // Hand-rolled (no regex, no split): it runs for every address written.
-  if (host.length < 7 || host.length > 15) return undefined
-  const out = new Uint8Array(4)
-  let part = 0
-  let value = 0
-  let digits = 0
-  for (let i = 0; i <= host.length; i++) {
-    const c = i < host.length ? host.charCodeAt(i) : 46 // a final '.'
-    if (c === 46) {
-      if (digits === 0 || part > 3) return undefined
-      out[part++] = value
-      value = 0
-      digits = 0
-    } else if (c >= 48 && c <= 57) {
-      if (digits > 0 && value === 0) return undefined // no leading zeros
-      value = value * 10 + (c - 48)
-      if (++digits > 3 || value > 255) return undefined
-    } else return undefined
-  }
-  return part === 4 ? out : undefined
-}
-
-/** Dotted quads of the addresses seen lately: a nodes reply carries 20, mostly known ones. */
-const ipv4Texts = new Map<number, string>()
-
-function formatIpv4(value: number): string {
-  let text = ipv4Texts.get(value)
-  if (text === undefined) {
-    text = `${value >>> 24}.${(value >>> 16) & 0xff}.${(value >>> 8) & 0xff}.${value & 0xff}`
-    if (ipv4Texts.size >= ADDRESS_CACHE_ENTRIES) ipv4Texts.clear()
-    ipv4Texts.set(value, text)
-  }
-  return text
-}
-
-/** Parsed IPv4 literals, by text: every address written to a nodes reply is parsed. */
-const ipv4Bytes = new Map<string, Bytes | null>()
-
-function cachedIpv4(host: string): Bytes | undefined {
-  let bytes = ipv4Bytes.get(host)
-  if (bytes === undefined) {
-    bytes = parseIpv4(host) ?? null
-    if (ipv4Bytes.size >= ADDRESS_CACHE_ENTRIES) ipv4Bytes.clear()
-    ipv4Bytes.set(host, bytes)
-  }
-  return bytes ?? undefined
-}
-
-/** Entries of each address cache (a few hundred KiB at most, shared by every node). */
-const ADDRESS_CACHE_ENTRIES = 4096
-
-/** The 16 bytes of an IPv6 literal (with `::` and an optional embedded IPv4), or undefined. */
-export function parseIpv6(host: string): Bytes | undefined {
-  if (!/^[0-9a-fA-F:.]+$/.test(host) || host.length > 45) return undefined
-  const halves = host.split('::')
-  if (halves.length > 2) return undefined
-  const parseGroups = (text: string): number[] | undefined => {
-    if (text === '') return []
-    const groups: number[] = []
-    const parts = text.split(':')
-    for (let i = 0; i < parts.length; i++) {
-      const p = parts[i]!
-      if (i === parts.length - 1 && p.includes('.')) {
-        const v4 = parseIpv4(p)
-        if (!v4) return undefined
-        groups.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!)
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(p)) return undefined
-        groups.push(parseInt(p, 16))
-      }
-    }
-    return groups
-  }
-  const head = parseGroups(halves[0]!)
-  const tail = halves.length === 2 ? parseGroups(halves[1]!) : []
-  if (!head || !tail) return undefined
-  const missing = 8 - head.length - tail.length
-  if (halves.length === 2 ? missing < 1 : missing !== 0) return undefined
-  const groups = [...head, ...new Array<number>(halves.length === 2 ? missing : 0).fill(0), ...tail]
-  const out = new Uint8Array(16)
-  groups.forEach((g, i) => {
-    out[2 * i] = g >>> 8
-    out[2 * i + 1] = g & 0xff
-  })
-  return out
-}
-
-function formatIpv6(b: Uint8Array): string {
-  const groups: number[] = []
-  for (let i = 0; i < 8; i++) groups.push((b[2 * i]! << 8) | b[2 * i + 1]!)
-  // RFC 5952: compress the longest run (≥ 2) of zero groups.
-  let bestStart = -1
-  let bestLen = 0
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++
-      continue
-    }
-    let j = i
-    while (j < 8 && groups[j] === 0) j++
-    if (j - i > bestLen) {
-      bestStart = i
-      bestLen = j - i
-    }
-    i = j
-  }
-  const hexes = groups.map((g) => g.toString(16))
-  if (bestLen < 2) return hexes.join(':')
-  return `${hexes.slice(0, bestStart).join(':')}::${hexes.slice(bestStart + bestLen).join(':')}`
 }

@@ -1,6 +1,7 @@
 import { compareDistance, NODE_ID_BYTES, type NodeId } from '../identity/node-id.js'
+import { BoundedMap } from '../util/bounded-map.js'
 import { toHex } from '../wire/bytes.js'
-import { parseIpv4 } from './messages.js'
+import { parseIpv4 } from './ip-literal.js'
 
 /** Bucket size and replication factor: 20, as in Kademlia and BitTorrent's DHT. */
 export const K = 20
@@ -12,6 +13,8 @@ export const MAX_PER_SUBNET_IN_BUCKET = 2
 export const MAX_PER_SUBNET_IN_TABLE = 10
 /** Replacement candidates remembered per full bucket. */
 export const MAX_REPLACEMENTS = 8
+/** Hosts whose subnet a table remembers: the few thousand a table sees, with room. */
+const SUBNET_CACHE_ENTRIES = 10_000
 
 /** A verified node in the table. Times are milliseconds from the injected clock. */
 export interface Contact {
@@ -74,6 +77,8 @@ export class RoutingTable {
   /** Per bucket: when a lookup or a change last touched it (drives refresh). */
   private readonly lastChanged = new Float64Array(BUCKET_COUNT)
   private readonly bySubnet = new Map<string, number>()
+  /** {@link subnetOf} by host (undefined: no limit applies), for the hosts this table saw. */
+  private readonly subnets = new BoundedMap<string, string | undefined>(SUBNET_CACHE_ENTRIES)
   private count = 0
   private readonly maxInBucket: number
   private readonly maxInTable: number
@@ -323,18 +328,26 @@ export class RoutingTable {
   }
 
   private subnetAllows(bucket: Bucket, host: string, replacing?: string): boolean {
-    const subnet = cachedSubnet(host)
+    const subnet = this.cachedSubnet(host)
     if (!subnet) return true
-    if (replacing && cachedSubnet(replacing) === subnet) return true
+    if (replacing && this.cachedSubnet(replacing) === subnet) return true
     const inTable = this.bySubnet.get(subnet) ?? 0
     if (inTable >= this.maxInTable) return false
     let inBucket = 0
-    for (const c of bucket.contacts) if (cachedSubnet(c.host) === subnet) inBucket++
+    for (const c of bucket.contacts) if (this.cachedSubnet(c.host) === subnet) inBucket++
     return inBucket < this.maxInBucket
   }
 
+  private cachedSubnet(host: string): string | undefined {
+    const known = this.subnets.get(host)
+    if (known !== undefined || this.subnets.has(host)) return known
+    const subnet = subnetOf(host)
+    this.subnets.set(host, subnet)
+    return subnet
+  }
+
   private countSubnet(host: string, delta: number): void {
-    const subnet = cachedSubnet(host)
+    const subnet = this.cachedSubnet(host)
     if (!subnet) return
     const n = (this.bySubnet.get(subnet) ?? 0) + delta
     if (n <= 0) this.bySubnet.delete(subnet)
@@ -371,16 +384,6 @@ export function subnetOf(host: string): string | undefined {
   if (a === 169 && c === 254) return undefined
   if (a === 100 && c >= 64 && c <= 127) return undefined
   return `${b[0]}.${b[1]}.${b[2]}`
-}
-
-const subnets = new Map<string, string | undefined>()
-/** {@link subnetOf}, memoized for the few thousand hosts a table sees. */
-function cachedSubnet(host: string): string | undefined {
-  if (subnets.has(host)) return subnets.get(host)
-  const subnet = subnetOf(host)
-  if (subnets.size > 10_000) subnets.clear()
-  subnets.set(host, subnet)
-  return subnet
 }
 
 /** Hex of an ID, for logs. */

@@ -1,0 +1,34 @@
+import { MalformedError } from '../../errors.js'
+import type { MessageBody, MessageKind } from '../messages.js'
+import type { Handler, HandlerContext, InboundRequest } from './context.js'
+import { handleFindNode } from './find-node.js'
+import { handleMailboxDelete } from './mailbox-delete.js'
+import { handleMailboxGet } from './mailbox-get.js'
+import { handleMailboxPut } from './mailbox-put.js'
+import { handlePing } from './ping.js'
+import { handleRecordGet } from './record-get.js'
+import { handleRecordPut } from './record-put.js'
+
+const HANDLERS: { [T in MessageKind]?: Handler<T> } = {
+  ping: handlePing,
+  'find-node': handleFindNode,
+  'mailbox-put': handleMailboxPut,
+  'mailbox-get': handleMailboxGet,
+  'mailbox-delete': handleMailboxDelete,
+  'record-put': handleRecordPut,
+  'record-get': handleRecordGet,
+}
+
+/**
+ * Answers an inbound request with the handler of its kind: a response body (synchronously
+ * for ping and find-node), or a {@link PassageError} thrown or rejected.
+ */
+export function dispatch(
+  ctx: HandlerContext,
+  req: InboundRequest,
+): MessageBody | Promise<MessageBody> {
+  const handlers: { [T in MessageKind]?: Handler<T> } = HANDLERS
+  const handler = handlers[req.msg.type] as Handler<MessageKind> | undefined
+  if (!handler) throw new MalformedError('not a request')
+  return handler(ctx, req)
+}

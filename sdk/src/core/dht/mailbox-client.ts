@@ -1,0 +1,380 @@
+import {
+  MailboxFullError,
+  MalformedError,
+  PassageError,
+  QuotaExceededError,
+  RemoteError,
+  TimeoutError,
+} from '../errors.js'
+import type { Identity } from '../identity/identity.js'
+import type { NodeId } from '../identity/node-id.js'
+import {
+  DEFAULT_ENVELOPE_TTL_MS,
+  MAX_ENVELOPE_TTL_MS,
+  type MailboxQuota,
+  type MailboxStore,
+} from '../mailbox/mailbox-store.js'
+import type { Clock } from '../runtime/clock.js'
+import type { Random } from '../runtime/host.js'
+import { equalBytes, type Bytes } from '../wire/bytes.js'
+import { selfIsReplica, type LookupNode, type LookupResult } from './lookup.js'
+import {
+  ENVELOPE_ID_BYTES,
+  envelopeIdOf,
+  FRAGMENT_BYTES,
+  fragmentLength,
+  mailboxAuthInput,
+  mailboxKeyFor,
+  MAX_DELETE_IDS,
+  MAX_ENVELOPE_BYTES,
+  NONCE_BYTES,
+  type DhtMessage,
+  type MailboxAuthedRequest,
+  type MessageBody,
+  type NodeAddress,
+} from './messages.js'
+import { bytesKey } from './routing-table.js'
+import type { RequestOptions } from './rpc/rpc-engine.js'
+
+/** Fragments sent to one replica at once. */
+const FRAGMENT_WINDOW = 8
+
+/** Outcome of {@link MailboxClient.putEnvelope}. */
+export interface PutEnvelopeResult {
+  id: Bytes
+  mailboxKey: Bytes
+  /** Replicas that acknowledged the envelope as stored (durably, before answering). */
+  stored: number
+  /** Replicas tried (the k closest found, plus this node when it is one of them). */
+  replicas: number
+  /** Refusals and failures of the others (e.g. {@link MailboxFullError}). */
+  errors: PassageError[]
+}
+
+export interface FetchedEnvelope {
+  id: Bytes
+  data: Bytes
+  expiresAt: number
+}
+
+/** What the mailbox client uses of its node. */
+export interface MailboxClientContext {
+  readonly id: NodeId
+  readonly client: boolean
+  readonly k: number
+  /** Envelope times and owners' signature timestamps (wall clock). */
+  readonly clock: Clock
+  /** Nonces of owners' signatures. */
+  readonly random: Random
+  /** Fresh signatures sent after a timeout, at most. */
+  readonly retries: number
+  /** This node's own store, used when it is a replica itself. */
+  readonly mailboxStore: MailboxStore
+  readonly quota: MailboxQuota
+  request(to: NodeAddress, body: MessageBody, opts?: RequestOptions): Promise<DhtMessage>
+  lookup(target: NodeId): Promise<LookupResult>
+  address(): NodeAddress
+}
+
+/**
+ * The sending and owning side of mailboxes: puts envelopes (in fragments) on the k closest
+ * nodes to a mailbox key, and fetches and deletes them with requests the owner signs for each
+ * replica. This node's own store counts as a replica when it is one of the k closest.
+ *
+ * @example
+ * const mailboxes = new MailboxClient(ctx)
+ * const r = await mailboxes.putEnvelope(bob.publicKey, ciphertext) // r.stored ≥ 3
+ * const mine = await mailboxes.fetchMailbox(bob)
+ */
+export class MailboxClient {
+  constructor(private readonly ctx: MailboxClientContext) {}
+
+  /**
+   * Stores an envelope (opaque ciphertext, 1 byte to 64 KiB) in the mailbox of the holder of
+   * `recipientKey`, on the k closest nodes to the mailbox key. Resolves with how many
+   * replicas stored it; check `stored` (aim: at least 3). Several envelopes for one
+   * recipient can share one lookup: pass `lookup` (a recent `lookup(mailboxKeyFor(key))`).
+   */
+  async putEnvelope(
+    recipientKey: Uint8Array,
+    data: Uint8Array,
+    opts: { ttlMs?: number; lookup?: LookupResult } = {},
+  ): Promise<PutEnvelopeResult> {
+    if (data.byteLength < 1 || data.byteLength > MAX_ENVELOPE_BYTES) {
+      throw new MalformedError(`an envelope is 1 to ${MAX_ENVELOPE_BYTES} bytes`)
+    }
+    const ttlMs = opts.ttlMs ?? DEFAULT_ENVELOPE_TTL_MS
+    if (ttlMs < 1000 || ttlMs > MAX_ENVELOPE_TTL_MS)
+      throw new MalformedError('ttl is 1 s to 30 days')
+    const mailboxKey = mailboxKeyFor(recipientKey)
+    const bytes = Uint8Array.from(data) as Bytes
+    const id = envelopeIdOf(mailboxKey, bytes)
+    const { closest } = opts.lookup ?? (await this.ctx.lookup(mailboxKey))
+    return this.storeOn(closest, mailboxKey, id, bytes, Math.floor(ttlMs / 1000), true)
+  }
+
+  /**
+   * Stores an envelope on `targets` (and here, with `includeSelf`, when this node is one of
+   * the k closest); used by puts and by maintenance to hand stored envelopes on.
+   */
+  async storeOn(
+    targets: LookupNode[],
+    mailboxKey: Bytes,
+    id: Bytes,
+    data: Bytes,
+    ttlSeconds: number,
+    includeSelf: boolean,
+  ): Promise<PutEnvelopeResult> {
+    const errors: PassageError[] = []
+    let stored = 0
+    const self = includeSelf && selfIsReplica(this.ctx, mailboxKey, targets)
+    // This node is one of the k closest: the farthest node found is not.
+    if (self && targets.length >= this.ctx.k) targets = targets.slice(0, this.ctx.k - 1)
+    let replicas = targets.length
+    const jobs = targets.map(async (t) => {
+      try {
+        if (await this.sendEnvelope(t, mailboxKey, id, data, ttlSeconds)) stored++
+      } catch (error) {
+        errors.push(error instanceof PassageError ? error : new RemoteError(String(error)))
+      }
+    })
+    if (self) {
+      replicas++
+      jobs.push(
+        (async () => {
+          const now = this.ctx.clock.now()
+          const outcome = await this.ctx.mailboxStore.put(
+            {
+              mailboxKey,
+              id,
+              data,
+              source: this.ctx.address().host,
+              storedAt: now,
+              expiresAt: now + ttlSeconds * 1000,
+            },
+            this.ctx.quota,
+            now,
+          )
+          if (outcome === 'stored' || outcome === 'duplicate' || outcome === 'deleted') stored++
+          else {
+            errors.push(
+              outcome === 'mailbox-full' ? new MailboxFullError() : new QuotaExceededError(),
+            )
+          }
+        })(),
+      )
+    }
+    await Promise.all(jobs)
+    return { id, mailboxKey, stored, replicas, errors }
+  }
+
+  /** Sends every fragment to one replica; true once it acknowledged the whole envelope. */
+  private async sendEnvelope(
+    to: LookupNode,
+    mailboxKey: Bytes,
+    id: Bytes,
+    data: Bytes,
+    ttlSeconds: number,
+  ): Promise<boolean> {
+    const count = Math.ceil(data.byteLength / FRAGMENT_BYTES)
+    let next = 0
+    let stored = false
+    const worker = async () => {
+      while (next < count && !stored) {
+        const index = next++
+        const start = index * FRAGMENT_BYTES
+        const ack = await this.ctx.request(
+          to,
+          {
+            type: 'mailbox-put',
+            token: to.token,
+            mailboxKey,
+            envelopeId: id,
+            ttlSeconds,
+            totalSize: data.byteLength,
+            index,
+            count,
+            data: data.slice(start, start + fragmentLength(data.byteLength, index)),
+          },
+          { expectId: to.id },
+        )
+        if (ack.type !== 'mailbox-put-ack') throw new RemoteError('expected a put ack')
+        if (ack.stored) stored = true
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(FRAGMENT_WINDOW, count) }, worker))
+    return stored
+  }
+
+  private signAuth(owner: Identity, audience: NodeId, request: MailboxAuthedRequest) {
+    const timestamp = this.ctx.clock.now()
+    const nonce = this.ctx.random(NONCE_BYTES)
+    const signature = owner.sign(mailboxAuthInput(audience, timestamp, nonce, request))
+    return { ownerKey: owner.publicKey, timestamp, nonce, signature }
+  }
+
+  private async ownerRequest(
+    owner: Identity,
+    to: LookupNode,
+    request: MailboxAuthedRequest,
+  ): Promise<DhtMessage> {
+    const auth = this.signAuth(owner, to.id, request)
+    const body: MessageBody =
+      request.type === 'mailbox-get'
+        ? {
+            type: 'mailbox-get',
+            auth,
+            kind: request.kind,
+            envelopeId: Uint8Array.from(request.envelopeId) as Bytes,
+            index: request.index,
+          }
+        : { type: 'mailbox-delete', auth, ids: request.ids.map((i) => Uint8Array.from(i) as Bytes) }
+    // A resend carries the same nonce: a replica that answered already refuses it as a
+    // replay, so resend with a fresh signature instead.
+    let last: unknown
+    for (let attempt = 0; attempt <= this.ctx.retries; attempt++) {
+      try {
+        const fresh = attempt === 0 ? body : { ...body, auth: this.signAuth(owner, to.id, request) }
+        return await this.ctx.request(to, fresh, { expectId: to.id, retries: 0 })
+      } catch (error) {
+        last = error
+        if (!(error instanceof TimeoutError)) {
+          if ((error as PassageError).code === 'PASSAGE_ERR_REPLAY') continue
+          throw error
+        }
+      }
+    }
+    throw last
+  }
+
+  /**
+   * Fetches every envelope in `owner`'s mailbox from its replicas (each request signed by
+   * the owner for that replica). Envelopes whose bytes do not match their ID are skipped.
+   */
+  async fetchMailbox(owner: Identity): Promise<FetchedEnvelope[]> {
+    const mailboxKey = mailboxKeyFor(owner.publicKey)
+    const { closest } = await this.ctx.lookup(mailboxKey)
+    const found = new Map<
+      string,
+      { id: Bytes; size: number; expiresAt: number; holders: LookupNode[] }
+    >()
+    const local = new Map<string, FetchedEnvelope>()
+    if (!this.ctx.client) {
+      const now = this.ctx.clock.now()
+      let after: Bytes | undefined
+      for (let page = 0; page < 1000; page++) {
+        const entries = await this.ctx.mailboxStore.list(mailboxKey, now, 256, after)
+        for (const e of entries) {
+          const env = await this.ctx.mailboxStore.get(mailboxKey, e.id, now)
+          if (env)
+            local.set(bytesKey(e.id), { id: env.id, data: env.data, expiresAt: env.expiresAt })
+        }
+        if (entries.length < 256) break
+        after = entries[entries.length - 1]!.id
+      }
+    }
+    await Promise.all(
+      closest.map(async (replica) => {
+        let after = new Uint8Array(ENVELOPE_ID_BYTES) as Bytes
+        for (let page = 0; page < 1000; page++) {
+          let reply: DhtMessage
+          try {
+            reply = await this.ownerRequest(owner, replica, {
+              type: 'mailbox-get',
+              kind: 'list',
+              envelopeId: after,
+              index: 0,
+            })
+          } catch {
+            return
+          }
+          if (reply.type !== 'mailbox-list') return
+          for (const e of reply.entries) {
+            const key = bytesKey(e.id)
+            const f = found.get(key)
+            if (f) f.holders.push(replica)
+            else found.set(key, { ...e, holders: [replica] })
+          }
+          if (!reply.more || reply.entries.length === 0) return
+          after = reply.entries[reply.entries.length - 1]!.id
+        }
+      }),
+    )
+    const out: FetchedEnvelope[] = [...local.values()]
+    await Promise.all(
+      [...found.entries()].map(async ([key, entry]) => {
+        if (local.has(key)) return
+        for (const holder of entry.holders) {
+          const data = await this.readEnvelope(owner, holder, entry.id, entry.size).catch(
+            () => undefined,
+          )
+          if (data && equalBytes(envelopeIdOf(mailboxKey, data), entry.id)) {
+            out.push({ id: entry.id, data, expiresAt: entry.expiresAt })
+            return
+          }
+        }
+      }),
+    )
+    return out
+  }
+
+  private async readEnvelope(
+    owner: Identity,
+    from: LookupNode,
+    id: Bytes,
+    size: number,
+  ): Promise<Bytes> {
+    const count = Math.ceil(size / FRAGMENT_BYTES)
+    const out = new Uint8Array(size) as Bytes
+    for (let index = 0; index < count; index++) {
+      const reply = await this.ownerRequest(owner, from, {
+        type: 'mailbox-get',
+        kind: 'read',
+        envelopeId: id,
+        index,
+      })
+      if (reply.type !== 'mailbox-fragment' || reply.totalSize !== size || reply.index !== index) {
+        throw new RemoteError('unexpected fragment')
+      }
+      out.set(reply.data, index * FRAGMENT_BYTES)
+    }
+    return out
+  }
+
+  /**
+   * Deletes envelopes from `owner`'s mailbox on every replica found (and here). Idempotent.
+   * Resolves with how many replicas confirmed.
+   */
+  async deleteEnvelopes(
+    owner: Identity,
+    ids: Uint8Array[],
+  ): Promise<{ confirmed: number; replicas: number }> {
+    const mailboxKey = mailboxKeyFor(owner.publicKey)
+    const { closest } = await this.ctx.lookup(mailboxKey)
+    const chunks: Bytes[][] = []
+    for (let i = 0; i < ids.length; i += MAX_DELETE_IDS) {
+      chunks.push(ids.slice(i, i + MAX_DELETE_IDS).map((id) => Uint8Array.from(id) as Bytes))
+    }
+    let confirmed = 0
+    if (!this.ctx.client) {
+      await this.ctx.mailboxStore.delete(mailboxKey, chunks.flat(), this.ctx.clock.now())
+    }
+    await Promise.all(
+      closest.map(async (replica) => {
+        try {
+          for (const chunk of chunks) {
+            const reply = await this.ownerRequest(owner, replica, {
+              type: 'mailbox-delete',
+              ids: chunk,
+            })
+            if (reply.type !== 'mailbox-delete-ack') throw new RemoteError('expected a delete ack')
+          }
+          confirmed++
+        } catch {
+          // Counted as not confirmed.
+        }
+      }),
+    )
+    return { confirmed, replicas: closest.length }
+  }
+}
