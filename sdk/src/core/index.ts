@@ -111,7 +111,6 @@ export {
   FRAGMENT_BYTES,
   MAX_ENVELOPE_BYTES,
   MessageType,
-  WIRE_ERRORS,
   type DhtMessage,
   type MessageBody,
   type MessageKind,
@@ -124,14 +123,15 @@ export {
   encodeMessage,
   decodeMessage,
   tryDecodeMessage,
+} from './dht/messages.js'
+export {
   mailboxKeyFor,
   envelopeIdOf,
   recordKeyFor,
   proofInput,
   mailboxAuthInput,
-  wireErrorCode,
-  errorFromWire,
-} from './dht/messages.js'
+} from './dht/keys.js'
+export { WIRE_ERRORS, wireErrorCode, errorFromWire } from './dht/wire-errors.js'
 export {
   K,
   BUCKET_COUNT,
@@ -419,4 +419,5 @@ export {
   PreKeyDirectory,
 } from './client/pre-key-directory.js'
 // DHT key proofs by MAC (docs/PROTOCOL.md, "Key proofs by MAC")
-export { PROOF_MAC_BYTES, proofKeyFromShared, proofMac } from './dht/messages.js'
+export { PROOF_MAC_BYTES } from './dht/messages.js'
+export { proofKeyFromShared, proofMac } from './dht/keys.js'

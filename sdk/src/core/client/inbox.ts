@@ -1,4 +1,4 @@
-import { envelopeIdOf, mailboxKeyFor } from '../dht/messages.js'
+import { envelopeIdOf, mailboxKeyFor } from '../dht/keys.js'
 import {
   IdentityChangedError,
   ImpersonationError,

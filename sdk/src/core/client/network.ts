@@ -38,6 +38,9 @@ export class ClientNetwork {
         identity: Identity.generate(ctx.keys),
         socket: await ports.udp(bind.host ?? '127.0.0.1', bind.port ?? 0),
         clock: ctx.clock,
+        random: ctx.random,
+        // Its requests time out on the host's timers, not the client's: tests that drive the
+        // client by hand still have a DHT that answers and gives up on its own.
         client: true,
       })
       this.ownDht = true

@@ -1,4 +1,4 @@
-import { envelopeIdOf, mailboxKeyFor } from '../dht/messages.js'
+import { envelopeIdOf, mailboxKeyFor } from '../dht/keys.js'
 import { IdentityChangedError, MalformedError, NoSessionError, NotFoundError } from '../errors.js'
 import { randomFraction, type AbortSignalLike } from '../runtime/host.js'
 import { sealMessage, SignalMessageType } from '../signal/sealed-message.js'

@@ -27,17 +27,16 @@ import {
 import { Maintenance, type MaintainResult, type MaintenanceContext } from './maintenance.js'
 import {
   encodeMessage,
-  proofInput,
-  proofMac,
   REQUEST_KINDS,
   tryDecodeMessage,
-  wireErrorCode,
   type DhtMessage,
   type DropReason,
   type MessageBody,
   type NodeAddress,
   type NodeInfo,
 } from './messages.js'
+import { proofInput, proofMac } from './keys.js'
+import { wireErrorCode } from './wire-errors.js'
 import { RecordClient, type RecordClientContext } from './record-client.js'
 import { MemoryRecordStore, type RecordStore } from './record-store.js'
 import { ReplayCache } from './replay-cache.js'

@@ -20,19 +20,16 @@ import { equalBytes, type Bytes } from '../wire/bytes.js'
 import { selfIsReplica, type LookupNode, type LookupResult } from './lookup.js'
 import {
   ENVELOPE_ID_BYTES,
-  envelopeIdOf,
   FRAGMENT_BYTES,
   fragmentLength,
-  mailboxAuthInput,
-  mailboxKeyFor,
   MAX_DELETE_IDS,
   MAX_ENVELOPE_BYTES,
   NONCE_BYTES,
   type DhtMessage,
-  type MailboxAuthedRequest,
   type MessageBody,
   type NodeAddress,
 } from './messages.js'
+import { envelopeIdOf, mailboxAuthInput, mailboxKeyFor, type MailboxAuthedRequest } from './keys.js'
 import { bytesKey } from './routing-table.js'
 import type { RequestOptions } from './rpc/rpc-engine.js'
 

@@ -9,7 +9,8 @@ import {
 } from '../records/signed-record.js'
 import { equalBytes } from '../wire/bytes.js'
 import { selfIsReplica, type LookupResult } from './lookup.js'
-import { recordKeyFor, type DhtMessage, type MessageBody, type NodeAddress } from './messages.js'
+import { type DhtMessage, type MessageBody, type NodeAddress } from './messages.js'
+import { recordKeyFor } from './keys.js'
 import type { RecordStore } from './record-store.js'
 import type { RequestOptions } from './rpc/rpc-engine.js'
 

@@ -26,6 +26,12 @@ function unref(handle: unknown): unknown {
   return handle
 }
 
+/** The host's monotonic clock (`performance.now`), or the wall clock where it has none. */
+function monotonicNow(): () => number {
+  const performance = host.performance
+  return performance ? () => performance.now() : () => Date.now()
+}
+
 /**
  * The host's timers. Where the host can (Node.js), they do not keep the process alive: sockets
  * and pending work do.
@@ -35,7 +41,7 @@ export const systemTimers: Timers = {
   clearTimeout: (handle) => host.clearTimeout(handle),
   setInterval: (callback, ms) => unref(host.setInterval(callback, ms)),
   clearInterval: (handle) => host.clearInterval(handle),
-  now: () => (host.performance ? host.performance.now() : Date.now()),
+  now: monotonicNow(),
 }
 
 interface Pending {

@@ -57,6 +57,7 @@ import {
   type IdentityKeyPolicy,
 } from '../../core/signal/signal-state.js'
 import { SignalNamespace as NS, type SignalStorage } from '../../core/signal/signal-storage.js'
+import { BoundedMap } from '../../core/util/bounded-map.js'
 import { equalBytes, toBytes, type Bytes } from '../../core/wire/bytes.js'
 import {
   createPreKeyBundle,
@@ -70,7 +71,7 @@ import { SessionCache, SignalStores } from './stores.js'
 /** Addresses whose accepted identity key is remembered (the policy hashes the key). */
 const MAX_ACCEPTED_KEYS = 10_000 // 33 B each, a few hundred kB at most
 
-/** libsignal address objects kept per session; cleared when full. */
+/** libsignal address objects kept per session. */
 const MAX_CACHED_ADDRESSES = 1024 // small native objects: the peers one talks to
 
 /**
@@ -129,32 +130,22 @@ export class LibsignalSession implements SignalSession {
   private readonly sessionCache = new SessionCache()
 
   /** Keys the policy accepted, by address: the policy must be a pure function. */
-  private readonly accepted = new Map<string, Uint8Array>()
+  private readonly accepted = new BoundedMap<string, Uint8Array>(MAX_ACCEPTED_KEYS)
 
   private readonly checkKey: IdentityKeyPolicy = (address, publicKey) => {
     const key = addressKey(address)
     const known = this.accepted.get(key)
     if (known && equalBytes(known, publicKey)) return true
     const ok = this.keyPolicy(address, publicKey)
-    if (ok) {
-      if (this.accepted.size >= MAX_ACCEPTED_KEYS) this.accepted.clear()
-      this.accepted.set(key, toBytes(publicKey))
-    }
+    if (ok) this.accepted.set(key, toBytes(publicKey))
     return ok
   }
 
   /** libsignal addresses by address key: each is a native object, made once, not per message. */
-  private readonly protocolAddresses = new Map<string, ProtocolAddress>()
+  private readonly protocolAddresses = new BoundedMap<string, ProtocolAddress>(MAX_CACHED_ADDRESSES)
 
   private protocolAddress(address: SignalAddress): ProtocolAddress {
-    const key = addressKey(address)
-    let found = this.protocolAddresses.get(key)
-    if (!found) {
-      if (this.protocolAddresses.size >= MAX_CACHED_ADDRESSES) this.protocolAddresses.clear()
-      found = toProtocolAddress(address)
-      this.protocolAddresses.set(key, found)
-    }
-    return found
+    return this.protocolAddresses.getOrSet(addressKey(address), () => toProtocolAddress(address))
   }
 
   private stores(tx: SignalStorage): SignalStores {

@@ -29,6 +29,7 @@ import {
   SignalNamespace as NS,
   type SignalStorage,
 } from '../../core/signal/signal-storage.js'
+import { BoundedMap } from '../../core/util/bounded-map.js'
 import { BinaryWriter } from '../../core/wire/binary.js'
 import { equalBytes, toBytes, toHex, type Bytes } from '../../core/wire/bytes.js'
 import { libsignalKeyPair } from './key-provider.js'
@@ -61,7 +62,9 @@ const MAX_CACHED_SESSIONS = 256 // a record is about 7 KB of native memory
  * given: it saves a new one.
  */
 export class SessionCache {
-  private readonly entries = new Map<string, { bytes: Uint8Array; record: SessionRecord }>()
+  private readonly entries = new BoundedMap<string, { bytes: Uint8Array; record: SessionRecord }>(
+    MAX_CACHED_SESSIONS,
+  )
 
   get(key: string, bytes: Uint8Array): SessionRecord | undefined {
     const entry = this.entries.get(key)
@@ -71,7 +74,6 @@ export class SessionCache {
   }
 
   set(key: string, bytes: Uint8Array, record: SessionRecord): void {
-    if (this.entries.size >= MAX_CACHED_SESSIONS && !this.entries.has(key)) this.entries.clear()
     this.entries.set(key, { bytes, record })
   }
 }

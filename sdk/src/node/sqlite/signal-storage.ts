@@ -6,6 +6,7 @@ import type {
   LiveValueStorage,
   SignalStorage,
 } from '../../core/signal/signal-storage.js'
+import { BoundedMap } from '../../core/util/bounded-map.js'
 import { toBytes, type Bytes } from '../../core/wire/bytes.js'
 import type { ClientDatabase } from './migrations.js'
 
@@ -156,7 +157,7 @@ export class SqliteSignalTransaction implements LiveValueStorage {
    * session record (~7 KB) read four times per message comes from SQLite once. Exact, since
    * nobody else writes inside this transaction; write `signal_kv` only through this view.
    */
-  private readonly memo = new Map<string, Bytes | null>()
+  private readonly memo = new BoundedMap<string, Bytes | null>(MAX_MEMO_ENTRIES)
 
   /**
    * With prepared statements, writes wait here and go to SQLite once per key at the end of
@@ -181,7 +182,7 @@ export class SqliteSignalTransaction implements LiveValueStorage {
     if (known !== undefined) return Promise.resolve(known ?? undefined)
     const row = this.statements.get.get(namespace, key) as { value: Buffer } | undefined
     const value = row ? ownBytes(row.value) : undefined
-    this.remember(memoKey, value ?? null)
+    this.memo.set(memoKey, value ?? null)
     return Promise.resolve(value)
   }
 
@@ -237,11 +238,6 @@ export class SqliteSignalTransaction implements LiveValueStorage {
     }
     this.group.clear()
     this.memo.clear()
-  }
-
-  private remember(memoKey: string, value: Bytes | null): void {
-    if (this.memo.size >= MAX_MEMO_ENTRIES && !this.memo.has(memoKey)) this.memo.clear()
-    this.memo.set(memoKey, value)
   }
 
   list(namespace: string): Promise<string[]> {

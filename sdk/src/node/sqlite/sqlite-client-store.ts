@@ -12,6 +12,7 @@ import {
 import { Identity } from '../../core/identity/identity.js'
 import type { KeyProvider } from '../../core/crypto/key-provider.js'
 import type { HomeIdentity } from '../../core/client/ports.js'
+import { BoundedMap } from '../../core/util/bounded-map.js'
 import { libsignalKeys } from '../libsignal/key-provider.js'
 import { CLIENT_MIGRATIONS, type ClientDatabase } from './migrations.js'
 import { SERVERS_KEY, SqliteClientStatements } from './statements.js'
@@ -227,18 +228,10 @@ export class SqliteClientStore {
  * dialect runs one query at a time on its single connection (a stream holds it throughout).
  */
 function cachingStatements(database: Database.Database): SqliteDatabase {
-  const statements = new Map<string, Database.Statement>()
+  const statements = new BoundedMap<string, Database.Statement>(MAX_CACHED_STATEMENTS)
   return {
     close: () => database.close(),
-    prepare: (sql: string) => {
-      let statement = statements.get(sql)
-      if (!statement) {
-        if (statements.size >= MAX_CACHED_STATEMENTS) statements.clear()
-        statement = database.prepare(sql)
-        statements.set(sql, statement)
-      }
-      return statement
-    },
+    prepare: (sql: string) => statements.getOrSet(sql, () => database.prepare(sql)),
   }
 }
 

@@ -1,11 +1,7 @@
 import { BadSignatureError, ClockSkewError } from '../../errors.js'
 import { toHex, type Bytes } from '../../wire/bytes.js'
-import {
-  mailboxAuthInput,
-  mailboxKeyFor,
-  type MailboxAuth,
-  type MailboxAuthedRequest,
-} from '../messages.js'
+import { type MailboxAuth } from '../messages.js'
+import { mailboxAuthInput, mailboxKeyFor, type MailboxAuthedRequest } from '../keys.js'
 import type { HandlerContext } from './context.js'
 
 /** Owner-signed mailbox requests are accepted within ±60 s of this node's clock (Session's window). */

@@ -1,7 +1,8 @@
 import { MailboxFullError, MalformedError, QuotaExceededError } from '../../errors.js'
 import { MAX_ENVELOPE_TTL_MS } from '../../mailbox/mailbox-store.js'
 import { equalBytes, toHex } from '../../wire/bytes.js'
-import { envelopeIdOf, type MessageBody } from '../messages.js'
+import { type MessageBody } from '../messages.js'
+import { envelopeIdOf } from '../keys.js'
 import type { HandlerContext, InboundRequest } from './context.js'
 
 /**

@@ -1,5 +1,6 @@
 import { decodeSignedRecord, verifyRecord } from '../../records/signed-record.js'
-import { recordKeyFor, type MessageBody } from '../messages.js'
+import { type MessageBody } from '../messages.js'
+import { recordKeyFor } from '../keys.js'
 import type { HandlerContext, InboundRequest } from './context.js'
 
 /** record-put → ack with the stored seq. Needs a write token and a valid signature. */

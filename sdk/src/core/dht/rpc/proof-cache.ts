@@ -2,7 +2,8 @@ import type { Identity } from '../../identity/identity.js'
 import { nodeIdFromPublicKey, type NodeId } from '../../identity/node-id.js'
 import { BoundedMap } from '../../util/bounded-map.js'
 import { equalBytes, type Bytes } from '../../wire/bytes.js'
-import { proofInput, proofKeyFromShared, proofMac, type DhtMessage } from '../messages.js'
+import { type DhtMessage } from '../messages.js'
+import { proofInput, proofKeyFromShared, proofMac } from '../keys.js'
 
 /** Peers' keys remembered at once (an entry is ~200 B: about 2 MB at most). */
 export const PROOF_CACHE_ENTRIES = 10_000

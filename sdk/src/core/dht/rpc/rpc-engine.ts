@@ -7,7 +7,6 @@ import { equalBytes, type Bytes } from '../../wire/bytes.js'
 import type { AddressCache } from '../address-cache.js'
 import {
   encodeParts,
-  errorFromWire,
   TXID_BYTES,
   type DhtMessage,
   type DropReason,
@@ -16,6 +15,7 @@ import {
   type MessageKind,
   type NodeAddress,
 } from '../messages.js'
+import { errorFromWire } from '../wire-errors.js'
 import type { ProofCache } from './proof-cache.js'
 
 /** Time to wait for the first answer before resending (then 2×, 4×…). */
