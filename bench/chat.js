@@ -16,8 +16,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createNodeClient } from '@passage/sdk/node'
-import { createTestnet, lanPeerSink } from '@passage/sdk/testing'
-// lanPeerSink tells a client where a peer listens (as LAN discovery would).
+import { createTestnet, introduce } from '@passage/sdk/testing'
 import { rawPair } from './signal.js'
 import { fmt, median, percentile, report } from './lib.js'
 
@@ -64,18 +63,8 @@ async function linkedPair(cleanup) {
   cleanup.push(() => alice.close())
   const bob = await open('bob')
   cleanup.push(() => bob.close())
-  for (const [from, to] of [
-    [alice, bob],
-    [bob, alice],
-  ]) {
-    const { host, port } = to.status().listening
-    lanPeerSink(from)({
-      textId: to.textId,
-      publicKey: to.identity.publicKey,
-      addresses: [{ host, port }],
-      lastSeenAt: Date.now(),
-    })
-  }
+  // Each learns where the other's link listens, as LAN discovery would tell it.
+  introduce(alice, bob)
   await alice.contacts.add(bob.contactUri)
   await bob.contacts.add(alice.contactUri)
   // First message (pre-key, bundle over the link) and an answer: whisper messages from here on.

@@ -121,7 +121,10 @@ async function theirsNetwork(n) {
   }
 }
 
-/** A seeded PRNG (mulberry32): the same origins for every run. */
+/**
+ * A seeded PRNG (mulberry32, as the SDK's test kit has): the same origins for every run. Its
+ * own copy: the hyperdht process measures its memory and must not load the SDK.
+ */
 function seeded(seed) {
   let a = seed >>> 0
   return () => {

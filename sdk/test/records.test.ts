@@ -3,7 +3,6 @@ import fc from 'fast-check'
 import {
   BadSignatureError,
   ClockSkewError,
-  Identity,
   KeyMismatchError,
   MalformedError,
   WrongAudienceError,
@@ -18,10 +17,9 @@ import {
   type Bytes,
 } from '@passage/sdk'
 import { libsignalKeys } from '@passage/sdk/node'
+import { identities } from '@passage/sdk/testing'
 
-const alice = Identity.generate(libsignalKeys)
-const bob = Identity.generate(libsignalKeys)
-const server = Identity.generate(libsignalKeys)
+const { alice, bob, server } = identities('alice', 'bob', 'server')
 const NOW = 1_764_140_000_000
 
 t.test('signed records round-trip and verify; any flipped bit breaks them', async (t) => {

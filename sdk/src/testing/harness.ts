@@ -2,9 +2,10 @@ import { createSocket } from 'node:dgram'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Identity } from '../core/identity/identity.js'
+import { Identity } from '../core/identity/identity.js'
 import { LinkListener } from '../core/link/link-listener.js'
 import type { Timers } from '../core/runtime/timers.js'
+import { libsignalKeys } from '../node/libsignal/key-provider.js'
 import { listenTcp } from '../node/tcp-socket.js'
 
 /** What the helpers need of a test: a way to clean up after it (tap's `t`, node:test's…). */
@@ -83,4 +84,17 @@ export async function listenLinks(
   })
   t.teardown(() => listener.close())
   return listener
+}
+
+/**
+ * Fresh identities (libsignal keys), one per name.
+ *
+ * @example
+ * const { alice, bob } = identities('alice', 'bob')
+ */
+export function identities<N extends string>(...names: N[]): Record<N, Identity> {
+  return Object.fromEntries(names.map((n) => [n, Identity.generate(libsignalKeys)])) as Record<
+    N,
+    Identity
+  >
 }

@@ -4,7 +4,6 @@ export { createTestnet, lossySocket, type Testnet, type TestnetOptions } from '.
 export { mailboxStoreConformance, type ConformanceTest } from './conformance/mailbox-store.js'
 export { mulberry32 } from './testnet.js'
 export { FakeDatagramSocket, type SentDatagram } from './fake-datagram-socket.js'
-export { lanPeerSink } from '../core/client/create-client.js'
 export { clientRepositoryConformance } from './conformance/client-repository.js'
 export {
   WAIT_MS,
@@ -14,6 +13,7 @@ export {
   freeUdpPort,
   tmpHome,
   listenLinks,
+  identities,
   type Teardown,
 } from './harness.js'
 export {

@@ -4,7 +4,7 @@ import {
   BadSignatureError,
   decodeBeacon,
   encodeBeacon,
-  Identity,
+  type Identity,
   LAN_PEER_TTL_MS,
   LanDiscovery,
   MalformedError,
@@ -16,12 +16,9 @@ import {
   type DiscoveredPeer,
 } from '@passage/sdk'
 import { libsignalKeys, bindMulticastSocket, bindUdpSocket } from '@passage/sdk/node'
-import { within, until, freeUdpPort } from '@passage/sdk/testing'
+import { within, until, freeUdpPort, identities } from '@passage/sdk/testing'
 
-const alice = Identity.generate(libsignalKeys)
-const bob = Identity.generate(libsignalKeys)
-const carol = Identity.generate(libsignalKeys)
-const mallory = Identity.generate(libsignalKeys)
+const { alice, bob, carol, mallory } = identities('alice', 'bob', 'carol', 'mallory')
 const GROUP = '239.255.77.77'
 const INTERVAL_MS = 5_000
 

@@ -4,7 +4,6 @@ import {
   compareBytes,
   dialLink,
   fromUtf8,
-  Identity,
   LinkListener,
   LinkManager,
   ManualClock,
@@ -16,11 +15,10 @@ import {
   type Link,
   type LinkAddress,
 } from '@passage/sdk'
-import { libsignalKeys, listenTcp, connectTcp } from '@passage/sdk/node'
-import { within, until, listenLinks } from '@passage/sdk/testing'
+import { listenTcp, connectTcp } from '@passage/sdk/node'
+import { within, until, listenLinks, identities } from '@passage/sdk/testing'
 
-const alice = Identity.generate(libsignalKeys)
-const bob = Identity.generate(libsignalKeys)
+const { alice, bob } = identities('alice', 'bob')
 
 async function deadPort(): Promise<number> {
   const listener = await LinkListener.listen({ listen: listenTcp, identity: bob })

@@ -3,7 +3,6 @@ import {
   BadSignatureError,
   encodeFrame,
   FrameDecoder,
-  Identity,
   LinkProtocol,
   LinkRole,
   MalformedError,
@@ -15,11 +14,9 @@ import {
   encodeLinkProof,
   type Bytes,
 } from '@passage/sdk'
-import { libsignalKeys } from '@passage/sdk/node'
+import { identities } from '@passage/sdk/testing'
 
-const alice = Identity.generate(libsignalKeys)
-const bob = Identity.generate(libsignalKeys)
-const mallory = Identity.generate(libsignalKeys)
+const { alice, bob, mallory } = identities('alice', 'bob', 'mallory')
 
 /** Runs both machines against each other in memory; returns what each side received. */
 function pump(a: LinkProtocol, b: LinkProtocol) {

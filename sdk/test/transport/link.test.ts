@@ -8,7 +8,7 @@ import {
   encodeLinkProof,
   fromUtf8,
   HANDSHAKE_TIMEOUT_MS,
-  Identity,
+  type Identity,
   LinkClosedError,
   LinkListener,
   LinkProtocol,
@@ -27,13 +27,10 @@ import {
   type Link,
   type PassageError,
 } from '@passage/sdk'
-import { libsignalKeys, listenTcp, connectTcp } from '@passage/sdk/node'
-import { within, listenLinks } from '@passage/sdk/testing'
+import { listenTcp, connectTcp } from '@passage/sdk/node'
+import { within, listenLinks, identities } from '@passage/sdk/testing'
 
-const alice = Identity.generate(libsignalKeys)
-const bob = Identity.generate(libsignalKeys)
-const carol = Identity.generate(libsignalKeys)
-const mallory = Identity.generate(libsignalKeys)
+const { alice, bob, carol, mallory } = identities('alice', 'bob', 'carol', 'mallory')
 
 type HasTeardown = Pick<typeof t, 'teardown'>
 
