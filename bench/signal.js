@@ -17,7 +17,13 @@ import {
   signalEncrypt,
 } from '@signalapp/libsignal-client'
 import { Identity, MemorySignalStorage, systemClock, verifyPreKeyBundle } from '@passage/sdk'
-import { SignalStores, toLibsignalBundle, libsignalKeys, LibsignalSession } from '@passage/sdk/node'
+import {
+  SignalStores,
+  toLibsignalBundle,
+  libsignalKeys,
+  libsignalKeyPair,
+  LibsignalSession,
+} from '@passage/sdk/node'
 import { median, report } from './lib.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -47,7 +53,7 @@ class RawIdentityStore extends IdentityKeyStore {
     this.keys = new Map()
   }
   async getIdentityKey() {
-    return this.identity.keyPair.privateKey
+    return libsignalKeyPair(this.identity).privateKey
   }
   async getLocalRegistrationId() {
     return this.registrationId

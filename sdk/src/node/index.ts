@@ -18,7 +18,7 @@ export {
   SqliteSignalTransaction,
   sqliteTransactionOf,
 } from './sqlite/signal-storage.js'
-export { libsignalKeys } from './libsignal/key-provider.js'
+export { libsignalKeys, libsignalKeyPair } from './libsignal/key-provider.js'
 export { LibsignalSession, libsignalSessions } from './libsignal/session.js'
 export { generatePreKeys, createPreKeyBundle, toLibsignalBundle } from './libsignal/pre-keys.js'
 export {
