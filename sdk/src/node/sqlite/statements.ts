@@ -166,19 +166,28 @@ export class SqliteClientStatements {
    * its route when it has none, whether or not the state moved. True when the state moved.
    */
   advanceState(id: string, state: DeliveryState, route: MessageRoute | null): boolean {
-    if (route !== null)
+    const lower = statesBefore(state)
+    if (lower.length > 0 && this.advanceTo(state, lower).run(state, route, id).changes > 0) {
+      return true
+    }
+    // The state did not move (a receipt moved it further first): the route is still news.
+    if (route !== null) {
       this.stmt('update messages set route = ? where id = ? and route is null').run(route, id)
+    }
+    return false
+  }
+
+  /** The update that moves a message to `state` from one of `lower`, prepared once per state. */
+  private advanceTo(state: DeliveryState, lower: DeliveryState[]): BetterSqlite3.Statement {
     let statement = this.advance.get(state)
     if (!statement) {
-      const lower = statesBefore(state)
-      if (lower.length === 0) return false
       statement = this.sqlite.prepare(
-        `update messages set state = ?, read = ${state === 'read' ? '1' : 'read'}
-         where id = ? and state in (${lower.map((s) => `'${s}'`).join(', ')})`,
+        `update messages set state = ?, read = ${state === 'read' ? '1' : 'read'},
+         route = coalesce(route, ?) where id = ? and state in (${lower.map((s) => `'${s}'`).join(', ')})`,
       )
       this.advance.set(state, statement)
     }
-    return statement.run(state, id).changes > 0
+    return statement
   }
 
   isOutgoingTo(id: string, contactId: string): boolean {
