@@ -16,43 +16,14 @@ import type {
   RefusalReason,
 } from '../../core/client/types.js'
 import { toBytes, type Bytes } from '../../core/wire/bytes.js'
+import type { ClientDatabase } from './migrations.js'
 
 /** The settings key of the remembered super-node URLs. */
 export const SERVERS_KEY = 'servers'
 
-interface MessageRow {
-  id: string
-  contact_id: string
-  direction: string
-  body: string
-  sent_at: number
-  received_at: number
-  state: string
-  read: number
-  route: string | null
-  notified: number
-}
-
-interface OutboxRow {
-  id: string
-  contact_id: string
-  plaintext: Buffer
-  sealed: Buffer | null
-  signal: Buffer | null
-  message_id: string | null
-  created_at: number
-  attempts: number
-  next_attempt_at: number
-}
-
-interface ContactRow {
-  id: string
-  public_key: Buffer
-  name: string | null
-  added_at: number
-  last_seen_at: number | null
-  flagged: string | null
-}
+type MessageRow = ClientDatabase['messages']
+type OutboxRow = ClientDatabase['outbox']
+type ContactRow = ClientDatabase['contacts']
 
 /**
  * Every query of the client's home as a prepared better-sqlite3 statement: the one way the
