@@ -161,3 +161,29 @@ export class WrongPeerError extends defineError(
 ) {}
 /** The direct link is closed: nothing more can be sent on it. */
 export class LinkClosedError extends defineError('PASSAGE_ERR_LINK_CLOSED', 'the link is closed') {}
+/**
+ * Something claims a device its account revoked (or never listed): a revoked device gets
+ * nothing new, and nothing it sends is accepted.
+ */
+export class RevokedDeviceError extends defineError(
+  'PASSAGE_ERR_REVOKED_DEVICE',
+  'the device is revoked (or not listed) by its account',
+) {}
+/** This home is a new device that waits to be linked to an account: it cannot chat yet. */
+export class NotLinkedError extends defineError(
+  'PASSAGE_ERR_NOT_LINKED',
+  'this device is not linked to an account yet; approve it from your first device',
+) {}
+/**
+ * Only the device holding the account key (device 1, or a home restored with the recovery
+ * code) can change the device list: link, revoke or rename a device.
+ */
+export class NotAccountDeviceError extends defineError(
+  'PASSAGE_ERR_NOT_ACCOUNT_DEVICE',
+  'only the device that holds the account key (device 1) can change the device list',
+) {}
+/** The peer runs a version that cannot do what was asked (a contact without device lists). */
+export class UnsupportedError extends defineError(
+  'PASSAGE_ERR_UNSUPPORTED',
+  'the peer’s version of Passage cannot do this',
+) {}

@@ -234,6 +234,7 @@ export {
   SignalMessageType,
   SEALED_VERSION,
   SEALED_CONTENT_VERSION,
+  SEALED_CONTENT_VERSION_DEVICES,
   SEALED_INFO,
   HPKE_SUITE_X25519_SHA256_AES256GCM,
   SEALED_OVERHEAD_BYTES,
@@ -283,11 +284,15 @@ export {
 } from './link/frame-codec.js'
 export {
   LINK_VERSION,
+  LINK_VERSION_DEVICES,
   LINK_SIGNING_DOMAIN,
+  LINK_SIGNING_DOMAIN_DEVICES,
   LINK_NONCE_BYTES,
   LinkFrameType,
   LinkRole,
+  type LinkAccount,
   type LinkHello,
+  helloAccount,
   type LinkFrame,
   type LinkTranscript,
   encodeLinkHello,
@@ -330,6 +335,9 @@ export {
   BEACON_SIGNING_DOMAIN,
   BEACON_BODY_BYTES,
   BEACON_BYTES,
+  BEACON_VERSION_DEVICES,
+  BEACON_BODY_BYTES_DEVICES,
+  BEACON_BYTES_DEVICES,
   type UnsignedBeacon,
   type Beacon,
   encodeBeaconBody,
@@ -393,13 +401,17 @@ export type {
 } from './client/ports.js'
 export {
   CHAT_PAYLOAD_VERSION,
+  CHAT_PAYLOAD_VERSION_DEVICES,
   MESSAGE_ID_BYTES,
   MAX_TEXT_BYTES,
   MAX_RECEIPT_IDS,
+  MAX_SYNC_CONTACTS,
   PADDING_BUCKETS,
   ChatPayloadKind,
   ReceiptKind,
   type ChatPayload,
+  type PayloadLists,
+  type SyncedContact,
   encodeChatPayload,
   decodeChatPayload,
   paddedSize,
@@ -421,3 +433,59 @@ export {
 // DHT key proofs by MAC (docs/PROTOCOL.md, "Key proofs by MAC")
 export { PROOF_MAC_BYTES } from './dht/messages.js'
 export { proofKeyFromShared, proofMac } from './dht/keys.js'
+// Multi-device accounts (docs/PROTOCOL.md, "Devices")
+export {
+  RevokedDeviceError,
+  NotLinkedError,
+  NotAccountDeviceError,
+  UnsupportedError,
+} from './errors.js'
+export {
+  DEVICE_LIST_VERSION,
+  DeviceFeature,
+  SUPPORTED_FEATURES,
+  MAX_ACTIVE_DEVICES,
+  MAX_LISTED_DEVICES,
+  MAX_DEVICE_NAME_BYTES,
+  type DeviceState,
+  type DeviceEntry,
+  type DeviceList,
+  type DeviceListChange,
+  implicitDeviceList,
+  firstDeviceList,
+  encodeDeviceListPayload,
+  decodeDeviceListPayload,
+  checkDeviceList,
+  signDeviceList,
+  verifyDeviceList,
+  deviceEntry,
+  deviceStatus,
+  activeDevices,
+  nextSeq,
+  changeDeviceList,
+} from './devices/device-list.js'
+export {
+  LINK_URI_SCHEME,
+  type LinkRequestCard,
+  encodeLinkUri,
+  parseLinkUri,
+  linkCode,
+  formatLinkCode,
+} from './devices/link-request.js'
+export {
+  RECOVERY_CODE_PREFIX,
+  encodeRecoveryCode,
+  parseRecoveryCode,
+} from './devices/recovery-code.js'
+export {
+  PROVISIONING_VERSION,
+  PROVISIONING_INFO,
+  MAX_HISTORY_CHUNK_MESSAGES,
+  type HistoryItem,
+  type Provisioning,
+  encodeProvisioning,
+  decodeProvisioning,
+  sealProvisioning,
+  openProvisioning,
+  isProvisioning,
+} from './devices/provisioning.js'

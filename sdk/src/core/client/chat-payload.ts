@@ -1,25 +1,38 @@
 import { MalformedError } from '../errors.js'
+import { NODE_ID_BYTES, PUBLIC_KEY_BYTES } from '../identity/node-id.js'
+import { checkDeviceId } from '../signal/signal-address.js'
 import { BinaryReader, BinaryWriter } from '../wire/binary.js'
 import { fromUtf8, utf8, type Bytes } from '../wire/bytes.js'
 
 /** Version byte of the chat payload (docs/PROTOCOL.md, "Chat messages"). */
 export const CHAT_PAYLOAD_VERSION = 1
+/** Version byte of the payload with device-list seqs in its header (docs/PROTOCOL.md, "Devices"). */
+export const CHAT_PAYLOAD_VERSION_DEVICES = 2
 /** A message ID: 16 random bytes, shown as 32 hex characters. */
 export const MESSAGE_ID_BYTES = 16
 /** Largest text: 4000 UTF-8 bytes (a long chat message; the envelope stays far below 64 KiB). */
 export const MAX_TEXT_BYTES = 4000
 /** Most message IDs one receipt acknowledges (16 B each: 3.2 kB, one bucket). */
 export const MAX_RECEIPT_IDS = 200
+/** Most contacts one `sync-contacts` payload carries. */
+export const MAX_SYNC_CONTACTS = 64
+/** Longest contact name a `sync-contacts` entry carries, in UTF-8 bytes. */
+export const MAX_CONTACT_NAME_BYTES = 255
 /**
  * Padded sizes: a plaintext is padded with zeros to the smallest bucket that holds it, so a
  * storage node or an observer of a link learns the size class, not the length of the text.
  */
 export const PADDING_BUCKETS = [64, 128, 256, 512, 1024, 2048, 4096] as const
 
-/** Payload kinds. New kinds take new numbers (groups, GIFs later). */
+/** Payload kinds. New kinds take new numbers (groups, GIFs later); 3 and up need version 2. */
 export const ChatPayloadKind = {
   text: 1,
   receipt: 2,
+  deviceList: 3,
+  syncSent: 4,
+  syncRead: 5,
+  syncContacts: 6,
+  syncIn: 7,
 } as const
 export type ChatPayloadKind = (typeof ChatPayloadKind)[keyof typeof ChatPayloadKind]
 
@@ -30,47 +43,151 @@ export const ReceiptKind = {
 } as const
 export type ReceiptKind = (typeof ReceiptKind)[keyof typeof ReceiptKind]
 
+/** A contact as a `sync-contacts` payload carries it between the devices of one account. */
+export interface SyncedContact {
+  /** The contact's account key (33 bytes). */
+  publicKey: Bytes
+  /** Its name on the device that sent this; absent: no name. */
+  name?: string
+  /** True: the contact was removed. */
+  removed?: boolean
+}
+
+/**
+ * The device-list seqs a version-2 payload carries: the newest list of the sender's account
+ * the sender knows, and the list of the recipient's account the sender addressed it by (0:
+ * none). A receiver that holds a newer list of its own account than `recipient` pushes it.
+ */
+export interface PayloadLists {
+  sender: number
+  recipient: number
+}
+
+interface Head {
+  id: Bytes
+  sentAt: number
+  /** Present: a version-2 payload (required by the kinds beyond receipts). */
+  lists?: PayloadLists
+}
+
 /** The decoded plaintext inside a Signal message between two clients. */
-export type ChatPayload =
-  | { kind: 'text'; id: Bytes; sentAt: number; text: string }
-  | { kind: 'receipt'; id: Bytes; sentAt: number; receipt: 'delivered' | 'read'; ids: Bytes[] }
+export type ChatPayload = Head &
+  (
+    | { kind: 'text'; text: string }
+    | { kind: 'receipt'; receipt: 'delivered' | 'read'; ids: Bytes[] }
+    /** The sender's account's device list (a signed record, type 3). */
+    | { kind: 'device-list'; record: Bytes }
+    /** To the sender's own devices: it sent `text` to the account `to` (ID and time are the message's). */
+    | { kind: 'sync-sent'; to: Bytes; text: string }
+    /** To the sender's own devices: the messages `ids` from `peer` were read. */
+    | { kind: 'sync-read'; peer: Bytes; ids: Bytes[] }
+    /** To the sender's own devices: contacts added, renamed or removed. */
+    | { kind: 'sync-contacts'; contacts: SyncedContact[] }
+    /** To the sender's own devices: `from`'s device `device` sent `text` to this account, addressed by an older list. */
+    | { kind: 'sync-in'; from: Bytes; device: number; text: string }
+  )
+
+const KIND_CODES: Record<ChatPayload['kind'], ChatPayloadKind> = {
+  text: ChatPayloadKind.text,
+  receipt: ChatPayloadKind.receipt,
+  'device-list': ChatPayloadKind.deviceList,
+  'sync-sent': ChatPayloadKind.syncSent,
+  'sync-read': ChatPayloadKind.syncRead,
+  'sync-contacts': ChatPayloadKind.syncContacts,
+  'sync-in': ChatPayloadKind.syncIn,
+}
 
 /**
  * Encodes a chat payload, padded to a {@link PADDING_BUCKETS} size (beyond 4096 bytes: the
  * next multiple of 4096):
  *
  * ```
- * u8 version (1) | u8 kind | 16 id | u64 sentAt ms
- * kind 1 text:    u16 length | UTF-8 text
- * kind 2 receipt: u8 receiptKind (1 delivered, 2 read) | u16 count | count × 16 id
+ * version 1: u8 version (1) | u8 kind | 16 id | u64 sentAt
+ * version 2: u8 version (2) | u8 kind | 16 id | u64 sentAt | u64 senderListSeq | u64 recipientListSeq
+ * kind 1 text:          u16 length | UTF-8 text
+ * kind 2 receipt:       u8 receiptKind (1 delivered, 2 read) | u16 count | count × 16 id
+ * kind 3 device-list:   bytes16 signed record
+ * kind 4 sync-sent:     20 recipient account ID | u16 length | UTF-8 text
+ * kind 5 sync-read:     20 peer account ID | u16 count | count × 16 id
+ * kind 6 sync-contacts: u8 count | count × { u8 flags (1 removed) | key33 | bytes8 name }
+ * kind 7 sync-in:       20 sender account ID | u8 sender device | u16 length | UTF-8 text
  * zeros to the bucket size
  * ```
  */
 export function encodeChatPayload(payload: ChatPayload): Bytes {
+  const kind = KIND_CODES[payload.kind]
+  const lists = payload.lists
+  if (!lists && kind > ChatPayloadKind.receipt) {
+    throw new MalformedError(`a ${payload.kind} payload needs version 2 (device-list seqs)`)
+  }
   const w = new BinaryWriter()
-    .u8(CHAT_PAYLOAD_VERSION)
-    .u8(payload.kind === 'text' ? ChatPayloadKind.text : ChatPayloadKind.receipt)
+    .u8(lists ? CHAT_PAYLOAD_VERSION_DEVICES : CHAT_PAYLOAD_VERSION)
+    .u8(kind)
     .fixed(payload.id, MESSAGE_ID_BYTES, 'id')
     .u64(payload.sentAt)
-  if (payload.kind === 'text') {
-    const text = utf8(payload.text)
-    if (text.byteLength === 0) throw new MalformedError('a message needs some text')
-    if (text.byteLength > MAX_TEXT_BYTES) {
-      throw new MalformedError(`a message is at most ${MAX_TEXT_BYTES} UTF-8 bytes`)
-    }
-    w.bytes16(text, 'text')
-  } else {
-    if (payload.ids.length === 0 || payload.ids.length > MAX_RECEIPT_IDS) {
-      throw new MalformedError(`a receipt lists 1 to ${MAX_RECEIPT_IDS} message IDs`)
-    }
-    w.u8(payload.receipt === 'delivered' ? ReceiptKind.delivered : ReceiptKind.read)
-    w.u16(payload.ids.length)
-    for (const id of payload.ids) w.fixed(id, MESSAGE_ID_BYTES, 'receipt id')
+  if (lists) w.u64(lists.sender).u64(lists.recipient)
+  switch (payload.kind) {
+    case 'text':
+      writeText(w, payload.text)
+      break
+    case 'receipt':
+      w.u8(payload.receipt === 'delivered' ? ReceiptKind.delivered : ReceiptKind.read)
+      writeIds(w, payload.ids)
+      break
+    case 'device-list':
+      w.bytes16(payload.record, 'device list')
+      break
+    case 'sync-sent':
+      w.fixed(payload.to, NODE_ID_BYTES, 'recipient')
+      writeText(w, payload.text)
+      break
+    case 'sync-read':
+      w.fixed(payload.peer, NODE_ID_BYTES, 'peer')
+      writeIds(w, payload.ids)
+      break
+    case 'sync-contacts':
+      if (payload.contacts.length === 0 || payload.contacts.length > MAX_SYNC_CONTACTS) {
+        throw new MalformedError(
+          `a sync-contacts payload carries 1 to ${MAX_SYNC_CONTACTS} contacts`,
+        )
+      }
+      w.u8(payload.contacts.length)
+      for (const c of payload.contacts) {
+        const name = utf8(c.name ?? '')
+        if (name.byteLength > MAX_CONTACT_NAME_BYTES)
+          throw new MalformedError('a contact name is too long')
+        w.u8(c.removed ? 1 : 0)
+          .fixed(c.publicKey, PUBLIC_KEY_BYTES, 'contact key')
+          .bytes8(name)
+      }
+      break
+    case 'sync-in':
+      checkDeviceId(payload.device)
+      w.fixed(payload.from, NODE_ID_BYTES, 'sender').u8(payload.device)
+      writeText(w, payload.text)
+      break
   }
   const body = w.finish()
   const out = new Uint8Array(paddedSize(body.byteLength)) as Bytes
   out.set(body)
   return out
+}
+
+function writeText(w: BinaryWriter, text: string): void {
+  const bytes = utf8(text)
+  if (bytes.byteLength === 0) throw new MalformedError('a message needs some text')
+  if (bytes.byteLength > MAX_TEXT_BYTES) {
+    throw new MalformedError(`a message is at most ${MAX_TEXT_BYTES} UTF-8 bytes`)
+  }
+  w.bytes16(bytes, 'text')
+}
+
+function writeIds(w: BinaryWriter, ids: Bytes[]): void {
+  if (ids.length === 0 || ids.length > MAX_RECEIPT_IDS) {
+    throw new MalformedError(`a receipt lists 1 to ${MAX_RECEIPT_IDS} message IDs`)
+  }
+  w.u16(ids.length)
+  for (const id of ids) w.fixed(id, MESSAGE_ID_BYTES, 'receipt id')
 }
 
 /** The bucket size a body of `length` bytes is padded to. */
@@ -80,8 +197,9 @@ export function paddedSize(length: number): number {
 }
 
 /**
- * Decodes a chat payload. Throws {@link MalformedError} for an unknown version or kind, a
- * truncated body, invalid UTF-8, non-zero padding or a size that is not a bucket size.
+ * Decodes a chat payload. Throws {@link MalformedError} for an unknown version or kind (or a
+ * kind beyond receipts in version 1), a truncated body, invalid UTF-8, non-zero padding or a
+ * size that is not a bucket size.
  */
 export function decodeChatPayload(bytes: Uint8Array): ChatPayload {
   if (paddedSize(bytes.byteLength) !== bytes.byteLength) {
@@ -89,40 +207,97 @@ export function decodeChatPayload(bytes: Uint8Array): ChatPayload {
   }
   const r = new BinaryReader(bytes)
   const version = r.u8('version')
-  if (version !== CHAT_PAYLOAD_VERSION) {
+  if (version !== CHAT_PAYLOAD_VERSION && version !== CHAT_PAYLOAD_VERSION_DEVICES) {
     throw new MalformedError(`unknown chat payload version ${version}`)
   }
   const kind = r.u8('kind')
   const id = r.fixed(MESSAGE_ID_BYTES, 'id')
   const sentAt = r.u64('sentAt')
+  const head: Head =
+    version === CHAT_PAYLOAD_VERSION_DEVICES
+      ? {
+          id,
+          sentAt,
+          lists: { sender: r.u64('senderListSeq'), recipient: r.u64('recipientListSeq') },
+        }
+      : { id, sentAt }
+  if (!head.lists && kind > ChatPayloadKind.receipt) {
+    throw new MalformedError(`chat payload kind ${kind} needs version 2`)
+  }
   let payload: ChatPayload
-  if (kind === ChatPayloadKind.text) {
-    const raw = r.bytes16('text')
-    if (raw.byteLength === 0 || raw.byteLength > MAX_TEXT_BYTES) {
-      throw new MalformedError('text length out of range')
+  switch (kind) {
+    case ChatPayloadKind.text:
+      payload = { ...head, kind: 'text', text: readText(r) }
+      break
+    case ChatPayloadKind.receipt: {
+      const receiptKind = r.u8('receiptKind')
+      if (receiptKind !== ReceiptKind.delivered && receiptKind !== ReceiptKind.read) {
+        throw new MalformedError(`unknown receipt kind ${receiptKind}`)
+      }
+      const receipt = receiptKind === ReceiptKind.delivered ? 'delivered' : 'read'
+      payload = { ...head, kind: 'receipt', receipt, ids: readIds(r) }
+      break
     }
-    payload = { kind: 'text', id, sentAt, text: fromUtf8(raw, 'text') }
-  } else if (kind === ChatPayloadKind.receipt) {
-    const receiptKind = r.u8('receiptKind')
-    if (receiptKind !== ReceiptKind.delivered && receiptKind !== ReceiptKind.read) {
-      throw new MalformedError(`unknown receipt kind ${receiptKind}`)
+    case ChatPayloadKind.deviceList:
+      payload = { ...head, kind: 'device-list', record: r.bytes16('device list') }
+      break
+    case ChatPayloadKind.syncSent: {
+      const to = r.fixed(NODE_ID_BYTES, 'recipient')
+      payload = { ...head, kind: 'sync-sent', to, text: readText(r) }
+      break
     }
-    const count = r.u16('count')
-    if (count === 0 || count > MAX_RECEIPT_IDS)
-      throw new MalformedError('receipt count out of range')
-    const ids: Bytes[] = []
-    for (let i = 0; i < count; i++) ids.push(r.fixed(MESSAGE_ID_BYTES, 'receipt id'))
-    payload = {
-      kind: 'receipt',
-      id,
-      sentAt,
-      receipt: receiptKind === ReceiptKind.delivered ? 'delivered' : 'read',
-      ids,
+    case ChatPayloadKind.syncRead: {
+      const peer = r.fixed(NODE_ID_BYTES, 'peer')
+      payload = { ...head, kind: 'sync-read', peer, ids: readIds(r) }
+      break
     }
-  } else {
-    throw new MalformedError(`unknown chat payload kind ${kind}`)
+    case ChatPayloadKind.syncContacts: {
+      const count = r.u8('count')
+      if (count === 0 || count > MAX_SYNC_CONTACTS)
+        throw new MalformedError('contact count out of range')
+      const contacts: SyncedContact[] = []
+      for (let i = 0; i < count; i++) {
+        const flags = r.u8('flags')
+        if (flags > 1) throw new MalformedError(`unknown contact flags ${flags}`)
+        const publicKey = r.fixed(PUBLIC_KEY_BYTES, 'contact key')
+        if (publicKey[0] !== 0x05) throw new MalformedError('a contact key must start with 0x05')
+        const name = fromUtf8(r.bytes8('name'), 'name')
+        contacts.push({
+          publicKey,
+          ...(name ? { name } : {}),
+          ...(flags === 1 ? { removed: true } : {}),
+        })
+      }
+      payload = { ...head, kind: 'sync-contacts', contacts }
+      break
+    }
+    case ChatPayloadKind.syncIn: {
+      const from = r.fixed(NODE_ID_BYTES, 'sender')
+      const device = r.u8('sender device')
+      checkDeviceId(device)
+      payload = { ...head, kind: 'sync-in', from, device, text: readText(r) }
+      break
+    }
+    default:
+      throw new MalformedError(`unknown chat payload kind ${kind}`)
   }
   const padding = r.fixed(r.remaining, 'padding')
   if (padding.some((b) => b !== 0)) throw new MalformedError('padding must be zeros')
   return payload
+}
+
+function readText(r: BinaryReader): string {
+  const raw = r.bytes16('text')
+  if (raw.byteLength === 0 || raw.byteLength > MAX_TEXT_BYTES) {
+    throw new MalformedError('text length out of range')
+  }
+  return fromUtf8(raw, 'text')
+}
+
+function readIds(r: BinaryReader): Bytes[] {
+  const count = r.u16('count')
+  if (count === 0 || count > MAX_RECEIPT_IDS) throw new MalformedError('receipt count out of range')
+  const ids: Bytes[] = []
+  for (let i = 0; i < count; i++) ids.push(r.fixed(MESSAGE_ID_BYTES, 'receipt id'))
+  return ids
 }

@@ -285,9 +285,10 @@ export class Inbox {
     route: MessageRoute,
     now: number,
   ): Promise<Stored> {
-    if (payload.kind !== 'text') {
+    if (payload.kind === 'receipt') {
       return { deliveries: await this.ctx.receipts.apply(w, payload, sender), duplicate: false }
     }
+    if (payload.kind !== 'text') return { deliveries: [], duplicate: false }
     const message: StoredMessage = {
       id: toHex(payload.id),
       contactId: sender,

@@ -34,6 +34,11 @@ export interface DiscoveredPeer {
   tcpPort: number
   /** When its last accepted beacon arrived (our clock). */
   lastSeen: number
+  /**
+   * The account it claims to be a device of, and which (a version 1 beacon: its own key,
+   * device 1). A hint like the address: a link's handshake signs the claim.
+   */
+  account: { publicKey: Bytes; textId: string; deviceId: number }
 }
 
 /** Why beacons were dropped, and how many arrived and were sent. */
@@ -46,6 +51,8 @@ export interface LanDiscoveryStats {
 
 export interface LanDiscoveryOptions {
   identity: Identity
+  /** The account this device speaks for now, when it is not its own key (beacons then have version 2). */
+  account?: () => { publicKey: Bytes; deviceId: number } | undefined
   /** The TCP port our {@link LinkListener} listens on (what the beacons advertise). */
   tcpPort: number
   clock?: Clock
@@ -175,10 +182,14 @@ export class LanDiscovery {
     const timestamp = this.clock.now()
     // Seq never repeats, even across restarts: it is at least the current time in ms.
     this.seq = Math.max(this.seq + 1, timestamp)
+    const account = this.options.account?.()
     const beacon = signBeacon(this.options.identity, {
       tcpPort: this.options.tcpPort,
       timestamp,
       seq: this.seq,
+      ...(account && !equalBytes(account.publicKey, this.options.identity.publicKey)
+        ? { account }
+        : {}),
     })
     const bytes = encodeBeacon(beacon)
     this.lastSent = timestamp
@@ -235,6 +246,7 @@ export class LanDiscovery {
     const id = nodeIdFromPublicKey(beacon.publicKey)
     const idKey = toHex(id)
     const known = this.table.get(idKey)
+    const claimed = beacon.account ?? { publicKey: beacon.publicKey, deviceId: 1 }
     const peer: DiscoveredPeer = {
       id,
       textId: known?.textId ?? encodeTextId(id),
@@ -242,11 +254,23 @@ export class LanDiscovery {
       host: from.host,
       tcpPort: beacon.tcpPort,
       lastSeen: now,
+      account: {
+        publicKey: claimed.publicKey,
+        textId: beacon.account
+          ? encodeTextId(nodeIdFromPublicKey(claimed.publicKey))
+          : encodeTextId(id),
+        deviceId: claimed.deviceId,
+      },
     }
     this.table.delete(idKey) // re-insert: the Map's order is least recently seen first
     this.table.set(idKey, peer)
     this.evictOverflow()
-    const changed = !known || known.host !== peer.host || known.tcpPort !== peer.tcpPort
+    const changed =
+      !known ||
+      known.host !== peer.host ||
+      known.tcpPort !== peer.tcpPort ||
+      known.account.deviceId !== peer.account.deviceId ||
+      !equalBytes(known.account.publicKey, peer.account.publicKey)
     if (changed) {
       for (const handler of this.peerHandlers) this.call(handler, peer)
       if (!known && this.running && now - this.lastSent >= ANSWER_MIN_GAP_MS) {

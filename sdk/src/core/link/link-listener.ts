@@ -3,7 +3,7 @@ import type { Identity } from '../identity/identity.js'
 import type { ByteStream, StreamListen, StreamListener } from '../net/ports.js'
 import type { AbortSignalLike } from '../runtime/host.js'
 import { establishLink, HANDSHAKE_TIMEOUT_MS, type Link, type LinkAddress } from './link.js'
-import { LinkRole } from './link-messages.js'
+import { LinkRole, type LinkAccount } from './link-messages.js'
 import type { Timers } from '../runtime/timers.js'
 
 /** Handshakes in progress at once; more connections are dropped until some finish. */
@@ -11,6 +11,8 @@ const MAX_PENDING_HANDSHAKES = 128 // each costs a socket and one signature; bou
 
 export interface LinkListenerOptions {
   identity: Identity
+  /** The account this device speaks for now, when it is not its own key (asked at each handshake). */
+  account?: () => LinkAccount | undefined
   /** Literal address to bind; default `127.0.0.1`. */
   host?: string
   /** TCP port; 0 (default) picks a free one. */
@@ -142,8 +144,10 @@ export class LinkListener {
     }
     const remote = { ...stream.remote }
     this.pending.add(stream)
+    const account = this.options.account?.()
     establishLink(stream, LinkRole.listener, {
       identity: this.options.identity,
+      ...(account ? { account } : {}),
       ...(this.options.timers ? { timers: this.options.timers } : {}),
       handshakeTimeoutMs: this.options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
     }).then(

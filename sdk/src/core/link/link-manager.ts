@@ -7,12 +7,15 @@ import { toBytes, toHex, type Bytes } from '../wire/bytes.js'
 import { backoffDelay, type BackoffOptions } from '../util/backoff.js'
 import { dialLink, type DialLinkOptions, type Link, type LinkAddress } from './link.js'
 import type { LinkPeer } from './link-protocol.js'
+import type { LinkAccount } from './link-messages.js'
 import type { AbortSignalLike } from '../runtime/host.js'
 import type { StreamConnector } from '../net/ports.js'
 import { systemTimers, type TimerHandle, type Timers } from '../runtime/timers.js'
 
 export interface LinkManagerOptions {
   identity: Identity
+  /** The account this device speaks for now, when it is not its own key (asked at each dial). */
+  account?: () => LinkAccount | undefined
   /**
    * Where a peer can be dialed now, best first (LAN addresses before internet ones). An empty
    * list makes the peer unreachable.
@@ -260,6 +263,7 @@ export class LinkManager {
     } catch (error) {
       lastError = error
     }
+    const account = this.options.account?.()
     for (const address of addresses) {
       if (signal?.aborted || this.closed) break
       try {
@@ -268,6 +272,7 @@ export class LinkManager {
           port: address.port,
           expectedId: peerId,
           identity: this.options.identity,
+          ...(account ? { account } : {}),
           connect: this.options.connect,
           timers: this.timers,
           ...(signal ? { signal } : {}),

@@ -9,11 +9,14 @@ import {
   decodeLinkFrame,
   encodeLinkHello,
   encodeLinkProof,
+  helloAccount,
   LINK_NONCE_BYTES,
   LINK_VERSION,
+  LINK_VERSION_DEVICES,
   LinkFrameType,
   LinkRole,
   linkSigningInput,
+  type LinkAccount,
   type LinkHello,
 } from './link-messages.js'
 
@@ -22,16 +25,27 @@ export const MAX_LINK_PAYLOAD_BYTES = MAX_FRAME_BYTES - 1
 
 /** The authenticated far end of a link. */
 export interface LinkPeer {
-  /** Its identity public key (33 bytes). */
+  /** Its identity public key (33 bytes): the device's key. */
   publicKey: Bytes
   /** Its ID: SHA-256(publicKey)[0..20). */
   id: NodeId
   /** Its text ID (`p1…`). */
   textId: string
+  /**
+   * The account it speaks for and which device of it it is, as its hello claims and its proof
+   * signs (a version 1 hello: its own key, device 1). A claim: check it against the account's
+   * device list before trusting it.
+   */
+  account: { publicKey: Bytes; id: NodeId; textId: string; deviceId: number }
 }
 
 export interface LinkProtocolOptions {
   identity: Identity
+  /**
+   * The account this device speaks for, when it is not its own key (a device other than 1):
+   * the hello then has version 2.
+   */
+  account?: LinkAccount
   role: LinkRole
   /** Dialer only: the ID we mean to reach; any other identity is refused. */
   expectedId?: Uint8Array
@@ -91,13 +105,14 @@ export class LinkProtocol {
   start(): Bytes {
     if (this.state !== 'start') throw new MalformedError('the link handshake already started')
     this.state = 'sent-hello'
-    return encodeFrame(
-      encodeLinkHello({
-        version: LINK_VERSION,
-        publicKey: this.options.identity.publicKey,
-        nonce: this.nonce,
-      }),
-    )
+    return encodeFrame(encodeLinkHello(this.ownHello()))
+  }
+
+  private ownHello(): LinkHello {
+    const { account, identity } = this.options
+    return account && !equalBytes(account.publicKey, identity.publicKey)
+      ? { version: LINK_VERSION_DEVICES, publicKey: identity.publicKey, nonce: this.nonce, account }
+      : { version: LINK_VERSION, publicKey: identity.publicKey, nonce: this.nonce }
   }
 
   /** A data frame for `payload` (only once open). */
@@ -172,7 +187,19 @@ export class LinkProtocol {
           throw new BadSignatureError('the peer did not prove it holds its identity key')
         }
         const id = nodeIdFromPublicKey(hello.publicKey)
-        this.peerValue = { publicKey: hello.publicKey, id, textId: encodeTextId(id) }
+        const claimed = helloAccount(hello)
+        const accountId = hello.account ? nodeIdFromPublicKey(claimed.publicKey) : id
+        this.peerValue = {
+          publicKey: hello.publicKey,
+          id,
+          textId: encodeTextId(id),
+          account: {
+            publicKey: claimed.publicKey,
+            id: accountId,
+            textId: encodeTextId(accountId),
+            deviceId: claimed.deviceId,
+          },
+        }
         step.authenticated = this.peerValue
         this.state = 'open'
         return
@@ -191,14 +218,18 @@ export class LinkProtocol {
 
   private signingInput(role: LinkRole): Bytes {
     const hello = this.peerHello!
-    const mine = { nonce: this.nonce, publicKey: this.options.identity.publicKey }
+    const mine = this.ownHello()
     const dialer = this.options.role === LinkRole.dialer ? mine : hello
     const listener = this.options.role === LinkRole.dialer ? hello : mine
+    const v2 = dialer.version === LINK_VERSION_DEVICES || listener.version === LINK_VERSION_DEVICES
     return linkSigningInput(role, {
       dialerNonce: dialer.nonce,
       listenerNonce: listener.nonce,
       dialerPublicKey: dialer.publicKey,
       listenerPublicKey: listener.publicKey,
+      ...(v2
+        ? { accounts: { dialer: helloAccount(dialer), listener: helloAccount(listener) } }
+        : {}),
     })
   }
 }

@@ -10,7 +10,7 @@ import type { Identity } from '../identity/identity.js'
 import type { ByteStream, StreamConnector } from '../net/ports.js'
 import { host, nextTurn, type AbortSignalLike } from '../runtime/host.js'
 import { concatBytes, type Bytes } from '../wire/bytes.js'
-import { LinkRole } from './link-messages.js'
+import { LinkRole, type LinkAccount } from './link-messages.js'
 import { LinkProtocol, MAX_LINK_PAYLOAD_BYTES, type LinkPeer } from './link-protocol.js'
 import { systemTimers, type Timers } from '../runtime/timers.js'
 
@@ -237,6 +237,8 @@ function asPassageError(error: unknown): PassageError {
 
 export interface HandshakeOptions {
   identity: Identity
+  /** The account this device speaks for, when it is not its own key (see `LinkProtocolOptions.account`). */
+  account?: LinkAccount
   timers?: Timers
   /** Default {@link HANDSHAKE_TIMEOUT_MS}. */
   handshakeTimeoutMs?: number
@@ -258,6 +260,7 @@ export function establishLink(
   const timers = options.timers ?? systemTimers
   const protocol = new LinkProtocol({
     identity: options.identity,
+    ...(options.account ? { account: options.account } : {}),
     role,
     ...(options.expectedId ? { expectedId: options.expectedId } : {}),
   })
