@@ -383,6 +383,11 @@ export {
   type ClientOptions,
   type ContactBook,
   type PassageClient,
+  type MessageSender,
+  type DeviceInfo,
+  type DeviceEvent,
+  type DeviceManager,
+  type LinkRequest,
 } from './client/types.js'
 export { DEFAULT_FETCH_INTERVAL_MS, createClient } from './client/create-client.js'
 export { DIRECT_ACK_TIMEOUT_MS } from './client/direct-protocol.js'
@@ -398,6 +403,8 @@ export type {
   PendingReceipt,
   RefusalRecord,
   HomeIdentity,
+  StoredDeviceList,
+  Target,
 } from './client/ports.js'
 export {
   CHAT_PAYLOAD_VERSION,

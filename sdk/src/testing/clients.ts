@@ -1,4 +1,6 @@
 import { lanPeerSink } from '../core/client/create-client.js'
+import { nodeIdFromPublicKey } from '../core/identity/node-id.js'
+import { encodeTextId } from '../core/identity/text-id.js'
 import type { ClientInternals } from '../core/client/context.js'
 import type { ChatMessage, PassageClient } from '../core/client/types.js'
 import { createNodeClient, type NodeClientOptions } from '../node/create-node-client.js'
@@ -105,8 +107,10 @@ export function introduce(a: PassageClient, b: PassageClient, now = Date.now()):
     const listening = to.status().listening
     if (!listening) throw new Error(`${to.textId} has no link listener`)
     lanPeerSink(from)?.({
-      textId: to.textId,
+      // The device: its key's ID (device 1's is the account's).
+      textId: encodeTextId(nodeIdFromPublicKey(to.identity.publicKey)),
       publicKey: to.identity.publicKey,
+      account: { textId: to.textId, deviceId: to.deviceId },
       addresses: [{ host: listening.host, port: listening.port }],
       lastSeenAt: now,
     })
@@ -142,4 +146,30 @@ export async function offlinePair(
     bobHome,
     bob: { textId: bob.textId, contactUri: bob.contactUri, identity: bob.identity },
   }
+}
+
+/**
+ * A new device linked to `primary`'s account (which must be its device 1) over loopback: a
+ * client opened with `link: true` on a fresh home (or `home`), its request approved by
+ * `primary`. Closed at teardown.
+ */
+export async function linkDevice(
+  t: Teardown,
+  net: Pick<Testnet, 'bootstrap'> | undefined,
+  primary: PassageClient,
+  options: Partial<NodeClientOptions> & { home?: string; history?: boolean } = {},
+  internals: ClientInternals = {},
+): Promise<PassageClient> {
+  const { home, history, ...rest } = options
+  const device = await startClient(
+    t,
+    net,
+    home ?? tmpHome(t, 'device'),
+    { ...rest, link: true },
+    internals,
+  )
+  const request = await device.devices.requestLink()
+  await primary.devices.approveLink(request.uri, history ? { history } : {})
+  await request.linked
+  return device
 }

@@ -23,5 +23,6 @@ export {
   whenClient,
   introduce,
   offlinePair,
+  linkDevice,
   type OfflinePair,
 } from './clients.js'

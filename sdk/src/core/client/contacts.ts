@@ -1,12 +1,13 @@
 import { MalformedError, NotFoundError } from '../errors.js'
 import { parseContactUri } from '../identity/contact-uri.js'
 import { nodeIdFromPublicKey } from '../identity/node-id.js'
-import { isTextId, parseTextId } from '../identity/text-id.js'
+import { encodeTextId, isTextId, parseTextId } from '../identity/text-id.js'
 import { signalAddressOfKey } from '../signal/signal-address.js'
 import { BoundedMap } from '../util/bounded-map.js'
 import { equalBytes, toHex, type Bytes } from '../wire/bytes.js'
 import type { ClientContext } from './context.js'
-import type { ContactRecord } from './ports.js'
+import { MAX_SYNC_CONTACTS, type SyncedContact } from './chat-payload.js'
+import type { ClientWriter, ContactRecord, Target } from './ports.js'
 import type { ChatContact, ContactBook, ContactId, RefusalReason, SignalOptions } from './types.js'
 
 /** Peers whose link ID or last-seen time is kept in memory at most. */
@@ -38,6 +39,11 @@ export class ContactDirectory implements ContactBook {
 
   isContact(id: ContactId): boolean {
     return this.keys.has(id)
+  }
+
+  /** A contact's key from memory only (safe inside a transaction). */
+  knownKey(id: ContactId): Bytes | undefined {
+    return this.keys.get(id)
   }
 
   remember(id: ContactId, publicKey: Bytes): void {
@@ -103,16 +109,85 @@ export class ContactDirectory implements ContactBook {
         publicKey = found
       }
     }
-    if (equalBytes(publicKey, this.ctx.identity.publicKey)) {
+    if (equalBytes(publicKey, this.ctx.account.publicKey)) {
       throw new MalformedError('that is this client’s own ID')
     }
+    this.ctx.requireLinked()
     const textId = signalAddressOfKey(publicKey).name
     const addedAt = this.ctx.clock.now()
     await this.ctx.repository.transaction((w) =>
       w.saveContact({ id: textId, publicKey, addedAt, ...(name !== undefined ? { name } : {}) }),
     )
     this.remember(textId, publicKey)
+    // Its devices, so the first message reaches all of them; a failure is healed later.
+    await this.ctx.guard('fetching a device list', () =>
+      this.ctx.devices.refresh(textId, publicKey, true),
+    )
+    await this.syncToSiblings([{ publicKey, ...(name !== undefined ? { name } : {}) }])
     return (await this.byId(textId))!
+  }
+
+  /** Tells our other devices about contacts added, renamed or removed here. */
+  private async syncToSiblings(contacts: SyncedContact[]): Promise<void> {
+    const targets = this.ctx.devices.siblings()
+    if (targets.length === 0) return
+    for (let i = 0; i < contacts.length; i += MAX_SYNC_CONTACTS) {
+      await this.ctx.outbox.enqueueControl(
+        { kind: 'sync-contacts', contacts: contacts.slice(i, i + MAX_SYNC_CONTACTS) },
+        targets,
+        this.ctx.account.textId,
+      )
+    }
+  }
+
+  /** Sends every contact to one of our devices (newly linked, or device 1 after a recovery). */
+  async syncAll(to: Target): Promise<void> {
+    const rows = await this.ctx.repository.contacts()
+    const contacts = rows.map((r) => ({
+      publicKey: r.publicKey,
+      ...(r.name !== undefined ? { name: r.name } : {}),
+    }))
+    for (let i = 0; i < contacts.length; i += MAX_SYNC_CONTACTS) {
+      await this.ctx.outbox.enqueueControl(
+        { kind: 'sync-contacts', contacts: contacts.slice(i, i + MAX_SYNC_CONTACTS) },
+        [to],
+        this.ctx.account.textId,
+      )
+    }
+  }
+
+  /**
+   * Applies contacts synced by another device of ours; inside the decrypting transaction.
+   * Returns what to remember once it committed.
+   */
+  async applySync(w: ClientWriter, contacts: SyncedContact[], now: number): Promise<() => void> {
+    const done: Array<() => void> = []
+    for (const c of contacts) {
+      const id = signalAddressOfKey(c.publicKey).name
+      if (id === this.ctx.account.textId) continue
+      if (c.removed) {
+        await w.removeContact(id)
+        done.push(() => {
+          this.keys.delete(id)
+          this.lastSeen.delete(id)
+        })
+        continue
+      }
+      await w.saveContact({
+        id,
+        publicKey: c.publicKey,
+        addedAt: now,
+        ...(c.name ? { name: c.name } : {}),
+      })
+      if (c.name) await w.renameContact(id, c.name)
+      done.push(() => {
+        this.remember(id, c.publicKey)
+        void this.ctx.guard('fetching a device list', () =>
+          this.ctx.devices.refresh(id, c.publicKey),
+        )
+      })
+    }
+    return () => done.forEach((f) => f())
   }
 
   async list(): Promise<ChatContact[]> {
@@ -138,13 +213,17 @@ export class ContactDirectory implements ContactBook {
       throw new NotFoundError(`${id} is not a contact; add it first`)
     }
     await this.ctx.repository.transaction((w) => w.renameContact(id, name))
-    return (await this.byId(id))!
+    const contact = (await this.byId(id))!
+    await this.syncToSiblings([{ publicKey: contact.publicKey, name }])
+    return contact
   }
 
   async remove(id: ContactId): Promise<void> {
+    const row = await this.ctx.repository.contact(id)
     await this.ctx.repository.transaction((w) => w.removeContact(id))
     this.keys.delete(id)
     this.lastSeen.delete(id)
+    if (row) await this.syncToSiblings([{ publicKey: row.publicKey, removed: true }])
   }
 
   async clearFlag(id: ContactId): Promise<void> {
@@ -171,9 +250,15 @@ export class ContactDirectory implements ContactBook {
         : seen === undefined
           ? row.lastSeenAt
           : Math.max(seen, row.lastSeenAt)
-    const online =
-      this.ctx.addresses.isOnLan(row.id) ||
-      this.ctx.network.links?.link(this.nodeIdOf(row.publicKey)) !== undefined
+    const online = this.ctx.devices.targets(row.id, row.publicKey).some((t) => {
+      const key = this.ctx.devices.keyOf(row.id, t.deviceId, row.publicKey)
+      if (!key) return false
+      const nodeId = this.nodeIdOf(key)
+      return (
+        this.ctx.addresses.isOnLan(encodeTextId(nodeId)) ||
+        this.ctx.network.links?.link(nodeId) !== undefined
+      )
+    })
     return {
       id: row.id,
       textId: row.id,

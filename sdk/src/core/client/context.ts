@@ -4,7 +4,11 @@ import type { Clock } from '../runtime/clock.js'
 import type { Random } from '../runtime/host.js'
 import type { Timers } from '../runtime/timers.js'
 import type { SignalSession } from '../signal/signal-session.js'
+import type { NodeId } from '../identity/node-id.js'
+import type { Bytes } from '../wire/bytes.js'
 import type { ContactDirectory } from './contacts.js'
+import type { DeviceLinking } from './device-linking.js'
+import type { DeviceDirectory } from './devices.js'
 import type { DirectProtocol } from './direct-protocol.js'
 import type { ClientEventBus } from './events.js'
 import type { History } from './history.js'
@@ -44,14 +48,30 @@ export interface ClientInternals {
   faults?: ClientFaults
 }
 
+/** The account this device belongs to, and which device it is (it changes once when a new device is linked). */
+export interface AccountState {
+  /** The account key (33 bytes); a new device's own key while it waits to be linked. */
+  publicKey: Bytes
+  id: NodeId
+  /** The account's text ID: the ID contacts know. */
+  textId: string
+  /** 1 holds the account key; 0 while waiting to be linked. */
+  deviceId: number
+  /** The account's display name. */
+  name: string | undefined
+  /** True once this device learned that its account revoked it. */
+  revoked: boolean
+}
+
 /**
  * What the parts of a client share: its identity, stores, runtime and one another (each part
  * reaches the others through here, at call time, so none needs building before another).
  * @internal
  */
 export interface ClientContext {
+  /** This device's identity (device 1: the account key). */
   readonly identity: Identity
-  readonly name: string | undefined
+  readonly account: AccountState
   readonly repository: ClientRepository
   readonly session: SignalSession
   readonly keys: KeyProvider
@@ -72,8 +92,14 @@ export interface ClientContext {
   readonly outbox: Outbox
   readonly receipts: Receipts
   readonly history: History
+  readonly devices: DeviceDirectory
+  readonly linking: DeviceLinking
   /** True once `close()` began. */
   readonly closed: boolean
   /** Runs background work; a failure becomes an `error` event (unless closing). Never throws. */
   guard(what: string, fn: () => Promise<unknown>): Promise<void>
+  /** Throws `NotLinkedError` while this device waits to be linked, `RevokedDeviceError` once revoked. */
+  requireLinked(): void
+  /** A new device was provisioned: it becomes `deviceId` of the account (home, session, parts). */
+  becomeDevice(device: { accountKey: Bytes; deviceId: number; name?: string }): Promise<void>
 }

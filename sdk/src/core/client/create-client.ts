@@ -1,13 +1,18 @@
 import type { KeyProvider } from '../crypto/key-provider.js'
-import { NoIdentityError } from '../errors.js'
+import { parseRecoveryCode } from '../devices/recovery-code.js'
+import { NoIdentityError, NotLinkedError, RevokedDeviceError } from '../errors.js'
 import { encodeContactUri } from '../identity/contact-uri.js'
 import { Identity } from '../identity/identity.js'
+import { nodeIdFromPublicKey } from '../identity/node-id.js'
+import { encodeTextId } from '../identity/text-id.js'
 import { systemClock, type Clock } from '../runtime/clock.js'
 import { systemRandom, type Random } from '../runtime/host.js'
 import { systemTimers, type TimerHandle, type Timers } from '../runtime/timers.js'
 import type { SignalSession } from '../signal/signal-session.js'
 import { ContactDirectory } from './contacts.js'
-import type { ClientContext, ClientFaults, ClientInternals } from './context.js'
+import type { AccountState, ClientContext, ClientFaults, ClientInternals } from './context.js'
+import { DeviceLinking } from './device-linking.js'
+import { DeviceDirectory } from './devices.js'
 import { DirectProtocol } from './direct-protocol.js'
 import { ClientEventBus } from './events.js'
 import { History } from './history.js'
@@ -15,7 +20,7 @@ import { Inbox } from './inbox.js'
 import { LinkAddresses } from './link-addresses.js'
 import { ClientNetwork } from './network.js'
 import { Outbox } from './outbox.js'
-import type { ClientPorts, ClientRepository } from './ports.js'
+import type { ClientPorts, ClientRepository, HomeIdentity } from './ports.js'
 import { Presence } from './presence.js'
 import { Receipts } from './receipts.js'
 import { SuperNodes } from './super-nodes.js'
@@ -26,13 +31,20 @@ import type {
   ClientStatus,
   ContactId,
   Conversation,
+  DeviceInfo,
+  DeviceManager,
   HistoryOptions,
+  LinkRequest,
   LanPeer,
   MessageId,
   PassageClient,
   SendOptions,
   SignalOptions,
 } from './types.js'
+import type { Bytes } from '../wire/bytes.js'
+
+/** The setting that says device 1 was restored from its recovery code and must publish its list anew. */
+const RECOVERY_PENDING = 'recovery-pending'
 
 /** Default period of mailbox fetches and outbox retries while running. */
 export const DEFAULT_FETCH_INTERVAL_MS = 30_000 // 30 s: a mailbox is a fallback, links carry live chat
@@ -57,25 +69,47 @@ export async function createClient(
   const clock = ports.runtime?.clock ?? systemClock
   const random = ports.runtime?.random ?? systemRandom
   const timers = internals.timers ?? ports.runtime?.timers ?? systemTimers
-  const home = await repository.loadIdentity()
-  let identity: Identity
-  let name = home?.name
-  if (home) {
-    identity = Identity.deserialize(keys, home.secretKey)
-  } else {
-    if (!options.createIdentity) {
+  let home = await repository.loadIdentity()
+  let recovering = false
+  if (!home) {
+    const now = clock.now()
+    let identity: Identity
+    let deviceId = 1
+    if (options.recover !== undefined) {
+      identity = Identity.fromPrivateKey(keys, parseRecoveryCode(options.recover))
+      recovering = true
+    } else if (options.link) {
+      identity = Identity.generate(keys)
+      deviceId = 0
+    } else if (options.createIdentity) {
+      identity = Identity.generate(keys)
+    } else {
       throw new NoIdentityError(
         `${repository.location} has no identity yet; run \`passage init\` or pass createIdentity: true`,
       )
     }
-    identity = Identity.generate(keys)
-    name = options.name
-    await repository.saveIdentity({
+    home = {
       secretKey: identity.serialize(),
       textId: identity.textId,
-      createdAt: clock.now(),
-      ...(name !== undefined ? { name } : {}),
-    })
+      createdAt: now,
+      deviceId,
+      ...(options.name !== undefined ? { name: options.name } : {}),
+    }
+    await repository.saveIdentity(home)
+    if (recovering) await repository.transaction((w) => w.setSetting(RECOVERY_PENDING, '1'))
+  } else {
+    recovering = (await repository.setting(RECOVERY_PENDING)) === '1'
+  }
+  const identity = Identity.deserialize(keys, home.secretKey)
+  const accountKey = home.accountPublicKey ?? identity.publicKey
+  const accountId = nodeIdFromPublicKey(accountKey)
+  const account: AccountState = {
+    publicKey: accountKey,
+    id: accountId,
+    textId: encodeTextId(accountId),
+    deviceId: home.deviceId,
+    name: home.name,
+    revoked: false,
   }
   const given = options.servers ?? []
   if (given.length > 0) {
@@ -85,17 +119,19 @@ export async function createClient(
   }
   const servers = options.servers ?? (await repository.rememberedServers())
   const client = new Client(
-    { identity, name, ports, options, clock, timers, random, servers },
+    { identity, account, home, ports, options, clock, timers, random, servers },
     internals.faults ?? {},
   )
-  await client.open()
+  await client.open(recovering)
   return client
 }
 
 /** The parts of a client, sharing one context (see {@link ClientContext}). */
 class Context implements ClientContext {
   readonly identity: Identity
-  readonly name: string | undefined
+  readonly account: AccountState
+  /** The home's identity row, as stored. */
+  home: HomeIdentity
   readonly repository: ClientRepository
   /** Set by `Client.open`, before any part runs. */
   session!: SignalSession
@@ -116,15 +152,19 @@ class Context implements ClientContext {
   readonly outbox: Outbox = new Outbox(this)
   readonly receipts: Receipts = new Receipts(this)
   readonly history: History = new History(this)
+  readonly devices: DeviceDirectory = new DeviceDirectory(this)
+  readonly linking: DeviceLinking = new DeviceLinking(this)
   closed = false
 
   constructor(
     init: ClientInit,
     readonly faults: ClientFaults,
     status: () => ClientStatus,
+    readonly becomeDevice: ClientContext['becomeDevice'],
   ) {
     this.identity = init.identity
-    this.name = init.name
+    this.account = init.account
+    this.home = init.home
     this.ports = init.ports
     this.repository = init.ports.repository
     this.keys = init.ports.keys
@@ -140,6 +180,15 @@ class Context implements ClientContext {
     })
   }
 
+  requireLinked(): void {
+    if (this.account.deviceId === 0) throw new NotLinkedError()
+    if (this.account.revoked) {
+      throw new RevokedDeviceError(
+        'this device was revoked by its account: it can no longer send; link it again from device 1',
+      )
+    }
+  }
+
   async guard(what: string, fn: () => Promise<unknown>): Promise<void> {
     if (this.closed) return
     try {
@@ -152,7 +201,8 @@ class Context implements ClientContext {
 
 interface ClientInit {
   identity: Identity
-  name: string | undefined
+  account: AccountState
+  home: HomeIdentity
   ports: ClientPorts
   options: ClientOptions
   clock: Clock
@@ -164,45 +214,128 @@ interface ClientInit {
 /** The facade every app talks to; the work is done by the parts of its {@link Context}. */
 class Client implements PassageClient {
   readonly identity: Identity
-  readonly textId: string
-  readonly contactUri: string
   readonly home: string
   readonly contacts: ContactDirectory
+  readonly devices: DeviceManager
   private readonly ctx: Context
   private timer: TimerHandle | undefined
   private ticking: Promise<void> = Promise.resolve()
 
   constructor(init: ClientInit, faults: ClientFaults) {
-    this.ctx = new Context(init, faults, () => this.status())
+    this.ctx = new Context(
+      init,
+      faults,
+      () => this.status(),
+      (device) => this.becomeDevice(device),
+    )
     this.identity = init.identity
-    this.textId = init.identity.textId
     this.home = this.ctx.repository.location
-    this.contactUri = encodeContactUri({
-      publicKey: init.identity.publicKey,
-      ...(init.name !== undefined ? { name: init.name } : {}),
-    })
     this.contacts = this.ctx.contacts
+    const { devices, linking } = this.ctx
+    this.devices = {
+      list: (account?: ContactId) => devices.list(account),
+      requestLink: (options?: { name?: string }): Promise<LinkRequest> =>
+        linking.requestLink(options),
+      approveLink: (uri: string, options?: { name?: string; history?: boolean } & SignalOptions) =>
+        linking.approveLink(uri, options),
+      revoke: (deviceId: number, options?: SignalOptions): Promise<DeviceInfo> =>
+        devices.revoke(deviceId, options),
+      rename: (deviceId: number, name: string, options?: SignalOptions) =>
+        devices.rename(deviceId, name, options),
+      recoveryCode: () => devices.recoveryCode(),
+    }
   }
 
-  async open(): Promise<void> {
+  get textId(): string {
+    return this.ctx.account.textId
+  }
+
+  get accountKey(): Bytes {
+    return this.ctx.account.publicKey
+  }
+
+  get deviceId(): number {
+    return this.ctx.account.deviceId
+  }
+
+  get contactUri(): string {
+    const { account } = this.ctx
+    return encodeContactUri({
+      publicKey: account.publicKey,
+      ...(account.name !== undefined ? { name: account.name } : {}),
+    })
+  }
+
+  async open(recovering: boolean): Promise<void> {
     const { ctx } = this
+    await ctx.devices.load()
+    if (ctx.account.deviceId !== 0) await this.openAccount()
+    if (ctx.options.network === false) return
+    await ctx.network.start()
+    // Be findable before resolving: join, announce, publish the bundle and the device list
+    // (failures are events).
+    await ctx.guard('joining the DHT', () => ctx.presence.joinDht())
+    await ctx.guard('announcing', () => ctx.presence.announce())
+    if (ctx.account.deviceId !== 0) {
+      await ctx.guard('publishing the pre-key bundle', () => ctx.presence.publishBundle())
+      if (recovering) await ctx.guard('restoring the account', () => this.recover())
+      else await ctx.guard('publishing the device list', () => ctx.devices.publishOwn())
+    }
+    if (ctx.options.background !== false) this.schedule(0)
+  }
+
+  /** Opens what a linked device has: its Signal session (for its account), outbox, contacts. */
+  private async openAccount(): Promise<void> {
+    const { ctx } = this
+    const ownKey = ctx.account.publicKey === ctx.identity.publicKey
     ctx.session = await ctx.ports.signal.open({
       identity: ctx.identity,
       storage: ctx.repository.signal,
+      deviceId: ctx.account.deviceId,
+      ...(ownKey ? {} : { accountKey: ctx.account.publicKey }),
       clock: ctx.clock,
       random: ctx.random,
-      fetchBundle: (address) => ctx.direct.fetchBundle(address.name),
+      keyPolicy: ctx.devices.policy,
+      fetchBundle: (address) => ctx.direct.fetchBundle(address),
     })
     if ((await ctx.session.countOneTimePreKeys()) === 0) await ctx.session.generatePreKeys()
     await ctx.outbox.open()
     await ctx.contacts.load()
-    if (ctx.options.network === false) return
-    await ctx.network.start()
-    // Be findable before resolving: join, announce, publish the bundle (failures are events).
-    await ctx.guard('joining the DHT', () => ctx.presence.joinDht())
-    await ctx.guard('announcing', () => ctx.presence.announce())
-    await ctx.guard('publishing the pre-key bundle', () => ctx.presence.publishBundle())
-    if (ctx.options.background !== false) this.schedule(0)
+  }
+
+  /** Device 1 restored from its recovery code: publish the account's list anew. */
+  private async recover(): Promise<void> {
+    const { ctx } = this
+    await ctx.devices.recover()
+    await ctx.repository.transaction((w) => w.setSetting(RECOVERY_PENDING, '0'))
+  }
+
+  /** A new device was provisioned: it is now `deviceId` of the account `accountKey`. */
+  private async becomeDevice(device: { accountKey: Bytes; deviceId: number; name?: string }) {
+    const { ctx } = this
+    const id = nodeIdFromPublicKey(device.accountKey)
+    const home: HomeIdentity = {
+      ...ctx.home,
+      textId: encodeTextId(id),
+      accountPublicKey: device.accountKey,
+      deviceId: device.deviceId,
+      ...(device.name !== undefined ? { name: device.name } : {}),
+    }
+    await ctx.repository.updateIdentity(home)
+    ctx.home = home
+    Object.assign(ctx.account, {
+      publicKey: device.accountKey,
+      id,
+      textId: home.textId,
+      deviceId: device.deviceId,
+      name: device.name,
+    })
+    await this.openAccount()
+    ctx.presence.markBundleStale()
+    // Reachable before it says it is linked: contacts find its bundle in the DHT.
+    if (ctx.options.network !== false) {
+      await ctx.guard('publishing the pre-key bundle', () => ctx.presence.publishBundle())
+    }
   }
 
   async close(): Promise<void> {
@@ -210,6 +343,7 @@ class Client implements PassageClient {
     if (ctx.closed) return
     ctx.closed = true
     if (this.timer !== undefined) ctx.timers.clearTimeout(this.timer)
+    ctx.linking.cancel(new NotLinkedError('the client closed before this device was linked'))
     ctx.direct.close()
     await ctx.network.close()
     await Promise.allSettled([this.ticking, ctx.inbox.settled(), ctx.outbox.settled()])
@@ -234,7 +368,9 @@ class Client implements PassageClient {
     const { ctx } = this
     await ctx.guard('joining the DHT', () => ctx.presence.joinDht())
     await ctx.guard('announcing', () => ctx.presence.announce())
+    if (ctx.account.deviceId === 0) return // waiting to be linked: the link request polls
     await ctx.guard('publishing the pre-key bundle', () => ctx.presence.publishBundle())
+    await ctx.guard('keeping device lists', () => ctx.devices.maintain())
     await ctx.guard('fetching the mailbox', () => this.fetchInbox())
     await ctx.guard('sending the outbox', () => this.flushOutbox())
     await ctx.guard('housekeeping', async () => {

@@ -14,7 +14,9 @@ import { concatBytes, utf8, type Bytes } from '../wire/bytes.js'
  * - `0x03`: "send me your pre-key bundle" (peers on a LAN with no DHT);
  * - `0x04 || bundle`: a pre-key bundle on the wire (`bytes16 record || bytes16 kyberKey`);
  * - `0x05 || senderDevice (1) || type (1) || message`: a Signal message, not sealed: the link
- *   already proved who sent it, and the recipient decrypts it under that peer's session.
+ *   already proved who sent it, and the recipient decrypts it under that peer's session;
+ * - `0x06 || provisioning`: a provisioning message for a device being linked (docs/PROTOCOL.md,
+ *   "Devices"); answered "stored" with the {@link directMessageId} of its bytes.
  */
 export const DirectFrameType = {
   sealed: 1,
@@ -22,6 +24,7 @@ export const DirectFrameType = {
   bundleRequest: 3,
   bundle: 4,
   signal: 5,
+  provision: 6,
 } as const
 
 export type DirectFrame =
@@ -30,6 +33,7 @@ export type DirectFrame =
   | { type: 'bundle-request' }
   | { type: 'bundle'; bundle: Bytes }
   | { type: 'signal'; deviceId: number; messageType: SignalMessageType; message: Bytes }
+  | { type: 'provision'; provisioning: Bytes }
 
 /** Domain of {@link directMessageId}. */
 const DIRECT_ID_DOMAIN = utf8('passage/direct-id/v1\0')
@@ -52,6 +56,8 @@ export function encodeDirectFrame(frame: DirectFrame): Bytes {
       return Uint8Array.of(DirectFrameType.bundleRequest) as Bytes
     case 'bundle':
       return concatBytes(Uint8Array.of(DirectFrameType.bundle), frame.bundle)
+    case 'provision':
+      return concatBytes(Uint8Array.of(DirectFrameType.provision), frame.provisioning)
     case 'signal':
       checkDeviceId(frame.deviceId)
       checkMessageType(frame.messageType)
@@ -82,6 +88,9 @@ export function decodeDirectFrame(bytes: Uint8Array): DirectFrame {
     checkDeviceId(deviceId)
     checkMessageType(messageType)
     return { type: 'signal', deviceId, messageType, message: rest.slice(2) as Bytes }
+  }
+  if (type === DirectFrameType.provision && rest.byteLength > 0) {
+    return { type: 'provision', provisioning: rest }
   }
   throw new MalformedError('not a direct chat frame')
 }

@@ -1,5 +1,5 @@
 import { NotFoundError, PassageError } from '../errors.js'
-import { nodeIdFromPublicKey } from '../identity/node-id.js'
+import { encodeTextId } from '../identity/text-id.js'
 import type { LinkPeer } from '../link/link-protocol.js'
 import type { AbortSignalLike } from '../runtime/host.js'
 import type { TimerHandle } from '../runtime/timers.js'
@@ -8,9 +8,10 @@ import {
   encodePreKeyBundle,
   type PreKeyBundle,
 } from '../signal/pre-key-bundle.js'
+import type { SignalAddress } from '../signal/signal-address.js'
 import { toHex, type Bytes } from '../wire/bytes.js'
 import type { ClientContext } from './context.js'
-import { decodeDirectFrame, encodeDirectFrame } from './direct-frame.js'
+import { decodeDirectFrame, directMessageId, encodeDirectFrame } from './direct-frame.js'
 
 /** How long a direct send waits for the recipient's "stored" answer before using the mailbox. */
 export const DIRECT_ACK_TIMEOUT_MS = 5_000 // 5 s: a persisted SQLite write on a slow phone
@@ -57,21 +58,29 @@ export class DirectProtocol {
     }
   }
 
-  /** A contact's pre-key bundle: over a direct link when one is at hand, else from the DHT. */
-  async fetchBundle(textId: string): Promise<PreKeyBundle | undefined> {
+  /**
+   * The pre-key bundle of a device of a contact (or of this account): over a direct link when
+   * one is at hand, else from the DHT. Only for a device its account's list names active.
+   */
+  async fetchBundle(address: SignalAddress): Promise<PreKeyBundle | undefined> {
     const { ctx } = this
-    const publicKey = await ctx.contacts.key(textId)
+    const accountKey =
+      address.name === ctx.account.textId
+        ? ctx.account.publicKey
+        : await ctx.contacts.key(address.name)
+    if (!accountKey) return undefined
+    const publicKey = ctx.devices.keyOf(address.name, address.deviceId, accountKey)
     if (!publicKey) return undefined
-    const peerId = nodeIdFromPublicKey(publicKey)
+    const peerId = ctx.contacts.nodeIdOf(publicKey)
     const links = ctx.network.links
-    if (links && (ctx.addresses.isOnLan(textId) || links.link(peerId))) {
+    if (links && (ctx.addresses.isOnLan(encodeTextId(peerId)) || links.link(peerId))) {
       const bundle = await this.requestBundle(peerId).catch(() => undefined)
       if (bundle) return bundle
     }
     const directory = ctx.network.directory
     if (!directory || !ctx.network.dhtJoined) return undefined
     try {
-      return await directory.fetch(publicKey)
+      return await directory.fetch(publicKey, address.deviceId)
     } catch (error) {
       if (error instanceof NotFoundError) return undefined
       throw error
@@ -106,6 +115,7 @@ export class DirectProtocol {
           this.awaitingAck.get(toHex(frame.envelopeId))?.()
           return
         case 'bundle-request': {
+          if (ctx.account.deviceId === 0) return
           const bundle = await ctx.session.createPreKeyBundle()
           ctx.presence.markBundleStale() // its one-time keys may be used: publish fresh ones
           await ctx.network.links
@@ -115,6 +125,12 @@ export class DirectProtocol {
         }
         case 'bundle':
           this.awaitingBundle.get(toHex(peer.id))?.(decodePreKeyBundle(frame.bundle))
+          return
+        case 'provision':
+          // Answered once handled (stored, or not for us: the sender must not wait for it).
+          await ctx.linking.receive(frame.provisioning, 'direct')
+          await this.answerStored(peer, directMessageId(frame.provisioning))
+          ctx.linking.afterAnswer()
           return
         default: {
           const { id, outcome } = await ctx.inbox.receiveDirect(frame, peer)

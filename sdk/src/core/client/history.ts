@@ -1,5 +1,8 @@
 import { NotFoundError } from '../errors.js'
+import { fromHex } from '../wire/bytes.js'
+import { MAX_RECEIPT_IDS } from './chat-payload.js'
 import type { ClientContext } from './context.js'
+import type { ClientWriter } from './ports.js'
 import type { ChatMessage, ContactId, Conversation, HistoryOptions, MessageId } from './types.js'
 
 const DEFAULT_HISTORY_LIMIT = 50
@@ -32,8 +35,28 @@ export class History {
     return page.reverse()
   }
 
+  /** Tells our other devices these messages were read here. */
+  private async syncRead(contactId: ContactId, ids: MessageId[]): Promise<void> {
+    const { ctx } = this
+    const targets = ctx.devices.siblings()
+    const key = await ctx.contacts.key(contactId)
+    if (targets.length === 0 || !key) return
+    const peer = ctx.contacts.nodeIdOf(key)
+    for (let i = 0; i < ids.length; i += MAX_RECEIPT_IDS) {
+      const chunk = ids.slice(i, i + MAX_RECEIPT_IDS).map((id) => fromHex(id))
+      await ctx.outbox.enqueueControl({ kind: 'sync-read', peer, ids: chunk }, targets, contactId)
+    }
+  }
+
+  /** Marks incoming messages read from a sync of another device of ours: no receipts again. */
+  async applySyncRead(w: ClientWriter, contactId: ContactId, ids: MessageId[]): Promise<void> {
+    const found = await w.unreadIncoming(contactId, ids)
+    if (found.length > 0) await w.setRead(found)
+  }
+
   async markRead(contactId: ContactId, messageIds?: MessageId[]): Promise<number> {
     const { ctx } = this
+    ctx.requireLinked()
     const ids = await ctx.repository.transaction(async (w) => {
       const found = await w.unreadIncoming(contactId, messageIds)
       if (found.length === 0) return found
@@ -44,6 +67,7 @@ export class History {
     })
     if (ids.length > 0) {
       await ctx.receipts.queue()
+      await this.syncRead(contactId, ids)
       if (ctx.options.network !== false) ctx.outbox.flushSoon('sending receipts')
     }
     return ids.length

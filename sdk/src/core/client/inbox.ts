@@ -1,4 +1,5 @@
 import { envelopeIdOf, mailboxKeyFor } from '../dht/keys.js'
+import { isProvisioning } from '../devices/provisioning.js'
 import {
   IdentityChangedError,
   ImpersonationError,
@@ -6,10 +7,14 @@ import {
   NoSessionError,
   PassageError,
   ReplayError,
+  RevokedDeviceError,
   TamperedError,
   UnknownPreKeyError,
 } from '../errors.js'
+import { nodeIdFromPublicKey } from '../identity/node-id.js'
+import { encodeTextId } from '../identity/text-id.js'
 import type { LinkPeer } from '../link/link-protocol.js'
+import { decodeSignedRecord } from '../records/signed-record.js'
 import type { AbortSignalLike } from '../runtime/host.js'
 import { openSealedMessage } from '../signal/sealed-message.js'
 import { signalAddressOfKey } from '../signal/signal-address.js'
@@ -21,7 +26,6 @@ import { toChatMessage } from './outbox.js'
 import type { ClientWriter, StoredMessage } from './ports.js'
 import type {
   ChatMessage,
-  ContactId,
   DeliveryEvent,
   MessageRoute,
   RefusalReason,
@@ -37,18 +41,34 @@ export type ProcessOutcome =
   | { status: 'stored'; message?: ChatMessage; deliveries: DeliveryEvent[] }
   | { status: 'duplicate' }
   | { status: 'refused'; event: RefusedEvent }
+  /** Not handled now (a device no list names yet, the DHT unreachable): left for later. */
+  | { status: 'deferred' }
+
+/** Who sent a message: an account's device, as its list names it. */
+export interface Sender {
+  /** The account's text ID. */
+  account: string
+  accountKey: Bytes
+  deviceId: number
+  deviceKey: Bytes
+  /** Another device of this account. */
+  own: boolean
+}
 
 interface Stored {
   message?: ChatMessage
   deliveries: DeliveryEvent[]
   duplicate: boolean
+  /** Work once the transaction committed: lists taken, pushed, forwarded. */
+  after: Array<() => Promise<void>>
 }
 
 /**
  * Incoming messages: fetched from the DHT mailbox (then deleted there), or received over a
  * direct link. Each is decrypted and stored in ONE transaction with the Signal ratchet step
  * (a crash can neither lose it nor show it twice), then shown; a refused one is recorded,
- * reported, and never retried.
+ * reported, and never retried. The sender's device must be active in its account's newest
+ * device list (docs/PROTOCOL.md, "Devices").
  */
 export class Inbox {
   /** When the mailbox was last fetched. */
@@ -77,9 +97,10 @@ export class Inbox {
     if (!dht || ctx.closed) return []
     signal?.throwIfAborted()
     if (dht.table.size === 0) await ctx.presence.joinDht()
-    const preKeysBefore = await ctx.session.countOneTimePreKeys()
+    const linked = ctx.account.deviceId !== 0
+    const preKeysBefore = linked ? await ctx.session.countOneTimePreKeys() : 0
     // Messages stored by an earlier run that died before emitting them come first.
-    const replayed = await ctx.repository.unnotifiedIncoming(MAX_REPLAYED_MESSAGES)
+    const replayed = linked ? await ctx.repository.unnotifiedIncoming(MAX_REPLAYED_MESSAGES) : []
     const envelopes = await dht.fetchMailbox(ctx.identity)
     signal?.throwIfAborted()
     const handled: Bytes[] = []
@@ -90,6 +111,7 @@ export class Inbox {
       if (ctx.closed) break
       const outcome = await this.processSealed(envelope.id, envelope.data, 'mailbox')
       ctx.faults.afterEnvelopeStored?.(index)
+      if (outcome.status === 'deferred') continue
       handled.push(envelope.id)
       if (outcome.status === 'stored') {
         if (outcome.message) fresh.push(outcome.message)
@@ -108,6 +130,7 @@ export class Inbox {
       ctx.faults.beforeMailboxDelete?.()
       await dht.deleteEnvelopes(ctx.identity, handled)
     }
+    if (!linked) return shown
     await ctx.receipts.queue()
     ctx.events.statusChanged()
     if (ctx.outbox.count > 0 && !ctx.closed) ctx.outbox.flushSoon()
@@ -150,9 +173,9 @@ export class Inbox {
 
   /**
    * Decrypts and stores a Signal message that came unsealed over a link, under the session
-   * of the link's authenticated peer (the sender), in ONE transaction with the ratchet step.
-   * A message seen before (libsignal's duplicate check, then the message ID) is a duplicate;
-   * a refused one is recorded and reported.
+   * of the link's authenticated peer (the sender's device, for the account its hello claims),
+   * in ONE transaction with the ratchet step. A message seen before (libsignal's duplicate
+   * check, then the message ID) is a duplicate; a refused one is recorded and reported.
    */
   private async processDirect(
     frame: Extract<DirectFrame, { type: 'signal' }>,
@@ -160,22 +183,64 @@ export class Inbox {
     peer: LinkPeer,
   ): Promise<ProcessOutcome> {
     const { ctx } = this
-    let stored: Stored = { deliveries: [], duplicate: false }
+    if (ctx.account.deviceId === 0) return { status: 'deferred' }
+    const claimed = peer.account
+    let reason: RefusalReason | undefined
+    let error: PassageError | undefined
+    if (frame.deviceId !== claimed.deviceId) {
+      reason = 'impersonation'
+      error = new ImpersonationError('the frame names another device than the link’s')
+    } else {
+      let status = ctx.devices.status(
+        claimed.textId,
+        claimed.publicKey,
+        claimed.deviceId,
+        peer.publicKey,
+      )
+      if (status === 'unknown') {
+        const ensured = await ctx.devices.ensure(
+          claimed.publicKey,
+          claimed.deviceId,
+          peer.publicKey,
+        )
+        status = ensured.status
+        // Unknown while the DHT cannot say: no answer, so the sender uses the mailbox.
+        if (status === 'unknown' && !ensured.fetched) return { status: 'deferred' }
+      }
+      if (status === 'revoked') {
+        reason = 'revoked-device'
+        error = new RevokedDeviceError()
+      } else if (status !== 'active') {
+        reason = 'impersonation'
+        error = new ImpersonationError('no device of the account has this key')
+      }
+    }
+    if (reason && error) return this.refuse(toHex(id), reason, error, claimed.textId, 'direct')
+    const sender: Sender = {
+      account: claimed.textId,
+      accountKey: claimed.publicKey,
+      deviceId: claimed.deviceId,
+      deviceKey: peer.publicKey,
+      own: claimed.textId === ctx.account.textId,
+    }
+    let stored: Stored = { deliveries: [], duplicate: false, after: [] }
     let now = 0
     let storedAt = 0
     try {
       await ctx.session.decrypt(
-        { name: peer.textId, deviceId: frame.deviceId },
+        { name: sender.account, deviceId: sender.deviceId },
         { type: frame.messageType, body: frame.message },
         {
           persist: async (plaintext, tx) => {
             const w = ctx.repository.writer(tx)
             const payload = decodeChatPayload(plaintext)
             now = ctx.clock.now()
-            const lastSeen = ctx.contacts.lastSeenToStore(peer.textId, now)
-            if (lastSeen.write) await w.upsertSender(peer.textId, peer.publicKey, now)
-            storedAt = lastSeen.storedAt
-            stored = await this.store(w, payload, peer.textId, 'direct', now)
+            if (!sender.own) {
+              const lastSeen = ctx.contacts.lastSeenToStore(sender.account, now)
+              if (lastSeen.write) await w.upsertSender(sender.account, sender.accountKey, now)
+              storedAt = lastSeen.storedAt
+            }
+            stored = await this.store(w, payload, sender, 'direct', now)
           },
         },
       )
@@ -183,21 +248,13 @@ export class Inbox {
       const reason = refusalReason(error)
       if (reason === undefined) throw error
       if (reason === 'replay') return { status: 'duplicate' }
-      await this.recordRefusal(toHex(id), reason, peer.textId, 'direct')
-      return {
-        status: 'refused',
-        event: {
-          reason,
-          route: 'direct',
-          error: asPassageError(error),
-          claimedSender: peer.textId,
-        },
-      }
+      return this.refuse(toHex(id), reason, asPassageError(error), sender.account, 'direct')
     }
     // Committed: the sender's row exists and holds last_seen_at = storedAt.
-    ctx.contacts.seen(peer.textId, now, storedAt)
+    if (!sender.own) ctx.contacts.seen(sender.account, now, storedAt)
+    await this.runAfter(stored)
     if (stored.duplicate) return { status: 'duplicate' }
-    if (stored.message) ctx.contacts.remember(peer.textId, peer.publicKey)
+    if (stored.message && !sender.own) ctx.contacts.remember(sender.account, sender.accountKey)
     return {
       status: 'stored',
       ...(stored.message ? { message: stored.message } : {}),
@@ -208,19 +265,27 @@ export class Inbox {
   /**
    * Opens, decrypts and stores one sealed message in ONE transaction with the Signal ratchet
    * step and the processed-envelope mark. A message seen before is a duplicate; a refused one
-   * is marked processed (so it is deleted and never retried) and reported.
+   * is marked processed (so it is deleted and never retried) and reported. A provisioning
+   * message (a device being linked) goes to the linking part.
    */
   private async processSealed(
     envelopeId: Bytes,
     sealed: Bytes,
     route: MessageRoute,
     linkPeer?: LinkPeer,
+    retried = false,
   ): Promise<ProcessOutcome> {
     const { ctx } = this
     const idHex = toHex(envelopeId)
     if (await ctx.repository.isProcessed(idHex)) return { status: 'duplicate' }
-    let senderKey: Bytes | undefined
-    let stored: Stored = { deliveries: [], duplicate: false }
+    if (isProvisioning(sealed)) {
+      await ctx.linking.receive(sealed, route)
+      await ctx.repository.transaction((w) => w.markProcessed(idHex, ctx.clock.now(), 'ok'))
+      return { status: 'stored', deliveries: [] }
+    }
+    if (ctx.account.deviceId === 0) return { status: 'deferred' }
+    let sender: Sender | undefined
+    let stored: Stored = { deliveries: [], duplicate: false, after: [] }
     try {
       await ctx.session.openSealed(sealed, {
         persist: async (opened, tx) => {
@@ -228,44 +293,81 @@ export class Inbox {
           if (linkPeer && !equalBytes(opened.senderPublicKey, linkPeer.publicKey)) {
             throw new ImpersonationError('a sealed message on a link from another identity')
           }
+          const s: Sender = {
+            account: opened.sender.name,
+            accountKey: opened.senderAccountKey,
+            deviceId: opened.sender.deviceId,
+            deviceKey: opened.senderPublicKey,
+            own: opened.sender.name === ctx.account.textId,
+          }
+          const status = ctx.devices.status(s.account, s.accountKey, s.deviceId, s.deviceKey)
+          if (status === 'revoked') throw new RevokedDeviceError()
+          if (status !== 'active')
+            throw new ImpersonationError('no device of the account has this key')
           const payload = decodeChatPayload(opened.plaintext)
           const now = ctx.clock.now()
-          const sender = opened.sender.name
-          senderKey = opened.senderPublicKey
+          sender = s
           await w.markProcessed(idHex, now, 'ok')
-          await w.upsertSender(sender, opened.senderPublicKey, now)
-          stored = await this.store(w, payload, sender, route, now)
+          if (!s.own) await w.upsertSender(s.account, s.accountKey, now)
+          stored = await this.store(w, payload, s, route, now)
         },
       })
     } catch (error) {
       let reason = refusalReason(error)
       if (reason === undefined) throw error
       // Who it claims to be, when the seal opens at all (for the report and the flag).
-      let claimed: string | undefined
+      let claimed: Sender | undefined
       try {
-        claimed = signalAddressOfKey(openSealedMessage(ctx.identity, sealed).senderPublicKey).name
+        const content = openSealedMessage(ctx.identity, sealed)
+        const accountKey = content.senderAccountKey ?? content.senderPublicKey
+        const account = signalAddressOfKey(accountKey).name
+        claimed = {
+          account,
+          accountKey,
+          deviceId: content.senderDeviceId,
+          deviceKey: content.senderPublicKey,
+          own: account === ctx.account.textId,
+        }
       } catch {
         claimed = undefined
       }
       // A seal that does not even open is tampered bytes, whatever the decoder said.
       if (claimed === undefined) reason = 'tampered'
-      await this.recordRefusal(idHex, reason, claimed, route)
-      if (reason === 'replay') return { status: 'duplicate' }
-      return {
-        status: 'refused',
-        event: {
-          reason,
-          route,
-          error: asPassageError(error),
-          ...(claimed ? { claimedSender: claimed } : {}),
-        },
+      else if (reason !== 'replay' && reason !== 'revoked-device' && reason !== 'malformed') {
+        const status = ctx.devices.status(
+          claimed.account,
+          claimed.accountKey,
+          claimed.deviceId,
+          claimed.deviceKey,
+        )
+        if (status === 'revoked') reason = 'revoked-device'
+        else if (status === 'unknown' && !retried) {
+          // A device its account linked since we last looked: ask the DHT, then try again.
+          const ensured = await ctx.devices.ensure(
+            claimed.accountKey,
+            claimed.deviceId,
+            claimed.deviceKey,
+          )
+          if (ensured.status === 'active') {
+            return this.processSealed(envelopeId, sealed, route, linkPeer, true)
+          }
+          if (ensured.status === 'unknown' && !ensured.fetched) return { status: 'deferred' }
+        }
       }
+      if (reason === 'replay') {
+        await this.recordRefusal(idHex, reason, claimed?.account, route)
+        return { status: 'duplicate' }
+      }
+      return this.refuse(idHex, reason, asPassageError(error), claimed?.account, route)
     }
+    await this.runAfter(stored)
     if (stored.duplicate) return { status: 'duplicate' }
     const message = stored.message
-    if (message && senderKey) ctx.contacts.remember(message.contactId, senderKey)
-    // Over a link, the "stored" answer is the delivery receipt; from a mailbox, one is owed.
-    if (message && route !== 'direct') {
+    if (message && sender && !sender.own)
+      ctx.contacts.remember(message.contactId, sender.accountKey)
+    // Over a link, the "stored" answer is the delivery receipt; from a mailbox, one is owed
+    // (for a contact's text: copies between our own devices get none).
+    if (message && route !== 'direct' && sender && !sender.own) {
       await ctx.repository.transaction((w) =>
         w.addPendingReceipt({
           contactId: message.contactId,
@@ -277,22 +379,110 @@ export class Inbox {
     return { status: 'stored', ...(message ? { message } : {}), deliveries: stored.deliveries }
   }
 
-  /** Stores a decrypted payload; runs inside the decrypting transaction. */
+  /** Stores a decrypted payload by its kind; runs inside the decrypting transaction. */
   private async store(
     w: ClientWriter,
     payload: ChatPayload,
-    sender: ContactId,
+    sender: Sender,
     route: MessageRoute,
     now: number,
   ): Promise<Stored> {
-    if (payload.kind === 'receipt') {
-      return { deliveries: await this.ctx.receipts.apply(w, payload, sender), duplicate: false }
+    const { ctx } = this
+    const stored: Stored = { deliveries: [], duplicate: false, after: [] }
+    const lists = payload.lists
+    if (lists && !sender.own) {
+      stored.after.push(async () =>
+        ctx.devices.hint(sender.account, sender.accountKey, lists.sender),
+      )
     }
-    if (payload.kind !== 'text') return { deliveries: [], duplicate: false }
-    const message: StoredMessage = {
+    const ownOnly = () => {
+      if (!sender.own) throw new MalformedError(`a ${payload.kind} payload from another account`)
+    }
+    switch (payload.kind) {
+      case 'text': {
+        if (sender.own) throw new MalformedError('a text from another device of this account')
+        const message = this.incoming(payload, sender.account, sender, route, now)
+        if (!(await w.insertMessage(message))) return { ...stored, duplicate: true }
+        stored.message = toChatMessage(message)
+        // Addressed by an older list of ours: its sender learns the new one, and the devices
+        // it did not know get a copy.
+        const recipientSeq = lists?.recipient ?? 0
+        const chat = stored.message
+        stored.after.push(() => this.heal(sender, chat, recipientSeq))
+        return stored
+      }
+      case 'receipt':
+        if (sender.own) return stored
+        stored.deliveries = await ctx.receipts.apply(w, payload, sender.account)
+        return stored
+      case 'device-list': {
+        const record = decodeSignedRecord(payload.record)
+        if (!equalBytes(record.publicKey, sender.accountKey)) {
+          throw new MalformedError('a device list pushed by another account than its signer')
+        }
+        stored.after.push(async () => {
+          await ctx.devices.accept(record, 'push')
+        })
+        return stored
+      }
+      case 'sync-sent': {
+        ownOnly()
+        const contactId = encodeTextId(payload.to)
+        const message: StoredMessage = {
+          id: toHex(payload.id),
+          contactId,
+          direction: 'out',
+          sender: { account: sender.account, deviceId: sender.deviceId },
+          text: payload.text,
+          sentAt: payload.sentAt,
+          receivedAt: now,
+          state: 'sent',
+          read: false,
+          notified: true,
+        }
+        if (!(await w.insertMessage(message))) return { ...stored, duplicate: true }
+        stored.deliveries.push({ messageId: message.id, contactId, state: 'sent' })
+        return stored
+      }
+      case 'sync-read':
+        ownOnly()
+        await ctx.history.applySyncRead(w, encodeTextId(payload.peer), payload.ids.map(toHex))
+        return stored
+      case 'sync-contacts': {
+        ownOnly()
+        const done = await ctx.contacts.applySync(w, payload.contacts, now)
+        stored.after.push(async () => done())
+        return stored
+      }
+      case 'sync-in': {
+        ownOnly()
+        const from = encodeTextId(payload.from)
+        const message = this.incoming(
+          payload,
+          from,
+          { account: from, deviceId: payload.device },
+          route,
+          now,
+        )
+        if (!(await w.insertMessage(message))) return { ...stored, duplicate: true }
+        stored.message = toChatMessage(message)
+        return stored
+      }
+    }
+  }
+
+  private incoming(
+    payload: Extract<ChatPayload, { kind: 'text' | 'sync-in' }>,
+    contactId: string,
+    sender: { account: string; deviceId: number },
+    route: MessageRoute,
+    now: number,
+  ): StoredMessage {
+    return {
       id: toHex(payload.id),
-      contactId: sender,
+      contactId,
       direction: 'in',
+      sender: { account: sender.account, deviceId: sender.deviceId },
       text: payload.text,
       sentAt: payload.sentAt,
       receivedAt: now,
@@ -303,18 +493,56 @@ export class Inbox {
       // right after this commit.
       notified: route === 'direct',
     }
-    if (!(await w.insertMessage(message))) return { deliveries: [], duplicate: true }
-    return { message: toChatMessage(message), deliveries: [], duplicate: false }
+  }
+
+  /**
+   * A contact's text addressed us by list `recipientSeq`: when ours is newer, push it to the
+   * contact, and forward the text to our devices linked after that list.
+   */
+  private async heal(sender: Sender, message: ChatMessage, recipientSeq: number): Promise<void> {
+    const { ctx } = this
+    const own = ctx.devices.own()
+    if (own.seq <= recipientSeq) return
+    await ctx.guard('pushing the device list', () =>
+      ctx.devices.answerStale(sender.account, recipientSeq),
+    )
+    const unknown = new Set(
+      own.devices.filter((d) => d.changedAt > recipientSeq).map((d) => d.deviceId),
+    )
+    const targets = ctx.devices.siblings().filter((t) => unknown.has(t.deviceId))
+    await ctx.outbox.forward(
+      message,
+      { account: nodeIdFromPublicKey(sender.accountKey), deviceId: sender.deviceId },
+      targets,
+    )
+  }
+
+  private async runAfter(stored: Stored): Promise<void> {
+    for (const work of stored.after) await this.ctx.guard('handling a message', work)
+  }
+
+  private async refuse(
+    id: string,
+    reason: RefusalReason,
+    error: PassageError,
+    claimed: string | undefined,
+    route: MessageRoute,
+  ): Promise<ProcessOutcome> {
+    await this.recordRefusal(id, reason, claimed, route)
+    return {
+      status: 'refused',
+      event: { reason, route, error, ...(claimed ? { claimedSender: claimed } : {}) },
+    }
   }
 
   /**
    * Records a refused message (never retried; reported) and flags the contact it claims,
-   * unless it is only damaged.
+   * unless it is only damaged or comes from our own account.
    */
   private async recordRefusal(
     id: string,
     reason: RefusalReason,
-    claimed: ContactId | undefined,
+    claimed: string | undefined,
     route: MessageRoute,
   ): Promise<void> {
     const at = this.ctx.clock.now()
@@ -322,7 +550,12 @@ export class Inbox {
       await w.markProcessed(id, at, reason)
       if (reason === 'replay') return
       await w.addRefusal({ id, reason, route, at, ...(claimed ? { claimedSender: claimed } : {}) })
-      if (claimed && reason !== 'malformed' && reason !== 'tampered') {
+      if (
+        claimed &&
+        claimed !== this.ctx.account.textId &&
+        reason !== 'malformed' &&
+        reason !== 'tampered'
+      ) {
         await w.setContactFlag(claimed, reason)
       }
     })
@@ -332,6 +565,7 @@ export class Inbox {
 function refusalReason(error: unknown): RefusalReason | undefined {
   if (error instanceof ReplayError) return 'replay'
   if (error instanceof IdentityChangedError) return 'identity-changed'
+  if (error instanceof RevokedDeviceError) return 'revoked-device'
   if (error instanceof ImpersonationError) return 'impersonation'
   if (error instanceof MalformedError) return 'malformed'
   if (

@@ -27,11 +27,14 @@ export class LinkAddresses {
 
   /** Copies of the LAN peers, each with its contact ID when it is a contact. */
   lanPeers(): LanPeer[] {
-    return [...this.lan.values()].map((p) => ({
-      ...p,
-      addresses: [...p.addresses],
-      ...(this.ctx.contacts.isContact(p.textId) ? { contactId: p.textId } : {}),
-    }))
+    return [...this.lan.values()].map((p) => {
+      const account = p.account?.textId ?? p.textId
+      return {
+        ...p,
+        addresses: [...p.addresses],
+        ...(this.ctx.contacts.isContact(account) ? { contactId: account } : {}),
+      }
+    })
   }
 
   /**
@@ -50,6 +53,7 @@ export class LinkAddresses {
       publicKey: peer.publicKey,
       addresses: [{ host: peer.host, port: peer.tcpPort }],
       lastSeenAt: peer.lastSeen,
+      account: { textId: peer.account.textId, deviceId: peer.account.deviceId },
     })
   }
 

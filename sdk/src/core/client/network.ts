@@ -6,6 +6,7 @@ import { LinkListener } from '../link/link-listener.js'
 import { LinkManager } from '../link/link-manager.js'
 import type { ClientContext } from './context.js'
 import { PreKeyDirectory } from './pre-key-directory.js'
+import { toBytes } from '../wire/bytes.js'
 
 /**
  * The client's sockets, from its ports: its DHT node (its own, client mode, on a throwaway
@@ -46,10 +47,16 @@ export class ClientNetwork {
       this.ownDht = true
     }
     if (this.dht) this.directory = new PreKeyDirectory(this.dht)
+    // A linked device's hellos and beacons name its account (version 2).
+    const account = () =>
+      ctx.account.deviceId > 1
+        ? { publicKey: ctx.account.publicKey, deviceId: ctx.account.deviceId }
+        : undefined
     if (options.listen !== false && ports.listen) {
       const listen = options.listen ?? {}
       this.listener = await LinkListener.listen({
         identity: ctx.identity,
+        account,
         host: listen.host ?? '127.0.0.1',
         port: listen.port ?? 0,
         timers: ctx.timers,
@@ -59,6 +66,7 @@ export class ClientNetwork {
     }
     this.links = new LinkManager({
       identity: ctx.identity,
+      account,
       resolve: (peerId) => ctx.addresses.resolve(peerId),
       connect:
         ports.connect ??
@@ -66,17 +74,23 @@ export class ClientNetwork {
       clock: ctx.clock,
       timers: ctx.timers,
     })
-    if (this.listener && options.lan !== false && ports.discovery) await this.startLan()
+    if (this.listener && options.lan !== false && ports.discovery) await this.startLan(account)
     this.links.on('frame', (payload, peer) => void ctx.direct.onFrame(payload, peer))
     this.links.on('link', () => ctx.events.statusChanged())
     this.links.on('down', () => ctx.events.statusChanged())
   }
 
-  private async startLan(): Promise<void> {
+  private async startLan(
+    account: () => { publicKey: Uint8Array; deviceId: number } | undefined,
+  ): Promise<void> {
     const { ctx } = this
     const lan = typeof ctx.options.lan === 'object' ? ctx.options.lan : {}
     const discovery = new LanDiscovery({
       identity: ctx.identity,
+      account: () => {
+        const a = account()
+        return a ? { publicKey: toBytes(a.publicKey), deviceId: a.deviceId } : undefined
+      },
       tcpPort: this.listener!.address().port,
       bind: ctx.ports.discovery!,
       clock: ctx.clock,

@@ -1,16 +1,21 @@
 import { envelopeIdOf, mailboxKeyFor } from '../dht/keys.js'
-import { IdentityChangedError, MalformedError, NoSessionError, NotFoundError } from '../errors.js'
+import {
+  IdentityChangedError,
+  MalformedError,
+  NoSessionError,
+  NotFoundError,
+  UnsupportedError,
+} from '../errors.js'
 import { randomFraction, type AbortSignalLike } from '../runtime/host.js'
 import { sealMessage, SignalMessageType } from '../signal/sealed-message.js'
-import { PRIMARY_DEVICE_ID } from '../signal/signal-address.js'
 import type { SignalCiphertext } from '../signal/signal-session.js'
 import { backoffDelay } from '../util/backoff.js'
-import { concatBytes, toBytes, toHex, type Bytes } from '../wire/bytes.js'
-import { encodeChatPayload, MESSAGE_ID_BYTES } from './chat-payload.js'
+import { concatBytes, fromHex, toBytes, toHex, type Bytes } from '../wire/bytes.js'
+import { encodeChatPayload, MESSAGE_ID_BYTES, type ChatPayload } from './chat-payload.js'
 import type { ClientContext } from './context.js'
 import { stateRank } from './delivery-state.js'
 import { directMessageId, encodeDirectFrame, type DirectFrame } from './direct-frame.js'
-import type { OutboxEntry, StoredMessage } from './ports.js'
+import type { ClientWriter, OutboxEntry, StoredMessage, Target } from './ports.js'
 import type {
   ChatMessage,
   ContactId,
@@ -25,6 +30,17 @@ const FIRST_RETRY_MS = 5_000
 const MAX_RETRY_MS = 600_000 // 10 min
 /** Up to this share of a retry delay is random, so clients that lost the same network do not retry in step. */
 const RETRY_JITTER = 0.2
+
+/** A payload's kind and body, without the ID, time and list seqs each copy gets. */
+type PayloadBody = DistributiveOmit<ChatPayload, 'id' | 'sentAt' | 'lists'>
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
+
+/** The key of an outbox entry: the payload ID for a contact's device 1 (as before devices). */
+export function outboxKey(payloadId: string, contactId: ContactId, to: Target): string {
+  return to.account === contactId && to.deviceId === 1
+    ? payloadId
+    : `${payloadId}/${to.account}.${to.deviceId}`
+}
 
 /** An outbox entry a link or a mailbox took, waiting for its write (see `writeDelivered`). */
 interface AckedEntry {
@@ -78,12 +94,73 @@ export class Outbox {
     this.ctx.events.statusChanged()
   }
 
+  /** Entries left the outbox elsewhere (a revoked device's). */
+  removed(n: number): void {
+    if (n === 0) return
+    this.count = Math.max(0, this.count - n)
+    this.ctx.events.statusChanged()
+  }
+
+  /**
+   * The devices a payload to the contact `contactId` goes to: its account's active devices.
+   * A contact with no device list (an older client) can only be reached from device 1.
+   */
+  recipients(contactId: ContactId, accountKey: Bytes): Target[] {
+    const { ctx } = this
+    if (ctx.account.deviceId !== 1 && !ctx.devices.published(contactId)) {
+      throw new UnsupportedError(
+        `${contactId} runs an older Passage that only talks to device 1 of an account; send from device 1`,
+      )
+    }
+    return ctx.devices.targets(contactId, accountKey)
+  }
+
+  /**
+   * The plaintext of `body` for `to`: version 2 (with list seqs) when its account speaks
+   * devices (our own always does), else version 1.
+   */
+  plaintextFor(to: Target, id: Bytes, sentAt: number, body: PayloadBody): Bytes {
+    const { devices, account } = this.ctx
+    const v2 = to.account === account.textId || devices.published(to.account)
+    const lists = v2
+      ? { lists: { sender: devices.seqOf(account.textId), recipient: devices.seqOf(to.account) } }
+      : {}
+    return encodeChatPayload({ ...body, id, sentAt, ...lists } as ChatPayload)
+  }
+
+  private entry(
+    contactId: ContactId,
+    to: Target,
+    id: Bytes,
+    sentAt: number,
+    body: PayloadBody,
+    messageId: string | undefined,
+  ): OutboxEntry {
+    const now = this.ctx.clock.now()
+    const idHex = toHex(id)
+    return {
+      id: outboxKey(idHex, contactId, to),
+      contactId,
+      ...(to.account === contactId && to.deviceId === 1 ? {} : { to }),
+      plaintext: this.plaintextFor(to, id, sentAt, body),
+      ...(messageId !== undefined ? { messageId } : {}),
+      createdAt: now,
+      attempts: 0,
+      nextAttemptAt: now,
+    }
+  }
+
   async send(contactId: ContactId, text: string, options: SendOptions = {}): Promise<ChatMessage> {
     const { ctx } = this
     options.signal?.throwIfAborted()
-    if (!(await ctx.contacts.key(contactId))) {
-      throw new NotFoundError(`${contactId} is not a contact; add it first`)
+    ctx.requireLinked()
+    const accountKey = await ctx.contacts.key(contactId)
+    if (!accountKey) throw new NotFoundError(`${contactId} is not a contact; add it first`)
+    if (ctx.account.deviceId !== 1 && !ctx.devices.published(contactId)) {
+      // A contact synced from another device of ours: its list may not be fetched yet.
+      await ctx.devices.refresh(contactId, accountKey, true)
     }
+    const targets = this.recipients(contactId, accountKey)
     const id = this.newMessageId()
     const idHex = toHex(id)
     const now = ctx.clock.now()
@@ -91,11 +168,11 @@ export class Outbox {
     // when sends overlap: the last one is taken here, synchronously).
     const sentAt = Math.max(now, this.lastSentAt + 1)
     this.lastSentAt = sentAt
-    const plaintext = encodeChatPayload({ kind: 'text', id, sentAt, text })
     const message: StoredMessage = {
       id: idHex,
       contactId,
       direction: 'out',
+      sender: { account: ctx.account.textId, deviceId: ctx.account.deviceId },
       text,
       sentAt,
       receivedAt: now,
@@ -103,35 +180,129 @@ export class Outbox {
       read: false,
       notified: true,
     }
-    const entry: OutboxEntry = {
-      id: idHex,
-      contactId,
-      plaintext,
-      messageId: idHex,
-      createdAt: now,
-      attempts: 0,
-      nextAttemptAt: now,
+    const entries = targets.map((to) =>
+      this.entry(contactId, to, id, sentAt, { kind: 'text', text }, idHex),
+    )
+    const copy = { kind: 'sync-sent' as const, to: ctx.contacts.nodeIdOf(accountKey), text }
+    for (const to of ctx.devices.siblings()) {
+      entries.push(this.entry(contactId, to, id, sentAt, copy, undefined))
     }
     if (ctx.options.network !== false && options.wait !== false) {
-      // Accepted with the ratchet step: the message, its outbox entry and its Signal message
-      // commit in the encryption's transaction. Until then send() has not resolved and
-      // nothing is stored: a crash before it loses a message nobody was told was accepted.
-      if (await this.encryptNew(message, entry, plaintext)) {
-        this.added(1)
-        await this.deliver(entry, options.signal, message)
+      if (entries.length === 1) {
+        // Accepted with the ratchet step: the message, its outbox entry and its Signal
+        // message commit in the encryption's transaction. Until then send() has not resolved
+        // and nothing is stored: a crash before it loses a message nobody was told was
+        // accepted.
+        if (await this.encryptNew(message, entries[0]!, entries[0]!.plaintext)) {
+          this.added(1)
+          await this.deliver(entries[0]!, options.signal, message)
+        }
+        return toChatMessage(message)
       }
+      // Fan-out: the message and every copy are saved first, then each is encrypted under its
+      // device's session and delivered, all at once.
+      await this.store(message, entries)
+      this.added(entries.length)
+      await Promise.all(
+        entries.map((e) =>
+          this.deliver(e, options.signal, e.messageId ? message : undefined).catch(
+            (error: unknown) => {
+              if (options.signal?.aborted) throw error
+              ctx.events.error(error, 'sending a message')
+            },
+          ),
+        ),
+      )
       return toChatMessage(message)
     }
-    await this.store(message, entry)
-    this.added(1)
+    await this.store(message, entries)
+    this.added(entries.length)
     if (ctx.options.network !== false) this.flushSoon()
     return toChatMessage(message)
   }
 
-  private store(message: StoredMessage, entry: OutboxEntry): Promise<void> {
+  /**
+   * Queues a payload that moves no message (a device list, a copy for our own devices…) to
+   * `targets`, in the conversation `contactId` (default: the target's account), and flushes soon.
+   */
+  async enqueueControl(body: PayloadBody, targets: Target[], contactId?: ContactId): Promise<void> {
+    if (targets.length === 0) return
+    const id = this.newMessageId()
+    const sentAt = this.ctx.clock.now()
+    const entries = targets.map((to) =>
+      this.entry(contactId ?? to.account, to, id, sentAt, body, undefined),
+    )
+    const added = await this.ctx.repository.transaction((w) => insertAll(w, entries))
+    this.added(added)
+    if (this.ctx.options.network !== false) this.flushSoon()
+  }
+
+  /** Queues payloads built in a transaction (receipts); resolves with how many were new. */
+  insertEntries(w: ClientWriter, entries: OutboxEntry[]): Promise<number> {
+    return insertAll(w, entries)
+  }
+
+  /** Builds the entry of `body` with its own ID for `to`, in `contactId`'s conversation. */
+  controlEntry(contactId: ContactId, to: Target, body: PayloadBody): OutboxEntry {
+    return this.entry(contactId, to, this.newMessageId(), this.ctx.clock.now(), body, undefined)
+  }
+
+  /** Sends stored outgoing texts again to one device of their contact (a device it linked since). */
+  async resend(messages: ChatMessage[], to: Target): Promise<void> {
+    const entries = messages
+      .filter((m) => m.direction === 'out')
+      .map((m) =>
+        this.entry(m.contactId, to, fromHex(m.id), m.sentAt, { kind: 'text', text: m.text }, m.id),
+      )
+    const added = await this.ctx.repository.transaction((w) => insertAll(w, entries))
+    this.added(added)
+    if (added > 0 && this.ctx.options.network !== false) this.flushSoon()
+  }
+
+  /** Sends copies (`sync-sent`) of texts this device sent to a contact to one of our devices. */
+  async copy(messages: ChatMessage[], contactKey: Bytes, to: Target): Promise<void> {
+    const peer = this.ctx.contacts.nodeIdOf(contactKey)
+    const entries = messages.map((m) =>
+      this.entry(
+        m.contactId,
+        to,
+        fromHex(m.id),
+        m.sentAt,
+        { kind: 'sync-sent', to: peer, text: m.text },
+        undefined,
+      ),
+    )
+    const added = await this.ctx.repository.transaction((w) => insertAll(w, entries))
+    this.added(added)
+    if (added > 0 && this.ctx.options.network !== false) this.flushSoon()
+  }
+
+  /** Queues a text a contact addressed by an older list to our devices it did not know. */
+  async forward(
+    message: ChatMessage,
+    from: { account: Bytes; deviceId: number },
+    targets: Target[],
+  ): Promise<void> {
+    if (targets.length === 0) return
+    const id = fromHex(message.id)
+    const body = {
+      kind: 'sync-in' as const,
+      from: from.account,
+      device: from.deviceId,
+      text: message.text,
+    }
+    const entries = targets.map((to) =>
+      this.entry(message.contactId, to, id, message.sentAt, body, undefined),
+    )
+    const added = await this.ctx.repository.transaction((w) => insertAll(w, entries))
+    this.added(added)
+    if (this.ctx.options.network !== false) this.flushSoon()
+  }
+
+  private store(message: StoredMessage, entries: OutboxEntry[]): Promise<void> {
     return this.ctx.repository.transaction(async (w) => {
       await w.insertMessage(message)
-      await w.insertOutbox(entry)
+      await insertAll(w, entries)
     })
   }
 
@@ -149,7 +320,7 @@ export class Outbox {
     const { ctx } = this
     ctx.faults.beforeSeal?.()
     try {
-      await ctx.session.encrypt({ name: entry.contactId, deviceId: PRIMARY_DEVICE_ID }, plaintext, {
+      await ctx.session.encrypt(targetOf(entry), plaintext, {
         persist: async (m, tx) => {
           entry.signal = encodeOutboxSignal(m)
           const w = ctx.repository.writer(tx)
@@ -161,7 +332,7 @@ export class Outbox {
     } catch (error) {
       if (!(error instanceof NoSessionError || error instanceof IdentityChangedError)) throw error
       delete entry.signal
-      await this.store(message, entry)
+      await this.store(message, [entry])
       this.added(1)
       await this.retryLater(entry)
       if (error instanceof IdentityChangedError)
@@ -215,7 +386,11 @@ export class Outbox {
     if (this.delivering.has(entry.id) || ctx.closed) return false
     this.delivering.add(entry.id)
     try {
-      const publicKey = await ctx.contacts.key(entry.contactId)
+      const to = targetOf(entry)
+      const accountKey =
+        to.name === ctx.account.textId ? ctx.account.publicKey : await ctx.contacts.key(to.name)
+      // The device's key, while its account lists it active: a revoked one gets nothing.
+      const publicKey = accountKey && ctx.devices.keyOf(to.name, to.deviceId, accountKey)
       if (!publicKey) {
         await this.drop(entry.id)
         return false
@@ -227,7 +402,7 @@ export class Outbox {
         try {
           ciphertext = await ctx.session.encrypt(
             // A contact's ID is its key's text ID: no hashing per message.
-            { name: entry.contactId, deviceId: PRIMARY_DEVICE_ID },
+            to,
             entry.plaintext,
             {
               persist: (m, tx) =>
@@ -272,6 +447,7 @@ export class Outbox {
             {
               senderPublicKey: ctx.identity.publicKey,
               senderDeviceId: ctx.session.address.deviceId,
+              senderAccountKey: ctx.account.publicKey,
               type: ciphertext!.type,
               ciphertext: ciphertext!.body,
             },
@@ -372,6 +548,20 @@ export class Outbox {
     await this.ctx.repository.transaction((w) => w.deleteOutbox(id))
     this.count = Math.max(0, this.count - 1)
   }
+}
+
+/** Where an entry goes, as a Signal address. */
+function targetOf(entry: OutboxEntry): { name: ContactId; deviceId: number } {
+  return entry.to
+    ? { name: entry.to.account, deviceId: entry.to.deviceId }
+    : { name: entry.contactId, deviceId: 1 }
+}
+
+/** Inserts entries (one already there is kept); resolves with how many were new. */
+async function insertAll(w: ClientWriter, entries: OutboxEntry[]): Promise<number> {
+  let added = 0
+  for (const entry of entries) if (await w.insertOutbox(entry)) added++
+  return added
 }
 
 /** The outbox's Signal message: `type (1) || Signal message`. */

@@ -32,18 +32,31 @@ export interface StoredMessage extends ChatMessage {
   notified: boolean
 }
 
-/** A payload waiting to leave: a chat message or a receipt. */
+/** One device of an account, as a payload's destination. */
+export interface Target {
+  /** The account's text ID (a contact's, or this client's own for its other devices). */
+  account: ContactId
+  deviceId: number
+}
+
+/** A payload waiting to leave for one device: a chat message, a receipt, a copy for our own devices… */
 export interface OutboxEntry {
-  /** The payload's message ID. */
+  /**
+   * The entry's key: the payload's message ID (hex) for device 1 of the contact (as before
+   * devices), else `payloadId/account.device`.
+   */
   id: string
+  /** The conversation it belongs to (for copies to own devices: the conversation copied). */
   contactId: ContactId
+  /** The account and device it goes to; absent: the contact's device 1. */
+  to?: Target
   /** The encoded plaintext (`encodeChatPayload`), saved before any network I/O. */
   plaintext: Bytes
   /** The sealed envelope for the mailbox, saved before its first put (every put is the same). */
   sealed?: Bytes
   /** The Signal message, `type (1) || message`, saved with the ratchet step that made it. */
   signal?: Bytes
-  /** The chat message whose state this entry moves; absent for receipts. */
+  /** The chat message whose state this entry moves; absent for receipts and copies to own devices. */
   messageId?: MessageId
   createdAt: number
   attempts: number
@@ -67,14 +80,31 @@ export interface RefusalRecord {
   at: number
 }
 
-/** The identity kept in a home. */
+/** The identity kept in a home: this device's key and the account it belongs to. */
 export interface HomeIdentity {
-  /** `SecretKey.serialize()`: secret. */
+  /** This device's `SecretKey.serialize()`: secret. On device 1, the account key. */
   secretKey: Bytes
-  /** The identity's text ID (kept beside the key, readable without it). */
+  /**
+   * The account's text ID (kept beside the key, readable without it); while a new device
+   * waits to be linked, its own key's.
+   */
   textId: string
   name?: string
   createdAt: number
+  /** The account key, when this device is not device 1 (absent: the key is the account's). */
+  accountPublicKey?: Bytes
+  /** This device's ID: 1 holds the account key; 0 while waiting to be linked. */
+  deviceId: number
+}
+
+/** The newest verified device list of an account, as the repository keeps it. */
+export interface StoredDeviceList {
+  account: ContactId
+  seq: number
+  /** The signed record (type 3), as on the wire. */
+  record: Bytes
+  /** When it was last fetched or confirmed. */
+  checkedAt: number
 }
 
 /**
@@ -101,12 +131,15 @@ export interface ClientWriter {
   /** Marks incoming messages as shown (their `message` event was emitted). */
   setNotified(ids: MessageId[]): Promise<void>
 
-  insertOutbox(entry: OutboxEntry): Promise<void>
+  /** Inserts an outbox entry; false when one with its key is there (nothing changes then). */
+  insertOutbox(entry: OutboxEntry): Promise<boolean>
   setOutboxSignal(id: string, signal: Bytes): Promise<void>
   setOutboxSealed(id: string, sealed: Bytes): Promise<void>
   /** The entry waits: `attempts` so far, next try at `nextAttemptAt`. */
   deferOutbox(id: string, attempts: number, nextAttemptAt: number): Promise<void>
   deleteOutbox(id: string): Promise<void>
+  /** Removes every entry to (`account`, `deviceId`) (a revoked device); resolves with how many. */
+  dropOutboxTo(account: ContactId, deviceId: number): Promise<number>
 
   addPendingReceipt(receipt: PendingReceipt): Promise<void>
   /** Every owed receipt, removed from the table. */
@@ -130,6 +163,13 @@ export interface ClientWriter {
   renameContact(id: ContactId, name: string): Promise<void>
   removeContact(id: ContactId): Promise<void>
   setContactFlag(id: ContactId, reason: RefusalReason | undefined): Promise<void>
+
+  /** Keeps `account`'s newest verified device list (the caller checked its seq is higher). */
+  saveDeviceList(list: StoredDeviceList): Promise<void>
+  /** Notes that `account`'s list was fetched or confirmed at `at`. */
+  touchDeviceList(account: ContactId, at: number): Promise<void>
+  /** Sets a setting (a string; JSON for structured values). */
+  setSetting(key: string, value: string): Promise<void>
 
   /** DHT nodes seen at `at`, for the next start. */
   rememberDhtNodes(nodes: NodeAddress[], at: number): Promise<void>
@@ -162,7 +202,18 @@ export interface ClientRepository {
   loadIdentity(): Promise<HomeIdentity | undefined>
   /** Saves the home's identity; throws `AlreadyExistsError` when it has one. */
   saveIdentity(identity: HomeIdentity): Promise<void>
+  /** Replaces the home's identity row (a new device, once linked: the same key, its account). */
+  updateIdentity(identity: HomeIdentity): Promise<void>
   rememberedServers(): Promise<string[]>
+  /** A setting's value, if set. */
+  setting(key: string): Promise<string | undefined>
+  /** Every stored device list. */
+  deviceLists(): Promise<StoredDeviceList[]>
+  /**
+   * Outgoing texts to a contact sent at or after `since`, oldest first, at most `limit` (to
+   * resend to a device the contact linked since).
+   */
+  outgoingSince(contactId: ContactId, since: number, limit: number): Promise<ChatMessage[]>
 
   contact(id: ContactId): Promise<ContactRecord | undefined>
   /** Every contact, in no particular order. */

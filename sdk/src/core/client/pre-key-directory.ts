@@ -6,7 +6,6 @@ import {
   verifyPreKeyBundle,
   type PreKeyBundle,
 } from '../signal/pre-key-bundle.js'
-import { signalAddressOfKey } from '../signal/signal-address.js'
 import type { SignalSession } from '../signal/signal-session.js'
 import { concatBytes, toBytes, type Bytes } from '../wire/bytes.js'
 
@@ -57,10 +56,11 @@ export class PreKeyDirectory {
   }
 
   /**
-   * The verified bundle of the account `publicKey` (device 1), from the DHT. Throws
-   * {@link NotFoundError} when none is published or its parts do not match.
+   * The verified bundle of the device key `publicKey` (device `deviceId` of its account;
+   * default 1, whose key is the account key), from the DHT. Throws {@link NotFoundError} when
+   * none is published or its parts do not match.
    */
-  async fetch(publicKey: Uint8Array): Promise<PreKeyBundle> {
+  async fetch(publicKey: Uint8Array, deviceId = 1): Promise<PreKeyBundle> {
     const [record, first, second] = await Promise.all([
       this.dht.getRecord(publicKey, RecordType.preKeyBundle),
       this.dht.getRecord(publicKey, KyberKeyPartRecordType.first),
@@ -75,7 +75,7 @@ export class PreKeyDirectory {
     }
     const bundle: PreKeyBundle = { record, kyberPublicKey }
     try {
-      verifyPreKeyBundle(bundle, this.dht.identity.keys, signalAddressOfKey(toBytes(publicKey), 1))
+      verifyPreKeyBundle(bundle, this.dht.identity.keys, { deviceId, publicKey })
     } catch (cause) {
       throw new NotFoundError('the published pre-key bundle does not verify', { cause })
     }

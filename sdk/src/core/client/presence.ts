@@ -68,7 +68,7 @@ export class Presence {
   async publishBundle(): Promise<void> {
     const { ctx } = this
     const directory = ctx.network.directory
-    if (!directory || !ctx.network.dhtJoined) return
+    if (!directory || !ctx.network.dhtJoined || ctx.account.deviceId === 0) return
     const now = ctx.clock.now()
     if (!this.bundleStale && now - this.lastPublishAt < REPUBLISH_BUNDLE_MS) return
     const stored = await directory.publish(ctx.session)

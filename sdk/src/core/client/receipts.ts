@@ -1,6 +1,7 @@
 import { fromHex, toHex } from '../wire/bytes.js'
-import { encodeChatPayload, MAX_RECEIPT_IDS, type ChatPayload } from './chat-payload.js'
+import { MAX_RECEIPT_IDS, type ChatPayload } from './chat-payload.js'
 import type { ClientContext } from './context.js'
+import { outboxKey } from './outbox.js'
 import type { ClientWriter, OutboxEntry } from './ports.js'
 import type { ContactId, DeliveryEvent, DeliveryState } from './types.js'
 
@@ -32,9 +33,13 @@ export class Receipts {
     return deliveries
   }
 
-  /** Turns owed receipts into receipt messages in the outbox; resolves with how many. */
+  /**
+   * Turns owed receipts into receipt messages in the outbox, one per contact and kind for
+   * each of the contact's devices; resolves with how many entries were queued.
+   */
   async queue(): Promise<number> {
     const { ctx } = this
+    if (ctx.account.deviceId === 0) return 0
     const added = await ctx.repository.transaction(async (w) => {
       const groups = new Map<
         string,
@@ -49,30 +54,37 @@ export class Receipts {
         }
         g.ids.push(r.messageId)
       }
-      const now = ctx.clock.now()
-      let count = 0
+      const entries: OutboxEntry[] = []
       for (const g of groups.values()) {
+        // Memory only (no read inside a transaction): receipts are owed to known senders.
+        const accountKey = ctx.contacts.knownKey(g.contact)
+        if (!accountKey) continue
+        let targets
+        try {
+          targets = ctx.outbox.recipients(g.contact, accountKey)
+        } catch {
+          continue // an older client, and this is not device 1: it cannot be told
+        }
         for (let i = 0; i < g.ids.length; i += MAX_RECEIPT_IDS) {
-          const id = ctx.outbox.newMessageId()
-          const entry: OutboxEntry = {
-            id: toHex(id),
-            contactId: g.contact,
-            plaintext: encodeChatPayload({
-              kind: 'receipt',
-              id,
-              sentAt: now,
-              receipt: g.kind,
-              ids: g.ids.slice(i, i + MAX_RECEIPT_IDS).map((h) => fromHex(h)),
-            }),
-            createdAt: now,
-            attempts: 0,
-            nextAttemptAt: now,
+          const body = {
+            kind: 'receipt' as const,
+            receipt: g.kind,
+            ids: g.ids.slice(i, i + MAX_RECEIPT_IDS).map((h) => fromHex(h)),
           }
-          await w.insertOutbox(entry)
-          count++
+          const id = ctx.outbox.newMessageId()
+          const sentAt = ctx.clock.now()
+          for (const to of targets) {
+            const entry = ctx.outbox.controlEntry(g.contact, to, body)
+            // One receipt ID for all the contact's devices, like one message.
+            entries.push({
+              ...entry,
+              id: outboxKey(toHex(id), g.contact, to),
+              plaintext: ctx.outbox.plaintextFor(to, id, sentAt, body),
+            })
+          }
         }
       }
-      return count
+      return ctx.outbox.insertEntries(w, entries)
     })
     ctx.outbox.added(added)
     return added

@@ -57,11 +57,21 @@ export interface ChatContact {
   flagged?: RefusalReason
 }
 
+/** Who wrote a message: an account and one of its devices. */
+export interface MessageSender {
+  /** The account's text ID (for an outgoing message: this client's account). */
+  account: ContactId
+  /** Its device that wrote it (1 to 127). */
+  deviceId: number
+}
+
 /** One text message of a conversation. */
 export interface ChatMessage {
   id: MessageId
   contactId: ContactId
   direction: MessageDirection
+  /** The account and device that wrote it (outgoing: this account, maybe another of its devices). */
+  sender: MessageSender
   /** The text (UTF-8). */
   text: string
   /** When the author wrote it, ms since the epoch (the author's clock). */
@@ -133,6 +143,8 @@ export type RefusalReason =
   | 'malformed'
   /** A contact's identity key changed: nothing is accepted until the user accepts the new key. */
   | 'identity-changed'
+  /** It claims a device its account revoked: revoked devices are refused. */
+  | 'revoked-device'
 
 /** An incoming message that was refused; the client keeps running. */
 export interface RefusedEvent {
@@ -146,8 +158,12 @@ export interface RefusedEvent {
 
 /** A peer found by LAN discovery (signed multicast beacons). */
 export interface LanPeer {
+  /** The device's text ID (its key's; for device 1, the account's). */
   textId: string
+  /** The device's key. */
   publicKey: Bytes
+  /** The account it says it is a device of (a version 1 beacon: its own key, device 1). */
+  account?: { textId: string; deviceId: number }
   /** Its direct-link endpoints. */
   addresses: Array<{ host: string; port: number }>
   /** When its last beacon arrived, ms since the epoch. */
@@ -201,8 +217,86 @@ export interface ClientEvents {
   status: ClientStatus
   /** An incoming message was refused (impersonation, tampering…). */
   refused: RefusedEvent
+  /** A device of a contact or of this account was linked, revoked, renamed or recovered. */
+  device: DeviceEvent
   /** A background task failed (fetch, publish, announce); the client retries by itself. */
   error: PassageError
+}
+
+/** One device of an account, as its device list says. */
+export interface DeviceInfo {
+  /** The account's text ID. */
+  account: ContactId
+  /** 1 to 127; device 1 holds the account key. */
+  deviceId: number
+  name?: string
+  state: 'active' | 'revoked'
+  /** The device's key (33 bytes): device 1's is the account key. */
+  publicKey: Bytes
+  /** The device key's ID as text: where its direct link and mailbox are. */
+  textId: string
+  /** The list seq (ms) that gave it its key and state; 0 for an account's first device. */
+  changedAt: number
+  /** True for the device this client runs on. */
+  current: boolean
+}
+
+/** What changed about a device (see {@link ClientEvents.device}). */
+export interface DeviceEvent {
+  account: ContactId
+  deviceId: number
+  change: 'linked' | 'revoked' | 'renamed' | 'recovered'
+  name?: string
+  /** True when it is a device of this client's own account. */
+  own: boolean
+  /** True when it is this very device (linked, or revoked). */
+  current: boolean
+}
+
+/** A new device's request to be linked, shown as a QR code (see {@link DeviceManager.requestLink}). */
+export interface LinkRequest {
+  /** The `passage-link:` URI: show it as a QR code, or have it pasted on device 1. */
+  uri: string
+  /** The confirmation code (six digits) device 1 shows too; compare them. */
+  code: string
+  /**
+   * Resolves once device 1 approved and this device is linked (and its history, when sent,
+   * is stored): the client is then that device of the account. Rejects when the request is
+   * cancelled or the client closes.
+   */
+  linked: Promise<DeviceInfo>
+  /** Gives up waiting (the one-time key is forgotten). */
+  cancel(): void
+}
+
+/** The devices of this client's account, and linking, revoking and renaming them. */
+export interface DeviceManager {
+  /** The devices of this account, or of a contact's (by its text ID). */
+  list(account?: ContactId): Promise<DeviceInfo[]>
+  /**
+   * On a new device (a client opened with `link: true`): makes a link request to show as a
+   * QR code. Throws `AlreadyExistsError` when this device is already linked.
+   */
+  requestLink(options?: { name?: string }): Promise<LinkRequest>
+  /**
+   * On device 1: links the device whose `passage-link:` URI this is, once the user saw the
+   * same code on both screens. Publishes the new list, provisions the device (over a direct
+   * link, else its mailbox), sends it the contacts, and with `history` the messages (direct
+   * link only). Throws `NotAccountDeviceError` on another device.
+   */
+  approveLink(
+    uri: string,
+    options?: { name?: string; history?: boolean } & SignalOptions,
+  ): Promise<DeviceInfo>
+  /** On device 1: revokes a device and tells every contact at once. */
+  revoke(deviceId: number, options?: SignalOptions): Promise<DeviceInfo>
+  /** On device 1: renames a device (its name is in the signed list). */
+  rename(deviceId: number, name: string, options?: SignalOptions): Promise<DeviceInfo>
+  /**
+   * On device 1: the recovery code (the account's private key, `pr1…`). Whoever holds it
+   * holds the account: show it once, to be written down.
+   */
+  recoveryCode(): string
 }
 
 /** Where LAN beacons go (see `LanDiscovery`). */
@@ -224,6 +318,17 @@ export interface ClientOptions {
    * (the default) throws `NoIdentityError`.
    */
   createIdentity?: boolean
+  /**
+   * When the home has no identity yet: make it a new device of an existing account, waiting
+   * to be linked (see {@link DeviceManager.requestLink}).
+   */
+  link?: boolean
+  /**
+   * When the home has no identity yet: restore device 1 of an account from its recovery code
+   * (`pr1…`); the client then publishes the account's device list anew, and every contact
+   * starts new sessions with it.
+   */
+  recover?: string
   /** A display name for a new identity. */
   name?: string
   /**
@@ -305,12 +410,21 @@ export interface ContactBook {
  * }
  */
 export interface PassageClient {
-  /** This client's identity (its secret key stays in the home). */
+  /**
+   * This device's identity (its secret key stays in the home). On device 1 it is the account
+   * key; on a linked device, the device's own key.
+   */
   readonly identity: Identity
-  /** Its text ID, `p1…`: what others add as a contact. */
+  /** The account's text ID, `p1…`: what others add as a contact (the same on every device). */
   readonly textId: string
-  /** Its `passage:` URI (text ID, public key, name): the best way to be added. */
+  /** The account's `passage:` URI (text ID, public key, name): the best way to be added. */
   readonly contactUri: string
+  /** The account's key (33 bytes); on device 1 the identity's. */
+  readonly accountKey: Bytes
+  /** This device's ID: 1 holds the account key; 0 while a new device waits to be linked. */
+  readonly deviceId: number
+  /** This account's devices: list, link, revoke, rename. */
+  readonly devices: DeviceManager
   /** The home folder. */
   readonly home: string
 

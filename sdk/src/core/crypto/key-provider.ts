@@ -28,6 +28,8 @@ export interface SecretKey {
   open(sealed: Uint8Array, info: Uint8Array, associatedData: Uint8Array): Bytes
   /** The key pair in its storage form: secret, keep it like a password. */
   serialize(): Bytes
+  /** The 32-byte Curve25519 private key (for the recovery code; `KeyProvider.fromPrivateKey` takes it back). */
+  exportPrivateKey(): Bytes
 }
 
 /**

@@ -35,9 +35,18 @@ export interface HistoryItem {
 
 /** What a device that holds the account key tells a new device. */
 export type Provisioning =
-  /** You are `deviceId` of the account that signed `deviceList`. */
-  | { kind: 'link'; deviceId: number; deviceList: SignedRecord; accountName?: string }
-  /** Part of the message history (opt-in, over a direct link only). */
+  /**
+   * You are `deviceId` of the account that signed `deviceList`. With `historyFollows`, history
+   * chunks follow on the same link, ended by an empty one.
+   */
+  | {
+      kind: 'link'
+      deviceId: number
+      deviceList: SignedRecord
+      accountName?: string
+      historyFollows?: boolean
+    }
+  /** Part of the message history (opt-in, over a direct link only); empty: the last part. */
   | { kind: 'history'; messages: HistoryItem[] }
 
 const STATES = ['pending', 'sent', 'stored', 'delivered', 'read'] as const
@@ -47,7 +56,7 @@ const STATES = ['pending', 'sent', 'stored', 'delivered', 'read'] as const
  *
  * ```
  * u8 kind
- * 1 link:    u8 deviceId | bytes16 deviceListRecord | bytes8 accountName
+ * 1 link:    u8 deviceId | u8 flags (1: history follows) | bytes16 deviceListRecord | bytes8 accountName
  * 2 history: u16 count | count × { peer20 | id16 | u8 direction (1 in, 2 out) | u8 device
  *            | u64 sentAt | u8 state (0 pending … 4 read) | u8 read | bytes16 text }
  * ```
@@ -62,6 +71,7 @@ export function encodeProvisioning(p: Provisioning): Bytes {
     return w
       .u8(1)
       .u8(p.deviceId)
+      .u8(p.historyFollows ? 1 : 0)
       .bytes16(encodeSignedRecord(p.deviceList), 'device list')
       .bytes8(name)
       .finish()
@@ -89,10 +99,18 @@ export function decodeProvisioning(bytes: Uint8Array): Provisioning {
   if (kind === 1) {
     const deviceId = r.u8('deviceId')
     checkDeviceId(deviceId)
+    const flags = r.u8('flags')
+    if (flags > 1) throw new MalformedError(`unknown provisioning flags ${flags}`)
     const deviceList = decodeSignedRecord(r.bytes16('device list'))
     const name = fromUtf8(r.bytes8('account name'), 'account name')
     r.end('provisioning')
-    return { kind: 'link', deviceId, deviceList, ...(name ? { accountName: name } : {}) }
+    return {
+      kind: 'link',
+      deviceId,
+      deviceList,
+      ...(name ? { accountName: name } : {}),
+      ...(flags === 1 ? { historyFollows: true } : {}),
+    }
   }
   if (kind !== 2) throw new MalformedError(`unknown provisioning kind ${kind}`)
   const count = r.u16('count')

@@ -222,6 +222,14 @@ export class LinkManager {
     }
   }
 
+  /**
+   * Closes every open link and keeps running: the next send dials anew (this node's account
+   * claim changed, and links carry the claim of their handshake).
+   */
+  closeLinks(): void {
+    for (const link of [...this.links.values()]) link.close()
+  }
+
   /** Closes every link and cancels every redial. */
   close(): void {
     this.closed = true

@@ -11,7 +11,7 @@ import {
 } from '../records/signed-record.js'
 import { BinaryReader, BinaryWriter } from '../wire/binary.js'
 import { equalBytes, type Bytes } from '../wire/bytes.js'
-import { checkDeviceId, signalAddressOfKey, type SignalAddress } from './signal-address.js'
+import { checkDeviceId, signalAddressOfKey } from './signal-address.js'
 
 /** Serialized Kyber1024 public key: type byte 0x08 then 1568 bytes (libsignal's only KEM). */
 export const KYBER_PUBLIC_KEY_BYTES = 1569
@@ -134,15 +134,16 @@ export function decodePreKeyBundle(bytes: Uint8Array): PreKeyBundle {
 
 /**
  * Checks everything a sender relies on and returns the payload: the record is a pre-key
- * bundle, its signature verifies with its key; when `expected` is given, the key is that
- * address's (the account ID is the hash of the key, the device matches); the signed pre-key
- * and the Kyber pre-key carry valid signatures by the same identity key; the Kyber key is
- * the one the record commits to.
+ * bundle, its signature verifies with its key; when `expected` is given, the device matches
+ * and the key is the expected one (`publicKey`, as a device list names it) or, with only a
+ * `name`, hashes to that account ID (device 1 of an account with no list); the signed pre-key
+ * and the Kyber pre-key carry valid signatures by the same identity key; the Kyber key is the
+ * one the record commits to.
  */
 export function verifyPreKeyBundle(
   bundle: PreKeyBundle,
   verifier: Verifier,
-  expected?: SignalAddress,
+  expected?: { deviceId: number; name?: string; publicKey?: Uint8Array },
 ): PreKeyBundlePayload {
   const { record } = bundle
   if (record.type !== RecordType.preKeyBundle) {
@@ -151,7 +152,14 @@ export function verifyPreKeyBundle(
   verifyRecord(record, verifier)
   const payload = decodePreKeyBundlePayload(record.payload)
   if (expected) {
-    if (signalAddressOfKey(record.publicKey).name !== expected.name) {
+    if (expected.publicKey) {
+      if (!equalBytes(record.publicKey, expected.publicKey)) {
+        throw new KeyMismatchError('the bundle is signed by another key than the device’s')
+      }
+    } else if (
+      expected.name !== undefined &&
+      signalAddressOfKey(record.publicKey).name !== expected.name
+    ) {
       throw new KeyMismatchError('the bundle is signed by another identity than the address')
     }
     if (payload.deviceId !== expected.deviceId) {

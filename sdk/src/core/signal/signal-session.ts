@@ -19,8 +19,12 @@ export interface SignalCiphertext {
 
 /** A sealed message opened and proven: the sender is the one the Signal session is bound to. */
 export interface OpenedMessage {
+  /** The sender's account (its text ID) and device. */
   sender: SignalAddress
+  /** The sender device's key, the one its session is bound to. */
   senderPublicKey: Bytes
+  /** The sender's account key (the device key for device 1). */
+  senderAccountKey: Bytes
   plaintext: Bytes
 }
 
@@ -52,10 +56,16 @@ export interface GeneratedPreKeys {
 
 /** What {@link SignalProvider.open} takes. */
 export interface SignalSessionOptions {
+  /** This device's identity (its device key; device 1's is the account key). */
   identity: Identity
   storage: SignalStorage
   /** This device: 1 (the default) to 127. */
   deviceId?: number
+  /**
+   * The account key this device belongs to (33 bytes), when it is not the identity's own key:
+   * the address is then the account's text ID, and sealed messages name the account.
+   */
+  accountKey?: Bytes
   clock?: Clock
   /** Registration IDs and bundle choices; the host's secure random by default. */
   random?: Random
@@ -105,6 +115,12 @@ export interface SignalSession {
   pendingIdentityKey(address: SignalAddress): Promise<Bytes | undefined>
   /** Trusts the changed identity key of `address` (after the user verified it). */
   acceptIdentityChange(address: SignalAddress): Promise<Bytes | undefined>
+  /**
+   * Forgets `address`: its session, its trusted and pending identity keys, and what the key
+   * policy accepted for it (a device revoked, or device 1 of an account recovered).
+   * `persist`, when given, runs in the same transaction.
+   */
+  forget(address: SignalAddress, persist?: (tx: SignalStorage) => Promise<void>): Promise<void>
   /**
    * Starts a session with `address` from its bundle (verified first: record signature,
    * pre-key signatures, and that the bundle is signed by the address's key).

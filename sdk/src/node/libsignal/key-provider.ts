@@ -30,6 +30,10 @@ class LibsignalSecretKey implements SecretKey {
   serialize(): Bytes {
     return toBytes(this.keyPair.serialize())
   }
+
+  exportPrivateKey(): Bytes {
+    return toBytes(this.keyPair.privateKey.serialize())
+  }
 }
 
 /**

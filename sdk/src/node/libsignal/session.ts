@@ -13,6 +13,7 @@ import {
 import {
   IdentityChangedError,
   ImpersonationError,
+  KeyMismatchError,
   MalformedError,
   NoSessionError,
   PassageError,
@@ -90,17 +91,24 @@ export class LibsignalSession implements SignalSession {
   /** This device's address: the identity's text ID and the device ID. */
   readonly address: SignalAddress
 
+  /** The account key this device belongs to (its own key for device 1). */
+  readonly accountKey: Bytes
+
   private constructor(
     readonly identity: Identity,
     readonly storage: SignalStorage,
     readonly registrationId: number,
     deviceId: number,
+    accountKey: Bytes | undefined,
     private readonly clock: Clock,
     private readonly keyPolicy: IdentityKeyPolicy,
     private readonly fetchBundle: SignalSessionOptions['fetchBundle'],
     private readonly random: Random,
   ) {
-    this.address = { name: identity.textId, deviceId }
+    this.accountKey = accountKey ?? identity.publicKey
+    this.address = accountKey
+      ? signalAddressOfKey(accountKey, deviceId)
+      : { name: identity.textId, deviceId }
   }
 
   /** Opens (or starts) the Signal state of `identity` in `storage`. */
@@ -120,6 +128,7 @@ export class LibsignalSession implements SignalSession {
       options.storage,
       registrationId,
       deviceId,
+      options.accountKey,
       options.clock ?? systemClock,
       options.keyPolicy ?? accountKeyPolicy,
       options.fetchBundle,
@@ -215,12 +224,31 @@ export class LibsignalSession implements SignalSession {
     return acceptIdentityChange(this.storage, address)
   }
 
+  /** Forgets `address`: session, trusted and pending keys, and the policy's acceptance. */
+  async forget(
+    address: SignalAddress,
+    persist?: (tx: SignalStorage) => Promise<void>,
+  ): Promise<void> {
+    const key = addressKey(address)
+    this.accepted.delete(key)
+    await this.storage.transaction(async (tx) => {
+      await tx.delete(NS.session, key)
+      await tx.delete(NS.identity, key)
+      await tx.delete(NS.identityPending, key)
+      await persist?.(tx)
+    })
+  }
+
   /**
    * Starts a session with `address` from its bundle (verified here: record signature,
-   * pre-key signatures, and that the bundle is signed by the address's key).
+   * pre-key signatures, the device, and that the key policy accepts the bundle's key for the
+   * address: the key its account's device list names).
    */
   async processPreKeyBundle(address: SignalAddress, bundle: PreKeyBundle): Promise<void> {
-    const payload = verifyPreKeyBundle(bundle, this.identity.keys, address)
+    const payload = verifyPreKeyBundle(bundle, this.identity.keys, { deviceId: address.deviceId })
+    if (!this.checkKey(address, bundle.record.publicKey)) {
+      throw new KeyMismatchError(`the bundle's key is not the one of ${addressKey(address)}`)
+    }
     const libBundle = toLibsignalBundle(bundle, payload, (count) => randomIndex(this.random, count))
     await this.run('direct', async (stores) => {
       await processPreKeyBundle(
@@ -269,6 +297,7 @@ export class LibsignalSession implements SignalSession {
         {
           senderPublicKey: this.identity.publicKey,
           senderDeviceId: this.address.deviceId,
+          senderAccountKey: this.accountKey,
           type: message.type,
           ciphertext: message.body,
         },
@@ -407,7 +436,8 @@ export class LibsignalSession implements SignalSession {
     options: DecryptOptions<OpenedMessage> = {},
   ): Promise<OpenedMessage> {
     const content = openSealedMessage(this.identity, sealed)
-    const sender = signalAddressOfKey(content.senderPublicKey, content.senderDeviceId)
+    const senderAccountKey = content.senderAccountKey ?? content.senderPublicKey
+    const sender = signalAddressOfKey(senderAccountKey, content.senderDeviceId)
     return this.run('sealed', async (stores) => {
       const plaintext = await this.decryptWith(stores, sender, {
         type: content.type,
@@ -419,7 +449,12 @@ export class LibsignalSession implements SignalSession {
           'the session is bound to another identity key than the claimed sender',
         )
       }
-      const opened = { sender, senderPublicKey: content.senderPublicKey, plaintext }
+      const opened = {
+        sender,
+        senderPublicKey: content.senderPublicKey,
+        senderAccountKey,
+        plaintext,
+      }
       await options.persist?.(opened, stores.storage)
       return opened
     })

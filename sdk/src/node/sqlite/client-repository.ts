@@ -47,8 +47,24 @@ export class SqliteClientRepository implements ClientRepository {
     return this.store.writeIdentity(identity)
   }
 
+  updateIdentity(identity: HomeIdentity): Promise<void> {
+    return this.read((s) => s.replaceIdentity(identity))
+  }
+
   rememberedServers(): Promise<string[]> {
     return this.read((s) => serversIn(s.setting(SERVERS_KEY)))
+  }
+
+  setting(key: string): Promise<string | undefined> {
+    return this.read((s) => s.setting(key))
+  }
+
+  deviceLists() {
+    return this.read((s) => s.deviceLists())
+  }
+
+  outgoingSince(contactId: string, since: number, limit: number) {
+    return this.read((s) => s.outgoingSince(contactId, since, limit))
   }
 
   contact(id: string) {
@@ -127,6 +143,7 @@ function statementWriter(s: SqliteClientStatements, clock: Clock): ClientWriter 
     setOutboxSealed: async (id, sealed) => s.setOutboxSealed(id, sealed),
     deferOutbox: async (id, attempts, at) => s.deferOutbox(id, attempts, at),
     deleteOutbox: async (id) => s.deleteOutbox(id),
+    dropOutboxTo: async (account, deviceId) => s.dropOutboxTo(account, deviceId),
     addPendingReceipt: async (receipt) => s.addPendingReceipt(receipt),
     takePendingReceipts: async () => s.takePendingReceipts(),
     markProcessed: async (id, at, outcome) => s.markProcessed(id, at, outcome),
@@ -137,6 +154,9 @@ function statementWriter(s: SqliteClientStatements, clock: Clock): ClientWriter 
     renameContact: async (id, name) => s.renameContact(id, name),
     removeContact: async (id) => s.removeContact(id),
     setContactFlag: async (id, reason) => s.setContactFlag(id, reason),
+    saveDeviceList: async (list) => s.saveDeviceList(list),
+    touchDeviceList: async (account, at) => s.touchDeviceList(account, at),
+    setSetting: async (key, value) => s.setSetting(key, value, clock.now()),
     rememberDhtNodes: async (nodes, at) => nodes.forEach((n) => s.rememberDhtNode(n, at)),
     rememberServer: async (url) => addServer(s, url, clock.now()),
   }

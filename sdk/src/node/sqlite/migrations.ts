@@ -10,6 +10,10 @@ export interface ClientDatabase {
     text_id: string
     name: string | null
     created_at: number
+    /** The account key when this device is not device 1 (null: the key pair is the account's). */
+    account_key: Uint8Array | null
+    /** This device's ID: 1 for the account key's device, 0 while waiting to be linked. */
+    device_id: number
   }
   settings: {
     key: string
@@ -50,6 +54,8 @@ export interface ClientDatabase {
     route: string | null
     /** Incoming: 1 once the `message` event was emitted (0: emit it at the next start). */
     notified: number
+    /** Who wrote it: `accountTextId.deviceId` (incoming: the contact's device; outgoing: ours). */
+    sender: string
   }
   outbox: {
     /** The payload's message ID (a chat message or a receipt), hex. */
@@ -68,11 +74,14 @@ export interface ClientDatabase {
      * ratchet. Sent as is over a direct link; sealed for the mailbox.
      */
     signal: Uint8Array | null
-    /** The chat message whose state this entry moves, `null` for receipts. */
+    /** The chat message whose state this entry moves, `null` for receipts and copies to own devices. */
     message_id: string | null
     created_at: number
     attempts: number
     next_attempt_at: number
+    /** The account it goes to (null: `contact_id`) and which of its devices. */
+    to_account: string | null
+    to_device: number
   }
   /** Mailbox envelopes (and direct deliveries) already handled: never shown twice. */
   processed_envelopes: {
@@ -95,6 +104,16 @@ export interface ClientDatabase {
     host: string
     port: number
     last_seen_at: number
+  }
+  /** The newest verified device list of each account (contacts' and our own). */
+  device_lists: {
+    /** The account's text ID. */
+    account: string
+    seq: number
+    /** The signed record (type 3), as on the wire. */
+    record: Uint8Array
+    /** When it was last fetched from the DHT or confirmed, ms since the epoch. */
+    checked_at: number
   }
   /** Incoming messages that were refused, kept for diagnostics. */
   refusals: {
@@ -246,6 +265,43 @@ export const CLIENT_MIGRATIONS: Record<string, Migration> = {
     },
     async down(db: Kysely<unknown>) {
       await db.schema.alterTable('outbox').dropColumn('signal').execute()
+    },
+  },
+  '0006_devices': {
+    async up(db: Kysely<unknown>) {
+      // A home made before devices is device 1 of its account: its key is the account key.
+      await db.schema.alterTable('identity').addColumn('account_key', 'blob').execute()
+      await db.schema
+        .alterTable('identity')
+        .addColumn('device_id', 'integer', (c) => c.notNull().defaultTo(1))
+        .execute()
+      await db.schema
+        .alterTable('messages')
+        .addColumn('sender', 'text', (c) => c.notNull().defaultTo(''))
+        .execute()
+      await sql`update messages set sender = contact_id || '.1' where direction = 'in'`.execute(db)
+      await sql`update messages set sender = coalesce((select text_id from identity where slot = 1), '') || '.1'
+                where direction = 'out'`.execute(db)
+      await db.schema.alterTable('outbox').addColumn('to_account', 'text').execute()
+      await db.schema
+        .alterTable('outbox')
+        .addColumn('to_device', 'integer', (c) => c.notNull().defaultTo(1))
+        .execute()
+      await db.schema
+        .createTable('device_lists')
+        .addColumn('account', 'text', (c) => c.primaryKey())
+        .addColumn('seq', 'integer', (c) => c.notNull())
+        .addColumn('record', 'blob', (c) => c.notNull())
+        .addColumn('checked_at', 'integer', (c) => c.notNull())
+        .execute()
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropTable('device_lists').execute()
+      await db.schema.alterTable('outbox').dropColumn('to_device').execute()
+      await db.schema.alterTable('outbox').dropColumn('to_account').execute()
+      await db.schema.alterTable('messages').dropColumn('sender').execute()
+      await db.schema.alterTable('identity').dropColumn('device_id').execute()
+      await db.schema.alterTable('identity').dropColumn('account_key').execute()
     },
   },
 }

@@ -12,6 +12,7 @@ import {
 import { Identity } from '../../core/identity/identity.js'
 import type { KeyProvider } from '../../core/crypto/key-provider.js'
 import type { HomeIdentity } from '../../core/client/ports.js'
+import type { Bytes } from '../../core/wire/bytes.js'
 import { BoundedMap } from '../../core/util/bounded-map.js'
 import { libsignalKeys } from '../libsignal/key-provider.js'
 import { CLIENT_MIGRATIONS, type ClientDatabase } from './migrations.js'
@@ -77,7 +78,14 @@ export async function openClientStore(
 
 /** The identity kept in a home, with what was recorded when it was made. */
 export interface StoredIdentity {
+  /** This device's identity (device 1: the account key). */
   identity: Identity
+  /** The account's key: the identity's own on device 1. */
+  accountKey: Bytes
+  /** The account's text ID (what contacts add; the device's own while waiting to be linked). */
+  textId: string
+  /** 1 holds the account key; 0 while waiting to be linked. */
+  deviceId: number
   /** A display name the owner chose (`passage init --name`), shown in its `passage:` URI. */
   name?: string
   /** When the identity was created, ms since the epoch. */
@@ -144,8 +152,12 @@ export class SqliteClientStore {
   async loadIdentity(keys: KeyProvider = libsignalKeys): Promise<StoredIdentity | undefined> {
     const stored = await this.locked((s) => s.identity())
     if (!stored) return undefined
+    const identity = Identity.deserialize(keys, stored.secretKey)
     return {
-      identity: Identity.deserialize(keys, stored.secretKey),
+      identity,
+      accountKey: stored.accountPublicKey ?? identity.publicKey,
+      textId: stored.textId,
+      deviceId: stored.deviceId,
       createdAt: stored.createdAt,
       ...(stored.name !== undefined ? { name: stored.name } : {}),
     }
@@ -159,11 +171,15 @@ export class SqliteClientStore {
       secretKey: identity.serialize(),
       textId: identity.textId,
       createdAt: options.createdAt ?? this.clock.now(),
+      deviceId: 1,
       ...(options.name !== undefined ? { name: options.name } : {}),
     }
     await this.writeIdentity(stored, options.force === true)
     return {
       identity,
+      accountKey: identity.publicKey,
+      textId: identity.textId,
+      deviceId: 1,
       createdAt: stored.createdAt,
       ...(stored.name !== undefined ? { name: stored.name } : {}),
     }

@@ -7,6 +7,7 @@ import type {
   OutboxEntry,
   PendingReceipt,
   RefusalRecord,
+  StoredDeviceList,
   StoredMessage,
 } from '../../core/client/ports.js'
 import type {
@@ -22,6 +23,10 @@ import type { ClientDatabase } from './migrations.js'
 export const SERVERS_KEY = 'servers'
 
 type MessageRow = ClientDatabase['messages']
+type IdentityRow = Omit<ClientDatabase['identity'], 'slot' | 'key_pair' | 'account_key'> & {
+  key_pair: Buffer
+  account_key: Buffer | null
+}
 type OutboxRow = ClientDatabase['outbox']
 type ContactRow = ClientDatabase['contacts']
 
@@ -54,15 +59,16 @@ export class SqliteClientStatements {
 
   identity(): HomeIdentity | undefined {
     const row = this.stmt(
-      'select key_pair, text_id, name, created_at from identity where slot = 1',
-    ).get() as
-      { key_pair: Buffer; text_id: string; name: string | null; created_at: number } | undefined
+      'select key_pair, text_id, name, created_at, account_key, device_id from identity where slot = 1',
+    ).get() as IdentityRow | undefined
     if (!row) return undefined
     return {
       secretKey: toBytes(row.key_pair),
       textId: row.text_id,
       createdAt: row.created_at,
+      deviceId: row.device_id,
       ...(row.name !== null ? { name: row.name } : {}),
+      ...(row.account_key !== null ? { accountPublicKey: toBytes(row.account_key) } : {}),
     }
   }
 
@@ -70,19 +76,20 @@ export class SqliteClientStatements {
   insertIdentity(identity: HomeIdentity): boolean {
     return (
       this.stmt(
-        `insert into identity (slot, key_pair, text_id, name, created_at) values (1, ?, ?, ?, ?)
-         on conflict (slot) do nothing`,
-      ).run(buffer(identity.secretKey), identity.textId, identity.name ?? null, identity.createdAt)
-        .changes > 0
+        `insert into identity (slot, key_pair, text_id, name, created_at, account_key, device_id)
+         values (1, ?, ?, ?, ?, ?, ?) on conflict (slot) do nothing`,
+      ).run(...identityValues(identity)).changes > 0
     )
   }
 
   replaceIdentity(identity: HomeIdentity): void {
     this.stmt(
-      `insert into identity (slot, key_pair, text_id, name, created_at) values (1, ?, ?, ?, ?)
+      `insert into identity (slot, key_pair, text_id, name, created_at, account_key, device_id)
+       values (1, ?, ?, ?, ?, ?, ?)
        on conflict (slot) do update set key_pair = excluded.key_pair, text_id = excluded.text_id,
-       name = excluded.name, created_at = excluded.created_at`,
-    ).run(buffer(identity.secretKey), identity.textId, identity.name ?? null, identity.createdAt)
+       name = excluded.name, created_at = excluded.created_at,
+       account_key = excluded.account_key, device_id = excluded.device_id`,
+    ).run(...identityValues(identity))
   }
 
   identityTextId(): string | undefined {
@@ -115,8 +122,8 @@ export class SqliteClientStatements {
   insertMessage(m: StoredMessage): boolean {
     return (
       this.stmt(
-        `insert into messages (id, contact_id, direction, body, sent_at, received_at, state, read, route, notified)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (id) do nothing`,
+        `insert into messages (id, contact_id, direction, body, sent_at, received_at, state, read, route, notified, sender)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (id) do nothing`,
       ).run(
         m.id,
         m.contactId,
@@ -128,6 +135,7 @@ export class SqliteClientStatements {
         m.read ? 1 : 0,
         m.route ?? null,
         m.notified ? 1 : 0,
+        `${m.sender.account}.${m.sender.deviceId}`,
       ).changes > 0
     )
   }
@@ -232,6 +240,15 @@ export class SqliteClientStatements {
     return row?.t ?? 0
   }
 
+  outgoingSince(contactId: string, since: number, limit: number): ChatMessage[] {
+    return (
+      this.stmt(
+        `select * from messages where contact_id = ? and direction = 'out' and sent_at >= ?
+         order by sent_at, id limit ?`,
+      ).all(contactId, since, limit) as MessageRow[]
+    ).map(toMessage)
+  }
+
   unreadCounts(): Map<string, number> {
     const rows = this.stmt(
       "select contact_id, count(*) as n from messages where direction = 'in' and read = 0 group by contact_id",
@@ -241,21 +258,31 @@ export class SqliteClientStatements {
 
   // ---------------------------------------------------------------- outbox
 
-  insertOutbox(e: OutboxEntry): void {
-    this.stmt(
-      `insert into outbox (id, contact_id, plaintext, sealed, signal, message_id, created_at, attempts, next_attempt_at)
-       values (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(
-      e.id,
-      e.contactId,
-      buffer(e.plaintext),
-      e.sealed ? buffer(e.sealed) : null,
-      e.signal ? buffer(e.signal) : null,
-      e.messageId ?? null,
-      e.createdAt,
-      e.attempts,
-      e.nextAttemptAt,
+  insertOutbox(e: OutboxEntry): boolean {
+    return (
+      this.stmt(
+        `insert into outbox (id, contact_id, plaintext, sealed, signal, message_id, created_at, attempts, next_attempt_at, to_account, to_device)
+       values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) on conflict (id) do nothing`,
+      ).run(
+        e.id,
+        e.contactId,
+        buffer(e.plaintext),
+        e.sealed ? buffer(e.sealed) : null,
+        e.signal ? buffer(e.signal) : null,
+        e.messageId ?? null,
+        e.createdAt,
+        e.attempts,
+        e.nextAttemptAt,
+        e.to && e.to.account !== e.contactId ? e.to.account : null,
+        e.to?.deviceId ?? 1,
+      ).changes > 0
     )
+  }
+
+  dropOutboxTo(account: string, deviceId: number): number {
+    return this.stmt(
+      'delete from outbox where coalesce(to_account, contact_id) = ? and to_device = ?',
+    ).run(account, deviceId).changes
   }
 
   setOutboxSignal(id: string, signal: Bytes): void {
@@ -384,6 +411,36 @@ export class SqliteClientStatements {
     this.stmt('update contacts set flagged = ? where id = ?').run(reason ?? null, id)
   }
 
+  // ---------------------------------------------------------------- device lists
+
+  deviceLists(): StoredDeviceList[] {
+    return (
+      this.stmt('select account, seq, record, checked_at from device_lists').all() as Array<{
+        account: string
+        seq: number
+        record: Buffer
+        checked_at: number
+      }>
+    ).map((r) => ({
+      account: r.account,
+      seq: r.seq,
+      record: toBytes(r.record),
+      checkedAt: r.checked_at,
+    }))
+  }
+
+  saveDeviceList(list: StoredDeviceList): void {
+    this.stmt(
+      `insert into device_lists (account, seq, record, checked_at) values (?, ?, ?, ?)
+       on conflict (account) do update set seq = excluded.seq, record = excluded.record,
+       checked_at = excluded.checked_at`,
+    ).run(list.account, list.seq, buffer(list.record), list.checkedAt)
+  }
+
+  touchDeviceList(account: string, at: number): void {
+    this.stmt('update device_lists set checked_at = ? where account = ?').run(at, account)
+  }
+
   // ---------------------------------------------------------------- DHT nodes
 
   rememberDhtNode(node: NodeAddress, at: number): void {
@@ -405,11 +462,31 @@ function buffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 }
 
+function identityValues(identity: HomeIdentity) {
+  return [
+    buffer(identity.secretKey),
+    identity.textId,
+    identity.name ?? null,
+    identity.createdAt,
+    identity.accountPublicKey ? buffer(identity.accountPublicKey) : null,
+    identity.deviceId,
+  ] as const
+}
+
+/** `accountTextId.deviceId` → the sender (an empty account for rows with none). */
+function toSender(text: string, fallback: string): { account: string; deviceId: number } {
+  const dot = text.lastIndexOf('.')
+  const deviceId = Number(text.slice(dot + 1))
+  if (dot <= 0 || !Number.isInteger(deviceId)) return { account: fallback, deviceId: 1 }
+  return { account: text.slice(0, dot), deviceId }
+}
+
 function toMessage(row: MessageRow): ChatMessage {
   return {
     id: row.id,
     contactId: row.contact_id,
     direction: row.direction === 'in' ? 'in' : 'out',
+    sender: toSender(row.sender, row.contact_id),
     text: row.body,
     sentAt: row.sent_at,
     receivedAt: row.received_at,
@@ -423,6 +500,9 @@ function toOutboxEntry(row: OutboxRow): OutboxEntry {
   return {
     id: row.id,
     contactId: row.contact_id,
+    ...(row.to_account !== null || row.to_device !== 1
+      ? { to: { account: row.to_account ?? row.contact_id, deviceId: row.to_device } }
+      : {}),
     plaintext: toBytes(row.plaintext),
     ...(row.sealed ? { sealed: toBytes(row.sealed) } : {}),
     ...(row.signal ? { signal: toBytes(row.signal) } : {}),

@@ -16,6 +16,7 @@ function message(id: string, over: Partial<StoredMessage> = {}): StoredMessage {
     id,
     contactId: ALICE,
     direction: 'in',
+    sender: { account: ALICE, deviceId: 1 },
     text: `text ${id}`,
     sentAt: T0,
     receivedAt: T0 + 1,
@@ -66,13 +67,23 @@ export function clientRepositoryConformance(
     async (t) => {
       const r = await open(t)
       t.equal(await r.loadIdentity(), undefined)
-      const identity = { secretKey: bytes(9, 9), textId: ALICE, name: 'Alice', createdAt: T0 }
+      const identity = {
+        secretKey: bytes(9, 9),
+        textId: ALICE,
+        name: 'Alice',
+        createdAt: T0,
+        deviceId: 1,
+      }
       await r.saveIdentity(identity)
       t.same(await r.loadIdentity(), identity)
       let refused: unknown
       await r.saveIdentity({ ...identity, textId: BOB }).catch((e: unknown) => (refused = e))
       t.ok(refused instanceof AlreadyExistsError, 'a second identity is refused')
       t.same(await r.loadIdentity(), identity, 'the first one is kept')
+      // A new device, once linked: the same key, its account and device ID.
+      const linked = { ...identity, textId: BOB, accountPublicKey: bytes(5, 7), deviceId: 3 }
+      await r.updateIdentity(linked)
+      t.same(await r.loadIdentity(), linked, 'replaced in place')
       t.same(await r.rememberedServers(), [])
       await r.transaction(async (w) => {
         await w.rememberServer('http://a')
@@ -287,6 +298,83 @@ export function clientRepositoryConformance(
       [ALICE],
     )
     t.equal(await r.contact(BOB), undefined)
+  })
+
+  t.test('messages keep their sender device; outgoing since a time, oldest first', async (t) => {
+    const r = await open(t)
+    await r.transaction(async (w) => {
+      await w.insertMessage(message('41', { sender: { account: ALICE, deviceId: 3 } }))
+      for (const [id, at] of [
+        ['42', T0 + 10],
+        ['43', T0 + 20],
+        ['44', T0 + 30],
+      ] as const) {
+        await w.insertMessage(
+          message(id, { direction: 'out', sentAt: at, sender: { account: BOB, deviceId: 2 } }),
+        )
+      }
+    })
+    t.same((await r.messagesBefore(ALICE, 10, '42'))?.[0]?.sender, { account: ALICE, deviceId: 3 })
+    const since = await r.outgoingSince(ALICE, T0 + 20, 10)
+    t.same(
+      since.map((m) => m.id),
+      ['43', '44'],
+    )
+    t.same(since[0]!.sender, { account: BOB, deviceId: 2 })
+    t.same(
+      (await r.outgoingSince(ALICE, T0, 1)).map((m) => m.id),
+      ['42'],
+      'at most the limit',
+    )
+  })
+
+  t.test(
+    'outbox entries to other devices: kept with their target, dropped by target',
+    async (t) => {
+      const r = await open(t)
+      const toBob2 = entry('m/b.2', { to: { account: BOB, deviceId: 2 } })
+      const toAlice3 = entry('m/a.3', { to: { account: ALICE, deviceId: 3 } })
+      const added = await r.transaction(async (w) => [
+        await w.insertOutbox(toBob2),
+        await w.insertOutbox(toAlice3),
+        await w.insertOutbox(entry('m')),
+        await w.insertOutbox(toBob2),
+      ])
+      t.same(added, [true, true, true, false], 'an entry already there is kept')
+      const due = await r.dueOutbox(T0)
+      t.same(
+        due.find((e) => e.id === 'm/b.2'),
+        toBob2,
+      )
+      t.same(
+        due.find((e) => e.id === 'm/a.3'),
+        toAlice3,
+      )
+      t.equal(due.find((e) => e.id === 'm')?.to, undefined, "the contact's device 1")
+      t.equal(await r.transaction((w) => w.dropOutboxTo(ALICE, 3)), 1)
+      t.equal(await r.transaction((w) => w.dropOutboxTo(ALICE, 3)), 0)
+      t.same((await r.dueOutbox(T0)).map((e) => e.id).sort(), ['m', 'm/b.2'])
+    },
+  )
+
+  t.test('device lists: the newest per account, touched; settings', async (t) => {
+    const r = await open(t)
+    t.same(await r.deviceLists(), [])
+    await r.transaction(async (w) => {
+      await w.saveDeviceList({ account: ALICE, seq: 5, record: bytes(1, 5), checkedAt: T0 })
+      await w.saveDeviceList({ account: BOB, seq: 1, record: bytes(1, 1), checkedAt: T0 })
+      await w.saveDeviceList({ account: ALICE, seq: 6, record: bytes(1, 6), checkedAt: T0 + 1 })
+      await w.touchDeviceList(BOB, T0 + 9)
+      await w.setSetting('k', 'v1')
+      await w.setSetting('k', 'v2')
+    })
+    const lists = (await r.deviceLists()).sort((a, b) => a.account.localeCompare(b.account))
+    t.same(lists, [
+      { account: ALICE, seq: 6, record: bytes(1, 6), checkedAt: T0 + 1 },
+      { account: BOB, seq: 1, record: bytes(1, 1), checkedAt: T0 + 9 },
+    ])
+    t.equal(await r.setting('k'), 'v2')
+    t.equal(await r.setting('nope'), undefined)
   })
 
   t.test('known DHT nodes: the most recently seen first', async (t) => {
