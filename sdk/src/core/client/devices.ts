@@ -536,10 +536,17 @@ export class DeviceDirectory implements Omit<DeviceManager, 'requestLink' | 'app
 
   /**
    * A payload from `account` addressed us by list `recipientSeq`: when ours is newer, push it
-   * to that contact (once per seq).
+   * to that contact (once per seq), if it speaks devices (it sent a version 2 payload, or
+   * published a list).
    */
-  async answerStale(account: ContactId, recipientSeq: number): Promise<void> {
+  async answerStale(
+    account: ContactId,
+    recipientSeq: number,
+    speaksDevices: boolean,
+  ): Promise<void> {
     const own = this.own()
-    if (own.seq > recipientSeq && this.published(account)) await this.pushOwn([account])
+    if (own.seq > recipientSeq && (speaksDevices || this.published(account))) {
+      await this.pushOwn([account])
+    }
   }
 }

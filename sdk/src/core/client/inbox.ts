@@ -408,7 +408,7 @@ export class Inbox {
         // it did not know get a copy.
         const recipientSeq = lists?.recipient ?? 0
         const chat = stored.message
-        stored.after.push(() => this.heal(sender, chat, recipientSeq))
+        stored.after.push(() => this.heal(sender, chat, recipientSeq, lists !== undefined))
         return stored
       }
       case 'receipt':
@@ -499,12 +499,17 @@ export class Inbox {
    * A contact's text addressed us by list `recipientSeq`: when ours is newer, push it to the
    * contact, and forward the text to our devices linked after that list.
    */
-  private async heal(sender: Sender, message: ChatMessage, recipientSeq: number): Promise<void> {
+  private async heal(
+    sender: Sender,
+    message: ChatMessage,
+    recipientSeq: number,
+    speaksDevices: boolean,
+  ): Promise<void> {
     const { ctx } = this
     const own = ctx.devices.own()
     if (own.seq <= recipientSeq) return
     await ctx.guard('pushing the device list', () =>
-      ctx.devices.answerStale(sender.account, recipientSeq),
+      ctx.devices.answerStale(sender.account, recipientSeq, speaksDevices),
     )
     const unknown = new Set(
       own.devices.filter((d) => d.changedAt > recipientSeq).map((d) => d.deviceId),

@@ -121,7 +121,11 @@ export class Outbox {
    */
   plaintextFor(to: Target, id: Bytes, sentAt: number, body: PayloadBody): Bytes {
     const { devices, account } = this.ctx
-    const v2 = to.account === account.textId || devices.published(to.account)
+    // The kinds beyond receipts exist only in version 2: sent to whoever speaks devices.
+    const v2 =
+      to.account === account.textId ||
+      devices.published(to.account) ||
+      (body.kind !== 'text' && body.kind !== 'receipt')
     const lists = v2
       ? { lists: { sender: devices.seqOf(account.textId), recipient: devices.seqOf(to.account) } }
       : {}
