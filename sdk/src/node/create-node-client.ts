@@ -36,7 +36,8 @@ export async function createNodeClient(
   const clock = options.clock ?? systemClock
   const store = await openClientStore(options.home, {
     clock,
-    create: options.createIdentity === true,
+    create:
+      options.createIdentity === true || options.link === true || options.recover !== undefined,
   })
   const repository = new SqliteClientRepository(store)
   try {

@@ -122,7 +122,7 @@ export async function createClient(
     { identity, account, home, ports, options, clock, timers, random, servers },
     internals.faults ?? {},
   )
-  await client.open(recovering)
+  await client.open(recovering, options.recover !== undefined)
   return client
 }
 
@@ -266,7 +266,12 @@ class Client implements PassageClient {
     })
   }
 
-  async open(recovering: boolean): Promise<void> {
+  /**
+   * Opens the parts and starts the network. A recovery asked for now (`recoverNow`) that
+   * cannot finish throws (the client is closed; the home is kept and the next start finishes
+   * it); one left from an earlier start is retried in the background.
+   */
+  async open(recovering: boolean, recoverNow = false): Promise<void> {
     const { ctx } = this
     await ctx.devices.load()
     if (ctx.account.deviceId !== 0) await this.openAccount()
@@ -278,7 +283,14 @@ class Client implements PassageClient {
     await ctx.guard('announcing', () => ctx.presence.announce())
     if (ctx.account.deviceId !== 0) {
       await ctx.guard('publishing the pre-key bundle', () => ctx.presence.publishBundle())
-      if (recovering) await ctx.guard('restoring the account', () => this.recover())
+      if (recovering && recoverNow) {
+        try {
+          await this.recover()
+        } catch (error) {
+          await this.close()
+          throw error
+        }
+      } else if (recovering) await ctx.guard('restoring the account', () => this.recover())
       else await ctx.guard('publishing the device list', () => ctx.devices.publishOwn())
     }
     if (ctx.options.background !== false) this.schedule(0)

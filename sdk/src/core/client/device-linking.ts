@@ -273,6 +273,9 @@ export class DeviceLinking {
       }
     }
     if (history && direct) await this.sendHistory(card, options)
+    // The link was made while the device had no account (its hello said so): the next send
+    // dials anew, with the hello of device `deviceId` (the device closes its end too).
+    ctx.network.links?.link(card.deviceId)?.close()
     await ctx.contacts.syncAll({ account: ctx.account.textId, deviceId })
     ctx.outbox.flushSoon()
     return ctx.devices.ownDevice(deviceId)

@@ -11,7 +11,13 @@ import {
   type DeviceListChange,
 } from '../devices/device-list.js'
 import { encodeRecoveryCode } from '../devices/recovery-code.js'
-import { NotAccountDeviceError, NotFoundError, NotLinkedError, PassageError } from '../errors.js'
+import {
+  NotAccountDeviceError,
+  NotFoundError,
+  NotLinkedError,
+  PassageError,
+  UnavailableError,
+} from '../errors.js'
 import { nodeIdFromPublicKey } from '../identity/node-id.js'
 import { encodeTextId } from '../identity/text-id.js'
 import {
@@ -22,6 +28,7 @@ import {
 } from '../records/signed-record.js'
 import { signalAddressOfKey, type SignalAddress } from '../signal/signal-address.js'
 import type { IdentityKeyPolicy } from '../signal/signal-state.js'
+import { BoundedMap } from '../util/bounded-map.js'
 import { equalBytes, type Bytes } from '../wire/bytes.js'
 import type { ClientContext } from './context.js'
 import type { Target } from './ports.js'
@@ -39,6 +46,8 @@ const REFRESHES_PER_TICK = 8
 const MAX_RESENT = 200
 /** …and no older than this. */
 const RESEND_WINDOW_MS = 7 * 24 * 3600_000
+/** Accounts whose last probe time is kept (older clients looked for, hourly at most). */
+const MAX_PROBED = 4096
 /** Clocks of two accounts may differ this much: a resend starts this early. */
 const RESEND_SKEW_MS = 300_000
 
@@ -60,6 +69,8 @@ export class DeviceDirectory implements Omit<DeviceManager, 'requestLink' | 'app
   private readonly lists = new Map<ContactId, Known>()
   private readonly refreshing = new Map<ContactId, Promise<boolean>>()
   private readonly refreshFailedAt = new Map<ContactId, number>()
+  /** When an account with no list known was last looked for (see `probe`). */
+  private readonly probedAt = new BoundedMap<ContactId, number>(MAX_PROBED)
   /** The own list seq last pushed to each contact (pushes are not repeated for one seq). */
   private readonly pushed = new Map<ContactId, number>()
   private ownPublishedAt = 0
@@ -257,33 +268,37 @@ export class DeviceDirectory implements Omit<DeviceManager, 'requestLink' | 'app
   }
 
   /**
-   * Device 1 publishes this account's list: at start (the first list, when there is none),
-   * hourly, and at once after a change (`force`).
+   * Publishes this account's list: device 1 makes the first one (when there is none) and
+   * publishes at start, hourly and at once after a change (`force`); the other devices
+   * republish the signed list they hold hourly too, so it outlives a lost device 1 (a
+   * recovery starts from it). Resolves true when a replica stored it (or nothing was due).
    */
-  async publishOwn(force = false): Promise<void> {
-    if (!this.holdsAccountKey) return
-    const dht = this.ctx.network.dht
-    if (!this.lists.has(this.ctx.account.textId)) {
-      const now = this.ctx.clock.now()
-      const first = firstDeviceList(this.ctx.account.publicKey, now)
-      await this.accept(signDeviceList(this.ctx.identity, first), 'own')
+  async publishOwn(force = false): Promise<boolean> {
+    const { ctx } = this
+    if (ctx.account.deviceId === 0) return true
+    if (this.holdsAccountKey && !this.lists.has(ctx.account.textId)) {
+      const now = ctx.clock.now()
+      const first = firstDeviceList(ctx.account.publicKey, now)
+      await this.accept(signDeviceList(ctx.identity, first), 'own')
       force = true
     }
-    if (!dht || !this.ctx.network.dhtJoined) return
-    const known = this.lists.get(this.ctx.account.textId)!
-    const now = this.ctx.clock.now()
+    const known = this.lists.get(ctx.account.textId)
+    const dht = ctx.network.dht
+    if (!known?.record || !dht || !ctx.network.dhtJoined) return false
+    const now = ctx.clock.now()
     if (
       !force &&
       known.list.seq === this.ownPublishSeq &&
       now - this.ownPublishedAt < REPUBLISH_LIST_MS
     ) {
-      return
+      return true
     }
-    const { stored } = await dht.putRecord(known.record!)
+    const { stored } = await dht.putRecord(known.record)
     if (stored > 0) {
       this.ownPublishedAt = now
       this.ownPublishSeq = known.list.seq
     }
+    return stored > 0
   }
 
   /**
@@ -292,14 +307,23 @@ export class DeviceDirectory implements Omit<DeviceManager, 'requestLink' | 'app
    */
   async recover(): Promise<void> {
     const { ctx } = this
-    await this.refresh(ctx.account.textId, ctx.account.publicKey, true)
+    // The list must come from the DHT first: a list made without it would drop the devices.
+    if (!(await this.refresh(ctx.account.textId, ctx.account.publicKey, true))) {
+      throw new UnavailableError(
+        'the DHT could not be reached to read the account’s device list; the recovery is finished at the next start with the network',
+      )
+    }
     const current = this.lists.get(ctx.account.textId)?.list
     const now = ctx.clock.now()
     const base = current ?? firstDeviceList(ctx.account.publicKey, now)
     const next = changeDeviceList(base, { kind: 'recover' }, now)
     await this.accept(signDeviceList(ctx.identity, next), 'own')
     await this.pushOwn('siblings')
-    await this.publishOwn(true)
+    if (!(await this.publishOwn(true))) {
+      throw new UnavailableError(
+        'no DHT node stored the account’s new device list; it is retried at the next start',
+      )
+    }
   }
 
   // ------------------------------------------------------------------ lists from others
@@ -347,6 +371,18 @@ export class DeviceDirectory implements Omit<DeviceManager, 'requestLink' | 'app
     if (seq > this.seqOf(account)) {
       void this.ctx.guard('fetching a device list', () => this.refresh(account, accountKey))
     }
+  }
+
+  /**
+   * A version 1 payload from an account with no list known: it may be an older client, or a
+   * new one whose list we never fetched. Asks the DHT, at most hourly per account.
+   */
+  probe(account: ContactId, accountKey: Bytes): void {
+    const now = this.ctx.clock.now()
+    const asked = this.probedAt.get(account)
+    if (this.published(account) || (asked !== undefined && now - asked < REFRESH_LIST_MS)) return
+    this.probedAt.set(account, now)
+    void this.ctx.guard('fetching a device list', () => this.refresh(account, accountKey))
   }
 
   /** Periodic: publish our list (device 1), refresh contacts' lists not checked for an hour. */

@@ -390,9 +390,13 @@ export class Inbox {
     const { ctx } = this
     const stored: Stored = { deliveries: [], duplicate: false, after: [] }
     const lists = payload.lists
-    if (lists && !sender.own) {
+    if (!sender.own) {
+      // A newer list of the sender's account, or none known yet (a version 1 payload from a
+      // client that may speak devices): ask the DHT.
       stored.after.push(async () =>
-        ctx.devices.hint(sender.account, sender.accountKey, lists.sender),
+        lists
+          ? ctx.devices.hint(sender.account, sender.accountKey, lists.sender)
+          : ctx.devices.probe(sender.account, sender.accountKey),
       )
     }
     const ownOnly = () => {
