@@ -2,6 +2,11 @@ import { CommanderError } from 'commander'
 import {
   AlreadyExistsError,
   NoIdentityError,
+  NotAccountDeviceError,
+  NotLinkedError,
+  RevokedDeviceError,
+  UnreachableError,
+  UnsupportedError,
   PassageError,
   RemoteError,
   RetryAfterError,
@@ -23,6 +28,16 @@ function hint(error: PassageError): string | undefined {
   if (error instanceof NoIdentityError && !/passage init/.test(error.message)) {
     return 'run `passage init` to create one'
   }
+  if (error instanceof NotLinkedError) {
+    return 'run `passage init --link` here and `passage devices link <uri>` on your first device'
+  }
+  if (error instanceof NotAccountDeviceError) {
+    return 'run it on device 1 (`passage devices list` shows which this is)'
+  }
+  if (error instanceof RevokedDeviceError) {
+    return 'this device was revoked; link it again from device 1 with a new home'
+  }
+  if (error instanceof UnsupportedError) return 'send it from your first device'
   return undefined
 }
 
@@ -30,7 +45,8 @@ function exitCodeOf(error: PassageError): ExitCode {
   if (
     error instanceof RemoteError ||
     error instanceof TimeoutError ||
-    error instanceof UnavailableError
+    error instanceof UnavailableError ||
+    error instanceof UnreachableError
   ) {
     return ExitCode.unreachable
   }

@@ -8,9 +8,18 @@ import { inboxCommand } from './commands/inbox.js'
 import { peersCommand } from './commands/peers.js'
 import { sendCommand } from './commands/send.js'
 import { initCommand } from './commands/init.js'
+import { initLinkCommand, initRecoverCommand } from './commands/init-device.js'
+import {
+  devicesLinkCommand,
+  devicesListCommand,
+  devicesRecoveryCodeCommand,
+  devicesRenameCommand,
+  devicesRevokeCommand,
+} from './commands/devices.js'
 import { statusCommand } from './commands/status.js'
 import { ExitCode } from './exit-code.js'
 import { reportError } from './report-error.js'
+import { MalformedError } from '@passage/sdk'
 import { style } from './style.js'
 
 /** The package version, read from cli/package.json (one level up from src/ and dist/). */
@@ -39,16 +48,39 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
       outputError: (text, write) => write(style(io, io.stderr).red(text)),
     })
 
+  const serverHelp = 'a super-node, repeatable (default: $PASSAGE_SERVERS, then those remembered)'
+  const collect = (value: string, previous: string[] = []) => [...previous, value]
+
   program
     .command('init')
-    .description('create your identity and show it as text ID and QR code')
+    .description('create your identity (or link this home to your account, or recover it)')
     .option('--home <dir>', homeHelp)
     .option('--force', 'replace an existing identity (the old one is lost for good)')
-    .option('--name <name>', 'a display name to put in your passage: URI')
+    .option('--name <name>', 'a display name (with --link: this device’s name)')
+    .option('--link', 'make this home a new device of your account: shows a code to approve')
+    .option('--recover [code]', 'restore your first device from its recovery code (pr1…)')
+    .option('--server <url>', `${serverHelp} (--link, --recover)`, collect)
+    .option('--timeout <s>', 'with --link: how long to wait for the approval', '600')
     .option('--json', 'print JSON instead of text and QR code')
-    .action(async (options: Parameters<typeof initCommand>[0]) => {
-      code = await initCommand(options, io)
-    })
+    .action(
+      async (
+        options: Parameters<typeof initCommand>[0] & {
+          link?: boolean
+          recover?: string | true
+          server?: string[]
+          timeout?: string
+        },
+      ) => {
+        if (options.link && options.recover !== undefined) {
+          throw new MalformedError('--link and --recover do not go together')
+        }
+        if (options.link) code = await initLinkCommand(options, io)
+        else if (options.recover !== undefined) {
+          const given = options.recover === true ? undefined : options.recover
+          code = await initRecoverCommand(given, options, io)
+        } else code = await initCommand(options, io)
+      },
+    )
 
   program
     .command('id')
@@ -73,9 +105,6 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
       code = await statusCommand(options, io)
     })
 
-  const serverHelp = 'a super-node, repeatable (default: $PASSAGE_SERVERS, then those remembered)'
-  const collect = (value: string, previous: string[] = []) => [...previous, value]
-
   const contacts = program.command('contacts').description('add and list your contacts')
   contacts
     .command('add')
@@ -95,6 +124,62 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--json', 'print JSON')
     .action(async (options: Parameters<typeof contactsListCommand>[0]) => {
       code = await contactsListCommand(options, io)
+    })
+
+  const devices = program
+    .command('devices')
+    .description("your account's devices: list, link, revoke, rename")
+  devices
+    .command('list', { isDefault: true })
+    .description('list your devices')
+    .option('--home <dir>', homeHelp)
+    .option('--json', 'print JSON')
+    .action(async (options: Parameters<typeof devicesListCommand>[0]) => {
+      code = await devicesListCommand(options, io)
+    })
+  devices
+    .command('link')
+    .description('on your first device: link the device that shows this passage-link: URI')
+    .argument('<uri>', 'the passage-link: URI (its QR code) shown by passage init --link')
+    .option('--name <name>', 'what to call the new device')
+    .option('--history', 'also send your message history (over a direct link only)')
+    .option('--yes', 'the codes were compared: do not ask')
+    .option('--home <dir>', homeHelp)
+    .option('--server <url>', serverHelp, collect)
+    .option('--json', 'print JSON')
+    .action(async (uri: string, options: Parameters<typeof devicesLinkCommand>[1]) => {
+      code = await devicesLinkCommand(uri, options, io)
+    })
+  devices
+    .command('revoke')
+    .description('on your first device: revoke a device (it gets nothing new, is refused)')
+    .argument('<id>', 'the device ID (passage devices list)')
+    .option('--yes', 'do not ask')
+    .option('--home <dir>', homeHelp)
+    .option('--server <url>', serverHelp, collect)
+    .option('--json', 'print JSON')
+    .action(async (id: string, options: Parameters<typeof devicesRevokeCommand>[1]) => {
+      code = await devicesRevokeCommand(id, options, io)
+    })
+  devices
+    .command('rename')
+    .description('on your first device: rename a device')
+    .argument('<id>', 'the device ID (passage devices list)')
+    .argument('<name...>', 'its new name')
+    .option('--home <dir>', homeHelp)
+    .option('--server <url>', serverHelp, collect)
+    .option('--json', 'print JSON')
+    .action(
+      async (id: string, name: string[], options: Parameters<typeof devicesRenameCommand>[2]) => {
+        code = await devicesRenameCommand(id, name, options, io)
+      },
+    )
+  devices
+    .command('recovery-code')
+    .description('on your first device: show the recovery code again')
+    .option('--home <dir>', homeHelp)
+    .action(async (options: Parameters<typeof devicesRecoveryCodeCommand>[0]) => {
+      code = await devicesRecoveryCodeCommand(options, io)
     })
 
   program

@@ -17,12 +17,14 @@ export interface IdOptions {
 export async function idCommand(options: IdOptions, io: CliIo): Promise<ExitCode> {
   const dir = home(options.home, io)
   // Looking creates nothing: a missing identity is reported (`passage init` makes one).
-  const { identity, name, createdAt } = await readHome(dir)
-  const uri = encodeContactUri({ publicKey: identity.publicKey, ...(name ? { name } : {}) })
+  const { identity, name, createdAt, accountKey, textId, deviceId } = await readHome(dir)
+  const uri = encodeContactUri({ publicKey: accountKey, ...(name ? { name } : {}) })
   if (options.json) {
     const json = {
-      id: identity.textId,
-      publicKey: toBase64Url(identity.publicKey),
+      id: textId,
+      publicKey: toBase64Url(accountKey),
+      device: deviceId,
+      deviceKey: toBase64Url(identity.publicKey),
       name: name ?? null,
       createdAt: new Date(createdAt).toISOString(),
       uri,
@@ -35,8 +37,14 @@ export async function idCommand(options: IdOptions, io: CliIo): Promise<ExitCode
   io.stdout.write(
     table(
       [
-        ['ID', s.bold(identity.textId)],
+        ['ID', s.bold(textId)],
         ...(name ? [['Name', name] as const] : []),
+        [
+          'Device',
+          deviceId === 0
+            ? 'not linked yet (passage init --link)'
+            : `${deviceId}${deviceId === 1 ? ' (holds the account key)' : ''}`,
+        ],
         ['Created', new Date(createdAt).toISOString()],
         ['Home', dir],
         ['URI', uri],

@@ -1,4 +1,9 @@
-import { AlreadyExistsError, encodeContactUri, MalformedError } from '@passage/sdk'
+import {
+  AlreadyExistsError,
+  encodeContactUri,
+  encodeRecoveryCode,
+  MalformedError,
+} from '@passage/sdk'
 import { initHome, readHome } from '@passage/sdk/node'
 import type { CliIo } from '../cli-io.js'
 import { ExitCode } from '../exit-code.js'
@@ -6,6 +11,7 @@ import { home } from '../home.js'
 import { qr } from '../qr.js'
 import { style } from '../style.js'
 import { table } from '../table.js'
+import { recoveryCodeText } from './devices.js'
 
 /** Longest display name accepted by `--name`: it travels in QR codes, keep them scannable. */
 const MAX_NAME_LENGTH = 64
@@ -41,9 +47,11 @@ export async function initCommand(options: InitOptions, io: CliIo): Promise<Exit
     )
   }
   const uri = encodeContactUri({ publicKey: identity.publicKey, ...(name ? { name } : {}) })
+  // Shown once, here: the account key, to restore device 1 (`passage init --recover`).
+  const recoveryCode = encodeRecoveryCode(identity.secretKey.exportPrivateKey())
   if (options.json) {
     io.stdout.write(
-      `${JSON.stringify({ id: identity.textId, uri, name: name ?? null, home: dir }, null, 2)}\n`,
+      `${JSON.stringify({ id: identity.textId, uri, name: name ?? null, home: dir, recoveryCode }, null, 2)}\n`,
     )
     return ExitCode.ok
   }
@@ -57,7 +65,11 @@ export async function initCommand(options: InitOptions, io: CliIo): Promise<Exit
   )
   io.stdout.write(`\n${await qr(uri, { color: s.color })}\n`)
   io.stdout.write(
-    `Share the ID or the QR code with your contacts.\n${s.dim(`Your secret key is in ${dir}: keep it private, back it up.`)}\n`,
+    `Share the ID or the QR code with your contacts.\n${s.dim(`Your secret key is in ${dir}: keep it private, back it up.`)}\n\n`,
+  )
+  io.stdout.write(recoveryCodeText(recoveryCode, s))
+  io.stdout.write(
+    s.dim('Your other devices: passage init --link on each, then passage devices link.\n'),
   )
   return ExitCode.ok
 }
