@@ -1,10 +1,10 @@
 import { Box, Text, useApp, useInput } from 'ink'
 import { useCallback, useEffect, useMemo, useState } from 'react'
-import type { ChatMessage, ContactId, PassageClient } from '@passage/sdk'
+import type { ChatMessage, ContactId, DeviceInfo, PassageClient } from '@passage/sdk'
 import { contactLabel, shortId } from '../format.js'
 import { ContactList } from './components/ContactList.js'
 import { MessageInput } from './components/MessageInput.js'
-import { layoutMessages, MessageList } from './components/MessageList.js'
+import { layoutMessages, MessageList, type ConversationNotice } from './components/MessageList.js'
 import { StatusBar } from './components/StatusBar.js'
 import { useClientStatus } from './hooks/use-client-status.js'
 import { useConversations } from './hooks/use-conversations.js'
@@ -54,6 +54,8 @@ export function App({ client, theme, initialContactId, size, onExit }: AppProps)
 
   const selected = conversations.find((c) => c.contact.id === selectedId)?.contact
   const { messages, add } = useHistory(client, selectedId, report, reload)
+  const devices = useContactDevices(client, selectedId)
+  const notices = useDeviceNotices(client)
   const sendMessage = useSend(client, add, report)
 
   const leftOuter = Math.min(CONTACTS_MAX_COLUMNS, Math.max(12, Math.floor(columns * 0.3)))
@@ -71,9 +73,10 @@ export function App({ client, theme, initialContactId, size, onExit }: AppProps)
           : '?',
     [selected, ellipsis],
   )
+  const shownNotices = selectedId === undefined ? undefined : notices[selectedId]
   const lines = useMemo(
-    () => layoutMessages(messages, authorOf, inner, theme),
-    [messages, authorOf, inner, theme],
+    () => layoutMessages(messages, authorOf, inner, theme, shownNotices),
+    [messages, authorOf, inner, theme, shownNotices],
   )
   const maxScroll = Math.max(0, lines.length - messageRows)
 
@@ -101,6 +104,7 @@ export function App({ client, theme, initialContactId, size, onExit }: AppProps)
         contactLabel(selected, ellipsis),
         shortId(selected.textId, ellipsis),
         selected.online ? 'online' : 'offline',
+        ...(devices.length > 1 ? [devicesLabel(devices)] : []),
         ...(selected.flagged ? [`REFUSED: ${selected.flagged}`] : []),
         ...(scroll > 0 ? [`${scroll} lines up, PgDn`] : []),
       ].join(theme.ascii ? ' - ' : ' · ')
@@ -169,4 +173,64 @@ export function App({ client, theme, initialContactId, size, onExit }: AppProps)
       <StatusBar status={status} notice={notice} width={columns} theme={theme} />
     </Box>
   )
+}
+
+/** `3 devices (laptop, phone, tablet)`: a contact's active devices, for the header. */
+function devicesLabel(devices: DeviceInfo[]): string {
+  const names = devices.map((d) => d.name ?? `#${d.deviceId}`)
+  return `${devices.length} devices (${names.join(', ')})`
+}
+
+/** The active devices of a contact, kept up to date by `device` events. */
+function useContactDevices(client: PassageClient, contactId: ContactId | undefined): DeviceInfo[] {
+  const [devices, setDevices] = useState<DeviceInfo[]>([])
+  useEffect(() => {
+    setDevices([])
+    if (contactId === undefined) return
+    let alive = true
+    const load = () =>
+      client.devices.list(contactId).then(
+        (list) => alive && setDevices(list.filter((d) => d.state === 'active')),
+        () => alive && setDevices([]),
+      )
+    void load()
+    const off = client.on('device', (e) => {
+      if (e.account === contactId) void load()
+    })
+    return () => {
+      alive = false
+      off()
+    }
+  }, [client, contactId])
+  return devices
+}
+
+/** A contact linked or revoked a device: a line in its conversation, by contact. */
+function useDeviceNotices(client: PassageClient): Record<ContactId, ConversationNotice[]> {
+  const [notices, setNotices] = useState<Record<ContactId, ConversationNotice[]>>({})
+  useEffect(
+    () =>
+      client.on('device', (e) => {
+        if (e.own) return
+        const device = e.name ? `${e.name} (#${e.deviceId})` : `#${e.deviceId}`
+        const text =
+          e.change === 'linked'
+            ? `linked a new device: ${device}`
+            : e.change === 'revoked'
+              ? `revoked a device: ${device}`
+              : e.change === 'recovered'
+                ? `restored their first device from its recovery code`
+                : `renamed a device: ${device}`
+        const at = Date.now()
+        setNotices((all) => ({
+          ...all,
+          [e.account]: [
+            ...(all[e.account] ?? []),
+            { key: `device:${e.deviceId}:${e.change}:${at}`, at, text: `— ${text} —` },
+          ],
+        }))
+      }),
+    [client],
+  )
+  return notices
 }

@@ -11,6 +11,15 @@ export interface MessageLine {
   text: string
   /** On the last line of an outgoing message: its delivery mark. */
   mark?: { text: string; state: ChatMessage['state'] }
+  /** A line of news in the conversation (a device linked or revoked), not a message. */
+  notice?: true
+}
+
+/** News shown in a conversation among its messages, at the time it happened. */
+export interface ConversationNotice {
+  key: string
+  at: number
+  text: string
 }
 
 /** `HH:MM` in local time. */
@@ -28,10 +37,21 @@ export function layoutMessages(
   authorOf: (message: ChatMessage) => string,
   width: number,
   theme: Theme,
+  notices: ConversationNotice[] = [],
 ): MessageLine[] {
   const lines: MessageLine[] = []
   const indent = 6
+  const pending = [...notices].sort((a, b) => a.at - b.at)
+  const flush = (until: number) => {
+    while (pending.length > 0 && pending[0]!.at <= until) {
+      const notice = pending.shift()!
+      wrap(`${clock(notice.at)} ${notice.text}`, Math.max(1, width)).forEach((text, i) =>
+        lines.push({ key: `${notice.key}:${i}`, text, notice: true }),
+      )
+    }
+  }
   for (const message of messages) {
+    flush(message.receivedAt)
     const time = clock(message.sentAt)
     const author = authorOf(message)
     const headWidth = columnsOf(`${time} ${author}: `)
@@ -56,6 +76,7 @@ export function layoutMessages(
         })
     }
   }
+  flush(Infinity)
   return lines
 }
 
@@ -105,7 +126,11 @@ export function MessageList({ lines, scroll, height, width, theme, empty }: Mess
               <Text>: </Text>
             </>
           )}
-          <Text>{line.text}</Text>
+          {line.notice ? (
+            <Text {...(color && { dimColor: true, italic: true })}>{line.text}</Text>
+          ) : (
+            <Text>{line.text}</Text>
+          )}
           {line.mark && (
             <Text {...(color && { color: MARK_COLORS[line.mark.state] })}> {line.mark.text}</Text>
           )}

@@ -33,6 +33,12 @@ export function useHistory(
   // Delivery states seen before their message was in the list (a send still resolving).
   const early = useRef(new Map<string, DeliveryState>())
 
+  // IDs in the list (or being sent from here), to tell our other devices' messages apart.
+  const known = useRef(new Set<string>())
+  useEffect(() => {
+    known.current = new Set(messages.map((m) => m.id))
+  }, [messages])
+
   const upsert = useCallback((message: ChatMessage) => {
     setMessages((previous) => {
       const state = later(message.state, early.current.get(message.id))
@@ -70,6 +76,13 @@ export function useHistory(
     const offDelivery = client.on('delivery', (event) => {
       if (!alive || event.contactId !== contactId) return
       early.current.set(event.messageId, later(event.state, early.current.get(event.messageId)))
+      if (event.state === 'sent' && !known.current.has(event.messageId)) {
+        // A message written on another device of ours: load it.
+        client.history(contactId, { limit: HISTORY_LIMIT }).then(
+          (list) => alive && list.forEach((m) => m.id === event.messageId && upsert(m)),
+          (error: unknown) => alive && onError(error),
+        )
+      }
       setMessages((previous) =>
         previous.map((m) =>
           m.id === event.messageId
