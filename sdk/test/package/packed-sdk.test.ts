@@ -2,35 +2,21 @@
 // repository; a bot written there in plain JavaScript runs with plain `node` (no loader, no
 // flags) against a local super-node and answers a client; and the portable core loads where
 // the native addons (better-sqlite3, libsignal) are absent.
-import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
-import { dirname, join } from 'node:path'
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, renameSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
 import { defaultConfig, startServer } from '@passage/server'
 import { collect, startClient, tmpHome, within } from '@passage/sdk/testing'
 import t from 'tap'
+import { installTarball, npm, plainEnv, REPO_ROOT } from '../helpers/install-tarball.js'
 
-const root = fileURLToPath(new URL('../../../', import.meta.url))
-/** `npm pack` builds the SDK first (its prepack runs `tsc -b`); npm installs from its cache. */
-const NPM_TIMEOUT_MS = 180_000
 /** The bot's start: node, SQLite, libsignal, joining the DHT through the super-node. */
 const BOT_START_MS = 30_000
 
-function npm(args: string[], cwd: string): SpawnSyncReturns<string> {
-  const run = spawnSync('npm', args, { cwd, encoding: 'utf8', timeout: NPM_TIMEOUT_MS })
-  if (run.status !== 0) throw new Error(`npm ${args.join(' ')} failed: ${run.stderr}`)
-  return run
-}
-
 /** A plain `node` in `cwd`: none of this process's loader flags or conditions. */
 function plainNode(args: string[], cwd: string) {
-  return spawnSync(process.execPath, args, {
-    cwd,
-    encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '' },
-  })
+  return spawnSync(process.execPath, args, { cwd, encoding: 'utf8', env: plainEnv() })
 }
 
 const BOT = `import { createNodeClient } from '@passage/sdk/node'
@@ -56,32 +42,10 @@ t.test(
   'packed, installed elsewhere, a plain JavaScript bot runs; the core needs no addon',
   async (t) => {
     const dir = tmpHome(t, 'packed-sdk')
-    const packed = npm(['pack', '-w', 'sdk', '--pack-destination', dir, '--silent'], root)
+    const packed = npm(['pack', '-w', 'sdk', '--pack-destination', dir, '--silent'], REPO_ROOT)
     const tarball = join(dir, packed.stdout.trim().split('\n').pop()!)
     t.ok(existsSync(tarball), `npm pack made ${tarball}`)
-
-    const app = join(dir, 'app')
-    mkdirSync(app)
-    writeFileSync(
-      join(app, 'package.json'),
-      JSON.stringify({ name: 'bot', private: true, type: 'module' }),
-    )
-    // better-sqlite3 compiles from source when installed (about a minute here): install without
-    // scripts and take the addon the repository's own install built for this very Node.
-    npm(
-      ['install', tarball, '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund'],
-      app,
-    )
-    const require = createRequire(join(root, 'package.json'))
-    const addon = join(
-      dirname(require.resolve('better-sqlite3/package.json')),
-      'build',
-      'Release',
-      'better_sqlite3.node',
-    )
-    const installed = join(app, 'node_modules', 'better-sqlite3', 'build', 'Release')
-    mkdirSync(installed, { recursive: true })
-    copyFileSync(addon, join(installed, 'better_sqlite3.node'))
+    const app = installTarball(tarball, dir)
     writeFileSync(join(app, 'bot.mjs'), BOT)
 
     const superNode = await startServer({
@@ -98,7 +62,7 @@ t.test(
 
     const bot = spawn(process.execPath, ['bot.mjs'], {
       cwd: app,
-      env: { PATH: process.env.PATH ?? '', SERVER: superNode.url, BOT_HOME: join(app, 'home') },
+      env: plainEnv({ SERVER: superNode.url, BOT_HOME: join(app, 'home') }),
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let stderr = ''
