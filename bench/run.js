@@ -5,6 +5,7 @@ import { benchDht } from './dht.js'
 import { benchDhtRpc } from './dht-rpc.js'
 import { benchMailbox } from './mailbox.js'
 import { benchChat } from './chat.js'
+import { benchDevices } from './devices.js'
 
 const only = process.argv[2]
 const suites = {
@@ -14,6 +15,7 @@ const suites = {
   'dht-rpc': benchDhtRpc,
   mailbox: benchMailbox,
   chat: benchChat,
+  devices: benchDevices,
 }
 if (only && !(only in suites)) {
   console.error(`unknown suite ${only}; one of: ${Object.keys(suites).join(', ')}`)
