@@ -413,6 +413,7 @@ export {
   MAX_TEXT_BYTES,
   MAX_RECEIPT_IDS,
   MAX_SYNC_CONTACTS,
+  MAX_GROUP_STATES,
   PADDING_BUCKETS,
   ChatPayloadKind,
   ReceiptKind,
@@ -496,3 +497,39 @@ export {
   openProvisioning,
   isProvisioning,
 } from './devices/provisioning.js'
+export {
+  GROUP_ID_BYTES,
+  GROUP_ID_PREFIX,
+  GROUP_ID_LENGTH,
+  encodeGroupId,
+  parseGroupId,
+  isGroupId,
+} from './groups/group-id.js'
+export {
+  GROUP_STATE_VERSION,
+  MAX_GROUP_MEMBERS,
+  MAX_GROUP_NAME_BYTES,
+  GROUP_HASH_BYTES,
+  type GroupRole,
+  type GroupMember,
+  type GroupSigner,
+  type GroupStateBody,
+  type GroupState,
+  encodeGroupStateBody,
+  groupStateSigningInput,
+  groupStateHash,
+  signGroupState,
+  decodeGroupState,
+  groupMember,
+  sortMembers,
+} from './groups/group-state.js'
+export {
+  type GroupRefusal,
+  type TransitionCheck,
+  type GroupDiff,
+  type OfferOutcome,
+  diffGroupStates,
+  checkGroupGenesis,
+  checkGroupTransition,
+  GroupChain,
+} from './groups/membership.js'

@@ -1,4 +1,5 @@
 import { MalformedError } from '../errors.js'
+import { GROUP_ID_BYTES } from '../groups/group-id.js'
 import { NODE_ID_BYTES, PUBLIC_KEY_BYTES } from '../identity/node-id.js'
 import { checkDeviceId } from '../signal/signal-address.js'
 import { BinaryReader, BinaryWriter } from '../wire/binary.js'
@@ -18,13 +19,15 @@ export const MAX_RECEIPT_IDS = 200
 export const MAX_SYNC_CONTACTS = 64
 /** Longest contact name a `sync-contacts` entry carries, in UTF-8 bytes. */
 export const MAX_CONTACT_NAME_BYTES = 255
+/** Most group states one `group-states` payload carries (a catch-up asks again for more). */
+export const MAX_GROUP_STATES = 16
 /**
  * Padded sizes: a plaintext is padded with zeros to the smallest bucket that holds it, so a
  * storage node or an observer of a link learns the size class, not the length of the text.
  */
 export const PADDING_BUCKETS = [64, 128, 256, 512, 1024, 2048, 4096] as const
 
-/** Payload kinds. New kinds take new numbers (groups, GIFs later); 3 and up need version 2. */
+/** Payload kinds. New kinds take new numbers (GIFs later); 3 and up need version 2. */
 export const ChatPayloadKind = {
   text: 1,
   receipt: 2,
@@ -33,6 +36,11 @@ export const ChatPayloadKind = {
   syncRead: 5,
   syncContacts: 6,
   syncIn: 7,
+  groupState: 8,
+  groupKey: 9,
+  groupSyncRequest: 10,
+  groupStates: 11,
+  groupText: 12,
 } as const
 export type ChatPayloadKind = (typeof ChatPayloadKind)[keyof typeof ChatPayloadKind]
 
@@ -85,6 +93,16 @@ export type ChatPayload = Head &
     | { kind: 'sync-contacts'; contacts: SyncedContact[] }
     /** To the sender's own devices: `from`'s device `device` sent `text` to this account, addressed by an older list. */
     | { kind: 'sync-in'; from: Bytes; device: number; text: string }
+    /** To every member device: the group's new state (a signed group state). */
+    | { kind: 'group-state'; state: Bytes }
+    /** To every member device: the sender device's sender key for the group (a SenderKeyDistributionMessage). */
+    | { kind: 'group-key'; group: Bytes; distribution: Bytes }
+    /** To a member: "I hold revision `have` of the group; send me the states after it". */
+    | { kind: 'group-sync-request'; group: Bytes; have: number }
+    /** The answer: consecutive signed states of the group, oldest first. */
+    | { kind: 'group-states'; group: Bytes; states: Bytes[] }
+    /** A text to the group, sent under the group's state `revision` (inside a sender-key message). */
+    | { kind: 'group-text'; group: Bytes; revision: number; text: string }
   )
 
 const KIND_CODES: Record<ChatPayload['kind'], ChatPayloadKind> = {
@@ -95,6 +113,11 @@ const KIND_CODES: Record<ChatPayload['kind'], ChatPayloadKind> = {
   'sync-read': ChatPayloadKind.syncRead,
   'sync-contacts': ChatPayloadKind.syncContacts,
   'sync-in': ChatPayloadKind.syncIn,
+  'group-state': ChatPayloadKind.groupState,
+  'group-key': ChatPayloadKind.groupKey,
+  'group-sync-request': ChatPayloadKind.groupSyncRequest,
+  'group-states': ChatPayloadKind.groupStates,
+  'group-text': ChatPayloadKind.groupText,
 }
 
 /**
@@ -111,6 +134,11 @@ const KIND_CODES: Record<ChatPayload['kind'], ChatPayloadKind> = {
  * kind 5 sync-read:     20 peer account ID | u16 count | count × 16 id
  * kind 6 sync-contacts: u8 count | count × { u8 flags (1 removed) | key33 | bytes8 name }
  * kind 7 sync-in:       20 sender account ID | u8 sender device | u16 length | UTF-8 text
+ * kind 8 group-state:   bytes16 signed group state
+ * kind 9 group-key:     16 group ID | bytes16 SenderKeyDistributionMessage
+ * kind 10 group-sync-request: 16 group ID | u32 revision held
+ * kind 11 group-states: 16 group ID | u8 count (1–16) | count × bytes16 signed group state
+ * kind 12 group-text:   16 group ID | u32 revision | u16 length | UTF-8 text
  * zeros to the bucket size
  * ```
  */
@@ -164,6 +192,26 @@ export function encodeChatPayload(payload: ChatPayload): Bytes {
     case 'sync-in':
       checkDeviceId(payload.device)
       w.fixed(payload.from, NODE_ID_BYTES, 'sender').u8(payload.device)
+      writeText(w, payload.text)
+      break
+    case 'group-state':
+      w.bytes16(payload.state, 'group state')
+      break
+    case 'group-key':
+      w.fixed(payload.group, GROUP_ID_BYTES, 'group ID').bytes16(payload.distribution, 'sender key')
+      break
+    case 'group-sync-request':
+      w.fixed(payload.group, GROUP_ID_BYTES, 'group ID').u32(payload.have)
+      break
+    case 'group-states':
+      if (payload.states.length === 0 || payload.states.length > MAX_GROUP_STATES) {
+        throw new MalformedError(`a group-states payload carries 1 to ${MAX_GROUP_STATES} states`)
+      }
+      w.fixed(payload.group, GROUP_ID_BYTES, 'group ID').u8(payload.states.length)
+      for (const state of payload.states) w.bytes16(state, 'group state')
+      break
+    case 'group-text':
+      w.fixed(payload.group, GROUP_ID_BYTES, 'group ID').u32(payload.revision)
       writeText(w, payload.text)
       break
   }
@@ -276,6 +324,36 @@ export function decodeChatPayload(bytes: Uint8Array): ChatPayload {
       const device = r.u8('sender device')
       checkDeviceId(device)
       payload = { ...head, kind: 'sync-in', from, device, text: readText(r) }
+      break
+    }
+    case ChatPayloadKind.groupState:
+      payload = { ...head, kind: 'group-state', state: r.bytes16('group state') }
+      break
+    case ChatPayloadKind.groupKey: {
+      const group = r.fixed(GROUP_ID_BYTES, 'group ID')
+      payload = { ...head, kind: 'group-key', group, distribution: r.bytes16('sender key') }
+      break
+    }
+    case ChatPayloadKind.groupSyncRequest: {
+      const group = r.fixed(GROUP_ID_BYTES, 'group ID')
+      payload = { ...head, kind: 'group-sync-request', group, have: r.u32('revision') }
+      break
+    }
+    case ChatPayloadKind.groupStates: {
+      const group = r.fixed(GROUP_ID_BYTES, 'group ID')
+      const count = r.u8('count')
+      if (count === 0 || count > MAX_GROUP_STATES) {
+        throw new MalformedError('group state count out of range')
+      }
+      const states: Bytes[] = []
+      for (let i = 0; i < count; i++) states.push(r.bytes16('group state'))
+      payload = { ...head, kind: 'group-states', group, states }
+      break
+    }
+    case ChatPayloadKind.groupText: {
+      const group = r.fixed(GROUP_ID_BYTES, 'group ID')
+      const revision = r.u32('revision')
+      payload = { ...head, kind: 'group-text', group, revision, text: readText(r) }
       break
     }
     default:

@@ -472,6 +472,14 @@ export class Inbox {
         stored.message = toChatMessage(message)
         return stored
       }
+      case 'group-state':
+      case 'group-key':
+      case 'group-sync-request':
+      case 'group-states':
+      case 'group-text':
+        // This client does not announce the groups feature (device list bit 1) yet, so no
+        // client of this protocol sends it these.
+        throw new MalformedError(`a ${payload.kind} payload: groups are not enabled here`)
     }
   }
 
