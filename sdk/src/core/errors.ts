@@ -139,6 +139,11 @@ export class IdentityChangedError extends defineError(
   address: string | undefined
   newPublicKey: Uint8Array | undefined
 }
+/** A group message whose sender key (its chain's distribution message) has not arrived yet. */
+export class NoSenderKeyError extends defineError(
+  'PASSAGE_ERR_NO_SENDER_KEY',
+  'the sender key of this group message has not arrived yet',
+) {}
 /** No Signal session with that address, and no pre-key bundle to start one. */
 export class NoSessionError extends defineError(
   'PASSAGE_ERR_NO_SESSION',

@@ -183,6 +183,7 @@ export {
   ImpersonationError,
   IdentityChangedError,
   NoSessionError,
+  NoSenderKeyError,
   UnknownPreKeyError,
 } from './errors.js'
 export {

@@ -136,4 +136,10 @@ t.test('the unsealed direct frame and its "stored" answer match docs/PROTOCOL.md
   })
   const stored = encodeDirectFrame({ type: 'stored', envelopeId: directMessageId(message) })
   t.equal(toHex(stored), toHex(hexVector('direct.storedSignal')))
+  // Type 7: a group message (sender key); other types are refused.
+  const group = Uint8Array.from(hexVector('direct.signalFrame'))
+  group[2] = 7
+  t.match(decodeDirectFrame(group), { type: 'signal', messageType: 7 })
+  group[2] = 4
+  t.throws(() => decodeDirectFrame(group), MalformedError)
 })

@@ -207,8 +207,10 @@ t.test('sealed content: layout', async (t) => {
   t.same(content.ciphertext, utf8('a Signal message'))
   t.same(encodeSealedContent(content), inner)
   const badType = Uint8Array.from(inner)
-  badType[35] = 7
+  badType[35] = 4
   t.throws(() => decodeSealedContent(badType), MalformedError, 'unknown message type')
+  badType[35] = 7
+  t.equal(decodeSealedContent(badType).type, 7, 'a group message (sender key)')
   const badVersion = Uint8Array.from(inner)
   badVersion[0] = 2
   t.throws(() => decodeSealedContent(badVersion), MalformedError, 'unknown version')

@@ -96,7 +96,11 @@ export function decodeDirectFrame(bytes: Uint8Array): DirectFrame {
 }
 
 function checkMessageType(type: number): asserts type is SignalMessageType {
-  if (type !== SignalMessageType.whisper && type !== SignalMessageType.preKey) {
+  if (
+    type !== SignalMessageType.whisper &&
+    type !== SignalMessageType.preKey &&
+    type !== SignalMessageType.senderKey
+  ) {
     throw new MalformedError(`unknown Signal message type ${type}`)
   }
 }

@@ -12,6 +12,8 @@ export const SignalMessageType = {
   whisper: 2,
   /** A first message that also sets the session up (libsignal `CiphertextMessageType.PreKey`). */
   preKey: 3,
+  /** A group message under the sender's chain (libsignal `CiphertextMessageType.SenderKey`). */
+  senderKey: 7,
 } as const
 export type SignalMessageType = (typeof SignalMessageType)[keyof typeof SignalMessageType]
 
@@ -107,7 +109,11 @@ function readKey(r: BinaryReader, what: string): Bytes {
 }
 
 function checkType(type: number): asserts type is SignalMessageType {
-  if (type !== SignalMessageType.whisper && type !== SignalMessageType.preKey) {
+  if (
+    type !== SignalMessageType.whisper &&
+    type !== SignalMessageType.preKey &&
+    type !== SignalMessageType.senderKey
+  ) {
     throw new MalformedError(`unknown Signal message type ${type}`)
   }
 }

@@ -159,6 +159,44 @@ export interface SignalSession {
    * the sender. `persist` as for {@link decrypt}.
    */
   openSealed(sealed: Uint8Array, options?: DecryptOptions<OpenedMessage>): Promise<OpenedMessage>
+
+  // Sender keys (docs/PROTOCOL.md, "Groups"): one chain per group and sending device.
+
+  /**
+   * This device's distribution message for its chain `distributionId` (16 bytes), making the
+   * chain the first time. Give it to each member device through the pairwise session.
+   */
+  createGroupKey(distributionId: Uint8Array, options?: EncryptOptions<Bytes>): Promise<Bytes>
+  /**
+   * Takes `sender`'s distribution message (which came through the pairwise session with
+   * `sender`, so it is theirs): its group messages then decrypt. Returns its distribution ID.
+   * Throws `TamperedError` for bytes that are not one.
+   */
+  processGroupKey(
+    sender: SignalAddress,
+    distribution: Uint8Array,
+    options?: DecryptOptions<Bytes>,
+  ): Promise<Bytes>
+  /** Encrypts once under this device's chain `distributionId`: the same bytes go to every member device. */
+  groupEncrypt(
+    distributionId: Uint8Array,
+    plaintext: Uint8Array,
+    options?: EncryptOptions<Bytes>,
+  ): Promise<Bytes>
+  /**
+   * Decrypts a group message of `sender` (known from a link, or from a seal). Refusals:
+   * `NoSenderKeyError` (its chain has not arrived: keep it, try again when it does),
+   * `ReplayError` (seen before), `TamperedError` (altered, or not made by the chain's owner).
+   */
+  groupDecrypt(
+    sender: SignalAddress,
+    message: Uint8Array,
+    options?: DecryptOptions<Bytes>,
+  ): Promise<Bytes>
+  /** Seals a group message to `recipient`'s trusted identity key (a mailbox envelope; inner type 7). */
+  sealGroupMessage(recipient: SignalAddress, message: Uint8Array): Promise<Bytes>
+  /** The distribution ID (16 bytes) a group message names, read without decrypting; `TamperedError` if it is none. */
+  groupDistributionId(message: Uint8Array): Bytes
 }
 
 /**

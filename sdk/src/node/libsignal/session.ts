@@ -1,10 +1,15 @@
 import {
   CiphertextMessageType,
   ErrorCode,
+  groupDecrypt,
+  groupEncrypt,
   LibSignalErrorBase,
   PreKeySignalMessage,
   processPreKeyBundle,
+  processSenderKeyDistributionMessage,
   type ProtocolAddress,
+  SenderKeyDistributionMessage,
+  SenderKeyMessage,
   SignalMessage,
   signalDecrypt,
   signalDecryptPreKey,
@@ -15,6 +20,7 @@ import {
   ImpersonationError,
   KeyMismatchError,
   MalformedError,
+  NoSenderKeyError,
   NoSessionError,
   PassageError,
   ReplayError,
@@ -59,7 +65,7 @@ import {
 } from '../../core/signal/signal-state.js'
 import { SignalNamespace as NS, type SignalStorage } from '../../core/signal/signal-storage.js'
 import { BoundedMap } from '../../core/util/bounded-map.js'
-import { equalBytes, toBytes, type Bytes } from '../../core/wire/bytes.js'
+import { equalBytes, fromHex, toBytes, toHex, type Bytes } from '../../core/wire/bytes.js'
 import {
   createPreKeyBundle,
   generatePreKeys,
@@ -439,10 +445,10 @@ export class LibsignalSession implements SignalSession {
     const senderAccountKey = content.senderAccountKey ?? content.senderPublicKey
     const sender = signalAddressOfKey(senderAccountKey, content.senderDeviceId)
     return this.run('sealed', async (stores) => {
-      const plaintext = await this.decryptWith(stores, sender, {
-        type: content.type,
-        body: content.ciphertext,
-      })
+      const plaintext =
+        content.type === SignalMessageType.senderKey
+          ? await this.groupDecryptWith(stores, sender, content.ciphertext)
+          : await this.decryptWith(stores, sender, { type: content.type, body: content.ciphertext })
       const bound = await stores.identity.getIdentity(this.protocolAddress(sender))
       if (!bound || !equalBytes(bound.serialize(), content.senderPublicKey)) {
         throw new ImpersonationError(
@@ -458,6 +464,113 @@ export class LibsignalSession implements SignalSession {
       await options.persist?.(opened, stores.storage)
       return opened
     })
+  }
+
+  /**
+   * This device's distribution message for its chain `distributionId`, made the first time:
+   * libsignal keeps one chain per (sender, distribution ID) in the sender-key store.
+   */
+  createGroupKey(distributionId: Uint8Array, options: EncryptOptions<Bytes> = {}): Promise<Bytes> {
+    return this.run('direct', async (stores) => {
+      const message = await SenderKeyDistributionMessage.create(
+        this.protocolAddress(this.address),
+        uuidOf(distributionId),
+        stores.senderKey,
+      )
+      const bytes = toBytes(message.serialize())
+      await options.persist?.(bytes, stores.storage)
+      return bytes
+    })
+  }
+
+  async processGroupKey(
+    sender: SignalAddress,
+    distribution: Uint8Array,
+    options: DecryptOptions<Bytes> = {},
+  ): Promise<Bytes> {
+    let message: SenderKeyDistributionMessage
+    try {
+      message = SenderKeyDistributionMessage.deserialize(toBytes(distribution))
+    } catch (cause) {
+      throw new TamperedError('not a sender key distribution message', { cause })
+    }
+    const distributionId = bytesOfUuid(message.distributionId())
+    return this.run('direct', async (stores) => {
+      await processSenderKeyDistributionMessage(
+        this.protocolAddress(sender),
+        message,
+        stores.senderKey,
+      )
+      await options.persist?.(distributionId, stores.storage)
+      return distributionId
+    })
+  }
+
+  groupEncrypt(
+    distributionId: Uint8Array,
+    plaintext: Uint8Array,
+    options: EncryptOptions<Bytes> = {},
+  ): Promise<Bytes> {
+    return this.run('direct', async (stores) => {
+      const self = this.protocolAddress(this.address)
+      const id = uuidOf(distributionId)
+      if (!(await stores.senderKey.getSenderKey(self, id))) {
+        throw new NoSenderKeyError('this device has no chain with that distribution ID')
+      }
+      const message = await groupEncrypt(self, id, stores.senderKey, toBytes(plaintext))
+      const bytes = toBytes(message.serialize())
+      await options.persist?.(bytes, stores.storage)
+      return bytes
+    })
+  }
+
+  groupDecrypt(
+    sender: SignalAddress,
+    message: Uint8Array,
+    options: DecryptOptions<Bytes> = {},
+  ): Promise<Bytes> {
+    return this.run('direct', async (stores) => {
+      const plaintext = await this.groupDecryptWith(stores, sender, message)
+      await options.persist?.(plaintext, stores.storage)
+      return plaintext
+    })
+  }
+
+  groupDistributionId(message: Uint8Array): Bytes {
+    try {
+      return bytesOfUuid(SenderKeyMessage.deserialize(toBytes(message)).distributionId())
+    } catch (cause) {
+      throw new TamperedError('not a group message', { cause })
+    }
+  }
+
+  async sealGroupMessage(recipient: SignalAddress, message: Uint8Array): Promise<Bytes> {
+    const recipientKey = await trustedIdentityKey(this.storage, recipient)
+    if (!recipientKey) throw new NoSessionError('no identity key for the recipient')
+    return sealMessage(
+      recipientKey,
+      {
+        senderPublicKey: this.identity.publicKey,
+        senderDeviceId: this.address.deviceId,
+        senderAccountKey: this.accountKey,
+        type: SignalMessageType.senderKey,
+        ciphertext: toBytes(message),
+      },
+      this.identity.keys,
+    )
+  }
+
+  private async groupDecryptWith(
+    stores: SignalStores,
+    sender: SignalAddress,
+    message: Uint8Array,
+  ): Promise<Bytes> {
+    const distributionId = this.groupDistributionId(message)
+    const remote = this.protocolAddress(sender)
+    if (!(await stores.senderKey.getSenderKey(remote, uuidOf(distributionId)))) {
+      throw new NoSenderKeyError()
+    }
+    return toBytes(await groupDecrypt(remote, stores.senderKey, toBytes(message)))
   }
 
   /** Runs `fn` in one transaction and turns libsignal's errors into the SDK's. */
@@ -518,6 +631,17 @@ function mapError(
           )
         : new TamperedError(undefined, options)
   }
+}
+
+/** The UUID text libsignal names a distribution ID by, from its 16 bytes. */
+function uuidOf(id: Uint8Array): string {
+  if (id.byteLength !== 16) throw new MalformedError('a distribution ID is 16 bytes')
+  const hex = toHex(id)
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`
+}
+
+function bytesOfUuid(uuid: string): Bytes {
+  return fromHex(uuid.replace(/-/g, ''), 'distribution ID')
 }
 
 /** A uniform index below `count` (at most 256) from one random byte, without modulo bias. */
