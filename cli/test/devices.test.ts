@@ -1,3 +1,4 @@
+import stringWidth from 'string-width'
 // passage init --link / --recover and passage devices …, run in-process (runCli) with tmp
 // homes against one real super-node on 127.0.0.1; LAN multicast off. Every refusal and
 // failure path says what happened, exits non-zero, and leaves homes as they were.
@@ -71,6 +72,12 @@ t.test('linking in-process: init --link waits, devices link --yes approves', asy
 
   const list = JSON.parse((await passage(['devices', 'list', '--json', '--home', laptop])).out)
   t.match(list, [{ device: 1 }, { device: 2, name: '手机' }])
+  // The table lines its columns up by display width: 手机 takes four columns, not two.
+  const table = (await passage(['devices', '--home', laptop])).out.trimEnd().split('\n')
+  const stateColumn = (line: string) => stringWidth(line.slice(0, line.indexOf('active')))
+  t.equal(table.length, 3)
+  t.equal(stateColumn(table[2]!), stateColumn(table[1]!), table.join('\n'))
+  t.equal(stateColumn(table[0]!.replace('STATE', 'active')), stateColumn(table[1]!))
   const again = await passage(['init', '--link', '--home', phone, '--server', node.url])
   t.equal(again.code, 1, 'a linked home is not linked again')
   t.match(again.err, /already device 2 of/)
