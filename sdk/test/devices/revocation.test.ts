@@ -1,6 +1,8 @@
 import t from 'tap'
 import {
   RecordType,
+  RevokedDeviceError,
+  equalBytes,
   mailboxKeyFor,
   signRecord,
   type Bytes,
@@ -27,14 +29,15 @@ async function envelopesFor(nodes: DhtNode[], deviceKey: Bytes): Promise<number>
   return count
 }
 
-/** Makes every replica serve `record` for device lists, whatever it holds (a lying DHT). */
-function serveDeviceList(nodes: DhtNode[], record: SignedRecord): void {
+/** Makes every replica serve `record` as `account`'s device list, whatever it holds (a lying DHT). */
+function serveDeviceList(nodes: DhtNode[], record: SignedRecord, account: Bytes): void {
   for (const node of nodes) {
     const store = node.recordStore
     const get = store.get.bind(store)
     store.get = async (key) => {
       const held = await get(key)
-      return held?.type === RecordType.deviceList ? record : held
+      const lie = held?.type === RecordType.deviceList && equalBytes(held.publicKey, account)
+      return lie ? record : held
     }
   }
 }
@@ -83,9 +86,12 @@ t.test(
     t.equal(await envelopesFor(net.nodes, key3), 0, '0 envelopes to device 3 among the next 100')
     t.equal(bob.status().outbox, 0, 'and none waiting for it')
 
-    // Device 3 comes back, unaware: every frame and envelope claiming it is refused.
+    // Device 3 comes back, unaware (the thief's DHT serves it the old list: at start a device
+    // reads its account's list, and would learn it was revoked): every frame and envelope
+    // claiming it is refused.
     const refused: RefusedEvent[] = []
     bob.on('refused', (e) => refused.push(e))
+    serveDeviceList(net.nodes, listWith3, alice1.accountKey)
     const stale = await startClient(t, net, home3)
     t.equal(stale.deviceId, 3)
     await stale.contacts.add(bob.contactUri)
@@ -108,7 +114,6 @@ t.test(
     t.equal(fromAlice.length, 0, 'nothing from device 3 is shown')
 
     // An older list served by the DHT (rollback) changes nothing.
-    serveDeviceList(net.nodes, listWith3)
     await bob.contacts.add(alice1.contactUri) // fetches Alice's list again
     t.equal((await bob.devices.list(alice1.textId))[2]!.state, 'revoked', 'the old list is ignored')
     // A list not signed by the account key: the payload of a valid list, re-signed by device 3.
@@ -118,14 +123,14 @@ t.test(
       timestamp: listWith3.timestamp,
       payload: listWith3.payload,
     })
-    serveDeviceList(net.nodes, { ...forged, publicKey: alice1.accountKey })
+    serveDeviceList(net.nodes, { ...forged, publicKey: alice1.accountKey }, alice1.accountKey)
     await bob.contacts.add(alice1.contactUri)
     t.equal(
       (await bob.devices.list(alice1.textId))[2]!.state,
       'revoked',
       'a forged list is refused',
     )
-    serveDeviceList(net.nodes, forged)
+    serveDeviceList(net.nodes, forged, alice1.accountKey)
     await bob.contacts.add(alice1.contactUri)
     t.equal(
       (await bob.devices.list(alice1.textId))[2]!.state,
@@ -137,3 +142,54 @@ t.test(
     t.equal(await envelopesFor(net.nodes, key3), 0, 'still nothing to device 3')
   },
 )
+
+t.test('a revoked device learns it at its next start, and sends nothing', async (t) => {
+  const net = await testnet(t)
+  const alice1 = await startClient(t, net, tmpHome(t, 'alice1'))
+  const home2 = tmpHome(t, 'alice2')
+  const alice2 = await linkDevice(t, net, alice1, { home: home2 })
+  await alice2.close()
+  await alice1.devices.revoke(2)
+  const again = await startClient(t, net, home2)
+  t.match(
+    (await again.devices.list()).find((d) => d.current),
+    { deviceId: 2, state: 'revoked' },
+  )
+  await t.rejects(again.send(alice1.textId, 'hello'), RevokedDeviceError)
+})
+
+t.test("a revocation and the revoked device's message in one mailbox fetch: refused", async (t) => {
+  const net = await testnet(t)
+  const alice1 = await startClient(t, net, tmpHome(t, 'alice1'))
+  const bobHome = tmpHome(t, 'bob')
+  const bob = await startClient(t, net, bobHome)
+  await alice1.contacts.add(bob.contactUri)
+  await bob.contacts.add(alice1.contactUri)
+  const alice3 = await linkDevice(t, net, alice1)
+  await until(
+    async () => {
+      await bob.fetchInbox()
+      return (await bob.devices.list(alice1.textId)).length === 2
+    },
+    'Bob knows both devices',
+    { ms: 10_000 },
+  )
+  await bob.close()
+  // Bob is offline: device 3 (not knowing yet) writes to his mailbox, then it is revoked
+  // and device 1's push lands in the same mailbox.
+  await alice3.contacts.add(bob.contactUri)
+  const sent = await alice3.send(bob.textId, 'from the phone, just before its revocation')
+  t.equal(sent.state, 'stored')
+  await alice1.devices.revoke(2)
+  await alice1.flushOutbox()
+  const back = await startClient(t, net, bobHome)
+  const refused: RefusedEvent[] = []
+  back.on('refused', (e) => refused.push(e))
+  await back.fetchInbox()
+  t.match(refused, [{ reason: 'revoked-device', claimedSender: alice1.textId }])
+  t.equal(
+    (await back.history(alice1.textId)).filter((m) => m.direction === 'in').length,
+    0,
+    'nothing from the revoked device is shown',
+  )
+})

@@ -291,7 +291,7 @@ class Client implements PassageClient {
           throw error
         }
       } else if (recovering) await ctx.guard('restoring the account', () => this.recover())
-      else await ctx.guard('publishing the device list', () => ctx.devices.publishOwn())
+      else await ctx.guard('publishing the device list', () => ctx.devices.startOwn())
     }
     if (ctx.options.background !== false) this.schedule(0)
   }

@@ -386,6 +386,19 @@ export class DeviceDirectory implements Omit<DeviceManager, 'requestLink' | 'app
   }
 
   /** Periodic: publish our list (device 1), refresh contacts' lists not checked for an hour. */
+  /**
+   * At start: device 1 publishes the account's list; another device first reads the newest
+   * from the DHT (so a device revoked while it was off learns it now, before it sends), then
+   * republishes it.
+   */
+  async startOwn(): Promise<void> {
+    const { ctx } = this
+    if (ctx.account.deviceId !== 0 && !this.holdsAccountKey) {
+      await this.refresh(ctx.account.textId, ctx.account.publicKey, true)
+    }
+    await this.publishOwn()
+  }
+
   async maintain(): Promise<void> {
     await this.publishOwn()
     if (this.ctx.account.deviceId === 0) return

@@ -107,7 +107,14 @@ export class Inbox {
     const fresh: ChatMessage[] = []
     const deliveries: DeliveryEvent[] = []
     const refusals: RefusedEvent[] = []
-    for (const [index, envelope] of envelopes.entries()) {
+    // Envelopes sealed by a device 1 first: a revocation it pushed applies to the messages of
+    // the revoked device fetched in the same batch, whatever order the replicas returned.
+    const byAccountKey = envelopes.map((e) => this.sealedByDevice1(e.data))
+    const ordered = envelopes
+      .map((envelope, i) => ({ envelope, first: byAccountKey[i]! }))
+      .sort((a, b) => Number(b.first) - Number(a.first))
+      .map((o) => o.envelope)
+    for (const [index, envelope] of ordered.entries()) {
       if (ctx.closed) break
       const outcome = await this.processSealed(envelope.id, envelope.data, 'mailbox')
       ctx.faults.afterEnvelopeStored?.(index)
@@ -142,6 +149,16 @@ export class Inbox {
       )
     }
     return shown
+  }
+
+  /** True when `sealed` opens and names device 1 of its account as sender (no decryption). */
+  private sealedByDevice1(sealed: Bytes): boolean {
+    if (isProvisioning(sealed)) return false
+    try {
+      return openSealedMessage(this.ctx.identity, sealed).senderDeviceId === 1
+    } catch {
+      return false
+    }
   }
 
   /** Emits `message` events, then records that they were emitted. */
