@@ -107,6 +107,42 @@ export interface StoredDeviceList {
   checkedAt: number
 }
 
+/** A group as one device keeps it (docs/PROTOCOL.md, "Groups"); its states are kept apart. */
+export interface StoredGroup {
+  /** The group's text ID (`g1…`): its conversation ID. */
+  id: string
+  /** The head state's revision (the newest held). */
+  revision: number
+  /** False once this account left or was removed (the history stays). */
+  member: boolean
+  joinedAt: number
+  /** This device's sender-key chain for the group (its distribution ID), once it sent. */
+  chain?: Bytes
+  /** The devices the chain was given to, as `accountTextId.deviceId`. */
+  given: string[]
+}
+
+/** A received sender-key chain: whose it is and which group it is for. */
+export interface StoredGroupSender {
+  /** The distribution ID, hex. */
+  distributionId: string
+  /** `accountTextId.deviceId` of the device whose chain it is. */
+  sender: string
+  groupId: string
+}
+
+/** A group message waiting for its sender key (it came before the key). */
+export interface PendingGroupMessage {
+  /** Its envelope or direct message ID, hex. */
+  id: string
+  sender: string
+  distributionId: string
+  route: MessageRoute
+  /** Direct: the sender-key message; mailbox: the sealed envelope. */
+  data: Bytes
+  receivedAt: number
+}
+
 /**
  * The writes (and the reads that decide them) of one transaction of a
  * {@link ClientRepository}: inside `ClientRepository.transaction`, or inside a Signal
@@ -171,6 +207,19 @@ export interface ClientWriter {
   /** Sets a setting (a string; JSON for structured values). */
   setSetting(key: string, value: string): Promise<void>
 
+  /** Adds or replaces a group's row. */
+  saveGroup(group: StoredGroup): Promise<void>
+  /**
+   * Replaces a group's states from `states[0].revision` on (a fork lost, or new states):
+   * every held state at or above it is dropped, then these are kept.
+   */
+  saveGroupStates(groupId: string, states: { revision: number; bytes: Bytes }[]): Promise<void>
+  /** Notes a received chain (its distribution ID, its device, its group). */
+  saveGroupSender(sender: StoredGroupSender): Promise<void>
+  /** Keeps a group message until its key comes; false when it is already kept. */
+  addPendingGroupMessage(message: PendingGroupMessage): Promise<boolean>
+  deletePendingGroupMessage(id: string): Promise<void>
+
   /** DHT nodes seen at `at`, for the next start. */
   rememberDhtNodes(nodes: NodeAddress[], at: number): Promise<void>
   /** Adds a super-node URL to the remembered ones (no duplicates). */
@@ -209,6 +258,14 @@ export interface ClientRepository {
   setting(key: string): Promise<string | undefined>
   /** Every stored device list. */
   deviceLists(): Promise<StoredDeviceList[]>
+  /** Every group this device knows. */
+  groups(): Promise<StoredGroup[]>
+  /** A group's held states, oldest first. */
+  groupStates(groupId: string): Promise<Bytes[]>
+  /** Every received chain. */
+  groupSenders(): Promise<StoredGroupSender[]>
+  /** The group messages waiting for the chain `distributionId` of `sender`, oldest first. */
+  pendingGroupMessages(sender: string, distributionId: string): Promise<PendingGroupMessage[]>
   /**
    * Outgoing texts to a contact sent at or after `since`, oldest first, at most `limit` (to
    * resend to a device the contact linked since).

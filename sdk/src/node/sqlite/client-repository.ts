@@ -63,6 +63,22 @@ export class SqliteClientRepository implements ClientRepository {
     return this.read((s) => s.deviceLists())
   }
 
+  groups() {
+    return this.read((s) => s.groups())
+  }
+
+  groupStates(groupId: string) {
+    return this.read((s) => s.groupStates(groupId))
+  }
+
+  groupSenders() {
+    return this.read((s) => s.groupSenders())
+  }
+
+  pendingGroupMessages(sender: string, distributionId: string) {
+    return this.read((s) => s.pendingGroupMessages(sender, distributionId))
+  }
+
   outgoingSince(contactId: string, since: number, limit: number) {
     return this.read((s) => s.outgoingSince(contactId, since, limit))
   }
@@ -155,6 +171,11 @@ function statementWriter(s: SqliteClientStatements, clock: Clock): ClientWriter 
     removeContact: async (id) => s.removeContact(id),
     setContactFlag: async (id, reason) => s.setContactFlag(id, reason),
     saveDeviceList: async (list) => s.saveDeviceList(list),
+    saveGroup: async (group) => s.saveGroup(group),
+    saveGroupStates: async (groupId, states) => s.saveGroupStates(groupId, states),
+    saveGroupSender: async (sender) => s.saveGroupSender(sender),
+    addPendingGroupMessage: async (message) => s.addPendingGroupMessage(message),
+    deletePendingGroupMessage: async (id) => s.deletePendingGroupMessage(id),
     touchDeviceList: async (account, at) => s.touchDeviceList(account, at),
     setSetting: async (key, value) => s.setSetting(key, value, clock.now()),
     rememberDhtNodes: async (nodes, at) => nodes.forEach((n) => s.rememberDhtNode(n, at)),

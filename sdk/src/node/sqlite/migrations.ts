@@ -115,6 +115,42 @@ export interface ClientDatabase {
     /** When it was last fetched from the DHT or confirmed, ms since the epoch. */
     checked_at: number
   }
+  /** The groups this device knows (docs/PROTOCOL.md, "Groups"). */
+  groups: {
+    /** The group's text ID (`g1…`). */
+    id: string
+    revision: number
+    /** 1 while this account is a member. */
+    member: number
+    joined_at: number
+    /** This device's sender-key chain (distribution ID), once it sent. */
+    chain: Uint8Array | null
+    /** JSON array of `account.device` the chain was given to. */
+    given: string
+  }
+  /** The signed states of each group, as held (consecutive revisions). */
+  group_states: {
+    group_id: string
+    revision: number
+    state: Uint8Array
+  }
+  /** Received sender-key chains: whose and for which group. */
+  group_senders: {
+    /** Hex. */
+    distribution_id: string
+    /** `account.device`. */
+    sender: string
+    group_id: string
+  }
+  /** Group messages that came before their sender key. */
+  group_pending: {
+    id: string
+    sender: string
+    distribution_id: string
+    route: string
+    data: Uint8Array
+    received_at: number
+  }
   /** Incoming messages that were refused, kept for diagnostics. */
   refusals: {
     id: string
@@ -302,6 +338,53 @@ export const CLIENT_MIGRATIONS: Record<string, Migration> = {
       await db.schema.alterTable('messages').dropColumn('sender').execute()
       await db.schema.alterTable('identity').dropColumn('device_id').execute()
       await db.schema.alterTable('identity').dropColumn('account_key').execute()
+    },
+  },
+  '0007_groups': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('groups')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('revision', 'integer', (c) => c.notNull())
+        .addColumn('member', 'integer', (c) => c.notNull())
+        .addColumn('joined_at', 'integer', (c) => c.notNull())
+        .addColumn('chain', 'blob')
+        .addColumn('given', 'text', (c) => c.notNull().defaultTo('[]'))
+        .execute()
+      await db.schema
+        .createTable('group_states')
+        .addColumn('group_id', 'text', (c) => c.notNull())
+        .addColumn('revision', 'integer', (c) => c.notNull())
+        .addColumn('state', 'blob', (c) => c.notNull())
+        .addPrimaryKeyConstraint('group_states_pk', ['group_id', 'revision'])
+        .execute()
+      await db.schema
+        .createTable('group_senders')
+        .addColumn('distribution_id', 'text', (c) => c.notNull())
+        .addColumn('sender', 'text', (c) => c.notNull())
+        .addColumn('group_id', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('group_senders_pk', ['distribution_id', 'sender'])
+        .execute()
+      await db.schema
+        .createTable('group_pending')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('sender', 'text', (c) => c.notNull())
+        .addColumn('distribution_id', 'text', (c) => c.notNull())
+        .addColumn('route', 'text', (c) => c.notNull())
+        .addColumn('data', 'blob', (c) => c.notNull())
+        .addColumn('received_at', 'integer', (c) => c.notNull())
+        .execute()
+      await db.schema
+        .createIndex('group_pending_by_chain')
+        .on('group_pending')
+        .columns(['sender', 'distribution_id', 'received_at'])
+        .execute()
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropTable('group_pending').execute()
+      await db.schema.dropTable('group_senders').execute()
+      await db.schema.dropTable('group_states').execute()
+      await db.schema.dropTable('groups').execute()
     },
   },
 }

@@ -5,6 +5,9 @@ import type {
   ContactRecord,
   HomeIdentity,
   OutboxEntry,
+  PendingGroupMessage,
+  StoredGroup,
+  StoredGroupSender,
   PendingReceipt,
   RefusalRecord,
   StoredDeviceList,
@@ -439,6 +442,102 @@ export class SqliteClientStatements {
 
   touchDeviceList(account: string, at: number): void {
     this.stmt('update device_lists set checked_at = ? where account = ?').run(at, account)
+  }
+
+  // ---------------------------------------------------------------- groups
+
+  groups(): StoredGroup[] {
+    return (
+      this.stmt('select id, revision, member, joined_at, chain, given from groups').all() as Array<
+        ClientDatabase['groups'] & { chain: Buffer | null }
+      >
+    ).map((r) => ({
+      id: r.id,
+      revision: r.revision,
+      member: r.member === 1,
+      joinedAt: r.joined_at,
+      ...(r.chain ? { chain: toBytes(r.chain) } : {}),
+      given: JSON.parse(r.given) as string[],
+    }))
+  }
+
+  saveGroup(g: StoredGroup): void {
+    this.stmt(
+      `insert into groups (id, revision, member, joined_at, chain, given) values (?, ?, ?, ?, ?, ?)
+       on conflict (id) do update set revision = excluded.revision, member = excluded.member,
+       chain = excluded.chain, given = excluded.given`,
+    ).run(
+      g.id,
+      g.revision,
+      g.member ? 1 : 0,
+      g.joinedAt,
+      g.chain ? buffer(g.chain) : null,
+      JSON.stringify(g.given),
+    )
+  }
+
+  groupStates(groupId: string): Bytes[] {
+    return (
+      this.stmt('select state from group_states where group_id = ? order by revision').all(
+        groupId,
+      ) as Array<{ state: Buffer }>
+    ).map((r) => toBytes(r.state))
+  }
+
+  saveGroupStates(groupId: string, states: { revision: number; bytes: Bytes }[]): void {
+    if (states.length === 0) return
+    this.stmt('delete from group_states where group_id = ? and revision >= ?').run(
+      groupId,
+      states[0]!.revision,
+    )
+    const insert = this.stmt(
+      'insert into group_states (group_id, revision, state) values (?, ?, ?)',
+    )
+    for (const s of states) insert.run(groupId, s.revision, buffer(s.bytes))
+  }
+
+  groupSenders(): StoredGroupSender[] {
+    return (
+      this.stmt('select distribution_id, sender, group_id from group_senders').all() as Array<
+        ClientDatabase['group_senders']
+      >
+    ).map((r) => ({ distributionId: r.distribution_id, sender: r.sender, groupId: r.group_id }))
+  }
+
+  saveGroupSender(s: StoredGroupSender): void {
+    this.stmt(
+      `insert into group_senders (distribution_id, sender, group_id) values (?, ?, ?)
+       on conflict (distribution_id, sender) do update set group_id = excluded.group_id`,
+    ).run(s.distributionId, s.sender, s.groupId)
+  }
+
+  addPendingGroupMessage(m: PendingGroupMessage): boolean {
+    return (
+      this.stmt(
+        `insert into group_pending (id, sender, distribution_id, route, data, received_at)
+         values (?, ?, ?, ?, ?, ?) on conflict (id) do nothing`,
+      ).run(m.id, m.sender, m.distributionId, m.route, buffer(m.data), m.receivedAt).changes > 0
+    )
+  }
+
+  deletePendingGroupMessage(id: string): void {
+    this.stmt('delete from group_pending where id = ?').run(id)
+  }
+
+  pendingGroupMessages(sender: string, distributionId: string): PendingGroupMessage[] {
+    return (
+      this.stmt(
+        `select id, sender, distribution_id, route, data, received_at from group_pending
+         where sender = ? and distribution_id = ? order by received_at, id`,
+      ).all(sender, distributionId) as Array<ClientDatabase['group_pending'] & { data: Buffer }>
+    ).map((r) => ({
+      id: r.id,
+      sender: r.sender,
+      distributionId: r.distribution_id,
+      route: r.route as MessageRoute,
+      data: toBytes(r.data),
+      receivedAt: r.received_at,
+    }))
   }
 
   // ---------------------------------------------------------------- DHT nodes

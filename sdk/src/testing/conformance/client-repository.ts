@@ -377,6 +377,68 @@ export function clientRepositoryConformance(
     t.equal(await r.setting('nope'), undefined)
   })
 
+  t.test('groups: rows, states replaced from a revision, chains, pending messages', async (t) => {
+    const r = await open(t)
+    t.same(await r.groups(), [])
+    const G = 'g1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq'
+    await r.transaction(async (w) => {
+      await w.saveGroup({ id: G, revision: 0, member: true, joinedAt: T0, given: [] })
+      await w.saveGroupStates(G, [
+        { revision: 0, bytes: bytes(0) },
+        { revision: 1, bytes: bytes(1) },
+        { revision: 2, bytes: bytes(2) },
+      ])
+    })
+    // A fork at revision 1 lost: 1 and 2 give way to the winner.
+    await r.transaction(async (w) => {
+      await w.saveGroupStates(G, [{ revision: 1, bytes: bytes(1, 1) }])
+      await w.saveGroup({
+        id: G,
+        revision: 1,
+        member: false,
+        joinedAt: T0 + 5,
+        chain: bytes(9, 9),
+        given: [`${BOB}.1`, `${BOB}.2`],
+      })
+      await w.saveGroupSender({ distributionId: 'aa', sender: `${BOB}.1`, groupId: G })
+      await w.saveGroupSender({ distributionId: 'aa', sender: `${BOB}.1`, groupId: G })
+    })
+    t.same(await r.groupStates(G), [bytes(0), bytes(1, 1)])
+    t.same(await r.groups(), [
+      {
+        id: G,
+        revision: 1,
+        member: false,
+        joinedAt: T0,
+        chain: bytes(9, 9),
+        given: [`${BOB}.1`, `${BOB}.2`],
+      },
+    ])
+    t.same(await r.groupSenders(), [{ distributionId: 'aa', sender: `${BOB}.1`, groupId: G }])
+    const pending = (id: string, at: number) => ({
+      id,
+      sender: `${BOB}.1`,
+      distributionId: 'aa',
+      route: 'mailbox' as const,
+      data: bytes(7, at),
+      receivedAt: at,
+    })
+    const added = await r.transaction(async (w) => [
+      await w.addPendingGroupMessage(pending('p2', 2)),
+      await w.addPendingGroupMessage(pending('p1', 1)),
+      await w.addPendingGroupMessage(pending('p1', 1)),
+    ])
+    t.same(added, [true, true, false], 'kept once')
+    t.same(
+      (await r.pendingGroupMessages(`${BOB}.1`, 'aa')).map((p) => p.id),
+      ['p1', 'p2'],
+      'oldest first',
+    )
+    t.same(await r.pendingGroupMessages(`${BOB}.2`, 'aa'), [])
+    await r.transaction((w) => w.deletePendingGroupMessage('p1'))
+    t.same(await r.pendingGroupMessages(`${BOB}.1`, 'aa'), [pending('p2', 2)])
+  })
+
   t.test('known DHT nodes: the most recently seen first', async (t) => {
     const r = await open(t)
     await r.transaction((w) =>
