@@ -139,6 +139,11 @@ export class IdentityChangedError extends defineError(
   address: string | undefined
   newPublicKey: Uint8Array | undefined
 }
+/** A change this account may not make (a group change beyond its role). */
+export class NotAllowedError extends defineError(
+  'PASSAGE_ERR_NOT_ALLOWED',
+  'this account may not make that change',
+) {}
 /** A group message whose sender key (its chain's distribution message) has not arrived yet. */
 export class NoSenderKeyError extends defineError(
   'PASSAGE_ERR_NO_SENDER_KEY',

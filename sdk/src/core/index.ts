@@ -184,6 +184,7 @@ export {
   IdentityChangedError,
   NoSessionError,
   NoSenderKeyError,
+  NotAllowedError,
   UnknownPreKeyError,
 } from './errors.js'
 export {
@@ -386,6 +387,9 @@ export {
   type PassageClient,
   type MessageSender,
   type DeviceInfo,
+  type GroupInfo,
+  type GroupEvent,
+  type GroupManager,
   type DeviceEvent,
   type DeviceManager,
   type LinkRequest,

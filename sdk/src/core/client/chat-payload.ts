@@ -44,6 +44,13 @@ export const ChatPayloadKind = {
 } as const
 export type ChatPayloadKind = (typeof ChatPayloadKind)[keyof typeof ChatPayloadKind]
 
+/** True for the kinds of a group (8 to 12): states, keys, catch-up, texts. */
+export function isGroupPayloadKind(kind: number | undefined): boolean {
+  return (
+    kind !== undefined && kind >= ChatPayloadKind.groupState && kind <= ChatPayloadKind.groupText
+  )
+}
+
 /** What a receipt says about the messages it lists. */
 export const ReceiptKind = {
   delivered: 1,

@@ -50,12 +50,15 @@ export class ContactDirectory implements ContactBook {
     if (!this.keys.has(id)) this.keys.set(id, publicKey)
   }
 
-  /** A contact's identity key, from memory (else the table); `undefined` for a stranger. */
+  /**
+   * A contact's identity key, from memory (else the table), or a group member's (members need
+   * not be contacts); `undefined` for a stranger.
+   */
   async key(id: ContactId): Promise<Bytes | undefined> {
     const known = this.keys.get(id)
     if (known) return known
     const row = await this.ctx.repository.contact(id)
-    if (!row) return undefined
+    if (!row) return this.ctx.groups.keyOf(id)
     this.remember(row.id, row.publicKey)
     return row.publicKey
   }

@@ -9,6 +9,7 @@ import type { Bytes } from '../wire/bytes.js'
 import type { ContactDirectory } from './contacts.js'
 import type { DeviceLinking } from './device-linking.js'
 import type { DeviceDirectory } from './devices.js'
+import type { GroupDirectory } from './groups.js'
 import type { DirectProtocol } from './direct-protocol.js'
 import type { ClientEventBus } from './events.js'
 import type { History } from './history.js'
@@ -93,6 +94,7 @@ export interface ClientContext {
   readonly receipts: Receipts
   readonly history: History
   readonly devices: DeviceDirectory
+  readonly groups: GroupDirectory
   readonly linking: DeviceLinking
   /** True once `close()` began. */
   readonly closed: boolean

@@ -13,6 +13,7 @@ import { ContactDirectory } from './contacts.js'
 import type { AccountState, ClientContext, ClientFaults, ClientInternals } from './context.js'
 import { DeviceLinking } from './device-linking.js'
 import { DeviceDirectory } from './devices.js'
+import { GroupDirectory } from './groups.js'
 import { DirectProtocol } from './direct-protocol.js'
 import { ClientEventBus } from './events.js'
 import { History } from './history.js'
@@ -33,6 +34,7 @@ import type {
   Conversation,
   DeviceInfo,
   DeviceManager,
+  GroupManager,
   HistoryOptions,
   LinkRequest,
   LanPeer,
@@ -153,6 +155,7 @@ class Context implements ClientContext {
   readonly receipts: Receipts = new Receipts(this)
   readonly history: History = new History(this)
   readonly devices: DeviceDirectory = new DeviceDirectory(this)
+  readonly groups: GroupDirectory = new GroupDirectory(this)
   readonly linking: DeviceLinking = new DeviceLinking(this)
   closed = false
 
@@ -217,6 +220,7 @@ class Client implements PassageClient {
   readonly home: string
   readonly contacts: ContactDirectory
   readonly devices: DeviceManager
+  readonly groups: GroupManager
   private readonly ctx: Context
   private timer: TimerHandle | undefined
   private ticking: Promise<void> = Promise.resolve()
@@ -243,6 +247,19 @@ class Client implements PassageClient {
       rename: (deviceId: number, name: string, options?: SignalOptions) =>
         devices.rename(deviceId, name, options),
       recoveryCode: () => devices.recoveryCode(),
+    }
+    const groups = this.ctx.groups
+    this.groups = {
+      create: async (name, members = []) => groups.create(name, members),
+      list: async () => groups.list(),
+      info: async (groupId) => groups.info(groupId),
+      add: (groupId, members) => groups.add(groupId, members),
+      remove: (groupId, members) => groups.remove(groupId, members),
+      leave: (groupId) => groups.leave(groupId),
+      promote: (groupId, member) => groups.setRole(groupId, member, 'admin'),
+      demote: (groupId, member) => groups.setRole(groupId, member, 'member'),
+      rename: (groupId, name) => groups.rename(groupId, name),
+      send: (groupId, text, options) => groups.send(groupId, text, options),
     }
   }
 
@@ -313,6 +330,7 @@ class Client implements PassageClient {
     if ((await ctx.session.countOneTimePreKeys()) === 0) await ctx.session.generatePreKeys()
     await ctx.outbox.open()
     await ctx.contacts.load()
+    await ctx.groups.load()
   }
 
   /** Device 1 restored from its recovery code: publish the account's list anew. */

@@ -38,7 +38,9 @@ export class DirectProtocol {
   ): Promise<boolean> {
     const links = this.ctx.network.links
     if (!links) return false
-    const key = toHex(ackId)
+    const peerId = this.ctx.contacts.nodeIdOf(publicKey)
+    // By peer and ID: a group message is the same bytes (so the same ID) to every member device.
+    const key = `${toHex(peerId)}/${toHex(ackId)}`
     let timer: TimerHandle | undefined
     const acked = new Promise<boolean>((resolve) => {
       this.awaitingAck.set(key, () => resolve(true))
@@ -46,7 +48,7 @@ export class DirectProtocol {
       signal?.addEventListener('abort', () => resolve(false), { once: true })
     })
     try {
-      await links.send(this.ctx.contacts.nodeIdOf(publicKey), frame, signal)
+      await links.send(peerId, frame, signal)
       return await acked
     } catch (error) {
       // Unreachable, closed, timed out, refused: the mailbox takes it.
@@ -112,7 +114,7 @@ export class DirectProtocol {
       const frame = decodeDirectFrame(payload)
       switch (frame.type) {
         case 'stored':
-          this.awaitingAck.get(toHex(frame.envelopeId))?.()
+          this.awaitingAck.get(`${toHex(peer.id)}/${toHex(frame.envelopeId)}`)?.()
           return
         case 'bundle-request': {
           if (ctx.account.deviceId === 0) return
@@ -138,6 +140,8 @@ export class DirectProtocol {
             ctx.events.emit('refused', outcome.event)
             return
           }
+          // Not stored: no answer, so the sender puts it in the mailbox.
+          if (outcome.status === 'deferred') return
           void this.answerStored(peer, id)
           ctx.inbox.announce(outcome)
         }

@@ -4,6 +4,7 @@ import {
   IdentityChangedError,
   ImpersonationError,
   MalformedError,
+  NoSenderKeyError,
   NoSessionError,
   PassageError,
   ReplayError,
@@ -16,14 +17,17 @@ import { encodeTextId } from '../identity/text-id.js'
 import type { LinkPeer } from '../link/link-protocol.js'
 import { decodeSignedRecord } from '../records/signed-record.js'
 import type { AbortSignalLike } from '../runtime/host.js'
-import { openSealedMessage } from '../signal/sealed-message.js'
+import { openSealedMessage, SignalMessageType } from '../signal/sealed-message.js'
+import type { SignalStorage } from '../signal/signal-storage.js'
+import { isGroupId } from '../groups/group-id.js'
+import { MAX_ENVELOPE_TTL_MS } from '../mailbox/mailbox-store.js'
 import { signalAddressOfKey } from '../signal/signal-address.js'
-import { equalBytes, toHex, type Bytes } from '../wire/bytes.js'
+import { equalBytes, fromHex, toHex, type Bytes } from '../wire/bytes.js'
 import { decodeChatPayload, type ChatPayload } from './chat-payload.js'
 import type { ClientContext } from './context.js'
 import { directMessageId, type DirectFrame } from './direct-frame.js'
 import { toChatMessage } from './outbox.js'
-import type { ClientWriter, StoredMessage } from './ports.js'
+import type { ClientWriter, PendingGroupMessage, StoredMessage } from './ports.js'
 import type {
   ChatMessage,
   DeliveryEvent,
@@ -43,6 +47,8 @@ export type ProcessOutcome =
   | { status: 'refused'; event: RefusedEvent }
   /** Not handled now (a device no list names yet, the DHT unreachable): left for later. */
   | { status: 'deferred' }
+  /** Kept (durable) until its group key comes: a group message that came before its key. */
+  | { status: 'waiting' }
 
 /** Who sent a message: an account's device, as its list names it. */
 export interface Sender {
@@ -75,6 +81,8 @@ export class Inbox {
   lastFetchAt: number | undefined
   private fetchChain: Promise<unknown> = Promise.resolve()
   private background: Promise<unknown> = Promise.resolve()
+  /** During a fetch: group messages its keys unlocked (returned and shown with the fetch's). */
+  private unlocked: ChatMessage[] | undefined
 
   constructor(private readonly ctx: ClientContext) {}
 
@@ -105,6 +113,7 @@ export class Inbox {
     signal?.throwIfAborted()
     const handled: Bytes[] = []
     const fresh: ChatMessage[] = []
+    this.unlocked = fresh
     const deliveries: DeliveryEvent[] = []
     const refusals: RefusedEvent[] = []
     // Envelopes sealed by a device 1 first: a revocation it pushed applies to the messages of
@@ -114,18 +123,22 @@ export class Inbox {
       .map((envelope, i) => ({ envelope, first: byAccountKey[i]! }))
       .sort((a, b) => Number(b.first) - Number(a.first))
       .map((o) => o.envelope)
-    for (const [index, envelope] of ordered.entries()) {
-      if (ctx.closed) break
-      const outcome = await this.processSealed(envelope.id, envelope.data, 'mailbox')
-      ctx.faults.afterEnvelopeStored?.(index)
-      if (outcome.status === 'deferred') continue
-      handled.push(envelope.id)
-      if (outcome.status === 'stored') {
-        if (outcome.message) fresh.push(outcome.message)
-        deliveries.push(...outcome.deliveries)
-      } else if (outcome.status === 'refused') {
-        refusals.push(outcome.event)
+    try {
+      for (const [index, envelope] of ordered.entries()) {
+        if (ctx.closed) break
+        const outcome = await this.processSealed(envelope.id, envelope.data, 'mailbox')
+        ctx.faults.afterEnvelopeStored?.(index)
+        if (outcome.status === 'deferred') continue
+        handled.push(envelope.id)
+        if (outcome.status === 'stored') {
+          if (outcome.message) fresh.push(outcome.message)
+          deliveries.push(...outcome.deliveries)
+        } else if (outcome.status === 'refused') {
+          refusals.push(outcome.event)
+        }
       }
+    } finally {
+      this.unlocked = undefined
     }
     this.lastFetchAt = ctx.clock.now()
     fresh.sort((a, b) => a.sentAt - b.sentAt || a.id.localeCompare(b.id))
@@ -149,6 +162,81 @@ export class Inbox {
       )
     }
     return shown
+  }
+
+  /** Keeps a group message that came before its key (once). */
+  private async keepWaiting(
+    id: string,
+    sender: Sender,
+    distributionId: Bytes,
+    route: MessageRoute,
+    data: Bytes,
+  ): Promise<void> {
+    const { ctx } = this
+    const pending: PendingGroupMessage = {
+      id,
+      sender: `${sender.account}.${sender.deviceId}`,
+      distributionId: toHex(distributionId),
+      route,
+      data,
+      receivedAt: ctx.clock.now(),
+    }
+    const added = await ctx.repository.transaction(async (w) => {
+      await w.purgePendingGroupMessages(pending.receivedAt - MAX_WAITING_MS)
+      return w.addPendingGroupMessage(pending)
+    })
+    // The key may have come while this was being kept (its retry looked before this row was
+    // committed): try once more now.
+    if (added && ctx.groups.knowsChain(pending.distributionId, pending.sender)) {
+      void ctx.guard('a group message', () => this.retryPending(pending))
+    }
+  }
+
+  /**
+   * Tries a waiting group message again (its key came): stored, refused or duplicate, it no
+   * longer waits; still without its key, it does.
+   */
+  async retryPending(pending: PendingGroupMessage): Promise<void> {
+    const { ctx } = this
+    let outcome: ProcessOutcome
+    if (pending.route === 'mailbox') {
+      outcome = await this.processSealed(fromHex(pending.id), pending.data, 'mailbox')
+    } else {
+      const [account, device] = pending.sender.split('.') as [string, string]
+      const accountKey =
+        account === ctx.account.textId ? ctx.account.publicKey : await ctx.contacts.key(account)
+      const deviceKey = accountKey && ctx.devices.keyOf(account, Number(device), accountKey)
+      if (!accountKey || !deviceKey) {
+        await ctx.repository.transaction((w) => w.deletePendingGroupMessage(pending.id))
+        return
+      }
+      outcome = await this.processDirect(
+        {
+          type: 'signal',
+          deviceId: Number(device),
+          messageType: SignalMessageType.senderKey,
+          message: pending.data,
+        },
+        fromHex(pending.id),
+        {
+          publicKey: deviceKey,
+          account: { textId: account, publicKey: accountKey, deviceId: Number(device) },
+        } as LinkPeer,
+      )
+    }
+    if (outcome.status === 'waiting' || outcome.status === 'deferred') return
+    await ctx.repository.transaction((w) => w.deletePendingGroupMessage(pending.id))
+    if (outcome.status === 'stored') {
+      if (outcome.message && this.unlocked) {
+        this.unlocked.push(outcome.message)
+      } else if (outcome.message) {
+        ctx.events.emit('message', outcome.message)
+        await ctx.repository.transaction((w) => w.setNotified([outcome.message!.id]))
+      }
+      for (const d of outcome.deliveries) ctx.events.emit('delivery', d)
+    } else if (outcome.status === 'refused') {
+      ctx.events.emit('refused', outcome.event)
+    }
   }
 
   /** True when `sealed` opens and names device 1 of its account as sender (no decryption). */
@@ -242,25 +330,38 @@ export class Inbox {
     }
     let stored: Stored = { deliveries: [], duplicate: false, after: [] }
     let now = 0
-    let storedAt = 0
+    let storedAt: number | undefined
+    const address = { name: sender.account, deviceId: sender.deviceId }
+    const persist = async (plaintext: Bytes, tx: SignalStorage, distributionId?: Bytes) => {
+      const w = ctx.repository.writer(tx)
+      const payload = decodeChatPayload(plaintext)
+      now = ctx.clock.now()
+      if (!sender.own && !isGroupPayload(payload)) {
+        const lastSeen = ctx.contacts.lastSeenToStore(sender.account, now)
+        if (lastSeen.write) await w.upsertSender(sender.account, sender.accountKey, now)
+        storedAt = lastSeen.storedAt
+      }
+      stored = await this.store(w, payload, sender, 'direct', now, tx, distributionId)
+    }
     try {
-      await ctx.session.decrypt(
-        { name: sender.account, deviceId: sender.deviceId },
-        { type: frame.messageType, body: frame.message },
-        {
-          persist: async (plaintext, tx) => {
-            const w = ctx.repository.writer(tx)
-            const payload = decodeChatPayload(plaintext)
-            now = ctx.clock.now()
-            if (!sender.own) {
-              const lastSeen = ctx.contacts.lastSeenToStore(sender.account, now)
-              if (lastSeen.write) await w.upsertSender(sender.account, sender.accountKey, now)
-              storedAt = lastSeen.storedAt
-            }
-            stored = await this.store(w, payload, sender, 'direct', now)
-          },
-        },
-      )
+      if (frame.messageType === SignalMessageType.senderKey) {
+        const distributionId = ctx.session.groupDistributionId(frame.message)
+        try {
+          await ctx.session.groupDecrypt(address, frame.message, {
+            persist: (plaintext, tx) => persist(plaintext, tx, distributionId),
+          })
+        } catch (error) {
+          if (!(error instanceof NoSenderKeyError)) throw error
+          await this.keepWaiting(toHex(id), sender, distributionId, 'direct', frame.message)
+          return { status: 'waiting' }
+        }
+      } else {
+        await ctx.session.decrypt(
+          address,
+          { type: frame.messageType, body: frame.message },
+          { persist: (plaintext, tx) => persist(plaintext, tx) },
+        )
+      }
     } catch (error) {
       const reason = refusalReason(error)
       if (reason === undefined) throw error
@@ -268,10 +369,12 @@ export class Inbox {
       return this.refuse(toHex(id), reason, asPassageError(error), sender.account, 'direct')
     }
     // Committed: the sender's row exists and holds last_seen_at = storedAt.
-    if (!sender.own) ctx.contacts.seen(sender.account, now, storedAt)
+    if (storedAt !== undefined) ctx.contacts.seen(sender.account, now, storedAt)
     await this.runAfter(stored)
     if (stored.duplicate) return { status: 'duplicate' }
-    if (stored.message && !sender.own) ctx.contacts.remember(sender.account, sender.accountKey)
+    if (stored.message && !sender.own && !isGroupId(stored.message.contactId)) {
+      ctx.contacts.remember(sender.account, sender.accountKey)
+    }
     return {
       status: 'stored',
       ...(stored.message ? { message: stored.message } : {}),
@@ -325,11 +428,26 @@ export class Inbox {
           const now = ctx.clock.now()
           sender = s
           await w.markProcessed(idHex, now, 'ok')
-          if (!s.own) await w.upsertSender(s.account, s.accountKey, now)
-          stored = await this.store(w, payload, s, route, now)
+          if (!s.own && !isGroupPayload(payload)) await w.upsertSender(s.account, s.accountKey, now)
+          stored = await this.store(w, payload, s, route, now, tx, opened.groupDistributionId)
         },
       })
     } catch (error) {
+      if (error instanceof NoSenderKeyError) {
+        // A group message before its key: kept (so it leaves the mailbox) until the key comes.
+        const content = openSealedMessage(ctx.identity, sealed)
+        const accountKey = content.senderAccountKey ?? content.senderPublicKey
+        const waiting: Sender = {
+          account: signalAddressOfKey(accountKey).name,
+          accountKey,
+          deviceId: content.senderDeviceId,
+          deviceKey: content.senderPublicKey,
+          own: false,
+        }
+        const distributionId = ctx.session.groupDistributionId(content.ciphertext)
+        await this.keepWaiting(idHex, waiting, distributionId, route, sealed)
+        return { status: 'waiting' }
+      }
       let reason = refusalReason(error)
       if (reason === undefined) throw error
       // Who it claims to be, when the seal opens at all (for the report and the flag).
@@ -380,11 +498,12 @@ export class Inbox {
     await this.runAfter(stored)
     if (stored.duplicate) return { status: 'duplicate' }
     const message = stored.message
-    if (message && sender && !sender.own)
+    const oneToOne = message !== undefined && !isGroupId(message.contactId)
+    if (message && oneToOne && sender && !sender.own)
       ctx.contacts.remember(message.contactId, sender.accountKey)
     // Over a link, the "stored" answer is the delivery receipt; from a mailbox, one is owed
-    // (for a contact's text: copies between our own devices get none).
-    if (message && route !== 'direct' && sender && !sender.own) {
+    // (for a contact's text: copies between our own devices get none; group texts, none yet).
+    if (message && oneToOne && route !== 'direct' && sender && !sender.own) {
       await ctx.repository.transaction((w) =>
         w.addPendingReceipt({
           contactId: message.contactId,
@@ -403,9 +522,15 @@ export class Inbox {
     sender: Sender,
     route: MessageRoute,
     now: number,
+    tx: SignalStorage,
+    /** Set when the payload came in a sender-key (group) message: its chain. */
+    distributionId?: Bytes,
   ): Promise<Stored> {
     const { ctx } = this
     const stored: Stored = { deliveries: [], duplicate: false, after: [] }
+    if ((distributionId !== undefined) !== (payload.kind === 'group-text')) {
+      throw new MalformedError('a group text travels in a sender-key message, and only it')
+    }
     const lists = payload.lists
     if (!sender.own) {
       // A newer list of the sender's account, or none known yet (a version 1 payload from a
@@ -490,13 +615,47 @@ export class Inbox {
         return stored
       }
       case 'group-state':
-      case 'group-key':
-      case 'group-sync-request':
+        await ctx.groups.receiveState(w, payload.state, sender, stored.after)
+        return stored
       case 'group-states':
-      case 'group-text':
-        // This client does not announce the groups feature (device list bit 1) yet, so no
-        // client of this protocol sends it these.
-        throw new MalformedError(`a ${payload.kind} payload: groups are not enabled here`)
+        for (const state of payload.states) {
+          await ctx.groups.receiveState(w, state, sender, stored.after)
+        }
+        return stored
+      case 'group-key':
+        await ctx.groups.receiveKey(
+          w,
+          tx,
+          payload.group,
+          payload.distribution,
+          sender,
+          stored.after,
+        )
+        return stored
+      case 'group-sync-request':
+        stored.after.push(() => ctx.groups.receiveSyncRequest(payload.group, payload.have, sender))
+        return stored
+      case 'group-text': {
+        const message = await ctx.groups.receiveText(
+          w,
+          payload,
+          distributionId!,
+          sender,
+          route,
+          now,
+        )
+        if (!message) return { ...stored, duplicate: true }
+        if (sender.own) {
+          stored.deliveries.push({
+            messageId: message.id,
+            contactId: message.contactId,
+            state: 'sent',
+          })
+        } else {
+          stored.message = toChatMessage(message)
+        }
+        return stored
+      }
     }
   }
 
@@ -614,4 +773,12 @@ function refusalReason(error: unknown): RefusalReason | undefined {
 
 function asPassageError(error: unknown): PassageError {
   return error instanceof PassageError ? error : new TamperedError(undefined, { cause: error })
+}
+
+/** How long a group message waits for its key before it is dropped (as long as envelopes live). */
+const MAX_WAITING_MS = MAX_ENVELOPE_TTL_MS
+
+/** Group payloads do not make their sender a contact (members need not be contacts). */
+function isGroupPayload(payload: ChatPayload): boolean {
+  return payload.kind.startsWith('group-')
 }

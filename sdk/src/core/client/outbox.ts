@@ -1,3 +1,4 @@
+import { MAX_ENVELOPE_TTL_MS } from '../mailbox/mailbox-store.js'
 import { envelopeIdOf, mailboxKeyFor } from '../dht/keys.js'
 import {
   IdentityChangedError,
@@ -11,7 +12,12 @@ import { sealMessage, SignalMessageType } from '../signal/sealed-message.js'
 import type { SignalCiphertext } from '../signal/signal-session.js'
 import { backoffDelay } from '../util/backoff.js'
 import { concatBytes, fromHex, toBytes, toHex, type Bytes } from '../wire/bytes.js'
-import { encodeChatPayload, MESSAGE_ID_BYTES, type ChatPayload } from './chat-payload.js'
+import {
+  encodeChatPayload,
+  isGroupPayloadKind,
+  MESSAGE_ID_BYTES,
+  type ChatPayload,
+} from './chat-payload.js'
 import type { ClientContext } from './context.js'
 import { stateRank } from './delivery-state.js'
 import { directMessageId, encodeDirectFrame, type DirectFrame } from './direct-frame.js'
@@ -154,6 +160,44 @@ export class Outbox {
     }
   }
 
+  /**
+   * The send time of the next outgoing message: strictly increasing, so messages keep their
+   * order even when the clock stands still (and when sends overlap: it is taken synchronously).
+   */
+  nextSentAt(now: number): number {
+    const sentAt = Math.max(now, this.lastSentAt + 1)
+    this.lastSentAt = sentAt
+    return sentAt
+  }
+
+  /**
+   * Stores a message and its entries (already encrypted: a group message's one sender-key
+   * ciphertext in every entry), then delivers them all at once, as a fan-out.
+   */
+  async sendPrepared(
+    message: StoredMessage,
+    entries: OutboxEntry[],
+    options: SendOptions = {},
+  ): Promise<ChatMessage> {
+    const { ctx } = this
+    await this.store(message, entries)
+    this.added(entries.length)
+    if (ctx.options.network === false) return toChatMessage(message)
+    if (options.wait === false) {
+      this.flushSoon()
+      return toChatMessage(message)
+    }
+    await Promise.all(
+      entries.map((e) =>
+        this.deliver(e, options.signal, message).catch((error: unknown) => {
+          if (options.signal?.aborted) throw error
+          ctx.events.error(error, 'sending a message')
+        }),
+      ),
+    )
+    return toChatMessage(message)
+  }
+
   async send(contactId: ContactId, text: string, options: SendOptions = {}): Promise<ChatMessage> {
     const { ctx } = this
     options.signal?.throwIfAborted()
@@ -168,10 +212,7 @@ export class Outbox {
     const id = this.newMessageId()
     const idHex = toHex(id)
     const now = ctx.clock.now()
-    // Strictly increasing send times order messages even when the clock stands still (and
-    // when sends overlap: the last one is taken here, synchronously).
-    const sentAt = Math.max(now, this.lastSentAt + 1)
-    this.lastSentAt = sentAt
+    const sentAt = this.nextSentAt(now)
     const message: StoredMessage = {
       id: idHex,
       contactId,
@@ -229,16 +270,34 @@ export class Outbox {
    * Queues a payload that moves no message (a device list, a copy for our own devices…) to
    * `targets`, in the conversation `contactId` (default: the target's account), and flushes soon.
    */
-  async enqueueControl(body: PayloadBody, targets: Target[], contactId?: ContactId): Promise<void> {
+  async enqueueControl(
+    body: PayloadBody,
+    targets: Target[],
+    contactId?: ContactId,
+    /** Deliver them now, and resolve once each was taken or deferred (what must go first). */
+    now = false,
+  ): Promise<void> {
     if (targets.length === 0) return
-    const id = this.newMessageId()
+    // One payload ID per account: the outbox key of a device 1 is the bare ID, so accounts
+    // sharing one would share one entry (and all but the first get nothing).
+    const ids = new Map<string, Bytes>()
     const sentAt = this.ctx.clock.now()
-    const entries = targets.map((to) =>
-      this.entry(contactId ?? to.account, to, id, sentAt, body, undefined),
-    )
+    const entries = targets.map((to) => {
+      let id = ids.get(to.account)
+      if (!id) ids.set(to.account, (id = this.newMessageId()))
+      return this.entry(contactId ?? to.account, to, id, sentAt, body, undefined)
+    })
     const added = await this.ctx.repository.transaction((w) => insertAll(w, entries))
     this.added(added)
-    if (this.ctx.options.network !== false) this.flushSoon()
+    if (this.ctx.options.network === false) return
+    if (!now) return this.flushSoon()
+    await Promise.all(
+      entries.map((e) =>
+        this.deliver(e, undefined).catch((error: unknown) =>
+          this.ctx.events.error(error, 'sending a message'),
+        ),
+      ),
+    )
   }
 
   /** Queues payloads built in a transaction (receipts); resolves with how many were new. */
@@ -461,7 +520,13 @@ export class Outbox {
           entry.sealed = bytes
           sealed = bytes
         }
-        const result = await dht.putEnvelope(publicKey, sealed)
+        // A group's envelopes (states, keys, texts) are kept the longest a replica allows
+        // (30 days): a member away for two weeks still finds all of that time.
+        const result = await dht.putEnvelope(
+          publicKey,
+          sealed,
+          isGroupPayloadKind(entry.plaintext[1]) ? { ttlMs: MAX_ENVELOPE_TTL_MS } : {},
+        )
         if (result.stored > 0) {
           ctx.faults.afterDeliver?.()
           await this.delivered(entry, 'stored', 'mailbox', message)
@@ -575,7 +640,11 @@ function encodeOutboxSignal(message: SignalCiphertext): Bytes {
 
 function decodeOutboxSignal(bytes: Uint8Array): SignalCiphertext {
   const type = bytes[0]
-  if (type !== SignalMessageType.whisper && type !== SignalMessageType.preKey) {
+  if (
+    type !== SignalMessageType.whisper &&
+    type !== SignalMessageType.preKey &&
+    type !== SignalMessageType.senderKey
+  ) {
     throw new MalformedError(`an outbox entry holds an unknown Signal message type ${type}`)
   }
   return { type, body: toBytes(bytes.subarray(1)) }

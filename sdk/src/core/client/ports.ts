@@ -219,6 +219,8 @@ export interface ClientWriter {
   /** Keeps a group message until its key comes; false when it is already kept. */
   addPendingGroupMessage(message: PendingGroupMessage): Promise<boolean>
   deletePendingGroupMessage(id: string): Promise<void>
+  /** Drops the group messages kept since before `before` (their key never came); how many. */
+  purgePendingGroupMessages(before: number): Promise<number>
 
   /** DHT nodes seen at `at`, for the next start. */
   rememberDhtNodes(nodes: NodeAddress[], at: number): Promise<void>

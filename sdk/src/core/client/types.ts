@@ -2,6 +2,7 @@ import type { AbortSignalLike } from '../runtime/host.js'
 import type { DhtNode } from '../dht/dht-node.js'
 import type { NodeAddress } from '../dht/messages.js'
 import type { Identity } from '../identity/identity.js'
+import type { GroupRole } from '../groups/group-state.js'
 import type { PassageError } from '../errors.js'
 import type { Bytes } from '../wire/bytes.js'
 
@@ -219,6 +220,8 @@ export interface ClientEvents {
   refused: RefusedEvent
   /** A device of a contact or of this account was linked, revoked, renamed or recovered. */
   device: DeviceEvent
+  /** A group was made here, joined, changed (members, roles, name) or left us. */
+  group: GroupEvent
   /** A background task failed (fetch, publish, announce); the client retries by itself. */
   error: PassageError
 }
@@ -267,6 +270,54 @@ export interface LinkRequest {
   linked: Promise<DeviceInfo>
   /** Gives up waiting (the one-time key is forgotten). */
   cancel(): void
+}
+
+/** A group as this device holds it (docs/PROTOCOL.md, "Groups"). */
+export interface GroupInfo {
+  /** The group's text ID (`g1…`): its conversation ID (`history`, messages' `contactId`). */
+  id: string
+  name: string
+  /** The head state's revision; grows with every change. */
+  revision: number
+  /** Grows with every removal: senders then renew their keys. */
+  epoch: number
+  /** False once this account left or was removed. */
+  member: boolean
+  /** This account's role, while a member. */
+  role?: GroupRole
+  members: { account: ContactId; role: GroupRole; me: boolean }[]
+}
+
+/** What happened to a group (see {@link ClientEvents.group}). */
+export interface GroupEvent {
+  groupId: string
+  change: 'created' | 'joined' | 'changed' | 'removed'
+  revision: number
+}
+
+/**
+ * Group conversations: up to 256 accounts with all their devices. Messages are encrypted once
+ * under each sending device's sender key and delivered to every member device (a direct link,
+ * or its own mailbox), so offline members read groups as they read 1:1 chats.
+ */
+export interface GroupManager {
+  /** Makes a group this account owns, with these contacts as members. */
+  create(name: string, members?: ContactId[]): Promise<GroupInfo>
+  list(): Promise<GroupInfo[]>
+  info(groupId: string): Promise<GroupInfo>
+  /** Owner or admin: adds contacts as members. Throws `NotAllowedError` beyond this account's role. */
+  add(groupId: string, members: ContactId[]): Promise<GroupInfo>
+  /** Owner or admin: removes members; they decrypt nothing sent afterwards. */
+  remove(groupId: string, members: ContactId[]): Promise<GroupInfo>
+  /** Leaves the group (an owner names another owner first). */
+  leave(groupId: string): Promise<GroupInfo>
+  /** Owner: makes a member an admin. */
+  promote(groupId: string, member: ContactId): Promise<GroupInfo>
+  /** Owner: makes an admin a member. */
+  demote(groupId: string, member: ContactId): Promise<GroupInfo>
+  rename(groupId: string, name: string): Promise<GroupInfo>
+  /** Sends a text to every member device; its state is the best over them. */
+  send(groupId: string, text: string, options?: SendOptions): Promise<ChatMessage>
 }
 
 /** The devices of this client's account, and linking, revoking and renaming them. */
@@ -425,6 +476,8 @@ export interface PassageClient {
   readonly deviceId: number
   /** This account's devices: list, link, revoke, rename. */
   readonly devices: DeviceManager
+  /** Group conversations: create, change, send. */
+  readonly groups: GroupManager
   /** The home folder. */
   readonly home: string
 

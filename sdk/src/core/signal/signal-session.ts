@@ -26,6 +26,8 @@ export interface OpenedMessage {
   /** The sender's account key (the device key for device 1). */
   senderAccountKey: Bytes
   plaintext: Bytes
+  /** Set for a group message (inner type 7): the sender's chain it was decrypted under. */
+  groupDistributionId?: Bytes
 }
 
 /** Options of {@link SignalSession.encrypt} and {@link SignalSession.seal}. */
@@ -175,7 +177,10 @@ export interface SignalSession {
   processGroupKey(
     sender: SignalAddress,
     distribution: Uint8Array,
-    options?: DecryptOptions<Bytes>,
+    options?: DecryptOptions<Bytes> & {
+      /** Runs inside this transaction view (a `persist` hook's) instead of its own. */
+      within?: SignalStorage
+    },
   ): Promise<Bytes>
   /** Encrypts once under this device's chain `distributionId`: the same bytes go to every member device. */
   groupEncrypt(

@@ -455,11 +455,14 @@ export class LibsignalSession implements SignalSession {
           'the session is bound to another identity key than the claimed sender',
         )
       }
-      const opened = {
+      const opened: OpenedMessage = {
         sender,
         senderPublicKey: content.senderPublicKey,
         senderAccountKey,
         plaintext,
+        ...(content.type === SignalMessageType.senderKey
+          ? { groupDistributionId: this.groupDistributionId(content.ciphertext) }
+          : {}),
       }
       await options.persist?.(opened, stores.storage)
       return opened
@@ -486,7 +489,7 @@ export class LibsignalSession implements SignalSession {
   async processGroupKey(
     sender: SignalAddress,
     distribution: Uint8Array,
-    options: DecryptOptions<Bytes> = {},
+    options: DecryptOptions<Bytes> & { within?: SignalStorage } = {},
   ): Promise<Bytes> {
     let message: SenderKeyDistributionMessage
     try {
@@ -495,7 +498,7 @@ export class LibsignalSession implements SignalSession {
       throw new TamperedError('not a sender key distribution message', { cause })
     }
     const distributionId = bytesOfUuid(message.distributionId())
-    return this.run('direct', async (stores) => {
+    const take = async (stores: SignalStores) => {
       await processSenderKeyDistributionMessage(
         this.protocolAddress(sender),
         message,
@@ -503,7 +506,14 @@ export class LibsignalSession implements SignalSession {
       )
       await options.persist?.(distributionId, stores.storage)
       return distributionId
-    })
+    }
+    if (!options.within) return this.run('direct', take)
+    const stores = this.stores(options.within)
+    try {
+      return await take(stores)
+    } catch (error) {
+      throw mapError(error, stores, 'direct')
+    }
   }
 
   groupEncrypt(

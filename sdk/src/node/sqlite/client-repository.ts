@@ -176,6 +176,7 @@ function statementWriter(s: SqliteClientStatements, clock: Clock): ClientWriter 
     saveGroupSender: async (sender) => s.saveGroupSender(sender),
     addPendingGroupMessage: async (message) => s.addPendingGroupMessage(message),
     deletePendingGroupMessage: async (id) => s.deletePendingGroupMessage(id),
+    purgePendingGroupMessages: async (before) => s.purgePendingGroupMessages(before),
     touchDeviceList: async (account, at) => s.touchDeviceList(account, at),
     setSetting: async (key, value) => s.setSetting(key, value, clock.now()),
     rememberDhtNodes: async (nodes, at) => nodes.forEach((n) => s.rememberDhtNode(n, at)),

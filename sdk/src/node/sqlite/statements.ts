@@ -524,6 +524,10 @@ export class SqliteClientStatements {
     this.stmt('delete from group_pending where id = ?').run(id)
   }
 
+  purgePendingGroupMessages(before: number): number {
+    return this.stmt('delete from group_pending where received_at < ?').run(before).changes
+  }
+
   pendingGroupMessages(sender: string, distributionId: string): PendingGroupMessage[] {
     return (
       this.stmt(

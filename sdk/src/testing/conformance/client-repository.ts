@@ -437,6 +437,13 @@ export function clientRepositoryConformance(
     t.same(await r.pendingGroupMessages(`${BOB}.2`, 'aa'), [])
     await r.transaction((w) => w.deletePendingGroupMessage('p1'))
     t.same(await r.pendingGroupMessages(`${BOB}.1`, 'aa'), [pending('p2', 2)])
+    t.equal(
+      await r.transaction((w) => w.purgePendingGroupMessages(2)),
+      0,
+      'kept at 2: not before 2',
+    )
+    t.equal(await r.transaction((w) => w.purgePendingGroupMessages(3)), 1)
+    t.same(await r.pendingGroupMessages(`${BOB}.1`, 'aa'), [])
   })
 
   t.test('known DHT nodes: the most recently seen first', async (t) => {
