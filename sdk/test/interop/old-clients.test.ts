@@ -8,7 +8,13 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import type { ChatMessage, DeliveryEvent, PassageClient, RefusedEvent } from '@passage/sdk'
+import {
+  UnsupportedError,
+  type ChatMessage,
+  type DeliveryEvent,
+  type PassageClient,
+  type RefusedEvent,
+} from '@passage/sdk'
 import {
   freeUdpPort,
   startClient,
@@ -446,6 +452,11 @@ t.test('talks both ways with old clients', async (t) => {
   await client.contacts.add(olga.contactUri)
   await old.add('oscar', client.contactUri)
   await old.add('olga', client.contactUri)
+  await t.rejects(
+    client.groups.create('with an old client', [oscar.textId]),
+    UnsupportedError,
+    'an old client cannot be made a group member (it publishes no list with the groups feature)',
+  )
 
   const toOscar = await client.send(oscar.textId, texts.toOscar)
   t.equal(toOscar.state, 'stored', 'the new client stores it in the old one’s mailbox')

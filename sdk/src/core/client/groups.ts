@@ -1,4 +1,5 @@
-import { MalformedError, NotAllowedError, NotFoundError } from '../errors.js'
+import { DeviceFeature } from '../devices/device-list.js'
+import { MalformedError, NotAllowedError, NotFoundError, UnsupportedError } from '../errors.js'
 import { encodeGroupId, GROUP_ID_BYTES, parseGroupId } from '../groups/group-id.js'
 import {
   decodeGroupState,
@@ -523,11 +524,20 @@ export class GroupDirectory {
     }
   }
 
+  /** The keys of contacts to make members; each must run a Passage that speaks groups. */
   private async contactKeys(members: ContactId[]): Promise<Bytes[]> {
+    const { ctx } = this
     const out: Bytes[] = []
     for (const m of members) {
-      const key = await this.ctx.contacts.key(m)
+      const key = await ctx.contacts.key(m)
       if (!key) throw new NotFoundError(`${m} is not a contact; add it first`)
+      if (!ctx.devices.published(m)) await ctx.devices.refresh(m, key, true)
+      const features = ctx.devices.listOf(m, key)?.features ?? 0
+      if (!ctx.devices.published(m) || (features & DeviceFeature.groups) === 0) {
+        throw new UnsupportedError(
+          `${m} runs a Passage without groups (or its device list could not be read): it cannot be a member yet`,
+        )
+      }
       out.push(key)
     }
     return out

@@ -22,7 +22,7 @@ export const DeviceFeature = {
   attachments: 4,
 } as const
 /** The features this version of the SDK announces. */
-export const SUPPORTED_FEATURES = DeviceFeature.multiDevice
+export const SUPPORTED_FEATURES = DeviceFeature.multiDevice | DeviceFeature.groups
 /** Active devices of one account at most (device 1 included). */
 export const MAX_ACTIVE_DEVICES = 8
 /** Entries of one list at most, revoked ones included (the list fits a 1 KiB record). */
