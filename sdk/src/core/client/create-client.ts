@@ -1,5 +1,6 @@
 import type { KeyProvider } from '../crypto/key-provider.js'
 import { parseRecoveryCode } from '../devices/recovery-code.js'
+import { isGroupId } from '../groups/group-id.js'
 import { NoIdentityError, NotLinkedError, RevokedDeviceError } from '../errors.js'
 import { encodeContactUri } from '../identity/contact-uri.js'
 import { Identity } from '../identity/identity.js'
@@ -445,6 +446,7 @@ class Client implements PassageClient {
   }
 
   send(contactId: ContactId, text: string, options?: SendOptions): Promise<ChatMessage> {
+    if (isGroupId(contactId)) return this.ctx.groups.send(contactId, text, options)
     return this.ctx.outbox.send(contactId, text, options)
   }
 

@@ -1,5 +1,11 @@
 import { DeviceFeature } from '../devices/device-list.js'
-import { MalformedError, NotAllowedError, NotFoundError, UnsupportedError } from '../errors.js'
+import {
+  MalformedError,
+  NoSenderKeyError,
+  NotAllowedError,
+  NotFoundError,
+  UnsupportedError,
+} from '../errors.js'
 import { encodeGroupId, GROUP_ID_BYTES, parseGroupId } from '../groups/group-id.js'
 import {
   decodeGroupState,
@@ -76,6 +82,11 @@ export class GroupDirectory {
   /** The account key of a member of a group held (for sending to accounts that are no contacts). */
   keyOf(account: ContactId): Bytes | undefined {
     return this.memberKeys.get(account)
+  }
+
+  /** When this device joined (or made) the group. */
+  joinedAt(groupId: string): number {
+    return this.get(groupId).row.joinedAt
   }
 
   list(): GroupInfo[] {
@@ -442,7 +453,9 @@ export class GroupDirectory {
       throw new MalformedError('a group text under a chain its sender gave for another group')
     }
     const held = this.held.get(groupId)
-    if (!held) throw new MalformedError('a group text for a group this device does not know')
+    // Its state has not come yet (it came later in the same fetch, or is on its way): the
+    // text waits, undone, and is tried again when the state is taken.
+    if (!held) throw new NoSenderKeyError('the group of this message is not known here yet')
     if (!groupMember(held.chain.head, sender.accountKey)) {
       throw new MalformedError('a group text from an account that is not a member')
     }

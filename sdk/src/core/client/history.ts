@@ -1,3 +1,4 @@
+import { isGroupId } from '../groups/group-id.js'
 import { NotFoundError } from '../errors.js'
 import { fromHex } from '../wire/bytes.js'
 import { MAX_RECEIPT_IDS } from './chat-payload.js'
@@ -14,6 +15,26 @@ export class History {
 
   async conversations(): Promise<Conversation[]> {
     const out: Conversation[] = []
+    const unread = await this.ctx.repository.unreadCounts()
+    for (const group of this.ctx.groups.list()) {
+      const lastMessage = await this.ctx.repository.lastMessage(group.id)
+      const joinedAt = this.ctx.groups.joinedAt(group.id)
+      out.push({
+        contact: {
+          id: group.id,
+          textId: group.id,
+          publicKey: new Uint8Array(0),
+          name: group.name,
+          addedAt: joinedAt,
+          online: false,
+          unread: unread.get(group.id) ?? 0,
+        },
+        group,
+        ...(lastMessage ? { lastMessage } : {}),
+        unread: unread.get(group.id) ?? 0,
+        updatedAt: lastMessage ? Math.max(lastMessage.sentAt, lastMessage.receivedAt) : joinedAt,
+      })
+    }
     for (const contact of await this.ctx.contacts.list()) {
       const lastMessage = await this.ctx.repository.lastMessage(contact.id)
       out.push({
@@ -57,6 +78,15 @@ export class History {
   async markRead(contactId: ContactId, messageIds?: MessageId[]): Promise<number> {
     const { ctx } = this
     ctx.requireLinked()
+    if (isGroupId(contactId)) {
+      // A group's texts: read here (no read receipts for groups yet).
+      const found = await ctx.repository.transaction(async (w) => {
+        const unread = await w.unreadIncoming(contactId, messageIds)
+        if (unread.length > 0) await w.setRead(unread)
+        return unread
+      })
+      return found.length
+    }
     const ids = await ctx.repository.transaction(async (w) => {
       const found = await w.unreadIncoming(contactId, messageIds)
       if (found.length === 0) return found

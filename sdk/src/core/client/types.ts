@@ -88,7 +88,10 @@ export interface ChatMessage {
 
 /** A conversation with one contact, as the contact list of a chat screen shows it. */
 export interface Conversation {
+  /** The contact; for a group, its ID (`g1…`) and name in a contact's shape (never online). */
   contact: ChatContact
+  /** Set for a group's conversation. */
+  group?: GroupInfo
   /** The newest message, if any. */
   lastMessage?: ChatMessage
   /** Incoming messages not marked read. */
@@ -493,7 +496,7 @@ export interface PassageClient {
   history(contactId: ContactId, options?: HistoryOptions): Promise<ChatMessage[]>
 
   /**
-   * Sends a text to a contact. The message is first saved in the outbox (it survives a crash
+   * Sends a text to a contact (or to a group: its ID `g1…`, as `groups.send`). The message is first saved in the outbox (it survives a crash
    * and goes out after a restart), then Signal-encrypted and delivered: over a direct link
    * when the contact is reachable (LAN first), else sealed into its DHT mailbox. Resolves
    * with the message and its state after the first attempt (`sent`, `stored`, or `pending`
