@@ -3,6 +3,17 @@ import { Command } from 'commander'
 import type { CliIo } from './cli-io.js'
 import { chatCommand } from './commands/chat.js'
 import { contactsAddCommand, contactsListCommand } from './commands/contacts.js'
+import {
+  groupAddCommand,
+  groupCreateCommand,
+  groupInfoCommand,
+  groupLeaveCommand,
+  groupListCommand,
+  groupRemoveCommand,
+  groupRoleCommand,
+  groupSendCommand,
+  type GroupOptions,
+} from './commands/group.js'
 import { idCommand } from './commands/id.js'
 import { inboxCommand } from './commands/inbox.js'
 import { peersCommand } from './commands/peers.js'
@@ -174,6 +185,77 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
         code = await devicesRenameCommand(id, name, options, io)
       },
     )
+  const group = program
+    .command('group')
+    .description(
+      'group conversations: create, list, info, add, remove, leave, promote, demote, send',
+    )
+  const groupCommand = (name: string, description: string) =>
+    group
+      .command(name)
+      .description(description)
+      .option('--home <dir>', homeHelp)
+      .option('--server <url>', serverHelp, collect)
+      .option('--json', 'print JSON')
+  groupCommand('create', 'make a group you own with these contacts')
+    .argument('<name>', 'its name')
+    .argument('[contacts...]', 'its members: names, text IDs or unique prefixes')
+    .action(async (name: string, members: string[], options: GroupOptions) => {
+      code = await groupCreateCommand(name, members, options, io)
+    })
+  group
+    .command('list', { isDefault: true })
+    .description('list your groups')
+    .option('--home <dir>', homeHelp)
+    .option('--json', 'print JSON')
+    .action(async (options: GroupOptions) => {
+      code = await groupListCommand(options, io)
+    })
+  group
+    .command('info')
+    .description("a group's members and roles")
+    .argument('<group>', 'its name, ID (g1…) or a unique prefix')
+    .option('--home <dir>', homeHelp)
+    .option('--json', 'print JSON')
+    .action(async (g: string, options: GroupOptions) => {
+      code = await groupInfoCommand(g, options, io)
+    })
+  groupCommand('add', 'owner or admin: add contacts to a group')
+    .argument('<group>', 'its name, ID (g1…) or a unique prefix')
+    .argument('<contacts...>', 'names, text IDs or unique prefixes')
+    .action(async (g: string, members: string[], options: GroupOptions) => {
+      code = await groupAddCommand(g, members, options, io)
+    })
+  groupCommand('remove', 'owner or admin: remove members (they read nothing sent afterwards)')
+    .argument('<group>', 'its name, ID (g1…) or a unique prefix')
+    .argument('<members...>', 'contact names, text IDs or unique prefixes')
+    .action(async (g: string, members: string[], options: GroupOptions) => {
+      code = await groupRemoveCommand(g, members, options, io)
+    })
+  groupCommand('leave', 'leave a group (its history stays here)')
+    .argument('<group>', 'its name, ID (g1…) or a unique prefix')
+    .action(async (g: string, options: GroupOptions) => {
+      code = await groupLeaveCommand(g, options, io)
+    })
+  groupCommand('promote', 'owner: make a member an admin')
+    .argument('<group>', 'its name, ID (g1…) or a unique prefix')
+    .argument('<member>', 'a contact name, text ID or unique prefix')
+    .action(async (g: string, member: string, options: GroupOptions) => {
+      code = await groupRoleCommand('admin', g, member, options, io)
+    })
+  groupCommand('demote', 'owner: make an admin a member')
+    .argument('<group>', 'its name, ID (g1…) or a unique prefix')
+    .argument('<member>', 'a contact name, text ID or unique prefix')
+    .action(async (g: string, member: string, options: GroupOptions) => {
+      code = await groupRoleCommand('member', g, member, options, io)
+    })
+  groupCommand('send', 'send a text to a group (for scripts); prints the state reached')
+    .argument('<group>', 'its name, ID (g1…) or a unique prefix')
+    .argument('<text...>', 'the message (several words are joined by spaces)')
+    .action(async (g: string, words: string[], options: GroupOptions) => {
+      code = await groupSendCommand(g, words, options, io)
+    })
+
   devices
     .command('recovery-code')
     .description('on your first device: show the recovery code again')

@@ -1,7 +1,7 @@
-import stringWidth from 'string-width'
 // passage init --link / --recover and passage devices …, run in-process (runCli) with tmp
 // homes against one real super-node on 127.0.0.1; LAN multicast off. Every refusal and
 // failure path says what happened, exits non-zero, and leaves homes as they were.
+import stringWidth from 'string-width'
 import t from 'tap'
 import { tmpHome } from '@passage/sdk/testing'
 import { runCli } from '../src/run-cli.js'

@@ -1,12 +1,31 @@
-import { MalformedError } from '@passage/sdk'
+import { MalformedError, NotFoundError, type PassageClient } from '@passage/sdk'
 import { render } from 'ink'
 import { createElement } from 'react'
 import type { CliIo } from '../cli-io.js'
 import { ExitCode } from '../exit-code.js'
 import { openClient, type ClientCommandOptions } from '../open-client.js'
 import { resolveContact } from '../resolve-contact.js'
+import { resolveGroup } from './group.js'
 import { App } from '../ui/App.js'
 import { themeFor } from '../ui/theme.js'
+
+/** The conversation `text` names: a group (its ID, name or prefix) or else a contact. */
+async function conversationOf(client: PassageClient, text: string): Promise<{ id: string }> {
+  const groups = await client.groups.list()
+  const wanted = text.trim().toLowerCase()
+  if (groups.some((g) => g.id === wanted || g.name.toLowerCase() === wanted)) {
+    return resolveGroup(client, text)
+  }
+  try {
+    return await resolveContact(client, text)
+  } catch (error) {
+    // Not a contact: a group by a prefix of its name or ID, if one matches.
+    if (!(error instanceof NotFoundError)) throw error
+    return resolveGroup(client, text).catch(() => {
+      throw error
+    })
+  }
+}
 
 /** How often the chat screen fetches the mailbox: often, someone is watching. */
 const CHAT_FETCH_INTERVAL_MS = 5_000 // 5 s: offline-sent messages show up quickly
@@ -37,7 +56,7 @@ export async function chatCommand(
   }
   const client = await openClient(options, io, { fetchIntervalMs: CHAT_FETCH_INTERVAL_MS })
   try {
-    const initial = contact === undefined ? undefined : await resolveContact(client, contact)
+    const initial = contact === undefined ? undefined : await conversationOf(client, contact)
     const app = render(
       createElement(App, {
         client,

@@ -11,7 +11,7 @@ import { ExitCode } from '../exit-code.js'
 import { shortId } from '../format.js'
 import { withClient, type ClientCommandOptions } from '../open-client.js'
 import { style } from '../style.js'
-import stringWidth from 'string-width'
+import { columns } from '../table.js'
 
 /** How long `devices link` may take: reach the new device, provision it, send the contacts. */
 const LINK_TIMEOUT_MS = 60_000
@@ -207,22 +207,4 @@ function parseDeviceId(text: string): number {
     throw new MalformedError(`not a device ID (1 to 127): ${JSON.stringify(text)}`)
   }
   return id
-}
-
-/** Left-aligned columns, two spaces apart, by display width (CJK and emoji take two). */
-function columns(rows: string[][], decorate: (text: string, row: number) => string): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => stringWidth(r[c]!))))
-  const pad = (cell: string, to: number) => cell + ' '.repeat(Math.max(0, to - stringWidth(cell)))
-  return rows
-    .map((r, i) =>
-      decorate(
-        r
-          .map((cell, c) => (c === r.length - 1 ? cell : pad(cell, widths[c]!)))
-          .join('  ')
-          .trimEnd(),
-        i,
-      ),
-    )
-    .join('\n')
-    .concat('\n')
 }

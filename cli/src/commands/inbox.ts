@@ -23,7 +23,7 @@ export async function inboxCommand(options: InboxOptions, io: CliIo): Promise<Ex
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
     throw new MalformedError(`--timeout is in milliseconds, got ${options.timeout}`)
   }
-  const { messages, names } = await withClient(
+  const { messages, names, groups } = await withClient(
     options,
     io,
     { background: false },
@@ -48,7 +48,8 @@ export async function inboxCommand(options: InboxOptions, io: CliIo): Promise<Ex
       const ids = new Set(fetched.map((m) => m.id))
       const messages = [...fetched, ...live.filter((m) => !ids.has(m.id))]
       const names = new Map((await client.contacts.list()).map((c) => [c.id, c]))
-      return { messages, names }
+      const groups = new Map((await client.groups.list()).map((g) => [g.id, g.name]))
+      return { messages, names, groups }
     },
   )
   if (options.json) {
@@ -62,8 +63,17 @@ export async function inboxCommand(options: InboxOptions, io: CliIo): Promise<Ex
     return ExitCode.ok
   }
   for (const m of messages) {
+    // A group's message: "# group · sender", the sender by its contact name when it is one.
+    const sender = names.get(m.sender.account)
+    const who = sender ? contactLabel(sender) : shortId(m.sender.account)
+    const group = groups.get(m.contactId)
     const contact = names.get(m.contactId)
-    const from = contact ? contactLabel(contact) : shortId(m.contactId)
+    const from =
+      group !== undefined
+        ? `# ${group} · ${who}`
+        : contact
+          ? contactLabel(contact)
+          : shortId(m.contactId)
     const when = new Date(m.sentAt)
       .toISOString()
       .replace('T', ' ')

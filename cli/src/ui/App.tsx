@@ -52,7 +52,14 @@ export function App({ client, theme, initialContactId, size, onExit }: AppProps)
     }
   }, [conversations, selectedId])
 
-  const selected = conversations.find((c) => c.contact.id === selectedId)?.contact
+  const conversation = conversations.find((c) => c.contact.id === selectedId)
+  const selected = conversation?.contact
+  const group = conversation?.group
+  const names = useMemo(
+    () =>
+      new Map(conversations.filter((c) => !c.group).map((c) => [c.contact.id, c.contact] as const)),
+    [conversations],
+  )
   const { messages, add } = useHistory(client, selectedId, report, reload)
   const devices = useContactDevices(client, selectedId)
   const notices = useDeviceNotices(client)
@@ -65,13 +72,14 @@ export function App({ client, theme, initialContactId, size, onExit }: AppProps)
 
   const ellipsis = theme.ascii ? '~' : '…'
   const authorOf = useCallback(
-    (m: ChatMessage) =>
-      m.direction === 'out'
-        ? 'me'
-        : selected
-          ? truncate(contactLabel(selected, ellipsis), 16, ellipsis)
-          : '?',
-    [selected, ellipsis],
+    (m: ChatMessage) => {
+      if (m.direction === 'out') return 'me'
+      // In a group, each text is prefixed with its sender: a contact's name, else its ID.
+      const from = group ? names.get(m.sender.account) : selected
+      if (from) return truncate(contactLabel(from, ellipsis), 16, ellipsis)
+      return group ? shortId(m.sender.account, ellipsis) : '?'
+    },
+    [selected, group, names, ellipsis],
   )
   const shownNotices = selectedId === undefined ? undefined : notices[selectedId]
   const lines = useMemo(
@@ -99,16 +107,23 @@ export function App({ client, theme, initialContactId, size, onExit }: AppProps)
     else if (key.pageDown) setScroll((s) => Math.max(0, s - Math.max(1, messageRows - 1)))
   })
 
-  const header = selected
+  const header = group
     ? [
-        contactLabel(selected, ellipsis),
-        shortId(selected.textId, ellipsis),
-        selected.online ? 'online' : 'offline',
-        ...(devices.length > 1 ? [devicesLabel(devices)] : []),
-        ...(selected.flagged ? [`REFUSED: ${selected.flagged}`] : []),
+        `# ${group.name}`,
+        `${group.members.length} members`,
+        ...(group.member ? [] : ['you left']),
         ...(scroll > 0 ? [`${scroll} lines up, PgDn`] : []),
       ].join(theme.ascii ? ' - ' : ' · ')
-    : 'Passage'
+    : selected
+      ? [
+          contactLabel(selected, ellipsis),
+          shortId(selected.textId, ellipsis),
+          selected.online ? 'online' : 'offline',
+          ...(devices.length > 1 ? [devicesLabel(devices)] : []),
+          ...(selected.flagged ? [`REFUSED: ${selected.flagged}`] : []),
+          ...(scroll > 0 ? [`${scroll} lines up, PgDn`] : []),
+        ].join(theme.ascii ? ' - ' : ' · ')
+      : 'Passage'
   const empty = selected
     ? 'No messages yet: say hello.'
     : conversations.length === 0

@@ -15,8 +15,9 @@ export interface ContactListProps {
 }
 
 /**
- * The left pane: one row per contact, `>` marking the selected one, its online mark, its
- * name (cut to fit) and its unread count. Scrolls to keep the selection visible.
+ * The left pane: one row per contact or group, `>` marking the selected one, its online mark
+ * (`#` for a group), its name (cut to fit) and its unread count. Scrolls to keep the
+ * selection visible.
  */
 export function ContactList({ conversations, selectedId, width, height, theme }: ContactListProps) {
   const at = Math.max(
@@ -36,7 +37,14 @@ export function ContactList({ conversations, selectedId, width, height, theme }:
         const { contact } = conversation
         const selected = contact.id === selectedId
         const unread = conversation.unread > 0 ? ` ${conversation.unread}` : ''
-        const mark = contact.flagged ? theme.flagged : contact.online ? theme.online : theme.offline
+        // A group is marked `#` where a contact shows whether it is online.
+        const mark = conversation.group
+          ? '#'
+          : contact.flagged
+            ? theme.flagged
+            : contact.online
+              ? theme.online
+              : theme.offline
         const nameWidth = Math.max(1, width - 3 - unread.length)
         const name = truncate(contactLabel(contact, ellipsis), nameWidth, ellipsis).padEnd(
           nameWidth,
@@ -46,7 +54,15 @@ export function ContactList({ conversations, selectedId, width, height, theme }:
           <Text key={contact.id} wrap="truncate-end">
             <Text>{selected ? '>' : ' '}</Text>
             <Text
-              {...(color && { color: contact.flagged ? 'red' : contact.online ? 'green' : 'gray' })}
+              {...(color && {
+                color: conversation.group
+                  ? 'cyan'
+                  : contact.flagged
+                    ? 'red'
+                    : contact.online
+                      ? 'green'
+                      : 'gray',
+              })}
             >
               {mark}
             </Text>
