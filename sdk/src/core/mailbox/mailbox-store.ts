@@ -36,9 +36,14 @@ export interface MailboxQuota {
   maxSourceBytes: number
 }
 
-/** Defaults: 1000 envelopes or 16 MiB per mailbox, 64 MiB per source address. */
+/**
+ * Defaults: 10,000 envelopes or 16 MiB per mailbox, 64 MiB per source address. The bytes
+ * bound the storage; the count is high enough that a busy group (a text envelope is about
+ * 0.5 KB: a 50-member group writing 330 texts a day) does not fill a member's mailbox in the
+ * 30 days its envelopes live (docs/PROTOCOL.md, "Groups").
+ */
 export const DEFAULT_MAILBOX_QUOTA: MailboxQuota = {
-  maxCount: 1000,
+  maxCount: 10_000,
   maxBytes: 16 * 1024 * 1024,
   maxSourceBytes: 64 * 1024 * 1024,
 }
