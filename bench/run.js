@@ -6,6 +6,7 @@ import { benchDhtRpc } from './dht-rpc.js'
 import { benchMailbox } from './mailbox.js'
 import { benchChat } from './chat.js'
 import { benchDevices } from './devices.js'
+import { benchGroup } from './group.js'
 
 const only = process.argv[2]
 const suites = {
@@ -16,6 +17,7 @@ const suites = {
   mailbox: benchMailbox,
   chat: benchChat,
   devices: benchDevices,
+  group: benchGroup,
 }
 if (only && !(only in suites)) {
   console.error(`unknown suite ${only}; one of: ${Object.keys(suites).join(', ')}`)
