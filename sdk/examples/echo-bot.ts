@@ -32,8 +32,11 @@ const stop = new AbortController()
 process.once('SIGINT', () => stop.abort())
 process.once('SIGTERM', () => stop.abort())
 
+// Contacts and groups alike: a group's messages carry the group's ID (g1…) as contactId, and
+// send() to it answers in the group. Echoes are not echoed, so two bots in a group stay quiet.
 for await (const message of client.messages({ signal: stop.signal })) {
   console.log(`${message.contactId}: ${message.text}`)
+  if (message.text.startsWith('echo: ')) continue
   await client.markRead(message.contactId, [message.id])
   const reply = await client.send(message.contactId, `echo: ${message.text}`)
   console.log(`  -> ${reply.state} via ${reply.route ?? 'nothing yet (queued)'}`)

@@ -565,7 +565,12 @@ export class DeviceDirectory implements Omit<DeviceManager, 'requestLink' | 'app
     const accounts: ContactId[] = []
     if (Array.isArray(to)) accounts.push(...to)
     else if (to !== 'siblings') {
-      for (const c of await ctx.repository.contacts()) if (this.published(c.id)) accounts.push(c.id)
+      // Contacts, and the members of our groups (who need not be contacts): a revoked device
+      // must leave every group's recipients at once too.
+      const ids = new Set((await ctx.repository.contacts()).map((c) => c.id))
+      for (const account of ctx.groups.memberAccounts()) ids.add(account)
+      ids.delete(ctx.account.textId)
+      for (const id of ids) if (this.published(id)) accounts.push(id)
     }
     const targets: Target[] = []
     for (const account of accounts) {

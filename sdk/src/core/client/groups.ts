@@ -79,6 +79,16 @@ export class GroupDirectory {
     return this.senders.has(`${distributionId}/${sender}`)
   }
 
+  /** The accounts of the members of the groups this account is in. */
+  memberAccounts(): ContactId[] {
+    const out = new Set<ContactId>()
+    for (const held of this.held.values()) {
+      if (!held.row.member) continue
+      for (const m of held.chain.head.members) out.add(signalAddressOfKey(m.account).name)
+    }
+    return [...out]
+  }
+
   /** The account key of a member of a group held (for sending to accounts that are no contacts). */
   keyOf(account: ContactId): Bytes | undefined {
     return this.memberKeys.get(account)
