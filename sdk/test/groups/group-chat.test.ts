@@ -90,10 +90,25 @@ t.test(
         }),
       )
     }
+    let last = Date.now()
     await until(
       async () => {
         await Promise.all(devices.map((d) => d.fetchInbox()))
         const all = await groupTexts(devices, group.id)
+        if (process.env.GROUP_DEBUG && Date.now() - last > 5000) {
+          last = Date.now()
+          const { default: Database } = await import('better-sqlite3')
+          const waiting = devices.map((d) => {
+            const db = new Database(`${d.home}/passage.sqlite`, { readonly: true })
+            const n = (db.prepare('select count(*) as n from group_pending').get() as { n: number })
+              .n
+            db.close()
+            return n
+          })
+          t.comment(
+            `DEBUG have ${all.map((x) => x.length).join(' ')} waiting ${waiting.join(' ')} outbox ${devices.map((d) => d.status().outbox).join(' ')}`,
+          )
+        }
         return all.every((texts) => texts.length >= 3 * N)
       },
       'every device has the 300',

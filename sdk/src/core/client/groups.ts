@@ -288,18 +288,7 @@ export class GroupDirectory {
     const ciphertext = await ctx.session.groupEncrypt(chain, plaintext)
     const signal = concatBytes(Uint8Array.of(SignalMessageType.senderKey), ciphertext)
     const idHex = toHex(id)
-    const message: StoredMessage = {
-      id: idHex,
-      contactId: groupId,
-      direction: 'out',
-      sender: { account: ctx.account.textId, deviceId: ctx.account.deviceId },
-      text,
-      sentAt,
-      receivedAt: now,
-      state: 'pending',
-      read: false,
-      notified: true,
-    }
+    const message = ctx.outbox.outgoing(groupId, idHex, text, sentAt, now)
     const entries: OutboxEntry[] = targets.map((to) => ({
       id: outboxKey(idHex, groupId, to),
       contactId: groupId,
@@ -502,6 +491,17 @@ export class GroupDirectory {
       { kind: 'group-sync-request', group: parseGroupId(groupId), have },
       [{ account: from.account, deviceId: from.deviceId }],
     )
+  }
+
+  /**
+   * Waiting messages whose chain is here: tried again at every mailbox fetch (one left
+   * waiting because its sender's device could not be checked then, the DHT not answering).
+   */
+  async retryKnown(): Promise<void> {
+    for (const key of [...this.senders.keys()]) {
+      const [distributionId, tag] = key.split('/') as [string, string]
+      await this.retryPending(tag, distributionId)
+    }
   }
 
   /** Waiting messages of every chain of a group (its state just arrived). */

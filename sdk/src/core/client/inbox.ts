@@ -124,6 +124,7 @@ export class Inbox {
       .sort((a, b) => Number(b.first) - Number(a.first))
       .map((o) => o.envelope)
     try {
+      if (linked) await ctx.groups.retryKnown()
       for (const [index, envelope] of ordered.entries()) {
         if (ctx.closed) break
         const outcome = await this.processSealed(envelope.id, envelope.data, 'mailbox')

@@ -170,6 +170,29 @@ export class Outbox {
     return sentAt
   }
 
+  /** A new outgoing message of this device in the conversation `contactId` (a contact's or a group's). */
+  outgoing(
+    contactId: ContactId,
+    id: string,
+    text: string,
+    sentAt: number,
+    now: number,
+  ): StoredMessage {
+    const { account } = this.ctx
+    return {
+      id,
+      contactId,
+      direction: 'out',
+      sender: { account: account.textId, deviceId: account.deviceId },
+      text,
+      sentAt,
+      receivedAt: now,
+      state: 'pending',
+      read: false,
+      notified: true,
+    }
+  }
+
   /**
    * Stores a message and its entries (already encrypted: a group message's one sender-key
    * ciphertext in every entry), then delivers them all at once, as a fan-out.
@@ -213,18 +236,7 @@ export class Outbox {
     const idHex = toHex(id)
     const now = ctx.clock.now()
     const sentAt = this.nextSentAt(now)
-    const message: StoredMessage = {
-      id: idHex,
-      contactId,
-      direction: 'out',
-      sender: { account: ctx.account.textId, deviceId: ctx.account.deviceId },
-      text,
-      sentAt,
-      receivedAt: now,
-      state: 'pending',
-      read: false,
-      notified: true,
-    }
+    const message = this.outgoing(contactId, idHex, text, sentAt, now)
     const entries = targets.map((to) =>
       this.entry(contactId, to, id, sentAt, { kind: 'text', text }, idHex),
     )
