@@ -144,6 +144,7 @@ export {
 export {
   ALPHA,
   DhtNode,
+  REPLICA_REUSE_MS,
   type DhtNodeOptions,
   type DhtStats,
   type DhtMetrics,

@@ -39,6 +39,8 @@ export class DirectProtocol {
     const links = this.ctx.network.links
     if (!links) return false
     const peerId = this.ctx.contacts.nodeIdOf(publicKey)
+    // Backing off from a peer that could not be dialed: no timer, no error to build.
+    if (!links.reachable(peerId)) return false
     // By peer and ID: a group message is the same bytes (so the same ID) to every member device.
     const key = `${toHex(peerId)}/${toHex(ackId)}`
     let timer: TimerHandle | undefined

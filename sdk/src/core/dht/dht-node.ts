@@ -49,7 +49,7 @@ import { TableKeeper, type TableKeeperContext } from './table-keeper.js'
 
 export { type DhtLogger, type DhtMetrics, type DhtStats } from './dht-stats.js'
 export { ALPHA, type LookupNode, type LookupResult } from './lookup.js'
-export { type FetchedEnvelope, type PutEnvelopeResult } from './mailbox-client.js'
+export { REPLICA_REUSE_MS, type FetchedEnvelope, type PutEnvelopeResult } from './mailbox-client.js'
 export { BUCKET_REFRESH_MS, REPUBLISH_INTERVAL_MS } from './maintenance.js'
 export {
   DEFAULT_MAX_IN_FLIGHT,

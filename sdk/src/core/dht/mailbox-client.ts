@@ -16,6 +16,7 @@ import {
 } from '../mailbox/mailbox-store.js'
 import type { Clock } from '../runtime/clock.js'
 import type { Random } from '../runtime/host.js'
+import { BoundedMap } from '../util/bounded-map.js'
 import { equalBytes, type Bytes } from '../wire/bytes.js'
 import { selfIsReplica, type LookupNode, type LookupResult } from './lookup.js'
 import {
@@ -35,6 +36,13 @@ import type { RequestOptions } from './rpc/rpc-engine.js'
 
 /** Fragments sent to one replica at once. */
 const FRAGMENT_WINDOW = 8
+/**
+ * How long the replicas one lookup found for a mailbox take further puts to it without a new
+ * lookup (docs/PROTOCOL.md, "Mailboxes"): well inside the 5 minutes a write token is good for.
+ */
+export const REPLICA_REUSE_MS = 60_000
+/** Mailboxes whose replicas are remembered (a group's members, a busy chat list). */
+const REPLICA_CACHE_ENTRIES = 1024
 
 /** Outcome of {@link MailboxClient.putEnvelope}. */
 export interface PutEnvelopeResult {
@@ -84,6 +92,11 @@ export interface MailboxClientContext {
  * const mine = await mailboxes.fetchMailbox(bob)
  */
 export class MailboxClient {
+  /** Recent lookups by mailbox key (shared while in flight): the replicas of the next puts. */
+  private readonly replicas = new BoundedMap<string, { at: number; lookup: Promise<LookupResult> }>(
+    REPLICA_CACHE_ENTRIES,
+  )
+
   constructor(private readonly ctx: MailboxClientContext) {}
 
   /**
@@ -106,8 +119,48 @@ export class MailboxClient {
     const mailboxKey = mailboxKeyFor(recipientKey)
     const bytes = Uint8Array.from(data) as Bytes
     const id = envelopeIdOf(mailboxKey, bytes)
-    const { closest } = opts.lookup ?? (await this.ctx.lookup(mailboxKey))
-    return this.storeOn(closest, mailboxKey, id, bytes, Math.floor(ttlMs / 1000), true)
+    const ttlSeconds = Math.floor(ttlMs / 1000)
+    if (opts.lookup)
+      return this.storeOn(opts.lookup.closest, mailboxKey, id, bytes, ttlSeconds, true)
+    const { lookup, reused } = this.replicasOf(mailboxKey)
+    const result = await this.storeOn(
+      (await lookup).closest,
+      mailboxKey,
+      id,
+      bytes,
+      ttlSeconds,
+      true,
+    )
+    // A replica that failed or refused: the next put looks up again. None took it from a
+    // remembered set (all gone, or tokens for an address we no longer have): look up now.
+    if (result.stored < result.replicas) this.forgetReplicas(mailboxKey, lookup)
+    const refusedForSpace = (e: PassageError) =>
+      e instanceof MailboxFullError || e instanceof QuotaExceededError
+    if (!reused || result.stored > 0 || result.errors.every(refusedForSpace)) return result
+    const fresh = this.replicasOf(mailboxKey).lookup
+    return this.storeOn((await fresh).closest, mailboxKey, id, bytes, ttlSeconds, true)
+  }
+
+  /** The replicas of a mailbox: a lookup of the last {@link REPLICA_REUSE_MS}, or a new one. */
+  private replicasOf(mailboxKey: Bytes): { lookup: Promise<LookupResult>; reused: boolean } {
+    const key = bytesKey(mailboxKey)
+    const now = this.ctx.clock.now()
+    const hit = this.replicas.get(key)
+    if (hit && now >= hit.at && now - hit.at < REPLICA_REUSE_MS)
+      return { lookup: hit.lookup, reused: true }
+    const lookup = this.ctx.lookup(mailboxKey)
+    this.replicas.set(key, { at: now, lookup })
+    lookup.then(
+      // Nothing found (no table yet) is not worth remembering.
+      (r) => r.closest.length === 0 && this.forgetReplicas(mailboxKey, lookup),
+      () => this.forgetReplicas(mailboxKey, lookup),
+    )
+    return { lookup, reused: false }
+  }
+
+  private forgetReplicas(mailboxKey: Bytes, lookup: Promise<LookupResult>): void {
+    const key = bytesKey(mailboxKey)
+    if (this.replicas.get(key)?.lookup === lookup) this.replicas.delete(key)
   }
 
   /**

@@ -140,6 +140,20 @@ export class LinkManager {
     return [...this.links.values()].filter((link) => !link.closed)
   }
 
+  /**
+   * Whether {@link send} to `peerId` could go out now: a link is open or being dialed, or no
+   * backoff holds the next dial. False is the cheap answer a sender asks before each copy of a
+   * fan-out (a peer offline since its last failed dial goes to the mailbox at once).
+   */
+  reachable(peerId: Uint8Array): boolean {
+    if (this.closed) return false
+    const key = toHex(peerId)
+    const link = this.links.get(key)
+    if ((link && !link.closed) || this.dialing.has(key)) return true
+    const state = this.backoff.get(key)
+    return !state || this.clock.now() >= state.retryAt
+  }
+
   /** The reconnect state of `peerId`, or undefined when its last dial worked (or none failed). */
   backoffOf(peerId: Uint8Array): PeerBackoff | undefined {
     const state = this.backoff.get(toHex(peerId))
