@@ -271,8 +271,10 @@ export class GroupDirectory {
       )
       given = [...given, ...lacking.map(deviceTag)]
     }
-    held.row = { ...held.row, chain, given }
-    await ctx.repository.transaction((w) => w.saveGroup(held.row))
+    if (chain !== held.row.chain || given !== held.row.given) {
+      held.row = { ...held.row, chain, given }
+      await ctx.repository.transaction((w) => w.saveGroup(held.row))
+    }
 
     const id = ctx.outbox.newMessageId()
     const sentAt = ctx.outbox.nextSentAt(now)

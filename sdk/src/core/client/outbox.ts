@@ -20,6 +20,7 @@ import {
 } from './chat-payload.js'
 import type { ClientContext } from './context.js'
 import { stateRank } from './delivery-state.js'
+import { WriteBatch } from './write-batch.js'
 import { directMessageId, encodeDirectFrame, type DirectFrame } from './direct-frame.js'
 import type { ClientWriter, OutboxEntry, StoredMessage, Target } from './ports.js'
 import type {
@@ -48,13 +49,72 @@ export function outboxKey(payloadId: string, contactId: ContactId, to: Target): 
     : `${payloadId}/${to.account}.${to.deviceId}`
 }
 
-/** An outbox entry a link or a mailbox took, waiting for its write (see `writeDelivered`). */
+/** An outbox entry a link or a mailbox took, waiting for its write. */
 interface AckedEntry {
   entry: OutboxEntry
   state: DeliveryState
   route: MessageRoute
-  resolve: (changed: boolean) => void
-  reject: (error: unknown) => void
+}
+
+/**
+ * The copies of one fan-out that something took, held until every copy had its attempt, then
+ * written at once. Each copy's attempt settles exactly once: by `take` (it waits for the write)
+ * or, when nothing took it, by `attempted` when the attempt is over.
+ */
+class FanOutAcks {
+  private readonly taken: Array<
+    AckedEntry & { resolve: () => void; reject: (error: unknown) => void }
+  > = []
+  private readonly settled = new Set<OutboxEntry>()
+
+  constructor(
+    private open: number,
+    private readonly write: (acks: AckedEntry[]) => Promise<unknown>,
+  ) {}
+
+  take(entry: OutboxEntry, state: DeliveryState, route: MessageRoute): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.taken.push({ entry, state, route, resolve, reject })
+      this.settle(entry)
+    })
+  }
+
+  attempted(entry: OutboxEntry): void {
+    this.settle(entry)
+  }
+
+  private settle(entry: OutboxEntry): void {
+    if (this.settled.has(entry)) return
+    this.settled.add(entry)
+    if (--this.open > 0) return
+    const taken = this.taken.splice(0)
+    if (taken.length === 0) return
+    this.write(taken).then(
+      () => taken.forEach((a) => a.resolve()),
+      (error: unknown) => taken.forEach((a) => a.reject(error)),
+    )
+  }
+}
+
+/**
+ * Deletes taken entries and moves their messages' states, in one transaction; true for each
+ * entry that moved its message. A fan-out's copies move one message: its state is written
+ * once per state and route, not once per copy.
+ */
+async function writeAcks(w: ClientWriter, acks: AckedEntry[]): Promise<boolean[]> {
+  const moved = new Set<string>()
+  const changed: boolean[] = []
+  for (const { entry, state, route } of acks) {
+    await w.deleteOutbox(entry.id)
+    const key = `${entry.messageId}/${state}/${route}`
+    if (!entry.messageId || moved.has(key)) {
+      changed.push(false)
+      continue
+    }
+    moved.add(key)
+    changed.push(await w.advanceState(entry.messageId, state, route))
+  }
+  return changed
 }
 
 /**
@@ -71,13 +131,23 @@ export class Outbox {
   private readonly delivering = new Set<string>()
   private flushChain: Promise<unknown> = Promise.resolve()
   /**
-   * Acknowledged entries waiting for their write. The answers to many messages in flight
-   * arrive together; one transaction writes them all (delete from the outbox, move the state),
-   * and each caller resolves after that commit.
+   * Taken entries: the answers to many copies in flight arrive together; one transaction
+   * deletes them all from the outbox and moves their messages' states.
    */
-  private acked: AckedEntry[] | undefined
+  private readonly acks: WriteBatch<AckedEntry, boolean>
+  /** Envelopes sealed for the mailbox, saved before their first put, many per transaction. */
+  private readonly seals: WriteBatch<{ id: string; sealed: Bytes }, undefined>
 
-  constructor(private readonly ctx: ClientContext) {}
+  constructor(private readonly ctx: ClientContext) {
+    this.acks = new WriteBatch(() => ctx.repository, writeAcks)
+    this.seals = new WriteBatch(
+      () => ctx.repository,
+      async (w, items) => {
+        for (const { id, sealed } of items) await w.setOutboxSealed(id, sealed)
+        return items.map(() => undefined)
+      },
+    )
+  }
 
   /** Resolves once flushes in progress are over. */
   async settled(): Promise<void> {
@@ -203,6 +273,7 @@ export class Outbox {
     options: SendOptions = {},
   ): Promise<ChatMessage> {
     const { ctx } = this
+    if (ctx.options.network !== false) await this.sealAhead(entries)
     await this.store(message, entries)
     this.added(entries.length)
     if (ctx.options.network === false) return toChatMessage(message)
@@ -210,15 +281,54 @@ export class Outbox {
       this.flushSoon()
       return toChatMessage(message)
     }
-    await Promise.all(
-      entries.map((e) =>
-        this.deliver(e, options.signal, message).catch((error: unknown) => {
-          if (options.signal?.aborted) throw error
-          ctx.events.error(error, 'sending a message')
-        }),
+    await this.deliverAll(entries, options.signal, message)
+    return toChatMessage(message)
+  }
+
+  /**
+   * Delivers a fan-out's copies at once; the copies taken are written in one transaction once
+   * every copy had its attempt (one commit per fan-out, not one per copy: their answers come
+   * one by one). `message` follows the state of the copies that carry it.
+   */
+  private async deliverAll(
+    entries: OutboxEntry[],
+    signal: AbortSignalLike | undefined,
+    message?: StoredMessage,
+  ): Promise<void> {
+    const taken = new FanOutAcks(entries.length, (acks) =>
+      Promise.all(
+        acks.map((a) =>
+          this.delivered(a.entry, a.state, a.route, a.entry.messageId ? message : undefined),
+        ),
       ),
     )
-    return toChatMessage(message)
+    await Promise.all(
+      entries.map((e) =>
+        this.deliver(e, signal, e.messageId ? message : undefined, taken)
+          .catch((error: unknown) => {
+            if (signal?.aborted) throw error
+            this.ctx.events.error(error, 'sending a message')
+          })
+          .finally(() => taken.attempted(e)),
+      ),
+    )
+  }
+
+  /**
+   * Seals the copies of an encrypted fan-out whose device has no open link, so that they are
+   * stored with the message (one transaction), not sealed and saved one by one on their way
+   * to the mailbox. A copy whose device is linked goes over the link unsealed.
+   */
+  private async sealAhead(entries: OutboxEntry[]): Promise<void> {
+    const { ctx } = this
+    if (!ctx.network.dht) return
+    const links = ctx.network.links
+    for (const entry of entries) {
+      if (entry.sealed || !entry.signal) continue
+      const publicKey = await this.deviceKey(targetOf(entry))
+      if (!publicKey || links?.link(ctx.contacts.nodeIdOf(publicKey))) continue
+      entry.sealed = this.seal(publicKey, decodeOutboxSignal(entry.signal))
+    }
   }
 
   async send(contactId: ContactId, text: string, options: SendOptions = {}): Promise<ChatMessage> {
@@ -260,16 +370,7 @@ export class Outbox {
       // device's session and delivered, all at once.
       await this.store(message, entries)
       this.added(entries.length)
-      await Promise.all(
-        entries.map((e) =>
-          this.deliver(e, options.signal, e.messageId ? message : undefined).catch(
-            (error: unknown) => {
-              if (options.signal?.aborted) throw error
-              ctx.events.error(error, 'sending a message')
-            },
-          ),
-        ),
-      )
+      await this.deliverAll(entries, options.signal, message)
       return toChatMessage(message)
     }
     await this.store(message, entries)
@@ -303,13 +404,7 @@ export class Outbox {
     this.added(added)
     if (this.ctx.options.network === false) return
     if (!now) return this.flushSoon()
-    await Promise.all(
-      entries.map((e) =>
-        this.deliver(e, undefined).catch((error: unknown) =>
-          this.ctx.events.error(error, 'sending a message'),
-        ),
-      ),
-    )
+    await this.deliverAll(entries, undefined)
   }
 
   /** Queues payloads built in a transaction (receipts); resolves with how many were new. */
@@ -456,16 +551,16 @@ export class Outbox {
     entry: OutboxEntry,
     signal: AbortSignalLike | undefined,
     message?: StoredMessage,
+    /** A fan-out's copies: taken ones are written together (see `deliverAll`). */
+    fanOut?: FanOutAcks,
   ): Promise<boolean> {
     const { ctx } = this
     if (this.delivering.has(entry.id) || ctx.closed) return false
     this.delivering.add(entry.id)
     try {
       const to = targetOf(entry)
-      const accountKey =
-        to.name === ctx.account.textId ? ctx.account.publicKey : await ctx.contacts.key(to.name)
-      // The device's key, while its account lists it active: a revoked one gets nothing.
-      const publicKey = accountKey && ctx.devices.keyOf(to.name, to.deviceId, accountKey)
+      // A revoked device gets nothing.
+      const publicKey = await this.deviceKey(to)
       if (!publicKey) {
         await this.drop(entry.id)
         return false
@@ -509,7 +604,9 @@ export class Outbox {
         : [{ type: 'sealed', sealed: sealed! }, envelopeIdOf(mailboxKeyFor(publicKey), sealed!)]
       if (await ctx.direct.sendAwaitingStored(publicKey, encodeDirectFrame(frame), ackId, signal)) {
         ctx.faults.afterDeliver?.()
-        await this.delivered(entry, 'delivered', 'direct', message)
+        await (fanOut
+          ? fanOut.take(entry, 'delivered', 'direct')
+          : this.delivered(entry, 'delivered', 'direct', message))
         return true
       }
       const dht = ctx.network.dht
@@ -517,18 +614,8 @@ export class Outbox {
         signal?.throwIfAborted()
         if (!sealed) {
           // Sealed once and saved before the first put: every attempt puts the same envelope.
-          const bytes = sealMessage(
-            publicKey,
-            {
-              senderPublicKey: ctx.identity.publicKey,
-              senderDeviceId: ctx.session.address.deviceId,
-              senderAccountKey: ctx.account.publicKey,
-              type: ciphertext!.type,
-              ciphertext: ciphertext!.body,
-            },
-            ctx.keys,
-          )
-          await ctx.repository.transaction((w) => w.setOutboxSealed(entry.id, bytes))
+          const bytes = this.seal(publicKey, ciphertext!)
+          await this.seals.add({ id: entry.id, sealed: bytes })
           entry.sealed = bytes
           sealed = bytes
         }
@@ -541,7 +628,9 @@ export class Outbox {
         )
         if (result.stored > 0) {
           ctx.faults.afterDeliver?.()
-          await this.delivered(entry, 'stored', 'mailbox', message)
+          await (fanOut
+            ? fanOut.take(entry, 'stored', 'mailbox')
+            : this.delivered(entry, 'stored', 'mailbox', message))
           return true
         }
       }
@@ -550,6 +639,30 @@ export class Outbox {
     } finally {
       this.delivering.delete(entry.id)
     }
+  }
+
+  /** A Signal message sealed to a device key for its mailbox. */
+  private seal(publicKey: Bytes, ciphertext: SignalCiphertext): Bytes {
+    const { ctx } = this
+    return sealMessage(
+      publicKey,
+      {
+        senderPublicKey: ctx.identity.publicKey,
+        senderDeviceId: ctx.session.address.deviceId,
+        senderAccountKey: ctx.account.publicKey,
+        type: ciphertext.type,
+        ciphertext: ciphertext.body,
+      },
+      ctx.keys,
+    )
+  }
+
+  /** The key of a device while its account lists it active; undefined for a revoked one. */
+  private async deviceKey(to: { name: ContactId; deviceId: number }): Promise<Bytes | undefined> {
+    const { ctx } = this
+    const accountKey =
+      to.name === ctx.account.textId ? ctx.account.publicKey : await ctx.contacts.key(to.name)
+    return accountKey && ctx.devices.keyOf(to.name, to.deviceId, accountKey)
   }
 
   private async delivered(
@@ -583,33 +696,7 @@ export class Outbox {
     state: DeliveryState,
     route: MessageRoute,
   ): Promise<boolean> {
-    return new Promise<boolean>((resolve, reject) => {
-      let batch = this.acked
-      if (!batch) {
-        const taken: AckedEntry[] = []
-        this.acked = batch = taken
-        this.ctx.repository
-          .transaction(async (w) => {
-            // Acks that come after this point start the next batch.
-            if (this.acked === taken) this.acked = undefined
-            const changed: boolean[] = []
-            for (const a of taken) {
-              await w.deleteOutbox(a.entry.id)
-              changed.push(
-                a.entry.messageId
-                  ? await w.advanceState(a.entry.messageId, a.state, a.route)
-                  : false,
-              )
-            }
-            return changed
-          })
-          .then(
-            (changed) => taken.forEach((a, i) => a.resolve(changed[i]!)),
-            (error: unknown) => taken.forEach((a) => a.reject(error)),
-          )
-      }
-      batch.push({ entry, state, route, resolve, reject })
-    })
+    return this.acks.add({ entry, state, route })
   }
 
   /** The entry waits for its next try, later each time (the shared backoff). */
