@@ -453,13 +453,31 @@ export async function benchGroup() {
   console.log(
     `  for information: ${MEMBERS} mailbox puts alone (DHT client), ${fmt(puts, 1)} sets/cpu-s: ${(putShare * 100).toFixed(0)} % of a group send's CPU time`,
   )
+  // The ceiling seals but stores nothing; every SDK send also puts its 50 copies on their
+  // replicas (TESTNET_NODES each). Two views of the same rounds, for information:
+  // - the same work: the ceiling plus the puts alone (CPU seconds added) against a group send;
+  // - the SDK's own work: a group send (or pairwise set) less the puts alone, against the
+  //   ceiling (and against each other).
+  const seconds = (rate) => 1 / rate
+  const sameWork = median(
+    rounds.map((r) => (seconds(r.ceiling.cpu) + seconds(r.puts.cpu)) / seconds(r.group.cpu)),
+  )
+  const own = (r, name) => seconds(r[name].cpu) - seconds(r.puts.cpu)
+  const ownToCeiling = median(rounds.map((r) => seconds(r.ceiling.cpu) / own(r, 'group')))
+  const ownToPairwise = median(rounds.map((r) => own(r, 'pairwise') / own(r, 'group')))
+  console.log(
+    `  for information: group send vs ceiling + the same ${MEMBERS} puts alone (the same work): ratio ${sameWork.toFixed(3)}`,
+  )
+  console.log(
+    `  for information: less the puts (the SDK's own work): group send vs ceiling ${ownToCeiling.toFixed(3)}, group send vs pairwise set ${ownToPairwise.toFixed(2)}`,
+  )
   const wallPairwise = median(rounds.map((r) => r.pairwise.wall))
   report(
     '  wall clock: group send vs pairwise sets',
     wallPairwise * median(rounds.map((r) => r.group.wall / r.pairwise.wall)),
     wallPairwise,
   )
-  return { ceiling, toCeiling, toPairwise, puts }
+  return { ceiling, toCeiling, toPairwise, puts, sameWork, ownToCeiling, ownToPairwise }
 }
 
 /**
