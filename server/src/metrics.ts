@@ -47,6 +47,7 @@ export class ServerMetrics {
   readonly livePeers: Gauge
   readonly httpRequestDuration: Histogram<'method' | 'route' | 'status'>
   readonly storageQueryDuration: Histogram<'storage' | 'operation'>
+  readonly storageFaults: Counter<'event'>
   private livePeerSource: (() => Promise<number>) | undefined
 
   constructor(options: ServerMetricsOptions = {}) {
@@ -88,6 +89,13 @@ export class ServerMetrics {
       buckets: STORAGE_BUCKETS_S,
       registers,
     })
+    this.storageFaults = new Counter({
+      name: `${METRIC_PREFIX}storage_faults_total`,
+      help: 'Storage faults (lost connection, full or failing disk): answered "unavailable" (fault), or a query sent again on a fresh connection (retried, retry_failed).',
+      labelNames: ['event'],
+      registers,
+    })
+    for (const event of ['fault', 'retried', 'retry_failed']) this.storageFaults.inc({ event }, 0)
     if (options.defaultMetrics ?? true) {
       collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX })
       // Gauges named *_total fail `promtool check metrics`; the unsuffixed ones (by type) stay.
@@ -114,6 +122,11 @@ export class ServerMetrics {
   /** The storage's `onQuery` hook (bound, so it can be passed as is). */
   readonly observeStorageQuery = (seconds: number, storage: string, operation: string): void => {
     this.storageQueryDuration.observe({ storage, operation }, seconds)
+  }
+
+  /** The storage's `onFault` hook (bound, so it can be passed as is). */
+  readonly countStorageFault = (event: string): void => {
+    this.storageFaults.inc({ event })
   }
 
   /** The Prometheus text exposition. */

@@ -82,6 +82,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     dataDir: config.dataDir,
     logger,
     onQuery: metrics.observeStorageQuery,
+    onFault: metrics.countStorageFault,
   })
   let app: FastifyInstance | undefined
   let dht: SuperNodeDht | undefined

@@ -1,18 +1,13 @@
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
-import {
-  type CompiledQuery,
-  type Dialect,
-  Kysely,
-  type LogEvent,
-  PostgresDialect,
-  sql,
-} from 'kysely'
+import { CompiledQuery, type Dialect, Kysely, type LogEvent, PostgresDialect } from 'kysely'
+import { UnavailableError } from '@passage/sdk'
 import pg from 'pg'
 import { migrateToLatest } from './migrate.js'
 import { PGliteDialect } from './pglite-dialect.js'
 import type { Database } from './schema.js'
+import { StorageHealth, storageError, withStorageFaults } from './storage-faults.js'
 
 export type { Database } from './schema.js'
 
@@ -52,7 +47,16 @@ export interface OpenDatabaseOptions {
    */
   onQuery?:
     ((durationSeconds: number, kind: DatabaseKind, operation: QueryOperation) => void) | undefined
+  /**
+   * Called for every storage fault a caller saw (a lost connection, a full or failing disk),
+   * after it was turned into `UnavailableError`, and for every retry of a query that lost its
+   * connection, for the storage fault counters.
+   */
+  onFault?: ((event: StorageFaultEvent) => void) | undefined
 }
+
+/** A storage fault as counted: `fault` reached a caller, `retried`/`retry_failed` a resend. */
+export type StorageFaultEvent = 'fault' | 'retried' | 'retry_failed'
 
 /** An open, migrated database. */
 export interface OpenedDatabase {
@@ -60,7 +64,10 @@ export interface OpenedDatabase {
   kind: DatabaseKind
   /** Closes the pool or the embedded database; waits for running queries. Idempotent. */
   close(): Promise<void>
-  /** Resolves when the storage answers a trivial query; rejects otherwise (for `/readyz`). */
+  /**
+   * Resolves when the storage takes a real write (a committed upsert of one row); rejects
+   * with the reason otherwise (for `/readyz`): reading alone passes on a full disk.
+   */
   ping(): Promise<void>
 }
 
@@ -87,7 +94,10 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Opened
   const unlock = await lockDataFolder(folder)
   try {
     const pglite = await PGlite.create(folder)
-    const opened = await openDatabaseWithDialect(new PGliteDialect({ pglite }), 'pglite', options)
+    const opened = await openDatabaseWithDialect(new PGliteDialect({ pglite }), 'pglite', {
+      ...options,
+      diskProbe: () => probeDiskRoom(`${folder}.probe`),
+    })
     let closing: Promise<void> | undefined
     const close = async () => {
       await opened.close()
@@ -107,11 +117,24 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Opened
 export async function openDatabaseWithDialect(
   dialect: Dialect,
   kind: DatabaseKind,
-  options: Pick<OpenDatabaseOptions, 'logger' | 'onQuery'> = {},
+  options: Pick<OpenDatabaseOptions, 'logger' | 'onQuery' | 'onFault'> & {
+    /** Rejects when the disk under the data has no room (embedded PGlite's folder). */
+    diskProbe?: () => Promise<void>
+  } = {},
 ): Promise<OpenedDatabase> {
-  const onQuery = options.onQuery
+  const { onQuery, onFault, logger, diskProbe } = options
+  const health = new StorageHealth()
   const db = new Kysely<Database>({
-    dialect,
+    dialect: withStorageFaults(dialect, {
+      retryLostConnections: kind === 'postgres',
+      health,
+      ignoreWrite: (text) => text === PROBE_SQL,
+      onFault: (error) => {
+        onFault?.('fault')
+        logger?.error({ err: error, storage: kind }, 'storage fault: answering "unavailable"')
+      },
+      onRetry: (ok) => onFault?.(ok ? 'retried' : 'retry_failed'),
+    }),
     ...(onQuery && {
       log: (event: LogEvent) =>
         onQuery(event.queryDurationMillis / 1000, kind, queryOperation(event.query)),
@@ -122,7 +145,9 @@ export async function openDatabaseWithDialect(
     options.logger?.info({ storage: kind, applied }, 'storage ready')
   } catch (error) {
     await db.destroy()
-    throw error
+    // Opening is not serving: the caller gets the driver's own error (ECONNREFUSED, a bad
+    // password), not "try again shortly".
+    throw error instanceof UnavailableError && error.cause !== undefined ? error.cause : error
   }
   let closing: Promise<void> | undefined
   return {
@@ -130,8 +155,42 @@ export async function openDatabaseWithDialect(
     kind,
     close: () => (closing ??= db.destroy()),
     ping: async () => {
-      await sql`select 1`.execute(db)
+      await db.executeQuery(CompiledQuery.raw(PROBE_SQL, [Date.now()]))
+      if (diskProbe) {
+        try {
+          await diskProbe()
+        } catch (error) {
+          throw storageError(error)
+        }
+      }
+      const failing = health.failing()
+      if (failing !== undefined) {
+        throw new UnavailableError(`storage unavailable (${failing}); try again shortly`)
+      }
     },
+  }
+}
+
+/** Readiness's own write: one row, upserted (its success alone does not clear a fault). */
+const PROBE_SQL = `insert into storage_probe (id, written_at) values (1, $1)
+  on conflict (id) do update set written_at = excluded.written_at`
+
+/** Room a disk must have for readiness: a WAL page and a few data pages. */
+const DISK_PROBE_BYTES = 64 * 1024
+
+/**
+ * Writes, syncs and removes {@link DISK_PROBE_BYTES} beside the data: rejects (ENOSPC, EIO,
+ * EROFS) when the file system could not take the next writes. Postgres reuses the space of an
+ * existing page and preallocates its WAL, so a full disk only shows when a table must grow.
+ */
+async function probeDiskRoom(path: string): Promise<void> {
+  const file = await open(path, 'w')
+  try {
+    await file.write(Buffer.alloc(DISK_PROBE_BYTES))
+    await file.sync()
+  } finally {
+    await file.close()
+    await rm(path, { force: true })
   }
 }
 
@@ -150,8 +209,15 @@ function postgresDialect(connectionString: string, logger: DatabaseLogger | unde
           : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
     },
   })
-  // An idle client losing its server must not crash the process; the next query fails instead.
+  // A client losing its server must not crash the process. The pool listens on idle clients
+  // only; a client in use (a query running when an operator's pg_terminate_backend or a
+  // network cut hits) emits 'error' too, so every client gets a listener of its own. The
+  // query then fails (as "unavailable", sent again once on a fresh connection) and the pool
+  // drops the broken client when it comes back.
   pool.on('error', (error) => logger?.error({ err: error }, 'storage connection lost'))
+  pool.on('connect', (client) => {
+    client.on('error', (error) => logger?.error({ err: error }, 'storage connection lost'))
+  })
   return new PostgresDialect({ pool })
 }
 

@@ -14,6 +14,14 @@ export interface Database {
   mailbox_source_bytes: MailboxSourceBytesTable
   dht_records: DhtRecordsTable
   dht_contacts: DhtContactsTable
+  storage_probe: StorageProbeTable
+}
+
+/** The one row readiness writes (id 1), so that ready means a committed write. */
+export interface StorageProbeTable {
+  id: number
+  /** Wall-clock milliseconds of the last readiness write. */
+  written_at: number
 }
 
 /** One row per node ID: its latest announce. */

@@ -4,6 +4,7 @@ import * as m0002 from './0002-dht-mailboxes-records-contacts.js'
 import * as m0003 from './0003-mailbox-short-critical-sections.js'
 import * as m0004 from './0004-mailbox-store-envelopes-batch.js'
 import * as m0005 from './0005-mailbox-delete-envelopes-batch.js'
+import * as m0006 from './0006-storage-probe.js'
 
 /**
  * Every migration, in order, one file each: plain SQL that runs unchanged on Postgres 15+ and
@@ -16,4 +17,5 @@ export const migrations: Record<string, Migration> = {
   '0003_mailbox_short_critical_sections': m0003,
   '0004_mailbox_store_envelopes_batch': m0004,
   '0005_mailbox_delete_envelopes_batch': m0005,
+  '0006_storage_probe': m0006,
 }
