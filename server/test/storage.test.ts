@@ -9,7 +9,8 @@ import {
   nodeIdToHex,
 } from '@passage/sdk'
 import { libsignalKeys } from '@passage/sdk/node'
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
 import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -408,18 +409,45 @@ t.test('an embedded data folder is opened by one server at a time', async (t) =>
   const gone = spawnSync(process.execPath, ['-e', '']).pid
   writeFileSync(lockPath, `${gone}\n`)
   const database = await storage.open()
-  t.equal(readFileSync(lockPath, 'utf8').trim(), String(process.pid), 'stale lock taken over')
+  const [pid, started] = readFileSync(lockPath, 'utf8').trim().split(' ')
+  t.equal(pid, String(process.pid), 'stale lock taken over')
+  t.equal(started, startTime(process.pid), 'with our start time (a reused PID tells apart)')
   await t.rejects(openDatabase(storage.options), /in use \(by process \d+\)/, 'same process')
   await database.close()
   t.notOk(existsSync(lockPath), 'close releases the lock')
-  // A lock held by a live process is respected.
-  writeFileSync(lockPath, `${process.ppid}\n`)
+  // A lock held by a live process is respected: the PID runs and is the process that wrote it.
+  const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'])
+  t.teardown(() => holder.kill())
+  await once(holder, 'spawn')
+  writeFileSync(lockPath, `${holder.pid} ${startTime(holder.pid!)}\n`)
   await t.rejects(
     openDatabase(storage.options),
-    new RegExp(`in use \\(by process ${process.ppid}\\)`),
+    new RegExp(`in use \\(by process ${holder.pid}\\)`),
     'another live process',
   )
+  // The same PID with another start time: the PID was reused by another process; taken over.
+  writeFileSync(lockPath, `${holder.pid} 1\n`)
+  const reused = await storage.open()
+  t.equal(readFileSync(lockPath, 'utf8').split(' ')[0], String(process.pid), 'reused PID')
+  await reused.close()
+  // A lock of an earlier version (PID only) naming a live process that is not Node.js.
+  const sleeper = spawn('sleep', ['60'])
+  t.teardown(() => sleeper.kill())
+  await once(sleeper, 'spawn')
+  writeFileSync(lockPath, `${sleeper.pid}\n`)
+  const taken = await storage.open()
+  t.equal(readFileSync(lockPath, 'utf8').split(' ')[0], String(process.pid), 'not a server')
+  await taken.close()
+  // …and naming a live Node.js process: respected, as before.
+  writeFileSync(lockPath, `${holder.pid}\n`)
+  await t.rejects(openDatabase(storage.options), /in use/, 'an old lock of a live Node.js')
 })
+
+/** Field 22 of /proc/<pid>/stat: when the process started. */
+function startTime(pid: number): string {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!
+}
 
 function pgliteBackend() {
   const backend = backends.find((b) => b.name === 'pglite')
