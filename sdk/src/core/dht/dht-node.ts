@@ -39,7 +39,7 @@ import { proofInput, proofMac } from './keys.js'
 import { wireErrorCode } from './wire-errors.js'
 import { RecordClient, type RecordClientContext } from './record-client.js'
 import { MemoryRecordStore, type RecordStore } from './record-store.js'
-import { ReplayCache } from './replay-cache.js'
+import { MAX_REPLAY_ENTRIES, ReplayCache } from './replay-cache.js'
 import { K, RoutingTable } from './routing-table.js'
 import { ProofCache } from './rpc/proof-cache.js'
 import { RateLimiter, type RateLimit } from './rpc/rate-limiter.js'
@@ -187,7 +187,7 @@ export class DhtNode {
       quota,
       verifier: this.identity.keys,
       assembler: new FragmentAssembler(),
-      replay: new ReplayCache(),
+      replay: new ReplayCache(MAX_REPLAY_ENTRIES, clock.now()),
       tokens: this.tokens,
       request: (to, body, opts) => this.rpc.request(to, body, opts),
       lookup: (target) => this.lookup(target),

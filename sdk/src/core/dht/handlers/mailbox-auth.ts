@@ -9,7 +9,8 @@ export const MAILBOX_AUTH_SKEW_MS = 60_000
 
 /**
  * Checks an owner's signature on a get or delete: fresh (±60 s), addressed to this node,
- * by the key the mailbox is derived from, and never seen before. Returns the mailbox key.
+ * by the key the mailbox is derived from, and never seen before (signed after this node
+ * started: its memory of nonces does not survive a restart). Returns the mailbox key.
  */
 export function verifyMailboxAuth(
   ctx: HandlerContext,
@@ -20,10 +21,11 @@ export function verifyMailboxAuth(
   if (Math.abs(now - auth.timestamp) > MAILBOX_AUTH_SKEW_MS) throw new ClockSkewError()
   const input = mailboxAuthInput(ctx.id, auth.timestamp, auth.nonce, request)
   if (!ctx.verifier.verify(auth.ownerKey, input, auth.signature)) throw new BadSignatureError()
-  ctx.replay.check(
+  ctx.replay.checkSigned(
     `${toHex(auth.ownerKey)}/${toHex(auth.nonce)}`,
+    auth.timestamp,
     now,
-    auth.timestamp + MAILBOX_AUTH_SKEW_MS + 1,
+    MAILBOX_AUTH_SKEW_MS,
   )
   return mailboxKeyFor(auth.ownerKey)
 }
