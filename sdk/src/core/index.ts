@@ -155,6 +155,13 @@ export {
   type FetchedEnvelope,
 } from './dht/dht-node.js'
 export { type RecordStore, MemoryRecordStore } from './dht/record-store.js'
+export {
+  DHT_RECORD_RULES,
+  RECORD_FUTURE_SKEW_MS,
+  checkDhtRecord,
+  isFreshRecord,
+  type DhtRecordRule,
+} from './dht/record-rules.js'
 export type {
   DatagramSocket,
   DatagramSource,

@@ -5,16 +5,39 @@ import {
   RecordType,
   ReplayError,
   DhtNode,
+  encodePreKeyBundlePayload,
   signRecord,
   systemTimers,
   utf8,
+  type Bytes,
   type DropReason,
   type Timers,
 } from '@passage/sdk'
 import { libsignalKeys, bindUdpSocket } from '@passage/sdk/node'
 import { createTestnet } from '@passage/sdk/testing'
 
+/** A pre-key bundle payload of a sound layout (random keys: the DHT checks the layout only). */
+function bundlePayload(registrationId: number) {
+  const key = () => {
+    const k = crypto.getRandomValues(new Uint8Array(33)) as Bytes
+    k[0] = 0x05
+    return k
+  }
+  return encodePreKeyBundlePayload({
+    deviceId: 1,
+    registrationId,
+    signedPreKeyId: 1,
+    signedPreKey: key(),
+    signedPreKeySignature: new Uint8Array(64) as Bytes,
+    kyberPreKeyId: 1,
+    kyberPreKeyHash: new Uint8Array(32) as Bytes,
+    kyberPreKeySignature: new Uint8Array(64) as Bytes,
+    oneTimePreKeys: [],
+  })
+}
+
 t.test('signed records: put on the k closest, newest seq wins, stale seq refused', async (t) => {
+  const bundleV1 = bundlePayload(1)
   const clock = new ManualClock()
   const net = await createTestnet(30, { clock })
   t.teardown(() => net.destroy())
@@ -23,19 +46,19 @@ t.test('signed records: put on the k closest, newest seq wins, stale seq refused
     type: RecordType.preKeyBundle,
     seq: 1,
     timestamp: clock.now(),
-    payload: utf8('bundle v1'),
+    payload: bundleV1,
   })
   const put1 = await net.nodes[2]!.putRecord(v1)
   t.equal(put1.stored, 20)
   const got1 = await net.nodes[17]!.getRecord(alice.publicKey, RecordType.preKeyBundle)
   t.equal(got1?.seq, 1)
-  t.same(got1?.payload, utf8('bundle v1'))
+  t.same(got1?.payload, bundleV1)
   t.equal(await net.nodes[17]!.getRecord(alice.publicKey, RecordType.deviceList), undefined)
   const v2 = signRecord(alice, {
     type: RecordType.preKeyBundle,
     seq: 2,
     timestamp: clock.now(),
-    payload: utf8('bundle v2'),
+    payload: bundlePayload(2),
   })
   t.equal((await net.nodes[5]!.putRecord(v2)).stored, 20)
   t.equal((await net.nodes[9]!.getRecord(alice.publicKey, RecordType.preKeyBundle))?.seq, 2)

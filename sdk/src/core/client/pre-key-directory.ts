@@ -2,21 +2,16 @@ import type { DhtNode } from '../dht/dht-node.js'
 import { NotFoundError } from '../errors.js'
 import { RecordType, signRecord, type SignedRecord } from '../records/signed-record.js'
 import {
+  KYBER_FIRST_PART_BYTES,
   KYBER_PUBLIC_KEY_BYTES,
+  KyberKeyPartRecordType,
   verifyPreKeyBundle,
   type PreKeyBundle,
 } from '../signal/pre-key-bundle.js'
 import type { SignalSession } from '../signal/signal-session.js'
 import { concatBytes, toBytes, type Bytes } from '../wire/bytes.js'
 
-/**
- * Record types of the two halves of the Kyber public key that a pre-key bundle commits to
- * (the 1569-byte key exceeds the 1024-byte record payload). Each half is a signed record of
- * the same identity; the bundle's `kyberPreKeyHash` proves the joined key.
- */
-export const KyberKeyPartRecordType = { first: 16, second: 17 } as const
-/** Bytes of the first half; the second holds the rest (1569 − 785 = 784). */
-export const KYBER_FIRST_PART_BYTES = 785
+export { KYBER_FIRST_PART_BYTES, KyberKeyPartRecordType } from '../signal/pre-key-bundle.js'
 /** Publish fresh one-time pre-keys when fewer than this many are left unused. */
 export const LOW_ONE_TIME_PRE_KEYS = 20 // a bundle carries 16; keep a spare bundle's worth
 /** One-time pre-keys made per replenishment. */

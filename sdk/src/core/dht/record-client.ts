@@ -1,4 +1,5 @@
 import type { Verifier } from '../crypto/key-provider.js'
+import type { Clock } from '../runtime/clock.js'
 import { PassageError, RemoteError } from '../errors.js'
 import type { NodeId } from '../identity/node-id.js'
 import {
@@ -11,6 +12,7 @@ import { equalBytes } from '../wire/bytes.js'
 import { selfIsReplica, type LookupResult } from './lookup.js'
 import { type DhtMessage, type MessageBody, type NodeAddress } from './messages.js'
 import { recordKeyFor } from './keys.js'
+import { checkDhtRecord } from './record-rules.js'
 import type { RecordStore } from './record-store.js'
 import type { RequestOptions } from './rpc/rpc-engine.js'
 
@@ -21,6 +23,8 @@ export interface RecordClientContext {
   readonly k: number
   /** Checks records' signatures. */
   readonly verifier: Verifier
+  /** Records' ages (wall clock). */
+  readonly clock: Clock
   /** This node's own store, used when it is a replica itself. */
   readonly recordStore: RecordStore
   request(to: NodeAddress, body: MessageBody, opts?: RequestOptions): Promise<DhtMessage>
@@ -42,6 +46,7 @@ export class RecordClient {
   /** Stores a signed record on the k closest nodes to its key. Resolves with how many stored it. */
   async putRecord(record: SignedRecord): Promise<{ stored: number; errors: PassageError[] }> {
     verifyRecord(record, this.ctx.verifier)
+    checkDhtRecord(record, this.ctx.clock.now())
     const key = recordKeyFor(record.publicKey, record.type)
     let { closest } = await this.ctx.lookup(key)
     const bytes = encodeSignedRecord(record)
@@ -77,7 +82,9 @@ export class RecordClient {
   async getRecord(publicKey: Uint8Array, type: number): Promise<SignedRecord | undefined> {
     const key = recordKeyFor(publicKey, type)
     const { closest } = await this.ctx.lookup(key)
-    let best = await this.ctx.recordStore.get(key)
+    const now = this.ctx.clock.now()
+    const own = await this.ctx.recordStore.get(key)
+    let best = own && isDhtRecord(own, now) ? own : undefined
     await Promise.all(
       closest.map(async (node) => {
         try {
@@ -90,6 +97,7 @@ export class RecordClient {
           const record = decodeSignedRecord(reply.record)
           verifyRecord(record, this.ctx.verifier)
           if (!equalBytes(record.publicKey, publicKey) || record.type !== type) return
+          checkDhtRecord(record, now) // a lying node's stale or garbled record is not taken
           if (!best || record.seq > best.seq) best = record
         } catch {
           // A failing or lying node does not stop the others.
@@ -97,5 +105,15 @@ export class RecordClient {
       }),
     )
     return best
+  }
+}
+
+/** True when `record` is one the DHT stores at `now` (see {@link checkDhtRecord}). */
+function isDhtRecord(record: SignedRecord, now: number): boolean {
+  try {
+    checkDhtRecord(record, now)
+    return true
+  } catch {
+    return false
   }
 }

@@ -15,6 +15,14 @@ import { checkDeviceId, signalAddressOfKey } from './signal-address.js'
 
 /** Serialized Kyber1024 public key: type byte 0x08 then 1568 bytes (libsignal's only KEM). */
 export const KYBER_PUBLIC_KEY_BYTES = 1569
+/**
+ * Record types of the two halves of the Kyber public key that a pre-key bundle commits to
+ * (the 1569-byte key exceeds the 1024-byte record payload). Each half is a signed record of
+ * the same identity; the bundle's `kyberPreKeyHash` proves the joined key.
+ */
+export const KyberKeyPartRecordType = { first: 16, second: 17 } as const
+/** Bytes of the first half; the second holds the rest (1569 − 785 = 784). */
+export const KYBER_FIRST_PART_BYTES = 785
 /** SHA-256 of the Kyber public key: what the signed record carries in its place. */
 export const KYBER_HASH_BYTES = 32
 /** One-time pre-keys in one bundle record: 16 × 37 B keeps the payload at 799 of 1024 bytes. */
