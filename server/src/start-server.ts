@@ -7,6 +7,7 @@ import type { Endpoint, ServerConfig } from './config.js'
 import type { AnnounceStore } from './db/announce-store.js'
 import { openDatabase, type DatabaseKind, type OpenedDatabase } from './db/database.js'
 import { loadOrCreateNodeIdentity } from './db/node-identity-store.js'
+import { type DhtIdentity, loadOrCreateDhtIdentity } from './dht/dht-identity.js'
 import { PostgresAnnounceStore } from './db/postgres-announce-store.js'
 import { DEFAULT_DHT_PORT } from './dht/default-dht-port.js'
 import { SuperNodeDht, type SuperNodeDhtOptions } from './dht/super-node-dht.js'
@@ -86,6 +87,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   })
   let app: FastifyInstance | undefined
   let dht: SuperNodeDht | undefined
+  let dhtKey: DhtIdentity | undefined
   try {
     const identity = await loadOrCreateNodeIdentity(database.db, clock)
     const store = new PostgresAnnounceStore(database.db, { clock })
@@ -93,10 +95,12 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       options.dht !== false && (config.dhtPort !== undefined || options.dht !== undefined)
     if (dhtOn) {
       const tuning = options.dht || {}
+      // The DHT node's own key (per process); the stored identity signs HTTP answers.
+      dhtKey = await loadOrCreateDhtIdentity(config.dataDir)
       dht = await SuperNodeDht.start({
         ...tuning,
         db: database.db,
-        identity,
+        identity: dhtKey.identity,
         host: config.httpHost,
         port: config.dhtPort ?? DEFAULT_DHT_PORT,
         bootstrap: config.bootstrap,
@@ -134,7 +138,13 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const port = typeof address === 'object' && address ? address.port : config.httpPort
     sweeper.start()
     logger?.info(
-      { url, storage: database.kind, id: identity.textId, dht: dht?.endpoint() ?? null },
+      {
+        url,
+        storage: database.kind,
+        id: identity.textId,
+        dht: dht?.endpoint() ?? null,
+        dhtId: dht?.node.identity.textId ?? null,
+      },
       `passage-server listening on ${url} (storage: ${database.kind}, id: ${identity.textId})`,
     )
     const runningApp = app
@@ -158,6 +168,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
             await dht?.close().catch((error: unknown) => {
               logger?.warn({ err: error }, 'closing the dht node failed')
             })
+            await dhtKey?.release()
             await database.close()
           }
         })()),
@@ -165,6 +176,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   } catch (error) {
     await app?.close()
     await dht?.close().catch(() => undefined)
+    await dhtKey?.release()
     await database.close()
     throw error
   }

@@ -61,7 +61,11 @@ for (const backend of backends) {
     const info = await getJson(`${server.url}/v1/info`)
     t.same(info.body.dht, { host: '127.0.0.1', port: dht.node.address().port })
     t.not(dht.node.address().port, 0, 'a real port was picked')
-    t.equal(toHex(dht.node.id), toHex(server.identity.id), 'one identity for HTTP and DHT')
+    t.not(
+      toHex(dht.node.id),
+      toHex(server.identity.id),
+      "the DHT node has a key of this process's own (the stored identity signs HTTP answers)",
+    )
 
     // A client node (a phone) puts an envelope for Bob: the super-node is one of the replicas.
     const bob = Identity.generate(libsignalKeys)

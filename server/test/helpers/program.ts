@@ -28,6 +28,8 @@ export interface StartLine {
   storage: string
   id: string
   dht?: { host: string; port: number }
+  /** The DHT node's ID (its own key, per process). */
+  dhtId?: string
 }
 
 export interface Program {
