@@ -43,6 +43,20 @@ t.test('identity vectors: public key, ID, text ID, URI', async (t) => {
   t.same(parseContactUri(textVector('alice.uri')).publicKey, alice.publicKey)
 })
 
+t.test(
+  'URI values are percent-encoded, a space as %20; a + written earlier still reads',
+  async (t) => {
+    const name = 'Alice Liddell & Co. 🐇'
+    const uri = textVector('alice.uriEncodedName')
+    t.equal(encodeContactUri({ publicKey: alice.publicKey, name }), uri)
+    t.equal(parseContactUri(uri).name, name)
+    const query = uri.slice(uri.indexOf('?') + 1)
+    t.equal(new URLSearchParams(query).get('name'), name, 'a form decoder reads it')
+    t.equal(decodeURIComponent(query.split('&name=')[1]!), name, 'a URI decoder reads it')
+    t.equal(parseContactUri(uri.replace(/%20/g, '+')).name, name, 'as earlier versions wrote it')
+  },
+)
+
 t.test('announce vectors: payload, body, signing input, signature, JSON', async (t) => {
   const addresses = [
     { transport: 'tcp' as const, host: '203.0.113.7', port: 7400 },

@@ -20,6 +20,27 @@ export function readProtocolDoc(): Map<string, { kind: string; content: string }
   return found
 }
 
+/**
+ * The text of one section of docs/PROTOCOL.md: from its heading line (exactly `heading`, e.g.
+ * `### Mailboxes`) to the next heading of the same or a higher level.
+ */
+export function readProtocolSection(heading: string): string {
+  const text = readFileSync(DOC, 'utf8')
+  const start = text.split('\n').indexOf(heading)
+  if (start < 0) throw new Error(`docs/PROTOCOL.md has no heading "${heading}"`)
+  const level = heading.indexOf(' ')
+  const lines = text.split('\n').slice(start + 1)
+  const end = lines.findIndex((l) => /^#+ /.test(l) && l.indexOf(' ') <= level)
+  return lines.slice(0, end < 0 ? undefined : end).join('\n')
+}
+
+/** Every heading of docs/PROTOCOL.md, in order (with its `#` marks). */
+export function protocolHeadings(): string[] {
+  return readFileSync(DOC, 'utf8')
+    .split('\n')
+    .filter((l) => /^#{1,6} /.test(l))
+}
+
 const doc = readProtocolDoc()
 
 function entry(name: string, kind: string): string {

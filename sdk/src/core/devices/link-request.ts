@@ -10,7 +10,7 @@ import {
   utf8,
   type Bytes,
 } from '../wire/bytes.js'
-import { formDecode, formEncode } from '../wire/form.js'
+import { formDecode, percentEncode } from '../wire/form.js'
 
 /** The scheme of a link request, the content of the QR code a new device shows. */
 export const LINK_URI_SCHEME = 'passage-link:'
@@ -35,16 +35,16 @@ export interface LinkRequestCard {
 
 /**
  * `passage-link:<text ID of the device key>?key=<device key>&eph=<one-time key>[&addr=<host:port,…>][&name=<name>]`
- * (keys base64url, values form-encoded): what `passage init --link` shows as a QR code.
+ * (keys base64url, values percent-encoded): what `passage init --link` shows as a QR code.
  */
 export function encodeLinkUri(card: Omit<LinkRequestCard, 'deviceId'>): string {
   const parts = [
-    `key=${formEncode(toBase64Url(card.deviceKey))}`,
-    `eph=${formEncode(toBase64Url(card.ephemeralKey))}`,
+    `key=${percentEncode(toBase64Url(card.deviceKey))}`,
+    `eph=${percentEncode(toBase64Url(card.ephemeralKey))}`,
   ]
   if (card.addresses.length > 0) {
     parts.push(
-      `addr=${formEncode(
+      `addr=${percentEncode(
         card.addresses
           .slice(0, MAX_LINK_ADDRESSES)
           .map((a) => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`))
@@ -52,7 +52,7 @@ export function encodeLinkUri(card: Omit<LinkRequestCard, 'deviceId'>): string {
       )}`,
     )
   }
-  if (card.name) parts.push(`name=${formEncode(card.name)}`)
+  if (card.name) parts.push(`name=${percentEncode(card.name)}`)
   return `${LINK_URI_SCHEME}${encodeTextId(nodeIdFromPublicKey(card.deviceKey))}?${parts.join('&')}`
 }
 

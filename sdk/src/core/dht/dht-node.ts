@@ -236,7 +236,20 @@ export class DhtNode {
     if (this.destroyed) return
     this.stats.received++
     const decoded = tryDecodeMessage(bytes, this.addresses)
-    if (!decoded.ok) return this.drop(decoded.reason)
+    if (!decoded.ok) {
+      if (!decoded.refused) return this.drop(decoded.reason)
+      // A sound request whose fields break a rule: answered, so its sender need not time out.
+      if (this.limiter && !this.limiter.allow(from.host)) return this.drop('rate-limited')
+      const refused = decoded.refused
+      const started = this.metrics.onRequestHandled ? this.timers.now() : 0
+      return this.replyError(
+        refused,
+        from,
+        this.proofs.idOf(refused.senderKey),
+        started,
+        decoded.error,
+      )
+    }
     const msg = decoded.message
     if (!REQUEST_KINDS.has(msg.type)) {
       const dropped = this.rpc.receive(msg, from)

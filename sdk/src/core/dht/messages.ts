@@ -3,7 +3,7 @@
 // Over 500 lines on purpose: every message's layout, encoder and decoder in one place, read
 // against the document side by side (what is derived from bytes is in keys.ts, error numbers
 // in wire-errors.ts, IP literals in ip-literal.ts).
-import { MalformedError } from '../errors.js'
+import { MalformedError, TooLargeError, type PassageError } from '../errors.js'
 import {
   NODE_ID_BYTES,
   PUBLIC_KEY_BYTES,
@@ -380,13 +380,30 @@ export function checkKey(key: Uint8Array, what: string): void {
 }
 
 function checkFragment(totalSize: number, index: number, count: number, length: number): void {
-  if (totalSize < 1 || totalSize > MAX_ENVELOPE_BYTES) {
-    throw new MalformedError(`an envelope is 1 to ${MAX_ENVELOPE_BYTES} bytes`)
+  const broken = fragmentRuleError(totalSize, index, count, length)
+  if (broken) throw broken
+}
+
+/**
+ * Why a fragment's fields break the envelope rules, or undefined: an envelope over 64 KiB is
+ * too large (wire error 12); an empty one, a wrong count, index or length are malformed (1).
+ */
+function fragmentRuleError(
+  totalSize: number,
+  index: number,
+  count: number,
+  length: number,
+): PassageError | undefined {
+  if (totalSize > MAX_ENVELOPE_BYTES) {
+    return new TooLargeError(`an envelope is at most ${MAX_ENVELOPE_BYTES} bytes`)
   }
-  if (count !== Math.ceil(totalSize / FRAGMENT_BYTES))
-    throw new MalformedError('bad fragment count')
-  if (index >= count) throw new MalformedError('fragment index out of range')
-  if (length !== fragmentLength(totalSize, index)) throw new MalformedError('bad fragment length')
+  if (totalSize < 1) return new MalformedError('an envelope is at least 1 byte')
+  if (count !== Math.ceil(totalSize / FRAGMENT_BYTES)) {
+    return new MalformedError('count must be ceil(totalSize / 1024)')
+  }
+  if (index >= count) return new MalformedError('fragment index out of range')
+  if (length !== fragmentLength(totalSize, index)) return new MalformedError('bad fragment length')
+  return undefined
 }
 
 /** Length of fragment `index` of an envelope of `totalSize` bytes. */
@@ -396,9 +413,24 @@ export function fragmentLength(totalSize: number, index: number): number {
 
 // ---- decoding ----
 
-/** Result of {@link tryDecodeMessage}: a message, or why the datagram is dropped. */
+/**
+ * Result of {@link tryDecodeMessage}: a message, or why the datagram is not one. `refused`: a
+ * request that is well-formed but breaks a rule of its fields (an envelope over 64 KiB, a
+ * fragment count that does not match its size…); it is answered with `error`, not dropped.
+ */
 export type DecodeResult =
-  { ok: true; message: DhtMessage } | { ok: false; reason: DropReason; error: MalformedError }
+  | { ok: true; message: DhtMessage }
+  | { ok: false; reason: DropReason; error: PassageError; refused?: DhtMessage }
+
+/** Thrown by {@link decodeMessage} for a well-formed request that breaks a rule of its fields. */
+class RefusedRequest extends Error {
+  constructor(
+    readonly request: DhtMessage,
+    readonly answer: PassageError,
+  ) {
+    super(answer.message)
+  }
+}
 
 /** Decodes untrusted bytes; never throws. `addresses`: as for {@link decodeMessage}. */
 export function tryDecodeMessage(bytes: Uint8Array, addresses?: AddressCache): DecodeResult {
@@ -412,8 +444,11 @@ export function tryDecodeMessage(bytes: Uint8Array, addresses?: AddressCache): D
     return { ok: false, reason: 'unknown-type', error: new MalformedError('unknown type') }
   }
   try {
-    return { ok: true, message: decodeMessage(bytes, addresses) }
+    return { ok: true, message: decodeLayout(bytes, addresses) }
   } catch (error) {
+    if (error instanceof RefusedRequest) {
+      return { ok: false, reason: 'malformed', error: error.answer, refused: error.request }
+    }
     const e = error instanceof MalformedError ? error : new MalformedError(String(error))
     return { ok: false, reason: 'malformed', error: e }
   }
@@ -422,10 +457,23 @@ export function tryDecodeMessage(bytes: Uint8Array, addresses?: AddressCache): D
 const KNOWN_TYPES: ReadonlySet<number> = new Set(Object.values(MessageType))
 
 /**
- * Decodes a datagram; throws {@link MalformedError} for anything but a well-formed message.
+ * Decodes a datagram; throws {@link MalformedError} for anything but a well-formed message
+ * ({@link TooLargeError} for a put of an envelope over 64 KiB).
  * `addresses`: a node's cache of formatted IPv4 addresses (optional; the message is the same).
  */
 export function decodeMessage(bytes: Uint8Array, addresses?: AddressCache): DhtMessage {
+  try {
+    return decodeLayout(bytes, addresses)
+  } catch (error) {
+    throw error instanceof RefusedRequest ? error.answer : error
+  }
+}
+
+/**
+ * {@link decodeMessage}, but a well-formed request whose fields break a rule throws a
+ * {@link RefusedRequest} carrying the request (to answer) and the error (the answer).
+ */
+function decodeLayout(bytes: Uint8Array, addresses: AddressCache | undefined): DhtMessage {
   if (bytes.byteLength > MAX_DATAGRAM_BYTES) throw new MalformedError('datagram over 1280 bytes')
   const r = new BinaryReader(bytes)
   if (r.u8('magic') !== DHT_MAGIC) throw new MalformedError('not a Passage DHT datagram')
@@ -442,7 +490,8 @@ export function decodeMessage(bytes: Uint8Array, addresses?: AddressCache): DhtM
   const proof =
     flags & Flag.hasProof ? r.fixed(mac ? PROOF_MAC_BYTES : SIGNATURE_BYTES, 'proof') : undefined
   const wantProof = (flags & Flag.wantProof) !== 0
-  const body = decodeBody(r, typeByte, addresses)
+  const broken: RuleBreach = { error: undefined }
+  const body = decodeBody(r, typeByte, addresses, broken)
   r.end('datagram')
   const isRequest = REQUEST_KINDS.has(body.type)
   if (isRequest && proof) throw new MalformedError('a request carries no proof')
@@ -455,13 +504,20 @@ export function decodeMessage(bytes: Uint8Array, addresses?: AddressCache): DhtM
   msg.wantProof = wantProof
   msg.proof = proof
   if (mac) msg.mac = true
+  if (broken.error) throw new RefusedRequest(msg, broken.error)
   return msg
+}
+
+/** The first rule a request's fields break (its layout being sound): it is answered, not dropped. */
+interface RuleBreach {
+  error: PassageError | undefined
 }
 
 function decodeBody(
   r: BinaryReader,
   typeByte: number,
   addresses: AddressCache | undefined,
+  broken: RuleBreach,
 ): MessageBody {
   switch (typeByte) {
     case MessageType.ping:
@@ -491,7 +547,7 @@ function decodeBody(
       const index = r.u16('index')
       const count = r.u16('count')
       const data = r.bytes16('data')
-      checkFragment(totalSize, index, count, data.byteLength)
+      broken.error = fragmentRuleError(totalSize, index, count, data.byteLength)
       return {
         type: 'mailbox-put',
         token,
@@ -512,7 +568,7 @@ function decodeBody(
     case MessageType.mailboxGet: {
       const auth = readAuth(r)
       const kindByte = r.u8('kind')
-      if (kindByte > 1) throw new MalformedError('unknown mailbox-get kind')
+      if (kindByte > 1) broken.error = new MalformedError('kind must be 0 (list) or 1 (read)')
       const envelopeId = r.fixed(ENVELOPE_ID_BYTES, 'envelopeId')
       const index = r.u16('index')
       return {
@@ -552,7 +608,9 @@ function decodeBody(
     case MessageType.mailboxDelete: {
       const auth = readAuth(r)
       const count = r.u8('count')
-      if (count === 0 || count > MAX_DELETE_IDS) throw new MalformedError('bad delete count')
+      if (count === 0 || count > MAX_DELETE_IDS) {
+        broken.error = new MalformedError(`a delete names 1 to ${MAX_DELETE_IDS} envelopes`)
+      }
       const ids: Bytes[] = []
       for (let i = 0; i < count; i++) ids.push(r.fixed(ENVELOPE_ID_BYTES, 'envelopeId'))
       return { type: 'mailbox-delete', auth, ids }

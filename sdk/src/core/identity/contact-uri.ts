@@ -1,6 +1,6 @@
 import { KeyMismatchError, MalformedError } from '../errors.js'
 import { fromBase64Url, toBase64Url, type Bytes } from '../wire/bytes.js'
-import { formDecode, formEncode } from '../wire/form.js'
+import { formDecode, percentEncode } from '../wire/form.js'
 import { nodeIdFromPublicKey, PUBLIC_KEY_BYTES, type NodeId } from './node-id.js'
 import { encodeTextId, parseTextId } from './text-id.js'
 
@@ -21,8 +21,8 @@ const SCHEME = 'passage:'
  */
 export function encodeContactUri(card: { publicKey: Uint8Array; name?: string }): string {
   const textId = encodeTextId(nodeIdFromPublicKey(card.publicKey))
-  const query = `key=${formEncode(toBase64Url(card.publicKey))}`
-  return `${SCHEME}${textId}?${card.name ? `${query}&name=${formEncode(card.name)}` : query}`
+  const query = `key=${percentEncode(toBase64Url(card.publicKey))}`
+  return `${SCHEME}${textId}?${card.name ? `${query}&name=${percentEncode(card.name)}` : query}`
 }
 
 /** Parses a `passage:` URI; throws {@link KeyMismatchError} when the key is not the ID's. */

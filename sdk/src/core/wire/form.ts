@@ -1,8 +1,11 @@
 import { host } from '../runtime/host.js'
 import { utf8 } from './bytes.js'
 
-// application/x-www-form-urlencoded, as the WHATWG URL standard serializes and parses it
-// (what `URLSearchParams` does), written out: the core does not assume the host has one.
+// Query values of `passage:` and `passage-link:` URIs (docs/PROTOCOL.md, "Contact URI").
+// Written percent-encoded, a space as `%20`: a URI decoder (`decodeURIComponent`) and a form
+// decoder (`URLSearchParams`) both read that back exactly, which `+` for a space is not.
+// Read as application/x-www-form-urlencoded, as the WHATWG URL standard parses it (`+` is a
+// space, as earlier versions wrote it), written out: the core does not assume the host has one.
 
 /** Bytes that stay as they are: `*-._`, digits and ASCII letters. */
 function unreserved(b: number): boolean {
@@ -17,12 +20,11 @@ function unreserved(b: number): boolean {
   )
 }
 
-/** One value, form-encoded: UTF-8, spaces as `+`, the rest percent-encoded (upper case). */
-export function formEncode(value: string): string {
+/** One value, percent-encoded: UTF-8, `*-._` and ASCII letters and digits kept, every other byte `%XX` (a space `%20`). */
+export function percentEncode(value: string): string {
   let out = ''
   for (const b of utf8(value)) {
     if (unreserved(b)) out += String.fromCharCode(b)
-    else if (b === 0x20) out += '+'
     else out += `%${b.toString(16).toUpperCase().padStart(2, '0')}`
   }
   return out
