@@ -44,6 +44,8 @@ export interface AppOptions {
   readinessChecks?: ReadinessCheck[]
   /** The DHT endpoint for `/v1/info`, read per request; default `config.dhtEndpoint`. */
   dhtEndpoint?: () => Endpoint | null
+  /** The DHT node's text ID for `/v1/info` (its own key, per process); default none. */
+  dhtId?: () => string | null
 }
 
 /** A request must arrive whole within 30 s: slow-drip clients cannot hold sockets forever. */
@@ -119,6 +121,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     metrics,
     readinessChecks: [{ name: 'storage', check: storagePing }, ...(options.readinessChecks ?? [])],
     dhtEndpoint: options.dhtEndpoint ?? (() => config.dhtEndpoint),
+    dhtId: options.dhtId ?? (() => null),
   }
 
   const fastifyOptions = {

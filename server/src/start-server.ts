@@ -126,6 +126,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       storagePing: () => database.ping(),
       ...(readinessChecks.length > 0 && { readinessChecks }),
       ...(dhtEndpoint && { dhtEndpoint }),
+      ...(running && { dhtId: () => running.node.identity.textId }),
     })
     const sweeper = new AnnounceSweeper({
       store,

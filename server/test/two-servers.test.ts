@@ -5,7 +5,7 @@ import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { DhtNode, Identity, toHex, utf8 } from '@passage/sdk'
+import { DhtNode, Identity, parseTextId, toHex, utf8 } from '@passage/sdk'
 import { bindUdpSocket, libsignalKeys } from '@passage/sdk/node'
 import { freeUdpPort } from '@passage/sdk/testing'
 import t from 'tap'
@@ -62,6 +62,15 @@ t.test(
     const [idA, idB] = [await dhtIdAt(t, a.dht), await dhtIdAt(t, b.dht)]
     t.not(idA, idB, 'each process runs a DHT node with an ID of its own')
     t.ok(a.start.dhtId && b.start.dhtId && a.start.dhtId !== b.start.dhtId, 'start lines say so')
+    for (const [server, id] of [
+      [a, idA],
+      [b, idB],
+    ] as const) {
+      const info = (await (await fetch(`${server.start.url}/v1/info`)).json()) as {
+        dht: { id: string }
+      }
+      t.equal(toHex(parseTextId(info.dht.id)), id, '/v1/info names the DHT node its pong proves')
+    }
 
     // An envelope stored through one is fetched through the other (one database).
     const sender = new DhtNode({

@@ -35,6 +35,8 @@ export interface PassageContext {
   readinessChecks: ReadinessCheck[]
   /** The DHT endpoint to publish in `/v1/info`, or null. Read on every request. */
   dhtEndpoint(): Endpoint | null
+  /** The DHT node's text ID (its own key, per process) for `/v1/info`, or null. */
+  dhtId(): string | null
 }
 
 declare module 'fastify' {

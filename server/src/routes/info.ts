@@ -26,7 +26,15 @@ export default async function infoRoutes(app: FastifyInstance): Promise<void> {
                 anyOf: [
                   {
                     type: 'object',
-                    properties: { host: { type: 'string' }, port: { type: 'integer' } },
+                    properties: {
+                      host: { type: 'string' },
+                      port: { type: 'integer' },
+                      id: {
+                        type: 'string',
+                        description:
+                          "The DHT node's ID (its own key, per server process): the key its pong must prove.",
+                      },
+                    },
                     required: ['host', 'port'],
                   },
                   { type: 'null' },
@@ -45,15 +53,22 @@ export default async function infoRoutes(app: FastifyInstance): Promise<void> {
       id: identity.textId,
       publicKey,
       version: SERVER_VERSION,
-      dht: publishedEndpoint(
-        app.passage.dhtEndpoint(),
-        request.hostname,
-        request.socket.localAddress,
+      dht: withDhtId(
+        publishedEndpoint(app.passage.dhtEndpoint(), request.hostname, request.socket.localAddress),
+        app.passage.dhtId(),
       ),
       announceTtlMs: config.announceTtlMs,
       announceSkewMs: config.announceSkewMs,
     }),
   )
+}
+
+/** The published DHT endpoint with the node's ID, when the server knows it. */
+function withDhtId(
+  endpoint: { host: string; port: number } | null,
+  id: string | null,
+): { host: string; port: number; id?: string } | null {
+  return endpoint && id !== null ? { ...endpoint, id } : endpoint
 }
 
 const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]', ''])
