@@ -11,6 +11,7 @@ export const DROP_REASONS: readonly DropReason[] = [
   'bad-proof',
   'unsolicited',
   'rate-limited',
+  'unproven',
 ]
 
 /** The mailbox operations counted in `passage_mailbox_operations_total{op}`. */
