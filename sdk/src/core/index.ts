@@ -453,6 +453,15 @@ export {
 } from './client/pre-key-directory.js'
 // DHT key proofs by MAC (docs/PROTOCOL.md, "Key proofs by MAC")
 export { PROOF_MAC_BYTES } from './dht/messages.js'
+// The DHT amplification guard (docs/PROTOCOL.md, "DHT amplification guard")
+export { UNPROVEN_PAD_BYTES } from './dht/messages.js'
+export {
+  ADDRESS_CHECK_EVERY_MS,
+  DEFAULT_RATE_LIMIT,
+  PEER_TOKEN_FRESH_MS,
+  PROVEN_FOR_MS,
+  type RateLimit,
+} from './dht/dht-node.js'
 export { proofKeyFromShared, proofMac } from './dht/keys.js'
 // Multi-device accounts (docs/PROTOCOL.md, "Devices")
 export {

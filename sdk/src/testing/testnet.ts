@@ -74,6 +74,8 @@ export async function createTestnet(n: number, options: TestnetOptions = {}): Pr
       requestTimeoutMs: options.requestTimeoutMs ?? TESTNET_REQUEST_TIMEOUT_MS,
       retries: options.retries ?? 2,
       maxInFlight: options.node?.maxInFlight ?? TESTNET_MAX_IN_FLIGHT,
+      // Every node of a testnet sends from 127.0.0.1: one per-IP limit would throttle them all.
+      rateLimit: options.node?.rateLimit ?? false,
       ...(options.quota ? { quota: options.quota } : {}),
       ...(options.mailboxStore ? { mailboxStore: options.mailboxStore() } : {}),
     })

@@ -8,6 +8,7 @@ import {
   proofMac,
   toHex,
   tryDecodeMessage,
+  UNPROVEN_PAD_BYTES,
   type DhtMessage,
 } from '@passage/sdk'
 import { libsignalKeys, bindUdpSocket } from '@passage/sdk/node'
@@ -69,15 +70,20 @@ t.test('a node proves its key by MAC when asked, by signature otherwise', async 
   const ask = async (txid: Uint8Array, mac: boolean) => {
     const before = replies.length
     await raw.send(
-      encodeMessage({
-        type: 'ping',
-        txid: Uint8Array.from(txid),
-        senderKey: alice.publicKey,
-        client: true,
-        wantProof: true,
-        proof: undefined,
-        ...(mac ? { mac: true } : {}),
-      } as DhtMessage),
+      encodeMessage(
+        {
+          type: 'ping',
+          txid: Uint8Array.from(txid),
+          senderKey: alice.publicKey,
+          client: true,
+          wantProof: true,
+          proof: undefined,
+          ...(mac ? { mac: true } : {}),
+        } as DhtMessage,
+        undefined,
+        // A first contact: padded to the pong's size (docs/PROTOCOL.md, "DHT amplification guard").
+        UNPROVEN_PAD_BYTES.ping,
+      ),
       port,
       host,
     )

@@ -209,8 +209,14 @@ t.test('bad datagrams are refused with a reason, never a throw', async (t) => {
   const flags = ping.slice()
   flags[3] = 0x80
   t.match(tryDecodeMessage(flags), { ok: false, reason: 'malformed' }, 'unknown flag bits')
-  const trailing = new Uint8Array([...ping, 0])
+  const trailing = new Uint8Array([...ping, 1])
   t.match(tryDecodeMessage(trailing), { ok: false, reason: 'malformed' }, 'trailing bytes')
+  const pong = hexVector('dht.pong')
+  t.match(
+    tryDecodeMessage(new Uint8Array([...pong, 0])),
+    { ok: false, reason: 'malformed' },
+    'a response is never padded',
+  )
   const badKey = ping.slice()
   badKey[12] = 0x06
   t.match(tryDecodeMessage(badKey), { ok: false, reason: 'malformed' }, 'key not starting 0x05')

@@ -79,13 +79,23 @@ t.test('a get or delete captured before a replica restarts is refused after it',
   clock.advance(5_000)
   replica.destroy()
   replica = await startReplica(port)
+  // The captured requests, sent again from an attacker's node (it proves its own endpoint).
+  const attacker = new DhtNode({
+    identity: Identity.generate(libsignalKeys),
+    socket: await bindUdpSocket('127.0.0.1', 0),
+    clock,
+    client: true,
+    retries: 0,
+  })
+  t.teardown(() => attacker.destroy())
+  t.equal(await attacker.bootstrap([{ host: '127.0.0.1', port }]), 1)
   await t.rejects(
-    asker.request(at, capturedList),
+    attacker.request(at, capturedList),
     ReplayError,
     'the captured list is refused after the restart',
   )
   await t.rejects(
-    asker.request(at, capturedDelete),
+    attacker.request(at, capturedDelete),
     ReplayError,
     'the captured delete is refused after the restart',
   )
@@ -96,9 +106,9 @@ t.test('a get or delete captured before a replica restarts is refused after it',
 
   // The owner, signing afresh after the restart, is served.
   clock.advance(1_000)
-  const fresh = await asker.request(at, { ...list, auth: sign(list) })
+  const fresh = await attacker.request(at, { ...list, auth: sign(list) })
   t.equal(fresh.type === 'mailbox-list' && fresh.entries.length, 1, 'a fresh signature lists')
-  const fetched = await asker.fetchMailbox(owner)
+  const fetched = await attacker.fetchMailbox(owner)
   t.same(
     fetched.map((e) => toHex(e.data)),
     [toHex(utf8('for the owner only'))],

@@ -1,6 +1,7 @@
 import type { DhtMetrics, DropReason, MessageKind } from '@passage/sdk'
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import { METRIC_PREFIX } from '../metrics.js'
+import type { UdpSocketCounters } from './udp-socket-counters.js'
 
 /** Every drop reason of the SDK's codec and node, so each counter starts at zero. */
 export const DROP_REASONS: readonly DropReason[] = [
@@ -11,6 +12,7 @@ export const DROP_REASONS: readonly DropReason[] = [
   'bad-proof',
   'unsolicited',
   'rate-limited',
+  'unproven',
 ]
 
 /** The mailbox operations counted in `passage_mailbox_operations_total{op}`. */
@@ -25,6 +27,8 @@ const RPC_BUCKETS_S = [
 const HOP_BUCKETS = [0, 1, 2, 3, 4, 5, 6, 8, 10]
 /** Store statistics are read at most this often, however many gauges a scrape collects. */
 const STATS_CACHE_MS = 1_000 // 1 s: one SQL aggregate per scrape
+const UDP_DROPS_METRIC = `${METRIC_PREFIX}dht_udp_receive_drops_total`
+const UDP_QUEUE_METRIC = `${METRIC_PREFIX}dht_udp_receive_queue_bytes`
 
 /** Where the gauges read their values at scrape time. */
 export interface DhtMetricSources {
@@ -32,6 +36,11 @@ export interface DhtMetricSources {
   routingTableNodes(): number
   /** Unexpired envelopes and bytes in the mailbox store. */
   mailboxStats(): Promise<{ envelopes: number; bytes: number }>
+  /**
+   * The kernel's counters of the DHT's UDP socket (Linux `/proc/net/udp`). Omitted where
+   * they cannot be read: the two socket metrics are then not exported at all.
+   */
+  udpSocket?(): Promise<UdpSocketCounters | undefined>
 }
 
 const instances = new WeakMap<Registry, DhtPrometheusMetrics>()
@@ -50,6 +59,9 @@ const instances = new WeakMap<Registry, DhtPrometheusMetrics>()
  * - `passage_dht_lookups_total` counter, `passage_dht_lookup_hops` histogram
  * - `passage_mailbox_messages`, `passage_mailbox_bytes` gauges (store statistics at scrape)
  * - `passage_mailbox_operations_total{op="put|get|delete|expire"}` counter
+ * - `passage_dht_udp_receive_drops_total` counter: datagrams the kernel dropped for the DHT
+ *   socket (receive buffer full: the node is overloaded), and
+ *   `passage_dht_udp_receive_queue_bytes` gauge; only where `/proc/net/udp` is readable
  *
  * One instance per registry: {@link DhtPrometheusMetrics.on} returns the existing one.
  */
@@ -63,10 +75,17 @@ export class DhtPrometheusMetrics {
   readonly mailboxMessages: Gauge
   readonly mailboxBytes: Gauge
   readonly mailboxOperations: Counter<'op'>
+  /** Registered once a source for them is tracked (Linux). */
+  readonly udpReceiveDrops: Counter
+  readonly udpReceiveQueue: Gauge
   /** The hooks to pass as `DhtNodeOptions.metrics`. */
   readonly hooks: DhtMetrics
   private sources: DhtMetricSources | undefined
   private stats: { at: number; value: Promise<{ envelopes: number; bytes: number }> } | undefined
+  private udp: Promise<UdpSocketCounters | undefined> | undefined
+  /** The socket's drops already counted (the kernel's counter starts at 0 at bind). */
+  private udpDropsCounted = 0
+  private readonly registry: Registry
 
   /** The DHT metrics of `registry`, created on first use. */
   static on(registry: Registry): DhtPrometheusMetrics {
@@ -79,6 +98,7 @@ export class DhtPrometheusMetrics {
   }
 
   private constructor(registry: Registry) {
+    this.registry = registry
     const registers = [registry]
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- prom-client binds `this` in collect()
     const self = this
@@ -152,6 +172,31 @@ export class DhtPrometheusMetrics {
       registers,
     })
     for (const op of MAILBOX_OPS) this.mailboxOperations.inc({ op }, 0)
+    this.udpReceiveDrops = new Counter({
+      name: UDP_DROPS_METRIC,
+      help: 'Datagrams the kernel dropped for the DHT socket, mostly for a full receive buffer (overload).',
+      registers: [],
+      async collect() {
+        const counters = await self.udpCounters()
+        if (!counters) return
+        // A new socket (rebound) counts from 0 again: its drops are all new.
+        const fresh =
+          counters.drops >= self.udpDropsCounted
+            ? counters.drops - self.udpDropsCounted
+            : counters.drops
+        this.inc(fresh)
+        self.udpDropsCounted = counters.drops
+      },
+    })
+    this.udpReceiveQueue = new Gauge({
+      name: UDP_QUEUE_METRIC,
+      help: "Bytes waiting in the DHT socket's receive buffer at scrape time.",
+      registers: [],
+      async collect() {
+        const counters = await self.udpCounters()
+        if (counters) this.set(counters.receiveQueueBytes)
+      },
+    })
 
     this.hooks = {
       onDrop: (reason) => this.dropped.inc({ reason }),
@@ -169,6 +214,25 @@ export class DhtPrometheusMetrics {
   track(sources: DhtMetricSources | undefined): void {
     this.sources = sources
     this.stats = undefined
+    this.udp = undefined
+    if (!sources?.udpSocket) return
+    this.udpDropsCounted = 0
+    const metrics: [string, Counter | Gauge][] = [
+      [UDP_DROPS_METRIC, this.udpReceiveDrops],
+      [UDP_QUEUE_METRIC, this.udpReceiveQueue],
+    ]
+    for (const [name, metric] of metrics) {
+      if (!this.registry.getSingleMetric(name)) this.registry.registerMetric(metric)
+    }
+  }
+
+  /** The socket's counters: one read of /proc in flight, shared by both metrics of a scrape. */
+  private udpCounters(): Promise<UdpSocketCounters | undefined> {
+    const source = this.sources?.udpSocket
+    if (!source) return Promise.resolve(undefined)
+    return (this.udp ??= source()
+      .catch(() => undefined)
+      .finally(() => (this.udp = undefined)))
   }
 
   private rpc(type: MessageKind, result: string, direction: string, ms: number): void {

@@ -20,6 +20,7 @@ import { PostgresRecordStore } from '../db/postgres-record-store.js'
 import type { Database } from '../db/schema.js'
 import type { ReadinessCheck } from '../plugins/context.js'
 import { DhtPrometheusMetrics } from './dht-metrics.js'
+import { readUdpSocketCounters } from './udp-socket-counters.js'
 
 export { DEFAULT_DHT_PORT } from './default-dht-port.js'
 /** Maintenance (expiry, bucket refresh, handover, hourly republish) runs this often. */
@@ -149,9 +150,21 @@ export class SuperNodeDht {
     })
     const dht = new SuperNodeDht(options, node, stores)
     dht.savedContacts = saved.map(({ host, port }) => ({ host, port }))
+    // The kernel's drops for our socket, where /proc tells them (Linux): overload shows there
+    // first, since datagrams dropped in the receive buffer never reach the node.
+    const port = node.address().port
+    const udpSocket = () => readUdpSocketCounters(port)
+    const udpReadable = stores.metrics ? (await udpSocket()) !== undefined : false
+    if (stores.metrics && !udpReadable) {
+      options.logger?.info(
+        { port },
+        'dht: /proc/net/udp is not readable here; passage_dht_udp_receive_drops_total is not exported',
+      )
+    }
     stores.metrics?.track({
       routingTableNodes: () => node.table.size,
       mailboxStats: () => stores.mailbox.stats(clock.now()),
+      ...(udpReadable && { udpSocket }),
     })
     options.logger?.info(
       {

@@ -27,6 +27,7 @@ import {
 import { Maintenance, type MaintainResult, type MaintenanceContext } from './maintenance.js'
 import {
   encodeMessage,
+  MAX_DATAGRAM_BYTES,
   REQUEST_KINDS,
   tryDecodeMessage,
   type DhtMessage,
@@ -42,7 +43,10 @@ import { MemoryRecordStore, type RecordStore } from './record-store.js'
 import { MAX_REPLAY_ENTRIES, ReplayCache } from './replay-cache.js'
 import { K, RoutingTable } from './routing-table.js'
 import { ProofCache } from './rpc/proof-cache.js'
-import { RateLimiter, type RateLimit } from './rpc/rate-limiter.js'
+import { AddressCheck } from './rpc/address-check.js'
+import { fitAnswer } from './rpc/fit-answer.js'
+import { PeerTokens } from './rpc/peer-tokens.js'
+import { DEFAULT_RATE_LIMIT, RateLimiter, type RateLimit } from './rpc/rate-limiter.js'
 import { RpcEngine, type RequestOptions } from './rpc/rpc-engine.js'
 import { WriteTokens } from './rpc/write-tokens.js'
 import { TableKeeper, type TableKeeperContext } from './table-keeper.js'
@@ -57,7 +61,18 @@ export {
   DEFAULT_RETRIES,
 } from './rpc/rpc-engine.js'
 export { TOKEN_ROTATE_MS } from './rpc/write-tokens.js'
+export { DEFAULT_RATE_LIMIT, type RateLimit } from './rpc/rate-limiter.js'
+export { ADDRESS_CHECK_EVERY_MS, PROVEN_FOR_MS } from './rpc/address-check.js'
+export { PEER_TOKEN_FRESH_MS } from './rpc/peer-tokens.js'
 export { DEAD_FOR_MS, MAX_FAILURES, PING_OLDEST_AFTER_MS, VERIFY_RETRY_MS } from './table-keeper.js'
+
+/** A bare ping: the header alone (magic to sender key). */
+const PING_BYTES = 45
+/**
+ * Return-routability pings in flight at once: forged requests from many addresses must not
+ * take every request slot of the node (64 by default).
+ */
+const MAX_ADDRESS_CHECKS_IN_FLIGHT = 16
 
 export interface DhtNodeOptions {
   identity: Identity
@@ -76,8 +91,12 @@ export interface DhtNodeOptions {
   quota?: MailboxQuota
   /** Outbound requests in flight at once (default {@link DEFAULT_MAX_IN_FLIGHT}). */
   maxInFlight?: number
-  /** Per source IP: inbound requests per second and burst; omitted = no limit. */
-  rateLimit?: RateLimit
+  /**
+   * Per source IP (an IPv6 /64): inbound requests per second and burst. Default
+   * {@link DEFAULT_RATE_LIMIT}; `false` turns it off (an in-process testnet, whose nodes all
+   * share 127.0.0.1).
+   */
+  rateLimit?: RateLimit | false
   /** Request deadlines, the resend ticker and round-trip times (default: the host's timers). */
   timers?: Timers
   /** Random bytes for transaction IDs, token secrets and nonces (default: the host's crypto). */
@@ -125,12 +144,15 @@ export class DhtNode {
   private readonly proofs: ProofCache
   private readonly tokens: WriteTokens
   private readonly limiter: RateLimiter | undefined
+  /** Who proved its address (the amplification guard), and tokens others gave us. */
+  private readonly addressCheck: AddressCheck
   private readonly rpc: RpcEngine
   private readonly components: Components
   private readonly mailboxes: MailboxClient
   private readonly records: RecordClient
   private readonly maintenance: Maintenance
   private readonly keeper: TableKeeper
+  private addressChecks = 0
   private destroyed = false
 
   constructor(options: DhtNodeOptions) {
@@ -148,8 +170,11 @@ export class DhtNode {
     this.mailboxStore = options.mailboxStore ?? new MemoryMailboxStore()
     this.recordStore = options.recordStore ?? new MemoryRecordStore()
     this.table = new RoutingTable(this.id, { k })
-    this.limiter = options.rateLimit && new RateLimiter(options.rateLimit, clock)
+    const rateLimit = options.rateLimit ?? DEFAULT_RATE_LIMIT
+    this.limiter = rateLimit ? new RateLimiter(rateLimit, clock) : undefined
     this.tokens = new WriteTokens(clock, random)
+    this.addressCheck = new AddressCheck(clock, this.tokens)
+    const peerTokens = new PeerTokens(clock, (a) => this.tokens.endpointKey(a))
     this.proofs = new ProofCache(this.identity)
     this.rpc = new RpcEngine({
       socket: this.socket,
@@ -166,6 +191,8 @@ export class DhtNode {
       addresses: this.addresses,
       onAnswer: (id) => this.keeper.answered(id),
       onFailure: (id) => this.keeper.failed(id),
+      peerTokens,
+      onHeard: (from) => this.addressCheck.heard(from),
     })
     // One object for every part, each reading it through its own narrow interface. A literal
     // (not spreads of a common base): spread copies holding closures got a hidden class each,
@@ -242,11 +269,14 @@ export class DhtNode {
       if (this.limiter && !this.limiter.allow(from.host)) return this.drop('rate-limited')
       const refused = decoded.refused
       const started = this.metrics.onRequestHandled ? this.timers.now() : 0
+      // Refusals are short, and clipped to the request's size while the sender is unproven.
+      const limit = this.addressCheck.proven(refused, from) ? Infinity : bytes.byteLength
       return this.replyError(
         refused,
         from,
         this.proofs.idOf(refused.senderKey),
         started,
+        limit,
         decoded.error,
       )
     }
@@ -257,7 +287,9 @@ export class DhtNode {
       return
     }
     if (this.limiter && !this.limiter.allow(from.host)) return this.drop('rate-limited')
-    this.onRequest(msg, from)
+    // The amplification guard: an endpoint that has not proven it receives here gets no
+    // more bytes than it sent (docs/PROTOCOL.md, "DHT amplification guard").
+    this.onRequest(msg, from, this.addressCheck.proven(msg, from) ? Infinity : bytes.byteLength)
   }
 
   private drop(reason: DropReason): void {
@@ -265,22 +297,27 @@ export class DhtNode {
     this.metrics.onDrop?.(reason)
   }
 
-  private onRequest(msg: DhtMessage, from: NodeAddress): void {
+  /** `limit`: the most bytes the answer may have (the request's size when unproven). */
+  private onRequest(msg: DhtMessage, from: NodeAddress, limit: number): void {
     // Timed only for a metrics hook: a clock read per request is not free at 50k pings/s.
+    // An owner's get spends its nonce when handled: an unproven one that may not fit is not
+    // handled (it comes again, the same bytes, once the address check is answered).
+    if (msg.type === 'mailbox-get' && limit < MAX_DATAGRAM_BYTES)
+      return this.checkAddress(from, limit)
     const started = this.metrics.onRequestHandled ? this.timers.now() : 0
     const senderId = this.proofs.idOf(msg.senderKey)
     let out: MessageBody | Promise<MessageBody>
     try {
       out = dispatch(this.components, { msg, from, senderId } as InboundRequest)
     } catch (error) {
-      return this.replyError(msg, from, senderId, started, error)
+      return this.replyError(msg, from, senderId, started, limit, error)
     }
     // ping and find-node answer synchronously: no promise, no microtask on the hot path.
-    if (!(out instanceof Promise)) return this.reply(msg, from, senderId, started, out, 'ok')
+    if (!(out instanceof Promise)) return this.reply(msg, from, senderId, started, limit, out, 'ok')
     out
       .then(
-        (body) => this.reply(msg, from, senderId, started, body, 'ok'),
-        (error: unknown) => this.replyError(msg, from, senderId, started, error),
+        (body) => this.reply(msg, from, senderId, started, limit, body, 'ok'),
+        (error: unknown) => this.replyError(msg, from, senderId, started, limit, error),
       )
       .catch((error: unknown) => this.logger?.warn({ err: error }, 'dht: reply failed'))
   }
@@ -290,6 +327,7 @@ export class DhtNode {
     from: NodeAddress,
     senderId: NodeId,
     started: number,
+    limit: number,
     error: unknown,
   ): void {
     const code = wireErrorCode(error)
@@ -297,7 +335,7 @@ export class DhtNode {
     this.stats.errors++
     const message = error instanceof PassageError ? error.message : 'internal error'
     if (!(error instanceof PassageError)) this.logger?.warn({ err: error }, 'dht: handler failed')
-    this.reply(msg, from, senderId, started, { type: 'error', code, message }, result)
+    this.reply(msg, from, senderId, started, limit, { type: 'error', code, message }, result)
   }
 
   private reply(
@@ -305,12 +343,11 @@ export class DhtNode {
     from: NodeAddress,
     senderId: NodeId,
     started: number,
+    limit: number,
     body: MessageBody,
     result: string,
   ): void {
     if (this.destroyed) return
-    this.stats.handled[msg.type] = (this.stats.handled[msg.type] ?? 0) + 1
-    this.metrics.onRequestHandled?.(msg.type, result, this.timers.now() - started)
     // The handler's fresh body becomes the response: no copy of its fields.
     const response = body as DhtMessage
     response.txid = msg.txid
@@ -328,12 +365,37 @@ export class DhtNode {
     let bytes: Uint8Array
     try {
       bytes = encodeMessage(response, this.addresses)
+      // Unproven and larger than the request: cut it down, or answer with an address check.
+      if (bytes.byteLength > limit) {
+        if (!fitAnswer(response, bytes.byteLength, limit)) return this.checkAddress(from, limit)
+        bytes = encodeMessage(response, this.addresses)
+      }
     } catch (error) {
       this.logger?.warn({ err: error, type: response.type }, 'dht: cannot encode')
       return
     }
+    this.stats.handled[msg.type] = (this.stats.handled[msg.type] ?? 0) + 1
+    this.metrics.onRequestHandled?.(msg.type, result, this.timers.now() - started)
     this.socket.send(bytes, from.port, from.host).catch(() => {})
-    if (!msg.client) this.keeper.learn(senderId, from)
+    // A requester that has not proven its address is not pinged to verify its key: that
+    // ping would go to whoever the address belongs to.
+    if (!msg.client && limit === Infinity) this.keeper.learn(senderId, from)
+  }
+
+  /**
+   * An unproven request's answer did not fit: counted as dropped, and the requester gets a
+   * bare ping (45 bytes, no larger than any request) at most every few seconds. Its pong
+   * proves its address, so its resend is answered in full.
+   */
+  private checkAddress(from: NodeAddress, limit: number): void {
+    this.drop('unproven')
+    if (limit < PING_BYTES || this.addressChecks >= MAX_ADDRESS_CHECKS_IN_FLIGHT) return
+    if (!this.addressCheck.checkDue(from)) return
+    this.addressChecks++
+    this.rpc
+      .request(from, { type: 'ping' }, { bare: true, retries: 0 })
+      .catch(() => {})
+      .finally(() => this.addressChecks--)
   }
 
   // ---------------------------------------------------------------- outbound

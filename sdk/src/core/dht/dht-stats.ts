@@ -48,6 +48,7 @@ export function emptyDhtStats(): DhtStats {
       'bad-proof': 0,
       unsolicited: 0,
       'rate-limited': 0,
+      unproven: 0,
     },
     handled: {},
     errors: 0,

@@ -80,8 +80,14 @@ export const Flag = {
    * `hasProof` (response): the proof is a 32-byte {@link proofMac}, not a signature.
    */
   mac: 0x08,
+  /**
+   * Request: an address token follows the sender key (docs/PROTOCOL.md, "DHT amplification
+   * guard"): the requester proves it receives at its address, and may get answers larger
+   * than its request.
+   */
+  token: 0x10,
 } as const
-const KNOWN_FLAGS = Flag.client | Flag.wantProof | Flag.hasProof | Flag.mac
+const KNOWN_FLAGS = Flag.client | Flag.wantProof | Flag.hasProof | Flag.mac | Flag.token
 /** A MAC proof: HMAC-SHA-256, untruncated. */
 export const PROOF_MAC_BYTES = 32
 
@@ -124,6 +130,11 @@ export interface MessageHeader {
   proof: Bytes | undefined
   /** Flag `mac`: the proof asked for (request) or given (response) is a {@link proofMac}. */
   mac?: boolean
+  /**
+   * Flag `token` (requests only): the responder's write token for the requester's address,
+   * proving the requester receives there (1 to 32 bytes).
+   */
+  addressToken?: Bytes | undefined
 }
 
 export type MessageBody =
@@ -172,6 +183,20 @@ export type MessageBody =
 export type DhtMessage = MessageHeader & MessageBody
 export type MessageKind = DhtMessage['type']
 
+/**
+ * What a requester with no fresh token for a responder pads each request to (zero bytes
+ * after the body): the largest answer it can get, so that it is answered in full
+ * (docs/PROTOCOL.md, "DHT amplification guard"). Kinds not listed are not padded.
+ */
+export const UNPROVEN_PAD_BYTES: Readonly<Partial<Record<MessageKind, number>>> = {
+  // A pong with a signature, an IPv6 address and a 32-byte token: 45 + 64 + 19 + 33.
+  ping: 161,
+  // nodes with a signature, a 32-byte token and 20 IPv6 entries: 45 + 64 + 33 + 1 + 20 × 39.
+  'find-node': 923,
+  'record-get': MAX_DATAGRAM_BYTES,
+  'mailbox-get': MAX_DATAGRAM_BYTES,
+}
+
 /** Kinds that are requests (everything else is a response). */
 export const REQUEST_KINDS: ReadonlySet<MessageKind> = new Set([
   'ping',
@@ -192,6 +217,8 @@ export type DropReason =
   | 'bad-proof'
   | 'unsolicited'
   | 'rate-limited'
+  /** A request from an unproven endpoint whose answer would be larger than it: not answered. */
+  | 'unproven'
 
 // ---- encoding ----
 
@@ -217,33 +244,46 @@ const TYPE_OF: Record<MessageKind, number> = {
 /**
  * Encodes a message; throws {@link MalformedError} for bad fields or more than 1280 bytes.
  * `addresses`: a node's cache of parsed IPv4 literals (optional; the bytes are the same).
+ * `padTo`: a request is padded with zero bytes to this length (see {@link UNPROVEN_PAD_BYTES}).
  */
-export function encodeMessage(msg: DhtMessage, addresses?: AddressCache): Bytes {
-  return encodeParts(msg, msg, addresses)
+export function encodeMessage(msg: DhtMessage, addresses?: AddressCache, padTo = 0): Bytes {
+  return encodeParts(msg, msg, addresses, padTo)
 }
 
 /**
  * {@link encodeMessage} of a header and a body held apart: the same bytes as their merged
  * message, without building it (a request's body as the caller gave it, a reused header).
+ * `padTo`: a request is padded with zero bytes to this length (at most 1280; never cut).
  */
 export function encodeParts(
   header: MessageHeader,
   body: MessageBody,
   addresses?: AddressCache,
+  padTo = 0,
 ): Bytes {
   const w = scratchWriter.reset()
+  const request = REQUEST_KINDS.has(body.type)
+  if (header.addressToken && !request) throw new MalformedError('only requests carry flag token')
+  if (padTo > 0 && !request) throw new MalformedError('only requests are padded')
   const flags =
     (header.client ? Flag.client : 0) |
     (header.wantProof ? Flag.wantProof : 0) |
     (header.proof ? Flag.hasProof : 0) |
-    (header.mac && (header.wantProof || header.proof) ? Flag.mac : 0)
+    (header.mac && (header.wantProof || header.proof) ? Flag.mac : 0) |
+    (header.addressToken ? Flag.token : 0)
   w.u8(DHT_MAGIC).u8(DHT_VERSION).u8(TYPE_OF[body.type]).u8(flags)
   w.fixed(header.txid, TXID_BYTES, 'txid').fixed(header.senderKey, PUBLIC_KEY_BYTES, 'senderKey')
   if (header.proof) w.fixed(header.proof, header.mac ? PROOF_MAC_BYTES : SIGNATURE_BYTES, 'proof')
+  if (header.addressToken) {
+    if (header.addressToken.byteLength === 0) throw new MalformedError('empty address token')
+    writeToken(w, header.addressToken)
+  }
   encodeBody(w, body, addresses)
   if (w.length > MAX_DATAGRAM_BYTES) {
     throw new MalformedError(`a ${body.type} datagram is ${w.length} bytes, over 1280`)
   }
+  if (padTo > MAX_DATAGRAM_BYTES) throw new MalformedError(`padding to ${padTo}, over 1280`)
+  while (w.length < padTo) w.u8(0)
   return w.finish()
 }
 
@@ -490,12 +530,20 @@ function decodeLayout(bytes: Uint8Array, addresses: AddressCache | undefined): D
   const proof =
     flags & Flag.hasProof ? r.fixed(mac ? PROOF_MAC_BYTES : SIGNATURE_BYTES, 'proof') : undefined
   const wantProof = (flags & Flag.wantProof) !== 0
+  let addressToken: Bytes | undefined
+  if (flags & Flag.token) {
+    addressToken = readToken(r)
+    if (addressToken.byteLength === 0) throw new MalformedError('empty address token')
+  }
   const broken: RuleBreach = { error: undefined }
   const body = decodeBody(r, typeByte, addresses, broken)
-  r.end('datagram')
   const isRequest = REQUEST_KINDS.has(body.type)
+  // A request may be padded with zero bytes (the amplification guard); a response may not.
+  if (isRequest) r.zeros('padding')
+  else r.end('datagram')
   if (isRequest && proof) throw new MalformedError('a request carries no proof')
   if (!isRequest && wantProof) throw new MalformedError('a response asks for no proof')
+  if (!isRequest && addressToken) throw new MalformedError('a response carries no address token')
   // The header joins the body object itself: no second copy of every field per datagram.
   const msg = body as DhtMessage
   msg.txid = txid
@@ -504,6 +552,7 @@ function decodeLayout(bytes: Uint8Array, addresses: AddressCache | undefined): D
   msg.wantProof = wantProof
   msg.proof = proof
   if (mac) msg.mac = true
+  if (addressToken) msg.addressToken = addressToken
   if (broken.error) throw new RefusedRequest(msg, broken.error)
   return msg
 }

@@ -182,4 +182,13 @@ export class BinaryReader {
     if (this.remaining !== 0)
       throw new MalformedError(`${what} has ${this.remaining} trailing bytes`)
   }
+
+  /** Reads the rest, which must be zero bytes (padding); throws at a non-zero byte. */
+  zeros(what = 'padding'): void {
+    const b = this.buffer
+    for (let i = this.offset; i < b.byteLength; i++) {
+      if (b[i] !== 0) throw new MalformedError(`${what} has a non-zero byte at ${i}`)
+    }
+    this.offset = b.byteLength
+  }
 }

@@ -14,8 +14,10 @@ import {
   type MessageHeader,
   type MessageKind,
   type NodeAddress,
+  UNPROVEN_PAD_BYTES,
 } from '../messages.js'
 import { errorFromWire } from '../wire-errors.js'
+import type { PeerTokens } from './peer-tokens.js'
 import type { ProofCache } from './proof-cache.js'
 
 /** Time to wait for the first answer before resending (then 2×, 4×…). */
@@ -42,6 +44,11 @@ export interface RequestOptions {
   timeoutMs?: number
   /** Called once if the first attempt times out (the request goes on resending). */
   onSlow?: () => void
+  /**
+   * Send it as it is: no address token, no padding (a return-routability ping, which must
+   * be no larger than the request that caused it).
+   */
+  bare?: boolean
 }
 
 /** The counters an engine keeps (fields of the node's `DhtStats`). */
@@ -84,6 +91,14 @@ export interface RpcEngineOptions {
   onAnswer?: (id: NodeId) => void
   /** A full-effort request with `expectId` timed out (not a quicker one with fewer retries). */
   onFailure?: (id: NodeId) => void
+  /**
+   * Tokens peers gave us for our address: requests carry the responder's (flag `token`), or
+   * are padded when there is none (docs/PROTOCOL.md, "DHT amplification guard"). Without
+   * it, every request is padded.
+   */
+  peerTokens?: Pick<PeerTokens, 'set' | 'fresh'>
+  /** An endpoint answered a request of ours: it receives datagrams there. */
+  onHeard?: (from: NodeAddress) => void
 }
 
 /** A request of ours awaiting its response; the ticker resends it or times it out. */
@@ -156,6 +171,8 @@ export class RpcEngine {
   private readonly addresses: AddressCache | undefined
   private readonly onAnswer: (id: NodeId) => void
   private readonly onFailure: (id: NodeId) => void
+  private readonly peerTokens: Pick<PeerTokens, 'set' | 'fresh'> | undefined
+  private readonly onHeard: (from: NodeAddress) => void
   private readonly pending = new Map<number, Pending>()
   /** Requests waiting for a slot, oldest first. */
   private readonly waiting: Pending[] = []
@@ -182,6 +199,8 @@ export class RpcEngine {
     this.addresses = options.addresses
     this.onAnswer = options.onAnswer ?? noop
     this.onFailure = options.onFailure ?? noop
+    this.peerTokens = options.peerTokens
+    this.onHeard = options.onHeard ?? noop
     this.header = {
       txid: new Uint8Array(TXID_BYTES) as Bytes,
       senderKey: options.senderKey,
@@ -207,11 +226,19 @@ export class RpcEngine {
     header.wantProof = wantProof
     // Proofs by MAC: a cached key agreement per peer instead of a signature per request.
     header.mac = wantProof
+    // Prove our address with the responder's token, or pad to the answer's size (puts carry
+    // a token in their body; a bare request gets neither).
+    const bodyToken = body.type === 'mailbox-put' || body.type === 'record-put'
+    const token = opts.bare || bodyToken ? undefined : this.peerTokens?.fresh(to)
+    header.addressToken = token
+    const padTo = opts.bare || token ? 0 : (UNPROVEN_PAD_BYTES[body.type] ?? 0)
     let bytes: Bytes
     try {
-      bytes = encodeParts(header, body, this.addresses)
+      bytes = encodeParts(header, body, this.addresses, padTo)
     } catch (error) {
       return Promise.reject(error as Error)
+    } finally {
+      header.addressToken = undefined
     }
     const retries = opts.retries ?? this.retries
     // No async function and no await: the response settles the caller's promise directly
@@ -258,6 +285,8 @@ export class RpcEngine {
     this.pending.delete(key)
     this.stats.responses++
     if (this.pending.size === 0) this.stopTicker()
+    this.onHeard(p.to)
+    if (msg.type === 'pong' || msg.type === 'nodes') this.peerTokens?.set(p.to, msg.token)
     this.settle(p, msg)
     return undefined
   }

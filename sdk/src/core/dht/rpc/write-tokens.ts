@@ -77,9 +77,13 @@ export class WriteTokens {
 
   /** Throws {@link BadTokenError} unless `token` is ours for `from` (current or previous secret). */
   check(token: Uint8Array, from: NodeAddress): void {
-    if (equalBytes(token, this.tokenFor(from))) return
-    if (equalBytes(token, this.compute(this.endpointKey(from), this.previousSecret))) return
-    throw new BadTokenError()
+    if (!this.valid(token, from)) throw new BadTokenError()
+  }
+
+  /** Whether `token` is ours for `from` (current or previous secret). */
+  valid(token: Uint8Array, from: NodeAddress): boolean {
+    if (equalBytes(token, this.tokenFor(from))) return true
+    return equalBytes(token, this.compute(this.endpointKey(from), this.previousSecret))
   }
 
   /** Rotates the secret when due (tokens are checked on use too; maintenance calls this). */
