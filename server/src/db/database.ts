@@ -1,6 +1,5 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { PGlite } from '@electric-sql/pglite'
 import {
   type CompiledQuery,
   type Dialect,
@@ -12,6 +11,7 @@ import {
 import pg from 'pg'
 import { migrateToLatest } from './migrate.js'
 import { PGliteDialect } from './pglite-dialect.js'
+import { openDurablePGlite } from './pglite-durability.js'
 import type { Database } from './schema.js'
 
 export type { Database } from './schema.js'
@@ -86,7 +86,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Opened
   await mkdir(folder, { recursive: true })
   const unlock = await lockDataFolder(folder)
   try {
-    const pglite = await PGlite.create(folder)
+    const pglite = await openDurablePGlite(folder)
     const opened = await openDatabaseWithDialect(new PGliteDialect({ pglite }), 'pglite', options)
     let closing: Promise<void> | undefined
     const close = async () => {
