@@ -7,7 +7,7 @@ import { NodeFS } from '@electric-sql/pglite/nodefs'
 /** `st_mode` bits of a directory, as emscripten's file layer reports them. */
 const S_IFMT = 0o170000
 const S_IFDIR = 0o040000
-/** Folders in the data folder whose files are synced at once by {@link syncTree}. */
+/** Files {@link syncTree} syncs at once (in libuv's thread pool, 4 threads by default). */
 const SYNC_CONCURRENCY = 16
 
 /**
@@ -91,6 +91,16 @@ export async function openDurablePGlite(folder: string): Promise<PGlite> {
     startParams: [...DURABLE_START_PARAMS],
   })
   try {
+    const { rows } = await pglite.query<{ fsync: string; method: string }>(
+      `select current_setting('fsync') as fsync, current_setting('wal_sync_method') as method`,
+    )
+    if (rows[0]?.fsync !== 'on' || rows[0].method !== 'fsync') {
+      throw new Error(
+        `PGlite started with fsync=${rows[0]?.fsync}, wal_sync_method=${rows[0]?.method}: ` +
+          'its writes would not be durable. Update DURABLE_START_PARAMS in ' +
+          'server/src/db/pglite-durability.ts for this @electric-sql/pglite version',
+      )
+    }
     await syncTree(folder)
     await syncPath(dirname(folder))
   } catch (error) {
