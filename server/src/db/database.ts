@@ -1,12 +1,12 @@
 import { mkdir, open, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { PGlite } from '@electric-sql/pglite'
 import { CompiledQuery, type Dialect, Kysely, type LogEvent, PostgresDialect } from 'kysely'
 import { UnavailableError } from '@passage/sdk'
 import pg from 'pg'
 import { migrateToLatest } from './migrate.js'
 import { lockFile } from './folder-lock.js'
 import { PGliteDialect } from './pglite-dialect.js'
+import { openDurablePGlite } from './pglite-durability.js'
 import type { Database } from './schema.js'
 import { StorageHealth, storageError, withStorageFaults } from './storage-faults.js'
 
@@ -98,7 +98,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Opened
     'use another data folder (PASSAGE_DATA_DIR)',
   )
   try {
-    const pglite = await PGlite.create(folder)
+    const pglite = await openDurablePGlite(folder)
     const opened = await openDatabaseWithDialect(new PGliteDialect({ pglite }), 'pglite', {
       ...options,
       diskProbe: () => probeDiskRoom(`${folder}.probe`),

@@ -257,6 +257,11 @@ async function freshPgliteDataDir(): Promise<string> {
   return dataDir
 }
 
+/** Copies the pristine PGlite data folder (made once per machine) to `folder`. */
+export async function copyPgliteTemplate(folder: string): Promise<void> {
+  copyTree(await pgliteTemplate(), folder)
+}
+
 let templatePromise: Promise<string> | undefined
 
 function pgliteTemplate(): Promise<string> {
