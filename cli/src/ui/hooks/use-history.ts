@@ -18,6 +18,18 @@ function later(a: DeliveryState, b: DeliveryState | undefined): DeliveryState {
 }
 
 /**
+ * The order of a conversation on screen: by the time each message was sent (the sender's
+ * clock, as the history in the home), then by arrival, then by ID. Messages that waited in
+ * an outbox (a super-node down, a contact offline) arrive late and in any order; they are
+ * shown where they were written, not where they arrived.
+ */
+export function conversationOrder(a: ChatMessage, b: ChatMessage): number {
+  return (
+    a.sentAt - b.sentAt || a.receivedAt - b.receivedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  )
+}
+
+/**
  * The conversation with one contact: its history from the home (`client.history`), new
  * messages as they arrive (`message` events), delivery marks as they change (`delivery`
  * events). Incoming messages shown here are marked read (which sends a read receipt).
@@ -49,7 +61,7 @@ export function useHistory(
         next[at] = { ...merged, state: later(state, previous[at]!.state) }
         return next
       }
-      return [...previous, merged].sort((a, b) => a.receivedAt - b.receivedAt)
+      return [...previous, merged].sort(conversationOrder)
     })
   }, [])
 
@@ -64,7 +76,7 @@ export function useHistory(
         // Keep anything that arrived while the history was loading.
         setMessages((live) => {
           const ids = new Set(list.map((m) => m.id))
-          return [...list, ...live.filter((m) => !ids.has(m.id))]
+          return [...list, ...live.filter((m) => !ids.has(m.id))].sort(conversationOrder)
         })
         setLoaded(true)
       },
