@@ -257,10 +257,11 @@ export class ContactDirectory implements ContactBook {
       const key = this.ctx.devices.keyOf(row.id, t.deviceId, row.publicKey)
       if (!key) return false
       const nodeId = this.nodeIdOf(key)
-      return (
-        this.ctx.addresses.isOnLan(encodeTextId(nodeId)) ||
-        this.ctx.network.links?.link(nodeId) !== undefined
-      )
+      const links = this.ctx.network.links
+      // Online means reachable: a link is open, or its beacons are heard on the LAN and no
+      // dial to it failed since (a peer heard but not dialable is not shown online).
+      if (links?.link(nodeId) !== undefined) return true
+      return this.ctx.addresses.isOnLan(encodeTextId(nodeId)) && !links?.backoffOf(nodeId)
     })
     return {
       id: row.id,

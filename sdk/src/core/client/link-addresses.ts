@@ -42,8 +42,14 @@ export class LinkAddresses {
    * are dialed before any address a super-node reports.
    */
   addLanPeer(peer: LanPeer): void {
+    const before = this.lan.get(peer.textId)
     this.lan.set(peer.textId, peer)
-    this.ctx.network.links?.retryNow(nodeIdFromPublicKey(peer.publicKey))
+    // A peer new on the LAN, or at a new address, is worth a dial now; its every beacon is
+    // not (a failed dial must stand, or an undialable peer would look online).
+    const key = (p: LanPeer) => p.addresses.map((a) => `${a.host}|${a.port}`).join(',')
+    if (!before || key(before) !== key(peer)) {
+      this.ctx.network.links?.retryNow(nodeIdFromPublicKey(peer.publicKey))
+    }
     this.ctx.events.statusChanged()
   }
 

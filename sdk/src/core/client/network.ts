@@ -5,6 +5,7 @@ import { Identity } from '../identity/identity.js'
 import { LinkListener } from '../link/link-listener.js'
 import { LinkManager } from '../link/link-manager.js'
 import type { ClientContext } from './context.js'
+import type { ClientOptions } from './types.js'
 import { PreKeyDirectory } from './pre-key-directory.js'
 import { toBytes } from '../wire/bytes.js'
 
@@ -57,7 +58,7 @@ export class ClientNetwork {
       this.listener = await LinkListener.listen({
         identity: ctx.identity,
         account,
-        host: listen.host ?? '127.0.0.1',
+        host: listen.host ?? defaultListenHost(options.lan, ports.discovery !== undefined),
         port: listen.port ?? 0,
         timers: ctx.timers,
         listen: ports.listen,
@@ -122,4 +123,16 @@ export class ClientNetwork {
   async closeDht(): Promise<void> {
     if (this.ownDht) await this.dht?.destroy().catch(() => {})
   }
+}
+
+/**
+ * Where the link listener binds when the app does not say: where LAN beacons tell peers to
+ * dial. Beacons name this machine by the address they are sent from (the LAN interface's), so
+ * with LAN discovery on the listener takes every interface (`0.0.0.0`), or the one interface
+ * discovery was given; with discovery off (or no multicast here), loopback only, as before.
+ */
+export function defaultListenHost(lan: ClientOptions['lan'], canDiscover: boolean): string {
+  if (lan === false || !canDiscover) return '127.0.0.1'
+  if (typeof lan === 'object' && lan.interface !== undefined) return lan.interface
+  return '0.0.0.0'
 }

@@ -401,8 +401,10 @@ export interface ClientOptions {
   /** The UDP endpoint of the client's own DHT node (default `127.0.0.1`, port 0). */
   dhtBind?: { host?: string; port?: number }
   /**
-   * The TCP endpoint for direct links (default `127.0.0.1`, port 0); `false`: no listener
-   * (messages then travel only through mailboxes and links this client dials).
+   * The TCP endpoint for direct links (port 0 by default); `false`: no listener (messages then
+   * travel only through mailboxes and links this client dials). The default host is where LAN
+   * beacons send peers: every interface (`0.0.0.0`) with LAN discovery on, the interface given
+   * in `lan.interface`, or `127.0.0.1` with discovery off.
    */
   listen?: { host?: string; port?: number } | false
   /**
