@@ -59,7 +59,11 @@ for (const backend of backends) {
     t.equal((await getJson(`${server.url}/readyz`)).status, 200)
 
     const info = await getJson(`${server.url}/v1/info`)
-    t.same(info.body.dht, { host: '127.0.0.1', port: dht.node.address().port })
+    t.same(info.body.dht, {
+      host: '127.0.0.1',
+      port: dht.node.address().port,
+      id: dht.node.identity.textId,
+    })
     t.not(dht.node.address().port, 0, 'a real port was picked')
     t.not(
       toHex(dht.node.id),
