@@ -63,3 +63,31 @@ t.test('send goes over the announced link, not to the mailbox', async (t) => {
   const mailbox = await bob.fetchInbox()
   t.same(mailbox, [], 'nothing went to his mailbox')
 })
+
+t.test('a listener on every interface is announced as "the address you see me at"', async (t) => {
+  const carol = await createNodeClient({
+    home: tmpHome(t, 'Carol'),
+    createIdentity: true,
+    name: 'Carol',
+    servers: [node.url],
+    lan: false,
+    listen: { host: '0.0.0.0' },
+  })
+  t.teardown(() => carol.close())
+  let peer: { addresses: { host: string; port: number }[] } | undefined
+  await until(
+    async () => {
+      const res = await fetch(`${node.url}/v1/peers/${carol.textId}`)
+      if (res.status === 200) peer = (await res.json()) as typeof peer
+      return peer !== undefined
+    },
+    "Carol's announce",
+    { ms: 20_000, everyMs: 100 },
+  )
+  const port = carol.status().listening!.port
+  t.same(
+    peer!.addresses.map((a) => ({ host: a.host, port: a.port })),
+    [{ host: '', port }],
+    'announced with an empty host, never 0.0.0.0 (a peer elsewhere would dial itself)',
+  )
+})
