@@ -461,3 +461,20 @@ t.test('an unreachable Postgres fails the open with the cause', async (t) => {
     code: 'ECONNREFUSED',
   })
 })
+
+t.test(
+  'the embedded engine idles small: 16 MB of shared buffers, initdb heap dropped',
+  async (t) => {
+    const storage = await pgliteBackend().prepare(t)
+    // A new folder: openDatabase runs initdb, then starts again on it (the heap initdb grew
+    // to ~650 MB is released with that first engine).
+    const database = await storage.open()
+    const { rows } = await sql<{
+      buffers: string
+    }>`select current_setting('shared_buffers') as buffers`.execute(database.db)
+    t.equal(rows[0]?.buffers, '16MB', "Postgres' shared buffers in the embedded engine")
+    const { rows: again } = await sql<{ n: number }>`select 1 as n`.execute(database.db)
+    t.equal(again[0]?.n, 1, 'and it answers after the restart on its new folder')
+    await database.close()
+  },
+)

@@ -1,5 +1,5 @@
 import { fdatasyncSync, fsyncSync } from 'node:fs'
-import { open, readdir } from 'node:fs/promises'
+import { open, readdir, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { NodeFS } from '@electric-sql/pglite/nodefs'
@@ -9,6 +9,9 @@ const S_IFMT = 0o170000
 const S_IFDIR = 0o040000
 /** Files {@link syncTree} syncs at once (in libuv's thread pool, 4 threads by default). */
 const SYNC_CONCURRENCY = 16
+
+/** Postgres' shared buffers in the embedded engine (see {@link DURABLE_START_PARAMS}). */
+export const EMBEDDED_SHARED_BUFFERS = '16MB'
 
 /**
  * Postgres' start parameters for a durable PGlite. PGlite's defaults start Postgres with
@@ -22,6 +25,11 @@ export const DURABLE_START_PARAMS: readonly string[] = [
   ...PGlite.defaultStartParams.filter((param) => param !== '-F'),
   '-c',
   'wal_sync_method=fsync',
+  // Memory, not durability: the engine's memory is this process's (a WebAssembly heap that
+  // never shrinks). Postgres' 128 MB of shared buffers made an idle embedded server hold
+  // ~300 MB; 16 MB keeps it under 200 MB, and the kernel's page cache still holds the data.
+  '-c',
+  `shared_buffers=${EMBEDDED_SHARED_BUFFERS}`,
 ]
 
 /** What {@link DurableNodeFS} reaches into: emscripten's NODEFS (not in PGlite's types). */
@@ -86,6 +94,26 @@ function installFsync(nodefs: Partial<NodeFsInternals> | undefined): void {
  * const pglite = await openDurablePGlite(join(dataDir, 'pglite'))
  */
 export async function openDurablePGlite(folder: string): Promise<PGlite> {
+  const created = !(await exists(join(folder, 'PG_VERSION')))
+  const first = await openChecked(folder)
+  if (!created) return first
+  // A new folder: initdb grew the engine's heap to ~650 MB, and a WebAssembly heap never
+  // shrinks. Start again on the folder it made (durable now), so the server idles small.
+  await first.close()
+  return openChecked(folder)
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Opens a durable PGlite on `folder`, checks its settings, and syncs the folder. */
+async function openChecked(folder: string): Promise<PGlite> {
   const pglite = await PGlite.create({
     fs: new DurableNodeFS(folder),
     startParams: [...DURABLE_START_PARAMS],
