@@ -25,6 +25,9 @@ export interface Endpoint {
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
+/** `json`: one JSON object a line (Docker, log collectors); `pretty`: a line for people. */
+export const LOG_FORMATS = ['json', 'pretty'] as const
+export type LogFormat = (typeof LOG_FORMATS)[number]
 
 /** Fastify's `trustProxy`: off, on, a hop count, or the proxies' addresses/CIDRs. */
 export type TrustProxy = boolean | number | string[]
@@ -42,6 +45,7 @@ export interface ServerConfig {
   rateLimitPerMinute: number
   bodyLimitBytes: number
   logLevel: LogLevel
+  logFormat: LogFormat
   trustProxy: TrustProxy
   /** UDP port of the DHT node (reserved for the DHT; 0 picks a free port). */
   dhtPort: number | undefined
@@ -70,6 +74,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     rateLimitPerMinute: DEFAULT_RATE_LIMIT_PER_MINUTE,
     bodyLimitBytes: BODY_LIMIT_BYTES,
     logLevel: 'info',
+    logFormat: 'json',
     trustProxy: false,
     dhtPort: undefined,
     bootstrap: [],
@@ -159,6 +164,14 @@ function parseLogLevel(value: string): LogLevel {
   return level as LogLevel
 }
 
+function parseLogFormat(value: string): LogFormat {
+  const format = value.trim().toLowerCase()
+  if (!(LOG_FORMATS as readonly string[]).includes(format)) {
+    throw new InvalidArgumentError(`expected ${LOG_FORMATS.join(' or ')}, got "${value}"`)
+  }
+  return format as LogFormat
+}
+
 /**
  * The `passage-server` command line: every option is a flag and an environment variable
  * (shown by `--help`). Flags win over the environment, the environment over defaults.
@@ -208,6 +221,12 @@ export function buildCommand(): Command {
         .env('PASSAGE_LOG_LEVEL')
         .default(defaults.logLevel)
         .argParser(parseLogLevel),
+    )
+    .addOption(
+      new Option('--log-format <format>', 'json (one object a line) or pretty (for people)')
+        .env('PASSAGE_LOG_FORMAT')
+        .default(defaults.logFormat)
+        .argParser(parseLogFormat),
     )
     .addOption(
       new Option(
@@ -261,6 +280,7 @@ interface ParsedOptions {
   announceTtl: number
   rateLimit: number
   logLevel: LogLevel
+  logFormat: LogFormat
   trustProxy: TrustProxy
   dhtPort?: number
   dhtAdvertise?: Endpoint
@@ -284,6 +304,7 @@ export function parseConfig(argv: string[], command: Command = buildCommand()): 
     announceTtlMs: options.announceTtl * 1000,
     rateLimitPerMinute: options.rateLimit,
     logLevel: options.logLevel,
+    logFormat: options.logFormat,
     trustProxy: options.trustProxy,
     dhtPort: options.dhtPort,
     dhtEndpoint: options.dhtAdvertise ?? null,
