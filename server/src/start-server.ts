@@ -134,7 +134,16 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       storagePing: () => database.ping(),
       ...(readinessChecks.length > 0 && { readinessChecks }),
       ...(dhtEndpoint && { dhtEndpoint }),
-      ...(running && { dhtId: () => running.node.identity.textId }),
+      ...(running && {
+        dhtId: () => running.node.identity.textId,
+        dhtStats: async () => {
+          const { envelopes, bytes } = await running.mailboxStore.stats(clock.now())
+          return {
+            mailboxes: { messages: envelopes, bytes },
+            routingTableNodes: running.node.table.size,
+          }
+        },
+      }),
     })
     const sweeper = new AnnounceSweeper({
       store,

@@ -115,6 +115,7 @@ t.test('/docs/json is an OpenAPI document of every route', async (t) => {
     'GET /v1/nodes',
     'GET /v1/peers',
     'GET /v1/peers/{id}',
+    'GET /v1/stats',
     'POST /v1/announce',
   ])
   const announce = doc.paths['/v1/announce'].post
