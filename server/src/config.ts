@@ -60,6 +60,12 @@ export interface ServerConfig {
   peerNodeCheckIntervalMs: number
   /** How long one check (each request) may take. */
   peerNodeTimeoutMs: number
+  /**
+   * List live peers (their IDs with IP address and port) to anyone: `GET /v1/peers` and the
+   * sample in announce answers. Off: both list nobody; `GET /v1/peers/{id}` still resolves
+   * an ID the asker already knows.
+   */
+  peersPublic: boolean
 }
 
 /** The configuration with every default, optionally overridden (handy in tests). */
@@ -83,6 +89,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     peerNodes: [],
     peerNodeCheckIntervalMs: DEFAULT_PEER_NODE_CHECK_INTERVAL_MS,
     peerNodeTimeoutMs: DEFAULT_PEER_NODE_TIMEOUT_MS,
+    peersPublic: false,
     ...overrides,
   }
 }
@@ -162,6 +169,14 @@ function parseLogLevel(value: string): LogLevel {
     throw new InvalidArgumentError(`expected one of ${LOG_LEVELS.join(', ')}, got "${value}"`)
   }
   return level as LogLevel
+}
+
+/** Parses a yes/no setting: true, false, yes, no, 1, 0, on, off. */
+export function parseBoolean(value: string): boolean {
+  const text = value.trim().toLowerCase()
+  if (['true', 'yes', '1', 'on'].includes(text)) return true
+  if (['false', 'no', '0', 'off'].includes(text)) return false
+  throw new InvalidArgumentError(`expected true or false, got "${value}"`)
 }
 
 function parseLogFormat(value: string): LogFormat {
@@ -268,6 +283,16 @@ export function buildCommand(): Command {
         .default([])
         .argParser(collectUrls),
     )
+    .addOption(
+      new Option(
+        '--peers-public [yes]',
+        'list live peers (IDs with IP and port) to anyone at GET /v1/peers and in announce answers; off: lists nobody, resolving a known ID still works',
+      )
+        .env('PASSAGE_PEERS_PUBLIC')
+        .default(defaults.peersPublic)
+        .preset('true')
+        .argParser(parseBoolean),
+    )
     .helpOption('-h, --help', 'show this help')
     .allowExcessArguments(false)
 }
@@ -286,6 +311,7 @@ interface ParsedOptions {
   dhtAdvertise?: Endpoint
   bootstrap: Endpoint[]
   peerNode: string[]
+  peersPublic: boolean
 }
 
 /**
@@ -310,5 +336,6 @@ export function parseConfig(argv: string[], command: Command = buildCommand()): 
     dhtEndpoint: options.dhtAdvertise ?? null,
     bootstrap: options.bootstrap,
     peerNodes: options.peerNode,
+    peersPublic: options.peersPublic,
   })
 }

@@ -14,6 +14,7 @@ const ENV_NAMES = [
   'PASSAGE_TRUST_PROXY',
   'PASSAGE_DHT_PORT',
   'PASSAGE_BOOTSTRAP',
+  'PASSAGE_PEERS_PUBLIC',
 ]
 
 /** Parses with only `env` set among the server's variables; errors come back as text. */
@@ -58,6 +59,7 @@ t.test('defaults', async (t) => {
     peerNodes: [],
     peerNodeCheckIntervalMs: 60_000,
     peerNodeTimeoutMs: 5_000,
+    peersPublic: false,
   })
 })
 
@@ -75,6 +77,7 @@ t.test('every option from the environment, and flags win over it', async (t) => 
     PASSAGE_DHT_PORT: '0',
     PASSAGE_DHT_ADVERTISE: 'dht.example.org:7401',
     PASSAGE_BOOTSTRAP: '127.0.0.1:7001, [::1]:7002',
+    PASSAGE_PEERS_PUBLIC: 'yes',
   })
   t.same(config, {
     ...defaultConfig(),
@@ -93,6 +96,7 @@ t.test('every option from the environment, and flags win over it', async (t) => 
       { host: '127.0.0.1', port: 7001 },
       { host: '::1', port: 7002 },
     ],
+    peersPublic: true,
   })
   const flags = parse(
     [
@@ -117,6 +121,13 @@ t.test('every option from the environment, and flags win over it', async (t) => 
   ])
   t.equal(flags?.databaseUrl, undefined, 'an empty URL means the embedded default')
   t.equal(parse(['--trust-proxy', '2']).config?.trustProxy, 2, 'a hop count')
+  t.equal(parse(['--peers-public']).config?.peersPublic, true, '--peers-public alone: on')
+  t.equal(
+    parse([], { PASSAGE_PEERS_PUBLIC: 'false' }).config?.peersPublic,
+    false,
+    'PASSAGE_PEERS_PUBLIC=false: off (not "set, so on")',
+  )
+  t.equal(parse(['--peers-public', 'no']).config?.peersPublic, false)
 })
 
 t.test('bad values are refused with the option named', async (t) => {
@@ -128,6 +139,7 @@ t.test('bad values are refused with the option named', async (t) => {
     [['--rate-limit', '1.5'], {}, /rate-limit/],
     [['--log-level', 'loud'], {}, /log-level.*fatal, error, warn, info/],
     [['--log-format', 'xml'], {}, /log-format.*json or pretty/],
+    [[], { PASSAGE_PEERS_PUBLIC: 'maybe' }, /peers-public.*true or false/],
     [['--trust-proxy', 'proxy.example'], {}, /trust-proxy/],
     [['--bootstrap', 'nohostport'], {}, /host:port/],
     [['--bootstrap', '127.0.0.1:0'], {}, /host:port/],

@@ -31,6 +31,7 @@ t.test('--help lists every option with its environment variable', async (t) => {
     ['--dht-port', 'PASSAGE_DHT_PORT'],
     ['--dht-advertise', 'PASSAGE_DHT_ADVERTISE'],
     ['--bootstrap', 'PASSAGE_BOOTSTRAP'],
+    ['--peers-public', 'PASSAGE_PEERS_PUBLIC'],
   ]) {
     t.match(stdout, flag, `${flag} listed`)
     t.match(stdout, new RegExp(`env:\\s+${env}\\b`), `${env} listed`)

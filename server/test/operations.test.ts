@@ -39,6 +39,7 @@ for (const backend of backends) {
       dht: null,
       announceTtlMs: 120_000,
       announceSkewMs: 60_000,
+      peersPublic: false,
     })
 
     // A check added later (the DHT's) takes part, and the 503 says which one failed and why.
@@ -265,7 +266,10 @@ t.test(
         done()
       },
     })
-    const fixture = await appFixture(t, backends[1]!, { logger: pino({ level: 'info' }, sink) })
+    const fixture = await appFixture(t, backends[1]!, {
+      logger: pino({ level: 'info' }, sink),
+      config: { peersPublic: true },
+    })
     const { app, store, clock } = fixture
     store.sample = async () => {
       throw new Error('disk on fire')
