@@ -1,3 +1,4 @@
+import { DEFAULT_MAILBOX_QUOTA, type MailboxQuota } from '@passage/sdk'
 import { Command, InvalidArgumentError, Option } from 'commander'
 
 /** Default HTTP port of the bootstrap service. */
@@ -66,6 +67,8 @@ export interface ServerConfig {
    * an ID the asker already knows.
    */
   peersPublic: boolean
+  /** Limits of the mailboxes the DHT node stores (per mailbox; per sender address). */
+  mailboxQuota: MailboxQuota
 }
 
 /** The configuration with every default, optionally overridden (handy in tests). */
@@ -90,6 +93,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     peerNodeCheckIntervalMs: DEFAULT_PEER_NODE_CHECK_INTERVAL_MS,
     peerNodeTimeoutMs: DEFAULT_PEER_NODE_TIMEOUT_MS,
     peersPublic: false,
+    mailboxQuota: { ...DEFAULT_MAILBOX_QUOTA },
     ...overrides,
   }
 }
@@ -293,6 +297,27 @@ export function buildCommand(): Command {
         .preset('true')
         .argParser(parseBoolean),
     )
+    .addOption(
+      new Option('--mailbox-max-messages <n>', 'envelopes one mailbox may hold')
+        .env('PASSAGE_MAILBOX_MAX_MESSAGES')
+        .default(defaults.mailboxQuota.maxCount)
+        .argParser(parseInteger(1, 10_000_000)),
+    )
+    .addOption(
+      new Option('--mailbox-max-bytes <bytes>', 'bytes one mailbox may hold')
+        .env('PASSAGE_MAILBOX_MAX_BYTES')
+        .default(defaults.mailboxQuota.maxBytes)
+        .argParser(parseInteger(1024, 2 ** 40)),
+    )
+    .addOption(
+      new Option(
+        '--mailbox-max-source-bytes <bytes>',
+        'bytes stored for one sender IP address, over all mailboxes',
+      )
+        .env('PASSAGE_MAILBOX_MAX_SOURCE_BYTES')
+        .default(defaults.mailboxQuota.maxSourceBytes)
+        .argParser(parseInteger(1024, 2 ** 40)),
+    )
     .helpOption('-h, --help', 'show this help')
     .allowExcessArguments(false)
 }
@@ -312,6 +337,9 @@ interface ParsedOptions {
   bootstrap: Endpoint[]
   peerNode: string[]
   peersPublic: boolean
+  mailboxMaxMessages: number
+  mailboxMaxBytes: number
+  mailboxMaxSourceBytes: number
 }
 
 /**
@@ -337,5 +365,10 @@ export function parseConfig(argv: string[], command: Command = buildCommand()): 
     bootstrap: options.bootstrap,
     peerNodes: options.peerNode,
     peersPublic: options.peersPublic,
+    mailboxQuota: {
+      maxCount: options.mailboxMaxMessages,
+      maxBytes: options.mailboxMaxBytes,
+      maxSourceBytes: options.mailboxMaxSourceBytes,
+    },
   })
 }

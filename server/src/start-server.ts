@@ -107,6 +107,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       dhtKey = await loadOrCreateDhtIdentity(config.dataDir)
       dht = await SuperNodeDht.start({
         ...tuning,
+        node: { quota: config.mailboxQuota, ...tuning.node },
         db: database.db,
         identity: dhtKey.identity,
         host: config.httpHost,

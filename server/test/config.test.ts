@@ -60,6 +60,7 @@ t.test('defaults', async (t) => {
     peerNodeCheckIntervalMs: 60_000,
     peerNodeTimeoutMs: 5_000,
     peersPublic: false,
+    mailboxQuota: { maxCount: 10_000, maxBytes: 16_777_216, maxSourceBytes: 67_108_864 },
   })
 })
 

@@ -32,6 +32,9 @@ t.test('--help lists every option with its environment variable', async (t) => {
     ['--dht-advertise', 'PASSAGE_DHT_ADVERTISE'],
     ['--bootstrap', 'PASSAGE_BOOTSTRAP'],
     ['--peers-public', 'PASSAGE_PEERS_PUBLIC'],
+    ['--mailbox-max-messages', 'PASSAGE_MAILBOX_MAX_MESSAGES'],
+    ['--mailbox-max-bytes', 'PASSAGE_MAILBOX_MAX_BYTES'],
+    ['--mailbox-max-source-bytes', 'PASSAGE_MAILBOX_MAX_SOURCE_BYTES'],
   ]) {
     t.match(stdout, flag, `${flag} listed`)
     t.match(stdout, new RegExp(`env:\\s+${env}\\b`), `${env} listed`)

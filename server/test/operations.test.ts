@@ -100,6 +100,9 @@ t.test('a DHT on a wildcard address is published at the IP the client reached', 
 
 t.test('/docs/json is an OpenAPI document of every route', async (t) => {
   const { app } = await appFixture(t, backends[1]!)
+  const docs = await app.inject({ method: 'GET', url: '/docs' })
+  t.equal(docs.statusCode, 302, '/docs (the address OPERATING.md names) is not a 404…')
+  t.equal(docs.headers.location, '/docs/json', '…it sends to the document')
   const res = await app.inject({ method: 'GET', url: '/docs/json' })
   t.equal(res.statusCode, 200)
   const doc = res.json()
