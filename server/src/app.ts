@@ -23,6 +23,7 @@ import infoRoutes from './routes/info.js'
 import metricsRoutes from './routes/metrics.js'
 import nodeRoutes from './routes/nodes.js'
 import peerRoutes from './routes/peers.js'
+import statsRoutes, { type DhtStats } from './routes/stats.js'
 
 /** Options of {@link buildApp}. */
 export interface AppOptions {
@@ -46,6 +47,8 @@ export interface AppOptions {
   dhtEndpoint?: () => Endpoint | null
   /** The DHT node's text ID for `/v1/info` (its own key, per process); default none. */
   dhtId?: () => string | null
+  /** The DHT node's figures for `/v1/stats`; default none (null). */
+  dhtStats?: () => Promise<DhtStats | null>
 }
 
 /** A request must arrive whole within 30 s: slow-drip clients cannot hold sockets forever. */
@@ -122,6 +125,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     readinessChecks: [{ name: 'storage', check: storagePing }, ...(options.readinessChecks ?? [])],
     dhtEndpoint: options.dhtEndpoint ?? (() => config.dhtEndpoint),
     dhtId: options.dhtId ?? (() => null),
+    startedAt: clock.now(),
+    dhtStats: options.dhtStats ?? (() => Promise.resolve(null)),
   }
 
   const fastifyOptions = {
@@ -162,6 +167,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(metricsRoutes)
   await app.register(docsRoutes)
   await app.register(nodeRoutes)
+  await app.register(statsRoutes)
   await app.register(readinessMetricPlugin)
   return app
 }

@@ -1,3 +1,4 @@
+import { DEFAULT_MAILBOX_QUOTA, type MailboxQuota } from '@passage/sdk'
 import { Command, InvalidArgumentError, Option } from 'commander'
 
 /** Default HTTP port of the bootstrap service. */
@@ -25,6 +26,9 @@ export interface Endpoint {
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
+/** `json`: one JSON object a line (Docker, log collectors); `pretty`: a line for people. */
+export const LOG_FORMATS = ['json', 'pretty'] as const
+export type LogFormat = (typeof LOG_FORMATS)[number]
 
 /** Fastify's `trustProxy`: off, on, a hop count, or the proxies' addresses/CIDRs. */
 export type TrustProxy = boolean | number | string[]
@@ -42,6 +46,7 @@ export interface ServerConfig {
   rateLimitPerMinute: number
   bodyLimitBytes: number
   logLevel: LogLevel
+  logFormat: LogFormat
   trustProxy: TrustProxy
   /** UDP port of the DHT node (reserved for the DHT; 0 picks a free port). */
   dhtPort: number | undefined
@@ -56,6 +61,14 @@ export interface ServerConfig {
   peerNodeCheckIntervalMs: number
   /** How long one check (each request) may take. */
   peerNodeTimeoutMs: number
+  /**
+   * List live peers (their IDs with IP address and port) to anyone: `GET /v1/peers` and the
+   * sample in announce answers. Off: both list nobody; `GET /v1/peers/{id}` still resolves
+   * an ID the asker already knows.
+   */
+  peersPublic: boolean
+  /** Limits of the mailboxes the DHT node stores (per mailbox; per sender address). */
+  mailboxQuota: MailboxQuota
 }
 
 /** The configuration with every default, optionally overridden (handy in tests). */
@@ -70,6 +83,7 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     rateLimitPerMinute: DEFAULT_RATE_LIMIT_PER_MINUTE,
     bodyLimitBytes: BODY_LIMIT_BYTES,
     logLevel: 'info',
+    logFormat: 'json',
     trustProxy: false,
     dhtPort: undefined,
     bootstrap: [],
@@ -78,6 +92,8 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     peerNodes: [],
     peerNodeCheckIntervalMs: DEFAULT_PEER_NODE_CHECK_INTERVAL_MS,
     peerNodeTimeoutMs: DEFAULT_PEER_NODE_TIMEOUT_MS,
+    peersPublic: false,
+    mailboxQuota: { ...DEFAULT_MAILBOX_QUOTA },
     ...overrides,
   }
 }
@@ -159,6 +175,22 @@ function parseLogLevel(value: string): LogLevel {
   return level as LogLevel
 }
 
+/** Parses a yes/no setting: true, false, yes, no, 1, 0, on, off. */
+export function parseBoolean(value: string): boolean {
+  const text = value.trim().toLowerCase()
+  if (['true', 'yes', '1', 'on'].includes(text)) return true
+  if (['false', 'no', '0', 'off'].includes(text)) return false
+  throw new InvalidArgumentError(`expected true or false, got "${value}"`)
+}
+
+function parseLogFormat(value: string): LogFormat {
+  const format = value.trim().toLowerCase()
+  if (!(LOG_FORMATS as readonly string[]).includes(format)) {
+    throw new InvalidArgumentError(`expected ${LOG_FORMATS.join(' or ')}, got "${value}"`)
+  }
+  return format as LogFormat
+}
+
 /**
  * The `passage-server` command line: every option is a flag and an environment variable
  * (shown by `--help`). Flags win over the environment, the environment over defaults.
@@ -210,6 +242,12 @@ export function buildCommand(): Command {
         .argParser(parseLogLevel),
     )
     .addOption(
+      new Option('--log-format <format>', 'json (one object a line) or pretty (for people)')
+        .env('PASSAGE_LOG_FORMAT')
+        .default(defaults.logFormat)
+        .argParser(parseLogFormat),
+    )
+    .addOption(
       new Option(
         '--trust-proxy <value>',
         'trust X-Forwarded-For: true, false, a hop count, or proxy addresses/CIDRs',
@@ -249,6 +287,37 @@ export function buildCommand(): Command {
         .default([])
         .argParser(collectUrls),
     )
+    .addOption(
+      new Option(
+        '--peers-public [yes]',
+        'list live peers (IDs with IP and port) to anyone at GET /v1/peers and in announce answers; off: lists nobody, resolving a known ID still works',
+      )
+        .env('PASSAGE_PEERS_PUBLIC')
+        .default(defaults.peersPublic)
+        .preset('true')
+        .argParser(parseBoolean),
+    )
+    .addOption(
+      new Option('--mailbox-max-messages <n>', 'envelopes one mailbox may hold')
+        .env('PASSAGE_MAILBOX_MAX_MESSAGES')
+        .default(defaults.mailboxQuota.maxCount)
+        .argParser(parseInteger(1, 10_000_000)),
+    )
+    .addOption(
+      new Option('--mailbox-max-bytes <bytes>', 'bytes one mailbox may hold')
+        .env('PASSAGE_MAILBOX_MAX_BYTES')
+        .default(defaults.mailboxQuota.maxBytes)
+        .argParser(parseInteger(1024, 2 ** 40)),
+    )
+    .addOption(
+      new Option(
+        '--mailbox-max-source-bytes <bytes>',
+        'bytes stored for one sender IP address, over all mailboxes',
+      )
+        .env('PASSAGE_MAILBOX_MAX_SOURCE_BYTES')
+        .default(defaults.mailboxQuota.maxSourceBytes)
+        .argParser(parseInteger(1024, 2 ** 40)),
+    )
     .helpOption('-h, --help', 'show this help')
     .allowExcessArguments(false)
 }
@@ -261,11 +330,16 @@ interface ParsedOptions {
   announceTtl: number
   rateLimit: number
   logLevel: LogLevel
+  logFormat: LogFormat
   trustProxy: TrustProxy
   dhtPort?: number
   dhtAdvertise?: Endpoint
   bootstrap: Endpoint[]
   peerNode: string[]
+  peersPublic: boolean
+  mailboxMaxMessages: number
+  mailboxMaxBytes: number
+  mailboxMaxSourceBytes: number
 }
 
 /**
@@ -284,10 +358,17 @@ export function parseConfig(argv: string[], command: Command = buildCommand()): 
     announceTtlMs: options.announceTtl * 1000,
     rateLimitPerMinute: options.rateLimit,
     logLevel: options.logLevel,
+    logFormat: options.logFormat,
     trustProxy: options.trustProxy,
     dhtPort: options.dhtPort,
     dhtEndpoint: options.dhtAdvertise ?? null,
     bootstrap: options.bootstrap,
     peerNodes: options.peerNode,
+    peersPublic: options.peersPublic,
+    mailboxQuota: {
+      maxCount: options.mailboxMaxMessages,
+      maxBytes: options.mailboxMaxBytes,
+      maxSourceBytes: options.mailboxMaxSourceBytes,
+    },
   })
 }

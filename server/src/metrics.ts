@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { SERVER_VERSION } from './version.js'
 
 /** Prefix of every metric this server exports. */
 export const METRIC_PREFIX = 'passage_'
@@ -96,6 +97,13 @@ export class ServerMetrics {
       registers,
     })
     for (const event of ['fault', 'retried', 'retry_failed']) this.storageFaults.inc({ event }, 0)
+    // The version as Prometheus says it: a constant 1 labelled with it (as /v1/stats shows).
+    new Gauge({
+      name: `${METRIC_PREFIX}build_info`,
+      help: 'Always 1; the label `version` is the server software version.',
+      labelNames: ['version'],
+      registers,
+    }).set({ version: SERVER_VERSION }, 1)
     if (options.defaultMetrics ?? true) {
       collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX })
       // Gauges named *_total fail `promtool check metrics`; the unsuffixed ones (by type) stay.

@@ -78,13 +78,21 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const { config, logger } = options
   const clock = options.clock ?? systemClock
   const metrics = options.metrics ?? new ServerMetrics()
+  // A storage fault while opening is the start-up failure itself (main.ts says it in one
+  // sentence): logged at debug until the database is open, at error after.
+  let opened = false
+  const databaseLogger = logger && {
+    info: (obj: object, msg: string) => logger.info(obj, msg),
+    error: (obj: object, msg: string) => (opened ? logger.error(obj, msg) : logger.debug(obj, msg)),
+  }
   const database = await openDatabase({
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
-    logger,
+    logger: databaseLogger,
     onQuery: metrics.observeStorageQuery,
     onFault: metrics.countStorageFault,
   })
+  opened = true
   let app: FastifyInstance | undefined
   let dht: SuperNodeDht | undefined
   let dhtKey: DhtIdentity | undefined
@@ -99,6 +107,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       dhtKey = await loadOrCreateDhtIdentity(config.dataDir)
       dht = await SuperNodeDht.start({
         ...tuning,
+        node: { quota: config.mailboxQuota, ...tuning.node },
         db: database.db,
         identity: dhtKey.identity,
         host: config.httpHost,
@@ -126,7 +135,16 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       storagePing: () => database.ping(),
       ...(readinessChecks.length > 0 && { readinessChecks }),
       ...(dhtEndpoint && { dhtEndpoint }),
-      ...(running && { dhtId: () => running.node.identity.textId }),
+      ...(running && {
+        dhtId: () => running.node.identity.textId,
+        dhtStats: async () => {
+          const { envelopes, bytes } = await running.mailboxStore.stats(clock.now())
+          return {
+            mailboxes: { messages: envelopes, bytes },
+            routingTableNodes: running.node.table.size,
+          }
+        },
+      }),
     })
     const sweeper = new AnnounceSweeper({
       store,

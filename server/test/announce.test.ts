@@ -16,7 +16,13 @@ const SKEW_MS = 60_000
 for (const backend of backends) {
   t.test(backend.name, async (t) => {
     t.test('a valid announce is stored and listed; refusals are clear and counted', async (t) => {
-      const { app, identity: server, clock } = await appFixture(t, backend)
+      const {
+        app,
+        identity: server,
+        clock,
+      } = await appFixture(t, backend, {
+        config: { peersPublic: true },
+      })
       const alice = Identity.generate(libsignalKeys)
       const bob = Identity.generate(libsignalKeys)
 
@@ -353,7 +359,7 @@ for (const backend of backends) {
     })
 
     t.test('expired announces disappear and are swept; live ones survive a restart', async (t) => {
-      const first = await appFixture(t, backend)
+      const first = await appFixture(t, backend, { config: { peersPublic: true } })
       const { identity: server, clock } = first
       const alice = Identity.generate(libsignalKeys)
       const bob = Identity.generate(libsignalKeys)
@@ -372,7 +378,11 @@ for (const backend of backends) {
       // Restart: close the app and the storage, open the same storage again.
       await first.close()
       const database = await first.database.reopen()
-      const second = await appFixture(t, backend, { database, clock })
+      const second = await appFixture(t, backend, {
+        database,
+        clock,
+        config: { peersPublic: true },
+      })
       t.equal(second.identity.textId, server.textId, 'the server keeps its identity')
       for (const node of [alice, bob]) {
         const res = await second.app.inject({ method: 'GET', url: `/v1/peers/${node.textId}` })
@@ -414,3 +424,39 @@ for (const backend of backends) {
     })
   })
 }
+
+t.test('peers are not listed unless the operator makes them public', async (t) => {
+  const { app, identity: server } = await appFixture(t, backends[0]!)
+  const alice = Identity.generate(libsignalKeys)
+  const bob = Identity.generate(libsignalKeys)
+  t.equal(
+    (await postAnnounce(app, signedAnnounce(alice, server.id, { timestamp: T0 }))).statusCode,
+    200,
+  )
+  const answer = await postAnnounce(app, signedAnnounce(bob, server.id, { timestamp: T0 }))
+  t.equal(answer.statusCode, 200)
+  t.same(answer.json().peers, [], 'an announce answer names nobody else')
+  const get = (url: string) => app.inject({ method: 'GET', url })
+  t.same((await get('/v1/peers')).json(), { peers: [] }, 'GET /v1/peers lists nobody')
+  t.same(
+    (await get(`/v1/peers?near=${alice.textId}&limit=5`)).json(),
+    { peers: [] },
+    '…near an ID either',
+  )
+  t.equal((await get('/v1/peers?limit=0')).statusCode, 400, 'the query is still checked')
+  const one = await get(`/v1/peers/${alice.textId}`)
+  t.equal(one.statusCode, 200, 'an ID the asker knows still resolves')
+  t.equal(one.json().id, alice.textId)
+  t.equal((await get('/v1/info')).json().peersPublic, false, '/v1/info says so')
+  t.match((await get('/metrics')).body, /^passage_live_peers 2$/m, 'the count stays in /metrics')
+
+  const open = await appFixture(t, backends[0]!, { config: { peersPublic: true } })
+  await postAnnounce(open.app, signedAnnounce(alice, open.identity.id, { timestamp: T0 }))
+  const listed = await open.app.inject({ method: 'GET', url: '/v1/peers' })
+  t.same(
+    listed.json().peers.map((p: { id: string }) => p.id),
+    [alice.textId],
+    '--peers-public lists them',
+  )
+  t.equal((await open.app.inject({ method: 'GET', url: '/v1/info' })).json().peersPublic, true)
+})

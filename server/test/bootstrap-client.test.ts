@@ -56,7 +56,10 @@ for (const backend of backends) {
   t.test(backend.name, async (t) => {
     t.test('announce, peers and resolve round-trip and verify', async (t) => {
       const clock = new ManualClock(T0)
-      const { url, identity: server } = await listening(t, backend, { clock })
+      const { url, identity: server } = await listening(t, backend, {
+        clock,
+        config: { peersPublic: true },
+      })
       const alice = Identity.generate(libsignalKeys)
       const bob = Identity.generate(libsignalKeys)
       const aliceClient = new BootstrapClient({ url, identity: alice, clock })

@@ -10,9 +10,11 @@ const ENV_NAMES = [
   'PASSAGE_ANNOUNCE_TTL',
   'PASSAGE_RATE_LIMIT',
   'PASSAGE_LOG_LEVEL',
+  'PASSAGE_LOG_FORMAT',
   'PASSAGE_TRUST_PROXY',
   'PASSAGE_DHT_PORT',
   'PASSAGE_BOOTSTRAP',
+  'PASSAGE_PEERS_PUBLIC',
 ]
 
 /** Parses with only `env` set among the server's variables; errors come back as text. */
@@ -48,6 +50,7 @@ t.test('defaults', async (t) => {
     rateLimitPerMinute: 120,
     bodyLimitBytes: 16_384,
     logLevel: 'info',
+    logFormat: 'json',
     trustProxy: false,
     dhtPort: undefined,
     bootstrap: [],
@@ -56,6 +59,8 @@ t.test('defaults', async (t) => {
     peerNodes: [],
     peerNodeCheckIntervalMs: 60_000,
     peerNodeTimeoutMs: 5_000,
+    peersPublic: false,
+    mailboxQuota: { maxCount: 10_000, maxBytes: 16_777_216, maxSourceBytes: 67_108_864 },
   })
 })
 
@@ -68,10 +73,12 @@ t.test('every option from the environment, and flags win over it', async (t) => 
     PASSAGE_ANNOUNCE_TTL: '120',
     PASSAGE_RATE_LIMIT: '0',
     PASSAGE_LOG_LEVEL: 'WARN',
+    PASSAGE_LOG_FORMAT: 'Pretty',
     PASSAGE_TRUST_PROXY: '127.0.0.1,10.0.0.0/8',
     PASSAGE_DHT_PORT: '0',
     PASSAGE_DHT_ADVERTISE: 'dht.example.org:7401',
     PASSAGE_BOOTSTRAP: '127.0.0.1:7001, [::1]:7002',
+    PASSAGE_PEERS_PUBLIC: 'yes',
   })
   t.same(config, {
     ...defaultConfig(),
@@ -82,6 +89,7 @@ t.test('every option from the environment, and flags win over it', async (t) => 
     announceTtlMs: 120_000,
     rateLimitPerMinute: 0,
     logLevel: 'warn',
+    logFormat: 'pretty',
     trustProxy: ['127.0.0.1', '10.0.0.0/8'],
     dhtPort: 0,
     dhtEndpoint: { host: 'dht.example.org', port: 7401 },
@@ -89,6 +97,7 @@ t.test('every option from the environment, and flags win over it', async (t) => 
       { host: '127.0.0.1', port: 7001 },
       { host: '::1', port: 7002 },
     ],
+    peersPublic: true,
   })
   const flags = parse(
     [
@@ -113,6 +122,13 @@ t.test('every option from the environment, and flags win over it', async (t) => 
   ])
   t.equal(flags?.databaseUrl, undefined, 'an empty URL means the embedded default')
   t.equal(parse(['--trust-proxy', '2']).config?.trustProxy, 2, 'a hop count')
+  t.equal(parse(['--peers-public']).config?.peersPublic, true, '--peers-public alone: on')
+  t.equal(
+    parse([], { PASSAGE_PEERS_PUBLIC: 'false' }).config?.peersPublic,
+    false,
+    'PASSAGE_PEERS_PUBLIC=false: off (not "set, so on")',
+  )
+  t.equal(parse(['--peers-public', 'no']).config?.peersPublic, false)
 })
 
 t.test('bad values are refused with the option named', async (t) => {
@@ -123,6 +139,8 @@ t.test('bad values are refused with the option named', async (t) => {
     [[], { PASSAGE_ANNOUNCE_TTL: '0' }, /announce-ttl/],
     [['--rate-limit', '1.5'], {}, /rate-limit/],
     [['--log-level', 'loud'], {}, /log-level.*fatal, error, warn, info/],
+    [['--log-format', 'xml'], {}, /log-format.*json or pretty/],
+    [[], { PASSAGE_PEERS_PUBLIC: 'maybe' }, /peers-public.*true or false/],
     [['--trust-proxy', 'proxy.example'], {}, /trust-proxy/],
     [['--bootstrap', 'nohostport'], {}, /host:port/],
     [['--bootstrap', '127.0.0.1:0'], {}, /host:port/],

@@ -3,7 +3,7 @@
 // Dockerfile; every variable of config.ts is documented; every metric the dashboard and the
 // alert rules name exists in the /metrics of a real server (startServer on PGlite).
 import { execFile } from 'node:child_process'
-import { copyFile, mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises'
+import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -31,17 +31,31 @@ async function command(file: string, args: string[], cwd = ROOT) {
 
 const text = (path: string) => readFile(join(ROOT, path), 'utf8')
 
+/** The env file of each compose service, which operators copy from `<file>.example`. */
+const ENV_FILES = ['server', 'postgres', 'grafana'] as const
+
 /**
- * docker-compose.yml reads deploy/.env, which operators create and git ignores: validate a
- * copy next to the real Dockerfile and deploy folders, with .env.example as deploy/.env.
+ * docker-compose.yml reads deploy/<service>.env, which operators create and git ignores:
+ * validate a copy next to the real Dockerfile and deploy folders, with each
+ * deploy/<service>.env.example as deploy/<service>.env (`edit` may change them first).
  */
-async function composeProject(t: Test): Promise<string> {
+async function composeProject(
+  t: Test,
+  edit: (service: string, text: string) => string = (_service, text) => text,
+): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'passage-compose-'))
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   await copyFile(join(ROOT, 'docker-compose.yml'), join(dir, 'docker-compose.yml'))
   await symlink(join(ROOT, 'Dockerfile'), join(dir, 'Dockerfile'))
   await mkdir(join(dir, 'deploy'))
-  await copyFile(join(ROOT, 'deploy/.env.example'), join(dir, 'deploy/.env'))
+  for (const service of ENV_FILES) {
+    const example = await text(`deploy/${service}.env.example`)
+    await writeFile(join(dir, `deploy/${service}.env`), edit(service, example))
+  }
+  await symlink(
+    join(ROOT, 'deploy/refuse-example-secrets.sh'),
+    join(dir, 'deploy/refuse-example-secrets.sh'),
+  )
   for (const folder of ['prometheus', 'grafana']) {
     await symlink(join(ROOT, 'deploy', folder), join(dir, 'deploy', folder))
   }
@@ -74,12 +88,79 @@ t.test('docker-compose.yml is valid, with and without the monitoring profile', a
     /DATABASE_URL: postgres:\/\/passage:change-me@postgres:5432\/passage/,
     'env file read',
   )
+  // One env file per service: no container gets another's password.
+  t.notMatch(server, /POSTGRES_PASSWORD|GF_SECURITY_ADMIN_PASSWORD/, 'server: no other secret')
+  const grafana = service('grafana')
+  t.match(grafana, /GF_SECURITY_ADMIN_PASSWORD: change-me/)
+  t.notMatch(grafana, /POSTGRES_PASSWORD|DATABASE_URL/, 'grafana: no database password')
   const postgres = service('postgres')
+  t.match(postgres, /POSTGRES_PASSWORD: change-me/)
+  t.notMatch(postgres, /DATABASE_URL|GF_SECURITY_ADMIN_PASSWORD/, 'postgres: no other secret')
+  for (const [name, section, secret] of [
+    ['server', server, 'DATABASE_URL'],
+    ['postgres', postgres, 'POSTGRES_PASSWORD'],
+    ['grafana', grafana, 'GF_SECURITY_ADMIN_PASSWORD'],
+  ] as const) {
+    t.match(
+      section,
+      new RegExp(
+        `entrypoint:\\n\\s+- sh\\n\\s+- /usr/local/bin/refuse-example-secrets\\n\\s+- deploy/${name}\\.env\\n\\s+- ${secret}\\n\\s+- '?--'?\\n`,
+      ),
+      `${name}: its entrypoint refuses an example ${secret}`,
+    )
+    t.match(section, /refuse-example-secrets\.sh:\/usr\/local\/bin\/refuse-example-secrets:ro/)
+  }
+  t.match(postgres, /- '?--'?\n\s+- docker-entrypoint.sh\n\s+- postgres\n/, "then postgres's own")
+  t.match(grafana, /- '?--'?\n\s+- \/run.sh\n/, "then grafana's own")
+  t.match(server, /- '?--'?\n\s+- node\n\s+- server\/dist\/main.js\n/, "then the server's own")
   t.match(postgres, /image: postgres:1[56]/)
   t.match(postgres, /healthcheck:[\s\S]*pg_isready/)
   t.match(postgres, /postgres-data:\/var\/lib\/postgresql\/data/)
   t.match(service('prometheus'), /profiles:\n\s+- monitoring/)
   t.match(service('grafana'), /profiles:\n\s+- monitoring/)
+})
+
+t.test('the stack refuses to start with a change-me or empty secret', async (t) => {
+  const script = join(ROOT, 'deploy/refuse-example-secrets.sh')
+  const examples = Object.fromEntries(
+    await Promise.all(
+      ENV_FILES.map(async (name) => [name, await text(`deploy/${name}.env.example`)] as const),
+    ),
+  )
+  const valueIn = (file: string, name: string) =>
+    new RegExp(`^${name}=(.*)$`, 'm').exec(examples[file]!)?.[1] ?? ''
+  const check = async (file: string, name: string, value: string) => {
+    try {
+      const { stdout, stderr } = await run(
+        'sh',
+        [script, `deploy/${file}.env`, name, '--', 'echo', 'started'],
+        { env: { PATH: process.env.PATH, [name]: value }, timeout: COMMAND_TIMEOUT_MS },
+      )
+      return { code: 0, stdout, stderr }
+    } catch (error) {
+      const failed = error as { code: number; stdout: string; stderr: string }
+      return failed
+    }
+  }
+  for (const [file, name] of [
+    ['server', 'DATABASE_URL'],
+    ['postgres', 'POSTGRES_PASSWORD'],
+    ['grafana', 'GF_SECURITY_ADMIN_PASSWORD'],
+  ] as const) {
+    const example = valueIn(file, name)
+    t.match(example, /change-me/, `${file}.env.example ships the placeholder`)
+    const refused = await check(file, name, example)
+    t.equal(refused.code, 1, `${name} as shipped: refused`)
+    t.equal(refused.stdout, '', 'the service does not start')
+    t.equal(
+      refused.stderr,
+      `refusing to start: ${name} in deploy/${file}.env is empty or still the example value change-me; set a secret of your own there and start again.\n`,
+    )
+    t.equal((await check(file, name, '')).code, 1, `${name} empty: refused`)
+    const real = example.replace('change-me', 'Vx9-real-secret')
+    const started = await check(file, name, real)
+    t.same([started.code, started.stdout], [0, 'started\n'], `${name} changed: starts`)
+  }
 })
 
 t.test(
@@ -197,19 +278,44 @@ t.test('the Grafana dashboard and its provisioning', async (t) => {
 })
 
 t.test(
-  'every configuration variable is in deploy/.env.example and docs/OPERATING.md',
+  'every configuration variable is in deploy/server.env.example and docs/OPERATING.md',
   async (t) => {
     const source = await text('server/src/config.ts')
     const variables = [...source.matchAll(/\.env\(\s*'([A-Z0-9_]+)'/g)].map((m) => m[1]!)
     t.ok(variables.length >= 11, `found ${variables.length} variables in config.ts`)
-    const example = await text('deploy/.env.example')
+    const server = await text('deploy/server.env.example')
+    const postgres = await text('deploy/postgres.env.example')
     const operating = await text('docs/OPERATING.md')
-    for (const name of [...variables, 'POSTGRES_USER', 'POSTGRES_PASSWORD', 'POSTGRES_DB']) {
-      t.match(example, new RegExp(`^#? ?${name}=`, 'm'), `.env.example: ${name}`)
+    for (const name of variables) {
+      t.match(server, new RegExp(`^#? ?${name}=`, 'm'), `server.env.example: ${name}`)
+      t.match(operating, new RegExp(`\`${name}\``), `OPERATING.md: ${name}`)
+    }
+    for (const name of ['POSTGRES_USER', 'POSTGRES_PASSWORD', 'POSTGRES_DB']) {
+      t.match(postgres, new RegExp(`^${name}=`, 'm'), `postgres.env.example: ${name}`)
       t.match(operating, new RegExp(`\`${name}\``), `OPERATING.md: ${name}`)
     }
   },
 )
+
+t.test('every PASSAGE_ variable the docs and deploy files name exists', async (t) => {
+  const source = await text('server/src/config.ts')
+  const known = new Set([...source.matchAll(/\.env\(\s*'([A-Z0-9_]+)'/g)].map((m) => m[1]!))
+  const files = [
+    'docs/OPERATING.md',
+    'deploy/prometheus/alerts.yml',
+    'deploy/server.env.example',
+    'docker-compose.yml',
+    'deploy/private-network/docker-compose.yml',
+  ]
+  for (const file of files) {
+    const named = new Set(
+      [...(await text(file)).matchAll(/\bPASSAGE_[A-Z0-9_]*[A-Z0-9]\b/g)].map((m) => m[0]),
+    )
+    // `PASSAGE_MAILBOX_*` and `_MAX_MESSAGES` style shorthands are not names.
+    const unknown = [...named].filter((name) => !known.has(name) && !name.endsWith('_'))
+    t.same(unknown, [], `${file}: every PASSAGE_ variable it names is a setting`)
+  }
+})
 
 t.test('the systemd unit is hardened and restarts on failure', async (t) => {
   const unit = await text('deploy/passage-server.service')
@@ -220,11 +326,18 @@ t.test('the systemd unit is hardened and restarts on failure', async (t) => {
     'Restart=on-failure',
     'EnvironmentFile=/etc/passage/server.env',
     'NoNewPrivileges=yes',
-    'ExecStart=/usr/bin/node server/dist/main.js',
+    'ExecStart=/usr/bin/node server/dist/main.js --data-dir /var/lib/passage',
   ]) {
     t.match(unit, new RegExp(`^${line.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`, 'm'), line)
   }
   t.notMatch(unit, /^MemoryDenyWriteExecute=yes/m, 'V8 needs executable memory')
+  // The env file the unit reads is a copy of server.env.example: EnvironmentFile= overrides
+  // Environment=, so a data folder set there would move the state out of /var/lib/passage.
+  t.notMatch(await text('deploy/server.env.example'), /^PASSAGE_DATA_DIR=/m, 'no data folder set')
+  // `npm run build` needs TypeScript, a dev dependency: never after `npm ci --omit=dev`.
+  t.notMatch(unit, /--omit=dev && npm run build/, 'a build command that can work')
+  t.match(unit, /npm ci && npm run build/)
+  t.match(await text('docs/OPERATING.md'), /npm ci && sudo npm run build/)
 })
 
 /** Metric names in PromQL expressions (ours only: `up` is Prometheus's own). */

@@ -26,10 +26,15 @@ t.test('--help lists every option with its environment variable', async (t) => {
     ['--announce-ttl', 'PASSAGE_ANNOUNCE_TTL'],
     ['--rate-limit', 'PASSAGE_RATE_LIMIT'],
     ['--log-level', 'PASSAGE_LOG_LEVEL'],
+    ['--log-format', 'PASSAGE_LOG_FORMAT'],
     ['--trust-proxy', 'PASSAGE_TRUST_PROXY'],
     ['--dht-port', 'PASSAGE_DHT_PORT'],
     ['--dht-advertise', 'PASSAGE_DHT_ADVERTISE'],
     ['--bootstrap', 'PASSAGE_BOOTSTRAP'],
+    ['--peers-public', 'PASSAGE_PEERS_PUBLIC'],
+    ['--mailbox-max-messages', 'PASSAGE_MAILBOX_MAX_MESSAGES'],
+    ['--mailbox-max-bytes', 'PASSAGE_MAILBOX_MAX_BYTES'],
+    ['--mailbox-max-source-bytes', 'PASSAGE_MAILBOX_MAX_SOURCE_BYTES'],
   ]) {
     t.match(stdout, flag, `${flag} listed`)
     t.match(stdout, new RegExp(`env:\\s+${env}\\b`), `${env} listed`)
@@ -136,4 +141,13 @@ t.test('a second signal during shutdown exits at once', async (t) => {
   t.equal(code, 1, 'exit code 1: did not finish')
   t.ok(program.lines.some((l) => l.msg === 'second signal: exiting now'))
   held.socket.destroy()
+})
+
+t.test('JSON stays the default log format', async (t) => {
+  const program = await startPglite(t)
+  t.equal(program.lines[0]?.service, 'passage-server', 'JSON lines (the helper parses them)')
+  program.child.kill('SIGINT')
+  const [code] = await program.exited
+  t.equal(code, 0)
+  t.match(program.lines.at(-1), { msg: 'stopped', signal: 'SIGINT' }, 'the shutdown line')
 })

@@ -39,6 +39,7 @@ for (const backend of backends) {
       dht: null,
       announceTtlMs: 120_000,
       announceSkewMs: 60_000,
+      peersPublic: false,
     })
 
     // A check added later (the DHT's) takes part, and the 503 says which one failed and why.
@@ -99,6 +100,9 @@ t.test('a DHT on a wildcard address is published at the IP the client reached', 
 
 t.test('/docs/json is an OpenAPI document of every route', async (t) => {
   const { app } = await appFixture(t, backends[1]!)
+  const docs = await app.inject({ method: 'GET', url: '/docs' })
+  t.equal(docs.statusCode, 302, '/docs (the address OPERATING.md names) is not a 404…')
+  t.equal(docs.headers.location, '/docs/json', '…it sends to the document')
   const res = await app.inject({ method: 'GET', url: '/docs/json' })
   t.equal(res.statusCode, 200)
   const doc = res.json()
@@ -115,6 +119,7 @@ t.test('/docs/json is an OpenAPI document of every route', async (t) => {
     'GET /v1/nodes',
     'GET /v1/peers',
     'GET /v1/peers/{id}',
+    'GET /v1/stats',
     'POST /v1/announce',
   ])
   const announce = doc.paths['/v1/announce'].post
@@ -264,7 +269,10 @@ t.test(
         done()
       },
     })
-    const fixture = await appFixture(t, backends[1]!, { logger: pino({ level: 'info' }, sink) })
+    const fixture = await appFixture(t, backends[1]!, {
+      logger: pino({ level: 'info' }, sink),
+      config: { peersPublic: true },
+    })
     const { app, store, clock } = fixture
     store.sample = async () => {
       throw new Error('disk on fire')

@@ -101,7 +101,7 @@ t.test('/v1/info has the documented fields; dht is the DHT endpoint or null', as
 })
 
 t.test('an accepted announce answers the documented fields; peers as documented', async (t) => {
-  const { app, identity, clock } = await appFixture(t, backend)
+  const { app, identity, clock } = await appFixture(t, backend, { config: { peersPublic: true } })
   const nodes = Array.from({ length: 25 }, () => Identity.generate(libsignalKeys))
   for (const node of nodes) {
     const res = await postAnnounce(app, signedAnnounce(node, identity.id, { timestamp: T0 }))

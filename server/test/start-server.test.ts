@@ -8,7 +8,13 @@ for (const backend of backends) {
   t.test(`${backend.name}: close() finishes in-flight requests, then closes storage`, async (t) => {
     const storage = await backend.prepare(t)
     const server = await startServer({
-      config: defaultConfig({ httpHost: '127.0.0.1', httpPort: 0, ...storage.options }),
+      // Peers listed, so that GET /v1/peers reaches the store (held below).
+      config: defaultConfig({
+        httpHost: '127.0.0.1',
+        httpPort: 0,
+        peersPublic: true,
+        ...storage.options,
+      }),
     })
     t.teardown(() => server.close())
     t.equal(server.storageKind, backend.name)

@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import type { Endpoint, ServerConfig } from '../config.js'
 import type { AnnounceStore } from '../db/announce-store.js'
 import type { ServerMetrics } from '../metrics.js'
+import type { DhtStats } from '../routes/stats.js'
 
 /** The parts of the server's identity the HTTP service shows and checks against. */
 export interface ServerIdentity {
@@ -37,6 +38,10 @@ export interface PassageContext {
   dhtEndpoint(): Endpoint | null
   /** The DHT node's text ID (its own key, per process) for `/v1/info`, or null. */
   dhtId(): string | null
+  /** When the app was built (ms, on `clock`): uptime counts from here. */
+  startedAt: number
+  /** What the DHT node holds (mailboxes, routing table), or null without a DHT. */
+  dhtStats(): Promise<DhtStats | null>
 }
 
 declare module 'fastify' {

@@ -1,14 +1,9 @@
-import { readFileSync } from 'node:fs'
 import swagger from '@fastify/swagger'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { SERVER_VERSION } from '../version.js'
 
-/** The server package's version (server/package.json, found from src/ and from dist/). */
-export const SERVER_VERSION: string = (
-  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version: string
-  }
-).version
+export { SERVER_VERSION } from '../version.js'
 
 /**
  * Collects every route's schema into an OpenAPI 3.1 document, served at `/docs/json`.

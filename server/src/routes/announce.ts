@@ -77,7 +77,8 @@ export default async function announceRoutes(app: FastifyInstance): Promise<void
         )
       }
       metrics.countAnnounce('accepted')
-      const sample = await store.sample(ANNOUNCE_PEER_SAMPLE + 1, now)
+      // Other users' addresses go to anyone who announces only when the operator chose so.
+      const sample = config.peersPublic ? await store.sample(ANNOUNCE_PEER_SAMPLE + 1, now) : []
       const peers = sample
         .filter((entry) => entry.idHex !== idHex)
         .slice(0, ANNOUNCE_PEER_SAMPLE)

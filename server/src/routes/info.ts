@@ -42,8 +42,21 @@ export default async function infoRoutes(app: FastifyInstance): Promise<void> {
               },
               announceTtlMs: { type: 'integer' },
               announceSkewMs: { type: 'integer' },
+              peersPublic: {
+                type: 'boolean',
+                description:
+                  'Whether GET /v1/peers and announce answers list live peers; false: they list nobody.',
+              },
             },
-            required: ['id', 'publicKey', 'version', 'dht', 'announceTtlMs', 'announceSkewMs'],
+            required: [
+              'id',
+              'publicKey',
+              'version',
+              'dht',
+              'announceTtlMs',
+              'announceSkewMs',
+              'peersPublic',
+            ],
           },
           ...refusals(429),
         },
@@ -59,6 +72,7 @@ export default async function infoRoutes(app: FastifyInstance): Promise<void> {
       ),
       announceTtlMs: config.announceTtlMs,
       announceSkewMs: config.announceSkewMs,
+      peersPublic: config.peersPublic,
     }),
   )
 }

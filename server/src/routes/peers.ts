@@ -8,16 +8,22 @@ const DEFAULT_PEER_LIMIT = 20
 /** Most peers one `GET /v1/peers` returns. */
 const MAX_PEER_LIMIT = 100
 
-/** `GET /v1/peers` (closest to `near` by XOR, or random) and `GET /v1/peers/:id`. */
+/**
+ * `GET /v1/peers` (closest to `near` by XOR, or random) and `GET /v1/peers/:id`. The list
+ * names nobody unless the operator made it public (`--peers-public`): it would give every
+ * online user's ID, IP address and port to anyone. Resolving one ID the asker already knows
+ * (a contact) stays open: clients need it.
+ */
 export default async function peerRoutes(app: FastifyInstance): Promise<void> {
-  const { store, clock } = app.passage
+  const { store, clock, config } = app.passage
 
   app.get<{ Querystring: { near?: string; limit: number } }>(
     '/v1/peers',
     {
       schema: {
         tags: ['bootstrap'],
-        summary: 'Live peers: closest to `near` by XOR distance when given, random otherwise.',
+        summary:
+          'Live peers: closest to `near` by XOR distance when given, random otherwise; none unless the operator lists peers publicly (`peersPublic` in /v1/info).',
         querystring: {
           type: 'object',
           properties: {
@@ -43,11 +49,14 @@ export default async function peerRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request) => {
       const { near, limit } = request.query
+      // A bad `near` is refused the same whether or not peers are listed.
+      const nearHex = near === undefined ? undefined : nodeIdToHex(parseTextId(near))
+      if (!config.peersPublic) return { peers: [] }
       const now = clock.now()
       const entries =
-        near === undefined
+        nearHex === undefined
           ? await store.sample(limit, now)
-          : await store.closest(nodeIdToHex(parseTextId(near)), limit, now)
+          : await store.closest(nearHex, limit, now)
       return { peers: entries.map(toPeer) }
     },
   )
