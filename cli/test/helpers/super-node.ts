@@ -26,6 +26,8 @@ export async function startSuperNode(): Promise<SuperNode> {
         logLevel: 'silent',
         // Tests start many clients from one address.
         rateLimitPerMinute: 0,
+        // `passage peers` lists what the server lists: public here (off by default).
+        peersPublic: true,
       }),
     })
   } catch (error) {
