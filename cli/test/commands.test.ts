@@ -149,7 +149,7 @@ t.test('send to an offline contact goes to its mailbox; inbox fetches it', async
   // Alice's home remembers the super-node from an earlier --server: no flag needed.
   const sent = await passage(['send', 'bob', 'hello', 'there', '--home', alice.home])
   t.equal(sent.code, 0, sent.err)
-  t.equal(sent.out, "✓ to Bobby: stored in the contact's DHT mailbox\n", 'the state reached')
+  t.equal(sent.out, "↓ to Bobby: stored in the contact's DHT mailbox\n", 'the state reached')
 
   const byPrefix = await passage([
     'send',

@@ -5,6 +5,7 @@ import { contactLabel, messageJson, STATE_WORDS } from '../format.js'
 import { withClient, type ClientCommandOptions } from '../open-client.js'
 import { resolveContact } from '../resolve-contact.js'
 import { style } from '../style.js'
+import { themeFor } from '../ui/theme.js'
 
 /** How long `passage send` waits for the first delivery attempt by default. */
 const SEND_TIMEOUT_MS = 30_000 // 30 s: a DHT lookup, a bundle fetch and a mailbox put
@@ -49,8 +50,10 @@ export async function sendCommand(
     if (options.json) {
       io.stdout.write(`${JSON.stringify(messageJson(message, contact), null, 2)}\n`)
     } else if (message.state !== 'pending') {
+      // The chat screen's mark for the state: `↓` stored, `✓` sent, `✓✓` delivered.
+      const mark = themeFor(io.env).marks[message.state]
       io.stdout.write(
-        `${s.green('✓')} to ${contactLabel(contact)}: ${STATE_WORDS[message.state]}\n`,
+        `${s.green(mark)} to ${contactLabel(contact)}: ${STATE_WORDS[message.state]}\n`,
       )
     }
     if (message.state === 'pending') {
