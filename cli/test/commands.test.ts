@@ -196,6 +196,20 @@ t.test('send when nothing can take the message: exit 3, it stays in the outbox',
   await client.close()
 })
 
+t.test('send of a text over 4,000 bytes is refused whole, with its size', async (t) => {
+  const long = 'x'.repeat(5_000)
+  const sent = await passage(['send', 'Bob', long, '--home', alice.home, '--timeout', '5000'])
+  t.not(sent.code, 0, 'a failure exit code')
+  t.match(sent.err, /5,000 UTF-8 bytes; a message holds at most 4,000: shorten it/)
+  t.notMatch(sent.err, /\n\s+at /, 'no stack trace')
+  const client = await createNodeClient({ home: alice.home, network: false })
+  t.teardown(() => client.close())
+  t.notOk(
+    (await client.history(bob.id)).some((m) => m.text.startsWith('xxxx')),
+    'nothing of it was stored or sent',
+  )
+})
+
 t.test('commands need an identity: exit 1 and how to make one', async (t) => {
   const empty = tmpHome(t, 'empty')
   for (const args of [['contacts', 'list'], ['send', 'x', 'y'], ['inbox'], ['peers']]) {

@@ -1,4 +1,4 @@
-import { MalformedError, PassageError, TimeoutError } from '@passage/sdk'
+import { MAX_TEXT_BYTES, MalformedError, PassageError, TimeoutError } from '@passage/sdk'
 import type { CliIo } from '../cli-io.js'
 import { ExitCode } from '../exit-code.js'
 import { contactLabel, messageJson, STATE_WORDS } from '../format.js'
@@ -31,6 +31,13 @@ export async function sendCommand(
   const timeoutMs = options.timeout === undefined ? SEND_TIMEOUT_MS : Number(options.timeout)
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
     throw new MalformedError(`--timeout is in milliseconds, got ${options.timeout}`)
+  }
+  // Refused whole, as the chat screen does: never cut, never split behind the user's back.
+  const bytes = Buffer.byteLength(text, 'utf8')
+  if (bytes > MAX_TEXT_BYTES) {
+    throw new MalformedError(
+      `the text is ${bytes.toLocaleString('en')} UTF-8 bytes; a message holds at most ${MAX_TEXT_BYTES.toLocaleString('en')}: shorten it or send it in several parts; nothing was sent`,
+    )
   }
   const s = style(io)
   return withClient(options, io, { background: false }, async (client) => {
