@@ -170,7 +170,7 @@ export function App({ client, theme, initialContactId, size, onExit, bell, refre
   const empty = selected
     ? 'No messages yet: say hello.'
     : conversations.length === 0
-      ? 'No contacts yet: passage contacts add <text-id | URI>'
+      ? 'No contacts yet: /add <their passage: URI> (or passage contacts add)'
       : ''
   const border = theme.border
   const borderColor = theme.color ? 'gray' : undefined
@@ -228,7 +228,10 @@ export function App({ client, theme, initialContactId, size, onExit, bell, refre
               const input = parseChatInput(text)
               switch (input.kind) {
                 case 'send': {
-                  if (!selected) return false
+                  if (!selected) {
+                    report('no contact to write to: /add <their passage: URI> adds one')
+                    return false
+                  }
                   const bytes = utf8Bytes(input.text)
                   if (bytes > MAX_TEXT_BYTES) {
                     report(

@@ -16,7 +16,7 @@ const PASTE_START = '[200~'
 const PASTE_END = '[201~'
 
 export interface MessageInputProps {
-  /** False when there is no one to write to. */
+  /** False when there is no one to write to: commands (`/add`) are still taken. */
   enabled: boolean
   /** False while something else (the help overlay) takes the keys. */
   active?: boolean
@@ -112,7 +112,7 @@ export function MessageInput({
       else if (input === '?' && clusters.length === 0 && onHelp) onHelp()
       else insert(input)
     },
-    { isActive: enabled && active },
+    { isActive: active },
   )
 
   const { clusters, cursor } = draft.current
@@ -136,7 +136,7 @@ export function MessageInput({
   const label = truncate(counter, Math.max(0, width - 2), theme.ascii ? '~' : '…')
   const ruleChar = theme.ascii ? '-' : '─'
   const prompt = theme.ascii ? '> ' : '› '
-  const showCursor = color && enabled && active
+  const showCursor = color && active
 
   return (
     <Box flexDirection="column" width={width}>
@@ -149,19 +149,16 @@ export function MessageInput({
         </Text>
         <Text {...(color && { dimColor: true })}>{ruleChar}</Text>
       </Text>
-      {!enabled ? (
-        <Text wrap="truncate-end">
-          <Text {...(color && { color: 'green' })}>{prompt}</Text>
-          <Text {...(color && { dimColor: true })}>no contact selected</Text>
-        </Text>
-      ) : clusters.length === 0 ? (
+      {clusters.length === 0 ? (
         <Text wrap="truncate-end">
           <Text {...(color && { color: 'green' })}>{prompt}</Text>
           {showCursor && <Text inverse> </Text>}
-          {color && (
-            <Text dimColor>
+          {(color || !enabled) && (
+            <Text {...(color && { dimColor: true })}>
               {truncate(
-                'type a message, Enter sends, Alt+Enter new line, ? help',
+                enabled
+                  ? 'type a message, Enter sends, Alt+Enter new line, ? help'
+                  : 'no contact selected: /add <URI> adds one, ? help',
                 Math.max(0, width - 3),
               )}
             </Text>
