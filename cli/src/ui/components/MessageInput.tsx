@@ -70,9 +70,14 @@ export function MessageInput({
   const draft = useRef<Draft>({ clusters: [], cursor: 0 })
   const pasting = useRef(false)
   const [, setVersion] = useState(0)
+  const textColumns = Math.max(2, width - 2)
+  // One column narrower than the row: the cursor after the last character needs one.
+  const rowsOf = (clusters: string[]) => layoutInput(clusters, textColumns - 1)
   const update = (next: Draft) => {
     draft.current = next
     setVersion((v) => v + 1)
+    // In the same batch as the draft: the screen makes room in the same frame, not one later.
+    onRows?.(Math.min(MAX_INPUT_ROWS, rowsOf(next.clusters).length))
     onDraft?.(next.clusters.join(''))
   }
   const insert = (text: string) => {
@@ -116,14 +121,12 @@ export function MessageInput({
   )
 
   const { clusters, cursor } = draft.current
-  const textColumns = Math.max(2, width - 2)
-  // One column narrower than the row: the cursor after the last character needs one.
-  const rows = layoutInput(clusters, textColumns - 1)
+  const rows = rowsOf(clusters)
   const at = cursorRow(rows, cursor)
   const shown = Math.min(MAX_INPUT_ROWS, rows.length)
   const first = Math.max(0, Math.min(at - shown + 1, rows.length - shown))
   useEffect(() => {
-    onRows?.(shown)
+    onRows?.(shown) // after a resize
   }, [shown, onRows])
 
   const bytes = utf8Bytes(clusters.join(''))

@@ -39,16 +39,20 @@ export function StatusBar({ status, notice, width, theme }: StatusBarProps) {
     `outbox ${status.outbox}`,
   ].join(sep)
   const quit = `Esc quit${dot}? help`
-  const message = notice ?? `Tab next${dot}PgUp/PgDn`
   const ellipsis = theme.ascii ? '~' : '…'
-  const roomWith = (left: string) => width - columnsOf(left) - (left ? 2 : 0) - columnsOf(quit) - 2
-  const left =
-    notice !== undefined && roomWith(facts) < Math.min(columnsOf(notice), NOTICE_MIN_COLUMNS)
+  const quitColumns = columnsOf(quit)
+  // What is left of the line beside `left` and two spaces, before the quit hint.
+  const roomBeside = (left: string) => width - columnsOf(left) - (left ? 2 : 0) - quitColumns
+  const wanted =
+    notice !== undefined && roomBeside(facts) - 2 < Math.min(columnsOf(notice), NOTICE_MIN_COLUMNS)
       ? ''
       : facts
-  const room = roomWith(left)
-  const middle = room >= 8 ? truncate(message, room, ellipsis) : ''
-  const gap = ' '.repeat(Math.max(0, room - columnsOf(middle)) + 2)
+  const left = wanted && truncate(wanted, Math.max(0, width - quitColumns - 2), ellipsis)
+  const room = roomBeside(left) - 2
+  // A notice is cut to fit; the keys are shown whole or not at all.
+  const keys = [`Tab next${dot}PgUp/PgDn`, 'Tab next'].find((k) => columnsOf(k) <= room) ?? ''
+  const middle = notice === undefined ? keys : room >= 8 ? truncate(notice, room, ellipsis) : ''
+  const gap = ' '.repeat(Math.max(0, roomBeside(left) - columnsOf(middle)))
   const down = status.superNodes.some((s) => !s.reachable) || !status.online
   const color = theme.color
   if (width < columnsOf(quit) + 2) {
@@ -58,7 +62,7 @@ export function StatusBar({ status, notice, width, theme }: StatusBarProps) {
     <Text wrap="truncate-end">
       {left !== '' && (
         <Text {...(color && { color: down ? 'yellow' : 'green' })}>
-          {truncate(left, Math.max(0, width - columnsOf(quit) - 2), ellipsis)}
+          {left}
           {'  '}
         </Text>
       )}
