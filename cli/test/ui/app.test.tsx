@@ -8,7 +8,7 @@ import t from 'tap'
 import { themeFor } from '../../src/ui/theme.js'
 import { eventually, startClient, testnet, tmpHome } from '@passage/sdk/testing'
 
-// chalk (inside ink and ink-text-input) decides on colour when it is loaded: force it on, so
+// chalk (inside ink) decides on colour when it is loaded: force it on, so
 // that the NO_COLOR test below proves the screen itself emits no escapes (not that chalk was
 // off anyway because tap's output is a pipe).
 process.env.FORCE_COLOR = '1'
