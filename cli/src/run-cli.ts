@@ -307,6 +307,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .argument('[contact]', 'the contact to open first: a name, a text ID or a unique prefix')
     .option('--home <dir>', homeHelp)
     .option('--server <url>', serverHelp, collect)
+    .option('--no-bell', 'no terminal bell on incoming messages')
     .action(async (contact: string | undefined, options: Parameters<typeof chatCommand>[1]) => {
       code = await chatCommand(contact, options, io)
     })

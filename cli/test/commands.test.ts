@@ -149,7 +149,7 @@ t.test('send to an offline contact goes to its mailbox; inbox fetches it', async
   // Alice's home remembers the super-node from an earlier --server: no flag needed.
   const sent = await passage(['send', 'bob', 'hello', 'there', '--home', alice.home])
   t.equal(sent.code, 0, sent.err)
-  t.equal(sent.out, "✓ to Bobby: stored in the contact's DHT mailbox\n", 'the state reached')
+  t.equal(sent.out, "↓ to Bobby: stored in the contact's DHT mailbox\n", 'the state reached')
 
   const byPrefix = await passage([
     'send',
@@ -194,6 +194,20 @@ t.test('send when nothing can take the message: exit 3, it stays in the outbox',
   t.equal(client.status().outbox, 1, 'the message waits in the outbox')
   t.match(await client.history(bob.id), [{ text: 'anyone?', state: 'pending' }])
   await client.close()
+})
+
+t.test('send of a text over 4,000 bytes is refused whole, with its size', async (t) => {
+  const long = 'x'.repeat(5_000)
+  const sent = await passage(['send', 'Bob', long, '--home', alice.home, '--timeout', '5000'])
+  t.not(sent.code, 0, 'a failure exit code')
+  t.match(sent.err, /5,000 UTF-8 bytes; a message holds at most 4,000: shorten it/)
+  t.notMatch(sent.err, /\n\s+at /, 'no stack trace')
+  const client = await createNodeClient({ home: alice.home, network: false })
+  t.teardown(() => client.close())
+  t.notOk(
+    (await client.history(bob.id)).some((m) => m.text.startsWith('xxxx')),
+    'nothing of it was stored or sent',
+  )
 })
 
 t.test('commands need an identity: exit 1 and how to make one', async (t) => {

@@ -30,7 +30,17 @@ async function conversationOf(client: PassageClient, text: string): Promise<{ id
 /** How often the chat screen fetches the mailbox: often, someone is watching. */
 const CHAT_FETCH_INTERVAL_MS = 5_000 // 5 s: offline-sent messages show up quickly
 
-export type ChatOptions = ClientCommandOptions
+export interface ChatOptions extends ClientCommandOptions {
+  /** False (`--no-bell`): no terminal bell on incoming messages. */
+  bell?: boolean
+}
+
+/** The terminal bell: rings on an incoming message (zero width, the screen is not moved). */
+const BELL = '\u0007'
+// Bracketed paste: the terminal marks a paste, so a pasted Enter starts a new line instead
+// of sending (https://invisible-island.net/xterm/ctlseqs/ctlseqs.html#h2-Bracketed-Paste-Mode).
+const BRACKETED_PASTE_ON = '\u001b[?2004h'
+const BRACKETED_PASTE_OFF = '\u001b[?2004l'
 
 /** Where the screen draws and reads keys; the process's terminal unless a test passes its own. */
 export interface ChatTerminal {
@@ -57,15 +67,21 @@ export async function chatCommand(
   const client = await openClient(options, io, { fetchIntervalMs: CHAT_FETCH_INTERVAL_MS })
   try {
     const initial = contact === undefined ? undefined : await conversationOf(client, contact)
-    const app = render(
-      createElement(App, {
-        client,
-        theme: themeFor(io.env),
-        ...(initial ? { initialContactId: initial.id } : {}),
-      }),
-      { stdout: terminal.stdout, stdin: terminal.stdin, exitOnCtrlC: false, patchConsole: true },
-    )
-    await app.waitUntilExit()
+    terminal.stdout.write(BRACKETED_PASTE_ON)
+    try {
+      const app = render(
+        createElement(App, {
+          client,
+          theme: themeFor(io.env),
+          ...(initial ? { initialContactId: initial.id } : {}),
+          ...(options.bell !== false && { bell: () => terminal.stdout.write(BELL) }),
+        }),
+        { stdout: terminal.stdout, stdin: terminal.stdin, exitOnCtrlC: false, patchConsole: true },
+      )
+      await app.waitUntilExit()
+    } finally {
+      terminal.stdout.write(BRACKETED_PASTE_OFF)
+    }
   } finally {
     await client.close()
   }

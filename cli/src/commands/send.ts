@@ -1,10 +1,11 @@
-import { MalformedError, PassageError, TimeoutError } from '@passage/sdk'
+import { MAX_TEXT_BYTES, MalformedError, PassageError, TimeoutError } from '@passage/sdk'
 import type { CliIo } from '../cli-io.js'
 import { ExitCode } from '../exit-code.js'
 import { contactLabel, messageJson, STATE_WORDS } from '../format.js'
 import { withClient, type ClientCommandOptions } from '../open-client.js'
 import { resolveContact } from '../resolve-contact.js'
 import { style } from '../style.js'
+import { themeFor } from '../ui/theme.js'
 
 /** How long `passage send` waits for the first delivery attempt by default. */
 const SEND_TIMEOUT_MS = 30_000 // 30 s: a DHT lookup, a bundle fetch and a mailbox put
@@ -31,6 +32,13 @@ export async function sendCommand(
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
     throw new MalformedError(`--timeout is in milliseconds, got ${options.timeout}`)
   }
+  // Refused whole, as the chat screen does: never cut, never split behind the user's back.
+  const bytes = Buffer.byteLength(text, 'utf8')
+  if (bytes > MAX_TEXT_BYTES) {
+    throw new MalformedError(
+      `the text is ${bytes.toLocaleString('en')} UTF-8 bytes; a message holds at most ${MAX_TEXT_BYTES.toLocaleString('en')}: shorten it or send it in several parts; nothing was sent`,
+    )
+  }
   const s = style(io)
   return withClient(options, io, { background: false }, async (client) => {
     const contact = await resolveContact(client, contactText)
@@ -49,8 +57,10 @@ export async function sendCommand(
     if (options.json) {
       io.stdout.write(`${JSON.stringify(messageJson(message, contact), null, 2)}\n`)
     } else if (message.state !== 'pending') {
+      // The chat screen's mark for the state: `↓` stored, `✓` sent, `✓✓` delivered.
+      const mark = themeFor(io.env).marks[message.state]
       io.stdout.write(
-        `${s.green('✓')} to ${contactLabel(contact)}: ${STATE_WORDS[message.state]}\n`,
+        `${s.green(mark)} to ${contactLabel(contact)}: ${STATE_WORDS[message.state]}\n`,
       )
     }
     if (message.state === 'pending') {

@@ -1,8 +1,16 @@
 import { Box, Text, useApp, useInput } from 'ink'
-import { useCallback, useEffect, useMemo, useState } from 'react'
-import type { ChatMessage, ContactId, DeviceInfo, PassageClient } from '@passage/sdk'
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
+import {
+  MAX_TEXT_BYTES,
+  type ChatMessage,
+  type ContactId,
+  type DeviceInfo,
+  type PassageClient,
+} from '@passage/sdk'
 import { contactLabel, shortId } from '../format.js'
+import { parseChatInput } from './chat-commands.js'
 import { ContactList } from './components/ContactList.js'
+import { HelpOverlay } from './components/HelpOverlay.js'
 import { MessageInput } from './components/MessageInput.js'
 import { layoutMessages, MessageList, type ConversationNotice } from './components/MessageList.js'
 import { StatusBar } from './components/StatusBar.js'
@@ -12,6 +20,7 @@ import { useHistory } from './hooks/use-history.js'
 import { useNotice } from './hooks/use-notice.js'
 import { useSend } from './hooks/use-send.js'
 import { useTerminalSize } from './hooks/use-terminal-size.js'
+import { utf8Bytes } from './input-layout.js'
 import type { Theme } from './theme.js'
 import { truncate } from './wrap.js'
 
@@ -29,22 +38,44 @@ export interface AppProps {
   size?: { columns?: number; rows?: number }
   /** Called when the user quits (Esc, Ctrl+C), before the screen closes. */
   onExit?: () => void
+  /** Rings for each incoming message (the terminal bell); none when not given. */
+  bell?: () => void
+  /** How often the home is re-read for what another process wrote (tests shorten it). */
+  refreshMs?: number
 }
+
+/** What the status bar says while Esc waits for a second Esc. */
+const CONFIRM_QUIT = 'Esc again: quit and drop the draft; any other key: keep it'
 
 /**
  * `passage chat`: contacts on the left (unread counts, online marks), the conversation on the
- * right (history, live messages, delivery marks), the input line, a status bar. Keys: Tab /
- * Shift+Tab or ↑/↓ switch contacts, Enter sends, PgUp/PgDn scroll, Esc or Ctrl+C quit.
+ * right (history, live messages, delivery marks), the input, a status bar. Keys: Tab /
+ * Shift+Tab or ↑/↓ switch contacts, Enter sends, Alt+Enter starts a new line, PgUp/PgDn
+ * scroll, `?` (on an empty line) or `/help` shows the help, Esc or Ctrl+C quit (Esc asks
+ * first when something is written).
  */
-export function App({ client, theme, initialContactId, size, onExit }: AppProps) {
+export function App({ client, theme, initialContactId, size, onExit, bell, refreshMs }: AppProps) {
   const { exit } = useApp()
   const { columns, rows } = useTerminalSize(size)
   const { notice, report } = useNotice(client)
-  const { conversations, reload } = useConversations(client, report)
+  const { conversations, reload } = useConversations(client, report, refreshMs)
   const [selectedId, setSelectedId] = useState<ContactId | undefined>(initialContactId)
   const [scroll, setScroll] = useState(0)
   const [inputRows, setInputRows] = useState(1)
   const status = useClientStatus(client)
+  const [help, setHelp] = useState(false)
+  const [confirming, setConfirming] = useState(false)
+  const draft = useRef('')
+  const onDraft = useCallback((text: string) => {
+    draft.current = text
+  }, [])
+
+  useEffect(() => {
+    if (!bell) return
+    return client.on('message', (message) => {
+      if (message.direction === 'in') bell()
+    })
+  }, [client, bell])
 
   useEffect(() => {
     if (selectedId === undefined && conversations.length > 0) {
@@ -60,7 +91,7 @@ export function App({ client, theme, initialContactId, size, onExit }: AppProps)
       new Map(conversations.filter((c) => !c.group).map((c) => [c.contact.id, c.contact] as const)),
     [conversations],
   )
-  const { messages, add } = useHistory(client, selectedId, report, reload)
+  const { messages, add } = useHistory(client, selectedId, report, reload, refreshMs)
   const devices = useContactDevices(client, selectedId)
   const notices = useDeviceNotices(client)
   const sendMessage = useSend(client, add, report)
@@ -96,10 +127,22 @@ export function App({ client, theme, initialContactId, size, onExit }: AppProps)
     setScroll(0)
   }
 
+  const quit = () => {
+    onExit?.()
+    exit()
+  }
+
   useInput((input, key) => {
-    if (key.escape || (key.ctrl && input === 'c')) {
-      onExit?.()
-      exit()
+    if (key.ctrl && input === 'c') return quit()
+    if (help) return setHelp(false)
+    if (confirming) {
+      setConfirming(false)
+      if (key.escape) quit()
+      return
+    }
+    if (key.escape) {
+      if (draft.current.trim() === '') quit()
+      else setConfirming(true)
     } else if (key.tab) move(key.shift ? -1 : 1)
     else if (key.downArrow) move(1)
     else if (key.upArrow) move(-1)
@@ -127,7 +170,7 @@ export function App({ client, theme, initialContactId, size, onExit }: AppProps)
   const empty = selected
     ? 'No messages yet: say hello.'
     : conversations.length === 0
-      ? 'No contacts yet: passage contacts add <text-id | URI>'
+      ? 'No contacts yet: /add <their passage: URI> (or passage contacts add)'
       : ''
   const border = theme.border
   const borderColor = theme.color ? 'gray' : undefined
@@ -161,31 +204,85 @@ export function App({ client, theme, initialContactId, size, onExit }: AppProps)
           <Text wrap="truncate-end" {...(theme.color && { bold: true })}>
             {truncate(header, inner, ellipsis)}
           </Text>
-          <MessageList
-            lines={lines}
-            scroll={Math.min(scroll, maxScroll)}
-            height={messageRows}
-            width={inner}
-            theme={theme}
-            empty={truncate(empty, inner, ellipsis)}
-          />
-          <Text {...(theme.color && { dimColor: true })}>
-            {(theme.ascii ? '-' : '─').repeat(inner)}
-          </Text>
+          {help ? (
+            <HelpOverlay theme={theme} width={inner} height={messageRows} />
+          ) : (
+            <MessageList
+              lines={lines}
+              scroll={Math.min(scroll, maxScroll)}
+              height={messageRows}
+              width={inner}
+              theme={theme}
+              empty={truncate(empty, inner, ellipsis)}
+            />
+          )}
           <MessageInput
             enabled={selected !== undefined}
+            active={!help}
             width={inner}
             theme={theme}
             onRows={setInputRows}
+            onDraft={onDraft}
+            onHelp={() => setHelp(true)}
             onSubmit={(text) => {
-              if (!selected) return
-              setScroll(0)
-              sendMessage(selected.id, text)
+              const input = parseChatInput(text)
+              switch (input.kind) {
+                case 'send': {
+                  if (!selected) {
+                    report('no contact to write to: /add <their passage: URI> adds one')
+                    return false
+                  }
+                  const bytes = utf8Bytes(input.text)
+                  if (bytes > MAX_TEXT_BYTES) {
+                    report(
+                      `not sent: ${bytes.toLocaleString('en')} bytes, a message holds ${MAX_TEXT_BYTES.toLocaleString('en')}; shorten it (Ctrl+U clears)`,
+                    )
+                    return false
+                  }
+                  setScroll(0)
+                  sendMessage(selected.id, input.text)
+                  return true
+                }
+                case 'help':
+                  setHelp(true)
+                  return true
+                case 'add':
+                  client.contacts.add(input.uri).then((contact) => {
+                    report(`added ${contactLabel(contact, ellipsis)}`)
+                    reload()
+                    setSelectedId(contact.id)
+                  }, report)
+                  return true
+                case 'name':
+                  if (!selected || group) {
+                    report('/name renames the open contact: open one first')
+                    return false
+                  }
+                  client.contacts.rename(selected.id, input.name).then(() => {
+                    report(`renamed to ${input.name}`)
+                    reload()
+                  }, report)
+                  return true
+                case 'block':
+                  report('blocking is not available yet; nothing was sent')
+                  return true
+                case 'gif':
+                  report('attachments (GIFs, files) are not supported yet; nothing was sent')
+                  return true
+                case 'invalid':
+                  report(input.message)
+                  return false
+              }
             }}
           />
         </Box>
       </Box>
-      <StatusBar status={status} notice={notice} width={columns} theme={theme} />
+      <StatusBar
+        status={status}
+        notice={confirming ? CONFIRM_QUIT : notice}
+        width={columns}
+        theme={theme}
+      />
     </Box>
   )
 }

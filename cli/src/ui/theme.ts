@@ -19,7 +19,8 @@ const UNICODE_MARKS: Record<DeliveryState, string> = {
   sent: '✓',
   stored: '↓',
   delivered: '✓✓',
-  read: '●',
+  // Not `●`: that is a contact who is online. One symbol, one meaning.
+  read: '✓✓ read',
 }
 
 const ASCII_MARKS: Record<DeliveryState, string> = {

@@ -5,6 +5,7 @@
 // with a deadline. Alice then answers from the screen (send-keys) and Bob's inbox gets it.
 // Everything runs on 127.0.0.1 (PASSAGE_LAN=off: no multicast); all processes and the
 // private tmux server (its own -L socket) are stopped at teardown.
+import stringWidth from 'string-width'
 import t from 'tap'
 import { tmpHome } from '@passage/sdk/testing'
 import { inProcess, passage, startSuperNodeProcess, Terminals } from '../helpers/terminal.js'
@@ -48,7 +49,8 @@ t.test('passage chat in tmux shows a message sent by passage send, and answers',
   t.equal(sent.code, 0, sent.stderr)
   t.match(
     sent.stdout,
-    /✓ to Alice: (sent over a direct link|stored in the contact's DHT mailbox|delivered to the contact)/,
+    // The screen's marks: ✓ sent, ↓ stored, ✓✓ delivered.
+    /(✓ to Alice: sent over a direct link|↓ to Alice: stored in the contact's DHT mailbox|✓✓ to Alice: delivered to the contact)/,
   )
   screen = await terminals.shows('chat', /\d\d:\d\d Bob: hello from the other terminal/)
   t.pass('the message shows on Alice’s screen')
@@ -62,7 +64,7 @@ t.test('passage chat in tmux shows a message sent by passage send, and answers',
   terminals.type('chat', 'hi Bob, got it')
   await terminals.shows('chat', /› hi Bob, got it/)
   terminals.tmux('send-keys', '-t', 'chat', 'Enter')
-  screen = await terminals.shows('chat', /me: hi Bob, got it (✓|↓|✓✓|●)/)
+  screen = await terminals.shows('chat', /me: hi Bob, got it (✓|↓|✓✓)/)
   t.pass('the answer shows with its delivery mark')
   const inbox = JSON.parse(await inProcess(['inbox', '--json', '--home', bobHome])) as Array<{
     text: string
@@ -70,7 +72,32 @@ t.test('passage chat in tmux shows a message sent by passage send, and answers',
   }>
   t.match(inbox, [{ text: 'hi Bob, got it', contactName: 'Alice' }], 'Bob received the answer')
 
-  // Esc quits: the program exits.
+  // A multi-line paste (tmux pastes it bracketed, as the screen asks) and Alt+Enter: the
+  // lines stay lines, nothing is sent before Enter, and the frame keeps its top border.
+  terminals.tmux('set-buffer', '-b', 'lines', 'pasted one\npasted two')
+  terminals.tmux('paste-buffer', '-p', '-b', 'lines', '-t', 'chat')
+  terminals.tmux('send-keys', '-t', 'chat', 'M-Enter')
+  terminals.type('chat', '漢字と絵文字 👍 café')
+  screen = await terminals.shows('chat', /^│.*│ {2}漢字と絵文字/m)
+  t.match(screen, /› pasted one *│\n│.*│ {2}pasted two *│/, 'the input shows the pasted lines')
+  terminals.tmux('send-keys', '-t', 'chat', 'Enter')
+  screen = await terminals.shows('chat', /me: pasted one *│\n│.*│ {6}pasted two/)
+  t.match(screen.split('\n')[0], /^┌/, 'the top border stays')
+  t.ok(
+    screen.split('\n').every((line) => stringWidth(line) <= 80),
+    'no line wider than the terminal',
+  )
+  const pasted = JSON.parse(await inProcess(['inbox', '--json', '--home', bobHome])) as Array<{
+    text: string
+  }>
+  t.match(pasted, [{ text: 'pasted one\npasted two\n漢字と絵文字 👍 café' }], 'sent with \\n')
+
+  // Esc with a draft asks first; a second Esc quits: the program exits.
+  terminals.type('chat', 'unsent draft')
+  await terminals.shows('chat', /› unsent draft/)
   terminals.tmux('send-keys', '-t', 'chat', 'Escape')
-  t.ok(await terminals.exited('chat'), 'Esc ends passage chat')
+  await terminals.shows('chat', /Esc again: quit/)
+  t.ok(terminals.isOpen('chat') && !(await terminals.exited('chat', 500)), 'still running')
+  terminals.tmux('send-keys', '-t', 'chat', 'Escape')
+  t.ok(await terminals.exited('chat'), 'the second Esc ends passage chat')
 })

@@ -1,10 +1,14 @@
 import { useCallback, useEffect, useRef, useState } from 'react'
 import type { Conversation, PassageClient } from '@passage/sdk'
 
+/** How often the contact list is re-read from the home. */
+const CONVERSATIONS_REFRESH_MS = 2_000 // 2 s: another process may add a contact or a message
+
 /** The contact list of the chat screen: conversations, reloaded when messages or links change. */
 export function useConversations(
   client: PassageClient,
   onError: (error: unknown) => void,
+  refreshMs: number = CONVERSATIONS_REFRESH_MS,
 ): { conversations: Conversation[]; loaded: boolean; reload: () => void } {
   const [conversations, setConversations] = useState<Conversation[]>([])
   const [loaded, setLoaded] = useState(false)
@@ -32,11 +36,14 @@ export function useConversations(
       client.on('delivery', reload),
       client.on('status', reload),
     ]
+    const timer = setInterval(reload, refreshMs)
+    timer.unref?.()
     return () => {
       alive.current = false
+      clearInterval(timer)
       for (const off of offs) off()
     }
-  }, [client, reload])
+  }, [client, reload, refreshMs])
 
   return { conversations, loaded, reload }
 }

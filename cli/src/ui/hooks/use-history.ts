@@ -4,6 +4,9 @@ import type { ChatMessage, ContactId, DeliveryState, PassageClient } from '@pass
 /** How many messages of a conversation the screen loads from the home. */
 export const HISTORY_LIMIT = 200 // a few screens of scrollback; older ones stay in SQLite
 
+/** How often the open conversation is re-read from the home. */
+export const HISTORY_REFRESH_MS = 2_000 // 2 s: another `passage` process on this home sends no event
+
 const RANK: Record<DeliveryState, number> = {
   pending: 0,
   sent: 1,
@@ -30,6 +33,32 @@ export function conversationOrder(a: ChatMessage, b: ChatMessage): number {
 }
 
 /**
+ * `shown` with what `stored` (the history re-read from the home) adds or moves forward: new
+ * messages, later delivery states, read flags. The same array when nothing changed (no
+ * re-render).
+ */
+export function mergeHistory(shown: ChatMessage[], stored: ChatMessage[]): ChatMessage[] {
+  const byId = new Map(shown.map((m, i) => [m.id, i] as const))
+  let next: ChatMessage[] | undefined
+  for (const message of stored) {
+    const at = byId.get(message.id)
+    if (at === undefined) {
+      next ??= shown.slice()
+      next.push(message)
+      continue
+    }
+    const old = (next ?? shown)[at]!
+    const state = later(old.state, message.state)
+    const read = old.read || message.read
+    if (state !== old.state || read !== old.read) {
+      next ??= shown.slice()
+      next[at] = { ...old, state, read }
+    }
+  }
+  return next === undefined ? shown : next.sort(conversationOrder)
+}
+
+/**
  * The conversation with one contact: its history from the home (`client.history`), new
  * messages as they arrive (`message` events), delivery marks as they change (`delivery`
  * events). Incoming messages shown here are marked read (which sends a read receipt).
@@ -39,6 +68,7 @@ export function useHistory(
   contactId: ContactId | undefined,
   onError: (error: unknown) => void,
   onRead: () => void = () => {},
+  refreshMs: number = HISTORY_REFRESH_MS,
 ): { messages: ChatMessage[]; loaded: boolean; add: (message: ChatMessage) => void } {
   const [messages, setMessages] = useState<ChatMessage[]>([])
   const [loaded, setLoaded] = useState(false)
@@ -103,12 +133,22 @@ export function useHistory(
         ),
       )
     })
+    // Another process on this home (`passage send`, a second screen) writes to the same
+    // history without telling this one: re-read it now and then, keep what changed.
+    const timer = setInterval(() => {
+      client.history(contactId, { limit: HISTORY_LIMIT }).then(
+        (list) => alive && setMessages((previous) => mergeHistory(previous, list)),
+        (error: unknown) => alive && onError(error),
+      )
+    }, refreshMs)
+    timer.unref?.()
     return () => {
       alive = false
+      clearInterval(timer)
       offMessage()
       offDelivery()
     }
-  }, [client, contactId, upsert, onError])
+  }, [client, contactId, upsert, onError, refreshMs])
 
   // What is on screen is read: mark it so, once per batch of unread messages.
   const unreadIds = messages

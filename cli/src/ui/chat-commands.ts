@@ -1,0 +1,56 @@
+// What the chat screen's input line means: a message to send, or an in-screen command
+// (`/help`, `/add <uri>`, `/name <new name>`, `/block`, `/gif`). A line starting with `/` is
+// never sent as text unless it starts with `//` (which sends it with one `/` less).
+
+/** What the user asked for with one line of input. */
+export type ChatInput =
+  | { kind: 'send'; text: string }
+  | { kind: 'help' }
+  | { kind: 'add'; uri: string }
+  | { kind: 'name'; name: string }
+  | { kind: 'block' }
+  | { kind: 'gif' }
+  /** A command with a missing argument, or one that does not exist: `message` says why. */
+  | { kind: 'invalid'; message: string }
+
+/** The commands, for the help overlay: usage and what it does. */
+export const CHAT_COMMANDS: ReadonlyArray<readonly [string, string]> = [
+  ['/help', 'this help (so does ? on an empty line)'],
+  ['/add <uri>', 'add a contact from its passage: URI or text ID'],
+  ['/name <new name>', 'rename the open contact'],
+  ['/block', 'block the open contact (not available yet)'],
+  ['/gif', 'send a GIF (not available yet)'],
+  ['//text', 'sends a text that starts with /'],
+]
+
+/** Reads one submitted line. */
+export function parseChatInput(line: string): ChatInput {
+  if (!line.startsWith('/')) return { kind: 'send', text: line }
+  if (line.startsWith('//')) return { kind: 'send', text: line.slice(1) }
+  const match = /^\/(\S*)\s*([\s\S]*)$/.exec(line.trim())!
+  const name = match[1]!.toLowerCase()
+  const argument = match[2]!.trim()
+  switch (name) {
+    case 'help':
+    case '?':
+      return { kind: 'help' }
+    case 'add':
+      return argument === ''
+        ? { kind: 'invalid', message: '/add needs a contact: /add passage://… (their URI)' }
+        : { kind: 'add', uri: argument }
+    case 'name':
+    case 'rename':
+      return argument === ''
+        ? { kind: 'invalid', message: '/name needs the new name: /name Alice Smith' }
+        : { kind: 'name', name: argument }
+    case 'block':
+      return { kind: 'block' }
+    case 'gif':
+      return { kind: 'gif' }
+    default:
+      return {
+        kind: 'invalid',
+        message: `/${name} is not a command: /help lists them (start with // to send a text beginning with /)`,
+      }
+  }
+}
