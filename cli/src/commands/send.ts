@@ -3,6 +3,7 @@ import type { CliIo } from '../cli-io.js'
 import { ExitCode } from '../exit-code.js'
 import { contactLabel, messageJson, STATE_WORDS } from '../format.js'
 import { withClient, type ClientCommandOptions } from '../open-client.js'
+import { warnUnreachable } from '../reachability.js'
 import { resolveContact } from '../resolve-contact.js'
 import { style } from '../style.js'
 
@@ -46,6 +47,7 @@ export async function sendCommand(
     })
     // Messages an earlier run left in the outbox go out now too (best effort).
     if (message.state !== 'pending') await client.flushOutbox({ signal }).catch(() => 0)
+    warnUnreachable(client, io)
     if (options.json) {
       io.stdout.write(`${JSON.stringify(messageJson(message, contact), null, 2)}\n`)
     } else if (message.state !== 'pending') {
