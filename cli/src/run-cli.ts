@@ -28,6 +28,12 @@ import {
   devicesRevokeCommand,
 } from './commands/devices.js'
 import { statusCommand } from './commands/status.js'
+import {
+  serversAddCommand,
+  serversListCommand,
+  serversRemoveCommand,
+  type ServersOptions,
+} from './commands/servers.js'
 import { ExitCode } from './exit-code.js'
 import { reportError } from './report-error.js'
 import { MalformedError } from '@passage/sdk'
@@ -70,7 +76,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--name <name>', 'a display name (with --link: this device’s name)')
     .option('--link', 'make this home a new device of your account: shows a code to approve')
     .option('--recover [code]', 'restore your first device from its recovery code (pr1…)')
-    .option('--server <url>', `${serverHelp} (--link, --recover)`, collect)
+    .option('--server <url>', 'a super-node to remember in the new home, repeatable', collect)
     .option('--timeout <s>', 'with --link: how long to wait for the approval', '600')
     .option('--json', 'print JSON instead of text and QR code')
     .action(
@@ -262,6 +268,34 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--home <dir>', homeHelp)
     .action(async (options: Parameters<typeof devicesRecoveryCodeCommand>[0]) => {
       code = await devicesRecoveryCodeCommand(options, io)
+    })
+
+  const servers = program
+    .command('servers')
+    .description('the super-nodes this home remembers: list, add, remove')
+  servers
+    .command('list', { isDefault: true })
+    .description('list the remembered super-nodes')
+    .option('--home <dir>', homeHelp)
+    .option('--json', 'print JSON')
+    .action(async (options: ServersOptions) => {
+      code = await serversListCommand(options, io)
+    })
+  servers
+    .command('add')
+    .description('remember super-nodes (as --server does)')
+    .argument('<url...>', 'e.g. http://127.0.0.1:8080 (http:// may be omitted)')
+    .option('--home <dir>', homeHelp)
+    .action(async (urls: string[], options: ServersOptions) => {
+      code = await serversAddCommand(urls, options, io)
+    })
+  servers
+    .command('remove')
+    .description('forget super-nodes (a wrong URL is then no longer tried)')
+    .argument('<url...>', 'as passage servers list shows it')
+    .option('--home <dir>', homeHelp)
+    .action(async (urls: string[], options: ServersOptions) => {
+      code = await serversRemoveCommand(urls, options, io)
     })
 
   program

@@ -233,6 +233,15 @@ export class SqliteClientStore {
     await this.db.transaction().execute(async () => addServer(this.statements, url, now))
   }
 
+  /**
+   * Forgets a remembered super-node (`passage servers remove`): a URL given once with a typo
+   * is not tried forever. True when it was remembered.
+   */
+  async forgetServer(url: string): Promise<boolean> {
+    const now = this.clock.now()
+    return this.db.transaction().execute(async () => removeServer(this.statements, url, now))
+  }
+
   async close(): Promise<void> {
     await this.db.destroy()
   }
@@ -261,6 +270,19 @@ export function serversIn(text: string | undefined): string[] {
     return []
   }
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []
+}
+
+/** Removes `url` from the remembered servers; inside a transaction. True when it was there. */
+export function removeServer(
+  statements: SqliteClientStatements,
+  url: string,
+  now: number,
+): boolean {
+  const servers = serversIn(statements.setting(SERVERS_KEY))
+  const kept = servers.filter((s) => s !== url)
+  if (kept.length === servers.length) return false
+  statements.setSetting(SERVERS_KEY, JSON.stringify(kept), now)
+  return true
 }
 
 /** Adds `url` to the remembered servers (no duplicates); inside a transaction. */
