@@ -28,6 +28,8 @@ import {
   devicesRevokeCommand,
 } from './commands/devices.js'
 import { statusCommand } from './commands/status.js'
+import { historyCommand, type HistoryOptions } from './commands/history.js'
+import { outboxCommand, type OutboxOptions } from './commands/outbox.js'
 import {
   serversAddCommand,
   serversListCommand,
@@ -322,6 +324,26 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--json', 'print JSON')
     .action(async (options: Parameters<typeof inboxCommand>[0]) => {
       code = await inboxCommand(options, io)
+    })
+
+  program
+    .command('outbox')
+    .description('list the messages waiting to go out (they go on the next online command)')
+    .option('--home <dir>', homeHelp)
+    .option('--json', 'print JSON')
+    .action(async (options: OutboxOptions) => {
+      code = await outboxCommand(options, io)
+    })
+
+  program
+    .command('history')
+    .description('show a conversation: its newest messages, with delivery states')
+    .argument('<contact>', 'a name, a text ID, or a unique prefix of either')
+    .option('--limit <n>', 'how many messages, newest (1 to 1000)', '50')
+    .option('--home <dir>', homeHelp)
+    .option('--json', 'print JSON')
+    .action(async (contact: string, options: HistoryOptions) => {
+      code = await historyCommand(contact, options, io)
     })
 
   program

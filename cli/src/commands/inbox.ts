@@ -7,7 +7,7 @@ import {
 } from '@passage/sdk'
 import type { CliIo } from '../cli-io.js'
 import { ExitCode } from '../exit-code.js'
-import { contactLabel, messageJson, shortId } from '../format.js'
+import { contactLabel, messageJson, messageTime, shortId } from '../format.js'
 import { withClient, type ClientCommandOptions } from '../open-client.js'
 import { joinedDht, offlineError, warnUnreachable } from '../reachability.js'
 import { style } from '../style.js'
@@ -60,7 +60,13 @@ export async function inboxCommand(options: InboxOptions, io: CliIo): Promise<Ex
       const offline = joinedDht(client)
         ? undefined
         : offlineError(client, 'the mailbox was not fetched')
-      if (!offline) warnUnreachable(client, io)
+      if (!offline) {
+        // What earlier runs left in the outbox goes out now, not after its retry delay.
+        await client
+          .flushOutbox({ signal: AbortSignal.timeout(timeoutMs), all: true })
+          .catch(() => 0)
+        warnUnreachable(client, io)
+      }
       return { messages, names, groups, offline }
     },
   )
@@ -103,10 +109,6 @@ function printMessages(
         : contact
           ? contactLabel(contact)
           : shortId(m.contactId)
-    const when = new Date(m.sentAt)
-      .toISOString()
-      .replace('T', ' ')
-      .replace(/:\d\d\.\d+Z$/, '')
-    io.stdout.write(`${s.dim(when)}  ${s.bold(from)}: ${m.text}\n`)
+    io.stdout.write(`${s.dim(messageTime(m.sentAt))}  ${s.bold(from)}: ${m.text}\n`)
   }
 }

@@ -46,7 +46,9 @@ export async function sendCommand(
       throw error
     })
     // Messages an earlier run left in the outbox go out now too (best effort).
-    if (message.state !== 'pending') await client.flushOutbox({ signal }).catch(() => 0)
+    if (message.state !== 'pending') {
+      await client.flushOutbox({ signal, all: true }).catch(() => 0)
+    }
     warnUnreachable(client, io)
     if (options.json) {
       io.stdout.write(`${JSON.stringify(messageJson(message, contact), null, 2)}\n`)

@@ -381,6 +381,7 @@ export {
   type Conversation,
   type HistoryOptions,
   type SignalOptions,
+  type FlushOptions,
   type SendOptions,
   type DeliveryEvent,
   type RefusalReason,
