@@ -83,3 +83,31 @@ t.test('history refusals: unknown contact, bad --limit, nothing yet', async (t) 
   const none = await passage(['history', 'Dave', '--home', carol.home])
   t.equal(none.out, 'No messages with Dave yet.\n')
 })
+
+t.test('send to a contact never online: their keys are not published yet; it waits', async (t) => {
+  const erin = await newHome('Erin')
+  const frank = await newHome('Frank') // never online: no keys in the DHT
+  await passage(['contacts', 'add', frank.uri, '--home', erin.home])
+  const sent = await passage(['send', 'Frank', 'early', '--server', node.url, '--home', erin.home])
+  t.equal(sent.code, 3, sent.err)
+  t.match(sent.err, /Frank's keys are not published yet \(Frank has not been online/)
+  t.match(sent.err, /the message waits in the outbox/)
+  t.notMatch(sent.err, /no DHT mailbox reachable/)
+  t.equal(sent.out, '')
+
+  t.equal((await passage(['inbox', '--server', node.url, '--home', frank.home])).code, 0)
+  const later = await passage(['inbox', '--home', erin.home])
+  t.equal(later.code, 0, later.err)
+  const got = await passage(['inbox', '--json', '--home', frank.home])
+  t.match(JSON.parse(got.out), [{ text: 'early' }], 'it went once Frank had been online')
+})
+
+t.test('send with no super-node at all: says so, and that it waits', async (t) => {
+  const gina = await newHome('Gina')
+  const hal = await newHome('Hal')
+  await passage(['contacts', 'add', hal.uri, '--home', gina.home])
+  const sent = await passage(['send', 'Hal', 'hi', '--home', gina.home, '--timeout', '5000'])
+  t.equal(sent.code, 3, sent.err)
+  t.match(sent.err, /nothing could take the message to Hal: no super-node is configured/)
+  t.match(sent.err, /the message waits in the outbox/)
+})
