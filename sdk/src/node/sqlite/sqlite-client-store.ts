@@ -1,10 +1,11 @@
-import { chmodSync, existsSync, mkdirSync } from 'node:fs'
+import { accessSync, chmodSync, constants, mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import { Kysely, Migrator, SqliteDialect, type SqliteDatabase } from 'kysely'
 import { systemClock, type Clock } from '../../core/runtime/clock.js'
 import {
   AlreadyExistsError,
+  HomeUnreadableError,
   MalformedError,
   NoIdentityError,
   PassageError,
@@ -45,11 +46,12 @@ export async function openClientStore(
 ): Promise<SqliteClientStore> {
   const home = resolve(homeDir)
   const file = join(home, CLIENT_DB_FILE)
-  if (options.create === false && !existsSync(file)) {
+  if (options.create === false && !homeFileExists(home, file)) {
     throw new NoIdentityError(
       `there is no identity in ${home} yet; run \`passage init\` to create one`,
     )
   }
+  if (options.create !== false) homeFileExists(home, file) // refuses an unreadable home
   mkdirSync(home, { recursive: true, mode: HOME_MODE })
   const database = new Database(file)
   try {
@@ -74,6 +76,27 @@ export async function openClientStore(
     throw error
   }
   return store
+}
+
+/**
+ * True when the home's database exists and this user may read and write it; false when it
+ * does not exist. Throws {@link HomeUnreadableError} when it may exist but cannot be read
+ * (another user's home, or a mode that forbids it): "no identity" would invite
+ * `passage init --force`, which destroys it.
+ */
+function homeFileExists(home: string, file: string): boolean {
+  try {
+    accessSync(file, constants.R_OK | constants.W_OK)
+    return true
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') return false
+    if (code !== 'EACCES' && code !== 'EPERM') throw error
+    throw new HomeUnreadableError(
+      `${home} cannot be read by this user (permission denied); the identity in it is not lost: do not replace it with \`passage init --force\`. Check its owner and mode with \`ls -ld ${home}\` and run passage as its owner, or make it yours (chown -R "$USER" ${home}; chmod 700 ${home})`,
+      { cause: error },
+    )
+  }
 }
 
 /** The identity kept in a home, with what was recorded when it was made. */
