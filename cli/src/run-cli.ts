@@ -1,44 +1,28 @@
 import { readFileSync } from 'node:fs'
 import { Command } from 'commander'
 import type { CliIo } from './cli-io.js'
-import { chatCommand } from './commands/chat.js'
-import { contactsAddCommand, contactsListCommand } from './commands/contacts.js'
-import {
-  groupAddCommand,
-  groupCreateCommand,
-  groupInfoCommand,
-  groupLeaveCommand,
-  groupListCommand,
-  groupRemoveCommand,
-  groupRoleCommand,
-  groupSendCommand,
-  type GroupOptions,
-} from './commands/group.js'
-import { idCommand } from './commands/id.js'
-import { inboxCommand } from './commands/inbox.js'
-import { peersCommand } from './commands/peers.js'
-import { sendCommand } from './commands/send.js'
-import { initCommand } from './commands/init.js'
-import { initLinkCommand, initRecoverCommand } from './commands/init-device.js'
-import {
+// Only types at the top: each command's module (and the SDK, SQLite, libsignal, Ink behind
+// it) is imported when that command runs, so `passage id` does not load the chat screen.
+import type { chatCommand } from './commands/chat.js'
+import type { contactsAddCommand, contactsListCommand } from './commands/contacts.js'
+import type { GroupOptions } from './commands/group.js'
+import type { idCommand } from './commands/id.js'
+import type { inboxCommand } from './commands/inbox.js'
+import type { initCommand } from './commands/init.js'
+import type { peersCommand } from './commands/peers.js'
+import type { sendCommand } from './commands/send.js'
+import type { statusCommand } from './commands/status.js'
+import type { ServersOptions } from './commands/servers.js'
+import type { HistoryOptions } from './commands/history.js'
+import type { OutboxOptions } from './commands/outbox.js'
+import type {
   devicesLinkCommand,
   devicesListCommand,
   devicesRecoveryCodeCommand,
   devicesRenameCommand,
   devicesRevokeCommand,
 } from './commands/devices.js'
-import { statusCommand } from './commands/status.js'
-import { historyCommand, type HistoryOptions } from './commands/history.js'
-import { outboxCommand, type OutboxOptions } from './commands/outbox.js'
-import {
-  serversAddCommand,
-  serversListCommand,
-  serversRemoveCommand,
-  type ServersOptions,
-} from './commands/servers.js'
 import { ExitCode } from './exit-code.js'
-import { reportError } from './report-error.js'
-import { MalformedError } from '@passage/sdk'
 import { style } from './style.js'
 
 /** The package version, read from cli/package.json (one level up from src/ and dist/). */
@@ -91,13 +75,17 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
         },
       ) => {
         if (options.link && options.recover !== undefined) {
+          const { MalformedError } = await import('@passage/sdk')
           throw new MalformedError('--link and --recover do not go together')
         }
-        if (options.link) code = await initLinkCommand(options, io)
+        if (options.link)
+          code = await (await import('./commands/init-device.js')).initLinkCommand(options, io)
         else if (options.recover !== undefined) {
           const given = options.recover === true ? undefined : options.recover
-          code = await initRecoverCommand(given, options, io)
-        } else code = await initCommand(options, io)
+          code = await (
+            await import('./commands/init-device.js')
+          ).initRecoverCommand(given, options, io)
+        } else code = await (await import('./commands/init.js')).initCommand(options, io)
       },
     )
 
@@ -108,7 +96,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--qr', 'also show the QR code of your passage: URI')
     .option('--json', 'print JSON')
     .action(async (options: Parameters<typeof idCommand>[0]) => {
-      code = await idCommand(options, io)
+      code = await (await import('./commands/id.js')).idCommand(options, io)
     })
 
   program
@@ -121,7 +109,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--timeout <ms>', 'how long to wait for each answer', '5000')
     .option('--json', 'print JSON')
     .action(async (options: Parameters<typeof statusCommand>[0]) => {
-      code = await statusCommand(options, io)
+      code = await (await import('./commands/status.js')).statusCommand(options, io)
     })
 
   const contacts = program.command('contacts').description('add and list your contacts')
@@ -134,7 +122,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--server <url>', serverHelp, collect)
     .option('--json', 'print JSON')
     .action(async (idOrUri: string, options: Parameters<typeof contactsAddCommand>[1]) => {
-      code = await contactsAddCommand(idOrUri, options, io)
+      code = await (await import('./commands/contacts.js')).contactsAddCommand(idOrUri, options, io)
     })
   contacts
     .command('list')
@@ -142,7 +130,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--home <dir>', homeHelp)
     .option('--json', 'print JSON')
     .action(async (options: Parameters<typeof contactsListCommand>[0]) => {
-      code = await contactsListCommand(options, io)
+      code = await (await import('./commands/contacts.js')).contactsListCommand(options, io)
     })
 
   const devices = program
@@ -154,7 +142,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--home <dir>', homeHelp)
     .option('--json', 'print JSON')
     .action(async (options: Parameters<typeof devicesListCommand>[0]) => {
-      code = await devicesListCommand(options, io)
+      code = await (await import('./commands/devices.js')).devicesListCommand(options, io)
     })
   devices
     .command('link')
@@ -167,7 +155,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--server <url>', serverHelp, collect)
     .option('--json', 'print JSON')
     .action(async (uri: string, options: Parameters<typeof devicesLinkCommand>[1]) => {
-      code = await devicesLinkCommand(uri, options, io)
+      code = await (await import('./commands/devices.js')).devicesLinkCommand(uri, options, io)
     })
   devices
     .command('revoke')
@@ -178,7 +166,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--server <url>', serverHelp, collect)
     .option('--json', 'print JSON')
     .action(async (id: string, options: Parameters<typeof devicesRevokeCommand>[1]) => {
-      code = await devicesRevokeCommand(id, options, io)
+      code = await (await import('./commands/devices.js')).devicesRevokeCommand(id, options, io)
     })
   devices
     .command('rename')
@@ -190,7 +178,9 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--json', 'print JSON')
     .action(
       async (id: string, name: string[], options: Parameters<typeof devicesRenameCommand>[2]) => {
-        code = await devicesRenameCommand(id, name, options, io)
+        code = await (
+          await import('./commands/devices.js')
+        ).devicesRenameCommand(id, name, options, io)
       },
     )
   const group = program
@@ -209,7 +199,9 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .argument('<name>', 'its name')
     .argument('[contacts...]', 'its members: names, text IDs or unique prefixes')
     .action(async (name: string, members: string[], options: GroupOptions) => {
-      code = await groupCreateCommand(name, members, options, io)
+      code = await (
+        await import('./commands/group.js')
+      ).groupCreateCommand(name, members, options, io)
     })
   group
     .command('list', { isDefault: true })
@@ -217,7 +209,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--home <dir>', homeHelp)
     .option('--json', 'print JSON')
     .action(async (options: GroupOptions) => {
-      code = await groupListCommand(options, io)
+      code = await (await import('./commands/group.js')).groupListCommand(options, io)
     })
   group
     .command('info')
@@ -226,42 +218,46 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--home <dir>', homeHelp)
     .option('--json', 'print JSON')
     .action(async (g: string, options: GroupOptions) => {
-      code = await groupInfoCommand(g, options, io)
+      code = await (await import('./commands/group.js')).groupInfoCommand(g, options, io)
     })
   groupCommand('add', 'owner or admin: add contacts to a group')
     .argument('<group>', 'its name, ID (g1…) or a unique prefix')
     .argument('<contacts...>', 'names, text IDs or unique prefixes')
     .action(async (g: string, members: string[], options: GroupOptions) => {
-      code = await groupAddCommand(g, members, options, io)
+      code = await (await import('./commands/group.js')).groupAddCommand(g, members, options, io)
     })
   groupCommand('remove', 'owner or admin: remove members (they read nothing sent afterwards)')
     .argument('<group>', 'its name, ID (g1…) or a unique prefix')
     .argument('<members...>', 'contact names, text IDs or unique prefixes')
     .action(async (g: string, members: string[], options: GroupOptions) => {
-      code = await groupRemoveCommand(g, members, options, io)
+      code = await (await import('./commands/group.js')).groupRemoveCommand(g, members, options, io)
     })
   groupCommand('leave', 'leave a group (its history stays here)')
     .argument('<group>', 'its name, ID (g1…) or a unique prefix')
     .action(async (g: string, options: GroupOptions) => {
-      code = await groupLeaveCommand(g, options, io)
+      code = await (await import('./commands/group.js')).groupLeaveCommand(g, options, io)
     })
   groupCommand('promote', 'owner: make a member an admin')
     .argument('<group>', 'its name, ID (g1…) or a unique prefix')
     .argument('<member>', 'a contact name, text ID or unique prefix')
     .action(async (g: string, member: string, options: GroupOptions) => {
-      code = await groupRoleCommand('admin', g, member, options, io)
+      code = await (
+        await import('./commands/group.js')
+      ).groupRoleCommand('admin', g, member, options, io)
     })
   groupCommand('demote', 'owner: make an admin a member')
     .argument('<group>', 'its name, ID (g1…) or a unique prefix')
     .argument('<member>', 'a contact name, text ID or unique prefix')
     .action(async (g: string, member: string, options: GroupOptions) => {
-      code = await groupRoleCommand('member', g, member, options, io)
+      code = await (
+        await import('./commands/group.js')
+      ).groupRoleCommand('member', g, member, options, io)
     })
   groupCommand('send', 'send a text to a group (for scripts); prints the state reached')
     .argument('<group>', 'its name, ID (g1…) or a unique prefix')
     .argument('<text...>', 'the message (several words are joined by spaces)')
     .action(async (g: string, words: string[], options: GroupOptions) => {
-      code = await groupSendCommand(g, words, options, io)
+      code = await (await import('./commands/group.js')).groupSendCommand(g, words, options, io)
     })
 
   devices
@@ -269,7 +265,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .description('on your first device: show the recovery code again')
     .option('--home <dir>', homeHelp)
     .action(async (options: Parameters<typeof devicesRecoveryCodeCommand>[0]) => {
-      code = await devicesRecoveryCodeCommand(options, io)
+      code = await (await import('./commands/devices.js')).devicesRecoveryCodeCommand(options, io)
     })
 
   const servers = program
@@ -281,7 +277,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--home <dir>', homeHelp)
     .option('--json', 'print JSON')
     .action(async (options: ServersOptions) => {
-      code = await serversListCommand(options, io)
+      code = await (await import('./commands/servers.js')).serversListCommand(options, io)
     })
   servers
     .command('add')
@@ -289,7 +285,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .argument('<url...>', 'e.g. http://127.0.0.1:8080 (http:// may be omitted)')
     .option('--home <dir>', homeHelp)
     .action(async (urls: string[], options: ServersOptions) => {
-      code = await serversAddCommand(urls, options, io)
+      code = await (await import('./commands/servers.js')).serversAddCommand(urls, options, io)
     })
   servers
     .command('remove')
@@ -297,7 +293,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .argument('<url...>', 'as passage servers list shows it')
     .option('--home <dir>', homeHelp)
     .action(async (urls: string[], options: ServersOptions) => {
-      code = await serversRemoveCommand(urls, options, io)
+      code = await (await import('./commands/servers.js')).serversRemoveCommand(urls, options, io)
     })
 
   program
@@ -311,7 +307,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--json', 'print JSON')
     .action(
       async (contact: string, words: string[], options: Parameters<typeof sendCommand>[2]) => {
-        code = await sendCommand(contact, words, options, io)
+        code = await (await import('./commands/send.js')).sendCommand(contact, words, options, io)
       },
     )
 
@@ -323,7 +319,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--timeout <ms>', 'how long the fetch may take', '30000')
     .option('--json', 'print JSON')
     .action(async (options: Parameters<typeof inboxCommand>[0]) => {
-      code = await inboxCommand(options, io)
+      code = await (await import('./commands/inbox.js')).inboxCommand(options, io)
     })
 
   program
@@ -332,7 +328,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--home <dir>', homeHelp)
     .option('--json', 'print JSON')
     .action(async (options: OutboxOptions) => {
-      code = await outboxCommand(options, io)
+      code = await (await import('./commands/outbox.js')).outboxCommand(options, io)
     })
 
   program
@@ -343,7 +339,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--home <dir>', homeHelp)
     .option('--json', 'print JSON')
     .action(async (contact: string, options: HistoryOptions) => {
-      code = await historyCommand(contact, options, io)
+      code = await (await import('./commands/history.js')).historyCommand(contact, options, io)
     })
 
   program
@@ -354,7 +350,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--lan-wait <ms>', 'how long to listen for LAN beacons')
     .option('--json', 'print JSON')
     .action(async (options: Parameters<typeof peersCommand>[0]) => {
-      code = await peersCommand(options, io)
+      code = await (await import('./commands/peers.js')).peersCommand(options, io)
     })
 
   program
@@ -364,13 +360,15 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--home <dir>', homeHelp)
     .option('--server <url>', serverHelp, collect)
     .action(async (contact: string | undefined, options: Parameters<typeof chatCommand>[1]) => {
-      code = await chatCommand(contact, options, io)
+      code = await (await import('./commands/chat.js')).chatCommand(contact, options, io)
     })
 
   try {
     await program.parseAsync(args, { from: 'user' })
     return code
   } catch (error) {
+    // Loaded only on failure: it knows every SDK error class.
+    const { reportError } = await import('./report-error.js')
     return reportError(error, io)
   }
 }

@@ -1,9 +1,9 @@
 import { encodeContactUri, toBase64Url } from '@passage/sdk'
-import { readHome } from '@passage/sdk/node'
+// The identity alone: not the client (Kysely, sockets), so `passage id` starts quickly.
+import { readHome } from '@passage/sdk/home'
 import type { CliIo } from '../cli-io.js'
 import { ExitCode } from '../exit-code.js'
 import { home } from '../home.js'
-import { qr } from '../qr.js'
 import { style } from '../style.js'
 import { table } from '../table.js'
 
@@ -52,6 +52,9 @@ export async function idCommand(options: IdOptions, io: CliIo): Promise<ExitCode
       { label: s.dim },
     ),
   )
-  if (options.qr) io.stdout.write(`\n${await qr(uri, { color: s.color })}`)
+  if (options.qr) {
+    const { qr } = await import('../qr.js')
+    io.stdout.write(`\n${await qr(uri, { color: s.color })}`)
+  }
   return ExitCode.ok
 }

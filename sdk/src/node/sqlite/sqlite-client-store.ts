@@ -1,11 +1,10 @@
-import { accessSync, chmodSync, constants, mkdirSync } from 'node:fs'
+import { chmodSync, mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import { Kysely, Migrator, SqliteDialect, type SqliteDatabase } from 'kysely'
 import { systemClock, type Clock } from '../../core/runtime/clock.js'
 import {
   AlreadyExistsError,
-  HomeUnreadableError,
   MalformedError,
   NoIdentityError,
   PassageError,
@@ -18,9 +17,9 @@ import { BoundedMap } from '../../core/util/bounded-map.js'
 import { libsignalKeys } from '../libsignal/key-provider.js'
 import { CLIENT_MIGRATIONS, type ClientDatabase } from './migrations.js'
 import { SERVERS_KEY, SqliteClientStatements } from './statements.js'
+import { CLIENT_DB_FILE, homeFileExists } from './home-file.js'
 
-/** The database file inside a home folder. */
-export const CLIENT_DB_FILE = 'passage.sqlite'
+export { CLIENT_DB_FILE }
 /** How long a write waits for another process holding the database (5 s: a second `passage` running). */
 const BUSY_TIMEOUT_MS = 5_000
 /** Home folder and database hold the secret key: owner only. */
@@ -76,27 +75,6 @@ export async function openClientStore(
     throw error
   }
   return store
-}
-
-/**
- * True when the home's database exists and this user may read and write it; false when it
- * does not exist. Throws {@link HomeUnreadableError} when it may exist but cannot be read
- * (another user's home, or a mode that forbids it): "no identity" would invite
- * `passage init --force`, which destroys it.
- */
-function homeFileExists(home: string, file: string): boolean {
-  try {
-    accessSync(file, constants.R_OK | constants.W_OK)
-    return true
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') return false
-    if (code !== 'EACCES' && code !== 'EPERM') throw error
-    throw new HomeUnreadableError(
-      `${home} cannot be read by this user (permission denied); the identity in it is not lost: do not replace it with \`passage init --force\`. Check its owner and mode with \`ls -ld ${home}\` and run passage as its owner, or make it yours (chown -R "$USER" ${home}; chmod 700 ${home})`,
-      { cause: error },
-    )
-  }
 }
 
 /** The identity kept in a home, with what was recorded when it was made. */
