@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { Command } from 'commander'
+import { Command, Option } from 'commander'
 import type { CliIo } from './cli-io.js'
 // Only types at the top: each command's module (and the SDK, SQLite, libsignal, Ink behind
 // it) is imported when that command runs, so `passage id` does not load the chat screen.
@@ -24,6 +24,7 @@ import type {
 } from './commands/devices.js'
 import { ExitCode } from './exit-code.js'
 import { style } from './style.js'
+import { themeFor } from './ui/theme.js'
 
 /** The package version, read from cli/package.json (one level up from src/ and dist/). */
 function version(): string {
@@ -31,6 +32,32 @@ function version(): string {
     version?: string
   }
   return json.version ?? '0.0.0'
+}
+
+/** `passage chat --help`'s keys and marks, in the marks this terminal gets. */
+function chatHelp(io: CliIo): string {
+  const theme = themeFor(io.env)
+  const m = theme.marks
+  return `
+Keys:
+  Tab, Shift+Tab, Up, Down   switch conversations
+  Enter                      send the line typed
+  PgUp, PgDn                 scroll the conversation
+  Esc, Ctrl+C                quit
+
+Marks:
+  ${theme.online} online, ${theme.offline} offline (in the contact list)
+  after your messages: ${m.pending} waiting in the outbox, ${m.sent} sent over a direct link,
+  ${m.stored} stored in the contact's DHT mailbox, ${m.delivered} delivered, ${m.read} read
+`
+}
+
+/**
+ * An option whose default is a number: `--help` shows `(default: 5000)`, not `"5000"`. The
+ * command gets the number, or the text typed (each command checks it).
+ */
+function number(flags: string, description: string, value: number): Option {
+  return new Option(flags, description).default(value)
 }
 
 /**
@@ -63,7 +90,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--link', 'make this home a new device of your account: shows a code to approve')
     .option('--recover [code]', 'restore your first device from its recovery code (pr1…)')
     .option('--server <url>', 'a super-node to remember in the new home, repeatable', collect)
-    .option('--timeout <s>', 'with --link: how long to wait for the approval', '600')
+    .addOption(number('--timeout <s>', 'with --link: how long to wait for the approval', 600))
     .option('--json', 'print JSON instead of text and QR code')
     .action(
       async (
@@ -94,6 +121,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .description('show your identity')
     .option('--home <dir>', homeHelp)
     .option('--qr', 'also show the QR code of your passage: URI')
+    .option('--uri', 'print only your passage: URI (to give to passage contacts add)')
     .option('--json', 'print JSON')
     .action(async (options: Parameters<typeof idCommand>[0]) => {
       code = await (await import('./commands/id.js')).idCommand(options, io)
@@ -106,7 +134,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
       '--server <url>',
       'the super-node, e.g. http://127.0.0.1:8080 (default: $PASSAGE_SERVERS)',
     )
-    .option('--timeout <ms>', 'how long to wait for each answer', '5000')
+    .addOption(number('--timeout <ms>', 'how long to wait for each answer', 5000))
     .option('--json', 'print JSON')
     .action(async (options: Parameters<typeof statusCommand>[0]) => {
       code = await (await import('./commands/status.js')).statusCommand(options, io)
@@ -303,7 +331,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .argument('<text...>', 'the message (several words are joined by spaces)')
     .option('--home <dir>', homeHelp)
     .option('--server <url>', serverHelp, collect)
-    .option('--timeout <ms>', 'how long to wait for the first delivery attempt', '30000')
+    .addOption(number('--timeout <ms>', 'how long to wait for the first delivery attempt', 30_000))
     .option('--json', 'print JSON')
     .action(
       async (contact: string, words: string[], options: Parameters<typeof sendCommand>[2]) => {
@@ -316,7 +344,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .description('fetch your mailbox and print new messages')
     .option('--home <dir>', homeHelp)
     .option('--server <url>', serverHelp, collect)
-    .option('--timeout <ms>', 'how long the fetch may take', '30000')
+    .addOption(number('--timeout <ms>', 'how long the fetch may take', 30_000))
     .option('--json', 'print JSON')
     .action(async (options: Parameters<typeof inboxCommand>[0]) => {
       code = await (await import('./commands/inbox.js')).inboxCommand(options, io)
@@ -335,7 +363,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .command('history')
     .description('show a conversation: its newest messages, with delivery states')
     .argument('<contact>', 'a name, a text ID, or a unique prefix of either')
-    .option('--limit <n>', 'how many messages, newest (1 to 1000)', '50')
+    .addOption(number('--limit <n>', 'how many messages, newest (1 to 1000)', 50))
     .option('--home <dir>', homeHelp)
     .option('--json', 'print JSON')
     .action(async (contact: string, options: HistoryOptions) => {
@@ -359,6 +387,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .argument('[contact]', 'the contact to open first: a name, a text ID or a unique prefix')
     .option('--home <dir>', homeHelp)
     .option('--server <url>', serverHelp, collect)
+    .addHelpText('after', () => chatHelp(io))
     .action(async (contact: string | undefined, options: Parameters<typeof chatCommand>[1]) => {
       code = await (await import('./commands/chat.js')).chatCommand(contact, options, io)
     })

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { Command, InvalidArgumentError, Option } from 'commander'
 
 /** Default HTTP port of the bootstrap service. */
@@ -159,6 +160,12 @@ function parseLogLevel(value: string): LogLevel {
   return level as LogLevel
 }
 
+/** server/package.json's version (one level up from src/ and from dist/). */
+function serverVersion(): string {
+  const url = new URL('../package.json', import.meta.url)
+  return (JSON.parse(readFileSync(url, 'utf8')) as { version?: string }).version ?? '0.0.0'
+}
+
 /**
  * The `passage-server` command line: every option is a flag and an environment variable
  * (shown by `--help`). Flags win over the environment, the environment over defaults.
@@ -249,6 +256,7 @@ export function buildCommand(): Command {
         .default([])
         .argParser(collectUrls),
     )
+    .version(serverVersion(), '-V, --version', 'show the version')
     .helpOption('-h, --help', 'show this help')
     .allowExcessArguments(false)
 }

@@ -11,6 +11,8 @@ export interface IdOptions {
   home?: string
   qr?: boolean
   json?: boolean
+  /** Print the `passage:` URI alone (for `contacts add "$(passage id --uri)"`). */
+  uri?: boolean
 }
 
 /** `passage id`: shows this home's identity (text ID, URI, optionally a QR code, or JSON). */
@@ -19,6 +21,10 @@ export async function idCommand(options: IdOptions, io: CliIo): Promise<ExitCode
   // Looking creates nothing: a missing identity is reported (`passage init` makes one).
   const { identity, name, createdAt, accountKey, textId, deviceId } = await readHome(dir)
   const uri = encodeContactUri({ publicKey: accountKey, ...(name ? { name } : {}) })
+  if (options.uri) {
+    io.stdout.write(`${uri}\n`)
+    return ExitCode.ok
+  }
   if (options.json) {
     const json = {
       id: textId,
