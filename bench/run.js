@@ -7,6 +7,7 @@ import { benchMailbox } from './mailbox.js'
 import { benchChat } from './chat.js'
 import { benchDevices } from './devices.js'
 import { benchGroup } from './group.js'
+import { benchCli } from './cli.js'
 
 const only = process.argv[2]
 const suites = {
@@ -18,6 +19,7 @@ const suites = {
   chat: benchChat,
   devices: benchDevices,
   group: benchGroup,
+  cli: benchCli,
 }
 if (only && !(only in suites)) {
   console.error(`unknown suite ${only}; one of: ${Object.keys(suites).join(', ')}`)

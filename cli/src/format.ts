@@ -43,6 +43,14 @@ export function messageJson(message: ChatMessage, from?: ChatContact) {
   }
 }
 
+/** When a message was written, to the minute, UTC: `2026-12-06 08:30`. */
+export function messageTime(at: number): string {
+  return new Date(at)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/:\d\d\.\d+Z$/, '')
+}
+
 /** What each delivery state means, in words, for `passage send`. */
 export const STATE_WORDS: Record<DeliveryState, string> = {
   pending: 'pending: nothing could take it yet; it stays in the outbox and is retried',

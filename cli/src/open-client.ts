@@ -19,14 +19,22 @@ export function serversOf(options: ClientCommandOptions, io: CliIo): string[] | 
   const given = options.server?.length ? options.server : (io.env.PASSAGE_SERVERS ?? '').split(',')
   const urls = given.map((url) => url.trim()).filter((url) => url.length > 0)
   if (urls.length === 0) return undefined
-  return urls.map((url) => {
-    const full = /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? url : `http://${url}`
-    try {
-      return new URL(full).href.replace(/\/$/, '')
-    } catch {
-      throw new MalformedError(`--server: not a URL: ${url}`)
-    }
-  })
+  return urls.map((url) => serverUrl(url))
+}
+
+/** A super-node URL as remembered: `http://` added when missing, no trailing slash. */
+export function serverUrl(url: string, flag = '--server'): string {
+  const full = /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? url : `http://${url}`
+  let parsed: URL
+  try {
+    parsed = new URL(full)
+  } catch {
+    throw new MalformedError(`${flag}: not a URL: ${url}`)
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new MalformedError(`${flag}: a super-node URL is http:// or https://, got ${url}`)
+  }
+  return parsed.href.replace(/\/$/, '')
 }
 
 /**

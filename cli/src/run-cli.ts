@@ -1,37 +1,30 @@
 import { readFileSync } from 'node:fs'
-import { Command } from 'commander'
+import { Command, Option } from 'commander'
 import type { CliIo } from './cli-io.js'
-import { chatCommand } from './commands/chat.js'
-import { contactsAddCommand, contactsListCommand } from './commands/contacts.js'
-import {
-  groupAddCommand,
-  groupCreateCommand,
-  groupInfoCommand,
-  groupLeaveCommand,
-  groupListCommand,
-  groupRemoveCommand,
-  groupRoleCommand,
-  groupSendCommand,
-  type GroupOptions,
-} from './commands/group.js'
-import { idCommand } from './commands/id.js'
-import { inboxCommand } from './commands/inbox.js'
-import { peersCommand } from './commands/peers.js'
-import { sendCommand } from './commands/send.js'
-import { initCommand } from './commands/init.js'
-import { initLinkCommand, initRecoverCommand } from './commands/init-device.js'
-import {
+// Only types at the top: each command's module (and the SDK, SQLite, libsignal, Ink behind
+// it) is imported when that command runs, so `passage id` does not load the chat screen.
+import type { chatCommand } from './commands/chat.js'
+import type { contactsAddCommand, contactsListCommand } from './commands/contacts.js'
+import type { GroupOptions } from './commands/group.js'
+import type { idCommand } from './commands/id.js'
+import type { inboxCommand } from './commands/inbox.js'
+import type { initCommand } from './commands/init.js'
+import type { peersCommand } from './commands/peers.js'
+import type { sendCommand } from './commands/send.js'
+import type { statusCommand } from './commands/status.js'
+import type { ServersOptions } from './commands/servers.js'
+import type { HistoryOptions } from './commands/history.js'
+import type { OutboxOptions } from './commands/outbox.js'
+import type {
   devicesLinkCommand,
   devicesListCommand,
   devicesRecoveryCodeCommand,
   devicesRenameCommand,
   devicesRevokeCommand,
 } from './commands/devices.js'
-import { statusCommand } from './commands/status.js'
 import { ExitCode } from './exit-code.js'
-import { reportError } from './report-error.js'
-import { MalformedError } from '@passage/sdk'
 import { style } from './style.js'
+import { themeFor } from './ui/theme.js'
 
 /** The package version, read from cli/package.json (one level up from src/ and dist/). */
 function version(): string {
@@ -39,6 +32,32 @@ function version(): string {
     version?: string
   }
   return json.version ?? '0.0.0'
+}
+
+/** `passage chat --help`'s keys and marks, in the marks this terminal gets. */
+function chatHelp(io: CliIo): string {
+  const theme = themeFor(io.env)
+  const m = theme.marks
+  return `
+Keys:
+  Tab, Shift+Tab, Up, Down   switch conversations
+  Enter                      send the line typed
+  PgUp, PgDn                 scroll the conversation
+  Esc, Ctrl+C                quit
+
+Marks:
+  ${theme.online} online, ${theme.offline} offline (in the contact list)
+  after your messages: ${m.pending} waiting in the outbox, ${m.sent} sent over a direct link,
+  ${m.stored} stored in the contact's DHT mailbox, ${m.delivered} delivered, ${m.read} read
+`
+}
+
+/**
+ * An option whose default is a number: `--help` shows `(default: 5000)`, not `"5000"`. The
+ * command gets the number, or the text typed (each command checks it).
+ */
+function number(flags: string, description: string, value: number): Option {
+  return new Option(flags, description).default(value)
 }
 
 /**
@@ -70,8 +89,8 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--name <name>', 'a display name (with --link: this device’s name)')
     .option('--link', 'make this home a new device of your account: shows a code to approve')
     .option('--recover [code]', 'restore your first device from its recovery code (pr1…)')
-    .option('--server <url>', `${serverHelp} (--link, --recover)`, collect)
-    .option('--timeout <s>', 'with --link: how long to wait for the approval', '600')
+    .option('--server <url>', 'a super-node to remember in the new home, repeatable', collect)
+    .addOption(number('--timeout <s>', 'with --link: how long to wait for the approval', 600))
     .option('--json', 'print JSON instead of text and QR code')
     .action(
       async (
@@ -83,13 +102,17 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
         },
       ) => {
         if (options.link && options.recover !== undefined) {
+          const { MalformedError } = await import('@passage/sdk')
           throw new MalformedError('--link and --recover do not go together')
         }
-        if (options.link) code = await initLinkCommand(options, io)
+        if (options.link)
+          code = await (await import('./commands/init-device.js')).initLinkCommand(options, io)
         else if (options.recover !== undefined) {
           const given = options.recover === true ? undefined : options.recover
-          code = await initRecoverCommand(given, options, io)
-        } else code = await initCommand(options, io)
+          code = await (
+            await import('./commands/init-device.js')
+          ).initRecoverCommand(given, options, io)
+        } else code = await (await import('./commands/init.js')).initCommand(options, io)
       },
     )
 
@@ -98,9 +121,10 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .description('show your identity')
     .option('--home <dir>', homeHelp)
     .option('--qr', 'also show the QR code of your passage: URI')
+    .option('--uri', 'print only your passage: URI (to give to passage contacts add)')
     .option('--json', 'print JSON')
     .action(async (options: Parameters<typeof idCommand>[0]) => {
-      code = await idCommand(options, io)
+      code = await (await import('./commands/id.js')).idCommand(options, io)
     })
 
   program
@@ -110,10 +134,10 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
       '--server <url>',
       'the super-node, e.g. http://127.0.0.1:8080 (default: $PASSAGE_SERVERS)',
     )
-    .option('--timeout <ms>', 'how long to wait for each answer', '5000')
+    .addOption(number('--timeout <ms>', 'how long to wait for each answer', 5000))
     .option('--json', 'print JSON')
     .action(async (options: Parameters<typeof statusCommand>[0]) => {
-      code = await statusCommand(options, io)
+      code = await (await import('./commands/status.js')).statusCommand(options, io)
     })
 
   const contacts = program.command('contacts').description('add and list your contacts')
@@ -126,7 +150,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--server <url>', serverHelp, collect)
     .option('--json', 'print JSON')
     .action(async (idOrUri: string, options: Parameters<typeof contactsAddCommand>[1]) => {
-      code = await contactsAddCommand(idOrUri, options, io)
+      code = await (await import('./commands/contacts.js')).contactsAddCommand(idOrUri, options, io)
     })
   contacts
     .command('list')
@@ -134,7 +158,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--home <dir>', homeHelp)
     .option('--json', 'print JSON')
     .action(async (options: Parameters<typeof contactsListCommand>[0]) => {
-      code = await contactsListCommand(options, io)
+      code = await (await import('./commands/contacts.js')).contactsListCommand(options, io)
     })
 
   const devices = program
@@ -146,7 +170,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--home <dir>', homeHelp)
     .option('--json', 'print JSON')
     .action(async (options: Parameters<typeof devicesListCommand>[0]) => {
-      code = await devicesListCommand(options, io)
+      code = await (await import('./commands/devices.js')).devicesListCommand(options, io)
     })
   devices
     .command('link')
@@ -159,7 +183,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--server <url>', serverHelp, collect)
     .option('--json', 'print JSON')
     .action(async (uri: string, options: Parameters<typeof devicesLinkCommand>[1]) => {
-      code = await devicesLinkCommand(uri, options, io)
+      code = await (await import('./commands/devices.js')).devicesLinkCommand(uri, options, io)
     })
   devices
     .command('revoke')
@@ -170,7 +194,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--server <url>', serverHelp, collect)
     .option('--json', 'print JSON')
     .action(async (id: string, options: Parameters<typeof devicesRevokeCommand>[1]) => {
-      code = await devicesRevokeCommand(id, options, io)
+      code = await (await import('./commands/devices.js')).devicesRevokeCommand(id, options, io)
     })
   devices
     .command('rename')
@@ -182,7 +206,9 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--json', 'print JSON')
     .action(
       async (id: string, name: string[], options: Parameters<typeof devicesRenameCommand>[2]) => {
-        code = await devicesRenameCommand(id, name, options, io)
+        code = await (
+          await import('./commands/devices.js')
+        ).devicesRenameCommand(id, name, options, io)
       },
     )
   const group = program
@@ -201,7 +227,9 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .argument('<name>', 'its name')
     .argument('[contacts...]', 'its members: names, text IDs or unique prefixes')
     .action(async (name: string, members: string[], options: GroupOptions) => {
-      code = await groupCreateCommand(name, members, options, io)
+      code = await (
+        await import('./commands/group.js')
+      ).groupCreateCommand(name, members, options, io)
     })
   group
     .command('list', { isDefault: true })
@@ -209,7 +237,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--home <dir>', homeHelp)
     .option('--json', 'print JSON')
     .action(async (options: GroupOptions) => {
-      code = await groupListCommand(options, io)
+      code = await (await import('./commands/group.js')).groupListCommand(options, io)
     })
   group
     .command('info')
@@ -218,42 +246,46 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--home <dir>', homeHelp)
     .option('--json', 'print JSON')
     .action(async (g: string, options: GroupOptions) => {
-      code = await groupInfoCommand(g, options, io)
+      code = await (await import('./commands/group.js')).groupInfoCommand(g, options, io)
     })
   groupCommand('add', 'owner or admin: add contacts to a group')
     .argument('<group>', 'its name, ID (g1…) or a unique prefix')
     .argument('<contacts...>', 'names, text IDs or unique prefixes')
     .action(async (g: string, members: string[], options: GroupOptions) => {
-      code = await groupAddCommand(g, members, options, io)
+      code = await (await import('./commands/group.js')).groupAddCommand(g, members, options, io)
     })
   groupCommand('remove', 'owner or admin: remove members (they read nothing sent afterwards)')
     .argument('<group>', 'its name, ID (g1…) or a unique prefix')
     .argument('<members...>', 'contact names, text IDs or unique prefixes')
     .action(async (g: string, members: string[], options: GroupOptions) => {
-      code = await groupRemoveCommand(g, members, options, io)
+      code = await (await import('./commands/group.js')).groupRemoveCommand(g, members, options, io)
     })
   groupCommand('leave', 'leave a group (its history stays here)')
     .argument('<group>', 'its name, ID (g1…) or a unique prefix')
     .action(async (g: string, options: GroupOptions) => {
-      code = await groupLeaveCommand(g, options, io)
+      code = await (await import('./commands/group.js')).groupLeaveCommand(g, options, io)
     })
   groupCommand('promote', 'owner: make a member an admin')
     .argument('<group>', 'its name, ID (g1…) or a unique prefix')
     .argument('<member>', 'a contact name, text ID or unique prefix')
     .action(async (g: string, member: string, options: GroupOptions) => {
-      code = await groupRoleCommand('admin', g, member, options, io)
+      code = await (
+        await import('./commands/group.js')
+      ).groupRoleCommand('admin', g, member, options, io)
     })
   groupCommand('demote', 'owner: make an admin a member')
     .argument('<group>', 'its name, ID (g1…) or a unique prefix')
     .argument('<member>', 'a contact name, text ID or unique prefix')
     .action(async (g: string, member: string, options: GroupOptions) => {
-      code = await groupRoleCommand('member', g, member, options, io)
+      code = await (
+        await import('./commands/group.js')
+      ).groupRoleCommand('member', g, member, options, io)
     })
   groupCommand('send', 'send a text to a group (for scripts); prints the state reached')
     .argument('<group>', 'its name, ID (g1…) or a unique prefix')
     .argument('<text...>', 'the message (several words are joined by spaces)')
     .action(async (g: string, words: string[], options: GroupOptions) => {
-      code = await groupSendCommand(g, words, options, io)
+      code = await (await import('./commands/group.js')).groupSendCommand(g, words, options, io)
     })
 
   devices
@@ -261,7 +293,35 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .description('on your first device: show the recovery code again')
     .option('--home <dir>', homeHelp)
     .action(async (options: Parameters<typeof devicesRecoveryCodeCommand>[0]) => {
-      code = await devicesRecoveryCodeCommand(options, io)
+      code = await (await import('./commands/devices.js')).devicesRecoveryCodeCommand(options, io)
+    })
+
+  const servers = program
+    .command('servers')
+    .description('the super-nodes this home remembers: list, add, remove')
+  servers
+    .command('list', { isDefault: true })
+    .description('list the remembered super-nodes')
+    .option('--home <dir>', homeHelp)
+    .option('--json', 'print JSON')
+    .action(async (options: ServersOptions) => {
+      code = await (await import('./commands/servers.js')).serversListCommand(options, io)
+    })
+  servers
+    .command('add')
+    .description('remember super-nodes (as --server does)')
+    .argument('<url...>', 'e.g. http://127.0.0.1:8080 (http:// may be omitted)')
+    .option('--home <dir>', homeHelp)
+    .action(async (urls: string[], options: ServersOptions) => {
+      code = await (await import('./commands/servers.js')).serversAddCommand(urls, options, io)
+    })
+  servers
+    .command('remove')
+    .description('forget super-nodes (a wrong URL is then no longer tried)')
+    .argument('<url...>', 'as passage servers list shows it')
+    .option('--home <dir>', homeHelp)
+    .action(async (urls: string[], options: ServersOptions) => {
+      code = await (await import('./commands/servers.js')).serversRemoveCommand(urls, options, io)
     })
 
   program
@@ -271,11 +331,11 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .argument('<text...>', 'the message (several words are joined by spaces)')
     .option('--home <dir>', homeHelp)
     .option('--server <url>', serverHelp, collect)
-    .option('--timeout <ms>', 'how long to wait for the first delivery attempt', '30000')
+    .addOption(number('--timeout <ms>', 'how long to wait for the first delivery attempt', 30_000))
     .option('--json', 'print JSON')
     .action(
       async (contact: string, words: string[], options: Parameters<typeof sendCommand>[2]) => {
-        code = await sendCommand(contact, words, options, io)
+        code = await (await import('./commands/send.js')).sendCommand(contact, words, options, io)
       },
     )
 
@@ -284,10 +344,30 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .description('fetch your mailbox and print new messages')
     .option('--home <dir>', homeHelp)
     .option('--server <url>', serverHelp, collect)
-    .option('--timeout <ms>', 'how long the fetch may take', '30000')
+    .addOption(number('--timeout <ms>', 'how long the fetch may take', 30_000))
     .option('--json', 'print JSON')
     .action(async (options: Parameters<typeof inboxCommand>[0]) => {
-      code = await inboxCommand(options, io)
+      code = await (await import('./commands/inbox.js')).inboxCommand(options, io)
+    })
+
+  program
+    .command('outbox')
+    .description('list the messages waiting to go out (they go on the next online command)')
+    .option('--home <dir>', homeHelp)
+    .option('--json', 'print JSON')
+    .action(async (options: OutboxOptions) => {
+      code = await (await import('./commands/outbox.js')).outboxCommand(options, io)
+    })
+
+  program
+    .command('history')
+    .description('show a conversation: its newest messages, with delivery states')
+    .argument('<contact>', 'a name, a text ID, or a unique prefix of either')
+    .addOption(number('--limit <n>', 'how many messages, newest (1 to 1000)', 50))
+    .option('--home <dir>', homeHelp)
+    .option('--json', 'print JSON')
+    .action(async (contact: string, options: HistoryOptions) => {
+      code = await (await import('./commands/history.js')).historyCommand(contact, options, io)
     })
 
   program
@@ -298,7 +378,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--lan-wait <ms>', 'how long to listen for LAN beacons')
     .option('--json', 'print JSON')
     .action(async (options: Parameters<typeof peersCommand>[0]) => {
-      code = await peersCommand(options, io)
+      code = await (await import('./commands/peers.js')).peersCommand(options, io)
     })
 
   program
@@ -308,14 +388,17 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--home <dir>', homeHelp)
     .option('--server <url>', serverHelp, collect)
     .option('--no-bell', 'no terminal bell on incoming messages')
+    .addHelpText('after', () => chatHelp(io))
     .action(async (contact: string | undefined, options: Parameters<typeof chatCommand>[1]) => {
-      code = await chatCommand(contact, options, io)
+      code = await (await import('./commands/chat.js')).chatCommand(contact, options, io)
     })
 
   try {
     await program.parseAsync(args, { from: 'user' })
     return code
   } catch (error) {
+    // Loaded only on failure: it knows every SDK error class.
+    const { reportError } = await import('./report-error.js')
     return reportError(error, io)
   }
 }

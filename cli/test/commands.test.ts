@@ -188,7 +188,7 @@ t.test('send when nothing can take the message: exit 3, it stays in the outbox',
   const sent = await passage(['send', 'Bob', 'anyone?', '--home', lonely.home, '--timeout', '5000'])
   t.equal(sent.code, 3, sent.err)
   t.match(sent.err, /nothing could take the message to Bob/)
-  t.match(sent.err, /stays in the outbox/)
+  t.match(sent.err, /waits in the outbox/)
   t.notMatch(sent.err, /\n\s+at /)
   const client = await createNodeClient({ home: lonely.home, network: false })
   t.equal(client.status().outbox, 1, 'the message waits in the outbox')

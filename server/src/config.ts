@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { DEFAULT_MAILBOX_QUOTA, type MailboxQuota } from '@passage/sdk'
 import { Command, InvalidArgumentError, Option } from 'commander'
 
@@ -191,6 +192,12 @@ function parseLogFormat(value: string): LogFormat {
   return format as LogFormat
 }
 
+/** server/package.json's version (one level up from src/ and from dist/). */
+function serverVersion(): string {
+  const url = new URL('../package.json', import.meta.url)
+  return (JSON.parse(readFileSync(url, 'utf8')) as { version?: string }).version ?? '0.0.0'
+}
+
 /**
  * The `passage-server` command line: every option is a flag and an environment variable
  * (shown by `--help`). Flags win over the environment, the environment over defaults.
@@ -318,6 +325,7 @@ export function buildCommand(): Command {
         .default(defaults.mailboxQuota.maxSourceBytes)
         .argParser(parseInteger(1024, 2 ** 40)),
     )
+    .version(serverVersion(), '-V, --version', 'show the version')
     .helpOption('-h, --help', 'show this help')
     .allowExcessArguments(false)
 }

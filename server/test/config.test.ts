@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 // Flags and environment of passage-server, parsed in-process (main.test.ts runs the program).
 import t from 'tap'
 import { buildCommand, defaultConfig, parseConfig, parseEndpoint } from '../src/config.js'
@@ -166,4 +167,23 @@ t.test('endpoints', async (t) => {
   for (const bad of ['::1:7000', 'host', 'host:', ':80', 'host:99999', 'a b:1']) {
     t.throws(() => parseEndpoint(bad), `${bad} refused`)
   }
+})
+
+t.test('--version prints server/package.json version', async (t) => {
+  const { version } = JSON.parse(
+    readFileSync(new URL('../package.json', import.meta.url), 'utf8'),
+  ) as { version: string }
+  let out = ''
+  const command = buildCommand()
+    .exitOverride()
+    .configureOutput({ writeOut: (text) => (out += text), writeErr: () => undefined })
+  let exitCode: number | undefined
+  try {
+    command.parse(['node', 'passage-server', '--version'])
+  } catch (error) {
+    exitCode = (error as { exitCode?: number }).exitCode
+  }
+  t.equal(exitCode, 0, 'commander exits 0 after printing it')
+  t.equal(out, `${version}\n`)
+  t.match(buildCommand().helpInformation(), /-V, --version +show the version/)
 })

@@ -1,9 +1,9 @@
 import { encodeContactUri, toBase64Url } from '@passage/sdk'
-import { readHome } from '@passage/sdk/node'
+// The identity alone: not the client (Kysely, sockets), so `passage id` starts quickly.
+import { readHome } from '@passage/sdk/home'
 import type { CliIo } from '../cli-io.js'
 import { ExitCode } from '../exit-code.js'
 import { home } from '../home.js'
-import { qr } from '../qr.js'
 import { style } from '../style.js'
 import { table } from '../table.js'
 
@@ -11,6 +11,8 @@ export interface IdOptions {
   home?: string
   qr?: boolean
   json?: boolean
+  /** Print the `passage:` URI alone (for `contacts add "$(passage id --uri)"`). */
+  uri?: boolean
 }
 
 /** `passage id`: shows this home's identity (text ID, URI, optionally a QR code, or JSON). */
@@ -19,6 +21,10 @@ export async function idCommand(options: IdOptions, io: CliIo): Promise<ExitCode
   // Looking creates nothing: a missing identity is reported (`passage init` makes one).
   const { identity, name, createdAt, accountKey, textId, deviceId } = await readHome(dir)
   const uri = encodeContactUri({ publicKey: accountKey, ...(name ? { name } : {}) })
+  if (options.uri) {
+    io.stdout.write(`${uri}\n`)
+    return ExitCode.ok
+  }
   if (options.json) {
     const json = {
       id: textId,
@@ -52,6 +58,9 @@ export async function idCommand(options: IdOptions, io: CliIo): Promise<ExitCode
       { label: s.dim },
     ),
   )
-  if (options.qr) io.stdout.write(`\n${await qr(uri, { color: s.color })}`)
+  if (options.qr) {
+    const { qr } = await import('../qr.js')
+    io.stdout.write(`\n${await qr(uri, { color: s.color })}`)
+  }
   return ExitCode.ok
 }

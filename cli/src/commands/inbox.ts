@@ -1,8 +1,15 @@
-import { MalformedError, PassageError, TimeoutError, type ChatMessage } from '@passage/sdk'
+import {
+  MalformedError,
+  PassageError,
+  TimeoutError,
+  type ChatContact,
+  type ChatMessage,
+} from '@passage/sdk'
 import type { CliIo } from '../cli-io.js'
 import { ExitCode } from '../exit-code.js'
-import { contactLabel, messageJson, shortId } from '../format.js'
+import { contactLabel, messageJson, messageTime, shortId } from '../format.js'
 import { withClient, type ClientCommandOptions } from '../open-client.js'
+import { joinedDht, offlineError, warnUnreachable } from '../reachability.js'
 import { style } from '../style.js'
 
 /** How long `passage inbox` may take to fetch the mailbox by default. */
@@ -23,7 +30,7 @@ export async function inboxCommand(options: InboxOptions, io: CliIo): Promise<Ex
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
     throw new MalformedError(`--timeout is in milliseconds, got ${options.timeout}`)
   }
-  const { messages, names, groups } = await withClient(
+  const { messages, names, groups, offline } = await withClient(
     options,
     io,
     { background: false },
@@ -49,19 +56,47 @@ export async function inboxCommand(options: InboxOptions, io: CliIo): Promise<Ex
       const messages = [...fetched, ...live.filter((m) => !ids.has(m.id))]
       const names = new Map((await client.contacts.list()).map((c) => [c.id, c]))
       const groups = new Map((await client.groups.list()).map((g) => [g.id, g.name]))
-      return { messages, names, groups }
+      // Never joined the DHT: the mailbox was not fetched, which is not "no new messages".
+      const offline = joinedDht(client)
+        ? undefined
+        : offlineError(client, 'the mailbox was not fetched')
+      if (!offline) {
+        // What earlier runs left in the outbox goes out now, not after its retry delay.
+        await client
+          .flushOutbox({ signal: AbortSignal.timeout(timeoutMs), all: true })
+          .catch(() => 0)
+        warnUnreachable(client, io)
+      }
+      return { messages, names, groups, offline }
     },
   )
   if (options.json) {
     const json = messages.map((m) => messageJson(m, names.get(m.contactId)))
     io.stdout.write(`${JSON.stringify(json, null, 2)}\n`)
+    if (offline) throw offline
     return ExitCode.ok
   }
   const s = style(io)
+  if (offline) {
+    // What came over a direct link meanwhile is shown, then the failure.
+    printMessages(messages, names, groups, io)
+    throw offline
+  }
   if (messages.length === 0) {
     io.stdout.write(s.dim('No new messages.\n'))
     return ExitCode.ok
   }
+  printMessages(messages, names, groups, io)
+  return ExitCode.ok
+}
+
+function printMessages(
+  messages: ChatMessage[],
+  names: Map<string, ChatContact>,
+  groups: Map<string, string>,
+  io: CliIo,
+): void {
+  const s = style(io)
   for (const m of messages) {
     // A group's message: "# group · sender", the sender by its contact name when it is one.
     const sender = names.get(m.sender.account)
@@ -74,11 +109,6 @@ export async function inboxCommand(options: InboxOptions, io: CliIo): Promise<Ex
         : contact
           ? contactLabel(contact)
           : shortId(m.contactId)
-    const when = new Date(m.sentAt)
-      .toISOString()
-      .replace('T', ' ')
-      .replace(/:\d\d\.\d+Z$/, '')
-    io.stdout.write(`${s.dim(when)}  ${s.bold(from)}: ${m.text}\n`)
+    io.stdout.write(`${s.dim(messageTime(m.sentAt))}  ${s.bold(from)}: ${m.text}\n`)
   }
-  return ExitCode.ok
 }

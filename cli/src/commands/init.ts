@@ -4,10 +4,11 @@ import {
   encodeRecoveryCode,
   MalformedError,
 } from '@passage/sdk'
-import { initHome, readHome } from '@passage/sdk/node'
+import { initHome, openClientStore, readHome } from '@passage/sdk/node'
 import type { CliIo } from '../cli-io.js'
 import { ExitCode } from '../exit-code.js'
 import { home } from '../home.js'
+import { serverUrl } from '../open-client.js'
 import { qr } from '../qr.js'
 import { style } from '../style.js'
 import { table } from '../table.js'
@@ -21,6 +22,8 @@ export interface InitOptions {
   force?: boolean
   name?: string
   json?: boolean
+  /** `--server URL`, repeatable: remembered in the new home. */
+  server?: string[]
 }
 
 /**
@@ -32,6 +35,7 @@ export async function initCommand(options: InitOptions, io: CliIo): Promise<Exit
   if (name !== undefined && (name.length === 0 || name.length > MAX_NAME_LENGTH)) {
     throw new MalformedError(`--name must be 1 to ${MAX_NAME_LENGTH} characters`)
   }
+  const servers = (options.server ?? []).map((url) => serverUrl(url))
   const dir = home(options.home, io)
   let identity
   try {
@@ -45,6 +49,15 @@ export async function initCommand(options: InitOptions, io: CliIo): Promise<Exit
     throw new AlreadyExistsError(
       `${dir} already has an identity (${existing?.identity.textId ?? 'unreadable'}); use --force to replace it (the old identity is then lost for good)`,
     )
+  }
+  if (servers.length > 0) {
+    // Remembered, as every command's --server is: the next commands need no flag.
+    const store = await openClientStore(dir, { create: false })
+    try {
+      for (const url of servers) await store.rememberServer(url)
+    } finally {
+      await store.close()
+    }
   }
   const uri = encodeContactUri({ publicKey: identity.publicKey, ...(name ? { name } : {}) })
   // Shown once, here: the account key, to restore device 1 (`passage init --recover`).

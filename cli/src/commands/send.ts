@@ -1,8 +1,15 @@
-import { MAX_TEXT_BYTES, MalformedError, PassageError, TimeoutError } from '@passage/sdk'
+import {
+  MAX_TEXT_BYTES,
+  MalformedError,
+  PassageError,
+  TimeoutError,
+  type PassageClient,
+} from '@passage/sdk'
 import type { CliIo } from '../cli-io.js'
 import { ExitCode } from '../exit-code.js'
 import { contactLabel, messageJson, STATE_WORDS } from '../format.js'
 import { withClient, type ClientCommandOptions } from '../open-client.js'
+import { joinedDht, offlineError, warnUnreachable } from '../reachability.js'
 import { resolveContact } from '../resolve-contact.js'
 import { style } from '../style.js'
 import { themeFor } from '../ui/theme.js'
@@ -53,7 +60,10 @@ export async function sendCommand(
       throw error
     })
     // Messages an earlier run left in the outbox go out now too (best effort).
-    if (message.state !== 'pending') await client.flushOutbox({ signal }).catch(() => 0)
+    if (message.state !== 'pending') {
+      await client.flushOutbox({ signal, all: true }).catch(() => 0)
+    }
+    warnUnreachable(client, io)
     if (options.json) {
       io.stdout.write(`${JSON.stringify(messageJson(message, contact), null, 2)}\n`)
     } else if (message.state !== 'pending') {
@@ -65,10 +75,24 @@ export async function sendCommand(
     }
     if (message.state === 'pending') {
       io.stderr.write(
-        `${style(io, io.stderr).red('error:')} nothing could take the message to ${contactLabel(contact)} (no direct link, no DHT mailbox reachable); it stays in the outbox and goes out on the next run of passage\n`,
+        `${style(io, io.stderr).red('error:')} ${pendingReason(client, contactLabel(contact))}\n`,
       )
       return ExitCode.unreachable
     }
     return ExitCode.ok
   })
+}
+
+/**
+ * Why a message stayed `pending`, and what happens to it. Online (the DHT answered) yet
+ * nothing took it: the contact's keys are not in the DHT, because the contact never came
+ * online since it was added; offline: which super-node did not answer.
+ */
+function pendingReason(client: PassageClient, who: string): string {
+  const waits = 'the message waits in the outbox (passage outbox lists it)'
+  if (joinedDht(client)) {
+    return `${who}'s keys are not published yet (${who} has not been online since getting Passage); ${waits} and goes out on the first online command after ${who} has been online once`
+  }
+  const reason = offlineError(client, `nothing could take the message to ${who}`).message
+  return `${reason}; ${waits} and goes out on the next online command`
 }

@@ -87,6 +87,15 @@ export class NoIdentityError extends defineError(
   'there is no identity here yet; run `passage init` to create one',
 ) {}
 /**
+ * A home folder this process may not read or write (another user's, or its mode forbids
+ * it). Not {@link NoIdentityError}: the identity may well be there, and "run init" would
+ * invite replacing it.
+ */
+export class HomeUnreadableError extends defineError(
+  'PASSAGE_ERR_HOME_UNREADABLE',
+  'the home folder cannot be read by this user; check its owner and mode',
+) {}
+/**
  * A {@link RateLimitedError} that says how long to wait before retrying (the server's
  * `Retry-After`), in milliseconds; `undefined` when the server did not say. Catch
  * `RateLimitedError` to handle every rate-limit refusal.

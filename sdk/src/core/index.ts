@@ -284,6 +284,7 @@ export {
 } from './records/node-list.js'
 // Direct links over TCP and LAN discovery (issue 4)
 export { UnreachableError, WrongPeerError, LinkClosedError } from './errors.js'
+export { HomeUnreadableError } from './errors.js'
 export { type Timers, type TimerHandle, systemTimers, ManualTimers } from './runtime/timers.js'
 export { BoundedMap } from './util/bounded-map.js'
 export {
@@ -381,6 +382,7 @@ export {
   type Conversation,
   type HistoryOptions,
   type SignalOptions,
+  type FlushOptions,
   type SendOptions,
   type DeliveryEvent,
   type RefusalReason,

@@ -5,17 +5,10 @@ import { NoIdentityError } from '../core/errors.js'
 import { Identity } from '../core/identity/identity.js'
 import type { Clock } from '../core/runtime/clock.js'
 import { libsignalKeys } from './libsignal/key-provider.js'
-import {
-  CLIENT_DB_FILE,
-  openClientStore,
-  type StoredIdentity,
-} from './sqlite/sqlite-client-store.js'
+import { CLIENT_DB_FILE, openClientStore } from './sqlite/sqlite-client-store.js'
+import type { HomeInfo } from './read-home.js'
 
-/** A home's identity and where the home is. */
-export interface HomeInfo extends StoredIdentity {
-  /** The home folder, absolute. */
-  home: string
-}
+export { readHome, type HomeInfo } from './read-home.js'
 
 /** True when `dir` is a Passage home (it has the database, with or without an identity). */
 export function homeExists(dir: string): boolean {
@@ -46,10 +39,14 @@ export async function initHome(
 }
 
 /**
- * The identity of an existing home, creating nothing: `NoIdentityError` (which says to run
- * `passage init`) when there is none.
+ * {@link readHome} through the client store: its migrations run first. For a home whose
+ * schema is older than the identity columns; `readHome` falls back to it.
+ * @internal
  */
-export async function readHome(dir: string, keys: KeyProvider = libsignalKeys): Promise<HomeInfo> {
+export async function readHomeMigrating(
+  dir: string,
+  keys: KeyProvider = libsignalKeys,
+): Promise<HomeInfo> {
   const store = await openClientStore(dir, { create: false })
   try {
     const stored = await store.loadIdentity(keys)

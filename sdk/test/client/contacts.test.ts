@@ -87,3 +87,20 @@ t.test('the outbox of an offline start goes out once the network is there', asyn
     ['written offline'],
   )
 })
+
+t.test('flushOutbox({ all: true }) sends what waits out its retry delay', async (t) => {
+  const net = await testnet(t)
+  // Bob has never been online: his pre-key bundle is not in the DHT yet.
+  const bobHome = tmpHome(t, 'bob')
+  const never = await createNodeClient({ home: bobHome, createIdentity: true, network: false })
+  const bobUri = never.contactUri
+  await never.close()
+  const alice = await startClient(t, net, tmpHome(t, 'alice'), { listen: false })
+  const bob = await alice.contacts.add(bobUri)
+  const sent = await alice.send(bob.id, 'before you were here')
+  t.equal(sent.state, 'pending', 'no keys for Bob: it waits, its retry a few seconds away')
+  await startClient(t, net, bobHome, { listen: false }) // Bob comes online: keys published
+  t.equal(await alice.flushOutbox(), 0, 'not due yet: the retry delay holds')
+  t.equal(await alice.flushOutbox({ all: true }), 1, 'all: it goes out now')
+  t.equal(alice.status().outbox, 0)
+})

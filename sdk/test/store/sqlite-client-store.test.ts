@@ -88,6 +88,10 @@ t.test('settings and remembered servers', async (t) => {
   const again = await openClientStore(home)
   t.teardown(() => again.close())
   t.same(await again.rememberedServers(), ['http://127.0.0.1:8080/', 'https://node.example/'])
+  t.equal(await again.forgetServer('http://127.0.0.1:8080/'), true, 'forgotten')
+  t.equal(await again.forgetServer('http://127.0.0.1:8080/'), false, 'no longer there')
+  t.equal(await again.forgetServer('http://other/'), false, 'never there')
+  t.same(await again.rememberedServers(), ['https://node.example/'])
 })
 
 t.test(

@@ -42,6 +42,7 @@ import type {
   MessageId,
   PassageClient,
   SendOptions,
+  FlushOptions,
   SignalOptions,
 } from './types.js'
 import type { Bytes } from '../wire/bytes.js'
@@ -458,7 +459,7 @@ class Client implements PassageClient {
     return this.ctx.inbox.fetch(options)
   }
 
-  flushOutbox(options?: SignalOptions): Promise<number> {
+  flushOutbox(options?: FlushOptions): Promise<number> {
     return this.ctx.outbox.flush(options)
   }
 

@@ -29,7 +29,7 @@ import type {
   DeliveryState,
   MessageRoute,
   SendOptions,
-  SignalOptions,
+  FlushOptions,
 } from './types.js'
 
 /** First retry delay of an outbox entry that nothing took; doubles up to {@link MAX_RETRY_MS}. */
@@ -516,11 +516,14 @@ export class Outbox {
     void this.flush().catch((error: unknown) => this.ctx.events.error(error, what))
   }
 
-  async flush(options: SignalOptions = {}): Promise<number> {
+  async flush(options: FlushOptions = {}): Promise<number> {
     const { ctx } = this
     if (ctx.options.network === false || ctx.closed) return 0
     const run = async () => {
-      const due = await ctx.repository.dueOutbox(ctx.clock.now())
+      // `all`: every entry, however far its next retry is.
+      const due = await ctx.repository.dueOutbox(
+        options.all === true ? Number.MAX_SAFE_INTEGER : ctx.clock.now(),
+      )
       let sent = 0
       for (const entry of due) {
         if (ctx.closed) break

@@ -117,6 +117,12 @@ export interface SignalOptions {
   signal?: AbortSignalLike
 }
 
+/** Options of {@link PassageClient.flushOutbox}. */
+export interface FlushOptions extends SignalOptions {
+  /** Also the entries waiting out their retry delay (default `false`: only those due). */
+  all?: boolean
+}
+
 /** Options of {@link PassageClient.send}. */
 export interface SendOptions extends SignalOptions {
   /**
@@ -522,8 +528,13 @@ export interface PassageClient {
    */
   fetchInbox(options?: SignalOptions): Promise<ChatMessage[]>
 
-  /** Retries the outbox now (it is also retried periodically). Resolves with how many went out. */
-  flushOutbox(options?: SignalOptions): Promise<number>
+  /**
+   * Retries the outbox now (it is also retried periodically). Resolves with how many went out.
+   * Entries waiting out their retry delay are skipped unless `all`: a one-shot command (such
+   * as `passage inbox`) that just came online passes `all: true` so that everything queued
+   * goes out on this run.
+   */
+  flushOutbox(options?: FlushOptions): Promise<number>
 
   /** The current network status. */
   status(): ClientStatus

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync } from 'node:fs'
+import { chmodSync, mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import { Kysely, Migrator, SqliteDialect, type SqliteDatabase } from 'kysely'
@@ -17,9 +17,9 @@ import { BoundedMap } from '../../core/util/bounded-map.js'
 import { libsignalKeys } from '../libsignal/key-provider.js'
 import { CLIENT_MIGRATIONS, type ClientDatabase } from './migrations.js'
 import { SERVERS_KEY, SqliteClientStatements } from './statements.js'
+import { CLIENT_DB_FILE, homeFileExists } from './home-file.js'
 
-/** The database file inside a home folder. */
-export const CLIENT_DB_FILE = 'passage.sqlite'
+export { CLIENT_DB_FILE }
 /** How long a write waits for another process holding the database (5 s: a second `passage` running). */
 const BUSY_TIMEOUT_MS = 5_000
 /** Home folder and database hold the secret key: owner only. */
@@ -45,11 +45,12 @@ export async function openClientStore(
 ): Promise<SqliteClientStore> {
   const home = resolve(homeDir)
   const file = join(home, CLIENT_DB_FILE)
-  if (options.create === false && !existsSync(file)) {
+  if (options.create === false && !homeFileExists(home, file)) {
     throw new NoIdentityError(
       `there is no identity in ${home} yet; run \`passage init\` to create one`,
     )
   }
+  if (options.create !== false) homeFileExists(home, file) // refuses an unreadable home
   mkdirSync(home, { recursive: true, mode: HOME_MODE })
   const database = new Database(file)
   try {
@@ -233,6 +234,15 @@ export class SqliteClientStore {
     await this.db.transaction().execute(async () => addServer(this.statements, url, now))
   }
 
+  /**
+   * Forgets a remembered super-node (`passage servers remove`): a URL given once with a typo
+   * is not tried forever. True when it was remembered.
+   */
+  async forgetServer(url: string): Promise<boolean> {
+    const now = this.clock.now()
+    return this.db.transaction().execute(async () => removeServer(this.statements, url, now))
+  }
+
   async close(): Promise<void> {
     await this.db.destroy()
   }
@@ -261,6 +271,19 @@ export function serversIn(text: string | undefined): string[] {
     return []
   }
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []
+}
+
+/** Removes `url` from the remembered servers; inside a transaction. True when it was there. */
+export function removeServer(
+  statements: SqliteClientStatements,
+  url: string,
+  now: number,
+): boolean {
+  const servers = serversIn(statements.setting(SERVERS_KEY))
+  const kept = servers.filter((s) => s !== url)
+  if (kept.length === servers.length) return false
+  statements.setSetting(SERVERS_KEY, JSON.stringify(kept), now)
+  return true
 }
 
 /** Adds `url` to the remembered servers (no duplicates); inside a transaction. */
