@@ -4,12 +4,11 @@ import { join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import type { KeyProvider } from '../core/crypto/key-provider.js'
 import { NoIdentityError } from '../core/errors.js'
-import { Identity } from '../core/identity/identity.js'
 import type { HomeIdentity } from '../core/client/ports.js'
 import { libsignalKeys } from './libsignal/key-provider.js'
 import { CLIENT_DB_FILE, homeFileExists } from './sqlite/home-file.js'
 import { SqliteClientStatements } from './sqlite/statements.js'
-import type { StoredIdentity } from './sqlite/sqlite-client-store.js'
+import { storedIdentity, type StoredIdentity } from './sqlite/stored-identity.js'
 
 /** How long a read waits for another process's write lock (a second `passage` running). */
 const BUSY_TIMEOUT_MS = 5_000
@@ -47,16 +46,7 @@ export async function readHome(dir: string, keys: KeyProvider = libsignalKeys): 
     return (await import('./home.js')).readHomeMigrating(home, keys)
   }
   if (!stored) throw noIdentity(home)
-  const identity = Identity.deserialize(keys, stored.secretKey)
-  return {
-    identity,
-    accountKey: stored.accountPublicKey ?? identity.publicKey,
-    textId: stored.textId,
-    deviceId: stored.deviceId,
-    createdAt: stored.createdAt,
-    ...(stored.name !== undefined ? { name: stored.name } : {}),
-    home,
-  }
+  return { ...storedIdentity(keys, stored), home }
 }
 
 function noIdentity(home: string): NoIdentityError {

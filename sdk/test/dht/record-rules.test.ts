@@ -10,7 +10,6 @@ import {
   MalformedError,
   ManualClock,
   RecordType,
-  encodePreKeyBundlePayload,
   encodeSignedRecord,
   recordKeyFor,
   signRecord,
@@ -19,30 +18,12 @@ import {
 } from '@passage/sdk'
 import { libsignalKeys } from '@passage/sdk/node'
 import { createTestnet } from '@passage/sdk/testing'
+import { bundlePayload } from '../helpers/bundle-payload.js'
 
 const DAY = 86_400_000
 const clock = new ManualClock(1_800_000_000_000)
 const net = await createTestnet(8, { clock })
 t.teardown(() => net.destroy())
-
-const key33 = () => {
-  const key = crypto.getRandomValues(new Uint8Array(33)) as Bytes
-  key[0] = 0x05
-  return key
-}
-/** A bundle payload with a sound layout (its keys are random: the DHT checks layout only). */
-const bundlePayload = () =>
-  encodePreKeyBundlePayload({
-    deviceId: 1,
-    registrationId: 4242,
-    signedPreKeyId: 7,
-    signedPreKey: key33(),
-    signedPreKeySignature: new Uint8Array(64) as Bytes,
-    kyberPreKeyId: 8,
-    kyberPreKeyHash: new Uint8Array(32) as Bytes,
-    kyberPreKeySignature: new Uint8Array(64) as Bytes,
-    oneTimePreKeys: [{ id: 1, publicKey: key33() }],
-  })
 
 /** Sends `record` as a raw record-put to every node that a lookup finds for its key. */
 async function rawPut(record: SignedRecord) {

@@ -5,36 +5,15 @@ import {
   RecordType,
   ReplayError,
   DhtNode,
-  encodePreKeyBundlePayload,
   signRecord,
   systemTimers,
   utf8,
-  type Bytes,
   type DropReason,
   type Timers,
 } from '@passage/sdk'
 import { libsignalKeys, bindUdpSocket } from '@passage/sdk/node'
 import { createTestnet } from '@passage/sdk/testing'
-
-/** A pre-key bundle payload of a sound layout (random keys: the DHT checks the layout only). */
-function bundlePayload(registrationId: number) {
-  const key = () => {
-    const k = crypto.getRandomValues(new Uint8Array(33)) as Bytes
-    k[0] = 0x05
-    return k
-  }
-  return encodePreKeyBundlePayload({
-    deviceId: 1,
-    registrationId,
-    signedPreKeyId: 1,
-    signedPreKey: key(),
-    signedPreKeySignature: new Uint8Array(64) as Bytes,
-    kyberPreKeyId: 1,
-    kyberPreKeyHash: new Uint8Array(32) as Bytes,
-    kyberPreKeySignature: new Uint8Array(64) as Bytes,
-    oneTimePreKeys: [],
-  })
-}
+import { bundlePayload } from '../helpers/bundle-payload.js'
 
 t.test('signed records: put on the k closest, newest seq wins, stale seq refused', async (t) => {
   const bundleV1 = bundlePayload(1)

@@ -9,14 +9,14 @@ import {
   NoIdentityError,
   PassageError,
 } from '../../core/errors.js'
-import { Identity } from '../../core/identity/identity.js'
+import type { Identity } from '../../core/identity/identity.js'
 import type { KeyProvider } from '../../core/crypto/key-provider.js'
 import type { HomeIdentity } from '../../core/client/ports.js'
-import type { Bytes } from '../../core/wire/bytes.js'
 import { BoundedMap } from '../../core/util/bounded-map.js'
 import { libsignalKeys } from '../libsignal/key-provider.js'
 import { CLIENT_MIGRATIONS, type ClientDatabase } from './migrations.js'
 import { SERVERS_KEY, SqliteClientStatements } from './statements.js'
+import { storedIdentity, type StoredIdentity } from './stored-identity.js'
 import { CLIENT_DB_FILE, homeFileExists } from './home-file.js'
 
 export { CLIENT_DB_FILE }
@@ -77,21 +77,7 @@ export async function openClientStore(
   return store
 }
 
-/** The identity kept in a home, with what was recorded when it was made. */
-export interface StoredIdentity {
-  /** This device's identity (device 1: the account key). */
-  identity: Identity
-  /** The account's key: the identity's own on device 1. */
-  accountKey: Bytes
-  /** The account's text ID (what contacts add; the device's own while waiting to be linked). */
-  textId: string
-  /** 1 holds the account key; 0 while waiting to be linked. */
-  deviceId: number
-  /** A display name the owner chose (`passage init --name`), shown in its `passage:` URI. */
-  name?: string
-  /** When the identity was created, ms since the epoch. */
-  createdAt: number
-}
+export type { StoredIdentity } from './stored-identity.js'
 
 /**
  * A client's home on SQLite: the database file in the home folder (owner-only: it holds the
@@ -152,16 +138,7 @@ export class SqliteClientStore {
   /** The identity of this home, with the provider that reads its key (libsignal by default). */
   async loadIdentity(keys: KeyProvider = libsignalKeys): Promise<StoredIdentity | undefined> {
     const stored = await this.locked((s) => s.identity())
-    if (!stored) return undefined
-    const identity = Identity.deserialize(keys, stored.secretKey)
-    return {
-      identity,
-      accountKey: stored.accountPublicKey ?? identity.publicKey,
-      textId: stored.textId,
-      deviceId: stored.deviceId,
-      createdAt: stored.createdAt,
-      ...(stored.name !== undefined ? { name: stored.name } : {}),
-    }
+    return stored && storedIdentity(keys, stored)
   }
 
   async saveIdentity(
