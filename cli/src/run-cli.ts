@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { Command, Option } from 'commander'
 import type { CliIo } from './cli-io.js'
+import { CHAT_COMMANDS, chatKeys, markLegend } from './ui/chat-commands.js'
 // Only types at the top: each command's module (and the SDK, SQLite, libsignal, Ink behind
 // it) is imported when that command runs, so `passage id` does not load the chat screen.
 import type { chatCommand } from './commands/chat.js'
@@ -37,18 +38,19 @@ function version(): string {
 /** `passage chat --help`'s keys and marks, in the marks this terminal gets. */
 function chatHelp(io: CliIo): string {
   const theme = themeFor(io.env)
-  const m = theme.marks
+  const keys = chatKeys(theme.ascii ? 'Up/Down' : '↑/↓')
+  const width = Math.max(...keys.map(([k]) => k.length))
+  const marks = markLegend(theme.marks)
   return `
 Keys:
-  Tab, Shift+Tab, Up, Down   switch conversations
-  Enter                      send the line typed
-  PgUp, PgDn                 scroll the conversation
-  Esc, Ctrl+C                quit
+${keys.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join('\n')}
+
+Commands (typed in the input line; nothing starting with / is sent, // sends one /):
+${CHAT_COMMANDS.map(([usage, what]) => `  ${usage}: ${what}`).join('\n')}
 
 Marks:
   ${theme.online} online, ${theme.offline} offline (in the contact list)
-  after your messages: ${m.pending} waiting in the outbox, ${m.sent} sent over a direct link,
-  ${m.stored} stored in the contact's DHT mailbox, ${m.delivered} delivered, ${m.read} read
+  after your messages: ${marks.join(', ')}
 `
 }
 

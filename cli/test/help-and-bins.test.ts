@@ -54,11 +54,12 @@ t.test('timeout and limit defaults are shown as numbers', async (t) => {
 t.test('chat --help lists the keys and the marks', async (t) => {
   const help = await passage(['chat', '--help'])
   t.equal(help.code, 0)
-  for (const key of ['Tab, Shift+Tab, Up, Down', 'Enter', 'PgUp, PgDn', 'Esc, Ctrl+C']) {
-    t.match(help.out, key)
+  for (const key of ['Enter', 'Alt+Enter', 'Tab, ↑/↓', 'PgUp/PgDn', 'Ctrl+U', '?', 'Esc']) {
+    t.match(help.out, `  ${key} `)
   }
+  t.match(help.out, '/add <uri>: add a contact')
   t.match(help.out, /⧗ waiting in the outbox, ✓ sent over a direct link,/)
-  t.match(help.out, /↓ stored in the contact's DHT mailbox, ✓✓ delivered, ● read/)
+  t.match(help.out, /↓ stored in their mailbox, ✓✓ delivered to their device, ✓✓ read\n/)
   const ascii = await passage(['chat', '--help'], { PASSAGE_ASCII: '1' })
   t.match(ascii.out, /\.\.\. waiting in the outbox, \+ sent/, 'in the marks the screen uses')
 })

@@ -1,3 +1,4 @@
+import type { DeliveryState } from '@passage/sdk'
 // What the chat screen's input line means: a message to send, or an in-screen command
 // (`/help`, `/add <uri>`, `/name <new name>`, `/block`, `/gif`). A line starting with `/` is
 // never sent as text unless it starts with `//` (which sends it with one `/` less).
@@ -22,6 +23,36 @@ export const CHAT_COMMANDS: ReadonlyArray<readonly [string, string]> = [
   ['/gif', 'send a GIF (not available yet)'],
   ['//text', 'sends a text that starts with /'],
 ]
+
+/** The chat screen's keys and what they do (the help overlay and `passage chat --help`). */
+export function chatKeys(arrows = '↑/↓'): ReadonlyArray<readonly [string, string]> {
+  return [
+    ['Enter', 'send'],
+    ['Alt+Enter', 'new line (a pasted text keeps its lines)'],
+    [`Tab, ${arrows}`, 'next / previous contact'],
+    ['PgUp/PgDn', 'scroll the conversation'],
+    ['Ctrl+U', 'clear the line'],
+    ['?', 'this help, on an empty line'],
+    ['Esc', 'close this help; quit (asks first if you wrote something)'],
+  ]
+}
+
+/** What each delivery mark after one of your messages means. */
+export const MARK_WORDS: ReadonlyArray<readonly [DeliveryState, string]> = [
+  ['pending', 'waiting in the outbox'],
+  ['sent', 'sent over a direct link'],
+  ['stored', 'stored in their mailbox'],
+  ['delivered', 'delivered to their device'],
+  ['read', 'read'],
+]
+
+/** The legend of the delivery marks, `marks` being the theme's: "✓ sent over a direct link"… */
+export function markLegend(marks: Readonly<Record<DeliveryState, string>>): string[] {
+  // A mark that spells its own word ("✓✓ read") is not followed by it again.
+  return MARK_WORDS.map(([state, words]) =>
+    marks[state].endsWith(words) ? marks[state] : `${marks[state]} ${words}`,
+  )
+}
 
 /** Reads one submitted line. */
 export function parseChatInput(line: string): ChatInput {

@@ -1,31 +1,15 @@
 import { Box, Text } from 'ink'
-import type { DeliveryState } from '@passage/sdk'
-import { CHAT_COMMANDS } from '../chat-commands.js'
+import { CHAT_COMMANDS, chatKeys, markLegend } from '../chat-commands.js'
 import type { Theme } from '../theme.js'
 import { truncate, wrap } from '../wrap.js'
 
 /** What each delivery mark means, in the order a message goes through them. */
-const MARK_WORDS: ReadonlyArray<readonly [DeliveryState, string]> = [
-  ['pending', 'waiting in the outbox'],
-  ['sent', 'sent over a direct link'],
-  ['stored', 'stored in their mailbox'],
-  ['delivered', 'delivered to their device'],
-  ['read', 'read'],
-]
 
 /** The help's lines within `width` columns: keys, commands, delivery and contact marks. */
 export function helpLines(theme: Theme, width: number): string[] {
   const arrows = theme.ascii ? 'Up/Down' : '↑/↓'
   const sep = theme.ascii ? '  ' : ' · '
-  const keys: Array<readonly [string, string]> = [
-    ['Enter', 'send'],
-    ['Alt+Enter', 'new line (a pasted text keeps its lines)'],
-    [`Tab, ${arrows}`, 'next / previous contact'],
-    ['PgUp/PgDn', 'scroll the conversation'],
-    ['Ctrl+U', 'clear the line'],
-    ['?', 'this help, on an empty line'],
-    ['Esc', 'close this help; quit (asks first if you wrote something)'],
-  ]
+  const keys = chatKeys(arrows)
   const keyWidth = Math.max(...keys.map(([k]) => k.length))
   const paragraph = (text: string) => wrap(text, width, width)
   return [
@@ -33,9 +17,7 @@ export function helpLines(theme: Theme, width: number): string[] {
       truncate(`${k.padEnd(keyWidth)}  ${v}`, width, theme.ascii ? '~' : '…'),
     ),
     ...paragraph(`Commands: ${CHAT_COMMANDS.map(([usage]) => usage).join('  ')} (sends /text)`),
-    ...paragraph(
-      `Your messages: ${MARK_WORDS.map(([state, words]) => `${theme.marks[state]} ${words}`).join(sep)}`,
-    ),
+    ...paragraph(`Your messages: ${markLegend(theme.marks).join(sep)}`),
     ...paragraph(
       `Contacts: ${theme.online} online${sep}${theme.offline} offline${sep}${theme.flagged} a message refused${sep}# a group`,
     ),
