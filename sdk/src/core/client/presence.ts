@@ -60,8 +60,10 @@ export class Presence {
     const tcp = ctx.network.listener?.address()
     // A listener on every interface is announced with an empty host: "the address you see
     // me at" (the super-node fills in the one it observed), never the wildcard itself.
-    const host = tcp && (tcp.host === '0.0.0.0' || tcp.host === '::') ? '' : tcp?.host
-    if (tcp) addresses.push({ transport: 'tcp', host: host!, port: tcp.port })
+    if (tcp) {
+      const wildcard = tcp.host === '0.0.0.0' || tcp.host === '::'
+      addresses.push({ transport: 'tcp', host: wildcard ? '' : tcp.host, port: tcp.port })
+    }
     await ctx.superNodes.announce(addresses, ctx.clock)
     this.lastAnnounceAt = now
     ctx.events.statusChanged()
