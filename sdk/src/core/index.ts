@@ -1,5 +1,5 @@
-// The portable protocol core of @passage/sdk: an explicit list, nothing else is exported.
-// The public API of @passage/sdk: an explicit list, nothing else is exported.
+// The portable protocol core of @passage/sdk, its public API: an explicit list, nothing else
+// is exported. Over 500 lines because it is that list, grouped by module.
 export {
   PassageError,
   MalformedError,

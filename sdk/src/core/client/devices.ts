@@ -1,3 +1,6 @@
+// Over 500 lines: one account's devices as the client sees them (its own list, contacts'
+// lists, publishing, refresh, revocation) share one cache and its invariants; linking a new
+// device is apart (device-linking.ts). A split by own/contacts' lists is the next step.
 import {
   activeDevices,
   changeDeviceList,

@@ -1,3 +1,6 @@
+// Over 500 lines: a group's lifecycle (create, change membership, roles, send, receive a
+// state) works on one stored state and its accept rules; the state's codec and rules are apart
+// (core/groups/). Splitting receive from change is the next step when it grows.
 import { DeviceFeature } from '../devices/device-list.js'
 import {
   MalformedError,

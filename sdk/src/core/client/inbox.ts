@@ -1,3 +1,6 @@
+// Over 500 lines: every payload kind that arrives (texts, receipts, device and group
+// control, sync copies) is dispatched and stored here, in the order the protocol requires;
+// a split into per-kind handlers is the next step (a known debt, not a choice to keep).
 import { envelopeIdOf, mailboxKeyFor } from '../dht/keys.js'
 import { isProvisioning } from '../devices/provisioning.js'
 import {

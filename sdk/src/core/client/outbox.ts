@@ -1,3 +1,6 @@
+// Over 500 lines: the one path from a message to the wire (encrypt, seal, link or mailbox,
+// retry, fan-out) with its crash-safety order in one place; batching is apart (write-batch.ts).
+// Splitting fan-out from single delivery is the next step.
 import { MAX_ENVELOPE_TTL_MS } from '../mailbox/mailbox-store.js'
 import { envelopeIdOf, mailboxKeyFor } from '../dht/keys.js'
 import {

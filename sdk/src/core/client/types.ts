@@ -1,3 +1,5 @@
+// Over 500 lines: the client's public types (options, messages, events, statuses), each
+// documented for SDK users; one file so the API reads in one place.
 import type { AbortSignalLike } from '../runtime/host.js'
 import type { DhtNode } from '../dht/dht-node.js'
 import type { NodeAddress } from '../dht/messages.js'

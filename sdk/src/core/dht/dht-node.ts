@@ -1,3 +1,6 @@
+// Over 500 lines: the node composes its parts (RPC engine, lookup, mailbox and record
+// clients, maintenance) and owns the inbound path (decode, rate and amplification limits,
+// handle, reply with proof), which works on the node's private state; the parts live apart.
 import { PassageError, RemoteError } from '../errors.js'
 import type { Identity } from '../identity/identity.js'
 import type { NodeId } from '../identity/node-id.js'

@@ -1,3 +1,6 @@
+// Over 500 lines: the SignalSession port on libsignal in one class: pre-keys, 1:1 sessions,
+// sealed messages and sender keys share its identity, storage and persist-in-transaction
+// rule. Splitting the group (sender-key) methods out is the next step.
 import {
   CiphertextMessageType,
   ErrorCode,

@@ -1,3 +1,5 @@
+// Over 500 lines: every prepared SQL statement of the client store, one per method, so the
+// schema's SQL reads in one file beside the migrations.
 import type BetterSqlite3 from 'better-sqlite3'
 import type { NodeAddress } from '../../core/dht/messages.js'
 import { statesBefore } from '../../core/client/delivery-state.js'

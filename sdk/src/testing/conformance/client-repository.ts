@@ -1,3 +1,5 @@
+// Over 500 lines: the conformance suite of the ClientRepository port, one test per contract
+// clause; any store (SQLite here, others later) runs it whole.
 import type { ClientRepository, OutboxEntry, StoredMessage } from '../../core/client/ports.js'
 import { AlreadyExistsError } from '../../core/errors.js'
 import type { Bytes } from '../../core/wire/bytes.js'
