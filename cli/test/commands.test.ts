@@ -4,33 +4,17 @@
 import { parseContactUri } from '@passage/sdk'
 import { createNodeClient } from '@passage/sdk/node'
 import t from 'tap'
-import { runCli } from '../src/run-cli.js'
-import { captureIo } from './helpers/capture-io.js'
 import { tmpHome } from '@passage/sdk/testing'
 import { startSuperNode } from './helpers/super-node.js'
+import { newHome, passage } from './helpers/passage.js'
 
 const node = await startSuperNode()
 t.teardown(() => node.stop())
 
-const ENV = { PASSAGE_LAN: 'off' }
-
 /** Runs `passage …args` in-process; returns the exit code and the output. */
-async function passage(args: string[], env: Record<string, string> = {}) {
-  const io = captureIo({ ...ENV, ...env })
-  const code = await runCli(args, io)
-  return { code, out: io.out(), err: io.err() }
-}
 
-async function newHome(name: string): Promise<{ home: string; id: string; uri: string }> {
-  const home = tmpHome(t, name)
-  const init = await passage(['init', '--home', home, '--name', name, '--json'])
-  if (init.code !== 0) throw new Error(init.err)
-  const json = JSON.parse(init.out) as { id: string; uri: string }
-  return { home, id: json.id, uri: json.uri }
-}
-
-const alice = await newHome('Alice')
-const bob = await newHome('Bob')
+const alice = await newHome(t, 'Alice')
+const bob = await newHome(t, 'Bob')
 
 t.test('contacts add from a passage: URI needs no network; list shows it', async (t) => {
   const added = await passage(['contacts', 'add', bob.uri, '--home', alice.home])
@@ -182,7 +166,7 @@ t.test('send to an offline contact goes to its mailbox; inbox fetches it', async
 })
 
 t.test('send when nothing can take the message: exit 3, it stays in the outbox', async (t) => {
-  const lonely = await newHome('Lonely')
+  const lonely = await newHome(t, 'Lonely')
   await passage(['contacts', 'add', bob.uri, '--home', lonely.home])
   // No super-node configured or remembered: no DHT, no address for Bob.
   const sent = await passage(['send', 'Bob', 'anyone?', '--home', lonely.home, '--timeout', '5000'])

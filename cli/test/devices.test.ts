@@ -7,15 +7,10 @@ import { tmpHome } from '@passage/sdk/testing'
 import { runCli } from '../src/run-cli.js'
 import { captureIo, type CapturedIo } from './helpers/capture-io.js'
 import { startSuperNode } from './helpers/super-node.js'
+import { passage } from './helpers/passage.js'
 
 const node = await startSuperNode()
 t.teardown(() => node.stop())
-
-async function passage(args: string[]) {
-  const io = captureIo({ PASSAGE_LAN: 'off' })
-  const code = await runCli(args, io)
-  return { code, out: io.out(), err: io.err() }
-}
 
 /** Polls `io`'s output until `pattern` shows (or 30 s passed). */
 async function outputShows(io: CapturedIo, pattern: RegExp): Promise<string> {

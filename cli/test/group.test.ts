@@ -3,18 +3,11 @@
 // says what happened and exits non-zero.
 import t from 'tap'
 import { tmpHome } from '@passage/sdk/testing'
-import { runCli } from '../src/run-cli.js'
-import { captureIo } from './helpers/capture-io.js'
 import { startSuperNode } from './helpers/super-node.js'
+import { passage } from './helpers/passage.js'
 
 const node = await startSuperNode()
 t.teardown(() => node.stop())
-
-async function passage(args: string[]) {
-  const io = captureIo({ PASSAGE_LAN: 'off' })
-  const code = await runCli(args, io)
-  return { code, out: io.out(), err: io.err() }
-}
 
 const homes = { alice: tmpHome(t, 'alice'), bob: tmpHome(t, 'bob'), carol: tmpHome(t, 'carol') }
 const ids: Record<string, { id: string; uri: string }> = {}

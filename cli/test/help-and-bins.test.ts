@@ -6,21 +6,14 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { runCli } from '../src/run-cli.js'
-import { captureIo } from './helpers/capture-io.js'
 import { tmpHome } from '@passage/sdk/testing'
+import { passage } from './helpers/passage.js'
 
 /** Bounds on a child: a build from scratch compiles the three packages. */
 const BUILD_TIMEOUT_MS = 110_000
 const RUN_TIMEOUT_MS = 30_000
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
-
-async function passage(args: string[], env: Record<string, string> = {}) {
-  const io = captureIo({ PASSAGE_LAN: 'off', ...env })
-  const code = await runCli(args, io)
-  return { code, out: io.out(), err: io.err() }
-}
 
 function run(command: string, args: string[], timeout: number) {
   return new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {

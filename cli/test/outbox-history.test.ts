@@ -1,30 +1,15 @@
 // passage outbox and passage history, and the outbox going out on the next online command:
 // in-process (runCli) on tmp homes against one real super-node on 127.0.0.1; LAN off.
 import t from 'tap'
-import { runCli } from '../src/run-cli.js'
-import { captureIo } from './helpers/capture-io.js'
-import { tmpHome } from '@passage/sdk/testing'
 import { startSuperNode } from './helpers/super-node.js'
+import { newHome, passage } from './helpers/passage.js'
 
 const node = await startSuperNode()
 t.teardown(() => node.stop())
 
-async function passage(args: string[]) {
-  const io = captureIo({ PASSAGE_LAN: 'off' })
-  const code = await runCli(args, io)
-  return { code, out: io.out(), err: io.err() }
-}
-
-async function newHome(name: string) {
-  const home = tmpHome(t, name)
-  const init = await passage(['init', '--home', home, '--name', name, '--json'])
-  if (init.code !== 0) throw new Error(init.err)
-  return { home, ...(JSON.parse(init.out) as { id: string; uri: string }) }
-}
-
 t.test('written offline: outbox lists it, one inbox run sends it, history shows it', async (t) => {
-  const alice = await newHome('Alice')
-  const bob = await newHome('Bob')
+  const alice = await newHome(t, 'Alice')
+  const bob = await newHome(t, 'Bob')
   t.equal((await passage(['inbox', '--server', node.url, '--home', bob.home])).code, 0)
   await passage(['contacts', 'add', bob.uri, '--home', alice.home])
   await passage(['contacts', 'add', alice.uri, '--home', bob.home])
@@ -71,8 +56,8 @@ t.test('written offline: outbox lists it, one inbox run sends it, history shows 
 })
 
 t.test('history refusals: unknown contact, bad --limit, nothing yet', async (t) => {
-  const carol = await newHome('Carol')
-  const dave = await newHome('Dave')
+  const carol = await newHome(t, 'Carol')
+  const dave = await newHome(t, 'Dave')
   const unknown = await passage(['history', 'nobody', '--home', carol.home])
   t.equal(unknown.code, 1)
   t.match(unknown.err, /no contact matches "nobody"/)
@@ -85,8 +70,8 @@ t.test('history refusals: unknown contact, bad --limit, nothing yet', async (t) 
 })
 
 t.test('send to a contact never online: their keys are not published yet; it waits', async (t) => {
-  const erin = await newHome('Erin')
-  const frank = await newHome('Frank') // never online: no keys in the DHT
+  const erin = await newHome(t, 'Erin')
+  const frank = await newHome(t, 'Frank') // never online: no keys in the DHT
   await passage(['contacts', 'add', frank.uri, '--home', erin.home])
   const sent = await passage(['send', 'Frank', 'early', '--server', node.url, '--home', erin.home])
   t.equal(sent.code, 3, sent.err)
@@ -103,8 +88,8 @@ t.test('send to a contact never online: their keys are not published yet; it wai
 })
 
 t.test('send with no super-node at all: says so, and that it waits', async (t) => {
-  const gina = await newHome('Gina')
-  const hal = await newHome('Hal')
+  const gina = await newHome(t, 'Gina')
+  const hal = await newHome(t, 'Hal')
   await passage(['contacts', 'add', hal.uri, '--home', gina.home])
   const sent = await passage(['send', 'Hal', 'hi', '--home', gina.home, '--timeout', '5000'])
   t.equal(sent.code, 3, sent.err)

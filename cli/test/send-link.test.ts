@@ -6,18 +6,11 @@ import { type ChatMessage } from '@passage/sdk'
 import { createNodeClient } from '@passage/sdk/node'
 import { tmpHome, until } from '@passage/sdk/testing'
 import t from 'tap'
-import { runCli } from '../src/run-cli.js'
-import { captureIo } from './helpers/capture-io.js'
 import { startSuperNode } from './helpers/super-node.js'
+import { passage } from './helpers/passage.js'
 
 const node = await startSuperNode()
 t.teardown(() => node.stop())
-
-async function passage(args: string[]) {
-  const io = captureIo({ PASSAGE_LAN: 'off' })
-  const code = await runCli(args, io)
-  return { code, out: io.out(), err: io.err() }
-}
 
 t.test('send goes over the announced link, not to the mailbox', async (t) => {
   const aliceHome = tmpHome(t, 'Alice')

@@ -1,15 +1,8 @@
 // passage servers list | add | remove, and init --server remembering its super-node:
 // in-process (runCli) on tmp homes. No super-node runs: remembering touches only the home.
 import t from 'tap'
-import { runCli } from '../src/run-cli.js'
-import { captureIo } from './helpers/capture-io.js'
 import { tmpHome } from '@passage/sdk/testing'
-
-async function passage(args: string[], env: Record<string, string> = {}) {
-  const io = captureIo({ PASSAGE_LAN: 'off', ...env })
-  const code = await runCli(args, io)
-  return { code, out: io.out(), err: io.err() }
-}
+import { passage } from './helpers/passage.js'
 
 async function remembered(home: string): Promise<string[]> {
   const run = await passage(['servers', 'list', '--json', '--home', home])

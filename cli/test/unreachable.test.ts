@@ -3,10 +3,8 @@
 // against one real super-node for the live half; LAN off.
 import { createServer } from 'node:net'
 import t from 'tap'
-import { runCli } from '../src/run-cli.js'
-import { captureIo } from './helpers/capture-io.js'
-import { tmpHome } from '@passage/sdk/testing'
 import { startSuperNode } from './helpers/super-node.js'
+import { newHome, passage } from './helpers/passage.js'
 
 const node = await startSuperNode()
 t.teardown(() => node.stop())
@@ -20,24 +18,11 @@ async function deadUrl(): Promise<string> {
   return `http://127.0.0.1:${port}`
 }
 
-async function passage(args: string[]) {
-  const io = captureIo({ PASSAGE_LAN: 'off' })
-  const code = await runCli(args, io)
-  return { code, out: io.out(), err: io.err() }
-}
-
-async function newHome(name: string) {
-  const home = tmpHome(t, name)
-  const init = await passage(['init', '--home', home, '--name', name, '--json'])
-  if (init.code !== 0) throw new Error(init.err)
-  return { home, ...(JSON.parse(init.out) as { id: string; uri: string }) }
-}
-
 t.test(
   'inbox with a super-node that does not answer: exit 3, says it could not reach it',
   async (t) => {
     const dead = await deadUrl()
-    const me = await newHome('Dana')
+    const me = await newHome(t, 'Dana')
     const run = await passage(['inbox', '--server', dead, '--home', me.home, '--timeout', '5000'])
     t.equal(run.code, 3, run.err)
     t.notMatch(run.out, /No new messages/)
@@ -53,7 +38,7 @@ t.test(
 )
 
 t.test('inbox with no super-node at all: exit 3, says how to give one', async (t) => {
-  const me = await newHome('Eve')
+  const me = await newHome(t, 'Eve')
   const run = await passage(['inbox', '--home', me.home])
   t.equal(run.code, 3, run.err)
   t.notMatch(run.out, /No new messages/)
@@ -62,8 +47,8 @@ t.test('inbox with no super-node at all: exit 3, says how to give one', async (t
 
 t.test('send with one dead super-node and one live: delivered, with a warning', async (t) => {
   const dead = await deadUrl()
-  const alice = await newHome('Alice')
-  const bob = await newHome('Bob')
+  const alice = await newHome(t, 'Alice')
+  const bob = await newHome(t, 'Bob')
   const online = await passage(['inbox', '--server', node.url, '--home', bob.home])
   t.equal(online.code, 0, online.err)
   await passage(['contacts', 'add', bob.uri, '--home', alice.home])
