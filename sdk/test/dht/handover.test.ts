@@ -21,18 +21,26 @@ t.test('handover: when replicas leave, republish fills the new k closest', async
   for (const r of replicas.filter((n) => n !== net.nodes[0]).slice(0, 17)) await net.kill(r)
   const left = (await holders()).length
   t.ok(left <= 3, `${left} replicas left`)
-  clock.advance(3600_000)
-  await Promise.all(net.nodes.map((n) => n.maintain()))
-  const holding = new Set((await holders()).map((n) => toHex(n.id)))
   const newClosest = net.nodes
     .map((n) => n.id)
     .sort((a, b) => compareDistance(key, a, b))
     .slice(0, 20)
     .map(toHex)
   t.equal(net.nodes.length, 23)
+  // Republish runs every hour. One round asks through routing tables still full of the 17
+  // gone nodes, each answering only by its timeout; on a loaded machine a live node's answer
+  // can miss one too (CI saw 19 of 20 after one round), and the next round fills it.
+  let holding = new Set<string>()
+  let rounds = 0
+  while (rounds < 3 && !newClosest.every((id) => holding.has(id))) {
+    clock.advance(3600_000)
+    await Promise.all(net.nodes.map((n) => n.maintain()))
+    holding = new Set((await holders()).map((n) => toHex(n.id)))
+    rounds++
+  }
   t.ok(
     newClosest.every((id) => holding.has(id)),
-    `every one of the new 20 closest holds it (${holding.size} holders)`,
+    `every one of the new 20 closest holds it (${holding.size} holders after ${rounds} republish rounds)`,
   )
   t.equal((await net.nodes[0]!.fetchMailbox(bob)).length, 1, 'and the owner still gets it')
 })
