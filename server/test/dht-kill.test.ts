@@ -8,6 +8,10 @@ import t from 'tap'
 import { backends, type TeardownHost, type TestStorage } from './helpers/databases.js'
 import { passageServer, startProgram } from './helpers/program.js'
 
+// Two real server programs per storage, each opening its database: 160 s in a full run on a
+// loaded machine, past tap's 120 s default; the file's own bound.
+t.setTimeout(300_000)
+
 /** Envelopes put before the crash. */
 const ENVELOPES = 20
 

@@ -11,6 +11,10 @@ import { collect, startClient, tmpHome, within } from '@passage/sdk/testing'
 import t from 'tap'
 import { installTarball, npm, plainEnv, REPO_ROOT } from '../helpers/install-tarball.js'
 
+// npm pack, an npm install elsewhere and a bot start: 119 s in a full run on a loaded machine,
+// at tap's 120 s default; the file's own bound.
+t.setTimeout(300_000)
+
 /** The bot's start: node, SQLite, libsignal, joining the DHT through the super-node. */
 const BOT_START_MS = 30_000
 
