@@ -17,8 +17,14 @@ import { loopDisk, type LoopDisk } from './helpers/loop-disk.js'
 const WRITER = fileURLToPath(new URL('./helpers/mailbox-writer.ts', import.meta.url))
 /** Acknowledged puts before the cut: a few batches' worth, the cut lands mid-batch. */
 const ACKS_BEFORE_CUT = 400
-/** Start-up (node, TypeScript loader, PGlite; a new folder adds initdb) plus the puts. */
-const WRITER_TIMEOUT_MS = 45_000
+/**
+ * Start-up (node, TypeScript loader, PGlite; a new folder adds initdb) plus the puts: a few
+ * seconds quiet, over 45 s in a full run on a loaded machine (initdb alone took ~20 s there).
+ */
+const WRITER_TIMEOUT_MS = 120_000
+
+// Two cases, each up to the writer's bound plus a disk restart and a check.
+t.setTimeout(420_000)
 
 t.test('an existing data folder: every put acknowledged before a power cut survives', async (t) => {
   const disk = await loopDisk(t)
