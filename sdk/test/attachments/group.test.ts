@@ -5,6 +5,9 @@ import t from 'tap'
 import { attachmentCiphertextSize, type PassageClient } from '@passage/sdk'
 import { startClient, testnet, tmpHome, until } from '@passage/sdk/testing'
 
+// About 55 s alone here (half of it the group state reaching 49 members); more under load.
+t.setTimeout(300_000)
+
 const N = Number(process.env.ATTACH_GROUP_N ?? 50)
 /** Members working at once (they share this process's one thread). */
 const WAVE = 8
