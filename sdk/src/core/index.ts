@@ -155,6 +155,7 @@ export {
   type LookupNode,
   type LookupResult,
   type PutEnvelopeResult,
+  type EnvelopeToPut,
   type FetchedEnvelope,
 } from './dht/dht-node.js'
 export { type RecordStore, MemoryRecordStore } from './dht/record-store.js'
