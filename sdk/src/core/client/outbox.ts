@@ -24,6 +24,7 @@ import {
 import type { ClientContext } from './context.js'
 import { stateRank } from './delivery-state.js'
 import { WriteBatch } from './write-batch.js'
+import { FanOutPuts } from './fan-out-puts.js'
 import { directMessageId, encodeDirectFrame, type DirectFrame } from './direct-frame.js'
 import type { ClientWriter, OutboxEntry, StoredMessage, Target } from './ports.js'
 import type {
@@ -305,14 +306,19 @@ export class Outbox {
         ),
       ),
     )
+    const dht = this.ctx.network.dht
+    const puts = dht && new FanOutPuts(entries.length, (envelopes) => dht.putEnvelopes(envelopes))
     await Promise.all(
       entries.map((e) =>
-        this.deliver(e, signal, e.messageId ? message : undefined, taken)
+        this.deliver(e, signal, e.messageId ? message : undefined, taken, puts)
           .catch((error: unknown) => {
             if (signal?.aborted) throw error
             this.ctx.events.error(error, 'sending a message')
           })
-          .finally(() => taken.attempted(e)),
+          .finally(() => {
+            puts?.done(e)
+            taken.attempted(e)
+          }),
       ),
     )
   }
@@ -559,6 +565,8 @@ export class Outbox {
     message?: StoredMessage,
     /** A fan-out's copies: taken ones are written together (see `deliverAll`). */
     fanOut?: FanOutAcks,
+    /** A fan-out's mailbox puts, sent together (see {@link FanOutPuts}). */
+    puts?: FanOutPuts,
   ): Promise<boolean> {
     const { ctx } = this
     if (this.delivering.has(entry.id) || ctx.closed) return false
@@ -610,6 +618,8 @@ export class Outbox {
         : [{ type: 'sealed', sealed: sealed! }, envelopeIdOf(mailboxKeyFor(publicKey), sealed!)]
       if (await ctx.direct.sendAwaitingStored(publicKey, encodeDirectFrame(frame), ackId, signal)) {
         ctx.faults.afterDeliver?.()
+        // No put for this copy: the others' puts must not wait for it (take waits for them).
+        puts?.done(entry)
         await (fanOut
           ? fanOut.take(entry, 'delivered', 'direct')
           : this.delivered(entry, 'delivered', 'direct', message))
@@ -627,11 +637,10 @@ export class Outbox {
         }
         // A group's envelopes (states, keys, texts) are kept the longest a replica allows
         // (30 days): a member away for two weeks still finds all of that time.
-        const result = await dht.putEnvelope(
-          publicKey,
-          sealed,
-          isGroupPayloadKind(entry.plaintext[1]) ? { ttlMs: MAX_ENVELOPE_TTL_MS } : {},
-        )
+        const ttl = isGroupPayloadKind(entry.plaintext[1]) ? { ttlMs: MAX_ENVELOPE_TTL_MS } : {}
+        const result = await (puts
+          ? puts.put(entry, { recipientKey: publicKey, data: sealed, ...ttl })
+          : dht.putEnvelope(publicKey, sealed, ttl))
         if (result.stored > 0) {
           ctx.faults.afterDeliver?.()
           await (fanOut
