@@ -604,19 +604,10 @@ export class Outbox {
         }
       }
       ctx.faults.beforeDeliver?.()
-      // A message sealed by an earlier version goes as it is; else the Signal message, unsealed.
-      const [frame, ackId]: [DirectFrame, Bytes] = ciphertext
-        ? [
-            {
-              type: 'signal',
-              deviceId: ctx.session.address.deviceId,
-              messageType: ciphertext.type,
-              message: ciphertext.body,
-            },
-            directMessageId(ciphertext.body),
-          ]
-        : [{ type: 'sealed', sealed: sealed! }, envelopeIdOf(mailboxKeyFor(publicKey), sealed!)]
-      if (await ctx.direct.sendAwaitingStored(publicKey, encodeDirectFrame(frame), ackId, signal)) {
+      if (
+        ctx.direct.mayReach(publicKey) &&
+        (await this.sendDirect(publicKey, ciphertext, sealed, signal))
+      ) {
         ctx.faults.afterDeliver?.()
         // No put for this copy: the others' puts must not wait for it (take waits for them).
         puts?.done(entry)
@@ -654,6 +645,31 @@ export class Outbox {
     } finally {
       this.delivering.delete(entry.id)
     }
+  }
+
+  /**
+   * Over a direct link: a message sealed by an earlier version as it is; else the Signal
+   * message, unsealed. True once the peer answered "stored".
+   */
+  private sendDirect(
+    publicKey: Bytes,
+    ciphertext: SignalCiphertext | undefined,
+    sealed: Bytes | undefined,
+    signal: AbortSignalLike | undefined,
+  ): Promise<boolean> {
+    const { ctx } = this
+    const [frame, ackId]: [DirectFrame, Bytes] = ciphertext
+      ? [
+          {
+            type: 'signal',
+            deviceId: ctx.session.address.deviceId,
+            messageType: ciphertext.type,
+            message: ciphertext.body,
+          },
+          directMessageId(ciphertext.body),
+        ]
+      : [{ type: 'sealed', sealed: sealed! }, envelopeIdOf(mailboxKeyFor(publicKey), sealed!)]
+    return ctx.direct.sendAwaitingStored(publicKey, encodeDirectFrame(frame), ackId, signal)
   }
 
   /** A Signal message sealed to a device key for its mailbox. */

@@ -5,7 +5,7 @@ import {
   RemoteError,
   TimeoutError,
 } from '../errors.js'
-import { toHex, type Bytes } from '../wire/bytes.js'
+import type { Bytes } from '../wire/bytes.js'
 import { selfIsReplica, type LookupNode } from './lookup.js'
 import {
   FRAGMENT_BYTES,
@@ -16,6 +16,7 @@ import {
   type PutManyEnvelope,
 } from './messages.js'
 import type { MailboxClientContext } from './mailbox-client.js'
+import { bytesKey } from './routing-table.js'
 import { errorFromWire } from './wire-errors.js'
 import { BoundedMap } from '../util/bounded-map.js'
 
@@ -113,7 +114,7 @@ export class EnvelopeSender {
       results[i]!.replicas = targets.length + (self ? 1 : 0)
       if (self) jobs.push(this.storeHere(e, results[i]!))
       for (const node of targets) {
-        const key = `${node.host}|${node.port}|${toHex(node.id)}`
+        const key = `${node.host}|${node.port}|${bytesKey(node.id)}`
         const group = byReplica.get(key)
         if (group) group.items.push(i)
         else byReplica.set(key, { node, items: [i] })
