@@ -270,32 +270,51 @@ export class EnvelopeSender {
     ttlSeconds: number,
   ): Promise<boolean> {
     const count = Math.ceil(data.byteLength / FRAGMENT_BYTES)
+    // One fragment (most copies): no workers, and the bytes as they are (the encoder copies
+    // them into the datagram; a slice per replica was garbage).
+    if (count === 1) return this.sendFragment(to, mailboxKey, id, data, ttlSeconds, 0, 1, data)
     let next = 0
     let stored = false
     const worker = async () => {
       while (next < count && !stored) {
         const index = next++
         const start = index * FRAGMENT_BYTES
-        const ack = await this.ctx.request(
-          to,
-          {
-            type: 'mailbox-put',
-            token: to.token,
-            mailboxKey,
-            envelopeId: id,
-            ttlSeconds,
-            totalSize: data.byteLength,
-            index,
-            count,
-            data: data.slice(start, start + fragmentLength(data.byteLength, index)),
-          },
-          { expectId: to.id },
-        )
-        if (ack.type !== 'mailbox-put-ack') throw new RemoteError('expected a put ack')
-        if (ack.stored) stored = true
+        const fragment = data.slice(start, start + fragmentLength(data.byteLength, index))
+        if (await this.sendFragment(to, mailboxKey, id, data, ttlSeconds, index, count, fragment))
+          stored = true
       }
     }
     await Promise.all(Array.from({ length: Math.min(FRAGMENT_WINDOW, count) }, worker))
     return stored
+  }
+
+  /** One `mailbox-put`; true when the replica holds the whole envelope. */
+  private async sendFragment(
+    to: LookupNode,
+    mailboxKey: Bytes,
+    id: Bytes,
+    data: Bytes,
+    ttlSeconds: number,
+    index: number,
+    count: number,
+    fragment: Bytes,
+  ): Promise<boolean> {
+    const ack = await this.ctx.request(
+      to,
+      {
+        type: 'mailbox-put',
+        token: to.token,
+        mailboxKey,
+        envelopeId: id,
+        ttlSeconds,
+        totalSize: data.byteLength,
+        index,
+        count,
+        data: fragment,
+      },
+      { expectId: to.id },
+    )
+    if (ack.type !== 'mailbox-put-ack') throw new RemoteError('expected a put ack')
+    return ack.stored
   }
 }
