@@ -110,7 +110,10 @@ export {
   MAX_DATAGRAM_BYTES,
   FRAGMENT_BYTES,
   MAX_ENVELOPE_BYTES,
+  MAX_PUT_MANY_ENVELOPES,
   MessageType,
+  type PutManyEnvelope,
+  type PutManyResult,
   type DhtMessage,
   type MessageBody,
   type MessageKind,
@@ -152,6 +155,7 @@ export {
   type LookupNode,
   type LookupResult,
   type PutEnvelopeResult,
+  type EnvelopeToPut,
   type FetchedEnvelope,
 } from './dht/dht-node.js'
 export { type RecordStore, MemoryRecordStore } from './dht/record-store.js'

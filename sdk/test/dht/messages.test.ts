@@ -43,7 +43,7 @@ import {
 
 t.test('every message encodes to its documented vector and decodes back', async (t) => {
   const all = samples()
-  t.equal(Object.keys(all).length, 17)
+  t.equal(Object.keys(all).length, 19)
   for (const [name, msg] of Object.entries(all)) {
     const vector = hexVector(`dht.${name}`)
     t.equal(toHex(encodeMessage(msg)), toHex(vector), `${name} encodes to dht.${name}`)

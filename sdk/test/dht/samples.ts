@@ -42,6 +42,8 @@ export const DELETE_SIGNATURE = fromHex(
 export const HELLO = utf8('hello')
 export const SERVER_MAILBOX = mailboxKeyFor(server.publicKey)
 export const HELLO_ID = envelopeIdOf(SERVER_MAILBOX, HELLO)
+export const WORLD = utf8('world')
+export const WORLD_ID = envelopeIdOf(SERVER_MAILBOX, WORLD)
 export const RECORD = concatBytes(hexVector('announce.body'), hexVector('announce.signature'))
 
 const fromAlice = (extra: Partial<MessageHeader> = {}): MessageHeader => ({
@@ -141,6 +143,23 @@ export function samples(): Record<string, DhtMessage> {
       ids: [ENVELOPE_ID],
     },
     mailboxDeleteAck: { ...fromServer(), type: 'mailbox-delete-ack', deleted: 1 },
+    mailboxPutMany: {
+      ...fromAlice(),
+      type: 'mailbox-put-many',
+      token: TOKEN,
+      envelopes: [
+        { mailboxKey: SERVER_MAILBOX, envelopeId: HELLO_ID, ttlSeconds: 1_209_600, data: HELLO },
+        { mailboxKey: SERVER_MAILBOX, envelopeId: WORLD_ID, ttlSeconds: 1_209_600, data: WORLD },
+      ],
+    },
+    mailboxPutAcks: {
+      ...fromServer(),
+      type: 'mailbox-put-acks',
+      results: [
+        { stored: true, code: 0 },
+        { stored: false, code: 10 },
+      ],
+    },
     recordPut: { ...fromAlice(), type: 'record-put', token: TOKEN, record: RECORD },
     recordPutAck: { ...fromServer(), type: 'record-put-ack', seq: 7 },
     recordGet: { ...fromAlice(), type: 'record-get', key: recordKeyFor(alice.publicKey, 1) },

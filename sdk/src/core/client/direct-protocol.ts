@@ -27,6 +27,16 @@ export class DirectProtocol {
   constructor(private readonly ctx: ClientContext) {}
 
   /**
+   * Whether a direct link may take a frame for `publicKey` now (there are links, and no dial
+   * to it failed lately): when not, {@link sendAwaitingStored} answers false at once, so the
+   * frame need not be built.
+   */
+  mayReach(publicKey: Bytes): boolean {
+    const links = this.ctx.network.links
+    return links !== undefined && links.reachable(this.ctx.contacts.nodeIdOf(publicKey))
+  }
+
+  /**
    * Sends a frame over a direct link and waits for the "stored" answer naming `ackId`; false
    * when no link takes it or no answer comes in time (the mailbox takes it then).
    */

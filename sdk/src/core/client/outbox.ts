@@ -24,6 +24,7 @@ import {
 import type { ClientContext } from './context.js'
 import { stateRank } from './delivery-state.js'
 import { WriteBatch } from './write-batch.js'
+import { FanOutPuts } from './fan-out-puts.js'
 import { directMessageId, encodeDirectFrame, type DirectFrame } from './direct-frame.js'
 import type { ClientWriter, OutboxEntry, StoredMessage, Target } from './ports.js'
 import type {
@@ -305,14 +306,19 @@ export class Outbox {
         ),
       ),
     )
+    const dht = this.ctx.network.dht
+    const puts = dht && new FanOutPuts(entries.length, (envelopes) => dht.putEnvelopes(envelopes))
     await Promise.all(
       entries.map((e) =>
-        this.deliver(e, signal, e.messageId ? message : undefined, taken)
+        this.deliver(e, signal, e.messageId ? message : undefined, taken, puts)
           .catch((error: unknown) => {
             if (signal?.aborted) throw error
             this.ctx.events.error(error, 'sending a message')
           })
-          .finally(() => taken.attempted(e)),
+          .finally(() => {
+            puts?.done(e)
+            taken.attempted(e)
+          }),
       ),
     )
   }
@@ -570,6 +576,8 @@ export class Outbox {
     message?: StoredMessage,
     /** A fan-out's copies: taken ones are written together (see `deliverAll`). */
     fanOut?: FanOutAcks,
+    /** A fan-out's mailbox puts, sent together (see {@link FanOutPuts}). */
+    puts?: FanOutPuts,
   ): Promise<boolean> {
     const { ctx } = this
     if (this.delivering.has(entry.id) || ctx.closed) return false
@@ -607,20 +615,13 @@ export class Outbox {
         }
       }
       ctx.faults.beforeDeliver?.()
-      // A message sealed by an earlier version goes as it is; else the Signal message, unsealed.
-      const [frame, ackId]: [DirectFrame, Bytes] = ciphertext
-        ? [
-            {
-              type: 'signal',
-              deviceId: ctx.session.address.deviceId,
-              messageType: ciphertext.type,
-              message: ciphertext.body,
-            },
-            directMessageId(ciphertext.body),
-          ]
-        : [{ type: 'sealed', sealed: sealed! }, envelopeIdOf(mailboxKeyFor(publicKey), sealed!)]
-      if (await ctx.direct.sendAwaitingStored(publicKey, encodeDirectFrame(frame), ackId, signal)) {
+      if (
+        ctx.direct.mayReach(publicKey) &&
+        (await this.sendDirect(publicKey, ciphertext, sealed, signal))
+      ) {
         ctx.faults.afterDeliver?.()
+        // No put for this copy: the others' puts must not wait for it (take waits for them).
+        puts?.done(entry)
         await (fanOut
           ? fanOut.take(entry, 'delivered', 'direct')
           : this.delivered(entry, 'delivered', 'direct', message))
@@ -638,11 +639,10 @@ export class Outbox {
         }
         // A group's envelopes (states, keys, texts) are kept the longest a replica allows
         // (30 days): a member away for two weeks still finds all of that time.
-        const result = await dht.putEnvelope(
-          publicKey,
-          sealed,
-          isGroupPayloadKind(entry.plaintext[1]) ? { ttlMs: MAX_ENVELOPE_TTL_MS } : {},
-        )
+        const ttl = isGroupPayloadKind(entry.plaintext[1]) ? { ttlMs: MAX_ENVELOPE_TTL_MS } : {}
+        const result = await (puts
+          ? puts.put(entry, { recipientKey: publicKey, data: sealed, ...ttl })
+          : dht.putEnvelope(publicKey, sealed, ttl))
         if (result.stored > 0) {
           ctx.faults.afterDeliver?.()
           await (fanOut
@@ -656,6 +656,31 @@ export class Outbox {
     } finally {
       this.delivering.delete(entry.id)
     }
+  }
+
+  /**
+   * Over a direct link: a message sealed by an earlier version as it is; else the Signal
+   * message, unsealed. True once the peer answered "stored".
+   */
+  private sendDirect(
+    publicKey: Bytes,
+    ciphertext: SignalCiphertext | undefined,
+    sealed: Bytes | undefined,
+    signal: AbortSignalLike | undefined,
+  ): Promise<boolean> {
+    const { ctx } = this
+    const [frame, ackId]: [DirectFrame, Bytes] = ciphertext
+      ? [
+          {
+            type: 'signal',
+            deviceId: ctx.session.address.deviceId,
+            messageType: ciphertext.type,
+            message: ciphertext.body,
+          },
+          directMessageId(ciphertext.body),
+        ]
+      : [{ type: 'sealed', sealed: sealed! }, envelopeIdOf(mailboxKeyFor(publicKey), sealed!)]
+    return ctx.direct.sendAwaitingStored(publicKey, encodeDirectFrame(frame), ackId, signal)
   }
 
   /** A Signal message sealed to a device key for its mailbox. */

@@ -24,6 +24,7 @@ import { dispatch } from './handlers/dispatch.js'
 import { ALPHA, lookup, type LookupContext, type LookupResult } from './lookup.js'
 import {
   MailboxClient,
+  type EnvelopeToPut,
   type FetchedEnvelope,
   type MailboxClientContext,
   type PutEnvelopeResult,
@@ -57,7 +58,12 @@ import { TableKeeper, type TableKeeperContext } from './table-keeper.js'
 
 export { type DhtLogger, type DhtMetrics, type DhtStats } from './dht-stats.js'
 export { ALPHA, type LookupNode, type LookupResult } from './lookup.js'
-export { REPLICA_REUSE_MS, type FetchedEnvelope, type PutEnvelopeResult } from './mailbox-client.js'
+export {
+  REPLICA_REUSE_MS,
+  type EnvelopeToPut,
+  type FetchedEnvelope,
+  type PutEnvelopeResult,
+} from './mailbox-client.js'
 export { BUCKET_REFRESH_MS, REPUBLISH_INTERVAL_MS } from './maintenance.js'
 export {
   DEFAULT_MAX_IN_FLIGHT,
@@ -453,6 +459,15 @@ export class DhtNode {
     opts: { ttlMs?: number; lookup?: LookupResult } = {},
   ): Promise<PutEnvelopeResult> {
     return this.mailboxes.putEnvelope(recipientKey, data, opts)
+  }
+
+  /**
+   * Stores several envelopes, each as {@link DhtNode.putEnvelope} does, a replica of several
+   * getting them in as few requests as they fit in (`mailbox-put-many`). One result per
+   * envelope, in order; retry the ones with `stored` 0.
+   */
+  putEnvelopes(envelopes: EnvelopeToPut[]): Promise<PutEnvelopeResult[]> {
+    return this.mailboxes.putEnvelopes(envelopes)
   }
 
   /**

@@ -18,11 +18,15 @@ import type { Clock } from '../runtime/clock.js'
 import type { AbortSignalLike, Random } from '../runtime/host.js'
 import { BoundedMap } from '../util/bounded-map.js'
 import { equalBytes, type Bytes } from '../wire/bytes.js'
-import { selfIsReplica, type LookupNode, type LookupResult } from './lookup.js'
+import {
+  EnvelopeSender,
+  type EnvelopeOnReplicas,
+  type PutEnvelopeResult,
+} from './envelope-sender.js'
+import type { LookupNode, LookupResult } from './lookup.js'
 import {
   ENVELOPE_ID_BYTES,
   FRAGMENT_BYTES,
-  fragmentLength,
   MAX_DELETE_IDS,
   MAX_ENVELOPE_BYTES,
   NONCE_BYTES,
@@ -34,10 +38,10 @@ import { envelopeIdOf, mailboxAuthInput, mailboxKeyFor, type MailboxAuthedReques
 import { bytesKey } from './routing-table.js'
 import type { RequestOptions } from './rpc/rpc-engine.js'
 
+export type { PutEnvelopeResult } from './envelope-sender.js'
+
 /** Envelopes read at once by {@link MailboxClient.readEnvelopes}. */
 const READ_WINDOW = 4
-/** Fragments sent to one replica at once. */
-const FRAGMENT_WINDOW = 8
 /**
  * How long the replicas one lookup found for a mailbox take further puts to it without a new
  * lookup (docs/PROTOCOL.md, "Mailboxes"): well inside the 5 minutes a write token is good for.
@@ -46,16 +50,26 @@ export const REPLICA_REUSE_MS = 60_000
 /** Mailboxes whose replicas are remembered (a group's members, a busy chat list). */
 const REPLICA_CACHE_ENTRIES = 1024
 
-/** Outcome of {@link MailboxClient.putEnvelope}. */
-export interface PutEnvelopeResult {
-  id: Bytes
-  mailboxKey: Bytes
-  /** Replicas that acknowledged the envelope as stored (durably, before answering). */
-  stored: number
-  /** Replicas tried (the k closest found, plus this node when it is one of them). */
-  replicas: number
-  /** Refusals and failures of the others (e.g. {@link MailboxFullError}). */
-  errors: PassageError[]
+/** One envelope of {@link MailboxClient.putEnvelopes}. */
+export interface EnvelopeToPut {
+  recipientKey: Uint8Array
+  /** Opaque ciphertext, 1 byte to 64 KiB. */
+  data: Uint8Array
+  /** Default 14 days; 1 s to 30 days. */
+  ttlMs?: number
+}
+
+/** Checks an envelope's bounds; its mailbox key, ID, own bytes and TTL in seconds. */
+function prepare(e: EnvelopeToPut) {
+  if (e.data.byteLength < 1 || e.data.byteLength > MAX_ENVELOPE_BYTES) {
+    throw new MalformedError(`an envelope is 1 to ${MAX_ENVELOPE_BYTES} bytes`)
+  }
+  const ttlMs = e.ttlMs ?? DEFAULT_ENVELOPE_TTL_MS
+  if (ttlMs < 1000 || ttlMs > MAX_ENVELOPE_TTL_MS) throw new MalformedError('ttl is 1 s to 30 days')
+  const mailboxKey = mailboxKeyFor(e.recipientKey)
+  const data = Uint8Array.from(e.data) as Bytes
+  const id = envelopeIdOf(mailboxKey, data)
+  return { mailboxKey, id, data, ttlSeconds: Math.floor(ttlMs / 1000) }
 }
 
 export interface FetchedEnvelope {
@@ -99,7 +113,24 @@ export class MailboxClient {
     REPLICA_CACHE_ENTRIES,
   )
 
-  constructor(private readonly ctx: MailboxClientContext) {}
+  /** Puts on given replicas, one by one or several per request. */
+  private readonly sender: EnvelopeSender
+
+  constructor(private readonly ctx: MailboxClientContext) {
+    this.sender = new EnvelopeSender(ctx)
+  }
+
+  /** Stores an envelope on `targets` (see {@link EnvelopeSender.storeOn}; maintenance's handover). */
+  storeOn(
+    targets: LookupNode[],
+    mailboxKey: Bytes,
+    id: Bytes,
+    data: Bytes,
+    ttlSeconds: number,
+    includeSelf: boolean,
+  ): Promise<PutEnvelopeResult> {
+    return this.sender.storeOn(targets, mailboxKey, id, data, ttlSeconds, includeSelf)
+  }
 
   /**
    * Stores an envelope (opaque ciphertext, 1 byte to 64 KiB) in the mailbox of the holder of
@@ -112,35 +143,73 @@ export class MailboxClient {
     data: Uint8Array,
     opts: { ttlMs?: number; lookup?: LookupResult } = {},
   ): Promise<PutEnvelopeResult> {
-    if (data.byteLength < 1 || data.byteLength > MAX_ENVELOPE_BYTES) {
-      throw new MalformedError(`an envelope is 1 to ${MAX_ENVELOPE_BYTES} bytes`)
+    const envelope = {
+      recipientKey,
+      data,
+      ...(opts.ttlMs !== undefined ? { ttlMs: opts.ttlMs } : {}),
     }
-    const ttlMs = opts.ttlMs ?? DEFAULT_ENVELOPE_TTL_MS
-    if (ttlMs < 1000 || ttlMs > MAX_ENVELOPE_TTL_MS)
-      throw new MalformedError('ttl is 1 s to 30 days')
-    const mailboxKey = mailboxKeyFor(recipientKey)
-    const bytes = Uint8Array.from(data) as Bytes
-    const id = envelopeIdOf(mailboxKey, bytes)
-    const ttlSeconds = Math.floor(ttlMs / 1000)
-    if (opts.lookup)
-      return this.storeOn(opts.lookup.closest, mailboxKey, id, bytes, ttlSeconds, true)
-    const { lookup, reused } = this.replicasOf(mailboxKey)
-    const result = await this.storeOn(
-      (await lookup).closest,
-      mailboxKey,
-      id,
-      bytes,
-      ttlSeconds,
-      true,
+    if (opts.lookup) {
+      const e = prepare(envelope)
+      return this.storeOn(opts.lookup.closest, e.mailboxKey, e.id, e.data, e.ttlSeconds, true)
+    }
+    return (await this.putEnvelopes([envelope]))[0]!
+  }
+
+  /**
+   * Stores several envelopes, each in its recipient's mailbox as {@link putEnvelope} does; a
+   * replica of several of them gets them in as few requests as they fit in
+   * (`mailbox-put-many`). One result per envelope, in order: each counts its own replicas,
+   * so the caller retries only the ones no replica took. Throws {@link MalformedError} for
+   * an envelope out of bounds, before anything is sent.
+   *
+   * @example
+   * const results = await mailboxes.putEnvelopes(copies.map((c) => ({ recipientKey: c.key, data: c.sealed })))
+   * const retry = copies.filter((_, i) => results[i]!.stored === 0)
+   */
+  async putEnvelopes(envelopes: EnvelopeToPut[]): Promise<PutEnvelopeResult[]> {
+    const prepared = envelopes.map(prepare)
+    const sets = prepared.map((e) => this.replicasOf(e.mailboxKey))
+    const failed: unknown[] = []
+    const found = await Promise.all(
+      sets.map((s, i) =>
+        s.lookup.then(
+          (r) => r.closest,
+          (error: unknown) => {
+            failed[i] = error
+            return [] as LookupNode[]
+          },
+        ),
+      ),
     )
-    // A replica that failed or refused: the next put looks up again. None took it from a
-    // remembered set (all gone, or tokens for an address we no longer have): look up now.
-    if (result.stored < result.replicas) this.forgetReplicas(mailboxKey, lookup)
+    const batch: EnvelopeOnReplicas[] = prepared.map((e, i) => ({ ...e, targets: found[i]! }))
+    const results = await this.sender.storeMany(batch, true)
+    failed.forEach((error, i) => {
+      results[i]!.errors.push(
+        error instanceof PassageError ? error : new RemoteError(String(error)),
+      )
+    })
     const refusedForSpace = (e: PassageError) =>
       e instanceof MailboxFullError || e instanceof QuotaExceededError
-    if (!reused || result.stored > 0 || result.errors.every(refusedForSpace)) return result
-    const fresh = this.replicasOf(mailboxKey).lookup
-    return this.storeOn((await fresh).closest, mailboxKey, id, bytes, ttlSeconds, true)
+    await Promise.all(
+      results.map(async (result, i) => {
+        const e = prepared[i]!
+        const { lookup, reused } = sets[i]!
+        // A replica that failed or refused: the next put looks up again. None took it from a
+        // remembered set (all gone, or tokens for an address we no longer have): look up now.
+        if (result.stored < result.replicas) this.forgetReplicas(e.mailboxKey, lookup)
+        if (!reused || result.stored > 0 || result.errors.every(refusedForSpace)) return
+        const fresh = await this.replicasOf(e.mailboxKey).lookup
+        results[i] = await this.storeOn(
+          fresh.closest,
+          e.mailboxKey,
+          e.id,
+          e.data,
+          e.ttlSeconds,
+          true,
+        )
+      }),
+    )
+    return results
   }
 
   /** The replicas of a mailbox: a lookup of the last {@link REPLICA_REUSE_MS}, or a new one. */
@@ -163,99 +232,6 @@ export class MailboxClient {
   private forgetReplicas(mailboxKey: Bytes, lookup: Promise<LookupResult>): void {
     const key = bytesKey(mailboxKey)
     if (this.replicas.get(key)?.lookup === lookup) this.replicas.delete(key)
-  }
-
-  /**
-   * Stores an envelope on `targets` (and here, with `includeSelf`, when this node is one of
-   * the k closest); used by puts and by maintenance to hand stored envelopes on.
-   */
-  async storeOn(
-    targets: LookupNode[],
-    mailboxKey: Bytes,
-    id: Bytes,
-    data: Bytes,
-    ttlSeconds: number,
-    includeSelf: boolean,
-  ): Promise<PutEnvelopeResult> {
-    const errors: PassageError[] = []
-    let stored = 0
-    const self = includeSelf && selfIsReplica(this.ctx, mailboxKey, targets)
-    // This node is one of the k closest: the farthest node found is not.
-    if (self && targets.length >= this.ctx.k) targets = targets.slice(0, this.ctx.k - 1)
-    let replicas = targets.length
-    const jobs = targets.map(async (t) => {
-      try {
-        if (await this.sendEnvelope(t, mailboxKey, id, data, ttlSeconds)) stored++
-      } catch (error) {
-        errors.push(error instanceof PassageError ? error : new RemoteError(String(error)))
-      }
-    })
-    if (self) {
-      replicas++
-      jobs.push(
-        (async () => {
-          const now = this.ctx.clock.now()
-          const outcome = await this.ctx.mailboxStore.put(
-            {
-              mailboxKey,
-              id,
-              data,
-              source: this.ctx.address().host,
-              storedAt: now,
-              expiresAt: now + ttlSeconds * 1000,
-            },
-            this.ctx.quota,
-            now,
-          )
-          if (outcome === 'stored' || outcome === 'duplicate' || outcome === 'deleted') stored++
-          else {
-            errors.push(
-              outcome === 'mailbox-full' ? new MailboxFullError() : new QuotaExceededError(),
-            )
-          }
-        })(),
-      )
-    }
-    await Promise.all(jobs)
-    return { id, mailboxKey, stored, replicas, errors }
-  }
-
-  /** Sends every fragment to one replica; true once it acknowledged the whole envelope. */
-  private async sendEnvelope(
-    to: LookupNode,
-    mailboxKey: Bytes,
-    id: Bytes,
-    data: Bytes,
-    ttlSeconds: number,
-  ): Promise<boolean> {
-    const count = Math.ceil(data.byteLength / FRAGMENT_BYTES)
-    let next = 0
-    let stored = false
-    const worker = async () => {
-      while (next < count && !stored) {
-        const index = next++
-        const start = index * FRAGMENT_BYTES
-        const ack = await this.ctx.request(
-          to,
-          {
-            type: 'mailbox-put',
-            token: to.token,
-            mailboxKey,
-            envelopeId: id,
-            ttlSeconds,
-            totalSize: data.byteLength,
-            index,
-            count,
-            data: data.slice(start, start + fragmentLength(data.byteLength, index)),
-          },
-          { expectId: to.id },
-        )
-        if (ack.type !== 'mailbox-put-ack') throw new RemoteError('expected a put ack')
-        if (ack.stored) stored = true
-      }
-    }
-    await Promise.all(Array.from({ length: Math.min(FRAGMENT_WINDOW, count) }, worker))
-    return stored
   }
 
   private signAuth(owner: Identity, audience: NodeId, request: MailboxAuthedRequest) {

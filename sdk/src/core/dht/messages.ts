@@ -41,6 +41,10 @@ export const MAX_NODES_PER_REPLY = 20
 export const MAX_LIST_ENTRIES = 32
 /** Envelope IDs in one delete request. */
 export const MAX_DELETE_IDS = 32
+/** Envelopes in one `mailbox-put-many`: at most 16 store writes per datagram. */
+export const MAX_PUT_MANY_ENVELOPES = 16
+/** Bytes a `mailbox-put-many` spends per envelope besides its data (key, ID, TTL, length). */
+export const PUT_MANY_ENTRY_OVERHEAD = 20 + 16 + 4 + 2
 /** Longest error text on the wire, in bytes. */
 export const MAX_ERROR_TEXT_BYTES = 200
 
@@ -60,6 +64,8 @@ export const MessageType = {
   mailboxResult: 0x13,
   mailboxDelete: 0x14,
   mailboxDeleteAck: 0x15,
+  mailboxPutMany: 0x16,
+  mailboxPutAcks: 0x17,
   recordPut: 0x20,
   recordPutAck: 0x21,
   recordGet: 0x22,
@@ -111,6 +117,22 @@ export interface MailboxAuth {
   nonce: Bytes
   /** Over {@link mailboxAuthInput}. */
   signature: Bytes
+}
+
+/** One whole envelope of a `mailbox-put-many`. */
+export interface PutManyEnvelope {
+  mailboxKey: NodeId
+  envelopeId: Bytes
+  ttlSeconds: number
+  data: Bytes
+}
+
+/** A replica's answer for one envelope of a `mailbox-put-many`. */
+export interface PutManyResult {
+  /** It holds the envelope (stored now, held already, or deleted). */
+  stored: boolean
+  /** When not stored: the wire error code a single put of it would have had. */
+  code: number
 }
 
 export interface MailboxListEntry {
@@ -173,6 +195,8 @@ export type MessageBody =
     }
   | { type: 'mailbox-delete'; auth: MailboxAuth; ids: Bytes[] }
   | { type: 'mailbox-delete-ack'; deleted: number }
+  | { type: 'mailbox-put-many'; token: Bytes; envelopes: PutManyEnvelope[] }
+  | { type: 'mailbox-put-acks'; results: PutManyResult[] }
   | { type: 'record-put'; token: Bytes; record: Bytes }
   | { type: 'record-put-ack'; seq: number }
   | { type: 'record-get'; key: NodeId }
@@ -204,6 +228,7 @@ export const REQUEST_KINDS: ReadonlySet<MessageKind> = new Set([
   'mailbox-put',
   'mailbox-get',
   'mailbox-delete',
+  'mailbox-put-many',
   'record-put',
   'record-get',
 ])
@@ -234,6 +259,8 @@ const TYPE_OF: Record<MessageKind, number> = {
   'mailbox-fragment': MessageType.mailboxResult,
   'mailbox-delete': MessageType.mailboxDelete,
   'mailbox-delete-ack': MessageType.mailboxDeleteAck,
+  'mailbox-put-many': MessageType.mailboxPutMany,
+  'mailbox-put-acks': MessageType.mailboxPutAcks,
   'record-put': MessageType.recordPut,
   'record-put-ack': MessageType.recordPutAck,
   'record-get': MessageType.recordGet,
@@ -351,6 +378,24 @@ function encodeBody(w: BinaryWriter, msg: MessageBody, addresses: AddressCache |
       return
     case 'mailbox-delete-ack':
       w.u8(msg.deleted)
+      return
+    case 'mailbox-put-many':
+      writeToken(w, msg.token)
+      if (msg.envelopes.length === 0 || msg.envelopes.length > MAX_PUT_MANY_ENVELOPES) {
+        throw new MalformedError(`a put-many carries 1 to ${MAX_PUT_MANY_ENVELOPES} envelopes`)
+      }
+      w.u8(msg.envelopes.length)
+      for (const e of msg.envelopes) {
+        if (e.data.byteLength < 1) throw new MalformedError('an envelope is at least 1 byte')
+        w.fixed(e.mailboxKey, NODE_ID_BYTES, 'mailboxKey')
+        w.fixed(e.envelopeId, ENVELOPE_ID_BYTES, 'envelopeId')
+        w.u32(e.ttlSeconds).bytes16(e.data, 'data')
+      }
+      return
+    case 'mailbox-put-acks':
+      if (msg.results.length > MAX_PUT_MANY_ENVELOPES) throw new MalformedError('too many results')
+      w.u8(msg.results.length)
+      for (const r of msg.results) w.u8(r.stored ? 1 : 0).u16(r.stored ? 0 : r.code)
       return
     case 'record-put':
       writeToken(w, msg.token)
@@ -666,6 +711,35 @@ function decodeBody(
     }
     case MessageType.mailboxDeleteAck:
       return { type: 'mailbox-delete-ack', deleted: r.u8('deleted') }
+    case MessageType.mailboxPutMany: {
+      const token = readToken(r)
+      const count = r.u8('count')
+      if (count === 0 || count > MAX_PUT_MANY_ENVELOPES) {
+        broken.error = new MalformedError(
+          `a put-many carries 1 to ${MAX_PUT_MANY_ENVELOPES} envelopes`,
+        )
+      }
+      const envelopes: PutManyEnvelope[] = new Array<PutManyEnvelope>(count)
+      for (let i = 0; i < count; i++) {
+        const mailboxKey = r.fixed(NODE_ID_BYTES, 'mailboxKey')
+        const envelopeId = r.fixed(ENVELOPE_ID_BYTES, 'envelopeId')
+        const ttlSeconds = r.u32('ttl')
+        envelopes[i] = { mailboxKey, envelopeId, ttlSeconds, data: r.bytes16('data') }
+      }
+      return { type: 'mailbox-put-many', token, envelopes }
+    }
+    case MessageType.mailboxPutAcks: {
+      const count = r.u8('count')
+      if (count > MAX_PUT_MANY_ENVELOPES) throw new MalformedError('too many results')
+      const results: PutManyResult[] = new Array<PutManyResult>(count)
+      for (let i = 0; i < count; i++) {
+        const stored = readBool(r, 'stored')
+        const code = r.u16('code')
+        if (stored && code !== 0) throw new MalformedError('a stored envelope has code 0')
+        results[i] = { stored, code }
+      }
+      return { type: 'mailbox-put-acks', results }
+    }
     case MessageType.recordPut:
       return { type: 'record-put', token: readToken(r), record: r.bytes16('record') }
     case MessageType.recordPutAck:

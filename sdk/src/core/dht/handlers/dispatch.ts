@@ -5,6 +5,7 @@ import { handleFindNode } from './find-node.js'
 import { handleMailboxDelete } from './mailbox-delete.js'
 import { handleMailboxGet } from './mailbox-get.js'
 import { handleMailboxPut } from './mailbox-put.js'
+import { handleMailboxPutMany } from './mailbox-put-many.js'
 import { handlePing } from './ping.js'
 import { handleRecordGet } from './record-get.js'
 import { handleRecordPut } from './record-put.js'
@@ -13,6 +14,7 @@ const HANDLERS: { [T in MessageKind]?: Handler<T> } = {
   ping: handlePing,
   'find-node': handleFindNode,
   'mailbox-put': handleMailboxPut,
+  'mailbox-put-many': handleMailboxPutMany,
   'mailbox-get': handleMailboxGet,
   'mailbox-delete': handleMailboxDelete,
   'record-put': handleRecordPut,

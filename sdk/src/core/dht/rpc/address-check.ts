@@ -43,7 +43,9 @@ export class AddressCheck {
   proven(msg: DhtMessage, from: NodeAddress): boolean {
     if (msg.addressToken && this.tokens.valid(msg.addressToken, from)) return true
     if (
-      (msg.type === 'mailbox-put' || msg.type === 'record-put') &&
+      (msg.type === 'mailbox-put' ||
+        msg.type === 'mailbox-put-many' ||
+        msg.type === 'record-put') &&
       this.tokens.valid(msg.token, from)
     ) {
       return true

@@ -228,7 +228,8 @@ export class RpcEngine {
     header.mac = wantProof
     // Prove our address with the responder's token, or pad to the answer's size (puts carry
     // a token in their body; a bare request gets neither).
-    const bodyToken = body.type === 'mailbox-put' || body.type === 'record-put'
+    const bodyToken =
+      body.type === 'mailbox-put' || body.type === 'mailbox-put-many' || body.type === 'record-put'
     const token = opts.bare || bodyToken ? undefined : this.peerTokens?.fresh(to)
     header.addressToken = token
     const padTo = opts.bare || token ? 0 : (UNPROVEN_PAD_BYTES[body.type] ?? 0)

@@ -1,0 +1,129 @@
+// A group text's copies for offline members go to their mailboxes together: each replica of
+// several of those mailboxes gets them in a few `mailbox-put-many` (docs/PROTOCOL.md,
+// "Mailboxes"), not one request per copy; every member still finds the text once.
+import tap from 'tap'
+import { parseContactUri, type DhtNode, type PassageClient } from '@passage/sdk'
+import {
+  startClient,
+  testnet,
+  tmpHome,
+  until,
+  type Teardown,
+  type Testnet,
+} from '@passage/sdk/testing'
+
+const t = tap
+t.setTimeout(120_000)
+
+const MEMBERS = 4
+
+/** Requests of `kind` the testnet's nodes answered. */
+function handled(nodes: DhtNode[], kind: 'mailbox-put' | 'mailbox-put-many'): number {
+  return nodes.reduce((n, node) => n + (node.stats.handled[kind] ?? 0), 0)
+}
+
+/** A sender and `n` members who said hello and went offline (their homes kept). */
+async function offlineGroup(t: Teardown, net: Pick<Testnet, 'bootstrap'>, n: number) {
+  const sender = await startClient(t, net, tmpHome(t, 'sender'))
+  const members: { home: string; textId: string; key: Uint8Array }[] = []
+  for (let i = 0; i < n; i++) {
+    const home = tmpHome(t, `member${i}`)
+    const member = await startClient(t, net, home)
+    await member.contacts.add(sender.contactUri)
+    await sender.contacts.add(member.contactUri)
+    await member.send(sender.textId, 'hello')
+    await member.close()
+    members.push({ home, textId: member.textId, key: parseContactUri(member.contactUri).publicKey })
+  }
+  let hellos = 0
+  await until(async () => (hellos += (await sender.fetchInbox()).length) >= n, 'the hellos', {
+    ms: 20_000,
+    everyMs: 50,
+  })
+  const group = await sender.groups.create(
+    '夜の会 🌙',
+    members.map((m) => m.textId),
+  )
+  await sender.flushOutbox()
+  return { sender, members, group }
+}
+
+t.test('one group text to 4 offline members: put-many to each replica, once each', async (t) => {
+  const net = await testnet(t)
+  const { sender, members, group } = await offlineGroup(t, net, MEMBERS)
+  const homes = members.map((m) => m.home)
+  // The first text also hands the sender's chain to every member (pre-key messages, large).
+  const first = await sender.groups.send(group.id, 'first')
+  t.equal(first.state, 'stored')
+  const before = {
+    one: handled(net.nodes, 'mailbox-put'),
+    many: handled(net.nodes, 'mailbox-put-many'),
+  }
+  const text = await sender.groups.send(group.id, 'short text, 两 copies per datagram 👍')
+  t.equal(text.state, 'stored', 'every copy taken by a mailbox')
+  const many = handled(net.nodes, 'mailbox-put-many') - before.many
+  const one = handled(net.nodes, 'mailbox-put') - before.one
+  const replicas = net.nodes.length
+  // Single puts would be 4 per replica; a short copy (about 300 bytes) goes 3 to a datagram.
+  t.ok(many >= replicas, `${many} put-many: at least one per replica`)
+  t.ok(
+    many + one <= 2 * replicas,
+    `${many + one} requests for ${MEMBERS} copies on ${replicas} replicas`,
+  )
+
+  for (const home of homes) {
+    const member: PassageClient = await startClient(t, net, home)
+    await until(
+      async () => {
+        await member.fetchInbox()
+        return (await member.history(group.id, { limit: 10 })).length >= 2
+      },
+      'the texts',
+      { ms: 20_000 },
+    )
+    const texts = (await member.history(group.id, { limit: 10 })).map((m) => m.text)
+    t.same(texts.sort(), ['first', 'short text, 两 copies per datagram 👍'].sort(), 'each once')
+    await member.close()
+  }
+})
+
+t.test('a copy refused in a put-many stays in the outbox and arrives later, once', async (t) => {
+  const net = await testnet(t, 6, {
+    quota: { maxCount: 40, maxBytes: 1 << 24, maxSourceBytes: 1 << 28 },
+  })
+  const { sender, members, group } = await offlineGroup(t, net, 3)
+  t.equal((await sender.groups.send(group.id, 'first')).state, 'stored')
+  // Member 0's mailbox fills up (its 40 envelopes: the state, the key, the first text, and
+  // others' mail) on every replica.
+  const full = members[0]!
+  for (let i = 0; ; i++) {
+    const r = await net.nodes[0]!.putEnvelope(full.key, new TextEncoder().encode(`filler ${i}`))
+    if (r.stored === 0) break
+    if (i > 100) throw new Error('the mailbox never filled')
+  }
+  const text = await sender.groups.send(group.id, 'second')
+  t.equal(text.state, 'stored', 'the other members took theirs')
+  t.equal(sender.status().outbox, 1, "member 0's copy waits in the outbox")
+
+  const back = await startClient(t, net, full.home)
+  await until(
+    async () => {
+      await back.fetchInbox()
+      return (await back.history(group.id, { limit: 10 })).length >= 1
+    },
+    'the first text',
+    { ms: 20_000 },
+  )
+  t.equal(await sender.flushOutbox({ all: true }), 1, 'the waiting copy is put now')
+  t.equal(sender.status().outbox, 0)
+  await until(
+    async () => {
+      await back.fetchInbox()
+      return (await back.history(group.id, { limit: 10 })).length >= 2
+    },
+    'the second text',
+    { ms: 20_000 },
+  )
+  const texts = (await back.history(group.id, { limit: 10 })).map((m) => m.text)
+  t.same(texts.sort(), ['first', 'second'], 'each once')
+})
