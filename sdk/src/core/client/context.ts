@@ -7,6 +7,7 @@ import type { SignalSession } from '../signal/signal-session.js'
 import type { NodeId } from '../identity/node-id.js'
 import type { Bytes } from '../wire/bytes.js'
 import type { ContactDirectory } from './contacts.js'
+import type { RequestList } from './requests.js'
 import type { DeviceLinking } from './device-linking.js'
 import type { DeviceDirectory } from './devices.js'
 import type { GroupDirectory } from './groups.js'
@@ -87,6 +88,7 @@ export interface ClientContext {
   readonly network: ClientNetwork
   readonly addresses: LinkAddresses
   readonly contacts: ContactDirectory
+  readonly requests: RequestList
   readonly presence: Presence
   readonly direct: DirectProtocol
   readonly inbox: Inbox

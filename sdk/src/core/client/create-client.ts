@@ -11,6 +11,7 @@ import { systemRandom, type Random } from '../runtime/host.js'
 import { systemTimers, type TimerHandle, type Timers } from '../runtime/timers.js'
 import type { SignalSession } from '../signal/signal-session.js'
 import { ContactDirectory } from './contacts.js'
+import { RequestList } from './requests.js'
 import type { AccountState, ClientContext, ClientFaults, ClientInternals } from './context.js'
 import { DeviceLinking } from './device-linking.js'
 import { DeviceDirectory } from './devices.js'
@@ -150,6 +151,7 @@ class Context implements ClientContext {
   readonly network: ClientNetwork = new ClientNetwork(this)
   readonly addresses: LinkAddresses = new LinkAddresses(this)
   readonly contacts: ContactDirectory = new ContactDirectory(this)
+  readonly requests: RequestList = new RequestList(this)
   readonly presence: Presence = new Presence(this)
   readonly direct: DirectProtocol = new DirectProtocol(this)
   readonly inbox: Inbox = new Inbox(this)
@@ -221,6 +223,7 @@ class Client implements PassageClient {
   readonly identity: Identity
   readonly home: string
   readonly contacts: ContactDirectory
+  readonly requests: RequestList
   readonly devices: DeviceManager
   readonly groups: GroupManager
   private readonly ctx: Context
@@ -237,6 +240,7 @@ class Client implements PassageClient {
     this.identity = init.identity
     this.home = this.ctx.repository.location
     this.contacts = this.ctx.contacts
+    this.requests = this.ctx.requests
     const { devices, linking } = this.ctx
     this.devices = {
       list: (account?: ContactId) => devices.list(account),

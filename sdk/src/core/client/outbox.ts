@@ -2,6 +2,7 @@
 // retry, fan-out) with its crash-safety order in one place; batching is apart (write-batch.ts).
 // Splitting fan-out from single delivery is the next step.
 import { MAX_ENVELOPE_TTL_MS } from '../mailbox/mailbox-store.js'
+import { cleanDisplayName } from './display-name.js'
 import { envelopeIdOf, mailboxKeyFor } from '../dht/keys.js'
 import {
   IdentityChangedError,
@@ -357,6 +358,12 @@ export class Outbox {
     for (const to of ctx.devices.siblings()) {
       entries.push(this.entry(contactId, to, id, sentAt, copy, undefined))
     }
+    const intro = await this.introFor(contactId)
+    if (intro !== undefined) {
+      // Named before the text (delivered first when online): the contact may not know us.
+      const now = ctx.options.network !== false && options.wait !== false
+      await this.enqueueControl({ kind: 'intro', name: intro }, targets, contactId, now)
+    }
     if (ctx.options.network !== false && options.wait !== false) {
       if (entries.length === 1) {
         // Accepted with the ratchet step: the message, its outbox entry and its Signal
@@ -380,6 +387,17 @@ export class Outbox {
     this.added(entries.length)
     if (ctx.options.network !== false) this.flushSoon()
     return toChatMessage(message)
+  }
+
+  /**
+   * Our display name, when a text to `contactId` should carry an `intro` (docs/PROTOCOL.md,
+   * "Intro"): we have one, and no 1:1 payload from that account came yet (it may not know us).
+   */
+  private async introFor(contactId: ContactId): Promise<string | undefined> {
+    const name = cleanDisplayName(this.ctx.account.name)
+    if (name === undefined || this.ctx.contacts.heardFrom(contactId)) return undefined
+    const row = await this.ctx.repository.contact(contactId)
+    return row?.lastSeenAt === undefined ? name : undefined
   }
 
   /**

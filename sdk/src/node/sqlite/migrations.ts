@@ -36,6 +36,14 @@ export interface ClientDatabase {
     last_seen_at: number | null
     /** A `RefusalReason` after a refused message claiming this contact. */
     flagged: string | null
+    /** 1: a contact request (a stranger wrote first; not accepted yet), 0: a contact. */
+    request: number
+    /** 1: blocked (its messages are dropped unread). */
+    blocked: number
+    /** The name the account gave itself (an `intro`), cleaned; a claim, never shown as a contact's name. */
+    claimed_name: string | null
+    /** Messages of a blocked account dropped so far. */
+    dropped: number
   }
   messages: {
     /** 32 hex characters, the same on both sides. */
@@ -385,6 +393,29 @@ export const CLIENT_MIGRATIONS: Record<string, Migration> = {
       await db.schema.dropTable('group_senders').execute()
       await db.schema.dropTable('group_states').execute()
       await db.schema.dropTable('groups').execute()
+    },
+  },
+  '0008_contact_requests': {
+    async up(db: Kysely<unknown>) {
+      // Rows from before were all contacts (a stranger's first message made one): they stay so.
+      await db.schema
+        .alterTable('contacts')
+        .addColumn('request', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute()
+      await db.schema
+        .alterTable('contacts')
+        .addColumn('blocked', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute()
+      await db.schema.alterTable('contacts').addColumn('claimed_name', 'text').execute()
+      await db.schema
+        .alterTable('contacts')
+        .addColumn('dropped', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute()
+    },
+    async down(db: Kysely<unknown>) {
+      for (const column of ['dropped', 'claimed_name', 'blocked', 'request']) {
+        await db.schema.alterTable('contacts').dropColumn(column).execute()
+      }
     },
   },
 }
