@@ -200,18 +200,19 @@ export class ContactDirectory implements ContactBook {
     for (const c of contacts) {
       const id = signalAddressOfKey(c.publicKey).name
       if (id === this.ctx.account.textId) continue
-      // Each entry is the whole state: blocked or not, then a contact or not.
+      // Each entry is the whole state: blocked or not, a contact or not. Removed while the row
+      // is still blocked, it stays (as a request): so lifting a stranger's block keeps its
+      // request, and removing a contact that was not blocked deletes it.
       if (c.blocked) await w.setBlocked(id, c.publicKey, true, now)
-      else await w.setBlocked(id, c.publicKey, false, now)
+      const wasBlocked = this.blockedIds.has(id)
+      if (c.removed) await w.removeContact(id)
+      if (!c.blocked) await w.setBlocked(id, c.publicKey, false, now)
       done.push(() => {
         if (c.blocked) this.blockedIds.add(id)
         else this.blockedIds.delete(id)
+        if (c.removed && !c.blocked && !wasBlocked) this.forget(id)
       })
-      if (c.removed) {
-        await w.removeContact(id)
-        if (!c.blocked) done.push(() => this.forget(id))
-        continue
-      }
+      if (c.removed) continue
       await w.saveContact({
         id,
         publicKey: c.publicKey,

@@ -133,6 +133,8 @@ export class Outbox {
   /** The latest `sentAt` of an outgoing message (the next one is later), kept in memory. */
   private lastSentAt = 0
   private readonly delivering = new Set<string>()
+  /** Accounts this client sent an `intro` while it runs (one per account per run). */
+  private readonly introduced = new Set<ContactId>()
   private flushChain: Promise<unknown> = Promise.resolve()
   /**
    * Taken entries: the answers to many copies in flight arrive together; one transaction
@@ -345,6 +347,8 @@ export class Outbox {
       // A contact synced from another device of ours: its list may not be fetched yet.
       await ctx.devices.refresh(contactId, accountKey, true)
     }
+    // Before the targets: looking for an intro's recipient's list may find its devices.
+    const intro = await this.introFor(contactId, accountKey)
     const targets = this.recipients(contactId, accountKey)
     const id = this.newMessageId()
     const idHex = toHex(id)
@@ -358,7 +362,6 @@ export class Outbox {
     for (const to of ctx.devices.siblings()) {
       entries.push(this.entry(contactId, to, id, sentAt, copy, undefined))
     }
-    const intro = await this.introFor(contactId)
     if (intro !== undefined) {
       // Named before the text (delivered first when online): the contact may not know us.
       const now = ctx.options.network !== false && options.wait !== false
@@ -392,12 +395,23 @@ export class Outbox {
   /**
    * Our display name, when a text to `contactId` should carry an `intro` (docs/PROTOCOL.md,
    * "Intro"): we have one, and no 1:1 payload from that account came yet (it may not know us).
+   * Once per account while this client runs (a long-lived client names itself with its first
+   * text; each short `passage send` run with its own). Only to an account that speaks version
+   * 2 (published a device list; one not known yet is looked up once): one from before devices
+   * would refuse it.
    */
-  private async introFor(contactId: ContactId): Promise<string | undefined> {
-    const name = cleanDisplayName(this.ctx.account.name)
-    if (name === undefined || this.ctx.contacts.heardFrom(contactId)) return undefined
-    const row = await this.ctx.repository.contact(contactId)
-    return row?.lastSeenAt === undefined ? name : undefined
+  private async introFor(contactId: ContactId, accountKey: Bytes): Promise<string | undefined> {
+    const { ctx } = this
+    const name = cleanDisplayName(ctx.account.name)
+    if (name === undefined || this.introduced.has(contactId)) return undefined
+    if (ctx.contacts.heardFrom(contactId)) return undefined
+    const row = await ctx.repository.contact(contactId)
+    if (row?.lastSeenAt !== undefined) return undefined
+    this.introduced.add(contactId)
+    if (!ctx.devices.published(contactId) && ctx.options.network !== false) {
+      await ctx.devices.refresh(contactId, accountKey)
+    }
+    return ctx.devices.published(contactId) ? name : undefined
   }
 
   /**
