@@ -251,3 +251,44 @@ t.test('a block, and its lifting, reach this account’s other devices', async (
   t.ok(await eventually(async () => !(await blockedThere())), 'unblocked there too')
   t.ok(await bob2.requests.get(mallory.textId), 'a request again, not a contact')
 })
+
+t.test(
+  'a blocked member’s group texts are dropped; the group goes on for the others',
+  async (t) => {
+    const net = await testnet(t)
+    const alice = await startClient(t, net, tmpHome(t, 'alice'), { listen: false })
+    const bob = await startClient(t, net, tmpHome(t, 'bob'), { listen: false })
+    const mallory = await startClient(t, net, tmpHome(t, 'mallory'), { listen: false })
+    await alice.contacts.add(bob.contactUri)
+    await alice.contacts.add(mallory.contactUri)
+    const group = await alice.groups.create('山の会 🏔', [bob.textId, mallory.textId])
+    const joined = async (c: typeof bob) => {
+      await c.fetchInbox()
+      return (await c.groups.list()).length === 1
+    }
+    t.ok(await eventually(() => joined(bob)), 'Bob joined')
+    t.ok(await eventually(() => joined(mallory)), 'Mallory joined')
+    await alice.fetchInbox()
+
+    await bob.contacts.block(mallory.textId)
+    await mallory.groups.send(group.id, 'spam 💸')
+    await alice.groups.send(group.id, 'hello all')
+    const texts = async (c: typeof bob) => (await c.history(group.id)).map((m) => m.text)
+    t.ok(
+      await eventually(async () => {
+        await alice.fetchInbox()
+        return (await texts(alice)).includes('spam 💸')
+      }),
+      'Alice gets Mallory’s text',
+    )
+    t.ok(
+      await eventually(async () => {
+        await bob.fetchInbox()
+        return (await texts(bob)).includes('hello all')
+      }),
+      'Bob gets Alice’s',
+    )
+    t.notOk((await texts(bob)).includes('spam 💸'), 'but not Mallory’s')
+    t.ok(((await bob.contacts.blocked())[0]?.dropped ?? 0) >= 1, 'counted')
+  },
+)
