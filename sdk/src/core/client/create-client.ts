@@ -95,6 +95,7 @@ export async function createClient(
     }
     home = {
       secretKey: identity.serialize(),
+      publicKey: identity.publicKey,
       textId: identity.textId,
       createdAt: now,
       deviceId,
@@ -106,6 +107,11 @@ export async function createClient(
     recovering = (await repository.setting(RECOVERY_PENDING)) === '1'
   }
   const identity = Identity.deserialize(keys, home.secretKey)
+  if (!home.publicKey) {
+    // A home made before the public key was kept beside the secret one: keep it now.
+    home = { ...home, publicKey: identity.publicKey }
+    await repository.updateIdentity(home)
+  }
   const accountKey = home.accountPublicKey ?? identity.publicKey
   const accountId = nodeIdFromPublicKey(accountKey)
   const account: AccountState = {

@@ -103,6 +103,11 @@ export interface HomeIdentity {
   accountPublicKey?: Bytes
   /** This device's ID: 1 holds the account key; 0 while waiting to be linked. */
   deviceId: number
+  /**
+   * This device's public key, kept beside the secret one so that showing the identity needs
+   * no crypto library (`passage id`); absent in homes made before it was kept.
+   */
+  publicKey?: Bytes
 }
 
 /** The newest verified device list of an account, as the repository keeps it. */

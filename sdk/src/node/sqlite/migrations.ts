@@ -14,6 +14,8 @@ export interface ClientDatabase {
     account_key: Uint8Array | null
     /** This device's ID: 1 for the account key's device, 0 while waiting to be linked. */
     device_id: number
+    /** This device's public key (33 bytes), readable without a crypto library; null before 0009. */
+    public_key: Uint8Array | null
   }
   settings: {
     key: string
@@ -416,6 +418,15 @@ export const CLIENT_MIGRATIONS: Record<string, Migration> = {
       for (const column of ['dropped', 'claimed_name', 'blocked', 'request']) {
         await db.schema.alterTable('contacts').dropColumn(column).execute()
       }
+    },
+  },
+  '0009_identity_public_key': {
+    async up(db: Kysely<unknown>) {
+      // Filled in for older homes the next time the client store loads the identity.
+      await db.schema.alterTable('identity').addColumn('public_key', 'blob').execute()
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('identity').dropColumn('public_key').execute()
     },
   },
 }

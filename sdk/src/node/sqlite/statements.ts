@@ -64,11 +64,12 @@ export class SqliteClientStatements {
 
   identity(): HomeIdentity | undefined {
     const row = this.stmt(
-      'select key_pair, text_id, name, created_at, account_key, device_id from identity where slot = 1',
+      'select key_pair, text_id, name, created_at, account_key, device_id, public_key from identity where slot = 1',
     ).get() as IdentityRow | undefined
     if (!row) return undefined
     return {
       secretKey: toBytes(row.key_pair),
+      ...(row.public_key !== null ? { publicKey: toBytes(row.public_key) } : {}),
       textId: row.text_id,
       createdAt: row.created_at,
       deviceId: row.device_id,
@@ -81,20 +82,26 @@ export class SqliteClientStatements {
   insertIdentity(identity: HomeIdentity): boolean {
     return (
       this.stmt(
-        `insert into identity (slot, key_pair, text_id, name, created_at, account_key, device_id)
-         values (1, ?, ?, ?, ?, ?, ?) on conflict (slot) do nothing`,
+        `insert into identity (slot, key_pair, text_id, name, created_at, account_key, device_id, public_key)
+         values (1, ?, ?, ?, ?, ?, ?, ?) on conflict (slot) do nothing`,
       ).run(...identityValues(identity)).changes > 0
     )
   }
 
   replaceIdentity(identity: HomeIdentity): void {
     this.stmt(
-      `insert into identity (slot, key_pair, text_id, name, created_at, account_key, device_id)
-       values (1, ?, ?, ?, ?, ?, ?)
+      `insert into identity (slot, key_pair, text_id, name, created_at, account_key, device_id, public_key)
+       values (1, ?, ?, ?, ?, ?, ?, ?)
        on conflict (slot) do update set key_pair = excluded.key_pair, text_id = excluded.text_id,
        name = excluded.name, created_at = excluded.created_at,
-       account_key = excluded.account_key, device_id = excluded.device_id`,
+       account_key = excluded.account_key, device_id = excluded.device_id,
+       public_key = coalesce(excluded.public_key, identity.public_key)`,
     ).run(...identityValues(identity))
+  }
+
+  /** Keeps the identity's public key (a home made before it was kept). */
+  setIdentityPublicKey(publicKey: Bytes): void {
+    this.stmt('update identity set public_key = ? where slot = 1').run(buffer(publicKey))
   }
 
   identityTextId(): string | undefined {
@@ -615,6 +622,7 @@ function identityValues(identity: HomeIdentity) {
     identity.createdAt,
     identity.accountPublicKey ? buffer(identity.accountPublicKey) : null,
     identity.deviceId,
+    identity.publicKey ? buffer(identity.publicKey) : null,
   ] as const
 }
 
