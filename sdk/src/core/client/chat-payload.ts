@@ -43,7 +43,7 @@ export const ChatPayloadKind = {
   groupSyncRequest: 10,
   groupStates: 11,
   groupText: 12,
-  intro: 13,
+  intro: 17,
 } as const
 export type ChatPayloadKind = (typeof ChatPayloadKind)[keyof typeof ChatPayloadKind]
 
@@ -158,7 +158,7 @@ const KIND_CODES: Record<ChatPayload['kind'], ChatPayloadKind> = {
  * kind 10 group-sync-request: 16 group ID | u32 revision held
  * kind 11 group-states: 16 group ID | u8 count (1–16) | count × bytes16 signed group state
  * kind 12 group-text:   16 group ID | u32 revision | u16 length | UTF-8 text
- * kind 13 intro:        bytes8 UTF-8 name (1 to 64 bytes)
+ * kind 17 intro:        bytes8 UTF-8 name (1 to 64 bytes)
  * zeros to the bucket size
  * ```
  */

@@ -14,7 +14,7 @@ export interface ClientDatabase {
     account_key: Uint8Array | null
     /** This device's ID: 1 for the account key's device, 0 while waiting to be linked. */
     device_id: number
-    /** This device's public key (33 bytes), readable without a crypto library; null before 0009. */
+    /** This device's public key (33 bytes), readable without a crypto library; null before 0010. */
     public_key: Uint8Array | null
   }
   settings: {
@@ -397,7 +397,7 @@ export const CLIENT_MIGRATIONS: Record<string, Migration> = {
       await db.schema.dropTable('groups').execute()
     },
   },
-  '0008_contact_requests': {
+  '0009_contact_requests': {
     async up(db: Kysely<unknown>) {
       // Rows from before were all contacts (a stranger's first message made one): they stay so.
       await db.schema
@@ -420,7 +420,7 @@ export const CLIENT_MIGRATIONS: Record<string, Migration> = {
       }
     },
   },
-  '0009_identity_public_key': {
+  '0010_identity_public_key': {
     async up(db: Kysely<unknown>) {
       // Filled in for older homes the next time the client store loads the identity.
       await db.schema.alterTable('identity').addColumn('public_key', 'blob').execute()
