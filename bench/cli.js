@@ -3,6 +3,7 @@
 // same run, interleaved with the others so that machine noise hits both alike. Goal: a
 // non-screen command within 300 ms of wall time (it was 1.0 s when every command and Ink were
 // imported up front).
+import Database from 'better-sqlite3'
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -32,11 +33,17 @@ export async function benchCli() {
   const home = mkdtempSync(join(tmpdir(), 'passage-bench-cli-'))
   try {
     wallMs([main, 'init', '--home', join(home, 'h'), '--json'])
+    // A home as made before the public key was kept (0009): `id` derives it with libsignal.
+    wallMs([main, 'init', '--home', join(home, 'old'), '--json'])
+    const old = new Database(join(home, 'old', 'passage.sqlite'))
+    old.prepare('update identity set public_key = null').run()
+    old.close()
     const env = { PASSAGE_HOME: join(home, 'h') }
     const variants = {
       'node -e 0 (ceiling)': ['-e', '0'],
       'passage --version': [main, '--version'],
       'passage id': [main, 'id'],
+      'passage id (home before 0009)': [main, 'id', '--home', join(home, 'old')],
       'passage contacts list': [main, 'contacts', 'list'],
     }
     const times = Object.fromEntries(Object.keys(variants).map((name) => [name, []]))

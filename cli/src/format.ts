@@ -1,4 +1,11 @@
-import { toBase64Url, type ChatContact, type ChatMessage, type DeliveryState } from '@passage/sdk'
+import {
+  toBase64Url,
+  type BlockedAccount,
+  type ChatContact,
+  type ChatMessage,
+  type ChatRequest,
+  type DeliveryState,
+} from '@passage/sdk'
 
 /** How a contact is named on screen: its name, else its text ID shortened. */
 export function contactLabel(
@@ -6,6 +13,17 @@ export function contactLabel(
   ellipsis = '…',
 ): string {
   return contact.name ?? shortId(contact.textId, ellipsis)
+}
+
+/**
+ * How a name an account claims for itself is shown: `~Alice?`, never like a contact's name
+ * (anyone can claim any name); its text ID shortened when it claims none.
+ */
+export function claimedLabel(
+  who: { claimedName?: string; textId: string },
+  ellipsis = '…',
+): string {
+  return who.claimedName !== undefined ? `~${who.claimedName}?` : shortId(who.textId, ellipsis)
 }
 
 /** `p1abcdef…wxyz`: enough of a text ID to recognise it. */
@@ -25,6 +43,31 @@ export function contactJson(contact: ChatContact) {
     online: contact.online,
     unread: contact.unread,
     flagged: contact.flagged ?? null,
+  }
+}
+
+/** A contact request as JSON for scripts (`--json`). */
+export function requestJson(request: ChatRequest) {
+  return {
+    id: request.textId,
+    claimedName: request.claimedName ?? null,
+    publicKey: toBase64Url(request.publicKey),
+    firstSeenAt: new Date(request.firstSeenAt).toISOString(),
+    lastSeenAt:
+      request.lastSeenAt === undefined ? null : new Date(request.lastSeenAt).toISOString(),
+    unread: request.unread,
+    lastMessage: request.lastMessage?.text ?? null,
+  }
+}
+
+/** A blocked account as JSON for scripts (`--json`). */
+export function blockedJson(account: BlockedAccount) {
+  return {
+    id: account.textId,
+    name: account.name ?? null,
+    claimedName: account.claimedName ?? null,
+    contact: account.contact,
+    dropped: account.dropped,
   }
 }
 

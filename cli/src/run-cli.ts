@@ -6,6 +6,7 @@ import { CHAT_COMMANDS, chatKeys, markLegend } from './ui/chat-commands.js'
 // it) is imported when that command runs, so `passage id` does not load the chat screen.
 import type { chatCommand } from './commands/chat.js'
 import type { contactsAddCommand, contactsListCommand } from './commands/contacts.js'
+import type { AcceptOptions, RequestsOptions } from './commands/requests.js'
 import type { GroupOptions } from './commands/group.js'
 import type { idCommand } from './commands/id.js'
 import type { inboxCommand } from './commands/inbox.js'
@@ -142,7 +143,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
       code = await (await import('./commands/status.js')).statusCommand(options, io)
     })
 
-  const contacts = program.command('contacts').description('add and list your contacts')
+  const contacts = program.command('contacts').description('add, list and remove your contacts')
   contacts
     .command('add')
     .description('add a contact from its text ID (p1…) or its passage: URI')
@@ -161,6 +162,68 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--json', 'print JSON')
     .action(async (options: Parameters<typeof contactsListCommand>[0]) => {
       code = await (await import('./commands/contacts.js')).contactsListCommand(options, io)
+    })
+  contacts
+    .command('remove')
+    .description('remove a contact (its history stays; a new message from it is a request)')
+    .argument('<contact>', 'a name, a text ID or a unique prefix')
+    .option('--home <dir>', homeHelp)
+    .action(async (contact: string, options: RequestsOptions) => {
+      code = await (
+        await import('./commands/contacts.js')
+      ).contactsRemoveCommand(contact, options, io)
+    })
+
+  const requests = program
+    .command('requests')
+    .description('messages from people who are not your contacts: list, accept, decline')
+  requests
+    .command('list', { isDefault: true })
+    .description('list contact requests (~Name? is the name they claim)')
+    .option('--home <dir>', homeHelp)
+    .option('--json', 'print JSON')
+    .action(async (options: RequestsOptions) => {
+      code = await (await import('./commands/requests.js')).requestsListCommand(options, io)
+    })
+  requests
+    .command('accept')
+    .description('make a request a contact, with its messages')
+    .argument('<request>', 'its text ID, a unique prefix, or the name it claims')
+    .option('--name <name>', 'the name to show for it (default: the one it claims, if free)')
+    .option('--home <dir>', homeHelp)
+    .option('--json', 'print JSON')
+    .action(async (request: string, options: AcceptOptions) => {
+      code = await (
+        await import('./commands/requests.js')
+      ).requestsAcceptCommand(request, options, io)
+    })
+  requests
+    .command('decline')
+    .description('delete a request and its messages')
+    .argument('<request>', 'its text ID, a unique prefix, or the name it claims')
+    .option('--home <dir>', homeHelp)
+    .action(async (request: string, options: RequestsOptions) => {
+      code = await (
+        await import('./commands/requests.js')
+      ).requestsDeclineCommand(request, options, io)
+    })
+
+  program
+    .command('block')
+    .description('drop every message of a contact, request or group member; no argument: list')
+    .argument('[contact]', 'a name, a text ID or a unique prefix')
+    .option('--home <dir>', homeHelp)
+    .option('--json', 'print JSON (the list)')
+    .action(async (contact: string | undefined, options: RequestsOptions) => {
+      code = await (await import('./commands/requests.js')).blockCommand(contact, options, io)
+    })
+  program
+    .command('unblock')
+    .description('stop dropping the messages of a blocked account')
+    .argument('<contact>', 'a name, a text ID or a unique prefix')
+    .option('--home <dir>', homeHelp)
+    .action(async (contact: string, options: RequestsOptions) => {
+      code = await (await import('./commands/requests.js')).unblockCommand(contact, options, io)
     })
 
   const devices = program

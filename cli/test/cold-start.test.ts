@@ -5,6 +5,8 @@ import { execFile } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import Database from 'better-sqlite3'
+import { CLIENT_DB_FILE, createNodeClient } from '@passage/sdk/node'
 import t from 'tap'
 import { runCli } from '../src/run-cli.js'
 import { captureIo } from './helpers/capture-io.js'
@@ -72,7 +74,7 @@ t.test('passage id loads no screen, no Kysely, no client', async (t) => {
   const id = await loadedBy(['id', '--home', home], pathToFileURL(hook).href)
   t.equal(id.code, 0, id.stderr)
   t.ok(id.loaded.length > 0, 'the hook saw the modules')
-  for (const name of ['ink', 'react', 'kysely', 'qrcode']) {
+  for (const name of ['ink', 'react', 'kysely', 'qrcode', '@signalapp/libsignal-client']) {
     t.same(heavy(id.loaded, name), [], `id does not load ${name}`)
   }
   t.notOk(
@@ -90,3 +92,41 @@ t.test('passage id loads no screen, no Kysely, no client', async (t) => {
   t.equal(chat.code, 1)
   t.not(heavy(chat.loaded, 'ink').length, 0, 'chat loads Ink')
 })
+
+t.test(
+  'a home from before the public key was kept: id derives it; a client keeps it',
+  async (t) => {
+    const dir = t.testdir()
+    const hook = join(dir, 'log-modules.mjs')
+    writeFileSync(hook, HOOK)
+    const home = join(dir, 'home')
+    const init = captureIo()
+    t.equal(await runCli(['init', '--home', home, '--json', '--name', '王小明 🦊'], init), 0)
+    const before = captureIo()
+    t.equal(await runCli(['id', '--home', home, '--json'], before), 0, before.err())
+    const file = join(home, CLIENT_DB_FILE)
+    const db = new Database(file)
+    db.prepare('update identity set public_key = null').run()
+    db.close()
+
+    const old = captureIo()
+    t.equal(await runCli(['id', '--home', home, '--json'], old), 0, old.err())
+    t.same(JSON.parse(old.out()), JSON.parse(before.out()), 'the same identity, its key derived')
+    const derived = await loadedBy(['id', '--home', home], pathToFileURL(hook).href)
+    t.not(heavy(derived.loaded, '@signalapp/libsignal-client').length, 0, 'with libsignal')
+
+    const client = await createNodeClient({ home, network: false })
+    await client.close()
+    const kept = new Database(file, { readonly: true })
+    const row = kept.prepare('select public_key from identity').get() as { public_key: Buffer }
+    kept.close()
+    t.equal(
+      Buffer.from(row.public_key).toString('base64url'),
+      (JSON.parse(before.out()) as { deviceKey: string }).deviceKey,
+      'kept once a client opened the home',
+    )
+    const fast = await loadedBy(['id', '--home', home], pathToFileURL(hook).href)
+    t.equal(fast.code, 0, fast.stderr)
+    t.same(heavy(fast.loaded, '@signalapp/libsignal-client'), [], 'then id needs no libsignal')
+  },
+)

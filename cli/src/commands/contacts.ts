@@ -9,6 +9,7 @@ import type { CliIo } from '../cli-io.js'
 import { ExitCode } from '../exit-code.js'
 import { contactJson } from '../format.js'
 import { withClient, type ClientCommandOptions } from '../open-client.js'
+import { resolveContact } from '../resolve-contact.js'
 import { style } from '../style.js'
 
 /** How long `contacts add` may look a bare text ID's key up on the network. */
@@ -115,4 +116,24 @@ function contactsTable(contacts: ChatContact[], s: ReturnType<typeof style>): st
     return `${(c.name ?? '').padEnd(nameWidth)}  ${c.textId}  ${String(c.unread).padStart(6)}  ${seen}${flag}\n`
   })
   return s.dim(header) + rows.join('')
+}
+
+/**
+ * `passage contacts remove <contact>`: no longer a contact (its history stays; a new message
+ * from it is a contact request). A blocked contact stays blocked.
+ */
+export async function contactsRemoveCommand(
+  text: string,
+  options: Pick<ClientCommandOptions, 'home'>,
+  io: CliIo,
+): Promise<ExitCode> {
+  const contact = await withClient(options, io, { network: false }, async (client) => {
+    const contact = await resolveContact(client, text)
+    await client.contacts.remove(contact.id)
+    return contact
+  })
+  io.stdout.write(
+    `Removed ${contact.name ? `${contact.name} (${contact.textId})` : contact.textId}; your history with it stays, and a new message from it is a contact request. To drop its messages instead: passage block ${contact.textId}\n`,
+  )
+  return ExitCode.ok
 }

@@ -1,6 +1,7 @@
 import { encodeContactUri, toBase64Url } from '@passage/sdk'
-// The identity alone: not the client (Kysely, sockets), so `passage id` starts quickly.
-import { readHome } from '@passage/sdk/home'
+// The identity's public side alone: not the client (Kysely, sockets) nor libsignal (the public
+// key is kept in the home), so `passage id` starts quickly.
+import { readHomeCard } from '@passage/sdk/home'
 import type { CliIo } from '../cli-io.js'
 import { ExitCode } from '../exit-code.js'
 import { home } from '../home.js'
@@ -19,7 +20,7 @@ export interface IdOptions {
 export async function idCommand(options: IdOptions, io: CliIo): Promise<ExitCode> {
   const dir = home(options.home, io)
   // Looking creates nothing: a missing identity is reported (`passage init` makes one).
-  const { identity, name, createdAt, accountKey, textId, deviceId } = await readHome(dir)
+  const { publicKey, name, createdAt, accountKey, textId, deviceId } = await readHomeCard(dir)
   const uri = encodeContactUri({ publicKey: accountKey, ...(name ? { name } : {}) })
   if (options.uri) {
     io.stdout.write(`${uri}\n`)
@@ -30,7 +31,7 @@ export async function idCommand(options: IdOptions, io: CliIo): Promise<ExitCode
       id: textId,
       publicKey: toBase64Url(accountKey),
       device: deviceId,
-      deviceKey: toBase64Url(identity.publicKey),
+      deviceKey: toBase64Url(publicKey),
       name: name ?? null,
       createdAt: new Date(createdAt).toISOString(),
       uri,

@@ -4,10 +4,11 @@ import {
   TimeoutError,
   type ChatContact,
   type ChatMessage,
+  type ChatRequest,
 } from '@passage/sdk'
 import type { CliIo } from '../cli-io.js'
 import { ExitCode } from '../exit-code.js'
-import { contactLabel, messageJson, messageTime, shortId } from '../format.js'
+import { claimedLabel, contactLabel, messageJson, messageTime, shortId } from '../format.js'
 import { withClient, type ClientCommandOptions } from '../open-client.js'
 import { joinedDht, offlineError, warnUnreachable } from '../reachability.js'
 import { style } from '../style.js'
@@ -30,7 +31,7 @@ export async function inboxCommand(options: InboxOptions, io: CliIo): Promise<Ex
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
     throw new MalformedError(`--timeout is in milliseconds, got ${options.timeout}`)
   }
-  const { messages, names, groups, offline } = await withClient(
+  const { messages, names, groups, requests, offline } = await withClient(
     options,
     io,
     { background: false },
@@ -56,6 +57,7 @@ export async function inboxCommand(options: InboxOptions, io: CliIo): Promise<Ex
       const messages = [...fetched, ...live.filter((m) => !ids.has(m.id))]
       const names = new Map((await client.contacts.list()).map((c) => [c.id, c]))
       const groups = new Map((await client.groups.list()).map((g) => [g.id, g.name]))
+      const requests = new Map((await client.requests.list()).map((r) => [r.id, r]))
       // Never joined the DHT: the mailbox was not fetched, which is not "no new messages".
       const offline = joinedDht(client)
         ? undefined
@@ -67,7 +69,7 @@ export async function inboxCommand(options: InboxOptions, io: CliIo): Promise<Ex
           .catch(() => 0)
         warnUnreachable(client, io)
       }
-      return { messages, names, groups, offline }
+      return { messages, names, groups, requests, offline }
     },
   )
   if (options.json) {
@@ -79,14 +81,14 @@ export async function inboxCommand(options: InboxOptions, io: CliIo): Promise<Ex
   const s = style(io)
   if (offline) {
     // What came over a direct link meanwhile is shown, then the failure.
-    printMessages(messages, names, groups, io)
+    printMessages(messages, names, groups, requests, io)
     throw offline
   }
   if (messages.length === 0) {
     io.stdout.write(s.dim('No new messages.\n'))
     return ExitCode.ok
   }
-  printMessages(messages, names, groups, io)
+  printMessages(messages, names, groups, requests, io)
   return ExitCode.ok
 }
 
@@ -94,21 +96,35 @@ function printMessages(
   messages: ChatMessage[],
   names: Map<string, ChatContact>,
   groups: Map<string, string>,
+  requests: Map<string, ChatRequest>,
   io: CliIo,
 ): void {
   const s = style(io)
+  let fromRequests = false
   for (const m of messages) {
     // A group's message: "# group · sender", the sender by its contact name when it is one.
     const sender = names.get(m.sender.account)
     const who = sender ? contactLabel(sender) : shortId(m.sender.account)
     const group = groups.get(m.contactId)
     const contact = names.get(m.contactId)
+    const request = requests.get(m.contactId)
+    fromRequests ||= request !== undefined
+    // A stranger's name is only a claim: `~Alice? (request)`, never like a contact's.
     const from =
       group !== undefined
         ? `# ${group} · ${who}`
         : contact
           ? contactLabel(contact)
-          : shortId(m.contactId)
+          : request
+            ? `${claimedLabel(request)} (request)`
+            : shortId(m.contactId)
     io.stdout.write(`${s.dim(messageTime(m.sentAt))}  ${s.bold(from)}: ${m.text}\n`)
+  }
+  if (fromRequests) {
+    io.stdout.write(
+      s.dim(
+        'Messages from people who are not your contacts: passage requests (accept, decline, block)\n',
+      ),
+    )
   }
 }

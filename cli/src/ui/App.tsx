@@ -7,14 +7,15 @@ import {
   type DeviceInfo,
   type PassageClient,
 } from '@passage/sdk'
-import { contactLabel, shortId } from '../format.js'
+import { claimedLabel, contactLabel, shortId } from '../format.js'
 import { parseChatInput } from './chat-commands.js'
-import { ContactList } from './components/ContactList.js'
+import { ContactList, entryLabel, requestEntry, type ListEntry } from './components/ContactList.js'
 import { HelpOverlay } from './components/HelpOverlay.js'
 import { MessageInput } from './components/MessageInput.js'
 import { layoutMessages, MessageList, type ConversationNotice } from './components/MessageList.js'
 import { StatusBar } from './components/StatusBar.js'
 import { useClientStatus } from './hooks/use-client-status.js'
+import { useContactActions } from './hooks/use-contact-actions.js'
 import { useConversations } from './hooks/use-conversations.js'
 import { useHistory } from './hooks/use-history.js'
 import { useNotice } from './hooks/use-notice.js'
@@ -58,7 +59,12 @@ export function App({ client, theme, initialContactId, size, onExit, bell, refre
   const { exit } = useApp()
   const { columns, rows } = useTerminalSize(size)
   const { notice, report } = useNotice(client)
-  const { conversations, reload } = useConversations(client, report, refreshMs)
+  const { conversations, requests, reload } = useConversations(client, report, refreshMs)
+  // Requests first (they wait for an answer), then contacts and groups.
+  const entries: ListEntry[] = useMemo(
+    () => [...requests.map(requestEntry), ...conversations],
+    [requests, conversations],
+  )
   const [selectedId, setSelectedId] = useState<ContactId | undefined>(initialContactId)
   const [scroll, setScroll] = useState(0)
   const [inputRows, setInputRows] = useState(1)
@@ -78,14 +84,15 @@ export function App({ client, theme, initialContactId, size, onExit, bell, refre
   }, [client, bell])
 
   useEffect(() => {
-    if (selectedId === undefined && conversations.length > 0) {
-      setSelectedId(conversations[0]!.contact.id)
+    if (selectedId === undefined && entries.length > 0) {
+      setSelectedId((conversations[0] ?? entries[0])!.contact.id)
     }
-  }, [conversations, selectedId])
+  }, [entries, conversations, selectedId])
 
-  const conversation = conversations.find((c) => c.contact.id === selectedId)
+  const conversation = entries.find((c) => c.contact.id === selectedId)
   const selected = conversation?.contact
   const group = conversation?.group
+  const request = conversation?.request
   const names = useMemo(
     () =>
       new Map(conversations.filter((c) => !c.group).map((c) => [c.contact.id, c.contact] as const)),
@@ -102,17 +109,27 @@ export function App({ client, theme, initialContactId, size, onExit, bell, refre
   const messageRows = Math.max(1, rows - CHROME_ROWS - (inputRows - 1))
 
   const ellipsis = theme.ascii ? '~' : '…'
+  const actions = useContactActions(client, report, reload, setSelectedId, ellipsis)
   const authorOf = useCallback(
     (m: ChatMessage) => {
       if (m.direction === 'out') return 'me'
+      // A stranger's name is only a claim: `~Alice?`, never like a contact's.
+      if (request) return truncate(claimedLabel(request, ellipsis), 16, ellipsis)
       // In a group, each text is prefixed with its sender: a contact's name, else its ID.
       const from = group ? names.get(m.sender.account) : selected
       if (from) return truncate(contactLabel(from, ellipsis), 16, ellipsis)
       return group ? shortId(m.sender.account, ellipsis) : '?'
     },
-    [selected, group, names, ellipsis],
+    [selected, group, request, names, ellipsis],
   )
-  const shownNotices = selectedId === undefined ? undefined : notices[selectedId]
+  const shownNotices = useMemo(() => {
+    const shown = selectedId === undefined ? undefined : notices[selectedId]
+    if (!request) return shown
+    const text =
+      '— not a contact: Ctrl+Y or /accept [name] accepts, /block blocks, /decline deletes —'
+    // Above its first message.
+    return [{ key: 'request', at: request.firstSeenAt - 1, text }, ...(shown ?? [])]
+  }, [notices, selectedId, request])
   const lines = useMemo(
     () => layoutMessages(messages, authorOf, inner, theme, shownNotices),
     [messages, authorOf, inner, theme, shownNotices],
@@ -120,10 +137,10 @@ export function App({ client, theme, initialContactId, size, onExit, bell, refre
   const maxScroll = Math.max(0, lines.length - messageRows)
 
   const move = (step: number) => {
-    if (conversations.length === 0) return
-    const at = conversations.findIndex((c) => c.contact.id === selectedId)
-    const next = (at + step + conversations.length) % conversations.length
-    setSelectedId(conversations[next]!.contact.id)
+    if (entries.length === 0) return
+    const at = entries.findIndex((c) => c.contact.id === selectedId)
+    const next = (at + step + entries.length) % entries.length
+    setSelectedId(entries[next]!.contact.id)
     setScroll(0)
   }
 
@@ -143,6 +160,8 @@ export function App({ client, theme, initialContactId, size, onExit, bell, refre
     if (key.escape) {
       if (draft.current.trim() === '') quit()
       else setConfirming(true)
+    } else if (key.ctrl && input === 'y') {
+      if (conversation) actions.accept(conversation)
     } else if (key.tab) move(key.shift ? -1 : 1)
     else if (key.downArrow) move(1)
     else if (key.upArrow) move(-1)
@@ -157,19 +176,26 @@ export function App({ client, theme, initialContactId, size, onExit, bell, refre
         ...(group.member ? [] : ['you left']),
         ...(scroll > 0 ? [`${scroll} lines up, PgDn`] : []),
       ].join(theme.ascii ? ' - ' : ' · ')
-    : selected
+    : request
       ? [
-          contactLabel(selected, ellipsis),
-          shortId(selected.textId, ellipsis),
-          selected.online ? 'online' : 'offline',
-          ...(devices.length > 1 ? [devicesLabel(devices)] : []),
-          ...(selected.flagged ? [`REFUSED: ${selected.flagged}`] : []),
+          entryLabel(conversation, ellipsis),
+          shortId(request.textId, ellipsis),
+          'contact request',
           ...(scroll > 0 ? [`${scroll} lines up, PgDn`] : []),
         ].join(theme.ascii ? ' - ' : ' · ')
-      : 'Passage'
+      : selected
+        ? [
+            contactLabel(selected, ellipsis),
+            shortId(selected.textId, ellipsis),
+            selected.online ? 'online' : 'offline',
+            ...(devices.length > 1 ? [devicesLabel(devices)] : []),
+            ...(selected.flagged ? [`REFUSED: ${selected.flagged}`] : []),
+            ...(scroll > 0 ? [`${scroll} lines up, PgDn`] : []),
+          ].join(theme.ascii ? ' - ' : ' · ')
+        : 'Passage'
   const empty = selected
     ? 'No messages yet: say hello.'
-    : conversations.length === 0
+    : entries.length === 0
       ? 'No contacts yet: /add <their passage: URI> (or passage contacts add)'
       : ''
   const border = theme.border
@@ -186,7 +212,7 @@ export function App({ client, theme, initialContactId, size, onExit, bell, refre
           overflow="hidden"
         >
           <ContactList
-            conversations={conversations}
+            entries={entries}
             selectedId={selectedId}
             width={leftOuter - 2}
             height={rows - 4}
@@ -254,17 +280,22 @@ export function App({ client, theme, initialContactId, size, onExit, bell, refre
                   }, report)
                   return true
                 case 'name':
-                  if (!selected || group) {
+                  if (!conversation || group) {
                     report('/name renames the open contact: open one first')
                     return false
                   }
-                  client.contacts.rename(selected.id, input.name).then(() => {
-                    report(`renamed to ${input.name}`)
-                    reload()
-                  }, report)
+                  actions.rename(conversation, input.name)
                   return true
+                case 'accept':
+                case 'decline':
                 case 'block':
-                  report('blocking is not available yet; nothing was sent')
+                  if (!conversation) {
+                    report(`/${input.kind} acts on the open contact or request: open one first`)
+                    return false
+                  }
+                  if (input.kind === 'accept') actions.accept(conversation, input.name)
+                  else if (input.kind === 'decline') actions.decline(conversation)
+                  else actions.block(conversation)
                   return true
                 case 'gif':
                   report('attachments (GIFs, files) are not supported yet; nothing was sent')

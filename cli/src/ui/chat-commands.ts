@@ -1,7 +1,8 @@
 import type { DeliveryState } from '@passage/sdk'
 // What the chat screen's input line means: a message to send, or an in-screen command
-// (`/help`, `/add <uri>`, `/name <new name>`, `/block`, `/gif`). A line starting with `/` is
-// never sent as text unless it starts with `//` (which sends it with one `/` less).
+// (`/help`, `/add <uri>`, `/name <new name>`, `/accept`, `/decline`, `/block`, `/gif`). A line
+// starting with `/` is never sent as text unless it starts with `//` (which sends it with one
+// `/` less).
 
 /** What the user asked for with one line of input. */
 export type ChatInput =
@@ -9,6 +10,8 @@ export type ChatInput =
   | { kind: 'help' }
   | { kind: 'add'; uri: string }
   | { kind: 'name'; name: string }
+  | { kind: 'accept'; name?: string }
+  | { kind: 'decline' }
   | { kind: 'block' }
   | { kind: 'gif' }
   /** A command with a missing argument, or one that does not exist: `message` says why. */
@@ -18,8 +21,10 @@ export type ChatInput =
 export const CHAT_COMMANDS: ReadonlyArray<readonly [string, string]> = [
   ['/help', 'this help (so does ? on an empty line)'],
   ['/add <uri>', 'add a contact from its passage: URI or text ID'],
-  ['/name <new name>', 'rename the open contact'],
-  ['/block', 'block the open contact (not available yet)'],
+  ['/name <new name>', 'rename the open contact (a request: accept it under that name)'],
+  ['/accept [name]', 'accept the open contact request (so does Ctrl+Y)'],
+  ['/decline', 'delete the open contact request and its messages'],
+  ['/block', 'block the open contact or request: its messages are dropped'],
   ['/gif', 'send a GIF (not available yet)'],
   ['//text', 'sends a text that starts with /'],
 ]
@@ -31,6 +36,7 @@ export function chatKeys(arrows = '↑/↓'): ReadonlyArray<readonly [string, st
     ['Alt+Enter', 'new line (a pasted text keeps its lines)'],
     [`Tab, ${arrows}`, 'next / previous contact'],
     ['PgUp/PgDn', 'scroll the conversation'],
+    ['Ctrl+Y', 'accept the open contact request'],
     ['Ctrl+U', 'clear the line'],
     ['?', 'this help, on an empty line'],
     ['Esc', 'close this help; quit (asks first if you wrote something)'],
@@ -74,6 +80,10 @@ export function parseChatInput(line: string): ChatInput {
       return argument === ''
         ? { kind: 'invalid', message: '/name needs the new name: /name Alice Smith' }
         : { kind: 'name', name: argument }
+    case 'accept':
+      return argument === '' ? { kind: 'accept' } : { kind: 'accept', name: argument }
+    case 'decline':
+      return { kind: 'decline' }
     case 'block':
       return { kind: 'block' }
     case 'gif':

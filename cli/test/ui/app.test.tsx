@@ -433,7 +433,7 @@ t.test('/help and ? show the help; commands are never sent as text', async (t) =
   t.ok(await eventually(() => !frameOf(app).includes('Alt+Enter  new')), 'any key closes it')
   t.notMatch(frameOf(app), '› x', 'the key that closed it is not typed')
   for (const [command, answer] of [
-    ['/block', /blocking is not available yet/],
+    ['/decline', /\/decline is for a contact request; \/block blocks a contact/],
     ['/gif', /attachments .* are not supported yet/],
     ['/nonsense', /\/nonsense is not a command: \/help lists them/],
   ] as const) {
@@ -446,7 +446,7 @@ t.test('/help and ? show the help; commands are never sent as text', async (t) =
   }
   t.match(frameOf(app), '› /nonsense', 'an unknown command stays in the input to fix')
   app.stdin.write('\u0015')
-  for (const command of ['/help', '/block', '/gif', '/nonsense']) {
+  for (const command of ['/help', '/decline', '/gif', '/nonsense']) {
     t.same(await aliceWrote(command), [], `${command} was not sent`)
   }
 })

@@ -403,6 +403,9 @@ export {
   type ClientEvents,
   type ClientOptions,
   type ContactBook,
+  type ChatRequest,
+  type RequestBook,
+  type BlockedAccount,
   type PassageClient,
   type MessageSender,
   type DeviceInfo,
@@ -415,6 +418,7 @@ export {
 } from './client/types.js'
 export { DEFAULT_FETCH_INTERVAL_MS, createClient } from './client/create-client.js'
 export { DIRECT_ACK_TIMEOUT_MS } from './client/direct-protocol.js'
+export { cleanDisplayName } from './client/display-name.js'
 export type { ClientFaults, ClientInternals } from './client/context.js'
 export { DELIVERY_STATES } from './client/delivery-state.js'
 export type {
@@ -437,6 +441,7 @@ export {
   MAX_TEXT_BYTES,
   MAX_RECEIPT_IDS,
   MAX_SYNC_CONTACTS,
+  MAX_INTRO_NAME_BYTES,
   MAX_GROUP_STATES,
   PADDING_BUCKETS,
   ChatPayloadKind,

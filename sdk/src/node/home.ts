@@ -8,7 +8,7 @@ import { libsignalKeys } from './libsignal/key-provider.js'
 import { CLIENT_DB_FILE, openClientStore } from './sqlite/sqlite-client-store.js'
 import type { HomeInfo } from './read-home.js'
 
-export { readHome, type HomeInfo } from './read-home.js'
+export { readHome, readHomeCard, type HomeCard, type HomeInfo } from './read-home.js'
 
 /** True when `dir` is a Passage home (it has the database, with or without an identity). */
 export function homeExists(dir: string): boolean {

@@ -9,7 +9,14 @@ export {
 } from './sqlite/sqlite-client-store.js'
 export { SqliteClientRepository } from './sqlite/client-repository.js'
 export { createNodeClient, type NodeClientOptions } from './create-node-client.js'
-export { homeExists, initHome, readHome, type HomeInfo } from './home.js'
+export {
+  homeExists,
+  initHome,
+  readHome,
+  readHomeCard,
+  type HomeCard,
+  type HomeInfo,
+} from './home.js'
 export { bindUdpSocket } from './udp-socket.js'
 export { connectTcp, listenTcp } from './tcp-socket.js'
 export { bindMulticastSocket } from './multicast-socket.js'

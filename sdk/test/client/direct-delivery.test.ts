@@ -147,7 +147,7 @@ t.test(
     const last = Math.max(
       ...(await bob.history(alice.textId, { limit: 100 })).map((m) => m.receivedAt),
     )
-    t.equal((await bob.contacts.get(alice.textId))?.lastSeenAt, last, 'last seen: the last message')
+    t.equal((await bob.requests.get(alice.textId))?.lastSeenAt, last, 'last seen: the last message')
     const file = new Database(join(bobHome, CLIENT_DB_FILE), { readonly: true })
     t.teardown(() => file.close())
     const row = file

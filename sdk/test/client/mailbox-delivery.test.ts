@@ -62,7 +62,7 @@ t.test(
       'every message is delivered',
     )
     t.equal(await bob.markRead(alice.textId), 50, 'Bob reads them')
-    t.equal((await bob.contacts.get(alice.textId))?.unread, 0)
+    t.equal((await bob.requests.get(alice.textId))?.unread, 0)
     await bob.flushOutbox()
     await alice.fetchInbox()
     t.ok(

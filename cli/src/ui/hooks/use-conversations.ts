@@ -1,16 +1,27 @@
 import { useCallback, useEffect, useRef, useState } from 'react'
-import type { Conversation, PassageClient } from '@passage/sdk'
+import type { ChatRequest, Conversation, PassageClient } from '@passage/sdk'
 
 /** How often the contact list is re-read from the home. */
 const CONVERSATIONS_REFRESH_MS = 2_000 // 2 s: another process may add a contact or a message
 
-/** The contact list of the chat screen: conversations, reloaded when messages or links change. */
+/**
+ * The contact list of the chat screen: conversations (contacts and groups) and contact
+ * requests, reloaded when messages, requests or links change.
+ */
 export function useConversations(
   client: PassageClient,
   onError: (error: unknown) => void,
   refreshMs: number = CONVERSATIONS_REFRESH_MS,
-): { conversations: Conversation[]; loaded: boolean; reload: () => void } {
-  const [conversations, setConversations] = useState<Conversation[]>([])
+): {
+  conversations: Conversation[]
+  requests: ChatRequest[]
+  loaded: boolean
+  reload: () => void
+} {
+  const [lists, setLists] = useState<{ conversations: Conversation[]; requests: ChatRequest[] }>({
+    conversations: [],
+    requests: [],
+  })
   const [loaded, setLoaded] = useState(false)
   const generation = useRef(0)
   const alive = useRef(true)
@@ -18,10 +29,10 @@ export function useConversations(
   const reload = useCallback(() => {
     // Only the newest request's answer is applied: answers can come back out of order.
     const mine = ++generation.current
-    client.conversations().then(
-      (list) => {
+    Promise.all([client.conversations(), client.requests.list()]).then(
+      ([conversations, requests]) => {
         if (!alive.current || mine !== generation.current) return
-        setConversations(list)
+        setLists({ conversations, requests })
         setLoaded(true)
       },
       (error: unknown) => alive.current && onError(error),
@@ -33,6 +44,7 @@ export function useConversations(
     reload()
     const offs = [
       client.on('message', reload),
+      client.on('request', reload),
       client.on('delivery', reload),
       client.on('status', reload),
     ]
@@ -45,5 +57,5 @@ export function useConversations(
     }
   }, [client, reload, refreshMs])
 
-  return { conversations, loaded, reload }
+  return { ...lists, loaded, reload }
 }

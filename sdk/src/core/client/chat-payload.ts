@@ -19,6 +19,8 @@ export const MAX_RECEIPT_IDS = 200
 export const MAX_SYNC_CONTACTS = 64
 /** Longest contact name a `sync-contacts` entry carries, in UTF-8 bytes. */
 export const MAX_CONTACT_NAME_BYTES = 255
+/** Longest display name an `intro` carries, in UTF-8 bytes (a name, not a biography). */
+export const MAX_INTRO_NAME_BYTES = 64
 /** Most group states one `group-states` payload carries (a catch-up asks again for more). */
 export const MAX_GROUP_STATES = 16
 /**
@@ -45,6 +47,7 @@ export const ChatPayloadKind = {
   groupAttachment: 14,
   attachmentRequest: 15,
   attachmentRenewed: 16,
+  intro: 17,
 } as const
 export type ChatPayloadKind = (typeof ChatPayloadKind)[keyof typeof ChatPayloadKind]
 
@@ -70,9 +73,15 @@ export interface SyncedContact {
   publicKey: Bytes
   /** Its name on the device that sent this; absent: no name. */
   name?: string
-  /** True: the contact was removed. */
+  /** True: the account is not a contact (removed, or a declined request). */
   removed?: boolean
+  /** True: the account is blocked (its messages are dropped). */
+  blocked?: boolean
 }
+
+/** `sync-contacts` entry flags (docs/PROTOCOL.md, "Payload v2"). */
+const SYNC_REMOVED = 0x01
+const SYNC_BLOCKED = 0x02
 
 /**
  * The device-list seqs a version-2 payload carries: the newest list of the sender's account
@@ -124,6 +133,8 @@ export type ChatPayload = Head &
     | { kind: 'attachment-request'; message: Bytes }
     /** The answer: the chunks of `message` are in the DHT again until `expiresAt`. */
     | { kind: 'attachment-renewed'; message: Bytes; expiresAt: number }
+    /** The sender's display name, to an account that may not know it (a claim, not an identity). */
+    | { kind: 'intro'; name: string }
   )
 
 const KIND_CODES: Record<ChatPayload['kind'], ChatPayloadKind> = {
@@ -143,6 +154,7 @@ const KIND_CODES: Record<ChatPayload['kind'], ChatPayloadKind> = {
   'group-attachment': ChatPayloadKind.groupAttachment,
   'attachment-request': ChatPayloadKind.attachmentRequest,
   'attachment-renewed': ChatPayloadKind.attachmentRenewed,
+  intro: ChatPayloadKind.intro,
 }
 
 /**
@@ -157,7 +169,7 @@ const KIND_CODES: Record<ChatPayload['kind'], ChatPayloadKind> = {
  * kind 3 device-list:   bytes16 signed record
  * kind 4 sync-sent:     20 recipient account ID | u16 length | UTF-8 text
  * kind 5 sync-read:     20 peer account ID | u16 count | count × 16 id
- * kind 6 sync-contacts: u8 count | count × { u8 flags (1 removed) | key33 | bytes8 name }
+ * kind 6 sync-contacts: u8 count | count × { u8 flags (1 removed, 2 blocked) | key33 | bytes8 name }
  * kind 7 sync-in:       20 sender account ID | u8 sender device | u16 length | UTF-8 text
  * kind 8 group-state:   bytes16 signed group state
  * kind 9 group-key:     16 group ID | bytes16 SenderKeyDistributionMessage
@@ -168,6 +180,7 @@ const KIND_CODES: Record<ChatPayload['kind'], ChatPayloadKind> = {
  * kind 14 group-attachment: 16 group ID | u32 revision | bytes16 pointer
  * kind 15 attachment-request: 16 message ID
  * kind 16 attachment-renewed: 16 message ID | u64 expiresAt
+ * kind 17 intro:        bytes8 UTF-8 name (1 to 64 bytes)
  * zeros to the bucket size
  * ```
  */
@@ -213,7 +226,7 @@ export function encodeChatPayload(payload: ChatPayload): Bytes {
         const name = utf8(c.name ?? '')
         if (name.byteLength > MAX_CONTACT_NAME_BYTES)
           throw new MalformedError('a contact name is too long')
-        w.u8(c.removed ? 1 : 0)
+        w.u8((c.removed ? SYNC_REMOVED : 0) | (c.blocked ? SYNC_BLOCKED : 0))
           .fixed(c.publicKey, PUBLIC_KEY_BYTES, 'contact key')
           .bytes8(name)
       }
@@ -256,6 +269,14 @@ export function encodeChatPayload(payload: ChatPayload): Bytes {
     case 'attachment-renewed':
       w.fixed(payload.message, MESSAGE_ID_BYTES, 'message ID').u64(payload.expiresAt)
       break
+    case 'intro': {
+      const name = utf8(payload.name)
+      if (name.byteLength === 0 || name.byteLength > MAX_INTRO_NAME_BYTES) {
+        throw new MalformedError(`an intro name is 1 to ${MAX_INTRO_NAME_BYTES} UTF-8 bytes`)
+      }
+      w.bytes8(name)
+      break
+    }
   }
   const body = w.finish()
   const out = new Uint8Array(paddedSize(body.byteLength)) as Bytes
@@ -348,14 +369,17 @@ export function decodeChatPayload(bytes: Uint8Array): ChatPayload {
       const contacts: SyncedContact[] = []
       for (let i = 0; i < count; i++) {
         const flags = r.u8('flags')
-        if (flags > 1) throw new MalformedError(`unknown contact flags ${flags}`)
+        if ((flags & ~(SYNC_REMOVED | SYNC_BLOCKED)) !== 0) {
+          throw new MalformedError(`unknown contact flags ${flags}`)
+        }
         const publicKey = r.fixed(PUBLIC_KEY_BYTES, 'contact key')
         if (publicKey[0] !== 0x05) throw new MalformedError('a contact key must start with 0x05')
         const name = fromUtf8(r.bytes8('name'), 'name')
         contacts.push({
           publicKey,
           ...(name ? { name } : {}),
-          ...(flags === 1 ? { removed: true } : {}),
+          ...(flags & SYNC_REMOVED ? { removed: true } : {}),
+          ...(flags & SYNC_BLOCKED ? { blocked: true } : {}),
         })
       }
       payload = { ...head, kind: 'sync-contacts', contacts }
@@ -423,6 +447,14 @@ export function decodeChatPayload(bytes: Uint8Array): ChatPayload {
     case ChatPayloadKind.attachmentRenewed: {
       const message = r.fixed(MESSAGE_ID_BYTES, 'message ID')
       payload = { ...head, kind: 'attachment-renewed', message, expiresAt: r.u64('expiresAt') }
+      break
+    }
+    case ChatPayloadKind.intro: {
+      const name = r.bytes8('name')
+      if (name.byteLength === 0 || name.byteLength > MAX_INTRO_NAME_BYTES) {
+        throw new MalformedError('intro name length out of range')
+      }
+      payload = { ...head, kind: 'intro', name: fromUtf8(name, 'name') }
       break
     }
     default:

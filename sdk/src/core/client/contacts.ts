@@ -8,7 +8,14 @@ import { equalBytes, toHex, type Bytes } from '../wire/bytes.js'
 import type { ClientContext } from './context.js'
 import { MAX_SYNC_CONTACTS, type SyncedContact } from './chat-payload.js'
 import type { ClientWriter, ContactRecord, Target } from './ports.js'
-import type { ChatContact, ContactBook, ContactId, RefusalReason, SignalOptions } from './types.js'
+import type {
+  BlockedAccount,
+  ChatContact,
+  ContactBook,
+  ContactId,
+  RefusalReason,
+  SignalOptions,
+} from './types.js'
 
 /** Peers whose link ID or last-seen time is kept in memory at most. */
 const MAX_REMEMBERED_PEERS = 4096 // a few hundred kB at most
@@ -29,16 +36,38 @@ export class ContactDirectory implements ContactBook {
   )
   /** Link peer IDs by identity key (hex), computed once: sending hashes nothing per message. */
   private readonly nodeIds = new BoundedMap<string, Bytes>(MAX_REMEMBERED_PEERS)
+  /** Blocked accounts, in step with the table: checked before decrypting anything. */
+  private readonly blockedIds = new Set<ContactId>()
 
   constructor(private readonly ctx: ClientContext) {}
 
-  /** Loads the contacts' keys (at start). */
+  /** Loads the contacts' keys and the blocked accounts (at start). */
   async load(): Promise<void> {
-    for (const c of await this.ctx.repository.contacts()) this.remember(c.id, c.publicKey)
+    for (const c of await this.ctx.repository.contacts()) {
+      this.remember(c.id, c.publicKey)
+      if (c.blocked) this.blockedIds.add(c.id)
+    }
   }
 
+  /** A contact or a request (an account with a row that is not blocked). */
   isContact(id: ContactId): boolean {
-    return this.keys.has(id)
+    return this.keys.has(id) && !this.blockedIds.has(id)
+  }
+
+  /** True when the account is blocked: its messages are dropped unread. */
+  isBlocked(id: ContactId): boolean {
+    return this.blockedIds.has(id)
+  }
+
+  /** True when any account is blocked (else no message needs checking). */
+  hasBlocked(): boolean {
+    return this.blockedIds.size > 0
+  }
+
+  /** Forgets what memory holds of an account whose row is gone. */
+  forget(id: ContactId): void {
+    this.keys.delete(id)
+    this.lastSeen.delete(id)
   }
 
   /** A contact's key from memory only (safe inside a transaction). */
@@ -79,6 +108,11 @@ export class ContactDirectory implements ContactBook {
     if (stored === undefined || now - stored >= LAST_SEEN_WRITE_MS)
       return { write: true, storedAt: now }
     return { write: false, storedAt: stored }
+  }
+
+  /** True when a direct message from `id` came while this client runs. */
+  heardFrom(id: ContactId): boolean {
+    return this.lastSeen.get(id) !== undefined
   }
 
   /** A direct message from `id` committed at `at`, its row holding `storedAt`. */
@@ -130,8 +164,8 @@ export class ContactDirectory implements ContactBook {
     return (await this.byId(textId))!
   }
 
-  /** Tells our other devices about contacts added, renamed or removed here. */
-  private async syncToSiblings(contacts: SyncedContact[]): Promise<void> {
+  /** Tells our other devices about contacts added, renamed, removed, blocked or unblocked here. */
+  async syncToSiblings(contacts: SyncedContact[]): Promise<void> {
     const targets = this.ctx.devices.siblings()
     if (targets.length === 0) return
     for (let i = 0; i < contacts.length; i += MAX_SYNC_CONTACTS) {
@@ -145,11 +179,9 @@ export class ContactDirectory implements ContactBook {
 
   /** Sends every contact to one of our devices (newly linked, or device 1 after a recovery). */
   async syncAll(to: Target): Promise<void> {
-    const rows = await this.ctx.repository.contacts()
-    const contacts = rows.map((r) => ({
-      publicKey: r.publicKey,
-      ...(r.name !== undefined ? { name: r.name } : {}),
-    }))
+    // Contacts and blocked accounts; open requests come to each device by themselves.
+    const rows = (await this.ctx.repository.contacts()).filter((r) => !r.request || r.blocked)
+    const contacts = rows.map((r) => syncEntry(r))
     for (let i = 0; i < contacts.length; i += MAX_SYNC_CONTACTS) {
       await this.ctx.outbox.enqueueControl(
         { kind: 'sync-contacts', contacts: contacts.slice(i, i + MAX_SYNC_CONTACTS) },
@@ -168,14 +200,19 @@ export class ContactDirectory implements ContactBook {
     for (const c of contacts) {
       const id = signalAddressOfKey(c.publicKey).name
       if (id === this.ctx.account.textId) continue
-      if (c.removed) {
-        await w.removeContact(id)
-        done.push(() => {
-          this.keys.delete(id)
-          this.lastSeen.delete(id)
-        })
-        continue
-      }
+      // Each entry is the whole state: blocked or not, a contact or not. Removed while the row
+      // is still blocked, it stays (as a request): so lifting a stranger's block keeps its
+      // request, and removing a contact that was not blocked deletes it.
+      if (c.blocked) await w.setBlocked(id, c.publicKey, true, now)
+      const wasBlocked = this.blockedIds.has(id)
+      if (c.removed) await w.removeContact(id)
+      if (!c.blocked) await w.setBlocked(id, c.publicKey, false, now)
+      done.push(() => {
+        if (c.blocked) this.blockedIds.add(id)
+        else this.blockedIds.delete(id)
+        if (c.removed && !c.blocked && !wasBlocked) this.forget(id)
+      })
+      if (c.removed) continue
       await w.saveContact({
         id,
         publicKey: c.publicKey,
@@ -194,7 +231,7 @@ export class ContactDirectory implements ContactBook {
   }
 
   async list(): Promise<ChatContact[]> {
-    const rows = await this.ctx.repository.contacts()
+    const rows = (await this.ctx.repository.contacts()).filter((r) => !r.request && !r.blocked)
     const unread = await this.ctx.repository.unreadCounts()
     return rows
       .map((r) => this.toContact(r, unread.get(r.id) ?? 0))
@@ -206,14 +243,20 @@ export class ContactDirectory implements ContactBook {
 
   async get(idOrName: string): Promise<ChatContact | undefined> {
     const input = idOrName.trim()
-    if (isTextId(input)) return this.byId(input)
-    const ids = await this.ctx.repository.contactIdsByName(input)
-    return ids.length === 1 ? this.byId(ids[0]!) : undefined
+    const ids = isTextId(input) ? [input] : await this.ctx.repository.contactIdsByName(input)
+    if (ids.length !== 1) return undefined
+    const row = await this.ctx.repository.contact(ids[0]!)
+    return row && !row.request && !row.blocked ? this.byId(row.id) : undefined
   }
 
   async rename(id: ContactId, name: string): Promise<ChatContact> {
-    if (!(await this.ctx.repository.contact(id))) {
-      throw new NotFoundError(`${id} is not a contact; add it first`)
+    const row = await this.ctx.repository.contact(id)
+    if (!row || row.request) {
+      throw new NotFoundError(
+        row
+          ? `${id} is a contact request; accept it to name it`
+          : `${id} is not a contact; add it first`,
+      )
     }
     await this.ctx.repository.transaction((w) => w.renameContact(id, name))
     const contact = (await this.byId(id))!
@@ -223,10 +266,60 @@ export class ContactDirectory implements ContactBook {
 
   async remove(id: ContactId): Promise<void> {
     const row = await this.ctx.repository.contact(id)
+    if (!row || (row.request && !row.blocked)) {
+      throw new NotFoundError(
+        row
+          ? `${id} is a contact request, not a contact; decline it instead`
+          : `${id} is not a contact`,
+      )
+    }
     await this.ctx.repository.transaction((w) => w.removeContact(id))
-    this.keys.delete(id)
-    this.lastSeen.delete(id)
-    if (row) await this.syncToSiblings([{ publicKey: row.publicKey, removed: true }])
+    if (!row.blocked) this.forget(id)
+    await this.syncToSiblings([{ ...syncEntry(row), removed: true }])
+  }
+
+  async block(id: ContactId): Promise<void> {
+    const input = id.trim()
+    if (input === this.ctx.account.textId) throw new MalformedError('that is this client’s own ID')
+    const publicKey = await this.key(input)
+    if (!publicKey) {
+      throw new NotFoundError(
+        `the key of ${input} is not known here (not a contact, request or group member)`,
+      )
+    }
+    await this.ctx.repository.transaction((w) =>
+      w.setBlocked(input, publicKey, true, this.ctx.clock.now()),
+    )
+    this.remember(input, publicKey)
+    this.blockedIds.add(input)
+    const row = (await this.ctx.repository.contact(input))!
+    await this.syncToSiblings([syncEntry(row)])
+  }
+
+  async unblock(id: ContactId): Promise<void> {
+    const input = id.trim()
+    const row = await this.ctx.repository.contact(input)
+    if (!row?.blocked) throw new NotFoundError(`${input} is not blocked`)
+    await this.ctx.repository.transaction((w) =>
+      w.setBlocked(input, row.publicKey, false, this.ctx.clock.now()),
+    )
+    this.blockedIds.delete(input)
+    await this.syncToSiblings([syncEntry({ ...row, blocked: undefined })])
+  }
+
+  async blocked(): Promise<BlockedAccount[]> {
+    return (await this.ctx.repository.contacts())
+      .filter((r) => r.blocked)
+      .map((r) => ({
+        id: r.id,
+        textId: r.id,
+        publicKey: r.publicKey,
+        ...(r.name !== undefined ? { name: r.name } : {}),
+        ...(r.claimedName !== undefined ? { claimedName: r.claimedName } : {}),
+        contact: !r.request,
+        dropped: r.dropped ?? 0,
+      }))
+      .sort((a, b) => a.id.localeCompare(b.id))
   }
 
   async clearFlag(id: ContactId): Promise<void> {
@@ -245,14 +338,15 @@ export class ContactDirectory implements ContactBook {
     return this.toContact(row, (await this.ctx.repository.unreadCounts()).get(id) ?? 0)
   }
 
-  private toContact(row: ContactRecord, unread: number): ChatContact {
+  /** When a message last came from a row's account: the row, or memory when later. */
+  lastSeenAt(row: ContactRecord): number | undefined {
     const seen = this.lastSeen.get(row.id)?.at
-    const lastSeenAt =
-      row.lastSeenAt === undefined
-        ? seen
-        : seen === undefined
-          ? row.lastSeenAt
-          : Math.max(seen, row.lastSeenAt)
+    if (row.lastSeenAt === undefined) return seen
+    return seen === undefined ? row.lastSeenAt : Math.max(seen, row.lastSeenAt)
+  }
+
+  private toContact(row: ContactRecord, unread: number): ChatContact {
+    const lastSeenAt = this.lastSeenAt(row)
     const online = this.ctx.devices.targets(row.id, row.publicKey).some((t) => {
       const key = this.ctx.devices.keyOf(row.id, t.deviceId, row.publicKey)
       if (!key) return false
@@ -274,5 +368,15 @@ export class ContactDirectory implements ContactBook {
       unread,
       ...(row.flagged !== undefined ? { flagged: row.flagged } : {}),
     }
+  }
+}
+
+/** A row as a `sync-contacts` entry: the whole state (contact or not, blocked or not). */
+function syncEntry(row: ContactRecord): SyncedContact {
+  return {
+    publicKey: row.publicKey,
+    ...(row.name !== undefined && !row.request ? { name: row.name } : {}),
+    ...(row.request ? { removed: true } : {}),
+    ...(row.blocked ? { blocked: true } : {}),
   }
 }

@@ -8,6 +8,7 @@ import type { NodeId } from '../identity/node-id.js'
 import type { Bytes } from '../wire/bytes.js'
 import type { Attachments } from './attachments.js'
 import type { ContactDirectory } from './contacts.js'
+import type { RequestList } from './requests.js'
 import type { DeviceLinking } from './device-linking.js'
 import type { DeviceDirectory } from './devices.js'
 import type { GroupDirectory } from './groups.js'
@@ -88,6 +89,7 @@ export interface ClientContext {
   readonly network: ClientNetwork
   readonly addresses: LinkAddresses
   readonly contacts: ContactDirectory
+  readonly requests: RequestList
   readonly presence: Presence
   readonly direct: DirectProtocol
   readonly inbox: Inbox

@@ -12,6 +12,7 @@ import { systemTimers, type TimerHandle, type Timers } from '../runtime/timers.j
 import type { SignalSession } from '../signal/signal-session.js'
 import { Attachments } from './attachments.js'
 import { ContactDirectory } from './contacts.js'
+import { RequestList } from './requests.js'
 import type { AccountState, ClientContext, ClientFaults, ClientInternals } from './context.js'
 import { DeviceLinking } from './device-linking.js'
 import { DeviceDirectory } from './devices.js'
@@ -97,6 +98,7 @@ export async function createClient(
     }
     home = {
       secretKey: identity.serialize(),
+      publicKey: identity.publicKey,
       textId: identity.textId,
       createdAt: now,
       deviceId,
@@ -108,6 +110,11 @@ export async function createClient(
     recovering = (await repository.setting(RECOVERY_PENDING)) === '1'
   }
   const identity = Identity.deserialize(keys, home.secretKey)
+  if (!home.publicKey) {
+    // A home made before the public key was kept beside the secret one: keep it now.
+    home = { ...home, publicKey: identity.publicKey }
+    await repository.updateIdentity(home)
+  }
   const accountKey = home.accountPublicKey ?? identity.publicKey
   const accountId = nodeIdFromPublicKey(accountKey)
   const account: AccountState = {
@@ -153,6 +160,7 @@ class Context implements ClientContext {
   readonly network: ClientNetwork = new ClientNetwork(this)
   readonly addresses: LinkAddresses = new LinkAddresses(this)
   readonly contacts: ContactDirectory = new ContactDirectory(this)
+  readonly requests: RequestList = new RequestList(this)
   readonly presence: Presence = new Presence(this)
   readonly direct: DirectProtocol = new DirectProtocol(this)
   readonly inbox: Inbox = new Inbox(this)
@@ -225,6 +233,7 @@ class Client implements PassageClient {
   readonly identity: Identity
   readonly home: string
   readonly contacts: ContactDirectory
+  readonly requests: RequestList
   readonly devices: DeviceManager
   readonly groups: GroupManager
   readonly attachments: AttachmentManager
@@ -242,6 +251,7 @@ class Client implements PassageClient {
     this.identity = init.identity
     this.home = this.ctx.repository.location
     this.contacts = this.ctx.contacts
+    this.requests = this.ctx.requests
     const { devices, linking } = this.ctx
     this.devices = {
       list: (account?: ContactId) => devices.list(account),

@@ -29,6 +29,7 @@ import { equalBytes, fromHex, toHex, type Bytes } from '../wire/bytes.js'
 import { decodeChatPayload, type ChatPayload } from './chat-payload.js'
 import type { ClientContext } from './context.js'
 import { directMessageId, type DirectFrame } from './direct-frame.js'
+import { cleanDisplayName } from './display-name.js'
 import { toChatMessage } from './outbox.js'
 import type { ClientWriter, PendingGroupMessage, StoredMessage } from './ports.js'
 import type {
@@ -70,6 +71,8 @@ interface Stored {
   duplicate: boolean
   /** Work once the transaction committed: lists taken, pushed, forwarded. */
   after: Array<() => Promise<void>>
+  /** An `intro` set the sender's claimed name. */
+  claimed?: boolean
 }
 
 /**
@@ -243,6 +246,24 @@ export class Inbox {
     }
   }
 
+  /** The account a sealed message names as sender when it is blocked (no decryption). */
+  private blockedSender(sealed: Bytes): string | undefined {
+    if (isProvisioning(sealed)) return undefined
+    try {
+      const content = openSealedMessage(this.ctx.identity, sealed)
+      const account = signalAddressOfKey(content.senderAccountKey ?? content.senderPublicKey).name
+      return this.ctx.contacts.isBlocked(account) ? account : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  /** Once committed, a `request` event for a stranger's first message or its new claimed name. */
+  private announceRequest(stored: Stored, sender: Sender, made: boolean): void {
+    if (!made && !stored.claimed) return
+    stored.after.push(() => this.ctx.requests.announce(sender.account))
+  }
+
   /** True when `sealed` opens and names device 1 of its account as sender (no decryption). */
   private sealedByDevice1(sealed: Bytes): boolean {
     if (isProvisioning(sealed)) return false
@@ -294,6 +315,9 @@ export class Inbox {
     const { ctx } = this
     if (ctx.account.deviceId === 0) return { status: 'deferred' }
     const claimed = peer.account
+    // Blocked: no answer (a delivery receipt) and nothing decrypted; its sender falls back to
+    // the mailbox, where the copy is dropped and counted.
+    if (ctx.contacts.isBlocked(claimed.textId)) return { status: 'deferred' }
     let reason: RefusalReason | undefined
     let error: PassageError | undefined
     if (frame.deviceId !== claimed.deviceId) {
@@ -340,12 +364,14 @@ export class Inbox {
       const w = ctx.repository.writer(tx)
       const payload = decodeChatPayload(plaintext)
       now = ctx.clock.now()
+      let made = false
       if (!sender.own && !isGroupPayload(payload)) {
         const lastSeen = ctx.contacts.lastSeenToStore(sender.account, now)
-        if (lastSeen.write) await w.upsertSender(sender.account, sender.accountKey, now)
+        if (lastSeen.write) made = await w.upsertSender(sender.account, sender.accountKey, now)
         storedAt = lastSeen.storedAt
       }
       stored = await this.store(w, payload, sender, 'direct', now, tx, distributionId)
+      this.announceRequest(stored, sender, made)
     }
     try {
       if (frame.messageType === SignalMessageType.senderKey) {
@@ -408,6 +434,16 @@ export class Inbox {
       return { status: 'stored', deliveries: [] }
     }
     if (ctx.account.deviceId === 0) return { status: 'deferred' }
+    const blocked = ctx.contacts.hasBlocked() ? this.blockedSender(sealed) : undefined
+    if (blocked !== undefined) {
+      // Over a link: no answer (it goes to the mailbox). From the mailbox: dropped, counted.
+      if (route === 'direct') return { status: 'deferred' }
+      await ctx.repository.transaction(async (w) => {
+        await w.markProcessed(idHex, ctx.clock.now(), 'blocked')
+        await w.countDropped(blocked)
+      })
+      return { status: 'duplicate' }
+    }
     let sender: Sender | undefined
     let stored: Stored = { deliveries: [], duplicate: false, after: [] }
     try {
@@ -432,8 +468,12 @@ export class Inbox {
           const now = ctx.clock.now()
           sender = s
           await w.markProcessed(idHex, now, 'ok')
-          if (!s.own && !isGroupPayload(payload)) await w.upsertSender(s.account, s.accountKey, now)
+          const made =
+            !s.own && !isGroupPayload(payload)
+              ? await w.upsertSender(s.account, s.accountKey, now)
+              : false
           stored = await this.store(w, payload, s, route, now, tx, opened.groupDistributionId)
+          this.announceRequest(stored, s, made)
         },
       })
     } catch (error) {
@@ -639,6 +679,12 @@ export class Inbox {
         return stored
       case 'group-sync-request':
         stored.after.push(() => ctx.groups.receiveSyncRequest(payload.group, payload.have, sender))
+        return stored
+      case 'intro':
+        // A claim the user sees only marked as one (never as a contact's name).
+        if (sender.own) return stored
+        await w.setClaimedName(sender.account, cleanDisplayName(payload.name))
+        stored.claimed = true
         return stored
       case 'attachment': {
         if (sender.own)

@@ -2,6 +2,7 @@
 // retry, fan-out) with its crash-safety order in one place; batching is apart (write-batch.ts).
 // Splitting fan-out from single delivery is the next step.
 import { MAX_ENVELOPE_TTL_MS } from '../mailbox/mailbox-store.js'
+import { cleanDisplayName } from './display-name.js'
 import { envelopeIdOf, mailboxKeyFor } from '../dht/keys.js'
 import {
   IdentityChangedError,
@@ -133,6 +134,8 @@ export class Outbox {
   /** The latest `sentAt` of an outgoing message (the next one is later), kept in memory. */
   private lastSentAt = 0
   private readonly delivering = new Set<string>()
+  /** Accounts this client sent an `intro` while it runs (one per account per run). */
+  private readonly introduced = new Set<ContactId>()
   private flushChain: Promise<unknown> = Promise.resolve()
   /**
    * Taken entries: the answers to many copies in flight arrive together; one transaction
@@ -356,6 +359,8 @@ export class Outbox {
       // A contact synced from another device of ours: its list may not be fetched yet.
       await ctx.devices.refresh(contactId, accountKey, true)
     }
+    // Before the targets: looking for an intro's recipient's list may find its devices.
+    const intro = await this.introFor(contactId, accountKey)
     const targets = this.recipients(contactId, accountKey)
     const id = attachment?.id ?? this.newMessageId()
     const idHex = toHex(id)
@@ -370,6 +375,11 @@ export class Outbox {
     const copy = { kind: 'sync-sent' as const, to: ctx.contacts.nodeIdOf(accountKey), text }
     for (const to of attachment ? [] : ctx.devices.siblings()) {
       entries.push(this.entry(contactId, to, id, sentAt, copy, undefined))
+    }
+    if (intro !== undefined) {
+      // Named before the text (delivered first when online): the contact may not know us.
+      const now = ctx.options.network !== false && options.wait !== false
+      await this.enqueueControl({ kind: 'intro', name: intro }, targets, contactId, now)
     }
     if (ctx.options.network !== false && options.wait !== false) {
       if (entries.length === 1) {
@@ -394,6 +404,28 @@ export class Outbox {
     this.added(entries.length)
     if (ctx.options.network !== false) this.flushSoon()
     return toChatMessage(message)
+  }
+
+  /**
+   * Our display name, when a text to `contactId` should carry an `intro` (docs/PROTOCOL.md,
+   * "Intro"): we have one, and no 1:1 payload from that account came yet (it may not know us).
+   * Once per account while this client runs (a long-lived client names itself with its first
+   * text; each short `passage send` run with its own). Only to an account that speaks version
+   * 2 (published a device list; one not known yet is looked up once): one from before devices
+   * would refuse it.
+   */
+  private async introFor(contactId: ContactId, accountKey: Bytes): Promise<string | undefined> {
+    const { ctx } = this
+    const name = cleanDisplayName(ctx.account.name)
+    if (name === undefined || this.introduced.has(contactId)) return undefined
+    if (ctx.contacts.heardFrom(contactId)) return undefined
+    const row = await ctx.repository.contact(contactId)
+    if (row?.lastSeenAt !== undefined) return undefined
+    this.introduced.add(contactId)
+    if (!ctx.devices.published(contactId) && ctx.options.network !== false) {
+      await ctx.devices.refresh(contactId, accountKey)
+    }
+    return ctx.devices.published(contactId) ? name : undefined
   }
 
   /**

@@ -26,6 +26,14 @@ export interface ContactRecord {
   addedAt: number
   lastSeenAt?: number
   flagged?: RefusalReason
+  /** A contact request: the account wrote first and was not accepted yet. */
+  request?: true
+  /** Blocked: its messages are dropped unread. */
+  blocked?: true
+  /** The name it gave itself (cleaned): a claim, never the contact's name. */
+  claimedName?: string
+  /** Messages dropped while it was blocked. */
+  dropped?: number
 }
 
 /** A message as the repository keeps it: the message, and whether its event was emitted. */
@@ -97,6 +105,11 @@ export interface HomeIdentity {
   accountPublicKey?: Bytes
   /** This device's ID: 1 holds the account key; 0 while waiting to be linked. */
   deviceId: number
+  /**
+   * This device's public key, kept beside the secret one so that showing the identity needs
+   * no crypto library (`passage id`); absent in homes made before it was kept.
+   */
+  publicKey?: Bytes
 }
 
 /** The newest verified device list of an account, as the repository keeps it. */
@@ -201,7 +214,7 @@ export interface ClientWriter {
   takePendingReceipts(): Promise<PendingReceipt[]>
 
   /** Records an envelope (or direct message) as handled: `ok` or the refusal reason. */
-  markProcessed(id: string, at: number, outcome: 'ok' | RefusalReason): Promise<void>
+  markProcessed(id: string, at: number, outcome: 'ok' | 'blocked' | RefusalReason): Promise<void>
   addRefusal(refusal: RefusalRecord): Promise<void>
   /** Envelopes handled before `before` are forgotten (they can no longer arrive). */
   purgeProcessed(before: number): Promise<void>
@@ -213,10 +226,22 @@ export interface ClientWriter {
     name?: string
     addedAt: number
   }): Promise<void>
-  /** Adds the sender of a message as a contact, or notes when it was last seen. */
-  upsertSender(id: ContactId, publicKey: Bytes, at: number): Promise<void>
+  /**
+   * Notes when the sender of a message was last seen; an account with no row becomes a
+   * contact request. Resolves with true when the row was made here.
+   */
+  upsertSender(id: ContactId, publicKey: Bytes, at: number): Promise<boolean>
   renameContact(id: ContactId, name: string): Promise<void>
+  /** Removes a contact or request; a blocked account stays blocked (as a request). */
   removeContact(id: ContactId): Promise<void>
+  /** Sets the name an account claims for itself (an `intro`); `undefined` clears it. */
+  setClaimedName(id: ContactId, name: string | undefined): Promise<void>
+  /** Blocks or unblocks an account; one with no row gets one, as a request. */
+  setBlocked(id: ContactId, publicKey: Bytes, blocked: boolean, at: number): Promise<void>
+  /** Counts one dropped message of a blocked account. */
+  countDropped(id: ContactId): Promise<void>
+  /** Deletes a conversation's messages and the receipts owed for them. */
+  deleteConversation(contactId: ContactId): Promise<void>
   setContactFlag(id: ContactId, reason: RefusalReason | undefined): Promise<void>
 
   /** Keeps `account`'s newest verified device list (the caller checked its seq is higher). */

@@ -249,6 +249,8 @@ export interface ClientEvents {
   device: DeviceEvent
   /** A group was made here, joined, changed (members, roles, name) or left us. */
   group: GroupEvent
+  /** A stranger wrote first (a new contact request), or a request's claimed name changed. */
+  request: ChatRequest
   /** A background task failed (fetch, publish, announce); the client retries by itself. */
   error: PassageError
   /** An attachment's transfer progressed or changed state. */
@@ -478,10 +480,85 @@ export interface ContactBook {
   get(textIdOrName: string): Promise<ChatContact | undefined>
   /** Renames a contact. Throws `NotFoundError` for an unknown one. */
   rename(contactId: ContactId, name: string): Promise<ChatContact>
-  /** Removes a contact; its history stays. */
+  /**
+   * Removes a contact; its history stays. A blocked one stays blocked. Throws `NotFoundError`
+   * when it is neither a contact nor a request.
+   */
   remove(contactId: ContactId): Promise<void>
   /** Clears the {@link ChatContact.flagged} mark after the user looked at it. */
   clearFlag(contactId: ContactId): Promise<void>
+  /**
+   * Blocks an account (a contact, a request, a group member): from now on everything its
+   * devices send is dropped unread and counted, 1:1 and group messages alike, and it gets no
+   * receipts. A contact leaves the contact list while blocked; the block survives restarts and
+   * reaches this account's other devices. Throws `NotFoundError` when its key is not known.
+   */
+  block(contactId: ContactId): Promise<void>
+  /** Lifts a block: a contact is a contact again, a stranger a request. */
+  unblock(contactId: ContactId): Promise<void>
+  /** The blocked accounts, with how many of their messages were dropped. */
+  blocked(): Promise<BlockedAccount[]>
+}
+
+/**
+ * An account that wrote first and is not a contact (yet): its texts are kept, its name is
+ * only what it claims.
+ */
+export interface ChatRequest {
+  /** Its text ID. */
+  id: ContactId
+  textId: string
+  /** Its identity key (33 bytes). */
+  publicKey: Bytes
+  /**
+   * The name it gave itself (an `intro`), cleaned of controls and invisible characters. A
+   * claim, not an identity: anyone can call themselves by a contact's name. Show it marked
+   * as a claim, never as a contact's name.
+   */
+  claimedName?: string
+  /** When its first message came, ms since the epoch. */
+  firstSeenAt: number
+  /** When its last message came. */
+  lastSeenAt?: number
+  /** Its messages not marked read. */
+  unread: number
+  /** Its newest message. */
+  lastMessage?: ChatMessage
+}
+
+/** A blocked account (see {@link ContactBook.block}). */
+export interface BlockedAccount {
+  id: ContactId
+  textId: string
+  publicKey: Bytes
+  /** The name the user gave it, when it was a contact. */
+  name?: string
+  /** The name it claims for itself. */
+  claimedName?: string
+  /** True when it is a contact (it comes back as one when unblocked). */
+  contact: boolean
+  /**
+   * Envelopes dropped since it was blocked, counted before decrypting: each payload its devices
+   * sent (a first text and the intro before it count as two).
+   */
+  dropped: number
+}
+
+/** Contact requests: strangers' first messages wait here until accepted, declined or blocked. */
+export interface RequestBook {
+  /** Every open request, the newest first. */
+  list(): Promise<ChatRequest[]>
+  /** A request by its text ID; `undefined` when there is none. */
+  get(id: ContactId): Promise<ChatRequest | undefined>
+  /**
+   * Makes a request a contact, named `name` when given (else unnamed: its claimed name is not
+   * taken silently); its history stays. Throws `NotFoundError` when there is no such request.
+   */
+  accept(id: ContactId, name?: string): Promise<ChatContact>
+  /** Deletes a request and its messages (a new message makes a new request). */
+  decline(id: ContactId): Promise<void>
+  /** Blocks the account of a request (as {@link ContactBook.block}). */
+  block(id: ContactId): Promise<void>
 }
 
 /**
@@ -518,6 +595,8 @@ export interface PassageClient {
   readonly home: string
 
   readonly contacts: ContactBook
+  /** Contact requests: messages from accounts that are not contacts wait here. */
+  readonly requests: RequestBook
 
   /** Conversations, the most recent first. */
   conversations(): Promise<Conversation[]>

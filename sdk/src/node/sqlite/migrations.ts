@@ -14,6 +14,8 @@ export interface ClientDatabase {
     account_key: Uint8Array | null
     /** This device's ID: 1 for the account key's device, 0 while waiting to be linked. */
     device_id: number
+    /** This device's public key (33 bytes), readable without a crypto library; null before 0010. */
+    public_key: Uint8Array | null
   }
   settings: {
     key: string
@@ -36,6 +38,14 @@ export interface ClientDatabase {
     last_seen_at: number | null
     /** A `RefusalReason` after a refused message claiming this contact. */
     flagged: string | null
+    /** 1: a contact request (a stranger wrote first; not accepted yet), 0: a contact. */
+    request: number
+    /** 1: blocked (its messages are dropped unread). */
+    blocked: number
+    /** The name the account gave itself (an `intro`), cleaned; a claim, never shown as a contact's name. */
+    claimed_name: string | null
+    /** Messages of a blocked account dropped so far. */
+    dropped: number
   }
   messages: {
     /** 32 hex characters, the same on both sides. */
@@ -432,6 +442,38 @@ export const CLIENT_MIGRATIONS: Record<string, Migration> = {
     async down(db: Kysely<unknown>) {
       await db.schema.dropTable('attachment_chunks').execute()
       await db.schema.dropTable('attachments').execute()
+    },
+  },
+  '0009_contact_requests': {
+    async up(db: Kysely<unknown>) {
+      // Rows from before were all contacts (a stranger's first message made one): they stay so.
+      await db.schema
+        .alterTable('contacts')
+        .addColumn('request', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute()
+      await db.schema
+        .alterTable('contacts')
+        .addColumn('blocked', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute()
+      await db.schema.alterTable('contacts').addColumn('claimed_name', 'text').execute()
+      await db.schema
+        .alterTable('contacts')
+        .addColumn('dropped', 'integer', (c) => c.notNull().defaultTo(0))
+        .execute()
+    },
+    async down(db: Kysely<unknown>) {
+      for (const column of ['dropped', 'claimed_name', 'blocked', 'request']) {
+        await db.schema.alterTable('contacts').dropColumn(column).execute()
+      }
+    },
+  },
+  '0010_identity_public_key': {
+    async up(db: Kysely<unknown>) {
+      // Filled in for older homes the next time the client store loads the identity.
+      await db.schema.alterTable('identity').addColumn('public_key', 'blob').execute()
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('identity').dropColumn('public_key').execute()
     },
   },
 }

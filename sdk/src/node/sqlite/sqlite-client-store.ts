@@ -138,7 +138,13 @@ export class SqliteClientStore {
   /** The identity of this home, with the provider that reads its key (libsignal by default). */
   async loadIdentity(keys: KeyProvider = libsignalKeys): Promise<StoredIdentity | undefined> {
     const stored = await this.locked((s) => s.identity())
-    return stored && storedIdentity(keys, stored)
+    if (!stored) return undefined
+    const loaded = storedIdentity(keys, stored)
+    // A home made before the public key was kept: keep it now (`readHomeCard` then needs no keys).
+    if (!stored.publicKey) {
+      await this.locked((s) => s.setIdentityPublicKey(loaded.identity.publicKey))
+    }
+    return loaded
   }
 
   async saveIdentity(
@@ -147,6 +153,7 @@ export class SqliteClientStore {
   ): Promise<StoredIdentity> {
     const stored: HomeIdentity = {
       secretKey: identity.serialize(),
+      publicKey: identity.publicKey,
       textId: identity.textId,
       createdAt: options.createdAt ?? this.clock.now(),
       deviceId: 1,

@@ -64,11 +64,12 @@ export class SqliteClientStatements {
 
   identity(): HomeIdentity | undefined {
     const row = this.stmt(
-      'select key_pair, text_id, name, created_at, account_key, device_id from identity where slot = 1',
+      'select key_pair, text_id, name, created_at, account_key, device_id, public_key from identity where slot = 1',
     ).get() as IdentityRow | undefined
     if (!row) return undefined
     return {
       secretKey: toBytes(row.key_pair),
+      ...(row.public_key !== null ? { publicKey: toBytes(row.public_key) } : {}),
       textId: row.text_id,
       createdAt: row.created_at,
       deviceId: row.device_id,
@@ -81,20 +82,26 @@ export class SqliteClientStatements {
   insertIdentity(identity: HomeIdentity): boolean {
     return (
       this.stmt(
-        `insert into identity (slot, key_pair, text_id, name, created_at, account_key, device_id)
-         values (1, ?, ?, ?, ?, ?, ?) on conflict (slot) do nothing`,
+        `insert into identity (slot, key_pair, text_id, name, created_at, account_key, device_id, public_key)
+         values (1, ?, ?, ?, ?, ?, ?, ?) on conflict (slot) do nothing`,
       ).run(...identityValues(identity)).changes > 0
     )
   }
 
   replaceIdentity(identity: HomeIdentity): void {
     this.stmt(
-      `insert into identity (slot, key_pair, text_id, name, created_at, account_key, device_id)
-       values (1, ?, ?, ?, ?, ?, ?)
+      `insert into identity (slot, key_pair, text_id, name, created_at, account_key, device_id, public_key)
+       values (1, ?, ?, ?, ?, ?, ?, ?)
        on conflict (slot) do update set key_pair = excluded.key_pair, text_id = excluded.text_id,
        name = excluded.name, created_at = excluded.created_at,
-       account_key = excluded.account_key, device_id = excluded.device_id`,
+       account_key = excluded.account_key, device_id = excluded.device_id,
+       public_key = coalesce(excluded.public_key, identity.public_key)`,
     ).run(...identityValues(identity))
+  }
+
+  /** Keeps the identity's public key (a home made before it was kept). */
+  setIdentityPublicKey(publicKey: Bytes): void {
+    this.stmt('update identity set public_key = ? where slot = 1').run(buffer(publicKey))
   }
 
   identityTextId(): string | undefined {
@@ -382,34 +389,74 @@ export class SqliteClientStatements {
 
   contactIdsByName(name: string): string[] {
     return (
-      this.stmt('select id from contacts where name = ?').all(name) as Array<{ id: string }>
+      this.stmt('select id from contacts where name = ? and request = 0').all(name) as Array<{
+        id: string
+      }>
     ).map((r) => r.id)
   }
 
-  /** Adds a contact; an existing one keeps its row, with `name` when given. */
+  /**
+   * Adds a contact (or accepts a request: it becomes a contact); an existing one keeps its row,
+   * with `name` when given.
+   */
   saveContact(c: { id: string; publicKey: Bytes; name?: string; addedAt: number }): void {
     this.stmt(
       `insert into contacts (id, public_key, name, added_at, last_seen_at, flagged)
        values (?, ?, ?, ?, null, null)
-       on conflict (id) do update set name = coalesce(excluded.name, contacts.name)`,
+       on conflict (id) do update set name = coalesce(excluded.name, contacts.name), request = 0`,
     ).run(c.id, buffer(c.publicKey), c.name ?? null, c.addedAt)
   }
 
-  /** Adds the sender of a message as a contact, or notes when it was last seen. */
-  upsertSender(id: string, publicKey: Bytes, at: number): void {
-    this.stmt(
-      `insert into contacts (id, public_key, name, added_at, last_seen_at, flagged)
-       values (?, ?, null, ?, ?, null)
-       on conflict (id) do update set last_seen_at = excluded.last_seen_at`,
+  /**
+   * Notes when the sender of a message was last seen; an account with no row becomes a
+   * contact request. True when the row was made here.
+   */
+  upsertSender(id: string, publicKey: Bytes, at: number): boolean {
+    const made = this.stmt(
+      `insert into contacts (id, public_key, name, added_at, last_seen_at, flagged, request)
+       values (?, ?, null, ?, ?, null, 1) on conflict (id) do nothing`,
     ).run(id, buffer(publicKey), at, at)
+    if (made.changes > 0) return true
+    this.stmt('update contacts set last_seen_at = ? where id = ?').run(at, id)
+    return false
+  }
+
+  setClaimedName(id: string, name: string | undefined): void {
+    this.stmt('update contacts set claimed_name = ? where id = ?').run(name ?? null, id)
+  }
+
+  /** Blocks or unblocks an account; one with no row gets one (a blocked request) when blocked. */
+  setBlocked(id: string, publicKey: Bytes, blocked: boolean, at: number): void {
+    if (!blocked) {
+      this.stmt('update contacts set blocked = 0 where id = ?').run(id)
+      return
+    }
+    this.stmt(
+      `insert into contacts (id, public_key, name, added_at, last_seen_at, flagged, request, blocked)
+       values (?, ?, null, ?, null, null, 1, ?)
+       on conflict (id) do update set blocked = excluded.blocked`,
+    ).run(id, buffer(publicKey), at, blocked ? 1 : 0)
+  }
+
+  /** Counts one dropped message of a blocked account. */
+  countDropped(id: string): void {
+    this.stmt('update contacts set dropped = dropped + 1 where id = ?').run(id)
+  }
+
+  /** Deletes a conversation's messages and the receipts owed for them (a declined request). */
+  deleteConversation(contactId: string): void {
+    this.stmt('delete from messages where contact_id = ?').run(contactId)
+    this.stmt('delete from pending_receipts where contact_id = ?').run(contactId)
   }
 
   renameContact(id: string, name: string): void {
     this.stmt('update contacts set name = ? where id = ?').run(name, id)
   }
 
+  /** Removes a contact or request; a blocked account stays blocked (no longer a contact). */
   removeContact(id: string): void {
-    this.stmt('delete from contacts where id = ?').run(id)
+    this.stmt('delete from contacts where id = ? and blocked = 0').run(id)
+    this.stmt('update contacts set request = 1, name = null where id = ?').run(id)
   }
 
   setContactFlag(id: string, reason: RefusalReason | undefined): void {
@@ -575,6 +622,7 @@ function identityValues(identity: HomeIdentity) {
     identity.createdAt,
     identity.accountPublicKey ? buffer(identity.accountPublicKey) : null,
     identity.deviceId,
+    identity.publicKey ? buffer(identity.publicKey) : null,
   ] as const
 }
 
@@ -626,5 +674,9 @@ function toContact(row: ContactRow): ContactRecord {
     ...(row.name !== null ? { name: row.name } : {}),
     ...(row.last_seen_at !== null ? { lastSeenAt: row.last_seen_at } : {}),
     ...(row.flagged !== null ? { flagged: row.flagged as RefusalReason } : {}),
+    ...(row.request ? { request: true } : {}),
+    ...(row.blocked ? { blocked: true } : {}),
+    ...(row.claimed_name !== null ? { claimedName: row.claimed_name } : {}),
+    ...(row.dropped ? { dropped: row.dropped } : {}),
   }
 }

@@ -8,6 +8,8 @@ import type { ConformanceTest } from './mailbox-store.js'
 const T0 = 1_764_000_000_000
 const ALICE = 'p1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'
 const BOB = 'p1bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb'
+const CAROL = 'p1cccccccccccccccccccccccccccccccccccccc'
+const DAVE = 'p1dddddddddddddddddddddddddddddddddddddd'
 
 function bytes(...values: number[]): Bytes {
   return Uint8Array.from(values)
@@ -264,28 +266,32 @@ export function clientRepositoryConformance(
 
   t.test('contacts: added, named, seen, flagged, removed', async (t) => {
     const r = await open(t)
-    await r.transaction(async (w) => {
+    const made = await r.transaction(async (w) => {
       await w.saveContact({ id: ALICE, publicKey: bytes(5, 1), name: 'Alice', addedAt: T0 })
       await w.saveContact({ id: ALICE, publicKey: bytes(5, 1), addedAt: T0 + 9 })
-      await w.upsertSender(BOB, bytes(5, 2), T0 + 3)
-      await w.upsertSender(BOB, bytes(5, 2), T0 + 4)
+      return [
+        await w.upsertSender(BOB, bytes(5, 2), T0 + 3),
+        await w.upsertSender(BOB, bytes(5, 2), T0 + 4),
+        await w.upsertSender(ALICE, bytes(5, 1), T0 + 5),
+      ]
     })
+    t.same(made, [true, false, false], 'only a sender with no row is new')
     t.same(
       await r.contact(ALICE),
-      { id: ALICE, publicKey: bytes(5, 1), name: 'Alice', addedAt: T0 },
+      { id: ALICE, publicKey: bytes(5, 1), name: 'Alice', addedAt: T0, lastSeenAt: T0 + 5 },
       'saved again without a name: unchanged',
     )
-    t.same(await r.contact(BOB), {
-      id: BOB,
-      publicKey: bytes(5, 2),
-      addedAt: T0 + 3,
-      lastSeenAt: T0 + 4,
-    })
+    t.same(
+      await r.contact(BOB),
+      { id: BOB, publicKey: bytes(5, 2), addedAt: T0 + 3, lastSeenAt: T0 + 4, request: true },
+      'a stranger who wrote is a request',
+    )
     await r.transaction(async (w) => {
       await w.saveContact({ id: BOB, publicKey: bytes(5, 2), name: 'Bob', addedAt: T0 + 9 })
       await w.setContactFlag(ALICE, 'impersonation')
     })
     t.match(await r.contact(BOB), { name: 'Bob', addedAt: T0 + 3 }, 'a name given renames')
+    t.equal((await r.contact(BOB))?.request, undefined, 'saving a request accepts it')
     t.match(await r.contact(ALICE), { flagged: 'impersonation' })
     t.same(await r.contactIdsByName('Bob'), [BOB])
     await r.transaction(async (w) => {
@@ -300,6 +306,54 @@ export function clientRepositoryConformance(
       [ALICE],
     )
     t.equal(await r.contact(BOB), undefined)
+  })
+
+  t.test('requests: claimed names, blocks that outlive removal, dropped counts', async (t) => {
+    const r = await open(t)
+    await r.transaction(async (w) => {
+      await w.upsertSender(BOB, bytes(5, 2), T0)
+      await w.setClaimedName(BOB, 'Alice')
+      await w.insertMessage(message('51', { contactId: BOB, direction: 'in' }))
+      await w.addPendingReceipt({ contactId: BOB, messageId: '51', kind: 'delivered' })
+      await w.saveContact({ id: ALICE, publicKey: bytes(5, 1), name: 'Alice', addedAt: T0 })
+    })
+    t.match(await r.contact(BOB), { request: true, claimedName: 'Alice' })
+    t.same(await r.contactIdsByName('Alice'), [ALICE], 'a claimed name names nobody')
+    await r.transaction(async (w) => {
+      await w.setBlocked(BOB, bytes(5, 2), true, T0 + 1)
+      await w.countDropped(BOB)
+      await w.countDropped(BOB)
+      await w.setBlocked(CAROL, bytes(5, 3), true, T0 + 2)
+      await w.setBlocked(ALICE, bytes(5, 1), true, T0 + 3)
+      await w.removeContact(ALICE)
+    })
+    t.match(await r.contact(BOB), { blocked: true, dropped: 2, request: true })
+    t.same(
+      await r.contact(CAROL),
+      { id: CAROL, publicKey: bytes(5, 3), addedAt: T0 + 2, request: true, blocked: true },
+      'blocking an account with no row makes one',
+    )
+    t.same(
+      await r.contact(ALICE),
+      { id: ALICE, publicKey: bytes(5, 1), addedAt: T0, request: true, blocked: true },
+      'a removed blocked contact stays blocked, no longer a contact',
+    )
+    await r.transaction(async (w) => {
+      await w.setBlocked(BOB, bytes(5, 2), false, T0 + 4)
+      await w.setBlocked(CAROL, bytes(5, 3), false, T0 + 4)
+      await w.removeContact(CAROL)
+      await w.setBlocked(DAVE, bytes(5, 4), false, T0 + 4)
+      await w.deleteConversation(BOB)
+    })
+    t.equal((await r.contact(BOB))?.blocked, undefined, 'unblocked')
+    t.equal(await r.contact(CAROL), undefined, 'unblocked, then removed')
+    t.equal(await r.contact(DAVE), undefined, 'unblocking makes no row')
+    t.same(await r.messagesBefore(BOB, 10), [], 'its messages deleted')
+    t.same(
+      await r.transaction((w) => w.takePendingReceipts()),
+      [],
+      'and the receipts owed for them',
+    )
   })
 
   t.test('messages keep their sender device; outgoing since a time, oldest first', async (t) => {
