@@ -128,6 +128,11 @@ export class TamperedError extends defineError(
   'PASSAGE_ERR_TAMPERED',
   'the message does not authenticate: it was altered or is not for us',
 ) {}
+/** An attachment whose copy in the DHT expired before it was fetched: ask its sender to resend it. */
+export class ExpiredError extends defineError(
+  'PASSAGE_ERR_EXPIRED',
+  'the attachment expired in the DHT before it was fetched; ask the sender to send it again (attachments.requestResend)',
+) {}
 /**
  * A message that claims a sender it was not made by: its Signal session or identity key is not
  * the claimed sender's. Flag it to the user; never show it as coming from the claimed sender.

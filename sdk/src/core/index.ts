@@ -379,6 +379,11 @@ export {
   type MessageRoute,
   type ChatContact,
   type ChatMessage,
+  type AttachmentEvent,
+  type AttachmentInfo,
+  type AttachmentInput,
+  type AttachmentManager,
+  type AttachmentState,
   type Conversation,
   type HistoryOptions,
   type SignalOptions,
@@ -439,6 +444,29 @@ export {
   decodeChatPayload,
   paddedSize,
 } from './client/chat-payload.js'
+// Attachments (docs/PROTOCOL.md, "Attachments")
+export { ExpiredError } from './errors.js'
+export { type MediaCrypto } from './crypto/media-crypto.js'
+export {
+  MAX_ATTACHMENT_BYTES,
+  ATTACHMENT_KEYS_BYTES,
+  paddedAttachmentSize,
+  attachmentCiphertextSize,
+  checkAttachmentSize,
+  encryptAttachment,
+  decryptAttachment,
+  type EncryptedAttachment,
+} from './attachments/attachment-cipher.js'
+export {
+  ATTACHMENT_CHUNK_BYTES,
+  MAX_PREVIEW_BYTES,
+  MAX_CAPTION_BYTES,
+  chunkCountOf,
+  encodeAttachmentPointer,
+  decodeAttachmentPointer,
+  type AttachmentPointer,
+} from './attachments/attachment-pointer.js'
+export { chunkIdOf, chunkIdsOf, chunkOf } from './attachments/attachment-chunks.js'
 export {
   DirectFrameType,
   type DirectFrame,

@@ -1,6 +1,7 @@
 import { createClient } from '../core/client/create-client.js'
 import type { ClientInternals } from '../core/client/context.js'
 import type { ClientOptions, PassageClient } from '../core/client/types.js'
+import { nodeMediaCrypto } from './media-crypto.js'
 import { systemClock, type Clock } from '../core/runtime/clock.js'
 import { libsignalKeys } from './libsignal/key-provider.js'
 import { libsignalSessions } from './libsignal/session.js'
@@ -51,6 +52,7 @@ export async function createNodeClient(
         connect: connectTcp,
         listen: listenTcp,
         discovery: bindMulticastSocket,
+        media: nodeMediaCrypto,
       },
       options,
       internals,

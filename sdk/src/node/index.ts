@@ -19,6 +19,7 @@ export {
   sqliteTransactionOf,
 } from './sqlite/signal-storage.js'
 export { libsignalKeys, libsignalKeyPair } from './libsignal/key-provider.js'
+export { nodeMediaCrypto } from './media-crypto.js'
 export { LibsignalSession, libsignalSessions } from './libsignal/session.js'
 export { generatePreKeys, createPreKeyBundle, toLibsignalBundle } from './libsignal/pre-keys.js'
 export {

@@ -41,13 +41,19 @@ export const ChatPayloadKind = {
   groupSyncRequest: 10,
   groupStates: 11,
   groupText: 12,
+  attachment: 13,
+  groupAttachment: 14,
+  attachmentRequest: 15,
+  attachmentRenewed: 16,
 } as const
 export type ChatPayloadKind = (typeof ChatPayloadKind)[keyof typeof ChatPayloadKind]
 
-/** True for the kinds of a group (8 to 12): states, keys, catch-up, texts. */
+/** True for the kinds of a group (8 to 12, 14): states, keys, catch-up, texts, attachments. */
 export function isGroupPayloadKind(kind: number | undefined): boolean {
   return (
-    kind !== undefined && kind >= ChatPayloadKind.groupState && kind <= ChatPayloadKind.groupText
+    kind !== undefined &&
+    ((kind >= ChatPayloadKind.groupState && kind <= ChatPayloadKind.groupText) ||
+      kind === ChatPayloadKind.groupAttachment)
   )
 }
 
@@ -110,6 +116,14 @@ export type ChatPayload = Head &
     | { kind: 'group-states'; group: Bytes; states: Bytes[] }
     /** A text to the group, sent under the group's state `revision` (inside a sender-key message). */
     | { kind: 'group-text'; group: Bytes; revision: number; text: string }
+    /** An attachment's pointer (docs/PROTOCOL.md, "Attachments"), to a contact's devices. */
+    | { kind: 'attachment'; pointer: Bytes }
+    /** An attachment's pointer to the group (inside a sender-key message). */
+    | { kind: 'group-attachment'; group: Bytes; revision: number; pointer: Bytes }
+    /** To the sender of the attachment message `message`: "put its chunks in the DHT again". */
+    | { kind: 'attachment-request'; message: Bytes }
+    /** The answer: the chunks of `message` are in the DHT again until `expiresAt`. */
+    | { kind: 'attachment-renewed'; message: Bytes; expiresAt: number }
   )
 
 const KIND_CODES: Record<ChatPayload['kind'], ChatPayloadKind> = {
@@ -125,6 +139,10 @@ const KIND_CODES: Record<ChatPayload['kind'], ChatPayloadKind> = {
   'group-sync-request': ChatPayloadKind.groupSyncRequest,
   'group-states': ChatPayloadKind.groupStates,
   'group-text': ChatPayloadKind.groupText,
+  attachment: ChatPayloadKind.attachment,
+  'group-attachment': ChatPayloadKind.groupAttachment,
+  'attachment-request': ChatPayloadKind.attachmentRequest,
+  'attachment-renewed': ChatPayloadKind.attachmentRenewed,
 }
 
 /**
@@ -146,6 +164,10 @@ const KIND_CODES: Record<ChatPayload['kind'], ChatPayloadKind> = {
  * kind 10 group-sync-request: 16 group ID | u32 revision held
  * kind 11 group-states: 16 group ID | u8 count (1–16) | count × bytes16 signed group state
  * kind 12 group-text:   16 group ID | u32 revision | u16 length | UTF-8 text
+ * kind 13 attachment:   bytes16 pointer
+ * kind 14 group-attachment: 16 group ID | u32 revision | bytes16 pointer
+ * kind 15 attachment-request: 16 message ID
+ * kind 16 attachment-renewed: 16 message ID | u64 expiresAt
  * zeros to the bucket size
  * ```
  */
@@ -220,6 +242,19 @@ export function encodeChatPayload(payload: ChatPayload): Bytes {
     case 'group-text':
       w.fixed(payload.group, GROUP_ID_BYTES, 'group ID').u32(payload.revision)
       writeText(w, payload.text)
+      break
+    case 'attachment':
+      w.bytes16(payload.pointer, 'pointer')
+      break
+    case 'group-attachment':
+      w.fixed(payload.group, GROUP_ID_BYTES, 'group ID').u32(payload.revision)
+      w.bytes16(payload.pointer, 'pointer')
+      break
+    case 'attachment-request':
+      w.fixed(payload.message, MESSAGE_ID_BYTES, 'message ID')
+      break
+    case 'attachment-renewed':
+      w.fixed(payload.message, MESSAGE_ID_BYTES, 'message ID').u64(payload.expiresAt)
       break
   }
   const body = w.finish()
@@ -361,6 +396,33 @@ export function decodeChatPayload(bytes: Uint8Array): ChatPayload {
       const group = r.fixed(GROUP_ID_BYTES, 'group ID')
       const revision = r.u32('revision')
       payload = { ...head, kind: 'group-text', group, revision, text: readText(r) }
+      break
+    }
+    case ChatPayloadKind.attachment:
+      payload = { ...head, kind: 'attachment', pointer: r.bytes16('pointer') }
+      break
+    case ChatPayloadKind.groupAttachment: {
+      const group = r.fixed(GROUP_ID_BYTES, 'group ID')
+      const revision = r.u32('revision')
+      payload = {
+        ...head,
+        kind: 'group-attachment',
+        group,
+        revision,
+        pointer: r.bytes16('pointer'),
+      }
+      break
+    }
+    case ChatPayloadKind.attachmentRequest:
+      payload = {
+        ...head,
+        kind: 'attachment-request',
+        message: r.fixed(MESSAGE_ID_BYTES, 'message ID'),
+      }
+      break
+    case ChatPayloadKind.attachmentRenewed: {
+      const message = r.fixed(MESSAGE_ID_BYTES, 'message ID')
+      payload = { ...head, kind: 'attachment-renewed', message, expiresAt: r.u64('expiresAt') }
       break
     }
     default:

@@ -6,6 +6,7 @@ import type { Timers } from '../runtime/timers.js'
 import type { SignalSession } from '../signal/signal-session.js'
 import type { NodeId } from '../identity/node-id.js'
 import type { Bytes } from '../wire/bytes.js'
+import type { Attachments } from './attachments.js'
 import type { ContactDirectory } from './contacts.js'
 import type { DeviceLinking } from './device-linking.js'
 import type { DeviceDirectory } from './devices.js'
@@ -96,6 +97,7 @@ export interface ClientContext {
   readonly devices: DeviceDirectory
   readonly groups: GroupDirectory
   readonly linking: DeviceLinking
+  readonly attachments: Attachments
   /** True once `close()` began. */
   readonly closed: boolean
   /** Runs background work; a failure becomes an `error` event (unless closing). Never throws. */

@@ -10,6 +10,7 @@ import { systemClock, type Clock } from '../runtime/clock.js'
 import { systemRandom, type Random } from '../runtime/host.js'
 import { systemTimers, type TimerHandle, type Timers } from '../runtime/timers.js'
 import type { SignalSession } from '../signal/signal-session.js'
+import { Attachments } from './attachments.js'
 import { ContactDirectory } from './contacts.js'
 import type { AccountState, ClientContext, ClientFaults, ClientInternals } from './context.js'
 import { DeviceLinking } from './device-linking.js'
@@ -27,6 +28,8 @@ import { Presence } from './presence.js'
 import { Receipts } from './receipts.js'
 import { SuperNodes } from './super-nodes.js'
 import type {
+  AttachmentInput,
+  AttachmentManager,
   ChatMessage,
   ClientEvents,
   ClientOptions,
@@ -159,6 +162,7 @@ class Context implements ClientContext {
   readonly devices: DeviceDirectory = new DeviceDirectory(this)
   readonly groups: GroupDirectory = new GroupDirectory(this)
   readonly linking: DeviceLinking = new DeviceLinking(this)
+  readonly attachments: Attachments = new Attachments(this)
   closed = false
 
   constructor(
@@ -223,6 +227,7 @@ class Client implements PassageClient {
   readonly contacts: ContactDirectory
   readonly devices: DeviceManager
   readonly groups: GroupManager
+  readonly attachments: AttachmentManager
   private readonly ctx: Context
   private timer: TimerHandle | undefined
   private ticking: Promise<void> = Promise.resolve()
@@ -249,6 +254,11 @@ class Client implements PassageClient {
       rename: (deviceId: number, name: string, options?: SignalOptions) =>
         devices.rename(deviceId, name, options),
       recoveryCode: () => devices.recoveryCode(),
+    }
+    const files = this.ctx.attachments
+    this.attachments = {
+      fetch: (messageId, opts) => files.fetch(messageId, opts),
+      requestResend: (messageId) => files.requestResend(messageId),
     }
     const groups = this.ctx.groups
     this.groups = {
@@ -377,6 +387,7 @@ class Client implements PassageClient {
     if (this.timer !== undefined) ctx.timers.clearTimeout(this.timer)
     ctx.linking.cancel(new NotLinkedError('the client closed before this device was linked'))
     ctx.direct.close()
+    ctx.attachments.close()
     await ctx.network.close()
     await Promise.allSettled([this.ticking, ctx.inbox.settled(), ctx.outbox.settled()])
     await ctx.network.closeDht()
@@ -449,6 +460,10 @@ class Client implements PassageClient {
   send(contactId: ContactId, text: string, options?: SendOptions): Promise<ChatMessage> {
     if (isGroupId(contactId)) return this.ctx.groups.send(contactId, text, options)
     return this.ctx.outbox.send(contactId, text, options)
+  }
+
+  sendAttachment(to: ContactId, input: AttachmentInput, options?: SendOptions) {
+    return this.ctx.attachments.send(to, input, options)
   }
 
   markRead(contactId: ContactId, messageIds?: MessageId[]): Promise<number> {

@@ -16,7 +16,10 @@ import { concatBytes, utf8, type Bytes } from '../wire/bytes.js'
  * - `0x05 || senderDevice (1) || type (1) || message`: a Signal message, not sealed: the link
  *   already proved who sent it, and the recipient decrypts it under that peer's session;
  * - `0x06 || provisioning`: a provisioning message for a device being linked (docs/PROTOCOL.md,
- *   "Devices"); answered "stored" with the {@link directMessageId} of its bytes.
+ *   "Devices"); answered "stored" with the {@link directMessageId} of its bytes;
+ * - `0x07 || messageId (16) || u16 index`: "send me chunk `index` of that message's attachment";
+ * - `0x08 || messageId (16) || u16 index || chunk`: the chunk (1 to 65536 bytes);
+ * - `0x09 || messageId (16) || u16 index`: "I do not have it" (docs/PROTOCOL.md, "Attachments").
  */
 export const DirectFrameType = {
   sealed: 1,
@@ -25,7 +28,15 @@ export const DirectFrameType = {
   bundle: 4,
   signal: 5,
   provision: 6,
+  chunkRequest: 7,
+  chunk: 8,
+  chunkMissing: 9,
 } as const
+
+/** Largest chunk a `chunk` frame carries (one DHT envelope). */
+const MAX_CHUNK_FRAME_BYTES = 65_536
+/** A chunk frame's head: message ID and index. */
+const CHUNK_HEAD_BYTES = 18
 
 export type DirectFrame =
   | { type: 'sealed'; sealed: Bytes }
@@ -34,6 +45,9 @@ export type DirectFrame =
   | { type: 'bundle'; bundle: Bytes }
   | { type: 'signal'; deviceId: number; messageType: SignalMessageType; message: Bytes }
   | { type: 'provision'; provisioning: Bytes }
+  | { type: 'chunk-request'; message: Bytes; index: number }
+  | { type: 'chunk'; message: Bytes; index: number; chunk: Bytes }
+  | { type: 'chunk-missing'; message: Bytes; index: number }
 
 /** Domain of {@link directMessageId}. */
 const DIRECT_ID_DOMAIN = utf8('passage/direct-id/v1\0')
@@ -58,6 +72,15 @@ export function encodeDirectFrame(frame: DirectFrame): Bytes {
       return concatBytes(Uint8Array.of(DirectFrameType.bundle), frame.bundle)
     case 'provision':
       return concatBytes(Uint8Array.of(DirectFrameType.provision), frame.provisioning)
+    case 'chunk-request':
+      return chunkHead(DirectFrameType.chunkRequest, frame.message, frame.index)
+    case 'chunk-missing':
+      return chunkHead(DirectFrameType.chunkMissing, frame.message, frame.index)
+    case 'chunk':
+      if (frame.chunk.byteLength === 0 || frame.chunk.byteLength > MAX_CHUNK_FRAME_BYTES) {
+        throw new MalformedError('a chunk is 1 to 65536 bytes')
+      }
+      return concatBytes(chunkHead(DirectFrameType.chunk, frame.message, frame.index), frame.chunk)
     case 'signal':
       checkDeviceId(frame.deviceId)
       checkMessageType(frame.messageType)
@@ -92,7 +115,39 @@ export function decodeDirectFrame(bytes: Uint8Array): DirectFrame {
   if (type === DirectFrameType.provision && rest.byteLength > 0) {
     return { type: 'provision', provisioning: rest }
   }
+  if (type === DirectFrameType.chunkRequest || type === DirectFrameType.chunkMissing) {
+    if (rest.byteLength !== CHUNK_HEAD_BYTES)
+      throw new MalformedError('a chunk request is 18 bytes')
+    const head = { message: rest.slice(0, 16) as Bytes, index: (rest[16]! << 8) | rest[17]! }
+    return type === DirectFrameType.chunkRequest
+      ? { type: 'chunk-request', ...head }
+      : { type: 'chunk-missing', ...head }
+  }
+  if (type === DirectFrameType.chunk) {
+    const size = rest.byteLength - CHUNK_HEAD_BYTES
+    if (size < 1 || size > MAX_CHUNK_FRAME_BYTES)
+      throw new MalformedError('a chunk is 1 to 65536 bytes')
+    return {
+      type: 'chunk',
+      message: rest.slice(0, 16) as Bytes,
+      index: (rest[16]! << 8) | rest[17]!,
+      chunk: rest.subarray(CHUNK_HEAD_BYTES) as Bytes,
+    }
+  }
   throw new MalformedError('not a direct chat frame')
+}
+
+function chunkHead(type: number, message: Uint8Array, index: number): Bytes {
+  if (message.byteLength !== 16) throw new MalformedError('a message ID is 16 bytes')
+  if (!Number.isInteger(index) || index < 0 || index > 0xffff) {
+    throw new MalformedError('a chunk index is a u16')
+  }
+  const out = new Uint8Array(1 + CHUNK_HEAD_BYTES)
+  out[0] = type
+  out.set(message, 1)
+  out[17] = index >> 8
+  out[18] = index & 0xff
+  return out
 }
 
 function checkMessageType(type: number): asserts type is SignalMessageType {

@@ -136,6 +136,13 @@ export class DirectProtocol {
           await this.answerStored(peer, directMessageId(frame.provisioning))
           ctx.linking.afterAnswer()
           return
+        case 'chunk-request':
+          await ctx.attachments.serveChunk(frame.message, frame.index, peer)
+          return
+        case 'chunk':
+        case 'chunk-missing':
+          ctx.attachments.onChunkFrame(frame, peer)
+          return
         default: {
           const { id, outcome } = await ctx.inbox.receiveDirect(frame, peer)
           if (outcome.status === 'refused') {

@@ -97,6 +97,14 @@ export class GroupDirectory {
     return this.memberKeys.get(account)
   }
 
+  /** True when `account` is a member of the group's head state. */
+  hasMember(groupId: string, account: ContactId): boolean {
+    const held = this.held.get(groupId)
+    return (
+      !!held && held.chain.head.members.some((m) => signalAddressOfKey(m.account).name === account)
+    )
+  }
+
   /** When this device joined (or made) the group. */
   joinedAt(groupId: string): number {
     return this.get(groupId).row.joinedAt
@@ -247,7 +255,13 @@ export class GroupDirectory {
    * given to is no longer a recipient (a member removed or gone, a device revoked), and given
    * to every recipient that lacks it.
    */
-  async send(groupId: string, text: string, options: SendOptions = {}): Promise<ChatMessage> {
+  async send(
+    groupId: string,
+    text: string,
+    options: SendOptions = {},
+    /** An attachment's pointer and the message ID chosen for it (the text is its caption). */
+    attachment?: { id: Bytes; pointer: Bytes },
+  ): Promise<ChatMessage> {
     const { ctx } = this
     options.signal?.throwIfAborted()
     ctx.requireLinked()
@@ -279,16 +293,18 @@ export class GroupDirectory {
       await ctx.repository.transaction((w) => w.saveGroup(held.row))
     }
 
-    const id = ctx.outbox.newMessageId()
+    const id = attachment?.id ?? ctx.outbox.newMessageId()
     const sentAt = ctx.outbox.nextSentAt(now)
+    const body = attachment
+      ? { kind: 'group-attachment' as const, pointer: attachment.pointer }
+      : { kind: 'group-text' as const, text }
     const plaintext = encodeChatPayload({
-      kind: 'group-text',
+      ...body,
       id,
       sentAt,
       lists: { sender: ctx.devices.seqOf(ctx.account.textId), recipient: 0 },
       group: head.groupId,
       revision: head.revision,
-      text,
     } as ChatPayload)
     const ciphertext = await ctx.session.groupEncrypt(chain, plaintext)
     const signal = concatBytes(Uint8Array.of(SignalMessageType.senderKey), ciphertext)
@@ -445,7 +461,8 @@ export class GroupDirectory {
    */
   async receiveText(
     w: ClientWriter,
-    payload: Extract<ChatPayload, { kind: 'group-text' }>,
+    /** A group text, or an attachment's (its caption as the text). */
+    payload: { id: Bytes; sentAt: number; group: Bytes; text: string },
     distributionId: Bytes,
     sender: GroupSender,
     route: 'direct' | 'mailbox',

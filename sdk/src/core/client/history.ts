@@ -17,7 +17,7 @@ export class History {
     const out: Conversation[] = []
     const unread = await this.ctx.repository.unreadCounts()
     for (const group of this.ctx.groups.list()) {
-      const lastMessage = await this.ctx.repository.lastMessage(group.id)
+      const lastMessage = await this.last(group.id)
       const joinedAt = this.ctx.groups.joinedAt(group.id)
       out.push({
         contact: {
@@ -36,7 +36,7 @@ export class History {
       })
     }
     for (const contact of await this.ctx.contacts.list()) {
-      const lastMessage = await this.ctx.repository.lastMessage(contact.id)
+      const lastMessage = await this.last(contact.id)
       out.push({
         contact,
         ...(lastMessage ? { lastMessage } : {}),
@@ -49,11 +49,16 @@ export class History {
     return out.sort((a, b) => b.updatedAt - a.updatedAt)
   }
 
+  private async last(contactId: ContactId): Promise<ChatMessage | undefined> {
+    const message = await this.ctx.repository.lastMessage(contactId)
+    return message ? (await this.ctx.attachments.decorateAll([message]))[0] : undefined
+  }
+
   async messages(contactId: ContactId, options: HistoryOptions = {}): Promise<ChatMessage[]> {
     const limit = Math.min(Math.max(options.limit ?? DEFAULT_HISTORY_LIMIT, 1), MAX_HISTORY_LIMIT)
     const page = await this.ctx.repository.messagesBefore(contactId, limit, options.before)
     if (!page) throw new NotFoundError(`no message ${options.before}`)
-    return page.reverse()
+    return this.ctx.attachments.decorateAll(page.reverse())
   }
 
   /** Tells our other devices these messages were read here. */

@@ -532,7 +532,8 @@ export class Inbox {
   ): Promise<Stored> {
     const { ctx } = this
     const stored: Stored = { deliveries: [], duplicate: false, after: [] }
-    if ((distributionId !== undefined) !== (payload.kind === 'group-text')) {
+    const senderKeyKind = payload.kind === 'group-text' || payload.kind === 'group-attachment'
+    if ((distributionId !== undefined) !== senderKeyKind) {
       throw new MalformedError('a group text travels in a sender-key message, and only it')
     }
     const lists = payload.lists
@@ -639,16 +640,45 @@ export class Inbox {
       case 'group-sync-request':
         stored.after.push(() => ctx.groups.receiveSyncRequest(payload.group, payload.have, sender))
         return stored
+      case 'attachment': {
+        if (sender.own)
+          throw new MalformedError('an attachment from another device of this account')
+        const message = this.incoming(
+          { ...payload, text: ctx.attachments.caption(payload.pointer) },
+          sender.account,
+          sender,
+          route,
+          now,
+        )
+        if (!(await w.insertMessage(message))) return { ...stored, duplicate: true }
+        const row = await ctx.attachments.receive(w, message, payload.pointer)
+        stored.message = ctx.attachments.decorate(toChatMessage(message), row)
+        return stored
+      }
+      case 'attachment-request':
+        stored.after.push(() => ctx.attachments.onRequest(toHex(payload.message), sender))
+        return stored
+      case 'attachment-renewed':
+        stored.after.push(() =>
+          ctx.attachments.onRenewed(toHex(payload.message), payload.expiresAt, sender),
+        )
+        return stored
+      case 'group-attachment':
       case 'group-text': {
+        const attached = payload.kind === 'group-attachment' ? payload.pointer : undefined
+        const text = attached
+          ? ctx.attachments.caption(attached)
+          : (payload as { text: string }).text
         const message = await ctx.groups.receiveText(
           w,
-          payload,
+          { id: payload.id, sentAt: payload.sentAt, group: payload.group, text },
           distributionId!,
           sender,
           route,
           now,
         )
         if (!message) return { ...stored, duplicate: true }
+        const row = attached ? await ctx.attachments.receive(w, message, attached) : undefined
         if (sender.own) {
           stored.deliveries.push({
             messageId: message.id,
@@ -656,7 +686,7 @@ export class Inbox {
             state: 'sent',
           })
         } else {
-          stored.message = toChatMessage(message)
+          stored.message = ctx.attachments.decorate(toChatMessage(message), row)
         }
         return stored
       }
@@ -664,7 +694,7 @@ export class Inbox {
   }
 
   private incoming(
-    payload: Extract<ChatPayload, { kind: 'text' | 'sync-in' }>,
+    payload: { id: Bytes; sentAt: number; text: string },
     contactId: string,
     sender: { account: string; deviceId: number },
     route: MessageRoute,

@@ -334,7 +334,13 @@ export class Outbox {
     }
   }
 
-  async send(contactId: ContactId, text: string, options: SendOptions = {}): Promise<ChatMessage> {
+  async send(
+    contactId: ContactId,
+    text: string,
+    options: SendOptions = {},
+    /** An attachment's pointer and the message ID chosen for it (the text is its caption). */
+    attachment?: { id: Bytes; pointer: Bytes },
+  ): Promise<ChatMessage> {
     const { ctx } = this
     options.signal?.throwIfAborted()
     ctx.requireLinked()
@@ -345,16 +351,18 @@ export class Outbox {
       await ctx.devices.refresh(contactId, accountKey, true)
     }
     const targets = this.recipients(contactId, accountKey)
-    const id = this.newMessageId()
+    const id = attachment?.id ?? this.newMessageId()
     const idHex = toHex(id)
     const now = ctx.clock.now()
     const sentAt = this.nextSentAt(now)
     const message = this.outgoing(contactId, idHex, text, sentAt, now)
-    const entries = targets.map((to) =>
-      this.entry(contactId, to, id, sentAt, { kind: 'text', text }, idHex),
-    )
+    const body: PayloadBody = attachment
+      ? { kind: 'attachment', pointer: attachment.pointer }
+      : { kind: 'text', text }
+    const entries = targets.map((to) => this.entry(contactId, to, id, sentAt, body, idHex))
+    // Our other devices get a copy of a text (an attachment has no copy kind yet).
     const copy = { kind: 'sync-sent' as const, to: ctx.contacts.nodeIdOf(accountKey), text }
-    for (const to of ctx.devices.siblings()) {
+    for (const to of attachment ? [] : ctx.devices.siblings()) {
       entries.push(this.entry(contactId, to, id, sentAt, copy, undefined))
     }
     if (ctx.options.network !== false && options.wait !== false) {
@@ -423,7 +431,8 @@ export class Outbox {
   /** Sends stored outgoing texts again to one device of their contact (a device it linked since). */
   async resend(messages: ChatMessage[], to: Target): Promise<void> {
     const entries = messages
-      .filter((m) => m.direction === 'out')
+      // An attachment without a caption has no text to send again.
+      .filter((m) => m.direction === 'out' && m.text !== '')
       .map((m) =>
         this.entry(m.contactId, to, fromHex(m.id), m.sentAt, { kind: 'text', text: m.text }, m.id),
       )
@@ -435,16 +444,18 @@ export class Outbox {
   /** Sends copies (`sync-sent`) of texts this device sent to a contact to one of our devices. */
   async copy(messages: ChatMessage[], contactKey: Bytes, to: Target): Promise<void> {
     const peer = this.ctx.contacts.nodeIdOf(contactKey)
-    const entries = messages.map((m) =>
-      this.entry(
-        m.contactId,
-        to,
-        fromHex(m.id),
-        m.sentAt,
-        { kind: 'sync-sent', to: peer, text: m.text },
-        undefined,
-      ),
-    )
+    const entries = messages
+      .filter((m) => m.text !== '')
+      .map((m) =>
+        this.entry(
+          m.contactId,
+          to,
+          fromHex(m.id),
+          m.sentAt,
+          { kind: 'sync-sent', to: peer, text: m.text },
+          undefined,
+        ),
+      )
     const added = await this.ctx.repository.transaction((w) => insertAll(w, entries))
     this.added(added)
     if (added > 0 && this.ctx.options.network !== false) this.flushSoon()

@@ -7,7 +7,9 @@ import type { Timers } from '../runtime/timers.js'
 import type { SignalProvider } from '../signal/signal-session.js'
 import type { SignalStorage } from '../signal/signal-storage.js'
 import type { Bytes } from '../wire/bytes.js'
+import type { MediaCrypto } from '../crypto/media-crypto.js'
 import type {
+  AttachmentState,
   ChatMessage,
   ContactId,
   DeliveryState,
@@ -131,6 +133,23 @@ export interface StoredGroupSender {
   groupId: string
 }
 
+/** An attachment as one device keeps it (docs/PROTOCOL.md, "Attachments"). */
+export interface StoredAttachment {
+  /** The message that carries it. */
+  messageId: MessageId
+  /** Its conversation: a contact's text ID or a group's. */
+  contactId: ContactId
+  direction: 'in' | 'out'
+  /** The device that sent it, `accountTextId.deviceId` (where a link pulls it from). */
+  sender: string
+  /** The encoded pointer (its keys included: secret). */
+  pointer: Bytes
+  state: AttachmentState
+  /** The whole ciphertext, once held: sent, or fetched and checked. Decrypted on view. */
+  ciphertext?: Bytes
+  updatedAt: number
+}
+
 /** A group message waiting for its sender key (it came before the key). */
 export interface PendingGroupMessage {
   /** Its envelope or direct message ID, hex. */
@@ -222,6 +241,13 @@ export interface ClientWriter {
   /** Drops the group messages kept since before `before` (their key never came); how many. */
   purgePendingGroupMessages(before: number): Promise<number>
 
+  /** Adds or replaces an attachment's row (a row without `ciphertext` keeps the one held). */
+  saveAttachment(attachment: StoredAttachment): Promise<void>
+  /** Keeps one fetched chunk (checked against its ID), so a transfer resumes. */
+  saveAttachmentChunk(messageId: MessageId, index: number, data: Bytes): Promise<void>
+  /** Forgets the chunks of an attachment (assembled, or refused). */
+  dropAttachmentChunks(messageId: MessageId): Promise<void>
+
   /** DHT nodes seen at `at`, for the next start. */
   rememberDhtNodes(nodes: NodeAddress[], at: number): Promise<void>
   /** Adds a super-node URL to the remembered ones (no duplicates). */
@@ -273,6 +299,13 @@ export interface ClientRepository {
    * resend to a device the contact linked since).
    */
   outgoingSince(contactId: ContactId, since: number, limit: number): Promise<ChatMessage[]>
+
+  /** An attachment's row, ciphertext included. */
+  attachment(messageId: MessageId): Promise<StoredAttachment | undefined>
+  /** The rows of these messages' attachments, without their ciphertext (to show them). */
+  attachmentsOf(messageIds: MessageId[]): Promise<StoredAttachment[]>
+  /** The chunks of an attachment held so far, by index. */
+  attachmentChunks(messageId: MessageId): Promise<Map<number, Bytes>>
 
   contact(id: ContactId): Promise<ContactRecord | undefined>
   /** Every contact, in no particular order. */
@@ -328,6 +361,8 @@ export interface ClientPorts {
   discovery?: MulticastBind
   /** HTTP to super-nodes; the host's `fetch` by default. */
   fetch?: Fetch
+  /** Attachments' bulk cryptography (absent: `sendAttachment` and `attachments.fetch` throw `UnsupportedError`). */
+  media?: MediaCrypto
 }
 
 /** @internal What the client is built from, once its options are resolved. */

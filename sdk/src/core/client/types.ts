@@ -7,6 +7,20 @@ import type { Identity } from '../identity/identity.js'
 import type { GroupRole } from '../groups/group-state.js'
 import type { PassageError } from '../errors.js'
 import type { Bytes } from '../wire/bytes.js'
+import type {
+  AttachmentInfo,
+  AttachmentInput,
+  AttachmentEvent,
+  AttachmentManager,
+} from './attachment-types.js'
+
+export type {
+  AttachmentEvent,
+  AttachmentInfo,
+  AttachmentInput,
+  AttachmentManager,
+  AttachmentState,
+} from './attachment-types.js'
 
 /**
  * A contact's ID: its text ID (`p1…`, 40 characters). Stable for the life of the contact,
@@ -86,6 +100,8 @@ export interface ChatMessage {
   read: boolean
   /** How it travelled, once known. */
   route?: MessageRoute
+  /** Set for a message that carries an attachment (its `text` is the caption, or empty). */
+  attachment?: AttachmentInfo
 }
 
 /** A conversation with one contact, as the contact list of a chat screen shows it. */
@@ -235,6 +251,8 @@ export interface ClientEvents {
   group: GroupEvent
   /** A background task failed (fetch, publish, announce); the client retries by itself. */
   error: PassageError
+  /** An attachment's transfer progressed or changed state. */
+  attachment: AttachmentEvent
 }
 
 /** One device of an account, as its device list says. */
@@ -376,6 +394,11 @@ export interface LanOptions {
 /** Options of `createClient` (the core, on ports) and `createNodeClient` (`@passage/sdk/node`). */
 export interface ClientOptions {
   /**
+   * Bytes of attachment chunks this client puts in the DHT in any 7 days, at most (default
+   * 48 MiB: a replica keeps 64 MiB per sender address, the rest stays for texts).
+   */
+  attachmentBudgetBytes?: number
+  /**
    * When the home has no identity yet: `true` creates one (with {@link name}); `false`
    * (the default) throws `NoIdentityError`.
    */
@@ -514,6 +537,18 @@ export interface PassageClient {
    * contact, `MalformedError` for an empty or too long text (at most 4000 UTF-8 bytes).
    */
   send(contactId: ContactId, text: string, options?: SendOptions): Promise<ChatMessage>
+
+  /**
+   * Sends a file (a GIF, an image, any file up to 8 MiB) to a contact or a group (`g1…`):
+   * encrypted once; its chunks go in the DHT for 7 days unless every recipient device is
+   * linked right now (then they pull it over the link), one upload for a whole group; then
+   * its pointer goes like a text. Throws `TooLargeError` over 8 MiB (before any work),
+   * `QuotaExceededError` past the upload budget (48 MiB a week) or a replica's quota.
+   */
+  sendAttachment(to: ContactId, input: AttachmentInput, options?: SendOptions): Promise<ChatMessage>
+
+  /** Fetching attachments, and asking for expired ones again. */
+  readonly attachments: AttachmentManager
 
   /**
    * Marks incoming messages of a contact read (all of them, or those listed) and sends the

@@ -13,7 +13,8 @@ import { MemoryMailboxStore } from '../mailbox/memory-mailbox-store.js'
 import type { DatagramSocket } from '../net/ports.js'
 import type { SignedRecord } from '../records/signed-record.js'
 import { systemClock, type Clock } from '../runtime/clock.js'
-import { systemRandom, type Random } from '../runtime/host.js'
+import { systemRandom, type AbortSignalLike, type Random } from '../runtime/host.js'
+import type { Bytes } from '../wire/bytes.js'
 import { systemTimers, type Timers } from '../runtime/timers.js'
 import { AddressCache } from './address-cache.js'
 import { emptyDhtStats, type DhtLogger, type DhtMetrics, type DhtStats } from './dht-stats.js'
@@ -460,6 +461,16 @@ export class DhtNode {
    */
   fetchMailbox(owner: Identity): Promise<FetchedEnvelope[]> {
     return this.mailboxes.fetchMailbox(owner)
+  }
+
+  /** Reads chosen envelopes of `owner`'s mailbox, each checked, from any replica holding a good copy. */
+  readEnvelopes(
+    owner: Identity,
+    ids: Bytes[],
+    take: (id: Bytes, data: Bytes) => Promise<void>,
+    signal?: AbortSignalLike,
+  ): Promise<{ missing: Bytes[]; tampered: Bytes[] }> {
+    return this.mailboxes.readEnvelopes(owner, ids, take, signal)
   }
 
   /**

@@ -15,7 +15,7 @@ import {
   type MailboxStore,
 } from '../mailbox/mailbox-store.js'
 import type { Clock } from '../runtime/clock.js'
-import type { Random } from '../runtime/host.js'
+import type { AbortSignalLike, Random } from '../runtime/host.js'
 import { BoundedMap } from '../util/bounded-map.js'
 import { equalBytes, type Bytes } from '../wire/bytes.js'
 import { selfIsReplica, type LookupNode, type LookupResult } from './lookup.js'
@@ -34,6 +34,8 @@ import { envelopeIdOf, mailboxAuthInput, mailboxKeyFor, type MailboxAuthedReques
 import { bytesKey } from './routing-table.js'
 import type { RequestOptions } from './rpc/rpc-engine.js'
 
+/** Envelopes read at once by {@link MailboxClient.readEnvelopes}. */
+const READ_WINDOW = 4
 /** Fragments sent to one replica at once. */
 const FRAGMENT_WINDOW = 8
 /**
@@ -366,6 +368,74 @@ export class MailboxClient {
       }),
     )
     return out
+  }
+
+  /**
+   * Reads the envelopes `ids` of `owner`'s mailbox (a capability mailbox's chunks): lists
+   * each replica, then reads each envelope from a replica that lists it, checking its bytes
+   * against its ID and trying the next replica when they do not match. `take` gets each good
+   * envelope as it arrives. Resolves with the IDs no replica listed (`missing`) and those
+   * every replica that listed them served altered (`tampered`).
+   */
+  async readEnvelopes(
+    owner: Identity,
+    ids: Bytes[],
+    take: (id: Bytes, data: Bytes) => Promise<void>,
+    signal?: AbortSignalLike,
+  ): Promise<{ missing: Bytes[]; tampered: Bytes[] }> {
+    const mailboxKey = mailboxKeyFor(owner.publicKey)
+    const { closest } = await this.ctx.lookup(mailboxKey)
+    const wanted = new Map(
+      ids.map((id) => [bytesKey(id), { size: 0, holders: [] as LookupNode[] }]),
+    )
+    await Promise.all(
+      closest.map(async (replica) => {
+        let after = new Uint8Array(ENVELOPE_ID_BYTES) as Bytes
+        for (let page = 0; page < 1000; page++) {
+          const reply = await this.ownerRequest(owner, replica, {
+            type: 'mailbox-get',
+            kind: 'list',
+            envelopeId: after,
+            index: 0,
+          }).catch(() => undefined)
+          if (reply?.type !== 'mailbox-list') return
+          for (const e of reply.entries) {
+            const w = wanted.get(bytesKey(e.id))
+            if (!w) continue
+            w.size = e.size
+            w.holders.push(replica)
+          }
+          if (!reply.more || reply.entries.length === 0) return
+          after = reply.entries[reply.entries.length - 1]!.id
+        }
+      }),
+    )
+    const missing: Bytes[] = []
+    const tampered: Bytes[] = []
+    let next = 0
+    const worker = async () => {
+      while (next < ids.length) {
+        signal?.throwIfAborted()
+        const id = ids[next++]!
+        const entry = wanted.get(bytesKey(id))!
+        let altered = false
+        let done = false
+        for (const holder of entry.holders) {
+          const data = await this.readEnvelope(owner, holder, id, entry.size).catch(() => undefined)
+          if (!data) continue
+          if (!equalBytes(envelopeIdOf(mailboxKey, data), id)) {
+            altered = true
+            continue
+          }
+          await take(id, data)
+          done = true
+          break
+        }
+        if (!done) (altered ? tampered : missing).push(id)
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(READ_WINDOW, ids.length) }, worker))
+    return { missing, tampered }
   }
 
   private async readEnvelope(

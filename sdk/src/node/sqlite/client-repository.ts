@@ -1,6 +1,7 @@
 import type { ClientRepository, ClientWriter, HomeIdentity } from '../../core/client/ports.js'
 import type { Clock } from '../../core/runtime/clock.js'
 import type { SignalStorage } from '../../core/signal/signal-storage.js'
+import { AttachmentStatements } from './attachment-statements.js'
 import { SqliteSignalStorage, SqliteSignalTransaction } from './signal-storage.js'
 import { addServer, serversIn, type SqliteClientStore } from './sqlite-client-store.js'
 import { SERVERS_KEY, type SqliteClientStatements } from './statements.js'
@@ -16,12 +17,14 @@ export class SqliteClientRepository implements ClientRepository {
   readonly signal: SqliteSignalStorage
   private readonly statements: SqliteClientStatements
   private readonly writes: ClientWriter
+  private readonly files: AttachmentStatements
 
   constructor(private readonly store: SqliteClientStore) {
     this.location = store.homeDir
     this.statements = store.statements
     this.signal = new SqliteSignalStorage(store.db, { sqlite: store.sqlite })
-    this.writes = statementWriter(store.statements, store.clock)
+    this.files = new AttachmentStatements(store.sqlite)
+    this.writes = statementWriter(store.statements, store.clock, this.files)
   }
 
   transaction<T>(fn: (writer: ClientWriter) => Promise<T>): Promise<T> {
@@ -83,6 +86,18 @@ export class SqliteClientRepository implements ClientRepository {
     return this.read((s) => s.outgoingSince(contactId, since, limit))
   }
 
+  attachment(messageId: string) {
+    return this.read(() => this.files.get(messageId))
+  }
+
+  attachmentsOf(messageIds: string[]) {
+    return this.read(() => this.files.many(messageIds))
+  }
+
+  attachmentChunks(messageId: string) {
+    return this.read(() => this.files.chunks(messageId))
+  }
+
   contact(id: string) {
     return this.read((s) => s.contact(id))
   }
@@ -141,8 +156,15 @@ export class SqliteClientRepository implements ClientRepository {
 }
 
 /** The writer: the same prepared statements, run inside the transaction that holds the connection. */
-function statementWriter(s: SqliteClientStatements, clock: Clock): ClientWriter {
+function statementWriter(
+  s: SqliteClientStatements,
+  clock: Clock,
+  files: AttachmentStatements,
+): ClientWriter {
   return {
+    saveAttachment: async (a) => files.save(a),
+    saveAttachmentChunk: async (id, index, data) => files.saveChunk(id, index, data),
+    dropAttachmentChunks: async (id) => files.dropChunks(id),
     insertMessage: async (m) => s.insertMessage(m),
     advanceState: async (id, state, route) => s.advanceState(id, state, route ?? null),
     isOutgoingTo: async (id, contactId) => s.isOutgoingTo(id, contactId),

@@ -143,6 +143,27 @@ export interface ClientDatabase {
     group_id: string
   }
   /** Group messages that came before their sender key. */
+  /** Attachments of messages (docs/PROTOCOL.md, "Attachments"): pointers, states, ciphertext at rest. */
+  attachments: {
+    message_id: string
+    contact_id: string
+    direction: string
+    /** The sending device, `accountTextId.deviceId`. */
+    sender: string
+    /** The encoded pointer (keys included: secret). */
+    pointer: Uint8Array
+    /** An `AttachmentState`. */
+    state: string
+    /** The whole ciphertext once held (sent, or fetched and checked); decrypted on view. */
+    ciphertext: Uint8Array | null
+    updated_at: number
+  }
+  /** Chunks of an attachment being fetched, kept so that a transfer resumes. */
+  attachment_chunks: {
+    message_id: string
+    idx: number
+    data: Uint8Array
+  }
   group_pending: {
     id: string
     sender: string
@@ -385,6 +406,32 @@ export const CLIENT_MIGRATIONS: Record<string, Migration> = {
       await db.schema.dropTable('group_senders').execute()
       await db.schema.dropTable('group_states').execute()
       await db.schema.dropTable('groups').execute()
+    },
+  },
+  '0008_attachments': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('attachments')
+        .addColumn('message_id', 'text', (c) => c.primaryKey())
+        .addColumn('contact_id', 'text', (c) => c.notNull())
+        .addColumn('direction', 'text', (c) => c.notNull())
+        .addColumn('sender', 'text', (c) => c.notNull())
+        .addColumn('pointer', 'blob', (c) => c.notNull())
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('ciphertext', 'blob')
+        .addColumn('updated_at', 'integer', (c) => c.notNull())
+        .execute()
+      await db.schema
+        .createTable('attachment_chunks')
+        .addColumn('message_id', 'text', (c) => c.notNull())
+        .addColumn('idx', 'integer', (c) => c.notNull())
+        .addColumn('data', 'blob', (c) => c.notNull())
+        .addPrimaryKeyConstraint('attachment_chunks_pk', ['message_id', 'idx'])
+        .execute()
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.dropTable('attachment_chunks').execute()
+      await db.schema.dropTable('attachments').execute()
     },
   },
 }

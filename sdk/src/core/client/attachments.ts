@@ -1,0 +1,433 @@
+import {
+  attachmentCiphertextSize,
+  checkAttachmentSize,
+  decryptAttachment,
+  encryptAttachment,
+} from '../attachments/attachment-cipher.js'
+import { chunkIdsOf } from '../attachments/attachment-chunks.js'
+import {
+  chunkCountOf,
+  decodeAttachmentPointer,
+  encodeAttachmentPointer,
+  type AttachmentPointer,
+} from '../attachments/attachment-pointer.js'
+import type { MediaCrypto } from '../crypto/media-crypto.js'
+import { mailboxKeyFor } from '../dht/keys.js'
+import {
+  ExpiredError,
+  NotFoundError,
+  TamperedError,
+  UnreachableError,
+  UnsupportedError,
+} from '../errors.js'
+import { isGroupId } from '../groups/group-id.js'
+import { Identity } from '../identity/identity.js'
+import type { LinkPeer } from '../link/link-protocol.js'
+import type { AbortSignalLike } from '../runtime/host.js'
+import { fromHex, toHex, type Bytes } from '../wire/bytes.js'
+import { AttachmentLink } from './attachment-link.js'
+import { AttachmentUpload } from './attachment-upload.js'
+import type { ClientContext } from './context.js'
+import type { DirectFrame } from './direct-frame.js'
+import type { Sender } from './inbox.js'
+import type { ClientWriter, StoredAttachment, StoredMessage } from './ports.js'
+import type {
+  AttachmentInfo,
+  AttachmentInput,
+  AttachmentState,
+  ChatMessage,
+  ContactId,
+  MessageId,
+  SendOptions,
+} from './types.js'
+
+/**
+ * Attachments (docs/PROTOCOL.md, "Attachments"): encrypted once, chunks put in a capability
+ * mailbox of the DHT (unless every recipient device is linked), pulled over a direct link
+ * when the sender is reachable, checked chunk by chunk, kept as ciphertext in the home and
+ * decrypted on view; resends after expiry.
+ */
+export class Attachments {
+  private readonly fetching = new Map<string, Promise<Uint8Array>>()
+  private readonly uploads: AttachmentUpload
+  private linkPart: AttachmentLink | undefined
+
+  constructor(private readonly ctx: ClientContext) {
+    this.uploads = new AttachmentUpload(ctx)
+  }
+
+  close(): void {
+    this.linkPart?.close()
+  }
+
+  private get link(): AttachmentLink {
+    return (this.linkPart ??= new AttachmentLink(this.ctx, this.media()))
+  }
+
+  /** A `chunk` or `chunk-missing` frame from a link peer. */
+  onChunkFrame(
+    frame: Extract<DirectFrame, { type: 'chunk' | 'chunk-missing' }>,
+    peer: LinkPeer,
+  ): void {
+    this.linkPart?.onChunkFrame(frame, peer)
+  }
+
+  /** A link peer asks for a chunk of an attachment this device sent. */
+  serveChunk(message: Bytes, index: number, peer: LinkPeer): Promise<void> {
+    return this.link.serveChunk(message, index, peer)
+  }
+
+  private media(): MediaCrypto {
+    const media = this.ctx.ports.media
+    if (!media) {
+      throw new UnsupportedError(
+        'this client has no media crypto port: attachments need one (createNodeClient gives it)',
+      )
+    }
+    return media
+  }
+
+  // ------------------------------------------------------------------ showing
+
+  /** The caption a pointer carries (the message's text); throws `MalformedError` for a bad pointer. */
+  caption(pointer: Bytes): string {
+    return decodeAttachmentPointer(pointer).caption ?? ''
+  }
+
+  info(row: StoredAttachment): AttachmentInfo {
+    const p = decodeAttachmentPointer(row.pointer)
+    let state: AttachmentState = row.state
+    if (
+      state === 'available' &&
+      p.inDht &&
+      !row.ciphertext &&
+      this.ctx.clock.now() >= p.expiresAt
+    ) {
+      state = 'expired'
+    }
+    return {
+      id: toHex(p.digest.subarray(0, 16)),
+      contentType: p.contentType,
+      ...(p.fileName !== undefined ? { fileName: p.fileName } : {}),
+      size: p.size,
+      ...(p.caption !== undefined ? { caption: p.caption } : {}),
+      ...(p.width !== undefined ? { width: p.width } : {}),
+      ...(p.height !== undefined ? { height: p.height } : {}),
+      ...(p.frames !== undefined ? { frames: p.frames } : {}),
+      ...(p.durationMs !== undefined ? { durationMs: p.durationMs } : {}),
+      ...(p.preview !== undefined ? { preview: p.preview } : {}),
+      state,
+      expiresAt: p.expiresAt,
+    }
+  }
+
+  decorate(message: ChatMessage, row: StoredAttachment | undefined): ChatMessage {
+    return row ? { ...message, attachment: this.info(row) } : message
+  }
+
+  /** Messages with their attachments (one read for the page). */
+  async decorateAll(messages: ChatMessage[]): Promise<ChatMessage[]> {
+    if (messages.length === 0) return messages
+    const rows = await this.ctx.repository.attachmentsOf(messages.map((m) => m.id))
+    if (rows.length === 0) return messages
+    const byId = new Map(rows.map((r) => [r.messageId, r]))
+    return messages.map((m) => this.decorate(m, byId.get(m.id)))
+  }
+
+  // ------------------------------------------------------------------ sending
+
+  async send(
+    to: ContactId,
+    input: AttachmentInput,
+    options: SendOptions = {},
+  ): Promise<ChatMessage> {
+    const { ctx } = this
+    // Every check before any work: size, then the pointer's own limits (caption, preview, type).
+    checkAttachmentSize(input.bytes.byteLength)
+    options.signal?.throwIfAborted()
+    ctx.requireLinked()
+    const template: AttachmentPointer = {
+      inDht: false,
+      size: input.bytes.byteLength,
+      contentType: input.contentType,
+      ...(input.fileName ? { fileName: input.fileName } : {}),
+      keys: new Uint8Array(64),
+      digest: new Uint8Array(32),
+      capability: new Uint8Array(32),
+      expiresAt: 0,
+      ...(input.width ? { width: input.width } : {}),
+      ...(input.height ? { height: input.height } : {}),
+      ...(input.frames ? { frames: input.frames } : {}),
+      ...(input.durationMs ? { durationMs: input.durationMs } : {}),
+      chunkIds: Array.from(
+        { length: chunkCountOf(input.bytes.byteLength) },
+        () => new Uint8Array(16),
+      ),
+      ...(input.preview?.byteLength ? { preview: Uint8Array.from(input.preview) } : {}),
+      ...(input.caption ? { caption: input.caption } : {}),
+    }
+    encodeAttachmentPointer(template)
+    const group = isGroupId(to)
+    let linked = false
+    if (group) {
+      ctx.groups.info(to) // throws NotFoundError for a group not held
+    } else {
+      const accountKey = await ctx.contacts.key(to)
+      if (!accountKey) throw new NotFoundError(`${to} is not a contact; add it first`)
+      linked = this.linkedToAll(to, accountKey)
+    }
+    const media = this.media()
+    const keys = ctx.random(64)
+    const { ciphertext, digest } = await encryptAttachment(media, input.bytes, keys, ctx.random(16))
+    const capability = Identity.generate(ctx.keys)
+    const chunkIds = await chunkIdsOf(media, mailboxKeyFor(capability.publicKey), ciphertext)
+    let pointer: AttachmentPointer = {
+      ...template,
+      keys,
+      digest,
+      capability: capability.secretKey.exportPrivateKey(),
+      chunkIds,
+    }
+    const id = ctx.outbox.newMessageId()
+    // A group always gets the DHT copy (one upload for every member); a contact whose every
+    // device is linked pulls the chunks over the link instead.
+    const inDht = group || !linked
+    const row: StoredAttachment = {
+      messageId: toHex(id),
+      contactId: to,
+      direction: 'out',
+      sender: `${ctx.account.textId}.${ctx.account.deviceId}`,
+      pointer: encodeAttachmentPointer(pointer),
+      state: inDht ? 'uploading' : 'available',
+      ciphertext,
+      updatedAt: ctx.clock.now(),
+    }
+    await this.save(row)
+    if (inDht) {
+      try {
+        const expiresAt = await this.uploads.upload(row.messageId, capability, ciphertext)
+        pointer = { ...pointer, inDht: true, expiresAt }
+        await this.save({ ...row, pointer: encodeAttachmentPointer(pointer), state: 'available' })
+      } catch (error) {
+        await this.save({ ...row, state: 'failed' })
+        throw error
+      }
+    }
+    const done = await this.ctx.repository.attachment(row.messageId)
+    const content = { id, pointer: encodeAttachmentPointer(pointer) }
+    const caption = input.caption ?? ''
+    const message = group
+      ? await ctx.groups.send(to, caption, options, content)
+      : await ctx.outbox.send(to, caption, options, content)
+    return this.decorate(message, done)
+  }
+
+  /** True when every device of the contact has an open link now. */
+  private linkedToAll(contactId: ContactId, accountKey: Bytes): boolean {
+    const { ctx } = this
+    const links = ctx.network.links
+    if (!links) return false
+    const targets = ctx.devices.targets(contactId, accountKey)
+    return (
+      targets.length > 0 &&
+      targets.every((t) => {
+        const key = ctx.devices.keyOf(t.account, t.deviceId, accountKey)
+        return key !== undefined && links.link(ctx.contacts.nodeIdOf(key)) !== undefined
+      })
+    )
+  }
+
+  private async save(row: StoredAttachment): Promise<void> {
+    const { ctx } = this
+    await ctx.repository.transaction((w) =>
+      w.saveAttachment({ ...row, updatedAt: ctx.clock.now() }),
+    )
+  }
+
+  // ------------------------------------------------------------------ receiving
+
+  /** Keeps an incoming attachment's row, in the transaction of its message. */
+  async receive(
+    w: ClientWriter,
+    message: StoredMessage,
+    pointer: Bytes,
+  ): Promise<StoredAttachment> {
+    const row: StoredAttachment = {
+      messageId: message.id,
+      contactId: message.contactId,
+      direction: message.direction,
+      sender: `${message.sender.account}.${message.sender.deviceId}`,
+      pointer,
+      state: 'available',
+      updatedAt: this.ctx.clock.now(),
+    }
+    await w.saveAttachment(row)
+    return row
+  }
+
+  async fetch(messageId: MessageId, opts: { signal?: AbortSignalLike } = {}): Promise<Uint8Array> {
+    const running = this.fetching.get(messageId)
+    if (running) return running
+    const job = this.fetchOnce(messageId, opts.signal).finally(() =>
+      this.fetching.delete(messageId),
+    )
+    this.fetching.set(messageId, job)
+    return job
+  }
+
+  private async fetchOnce(
+    messageId: MessageId,
+    signal: AbortSignalLike | undefined,
+  ): Promise<Uint8Array> {
+    const { ctx } = this
+    const row = await ctx.repository.attachment(messageId)
+    if (!row) throw new NotFoundError(`message ${messageId} has no attachment here`)
+    const media = this.media()
+    const p = decodeAttachmentPointer(row.pointer)
+    if (row.ciphertext) return decryptAttachment(media, row.ciphertext, p.keys, p.digest, p.size)
+    const total = attachmentCiphertextSize(p.size)
+    const have = await ctx.repository.attachmentChunks(messageId)
+    let done = [...have.values()].reduce((n, c) => n + c.byteLength, 0)
+    const progress = (state: AttachmentState) =>
+      ctx.events.emit('attachment', { messageId, direction: 'down', done, total, state })
+    const setState = async (state: AttachmentState) => {
+      await this.save({ ...row, state })
+      progress(state)
+    }
+    const take = async (index: number, chunk: Bytes) => {
+      if (have.has(index)) return
+      await ctx.repository.transaction((w) => w.saveAttachmentChunk(messageId, index, chunk))
+      have.set(index, chunk)
+      done += chunk.byteLength
+      progress('downloading')
+    }
+    const missing = () => p.chunkIds.map((_, i) => i).filter((i) => !have.has(i))
+    await setState('downloading')
+    try {
+      if (missing().length > 0) await this.link.pull(row, p, missing(), take, signal)
+      if (missing().length > 0 && p.inDht) await this.pullFromDht(p, missing(), take, signal)
+    } catch (error) {
+      if (error instanceof ExpiredError) await setState('expired')
+      else if (error instanceof TamperedError) await setState('tampered')
+      else await setState('available')
+      throw error
+    }
+    if (missing().length > 0) {
+      await setState('available')
+      throw new UnreachableError(
+        'the sender is not reachable over a direct link and the file is not in the DHT: try again when the sender is online, or ask for a resend (attachments.requestResend)',
+      )
+    }
+    const ciphertext = new Uint8Array(total)
+    for (const [index, chunk] of have) ciphertext.set(chunk, index * 65_536)
+    let plaintext: Bytes
+    try {
+      plaintext = await decryptAttachment(media, ciphertext, p.keys, p.digest, p.size)
+    } catch (error) {
+      await ctx.repository.transaction((w) => w.dropAttachmentChunks(messageId))
+      await setState('tampered')
+      throw error
+    }
+    await ctx.repository.transaction(async (w) => {
+      await w.saveAttachment({
+        ...row,
+        state: 'downloaded',
+        ciphertext,
+        updatedAt: ctx.clock.now(),
+      })
+      await w.dropAttachmentChunks(messageId)
+    })
+    progress('downloaded')
+    return plaintext
+  }
+
+  /** Reads missing chunks from the capability mailbox; throws `ExpiredError` or `TamperedError`. */
+  private async pullFromDht(
+    p: AttachmentPointer,
+    indexes: number[],
+    take: (index: number, chunk: Bytes) => Promise<void>,
+    signal: AbortSignalLike | undefined,
+  ): Promise<void> {
+    const { ctx } = this
+    if (ctx.clock.now() >= p.expiresAt) throw new ExpiredError()
+    const dht = ctx.network.dht
+    if (!dht || !ctx.network.dhtJoined) return
+    const owner = Identity.fromPrivateKey(ctx.keys, p.capability)
+    const byId = new Map(indexes.map((i) => [toHex(p.chunkIds[i]!), i]))
+    const ids = indexes.map((i) => p.chunkIds[i]!)
+    const { missing, tampered } = await dht.readEnvelopes(
+      owner,
+      ids,
+      (id, data) => take(byId.get(toHex(id))!, data),
+      signal,
+    )
+    if (tampered.length > 0) {
+      throw new TamperedError(
+        `every DHT replica holding ${tampered.length} of its chunks served them altered: the attachment cannot be trusted; ask for a resend`,
+      )
+    }
+    if (missing.length === ids.length && ids.length > 0) throw new ExpiredError()
+  }
+
+  // ------------------------------------------------------------------ expiry and resend
+
+  async requestResend(messageId: MessageId): Promise<void> {
+    const { ctx } = this
+    ctx.requireLinked()
+    const row = await ctx.repository.attachment(messageId)
+    if (!row) throw new NotFoundError(`message ${messageId} has no attachment here`)
+    if (row.ciphertext) return // held: nothing to ask
+    const dot = row.sender.lastIndexOf('.')
+    const to = { account: row.sender.slice(0, dot), deviceId: Number(row.sender.slice(dot + 1)) }
+    await ctx.outbox.enqueueControl(
+      { kind: 'attachment-request', message: fromHex(messageId) },
+      [to],
+      undefined,
+      true,
+    )
+  }
+
+  /** A recipient asks for an attachment this device sent: put its chunks again, say until when. */
+  async onRequest(messageId: MessageId, sender: Sender): Promise<void> {
+    const { ctx } = this
+    const row = await ctx.repository.attachment(messageId)
+    if (!row?.ciphertext || row.direction !== 'out') return
+    const allowed = isGroupId(row.contactId)
+      ? ctx.groups.hasMember(row.contactId, sender.account)
+      : row.contactId === sender.account
+    if (!allowed) return
+    const p = decodeAttachmentPointer(row.pointer)
+    const capability = Identity.fromPrivateKey(ctx.keys, p.capability)
+    const expiresAt = await this.uploads.upload(messageId, capability, row.ciphertext)
+    const renewed = encodeAttachmentPointer({ ...p, inDht: true, expiresAt })
+    await this.save({ ...row, pointer: renewed, state: 'available' })
+    this.linkPart?.forget(messageId)
+    await ctx.outbox.enqueueControl(
+      { kind: 'attachment-renewed', message: fromHex(messageId), expiresAt },
+      [{ account: sender.account, deviceId: sender.deviceId }],
+      undefined,
+      true,
+    )
+  }
+
+  /** The sender put an attachment's chunks in the DHT again (after commit: reads the row). */
+  onRenewed(messageId: MessageId, expiresAt: number, sender: Sender): Promise<void> {
+    return this.renew(messageId, expiresAt, sender)
+  }
+
+  private async renew(messageId: MessageId, expiresAt: number, sender: Sender): Promise<void> {
+    const row = await this.ctx.repository.attachment(messageId)
+    if (!row || row.ciphertext) return
+    if (row.sender !== `${sender.account}.${sender.deviceId}`) return // only its sender renews it
+    const p = decodeAttachmentPointer(row.pointer)
+    const pointer = encodeAttachmentPointer({ ...p, inDht: true, expiresAt })
+    await this.save({ ...row, pointer, state: 'available' })
+    this.ctx.events.emit('attachment', {
+      messageId,
+      direction: 'down',
+      done: 0,
+      total: attachmentCiphertextSize(p.size),
+      state: 'available',
+    })
+  }
+}

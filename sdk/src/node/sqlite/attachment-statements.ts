@@ -1,0 +1,98 @@
+import type BetterSqlite3 from 'better-sqlite3'
+import type { StoredAttachment } from '../../core/client/ports.js'
+import type { AttachmentState } from '../../core/client/types.js'
+import { toBytes, type Bytes } from '../../core/wire/bytes.js'
+import type { ClientDatabase } from './migrations.js'
+
+type Row = Omit<ClientDatabase['attachments'], 'pointer' | 'ciphertext'> & {
+  pointer: Buffer
+  ciphertext?: Buffer | null
+}
+
+/**
+ * The SQL of attachments (tables `attachments` and `attachment_chunks`, migration
+ * `0008_attachments`): prepared once, run on the store's single connection, inside its
+ * transactions for the writes (as {@link SqliteClientStatements}).
+ */
+export class AttachmentStatements {
+  private readonly cache = new Map<string, BetterSqlite3.Statement>()
+
+  constructor(private readonly sqlite: BetterSqlite3.Database) {}
+
+  private stmt(sql: string): BetterSqlite3.Statement {
+    let statement = this.cache.get(sql)
+    if (!statement) {
+      statement = this.sqlite.prepare(sql)
+      this.cache.set(sql, statement)
+    }
+    return statement
+  }
+
+  save(a: StoredAttachment): void {
+    this.stmt(
+      `insert into attachments (message_id, contact_id, direction, sender, pointer, state, ciphertext, updated_at)
+       values (?, ?, ?, ?, ?, ?, ?, ?)
+       on conflict (message_id) do update set pointer = excluded.pointer, state = excluded.state,
+       ciphertext = coalesce(excluded.ciphertext, attachments.ciphertext), updated_at = excluded.updated_at`,
+    ).run(
+      a.messageId,
+      a.contactId,
+      a.direction,
+      a.sender,
+      a.pointer,
+      a.state,
+      a.ciphertext ?? null,
+      a.updatedAt,
+    )
+  }
+
+  saveChunk(messageId: string, index: number, data: Bytes): void {
+    this.stmt(
+      `insert into attachment_chunks (message_id, idx, data) values (?, ?, ?)
+       on conflict (message_id, idx) do nothing`,
+    ).run(messageId, index, data)
+  }
+
+  dropChunks(messageId: string): void {
+    this.stmt('delete from attachment_chunks where message_id = ?').run(messageId)
+  }
+
+  get(messageId: string): StoredAttachment | undefined {
+    const row = this.stmt('select * from attachments where message_id = ?').get(messageId) as
+      Row | undefined
+    return row ? toStored(row) : undefined
+  }
+
+  many(messageIds: string[]): StoredAttachment[] {
+    const out: StoredAttachment[] = []
+    const statement = this.stmt(
+      `select message_id, contact_id, direction, sender, pointer, state, updated_at
+       from attachments where message_id = ?`,
+    )
+    for (const id of messageIds) {
+      const row = statement.get(id) as Row | undefined
+      if (row) out.push(toStored(row))
+    }
+    return out
+  }
+
+  chunks(messageId: string): Map<number, Bytes> {
+    const rows = this.stmt(
+      'select idx, data from attachment_chunks where message_id = ? order by idx',
+    ).all(messageId) as { idx: number; data: Buffer }[]
+    return new Map(rows.map((r) => [r.idx, toBytes(r.data)]))
+  }
+}
+
+function toStored(row: Row): StoredAttachment {
+  return {
+    messageId: row.message_id,
+    contactId: row.contact_id,
+    direction: row.direction === 'out' ? 'out' : 'in',
+    sender: row.sender,
+    pointer: toBytes(row.pointer),
+    state: row.state as AttachmentState,
+    ...(row.ciphertext ? { ciphertext: toBytes(row.ciphertext) } : {}),
+    updatedAt: row.updated_at,
+  }
+}
