@@ -7,7 +7,8 @@ import {
 } from '@passage/sdk'
 import type { CliIo } from '../cli-io.js'
 import { ExitCode } from '../exit-code.js'
-import { contactLabel, messageJson, messageTime, shortId } from '../format.js'
+import { contactLabel, messageJson, messageText, messageTime, shortId } from '../format.js'
+import { themeFor } from '../ui/theme.js'
 import { withClient, type ClientCommandOptions } from '../open-client.js'
 import { joinedDht, offlineError, warnUnreachable } from '../reachability.js'
 import { style } from '../style.js'
@@ -97,6 +98,7 @@ function printMessages(
   io: CliIo,
 ): void {
   const s = style(io)
+  const ascii = themeFor(io.env).ascii
   for (const m of messages) {
     // A group's message: "# group · sender", the sender by its contact name when it is one.
     const sender = names.get(m.sender.account)
@@ -109,6 +111,6 @@ function printMessages(
         : contact
           ? contactLabel(contact)
           : shortId(m.contactId)
-    io.stdout.write(`${s.dim(messageTime(m.sentAt))}  ${s.bold(from)}: ${m.text}\n`)
+    io.stdout.write(`${s.dim(messageTime(m.sentAt))}  ${s.bold(from)}: ${messageText(m, ascii)}\n`)
   }
 }
