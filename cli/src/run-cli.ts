@@ -418,6 +418,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--home <dir>', homeHelp)
     .option('--server <url>', serverHelp, collect)
     .option('--no-bell', 'no terminal bell on incoming messages')
+    .option('--no-animate', 'GIFs show their first frame only')
     .addHelpText('after', () => chatHelp(io))
     .action(async (contact: string | undefined, options: Parameters<typeof chatCommand>[1]) => {
       code = await (await import('./commands/chat.js')).chatCommand(contact, options, io)

@@ -1,6 +1,6 @@
 import type { DeliveryState } from '@passage/sdk'
 // What the chat screen's input line means: a message to send, or an in-screen command
-// (`/help`, `/add <uri>`, `/name <new name>`, `/block`, `/gif`). A line starting with `/` is
+// (`/help`, `/add <uri>`, `/name <new name>`, `/block`, `/gif <file>`). A line starting with `/` is
 // never sent as text unless it starts with `//` (which sends it with one `/` less).
 
 /** What the user asked for with one line of input. */
@@ -10,7 +10,7 @@ export type ChatInput =
   | { kind: 'add'; uri: string }
   | { kind: 'name'; name: string }
   | { kind: 'block' }
-  | { kind: 'gif' }
+  | { kind: 'gif'; path: string }
   /** A command with a missing argument, or one that does not exist: `message` says why. */
   | { kind: 'invalid'; message: string }
 
@@ -20,7 +20,7 @@ export const CHAT_COMMANDS: ReadonlyArray<readonly [string, string]> = [
   ['/add <uri>', 'add a contact from its passage: URI or text ID'],
   ['/name <new name>', 'rename the open contact'],
   ['/block', 'block the open contact (not available yet)'],
-  ['/gif', 'send a GIF (not available yet)'],
+  ['/gif <file>', 'send a GIF (8 MiB at most), shown animated'],
   ['//text', 'sends a text that starts with /'],
 ]
 
@@ -77,7 +77,9 @@ export function parseChatInput(line: string): ChatInput {
     case 'block':
       return { kind: 'block' }
     case 'gif':
-      return { kind: 'gif' }
+      return argument === ''
+        ? { kind: 'invalid', message: '/gif needs a file: /gif ~/cat.gif' }
+        : { kind: 'gif', path: argument }
     default:
       return {
         kind: 'invalid',

@@ -37,9 +37,11 @@ export function GifView(props: GifViewProps) {
     props.animate && depth !== 'none',
     props.ticker ?? globalTicker,
   )
+  // Sized by the GIF's own facts when known: its still preview (32 px) takes the same cells.
+  const { width = gif?.width, height = gif?.height } = props.facts
   const cells = useMemo(
-    () => (gif ? cellsFor(gif.width, gif.height, maxColumns, maxRows) : undefined),
-    [gif, maxColumns, maxRows],
+    () => (gif && width && height ? cellsFor(width, height, maxColumns, maxRows) : undefined),
+    [gif, width, height, maxColumns, maxRows],
   )
   // Each frame's lines, drawn once when first shown.
   const drawn = useMemo(() => new Map<number, string[]>(), [gif, cells, depth])
