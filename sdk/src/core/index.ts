@@ -455,6 +455,7 @@ export {
   checkAttachmentSize,
   encryptAttachment,
   decryptAttachment,
+  verifyAttachment,
   type EncryptedAttachment,
 } from './attachments/attachment-cipher.js'
 export {

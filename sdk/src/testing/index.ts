@@ -5,6 +5,7 @@ export { mailboxStoreConformance, type ConformanceTest } from './conformance/mai
 export { mulberry32 } from './testnet.js'
 export { FakeDatagramSocket, type SentDatagram } from './fake-datagram-socket.js'
 export { clientRepositoryConformance } from './conformance/client-repository.js'
+export { attachmentRepositoryConformance } from './conformance/attachment-repository.js'
 export {
   WAIT_MS,
   within,

@@ -89,19 +89,10 @@ export async function decryptAttachment(
   digest: Uint8Array,
   size: number,
 ): Promise<Bytes> {
-  if (ciphertext.byteLength !== attachmentCiphertextSize(size)) {
-    throw new TamperedError('the attachment has the wrong length')
-  }
-  if (!sameBytes(await crypto.sha256(ciphertext), digest)) {
-    throw new TamperedError('the attachment does not match its digest')
-  }
+  await verifyAttachment(crypto, ciphertext, keys, digest, size)
   const end = ciphertext.byteLength - ATTACHMENT_MAC_BYTES
   const iv = ciphertext.subarray(0, ATTACHMENT_IV_BYTES)
   const body = ciphertext.subarray(ATTACHMENT_IV_BYTES, end)
-  const mac = await crypto.hmacSha256(keys.subarray(32, 64), iv, body)
-  if (!sameBytes(mac, ciphertext.subarray(end))) {
-    throw new TamperedError('the attachment does not authenticate')
-  }
   let padded: Bytes
   try {
     padded = await crypto.aesCbcDecrypt(keys.subarray(0, 32), iv, body)
@@ -115,6 +106,32 @@ export async function decryptAttachment(
     if (padded[i] !== 0) throw new TamperedError('the attachment padding is not zeros')
   }
   return padded.subarray(0, size)
+}
+
+/**
+ * Checks an attachment's ciphertext without decrypting it: its length, its SHA-256 against
+ * `digest`, its MAC. Throws {@link TamperedError}.
+ */
+export async function verifyAttachment(
+  crypto: MediaCrypto,
+  ciphertext: Uint8Array,
+  keys: Uint8Array,
+  digest: Uint8Array,
+  size: number,
+): Promise<void> {
+  if (ciphertext.byteLength !== attachmentCiphertextSize(size)) {
+    throw new TamperedError('the attachment has the wrong length')
+  }
+  if (!sameBytes(await crypto.sha256(ciphertext), digest)) {
+    throw new TamperedError('the attachment does not match its digest')
+  }
+  const end = ciphertext.byteLength - ATTACHMENT_MAC_BYTES
+  const iv = ciphertext.subarray(0, ATTACHMENT_IV_BYTES)
+  const body = ciphertext.subarray(ATTACHMENT_IV_BYTES, end)
+  const mac = await crypto.hmacSha256(keys.subarray(32, 64), iv, body)
+  if (!sameBytes(mac, ciphertext.subarray(end))) {
+    throw new TamperedError('the attachment does not authenticate')
+  }
 }
 
 /** Constant-time comparison (for MACs). */

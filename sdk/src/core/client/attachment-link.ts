@@ -43,6 +43,11 @@ export class AttachmentLink {
     for (const resolve of this.waiting.values()) resolve(undefined)
   }
 
+  /** Keeps a ciphertext this device sent in memory, to serve its chunks. */
+  remember(messageId: string, pointer: AttachmentPointer, ciphertext: Bytes): void {
+    this.served.set(messageId, { pointer, ciphertext })
+  }
+
   /** Forgets a served ciphertext (its row changed). */
   forget(messageId: string): void {
     this.served.delete(messageId)
@@ -131,7 +136,7 @@ export class AttachmentLink {
     peer: LinkPeer,
   ): void {
     const key = `${toHex(peer.id)}/${toHex(frame.message)}/${frame.index}`
-    this.waiting.get(key)?.(frame.type === 'chunk' ? Uint8Array.from(frame.chunk) : undefined)
+    this.waiting.get(key)?.(frame.type === 'chunk' ? frame.chunk : undefined)
   }
 
   /**

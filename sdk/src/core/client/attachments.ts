@@ -29,6 +29,7 @@ import { AttachmentLink } from './attachment-link.js'
 import { AttachmentUpload } from './attachment-upload.js'
 import type { ClientContext } from './context.js'
 import type { DirectFrame } from './direct-frame.js'
+import { WriteBatch } from './write-batch.js'
 import type { Sender } from './inbox.js'
 import type { ClientWriter, StoredAttachment, StoredMessage } from './ports.js'
 import type {
@@ -52,8 +53,20 @@ export class Attachments {
   private readonly uploads: AttachmentUpload
   private linkPart: AttachmentLink | undefined
 
+  private readonly chunkWrites: WriteBatch<
+    { messageId: string; index: number; chunk: Bytes },
+    undefined
+  >
+
   constructor(private readonly ctx: ClientContext) {
     this.uploads = new AttachmentUpload(ctx)
+    this.chunkWrites = new WriteBatch(
+      () => ctx.repository,
+      async (w, items) => {
+        for (const c of items) await w.saveAttachmentChunk(c.messageId, c.index, c.chunk)
+        return items.map(() => undefined)
+      },
+    )
   }
 
   close(): void {
@@ -203,6 +216,8 @@ export class Attachments {
       updatedAt: ctx.clock.now(),
     }
     await this.save(row)
+    // Served over links from memory while the recipients pull it.
+    if (!inDht) this.link.remember(row.messageId, pointer, ciphertext)
     if (inDht) {
       try {
         const expiresAt = await this.uploads.upload(row.messageId, capability, ciphertext)
@@ -284,9 +299,13 @@ export class Attachments {
     if (!row) throw new NotFoundError(`message ${messageId} has no attachment here`)
     const media = this.media()
     const p = decodeAttachmentPointer(row.pointer)
-    if (row.ciphertext) return decryptAttachment(media, row.ciphertext, p.keys, p.digest, p.size)
     const total = attachmentCiphertextSize(p.size)
+    // Sent from here: the ciphertext; fetched: its chunks, checked (decrypted on each view).
+    if (row.ciphertext) return decryptAttachment(media, row.ciphertext, p.keys, p.digest, p.size)
     const have = await ctx.repository.attachmentChunks(messageId)
+    if (row.state === 'downloaded') {
+      return decryptAttachment(media, assemble(have, total), p.keys, p.digest, p.size)
+    }
     let done = [...have.values()].reduce((n, c) => n + c.byteLength, 0)
     const progress = (state: AttachmentState) =>
       ctx.events.emit('attachment', { messageId, direction: 'down', done, total, state })
@@ -294,9 +313,11 @@ export class Attachments {
       await this.save({ ...row, state })
       progress(state)
     }
+    // Chunks are written as they come, many per transaction; the transfer does not wait.
+    const writes: Promise<undefined>[] = []
     const take = async (index: number, chunk: Bytes) => {
       if (have.has(index)) return
-      await ctx.repository.transaction((w) => w.saveAttachmentChunk(messageId, index, chunk))
+      writes.push(this.chunkWrites.add({ messageId, index, chunk }))
       have.set(index, chunk)
       done += chunk.byteLength
       progress('downloading')
@@ -307,38 +328,31 @@ export class Attachments {
       if (missing().length > 0) await this.link.pull(row, p, missing(), take, signal)
       if (missing().length > 0 && p.inDht) await this.pullFromDht(p, missing(), take, signal)
     } catch (error) {
+      await Promise.allSettled(writes)
       if (error instanceof ExpiredError) await setState('expired')
       else if (error instanceof TamperedError) await setState('tampered')
       else await setState('available')
       throw error
     }
+    await Promise.all(writes)
     if (missing().length > 0) {
       await setState('available')
       throw new UnreachableError(
         'the sender is not reachable over a direct link and the file is not in the DHT: try again when the sender is online, or ask for a resend (attachments.requestResend)',
       )
     }
-    const ciphertext = new Uint8Array(total)
-    for (const [index, chunk] of have) ciphertext.set(chunk, index * 65_536)
-    let plaintext: Bytes
+    // Every chunk matched its ID (in the pointer): the file is the one the sender listed.
+    // Downloaded: the chunks stay in the home as its ciphertext at rest; digest and MAC are
+    // checked at every view, by the decryption.
+    await setState('downloaded')
     try {
-      plaintext = await decryptAttachment(media, ciphertext, p.keys, p.digest, p.size)
+      return await decryptAttachment(media, assemble(have, total), p.keys, p.digest, p.size)
     } catch (error) {
+      // The sender listed chunks that do not make its digest or MAC: no copy is good.
       await ctx.repository.transaction((w) => w.dropAttachmentChunks(messageId))
       await setState('tampered')
       throw error
     }
-    await ctx.repository.transaction(async (w) => {
-      await w.saveAttachment({
-        ...row,
-        state: 'downloaded',
-        ciphertext,
-        updatedAt: ctx.clock.now(),
-      })
-      await w.dropAttachmentChunks(messageId)
-    })
-    progress('downloaded')
-    return plaintext
   }
 
   /** Reads missing chunks from the capability mailbox; throws `ExpiredError` or `TamperedError`. */
@@ -376,7 +390,7 @@ export class Attachments {
     ctx.requireLinked()
     const row = await ctx.repository.attachment(messageId)
     if (!row) throw new NotFoundError(`message ${messageId} has no attachment here`)
-    if (row.ciphertext) return // held: nothing to ask
+    if (row.ciphertext || row.state === 'downloaded') return // held: nothing to ask
     const dot = row.sender.lastIndexOf('.')
     const to = { account: row.sender.slice(0, dot), deviceId: Number(row.sender.slice(dot + 1)) }
     await ctx.outbox.enqueueControl(
@@ -417,7 +431,7 @@ export class Attachments {
 
   private async renew(messageId: MessageId, expiresAt: number, sender: Sender): Promise<void> {
     const row = await this.ctx.repository.attachment(messageId)
-    if (!row || row.ciphertext) return
+    if (!row || row.ciphertext || row.state === 'downloaded') return
     if (row.sender !== `${sender.account}.${sender.deviceId}`) return // only its sender renews it
     const p = decodeAttachmentPointer(row.pointer)
     const pointer = encodeAttachmentPointer({ ...p, inDht: true, expiresAt })
@@ -430,4 +444,11 @@ export class Attachments {
       state: 'available',
     })
   }
+}
+
+/** The ciphertext of an attachment from its chunks. */
+function assemble(chunks: Map<number, Bytes>, total: number): Bytes {
+  const ciphertext = new Uint8Array(total)
+  for (const [index, chunk] of chunks) ciphertext.set(chunk, index * 65_536)
+  return ciphertext
 }

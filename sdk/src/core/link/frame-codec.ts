@@ -78,12 +78,30 @@ export class FrameDecoder {
     return this.chunks[0]!.subarray(0, n)
   }
 
+  /**
+   * The next `n` bytes: a view when the first chunk holds them, else a copy of just those
+   * bytes (what follows stays in its chunks: joining everything buffered for each frame made
+   * a burst of large frames cost quadratic copying).
+   */
   private take(n: number): Uint8Array {
-    const joined = this.chunks.length === 1 ? this.chunks[0]! : concat(this.chunks, this.buffered)
-    const out = joined.subarray(0, n)
-    const rest = joined.subarray(n)
-    this.chunks = rest.byteLength > 0 ? [rest] : []
     this.buffered -= n
+    const first = this.chunks[0]!
+    if (first.byteLength >= n) {
+      const rest = first.subarray(n)
+      if (rest.byteLength > 0) this.chunks[0] = rest
+      else this.chunks.shift()
+      return first.subarray(0, n)
+    }
+    const out = new Uint8Array(n)
+    let offset = 0
+    while (offset < n) {
+      const chunk = this.chunks[0]!
+      const used = Math.min(chunk.byteLength, n - offset)
+      out.set(chunk.subarray(0, used), offset)
+      offset += used
+      if (used === chunk.byteLength) this.chunks.shift()
+      else this.chunks[0] = chunk.subarray(used)
+    }
     return out
   }
 }

@@ -1,0 +1,84 @@
+// The attachment clauses of the ClientRepository port (docs/PROTOCOL.md "Attachments"): rows
+// kept and replaced with their ciphertext held, chunks kept for a resume and forgotten.
+import type { ClientRepository, StoredAttachment } from '../../core/client/ports.js'
+import type { Bytes } from '../../core/wire/bytes.js'
+import type { ConformanceTest } from './mailbox-store.js'
+
+const T0 = 1_764_000_000_000
+const ALICE = 'p1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'
+
+function row(messageId: string, over: Partial<StoredAttachment> = {}): StoredAttachment {
+  return {
+    messageId,
+    contactId: ALICE,
+    direction: 'in',
+    sender: `${ALICE}.1`,
+    pointer: Uint8Array.of(1, 2, 3),
+    state: 'available',
+    updatedAt: T0,
+    ...over,
+  }
+}
+
+const hex = (b: Bytes | undefined) => (b ? [...b].join(',') : undefined)
+
+/**
+ * The attachment behaviour every {@link ClientRepository} must have, as tap subtests (see
+ * `clientRepositoryConformance` for `makeRepository`).
+ */
+export function attachmentRepositoryConformance(
+  t: ConformanceTest,
+  makeRepository: (t: ConformanceTest) => Promise<ClientRepository>,
+): void {
+  const open = async (t: ConformanceTest) => {
+    const repository = await makeRepository(t)
+    t.teardown(() => repository.close())
+    return repository
+  }
+
+  t.test('attachments: saved, replaced, ciphertext kept by a row without one', async (t) => {
+    const r = await open(t)
+    t.equal(await r.attachment('aa'), undefined)
+    await r.transaction((w) => w.saveAttachment(row('aa', { ciphertext: Uint8Array.of(7, 8) })))
+    const saved = await r.attachment('aa')
+    t.equal(saved?.state, 'available')
+    t.equal(hex(saved?.ciphertext), '7,8')
+    t.equal(saved?.sender, `${ALICE}.1`)
+    await r.transaction((w) =>
+      w.saveAttachment(
+        row('aa', { state: 'downloaded', pointer: Uint8Array.of(9), updatedAt: T0 + 5 }),
+      ),
+    )
+    const replaced = await r.attachment('aa')
+    t.equal(replaced?.state, 'downloaded', 'state replaced')
+    t.equal(hex(replaced?.pointer), '9', 'pointer replaced')
+    t.equal(hex(replaced?.ciphertext), '7,8', 'the ciphertext held is kept')
+    await r.transaction((w) => w.saveAttachment(row('bb', { direction: 'out' })))
+    const many = await r.attachmentsOf(['bb', 'zz', 'aa'])
+    t.same(
+      many.map((a) => [a.messageId, a.direction, a.ciphertext]).sort(),
+      [
+        ['aa', 'in', undefined],
+        ['bb', 'out', undefined],
+      ],
+      'rows of the messages that have one, without their ciphertext',
+    )
+  })
+
+  t.test('attachment chunks: kept once by index, listed, forgotten', async (t) => {
+    const r = await open(t)
+    t.equal((await r.attachmentChunks('aa')).size, 0)
+    await r.transaction(async (w) => {
+      await w.saveAttachmentChunk('aa', 2, Uint8Array.of(2))
+      await w.saveAttachmentChunk('aa', 0, Uint8Array.of(0))
+      await w.saveAttachmentChunk('aa', 0, Uint8Array.of(9)) // the first copy stays
+      await w.saveAttachmentChunk('bb', 0, Uint8Array.of(5))
+    })
+    const chunks = await r.attachmentChunks('aa')
+    t.same([...chunks.keys()].sort(), [0, 2])
+    t.equal(hex(chunks.get(0)), '0')
+    await r.transaction((w) => w.dropAttachmentChunks('aa'))
+    t.equal((await r.attachmentChunks('aa')).size, 0)
+    t.equal((await r.attachmentChunks('bb')).size, 1, 'another attachment keeps its chunks')
+  })
+}
