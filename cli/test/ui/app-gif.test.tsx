@@ -142,7 +142,7 @@ t.test('/gif PATH sends a GIF; it shows in the conversation; Bob gets it', async
   const app = screen(t, { gifs: { depth: 'truecolor', ticker: manualTicker().ticker } })
   t.ok(await eventually(() => frameOf(app).includes('Bob · p1')))
   await settle()
-  app.stdin.write(`/gif ${path}`)
+  app.stdin.write(`/gif '${path}'`) // quoted, as a shell path
   // A long path: the input line shows its end.
   t.ok(await eventually(() => frameOf(app).includes('ねこ.gif')), frameOf(app))
   await settle()

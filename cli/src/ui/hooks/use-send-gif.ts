@@ -17,7 +17,9 @@ export function useSendGif(
 ): (to: ContactId, path: string) => void {
   return useCallback(
     (to, path) => {
-      const file = path.startsWith('~/') ? `${homedir()}${path.slice(1)}` : path
+      // A path as a shell would take it: quotes around it dropped, ~/ for the home folder.
+      const bare = /^(['"])(.*)\1$/.exec(path)?.[2] ?? path
+      const file = bare.startsWith('~/') ? `${homedir()}${bare.slice(1)}` : bare
       const name = basename(file)
       const started = Date.now()
       let shown = -1
