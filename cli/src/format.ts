@@ -1,3 +1,4 @@
+import { attachmentJson, attachmentLabel } from './attachment-text.js'
 import {
   toBase64Url,
   type BlockedAccount,
@@ -83,7 +84,19 @@ export function messageJson(message: ChatMessage, from?: ChatContact) {
     receivedAt: new Date(message.receivedAt).toISOString(),
     state: message.state,
     route: message.route ?? null,
+    ...(message.attachment ? { attachment: attachmentJson(message.attachment) } : {}),
   }
+}
+
+/**
+ * A message's text for a line of output: an attachment's label and ID (what
+ * `passage attachments save` takes) before its caption.
+ */
+export function messageText(message: ChatMessage, ascii = false): string {
+  if (!message.attachment) return message.text
+  const label = attachmentLabel(message.attachment, ascii)
+  const caption = message.text === '' ? '' : ` ${message.text}`
+  return `${label}${caption} (id ${message.id.slice(0, 12)})`
 }
 
 /** When a message was written, to the minute, UTC: `2026-12-06 08:30`. */

@@ -4,6 +4,7 @@ import type { CliIo } from './cli-io.js'
 import { CHAT_COMMANDS, chatKeys, markLegend } from './ui/chat-commands.js'
 // Only types at the top: each command's module (and the SDK, SQLite, libsignal, Ink behind
 // it) is imported when that command runs, so `passage id` does not load the chat screen.
+import type { attachmentsSaveCommand } from './commands/attachments.js'
 import type { chatCommand } from './commands/chat.js'
 import type { contactsAddCommand, contactsListCommand } from './commands/contacts.js'
 import type { AcceptOptions, RequestsOptions } from './commands/requests.js'
@@ -391,9 +392,12 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
 
   program
     .command('send')
-    .description('send a message (for scripts); prints the delivery state reached')
+    .description('send a message, a GIF or a file (for scripts); prints the delivery state reached')
     .argument('<contact>', 'a name, a text ID, or a unique prefix of either')
-    .argument('<text...>', 'the message (several words are joined by spaces)')
+    .argument('[text...]', 'the message (several words are joined by spaces)')
+    .option('--gif <file>', 'send a GIF (shown animated in passage chat), 8 MiB at most')
+    .option('--file <file>', 'send any file, 8 MiB at most')
+    .option('--caption <text>', 'with --gif or --file: the text shown with it')
     .option('--home <dir>', homeHelp)
     .option('--server <url>', serverHelp, collect)
     .addOption(number('--timeout <ms>', 'how long to wait for the first delivery attempt', 30_000))
@@ -401,6 +405,30 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .action(
       async (contact: string, words: string[], options: Parameters<typeof sendCommand>[2]) => {
         code = await (await import('./commands/send.js')).sendCommand(contact, words, options, io)
+      },
+    )
+
+  program
+    .command('attachments')
+    .description("save a message's GIF or file")
+    .command('save')
+    .description("save a message's attachment (fetched first when it is not here yet)")
+    .argument('<message>', 'the message ID, or a unique prefix of it (passage history shows it)')
+    .argument('[path]', 'where to write it (default: its file name, in this folder)')
+    .option('--force', 'replace a file that is there')
+    .option('--home <dir>', homeHelp)
+    .option('--server <url>', serverHelp, collect)
+    .addOption(number('--timeout <ms>', 'how long the fetch may take', 120_000))
+    .option('--json', 'print JSON')
+    .action(
+      async (
+        message: string,
+        path: string | undefined,
+        options: Parameters<typeof attachmentsSaveCommand>[2],
+      ) => {
+        code = await (
+          await import('./commands/attachments.js')
+        ).attachmentsSaveCommand(message, path, options, io)
       },
     )
 
@@ -453,6 +481,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--home <dir>', homeHelp)
     .option('--server <url>', serverHelp, collect)
     .option('--no-bell', 'no terminal bell on incoming messages')
+    .option('--no-animate', 'GIFs show their first frame only')
     .addHelpText('after', () => chatHelp(io))
     .action(async (contact: string | undefined, options: Parameters<typeof chatCommand>[1]) => {
       code = await (await import('./commands/chat.js')).chatCommand(contact, options, io)

@@ -6,6 +6,7 @@ import { ExitCode } from '../exit-code.js'
 import { openClient, type ClientCommandOptions } from '../open-client.js'
 import { resolveContact } from '../resolve-contact.js'
 import { resolveGroup } from './group.js'
+import { colorDepthFor } from '../media/half-blocks.js'
 import { App } from '../ui/App.js'
 import { themeFor } from '../ui/theme.js'
 
@@ -33,6 +34,8 @@ const CHAT_FETCH_INTERVAL_MS = 5_000 // 5 s: offline-sent messages show up quick
 export interface ChatOptions extends ClientCommandOptions {
   /** False (`--no-bell`): no terminal bell on incoming messages. */
   bell?: boolean
+  /** False (`--no-animate`): GIFs show their first frame only. */
+  animate?: boolean
 }
 
 /** The terminal bell: rings on an incoming message (zero width, the screen is not moved). */
@@ -75,6 +78,7 @@ export async function chatCommand(
           theme: themeFor(io.env),
           ...(initial ? { initialContactId: initial.id } : {}),
           ...(options.bell !== false && { bell: () => terminal.stdout.write(BELL) }),
+          gifs: { depth: colorDepthFor(io.env), still: options.animate === false },
         }),
         { stdout: terminal.stdout, stdin: terminal.stdin, exitOnCtrlC: false, patchConsole: true },
       )

@@ -1,7 +1,8 @@
 import { MalformedError } from '@passage/sdk'
 import type { CliIo } from '../cli-io.js'
 import { ExitCode } from '../exit-code.js'
-import { contactLabel, messageJson, messageTime } from '../format.js'
+import { contactLabel, messageJson, messageText, messageTime } from '../format.js'
+import { themeFor } from '../ui/theme.js'
 import { withClient, type ClientCommandOptions } from '../open-client.js'
 import { resolveContact } from '../resolve-contact.js'
 import { style } from '../style.js'
@@ -46,6 +47,7 @@ export async function historyCommand(
     return ExitCode.ok
   }
   const s = style(io)
+  const ascii = themeFor(io.env).ascii
   if (messages.length === 0) {
     io.stdout.write(s.dim(`No messages with ${contactLabel(contact)} yet.\n`))
     return ExitCode.ok
@@ -53,7 +55,9 @@ export async function historyCommand(
   for (const m of messages) {
     const who = m.direction === 'out' ? 'me' : contactLabel(contact)
     const state = m.direction === 'out' ? `  ${s.dim(`(${m.state})`)}` : ''
-    io.stdout.write(`${s.dim(messageTime(m.sentAt))}  ${s.bold(who)}: ${m.text}${state}\n`)
+    io.stdout.write(
+      `${s.dim(messageTime(m.sentAt))}  ${s.bold(who)}: ${messageText(m, ascii)}${state}\n`,
+    )
   }
   return ExitCode.ok
 }

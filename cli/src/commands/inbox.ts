@@ -8,7 +8,15 @@ import {
 } from '@passage/sdk'
 import type { CliIo } from '../cli-io.js'
 import { ExitCode } from '../exit-code.js'
-import { claimedLabel, contactLabel, messageJson, messageTime, shortId } from '../format.js'
+import {
+  claimedLabel,
+  contactLabel,
+  messageJson,
+  messageText,
+  messageTime,
+  shortId,
+} from '../format.js'
+import { themeFor } from '../ui/theme.js'
 import { withClient, type ClientCommandOptions } from '../open-client.js'
 import { joinedDht, offlineError, warnUnreachable } from '../reachability.js'
 import { style } from '../style.js'
@@ -101,6 +109,7 @@ function printMessages(
 ): void {
   const s = style(io)
   let fromRequests = false
+  const ascii = themeFor(io.env).ascii
   for (const m of messages) {
     // A group's message: "# group · sender", the sender by its contact name when it is one.
     const sender = names.get(m.sender.account)
@@ -118,7 +127,7 @@ function printMessages(
           : request
             ? `${claimedLabel(request)} (request)`
             : shortId(m.contactId)
-    io.stdout.write(`${s.dim(messageTime(m.sentAt))}  ${s.bold(from)}: ${m.text}\n`)
+    io.stdout.write(`${s.dim(messageTime(m.sentAt))}  ${s.bold(from)}: ${messageText(m, ascii)}\n`)
   }
   if (fromRequests) {
     io.stdout.write(

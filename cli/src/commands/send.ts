@@ -5,10 +5,13 @@ import {
   TimeoutError,
   type PassageClient,
 } from '@passage/sdk'
+import { attachmentLabel } from '../attachment-text.js'
 import type { CliIo } from '../cli-io.js'
 import { ExitCode } from '../exit-code.js'
 import { contactLabel, messageJson, STATE_WORDS } from '../format.js'
 import { withClient, type ClientCommandOptions } from '../open-client.js'
+import { showProgress } from '../progress.js'
+import { readAttachment } from '../read-attachment.js'
 import { joinedDht, offlineError, warnUnreachable } from '../reachability.js'
 import { resolveContact } from '../resolve-contact.js'
 import { style } from '../style.js'
@@ -20,13 +23,20 @@ const SEND_TIMEOUT_MS = 30_000 // 30 s: a DHT lookup, a bundle fetch and a mailb
 export interface SendOptions extends ClientCommandOptions {
   json?: boolean
   timeout?: string
+  /** `--gif FILE`: send a GIF, shown animated in the chat screen. */
+  gif?: string
+  /** `--file FILE`: send any file (8 MiB at most). */
+  file?: string
+  /** `--caption TEXT`: the attachment's text (the words after the contact also serve). */
+  caption?: string
 }
 
 /**
- * `passage send <contact> <text…>`: for scripts. The contact is a name, a text ID or a
- * unique prefix. Prints the delivery state reached (sent, stored, delivered…). Exits 1 when
- * the contact is unknown, 3 when nothing could take the message (it then stays in the
- * outbox and goes out on a later run).
+ * `passage send <contact> <text…>`, or `--gif FILE` / `--file FILE` [`--caption TEXT`]: for
+ * scripts. The contact is a name, a text ID or a unique prefix. Prints the delivery state
+ * reached (sent, stored, delivered…). Exits 1 when the contact is unknown or the file cannot
+ * be sent (missing, over 8 MiB, not a GIF), 3 when nothing could take the message (a text then
+ * stays in the outbox and goes out on a later run) or the attachment could not be uploaded.
  */
 export async function sendCommand(
   contactText: string,
@@ -34,7 +44,18 @@ export async function sendCommand(
   options: SendOptions,
   io: CliIo,
 ): Promise<ExitCode> {
+  if (options.gif !== undefined || options.file !== undefined) {
+    return sendAttachmentCommand(contactText, words, options, io)
+  }
+  if (options.caption !== undefined) {
+    throw new MalformedError('--caption goes with --gif or --file; nothing was sent')
+  }
   const text = words.join(' ')
+  if (text.trim() === '') {
+    throw new MalformedError(
+      'nothing to send: give a text, or --gif FILE / --file FILE (passage send --help)',
+    )
+  }
   const timeoutMs = options.timeout === undefined ? SEND_TIMEOUT_MS : Number(options.timeout)
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
     throw new MalformedError(`--timeout is in milliseconds, got ${options.timeout}`)
@@ -95,4 +116,56 @@ function pendingReason(client: PassageClient, who: string): string {
   }
   const reason = offlineError(client, `nothing could take the message to ${who}`).message
   return `${reason}; ${waits} and goes out on the next online command`
+}
+
+/** `passage send <contact> --gif FILE | --file FILE [--caption TEXT]`. */
+async function sendAttachmentCommand(
+  contactText: string,
+  words: string[],
+  options: SendOptions,
+  io: CliIo,
+): Promise<ExitCode> {
+  if (options.gif !== undefined && options.file !== undefined) {
+    throw new MalformedError('--gif or --file, not both: one attachment a message')
+  }
+  const timeoutMs = options.timeout === undefined ? SEND_TIMEOUT_MS : Number(options.timeout)
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {
+    throw new MalformedError(`--timeout is in milliseconds, got ${options.timeout}`)
+  }
+  const path = (options.gif ?? options.file)!
+  const caption = options.caption ?? (words.length > 0 ? words.join(' ') : undefined)
+  // The file is read and checked before the client opens: a refusal costs no network.
+  const input = await readAttachment(path, options.gif !== undefined ? 'gif' : 'file', caption)
+  const s = style(io)
+  return withClient(options, io, { background: false }, async (client) => {
+    const contact = await resolveContact(client, contactText)
+    const signal = AbortSignal.timeout(timeoutMs)
+    const stop = showProgress(client, io.stderr, {
+      direction: 'up',
+      label: `uploading ${input.fileName}`,
+    })
+    const message = await client
+      .sendAttachment(contact.id, input, { signal })
+      .catch((error: unknown) => {
+        if (signal.aborted && !(error instanceof PassageError)) {
+          throw new TimeoutError(
+            `${input.fileName} did not reach ${contactLabel(contact)} within ${timeoutMs} ms; send it again (a longer --timeout may help)`,
+          )
+        }
+        throw error
+      })
+      .finally(stop)
+    warnUnreachable(client, io)
+    if (options.json) {
+      io.stdout.write(`${JSON.stringify(messageJson(message, contact), null, 2)}\n`)
+    } else {
+      const theme = themeFor(io.env)
+      const what = message.attachment
+        ? attachmentLabel(message.attachment, theme.ascii)
+        : input.fileName
+      const mark = message.state === 'pending' ? '' : `${s.green(theme.marks[message.state])} `
+      io.stdout.write(`${mark}${what} to ${contactLabel(contact)}: ${STATE_WORDS[message.state]}\n`)
+    }
+    return message.state === 'pending' ? ExitCode.unreachable : ExitCode.ok
+  })
 }

@@ -11,17 +11,28 @@ import { claimedLabel, contactLabel, shortId } from '../format.js'
 import { parseChatInput } from './chat-commands.js'
 import { ContactList, entryLabel, requestEntry, type ListEntry } from './components/ContactList.js'
 import { HelpOverlay } from './components/HelpOverlay.js'
+import { GifView } from './components/GifView.js'
 import { MessageInput } from './components/MessageInput.js'
-import { layoutMessages, MessageList, type ConversationNotice } from './components/MessageList.js'
+import {
+  GIF_MAX_ROWS,
+  layoutMessages,
+  MessageList,
+  type ConversationNotice,
+  type GifRows,
+} from './components/MessageList.js'
 import { StatusBar } from './components/StatusBar.js'
 import { useClientStatus } from './hooks/use-client-status.js'
 import { useContactActions } from './hooks/use-contact-actions.js'
 import { useConversations } from './hooks/use-conversations.js'
+import type { Ticker } from './hooks/use-gif-animation.js'
+import { useGifs } from './hooks/use-gifs.js'
 import { useHistory } from './hooks/use-history.js'
 import { useNotice } from './hooks/use-notice.js'
 import { useSend } from './hooks/use-send.js'
+import { useSendGif } from './hooks/use-send-gif.js'
 import { useTerminalSize } from './hooks/use-terminal-size.js'
 import { utf8Bytes } from './input-layout.js'
+import { cellsFor, type ColorDepth } from '../media/half-blocks.js'
 import type { Theme } from './theme.js'
 import { truncate } from './wrap.js'
 
@@ -43,6 +54,11 @@ export interface AppProps {
   bell?: () => void
   /** How often the home is re-read for what another process wrote (tests shorten it). */
   refreshMs?: number
+  /**
+   * GIFs in the conversation: the colour depth (default: 24-bit with colour, else words
+   * only), `still` (no animation at all), the animation's timer (tests fire it by hand).
+   */
+  gifs?: { depth?: ColorDepth; still?: boolean; ticker?: Ticker }
 }
 
 /** What the status bar says while Esc waits for a second Esc. */
@@ -55,7 +71,16 @@ const CONFIRM_QUIT = 'Esc again: quit and drop the draft; any other key: keep it
  * scroll, `?` (on an empty line) or `/help` shows the help, Esc or Ctrl+C quit (Esc asks
  * first when something is written).
  */
-export function App({ client, theme, initialContactId, size, onExit, bell, refreshMs }: AppProps) {
+export function App({
+  client,
+  theme,
+  initialContactId,
+  size,
+  onExit,
+  bell,
+  refreshMs,
+  gifs: gifOptions = {},
+}: AppProps) {
   const { exit } = useApp()
   const { columns, rows } = useTerminalSize(size)
   const { notice, report } = useNotice(client)
@@ -102,6 +127,13 @@ export function App({ client, theme, initialContactId, size, onExit, bell, refre
   const devices = useContactDevices(client, selectedId)
   const notices = useDeviceNotices(client)
   const sendMessage = useSend(client, add, report)
+  const sendGif = useSendGif(client, add, report)
+  const depth: ColorDepth = theme.color ? (gifOptions.depth ?? 'truecolor') : 'none'
+  const gifs = useGifs(client, messages, depth !== 'none')
+  // The newest GIF that is there animates; the others (and all in still mode) rest.
+  const animating = gifOptions.still
+    ? undefined
+    : messages.findLast((m) => gifs.get(m.id)?.gif !== undefined)?.id
 
   const leftOuter = Math.min(CONTACTS_MAX_COLUMNS, Math.max(12, Math.floor(columns * 0.3)))
   const rightOuter = columns - leftOuter
@@ -130,10 +162,38 @@ export function App({ client, theme, initialContactId, size, onExit, bell, refre
     // Above its first message.
     return [{ key: 'request', at: request.firstSeenAt - 1, text }, ...(shown ?? [])]
   }, [notices, selectedId, request])
-  const lines = useMemo(
-    () => layoutMessages(messages, authorOf, inner, theme, shownNotices),
-    [messages, authorOf, inner, theme, shownNotices],
+  const gifRows = useCallback<GifRows>(
+    (m, columns) => {
+      const a = m.attachment
+      if (depth === 'none' || a?.width === undefined || a.height === undefined) return 0
+      return cellsFor(a.width, a.height, Math.max(1, columns), GIF_MAX_ROWS).rows
+    },
+    [depth],
   )
+  const lines = useMemo(
+    () => layoutMessages(messages, authorOf, inner, theme, shownNotices, gifRows),
+    [messages, authorOf, inner, theme, shownNotices, gifRows],
+  )
+  const renderGif = (id: string, fromRow: number, toRow: number) => {
+    const message = messages.find((m) => m.id === id)
+    const state = gifs.get(id)
+    if (!message?.attachment) return null
+    return (
+      <GifView
+        gif={state?.gif ?? state?.still}
+        facts={message.attachment}
+        status={state?.status}
+        maxColumns={Math.max(1, inner - 6)}
+        maxRows={GIF_MAX_ROWS}
+        depth={depth}
+        animate={id === animating}
+        ascii={theme.ascii}
+        {...(gifOptions.ticker && { ticker: gifOptions.ticker })}
+        fromRow={fromRow}
+        toRow={toRow}
+      />
+    )
+  }
   const maxScroll = Math.max(0, lines.length - messageRows)
 
   const move = (step: number) => {
@@ -240,6 +300,7 @@ export function App({ client, theme, initialContactId, size, onExit, bell, refre
               width={inner}
               theme={theme}
               empty={truncate(empty, inner, ellipsis)}
+              renderGif={renderGif}
             />
           )}
           <MessageInput
@@ -298,7 +359,12 @@ export function App({ client, theme, initialContactId, size, onExit, bell, refre
                   else actions.block(conversation)
                   return true
                 case 'gif':
-                  report('attachments (GIFs, files) are not supported yet; nothing was sent')
+                  if (!selected) {
+                    report('no contact to send to: /add <their passage: URI> adds one')
+                    return false
+                  }
+                  setScroll(0)
+                  sendGif(selected.id, input.path)
                   return true
                 case 'invalid':
                   report(input.message)

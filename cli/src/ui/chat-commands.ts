@@ -1,8 +1,8 @@
 import type { DeliveryState } from '@passage/sdk'
 // What the chat screen's input line means: a message to send, or an in-screen command
-// (`/help`, `/add <uri>`, `/name <new name>`, `/accept`, `/decline`, `/block`, `/gif`). A line
-// starting with `/` is never sent as text unless it starts with `//` (which sends it with one
-// `/` less).
+// (`/help`, `/add <uri>`, `/name <new name>`, `/accept`, `/decline`, `/block`, `/gif <file>`).
+// A line starting with `/` is never sent as text unless it starts with `//` (which sends it
+// with one `/` less).
 
 /** What the user asked for with one line of input. */
 export type ChatInput =
@@ -13,7 +13,7 @@ export type ChatInput =
   | { kind: 'accept'; name?: string }
   | { kind: 'decline' }
   | { kind: 'block' }
-  | { kind: 'gif' }
+  | { kind: 'gif'; path: string }
   /** A command with a missing argument, or one that does not exist: `message` says why. */
   | { kind: 'invalid'; message: string }
 
@@ -25,7 +25,7 @@ export const CHAT_COMMANDS: ReadonlyArray<readonly [string, string]> = [
   ['/accept [name]', 'accept the open contact request (so does Ctrl+Y)'],
   ['/decline', 'delete the open contact request and its messages'],
   ['/block', 'block the open contact or request: its messages are dropped'],
-  ['/gif', 'send a GIF (not available yet)'],
+  ['/gif <file>', 'send a GIF (8 MiB at most), shown animated'],
   ['//text', 'sends a text that starts with /'],
 ]
 
@@ -87,7 +87,9 @@ export function parseChatInput(line: string): ChatInput {
     case 'block':
       return { kind: 'block' }
     case 'gif':
-      return { kind: 'gif' }
+      return argument === ''
+        ? { kind: 'invalid', message: '/gif needs a file: /gif ~/cat.gif' }
+        : { kind: 'gif', path: argument }
     default:
       return {
         kind: 'invalid',
