@@ -8,6 +8,7 @@ import { benchChat } from './chat.js'
 import { benchDevices } from './devices.js'
 import { benchGroup } from './group.js'
 import { benchCli } from './cli.js'
+import { benchRelay } from './relay.js'
 
 const only = process.argv[2]
 const suites = {
@@ -20,6 +21,7 @@ const suites = {
   devices: benchDevices,
   group: benchGroup,
   cli: benchCli,
+  relay: benchRelay,
 }
 if (only && !(only in suites)) {
   console.error(`unknown suite ${only}; one of: ${Object.keys(suites).join(', ')}`)

@@ -1,4 +1,10 @@
-import { toBase64Url, type ChatContact, type ChatMessage, type DeliveryState } from '@passage/sdk'
+import {
+  toBase64Url,
+  type ChatContact,
+  type ChatMessage,
+  type ContactRoute,
+  type DeliveryState,
+} from '@passage/sdk'
 
 /** How a contact is named on screen: its name, else its text ID shortened. */
 export function contactLabel(
@@ -58,4 +64,20 @@ export const STATE_WORDS: Record<DeliveryState, string> = {
   stored: "stored in the contact's DHT mailbox",
   delivered: 'delivered to the contact',
   read: 'read by the contact',
+}
+
+/**
+ * Whether a contact is online and the route a message to it takes now: over the LAN, a direct
+ * link, a super-node's relay, or (offline) its mailbox.
+ */
+export function presenceLabel(contact: { online: boolean; route?: ContactRoute }): string {
+  if (!contact.online) return 'offline, via mailbox'
+  switch (contact.route) {
+    case 'lan':
+      return 'online, LAN'
+    case 'relay':
+      return 'online, via relay'
+    default:
+      return 'online, direct'
+  }
 }

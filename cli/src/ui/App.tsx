@@ -7,7 +7,7 @@ import {
   type DeviceInfo,
   type PassageClient,
 } from '@passage/sdk'
-import { contactLabel, shortId } from '../format.js'
+import { contactLabel, presenceLabel, shortId } from '../format.js'
 import { parseChatInput } from './chat-commands.js'
 import { ContactList } from './components/ContactList.js'
 import { HelpOverlay } from './components/HelpOverlay.js'
@@ -161,7 +161,7 @@ export function App({ client, theme, initialContactId, size, onExit, bell, refre
       ? [
           contactLabel(selected, ellipsis),
           shortId(selected.textId, ellipsis),
-          selected.online ? 'online' : 'offline',
+          presenceLabel(selected),
           ...(devices.length > 1 ? [devicesLabel(devices)] : []),
           ...(selected.flagged ? [`REFUSED: ${selected.flagged}`] : []),
           ...(scroll > 0 ? [`${scroll} lines up, PgDn`] : []),

@@ -324,6 +324,7 @@ export {
   Link,
   dialLink,
   type LinkAddress,
+  type LinkRoute,
   type DialLinkOptions,
   type HandshakeOptions,
 } from './link/link.js'
@@ -340,6 +341,34 @@ export {
   type BackoffOptions,
 } from './util/backoff.js'
 export { LinkManager, type LinkManagerOptions, type PeerBackoff } from './link/link-manager.js'
+// Relay through a super-node (issue 16)
+export {
+  RELAY_VERSION,
+  RELAY_SIGNING_DOMAIN,
+  RELAY_NONCE_BYTES,
+  RELAY_TOKEN_BYTES,
+  MAX_RELAY_FRAME_BYTES,
+  RelayFrameType,
+  RelayRefusal,
+  RELAY_REFUSAL_NAMES,
+  type RelayFrame,
+  type RelayRequest,
+  encodeRelayChallenge,
+  encodeRelayRequest,
+  encodeRelayOk,
+  encodeRelayIncoming,
+  encodeRelayRefused,
+  decodeRelayFrame,
+  relaySigningInput,
+} from './relay/relay-messages.js'
+export {
+  RELAY_HANDSHAKE_TIMEOUT_MS,
+  relayHandshake,
+  relayConnector,
+  type RelayAsk,
+  type RelayHandshakeOptions,
+} from './relay/relay-client.js'
+export { RelayRegistration, type RelayRegistrationOptions } from './relay/relay-registration.js'
 export {
   BEACON_MAGIC,
   BEACON_VERSION,
@@ -378,6 +407,7 @@ export {
   type MessageDirection,
   type MessageRoute,
   type ChatContact,
+  type ContactRoute,
   type ChatMessage,
   type Conversation,
   type HistoryOptions,

@@ -8,7 +8,14 @@ import { equalBytes, toHex, type Bytes } from '../wire/bytes.js'
 import type { ClientContext } from './context.js'
 import { MAX_SYNC_CONTACTS, type SyncedContact } from './chat-payload.js'
 import type { ClientWriter, ContactRecord, Target } from './ports.js'
-import type { ChatContact, ContactBook, ContactId, RefusalReason, SignalOptions } from './types.js'
+import type {
+  ChatContact,
+  ContactBook,
+  ContactId,
+  ContactRoute,
+  RefusalReason,
+  SignalOptions,
+} from './types.js'
 
 /** Peers whose link ID or last-seen time is kept in memory at most. */
 const MAX_REMEMBERED_PEERS = 4096 // a few hundred kB at most
@@ -20,6 +27,9 @@ const LAST_SEEN_WRITE_MS = 1_000 // 1 s: what a crash may lose of "last seen"; t
  * step with the table: a send reads no row), when a direct message last came from each, and
  * their link IDs.
  */
+/** Routes from best to worst: a contact shows the best of its devices'. */
+const ROUTE_ORDER: ContactRoute[] = ['lan', 'direct', 'relay']
+
 export class ContactDirectory implements ContactBook {
   /** Identity keys by contact ID, in step with the table. */
   private readonly keys = new Map<ContactId, Bytes>()
@@ -253,16 +263,20 @@ export class ContactDirectory implements ContactBook {
         : seen === undefined
           ? row.lastSeenAt
           : Math.max(seen, row.lastSeenAt)
-    const online = this.ctx.devices.targets(row.id, row.publicKey).some((t) => {
+    const routes = this.ctx.devices.targets(row.id, row.publicKey).map((t): ContactRoute => {
       const key = this.ctx.devices.keyOf(row.id, t.deviceId, row.publicKey)
-      if (!key) return false
+      if (!key) return 'mailbox'
       const nodeId = this.nodeIdOf(key)
       const links = this.ctx.network.links
+      const onLan = this.ctx.addresses.isOnLan(encodeTextId(nodeId))
       // Online means reachable: a link is open, or its beacons are heard on the LAN and no
       // dial to it failed since (a peer heard but not dialable is not shown online).
-      if (links?.link(nodeId) !== undefined) return true
-      return this.ctx.addresses.isOnLan(encodeTextId(nodeId)) && !links?.backoffOf(nodeId)
+      const link = links?.link(nodeId)
+      if (link) return link.route === 'relay' ? 'relay' : onLan ? 'lan' : 'direct'
+      return onLan && !links?.backoffOf(nodeId) ? 'lan' : 'mailbox'
     })
+    const route = ROUTE_ORDER.find((r) => routes.includes(r)) ?? 'mailbox'
+    const online = route !== 'mailbox'
     return {
       id: row.id,
       textId: row.id,
@@ -271,6 +285,7 @@ export class ContactDirectory implements ContactBook {
       addedAt: row.addedAt,
       ...(lastSeenAt !== undefined ? { lastSeenAt } : {}),
       online,
+      route,
       unread,
       ...(row.flagged !== undefined ? { flagged: row.flagged } : {}),
     }

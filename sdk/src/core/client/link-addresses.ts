@@ -68,21 +68,32 @@ export class LinkAddresses {
     this.ctx.events.statusChanged()
   }
 
-  /** Every address `peerId` may listen at, LAN first, without duplicates. */
+  /**
+   * Every address `peerId` may be dialed at, in the order of the routes: LAN, then direct (what
+   * the super-nodes' announces say), then through the relay of each super-node it announced
+   * to (it registers at each relay it knows); without duplicates.
+   */
   async resolve(peerId: Uint8Array): Promise<LinkAddress[]> {
     const out: LinkAddress[] = []
+    const relayed: LinkAddress[] = []
     const textId = encodeTextId(toBytes(peerId))
     const lan = this.lan.get(textId)
     if (lan) out.push(...lan.addresses)
+    const relays = this.ctx.options.relay !== false
     for (const peer of await this.ctx.superNodes.resolveAll(textId)) {
       for (const a of peer.announce.addresses) {
         if (a.transport !== 'tcp') continue
         out.push({ host: a.host === '' ? peer.observed.host : a.host, port: a.port })
       }
+      if (relays && peer.relay) {
+        const { host, port, relayId } = peer.relay
+        relayed.push({ host, port, via: 'relay', relayId })
+      }
     }
+    out.push(...relayed)
     const seen = new Set<string>()
     return out.filter((a) => {
-      const key = `${a.host}|${a.port}`
+      const key = `${a.via ?? ''}|${a.host}|${a.port}`
       if (seen.has(key)) return false
       seen.add(key)
       return true

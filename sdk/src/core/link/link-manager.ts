@@ -23,6 +23,11 @@ export interface LinkManagerOptions {
   resolve: (peerId: NodeId) => Promise<LinkAddress[]> | LinkAddress[]
   /** Opens the stream a link runs on (TCP in Node: `connectTcp` of `@passage/sdk/node`). */
   connect: StreamConnector
+  /**
+   * The connector for an address with `via: 'relay'`: it reaches `peerId` through that relay.
+   * Without it such addresses are skipped.
+   */
+  relayConnect?: (peerId: Bytes, address: LinkAddress) => StreamConnector
   /** Dialer; default {@link dialLink} over {@link connect}. */
   dial?: (options: DialLinkOptions) => Promise<Link>
   clock?: Clock
@@ -288,6 +293,8 @@ export class LinkManager {
     const account = this.options.account?.()
     for (const address of addresses) {
       if (signal?.aborted || this.closed) break
+      const relayed = address.via === 'relay'
+      if (relayed && !this.options.relayConnect) continue
       try {
         const link = await this.dial({
           host: address.host,
@@ -295,7 +302,8 @@ export class LinkManager {
           expectedId: peerId,
           identity: this.options.identity,
           ...(account ? { account } : {}),
-          connect: this.options.connect,
+          connect: relayed ? this.options.relayConnect!(peerId, address) : this.options.connect,
+          route: relayed ? 'relay' : 'direct',
           timers: this.timers,
           ...(signal ? { signal } : {}),
           ...(this.options.handshakeTimeoutMs !== undefined
