@@ -30,3 +30,5 @@ for await (const line of createInterface({ input: process.stdin })) {
 }
 await server.close()
 rmSync(dataDir, { recursive: true, force: true })
+// stdin stays open (the parent's pipe): leave now.
+process.exit(0)

@@ -340,7 +340,12 @@ export {
   backoffDelay,
   type BackoffOptions,
 } from './util/backoff.js'
-export { LinkManager, type LinkManagerOptions, type PeerBackoff } from './link/link-manager.js'
+export {
+  DIRECT_BEFORE_RELAY_TIMEOUT_MS,
+  LinkManager,
+  type LinkManagerOptions,
+  type PeerBackoff,
+} from './link/link-manager.js'
 // Relay through a super-node (issue 16)
 export {
   RELAY_VERSION,

@@ -297,6 +297,9 @@ export function establishLink(
       done(new LinkClosedError('the link handshake was aborted', { cause: options.signal?.reason }))
     if (options.signal?.aborted) return onAbort()
     options.signal?.addEventListener('abort', onAbort, { once: true })
+    // Our hello goes first, before any byte is read: a stream may hand over bytes that came
+    // before its reader (the peer's hello right behind a relay's `ok`) as soon as it gets one.
+    stream.write(protocol.start()).catch(() => {})
     stream.onClose((error) =>
       done(
         error
@@ -319,7 +322,6 @@ export function establishLink(
         done(asPassageError(error))
       }
     })
-    stream.write(protocol.start()).catch(() => {})
   })
 }
 

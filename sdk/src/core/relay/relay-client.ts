@@ -105,9 +105,11 @@ export async function relayHandshake(options: RelayHandshakeOptions): Promise<By
             timers.clearTimeout(timer)
             // The bytes after `ok` belong to what follows (the peer's hello, or incoming frames):
             // whole frames the decoder already split go back in their framing.
+            // `early` stays the one list: chunks that come before the reader do go in it.
             const rest = bodies.slice(i + 1).map((body) => encodeFrame(body))
             if (decoder.pendingBytes > 0) rest.push(decoder.takeRest())
-            resolve(tail(stream, [...rest, ...early]))
+            early.unshift(...rest)
+            resolve(tail(stream, early))
             return
           }
         }
@@ -139,13 +141,12 @@ function signRequest(
  * The stream after the relay handshake: the bytes that arrived with `ok` come first, then
  * the stream's own (its one data handler moves to whoever reads next).
  */
-function tail(stream: ByteStream, early: Bytes[]): ByteStream {
-  const pending = early.filter((b) => b.byteLength > 0)
+function tail(stream: ByteStream, pending: Bytes[]): ByteStream {
   return {
     remote: stream.remote,
     write: (bytes) => stream.write(bytes),
     onData(handler) {
-      for (const chunk of pending.splice(0)) handler(chunk)
+      for (const chunk of pending.splice(0)) if (chunk.byteLength > 0) handler(chunk)
       stream.onData(handler)
     },
     onClose: (handler) => stream.onClose(handler),
