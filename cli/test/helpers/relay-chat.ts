@@ -29,10 +29,6 @@ const client = await createNodeClient({
 const arrived: ChatMessage[] = []
 const errors: string[] = []
 client.on('error', (e) => errors.push(String(e)))
-const internals = client as unknown as {
-  ctx?: { network: { links?: { backoffOf(id: Uint8Array): unknown } } }
-}
-void internals
 client.on('message', (m) => arrived.push(m))
 
 async function until(what: string, check: () => boolean | Promise<boolean>): Promise<void> {

@@ -346,7 +346,16 @@ export {
   type LinkManagerOptions,
   type PeerBackoff,
 } from './link/link-manager.js'
-// Relay through a super-node (issue 16)
+// Address records (record type 4) and the relay through a super-node (issue 16)
+export {
+  ADDRESS_RECORD_MAX_AGE_MS,
+  MAX_RECORD_ADDRESSES,
+  type DialAddress,
+  encodeAddressPayload,
+  decodeAddressPayload,
+  createAddressRecord,
+  readAddressRecord,
+} from './records/address-record.js'
 export {
   RELAY_VERSION,
   RELAY_SIGNING_DOMAIN,

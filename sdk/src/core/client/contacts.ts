@@ -39,6 +39,7 @@ export class ContactDirectory implements ContactBook {
   )
   /** Link peer IDs by identity key (hex), computed once: sending hashes nothing per message. */
   private readonly nodeIds = new BoundedMap<string, Bytes>(MAX_REMEMBERED_PEERS)
+  private readonly keysById = new BoundedMap<string, Bytes>(MAX_REMEMBERED_PEERS)
 
   constructor(private readonly ctx: ClientContext) {}
 
@@ -75,7 +76,16 @@ export class ContactDirectory implements ContactBook {
 
   /** The link peer ID of an identity key. */
   nodeIdOf(publicKey: Bytes): Bytes {
-    return this.nodeIds.getOrSet(toHex(publicKey), () => nodeIdFromPublicKey(publicKey))
+    return this.nodeIds.getOrSet(toHex(publicKey), () => {
+      const id = nodeIdFromPublicKey(publicKey)
+      this.keysById.set(toHex(id), publicKey)
+      return id
+    })
+  }
+
+  /** The public key of a node ID this client computed from a key (a contact's device). */
+  keyOfNodeId(nodeId: Uint8Array): Bytes | undefined {
+    return this.keysById.get(toHex(nodeId))
   }
 
   /**

@@ -301,6 +301,7 @@ class Client implements PassageClient {
     await ctx.guard('joining the DHT', () => ctx.presence.joinDht())
     await ctx.guard('registering at relays', () => ctx.network.maintainRelays())
     await ctx.guard('announcing', () => ctx.presence.announce())
+    await ctx.guard('publishing addresses', () => ctx.presence.publishAddresses())
     if (ctx.account.deviceId !== 0) {
       await ctx.guard('publishing the pre-key bundle', () => ctx.presence.publishBundle())
       if (recovering && recoverNow) {

@@ -2,6 +2,8 @@ import type { DiscoveredPeer } from '../discovery/lan-discovery.js'
 import { nodeIdFromPublicKey } from '../identity/node-id.js'
 import { encodeTextId } from '../identity/text-id.js'
 import type { LinkAddress } from '../link/link.js'
+import { readAddressRecord, type DialAddress } from '../records/address-record.js'
+import { RecordType } from '../records/signed-record.js'
 import type { AbortSignalLike } from '../runtime/host.js'
 import { toBytes, type Bytes } from '../wire/bytes.js'
 import type { ClientContext } from './context.js'
@@ -90,6 +92,11 @@ export class LinkAddresses {
         relayed.push({ host, port, via: 'relay', relayId })
       }
     }
+    // The peer's own address record in the DHT: found without any one super-node.
+    for (const a of await this.fromDht(peerId)) {
+      if (a.transport === 'tcp') out.push({ host: a.host, port: a.port })
+      else if (relays) relayed.push({ host: a.host, port: a.port, via: 'relay' })
+    }
     out.push(...relayed)
     const seen = new Set<string>()
     return out.filter((a) => {
@@ -98,6 +105,19 @@ export class LinkAddresses {
       seen.add(key)
       return true
     })
+  }
+
+  /** The addresses in the DHT address record of `peerId`, when its key is known here. */
+  private async fromDht(peerId: Uint8Array): Promise<DialAddress[]> {
+    const dht = this.ctx.network.dht
+    const publicKey = this.ctx.contacts.keyOfNodeId(peerId)
+    if (!dht || !publicKey || !this.ctx.network.dhtJoined) return []
+    try {
+      const record = await dht.getRecord(publicKey, RecordType.address)
+      return record ? readAddressRecord(record, publicKey, dht.identity.keys) : []
+    } catch {
+      return [] // none, stale or forged: the other routes and the mailbox remain
+    }
   }
 
   /** The public key of `textId` from the LAN or the super-nodes, when it is online. */

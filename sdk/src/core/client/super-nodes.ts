@@ -1,4 +1,8 @@
-import { BootstrapClient, type BootstrapPeer } from '../bootstrap/bootstrap-client.js'
+import {
+  BootstrapClient,
+  type BootstrapPeer,
+  type ObservedAddress,
+} from '../bootstrap/bootstrap-client.js'
 import type { NodeAddress } from '../dht/messages.js'
 import type { Identity } from '../identity/identity.js'
 import type { PeerAddress } from '../records/announce.js'
@@ -16,6 +20,8 @@ export interface RelayEndpoint {
 /** The super-nodes a client uses: their bootstrap clients and what the client knows of each. */
 export class SuperNodes {
   private readonly nodes: Array<{ client: BootstrapClient; status: SuperNodeStatus }>
+  /** The addresses the super-nodes saw this client's last announces come from (its public side). */
+  observed: ObservedAddress[] = []
 
   constructor(
     urls: string[],
@@ -83,16 +89,19 @@ export class SuperNodes {
 
   /** Announces `addresses` to every super-node at once; records who took it. */
   async announce(addresses: PeerAddress[], clock: Clock): Promise<void> {
+    const observed: ObservedAddress[] = []
     await Promise.all(
       this.nodes.map(async (s) => {
         try {
-          await s.client.announce({ addresses })
+          const result = await s.client.announce({ addresses })
+          observed.push(result.observed)
           s.status = { url: s.status.url, reachable: true, lastAnnounceAt: clock.now() }
         } catch (error) {
           s.status = { ...s.status, reachable: false, error: String(error) }
         }
       }),
     )
+    if (observed.length > 0) this.observed = observed
   }
 
   /**
