@@ -67,17 +67,17 @@ export const STATE_WORDS: Record<DeliveryState, string> = {
 }
 
 /**
- * Whether a contact is online and the route a message to it takes now: over the LAN, a direct
- * link, a super-node's relay, or (offline) its mailbox.
+ * How a message to a contact travels now, in a word for the chat header: over the LAN, a
+ * direct link, a super-node's relay (all three: online), or `offline` (its mailbox).
  */
 export function presenceLabel(contact: { online: boolean; route?: ContactRoute }): string {
-  if (!contact.online) return 'offline, via mailbox'
+  if (!contact.online) return 'offline'
   switch (contact.route) {
     case 'lan':
-      return 'online, LAN'
+      return 'LAN'
     case 'relay':
-      return 'online, via relay'
+      return 'via relay'
     default:
-      return 'online, direct'
+      return 'direct'
   }
 }

@@ -3,9 +3,9 @@ import t from 'tap'
 import { presenceLabel } from '../../src/format.js'
 
 t.test('each route has its words in the header', async (t) => {
-  t.equal(presenceLabel({ online: true, route: 'lan' }), 'online, LAN')
-  t.equal(presenceLabel({ online: true, route: 'direct' }), 'online, direct')
-  t.equal(presenceLabel({ online: true, route: 'relay' }), 'online, via relay')
-  t.equal(presenceLabel({ online: false, route: 'mailbox' }), 'offline, via mailbox')
-  t.equal(presenceLabel({ online: false }), 'offline, via mailbox')
+  t.equal(presenceLabel({ online: true, route: 'lan' }), 'LAN')
+  t.equal(presenceLabel({ online: true, route: 'direct' }), 'direct')
+  t.equal(presenceLabel({ online: true, route: 'relay' }), 'via relay')
+  t.equal(presenceLabel({ online: false, route: 'mailbox' }), 'offline')
+  t.equal(presenceLabel({ online: false }), 'offline')
 })
