@@ -26,7 +26,6 @@ import {
   type Bytes,
   type Link,
   type PassageError,
-  type StreamConnector,
 } from '@passage/sdk'
 import { listenTcp, connectTcp } from '@passage/sdk/node'
 import { within, listenLinks, identities } from '@passage/sdk/testing'
@@ -463,46 +462,3 @@ t.test('frames sent in one turn share one socket write, in order', async (t) => 
   link.close()
   t.equal(fromUtf8(await last), 'last words')
 })
-
-t.test(
-  "a stream that holds the peer's hello before it has a reader still opens a link",
-  async (t) => {
-    // As through a relay: the listener's hello came right behind the relay's `ok` and waits in
-    // the stream; it is handed over the moment the dialer's link attaches its reader.
-    const listener = await LinkListener.listen({ identity: bob, listen: listenTcp })
-    t.teardown(() => listener.close())
-    const accepted = nextLink(listener)
-    const connect: StreamConnector = async (host, port) => {
-      const stream = await connectTcp(host, port)
-      const held: Bytes[] = [await new Promise<Bytes>((resolve) => stream.onData(resolve))]
-      return {
-        remote: stream.remote,
-        write: (bytes) => stream.write(bytes),
-        onData(handler) {
-          // Synchronously, before the reader could write anything; once (the link reads on).
-          for (const chunk of held.splice(0)) handler(chunk)
-          stream.onData(handler)
-        },
-        onClose: (handler) => stream.onClose(handler),
-        pause: () => stream.pause(),
-        resume: () => stream.resume(),
-        end: () => stream.end(),
-        destroy: () => stream.destroy(),
-      }
-    }
-    const { port } = listener.address()
-    const link = await dialLink({
-      host: '127.0.0.1',
-      port,
-      identity: alice,
-      expectedId: bob.id,
-      connect,
-    })
-    t.teardown(() => link.close())
-    t.same(link.peer.id, bob.id, 'the link opened')
-    const far = await accepted
-    const got = nextFrame(far)
-    await link.send(utf8('after the held hello'))
-    t.equal(fromUtf8(await got), 'after the held hello')
-  },
-)
