@@ -73,7 +73,8 @@ export class LinkAddresses {
   /**
    * Every address `peerId` may be dialed at, in the order of the routes: LAN, then direct (what
    * the super-nodes' announces say), then through the relay of each super-node it announced
-   * to (it registers at each relay it knows); without duplicates.
+   * to (it registers at each relay it knows); when none of them knows it, what its address
+   * record in the DHT says; without duplicates.
    */
   async resolve(peerId: Uint8Array): Promise<LinkAddress[]> {
     const out: LinkAddress[] = []
@@ -92,8 +93,11 @@ export class LinkAddresses {
         relayed.push({ host, port, via: 'relay', relayId })
       }
     }
-    // The peer's own address record in the DHT: found without any one super-node.
-    for (const a of await this.fromDht(peerId)) {
+    // The peer's own address record in the DHT, when neither the LAN nor a super-node knows
+    // where it is: found without any one super-node (a DHT lookup must not hold up a dial
+    // that has addresses already; with the DHT gone it would take seconds).
+    const known = out.length + relayed.length > 0
+    for (const a of known ? [] : await this.fromDht(peerId)) {
       if (a.transport === 'tcp') out.push({ host: a.host, port: a.port })
       else if (relays) relayed.push({ host: a.host, port: a.port, via: 'relay' })
     }
