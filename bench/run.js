@@ -9,6 +9,7 @@ import { benchDevices } from './devices.js'
 import { benchGroup } from './group.js'
 import { benchCli } from './cli.js'
 import { benchMedia } from './media.js'
+import { benchRelay } from './relay.js'
 
 const only = process.argv[2]
 const suites = {
@@ -22,6 +23,7 @@ const suites = {
   group: benchGroup,
   cli: benchCli,
   media: benchMedia,
+  relay: benchRelay,
 }
 if (only && !(only in suites)) {
   console.error(`unknown suite ${only}; one of: ${Object.keys(suites).join(', ')}`)

@@ -5,6 +5,7 @@ import {
   type ChatContact,
   type ChatMessage,
   type ChatRequest,
+  type ContactRoute,
   type DeliveryState,
 } from '@passage/sdk'
 
@@ -114,4 +115,20 @@ export const STATE_WORDS: Record<DeliveryState, string> = {
   stored: "stored in the contact's DHT mailbox",
   delivered: 'delivered to the contact',
   read: 'read by the contact',
+}
+
+/**
+ * How a message to a contact travels now, in a word for the chat header: over the LAN, a
+ * direct link, a super-node's relay (all three: online), or `offline` (its mailbox).
+ */
+export function presenceLabel(contact: { online: boolean; route?: ContactRoute }): string {
+  if (!contact.online) return 'offline'
+  switch (contact.route) {
+    case 'lan':
+      return 'LAN'
+    case 'relay':
+      return 'via relay'
+    default:
+      return 'direct'
+  }
 }

@@ -6,20 +6,26 @@
 // `lan0` at 10.77.0.1: the beacons are sent from that address, as on a real LAN (on loopback
 // they would come from 127.0.0.1, where a loopback-only listener hides the fault). Everything
 // runs inside the namespace (helpers/lan-chat.ts); nothing leaves it.
-import { execFileSync, spawn } from 'node:child_process'
+//
+// Two machines on a LAN, no super-node at all (issue 16): two namespaces joined by a veth pair,
+// a client in each (helpers/relay-chat.ts); beacons alone find the peer, and 100 texts each way
+// go over the direct link, none through a mailbox (there is none).
+import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { createNodeClient } from '@passage/sdk/node'
 import t from 'tap'
+import { ip, namespace, run } from './helpers/netns.js'
 
 const SCRIPT = fileURLToPath(new URL('./helpers/lan-chat.ts', import.meta.url))
+const CHAT = fileURLToPath(new URL('./helpers/relay-chat.ts', import.meta.url))
 const LAN_IP = '10.77.0.1'
 const TEXTS = 20
 const RUN_MS = 120_000
-
-function ip(...args: string[]): void {
-  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] })
-}
 
 /** A namespace with loopback and a multicast-capable `lan0` at LAN_IP; deleted at teardown. */
 function lanNamespace(t: { teardown(fn: () => unknown): void }): string {
@@ -84,5 +90,86 @@ t.test(
     const slow = result.delays.filter((ms) => ms > 2_000)
     t.same(slow, [], `each within 2 s (slowest ${Math.max(...result.delays)} ms)`)
     t.equal(result.online, true, 'Alice shows Bob online: she reaches him')
+  },
+)
+
+t.test(
+  'two machines on a LAN, no super-node: 100 texts each way direct, 0 via mailbox',
+  async (t) => {
+    t.setTimeout(RUN_MS + 60_000)
+    const a = namespace(t, 'lan-a')
+    const b = namespace(t, 'lan-b')
+    // One cable between the two machines: eth0 at 10.79.0.1 in A, at 10.79.0.2 in B.
+    ip('-n', a, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth1')
+    ip('-n', a, 'link', 'set', 'eth1', 'netns', b)
+    ip('-n', b, 'link', 'set', 'eth1', 'name', 'eth0')
+    for (const [ns, addr] of [
+      [a, '10.79.0.1'],
+      [b, '10.79.0.2'],
+    ] as const) {
+      ip('-n', ns, 'addr', 'add', `${addr}/24`, 'dev', 'eth0')
+      ip('-n', ns, 'link', 'set', 'eth0', 'multicast', 'on')
+      ip('-n', ns, 'link', 'set', 'eth0', 'up')
+      ip('-n', ns, 'route', 'add', '224.0.0.0/4', 'dev', 'eth0')
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'passage-lan-two-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const homes = { alice: join(dir, 'alice'), bob: join(dir, 'bob') }
+    const ids: Record<string, string> = {}
+    const uris: Record<string, string> = {}
+    for (const [name, home] of Object.entries(homes)) {
+      const c = await createNodeClient({ home, createIdentity: true, name, network: false })
+      ids[name] = c.textId
+      uris[name] = c.contactUri
+      await c.close()
+    }
+    for (const [name, other] of [
+      ['alice', 'bob'],
+      ['bob', 'alice'],
+    ] as const) {
+      const c = await createNodeClient({ home: homes[name], network: false })
+      await c.contacts.add(uris[other]!, { name: other })
+      await c.close()
+    }
+    const alice = run(
+      t,
+      a,
+      CHAT,
+      { HOME_DIR: homes.alice, LAN_IP: '10.79.0.1', PEER: ids.bob! },
+      RUN_MS,
+    )
+    const bob = run(
+      t,
+      b,
+      CHAT,
+      { HOME_DIR: homes.bob, LAN_IP: '10.79.0.2', PEER: ids.alice! },
+      RUN_MS,
+    )
+    t.same(await alice.json(), { ready: true }, "Alice hears Bob's beacons")
+    t.same(await bob.json(), { ready: true }, "Bob hears Alice's")
+    type Sent = { sent: string[]; route: string }
+    type Got = { got: string[]; routes: (string | null)[] }
+    const numbered = (prefix: string) => Array.from({ length: 100 }, (_, i) => `${prefix}${i}`)
+    for (const [from, to, prefix] of [
+      [alice, bob, 'a'],
+      [bob, alice, 'b'],
+    ] as const) {
+      from.say({ cmd: 'send', prefix, n: 100 })
+      const sent = await from.json<Sent>()
+      t.same(sent.sent, Array(100).fill('delivered'), `${prefix}: 100 acknowledged over the link`)
+      t.equal(sent.route, 'lan', `${prefix}: the peer shows on the LAN`)
+      to.say({ cmd: 'expect', prefix, n: 100 })
+      const got = await to.json<Got>()
+      t.same(got.got, numbered(prefix), `${prefix}: all 100 arrived, in order, once`)
+      t.same(got.routes, Array(100).fill('direct'), `${prefix}: over the link, 0 via mailbox`)
+    }
+    for (const p of [alice, bob]) p.say({ cmd: 'quit' })
+    const exits = [alice, bob].map(
+      (p) =>
+        new Promise((resolve) =>
+          p.child.exitCode !== null ? resolve(p.child.exitCode) : p.child.on('exit', resolve),
+        ),
+    )
+    t.same(await Promise.all(exits), [0, 0], 'both stop cleanly')
   },
 )

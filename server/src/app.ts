@@ -47,6 +47,8 @@ export interface AppOptions {
   dhtEndpoint?: () => Endpoint | null
   /** The DHT node's text ID for `/v1/info` (its own key, per process); default none. */
   dhtId?: () => string | null
+  /** The relay's endpoint for `/v1/info` (TCP), read per request; default: no relay. */
+  relayEndpoint?: () => Endpoint | null
   /** The DHT node's figures for `/v1/stats`; default none (null). */
   dhtStats?: () => Promise<DhtStats | null>
 }
@@ -125,6 +127,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     readinessChecks: [{ name: 'storage', check: storagePing }, ...(options.readinessChecks ?? [])],
     dhtEndpoint: options.dhtEndpoint ?? (() => config.dhtEndpoint),
     dhtId: options.dhtId ?? (() => null),
+    relayEndpoint: options.relayEndpoint ?? (() => null),
     startedAt: clock.now(),
     dhtStats: options.dhtStats ?? (() => Promise.resolve(null)),
   }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { DEFAULT_MAILBOX_QUOTA, type MailboxQuota } from '@passage/sdk'
 import { Command, InvalidArgumentError, Option } from 'commander'
+import { DEFAULT_RELAY_LIMITS, DEFAULT_RELAY_PORT, type RelayLimits } from './relay/relay-limits.js'
 
 /** Default HTTP port of the bootstrap service. */
 export const DEFAULT_HTTP_PORT = 8080
@@ -70,6 +71,12 @@ export interface ServerConfig {
   peersPublic: boolean
   /** Limits of the mailboxes the DHT node stores (per mailbox; per sender address). */
   mailboxQuota: MailboxQuota
+  /** Relay links between clients that cannot dial each other (off by default: it costs bandwidth). */
+  relay: boolean
+  /** TCP port of the relay (0 picks a free one); it binds on `httpHost`. */
+  relayPort: number
+  /** Per-client limits of the relay. */
+  relayLimits: RelayLimits
 }
 
 /** The configuration with every default, optionally overridden (handy in tests). */
@@ -95,6 +102,9 @@ export function defaultConfig(overrides: Partial<ServerConfig> = {}): ServerConf
     peerNodeTimeoutMs: DEFAULT_PEER_NODE_TIMEOUT_MS,
     peersPublic: false,
     mailboxQuota: { ...DEFAULT_MAILBOX_QUOTA },
+    relay: false,
+    relayPort: DEFAULT_RELAY_PORT,
+    relayLimits: { ...DEFAULT_RELAY_LIMITS },
     ...overrides,
   }
 }
@@ -325,6 +335,43 @@ export function buildCommand(): Command {
         .default(defaults.mailboxQuota.maxSourceBytes)
         .argParser(parseInteger(1024, 2 ** 40)),
     )
+    .addOption(
+      new Option(
+        '--relay [yes]',
+        'relay end-to-end encrypted links between clients that cannot dial each other (TCP, on --relay-port)',
+      )
+        .env('PASSAGE_RELAY')
+        .default(defaults.relay)
+        .preset('true')
+        .argParser(parseBoolean),
+    )
+    .addOption(
+      new Option('--relay-port <port>', 'TCP port of the relay (0 picks a free one)')
+        .env('PASSAGE_RELAY_PORT')
+        .default(defaults.relayPort)
+        .argParser(parsePort),
+    )
+    .addOption(
+      new Option('--relay-max-links <n>', 'relayed links one client may have open at once')
+        .env('PASSAGE_RELAY_MAX_LINKS')
+        .default(defaults.relayLimits.maxLinks)
+        .argParser(parseInteger(1, 100_000)),
+    )
+    .addOption(
+      new Option(
+        '--relay-max-bytes <bytes>',
+        'bytes one client may send through the relay per hour',
+      )
+        .env('PASSAGE_RELAY_MAX_BYTES')
+        .default(defaults.relayLimits.maxBytes)
+        .argParser(parseInteger(1024, 2 ** 40)),
+    )
+    .addOption(
+      new Option('--relay-max-duration <seconds>', 'how long one relayed link may last')
+        .env('PASSAGE_RELAY_MAX_DURATION')
+        .default(defaults.relayLimits.maxDurationMs / 1000)
+        .argParser(parseInteger(1, 86_400)),
+    )
     .version(serverVersion(), '-V, --version', 'show the version')
     .helpOption('-h, --help', 'show this help')
     .allowExcessArguments(false)
@@ -348,6 +395,11 @@ interface ParsedOptions {
   mailboxMaxMessages: number
   mailboxMaxBytes: number
   mailboxMaxSourceBytes: number
+  relay: boolean
+  relayPort: number
+  relayMaxLinks: number
+  relayMaxBytes: number
+  relayMaxDuration: number
 }
 
 /**
@@ -377,6 +429,14 @@ export function parseConfig(argv: string[], command: Command = buildCommand()): 
       maxCount: options.mailboxMaxMessages,
       maxBytes: options.mailboxMaxBytes,
       maxSourceBytes: options.mailboxMaxSourceBytes,
+    },
+    relay: options.relay,
+    relayPort: options.relayPort,
+    relayLimits: {
+      ...DEFAULT_RELAY_LIMITS,
+      maxLinks: options.relayMaxLinks,
+      maxBytes: options.relayMaxBytes,
+      maxDurationMs: options.relayMaxDuration * 1000,
     },
   })
 }

@@ -65,3 +65,13 @@ export { type StartServerDhtOptions } from './start-server.js'
 export { PostgresMailboxStore } from './db/postgres-mailbox-store.js'
 export { PostgresRecordStore } from './db/postgres-record-store.js'
 export { DhtContactsStore } from './db/dht-contacts-store.js'
+// The relay through the super-node (issue 16)
+export { RelayServer, type RelayServerOptions } from './relay/relay-server.js'
+export { DEFAULT_RELAY_LIMITS, DEFAULT_RELAY_PORT, type RelayLimits } from './relay/relay-limits.js'
+export {
+  RelayMetrics,
+  RELAY_RESULTS,
+  RELAY_CLOSE_REASONS,
+  type RelayResult,
+  type RelayCloseReason,
+} from './relay/relay-metrics.js'

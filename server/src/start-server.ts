@@ -13,6 +13,8 @@ import { DEFAULT_DHT_PORT } from './dht/default-dht-port.js'
 import { SuperNodeDht, type SuperNodeDhtOptions } from './dht/super-node-dht.js'
 import { ServerMetrics } from './metrics.js'
 import type { ReadinessCheck } from './plugins/context.js'
+import { RelayMetrics } from './relay/relay-metrics.js'
+import { RelayServer } from './relay/relay-server.js'
 
 /** Options of {@link startServer}. */
 export interface StartServerOptions {
@@ -60,6 +62,8 @@ export interface RunningServer {
   sweeper: AnnounceSweeper
   /** The DHT node (its UDP port: `dht.node.address().port`), undefined when off. */
   dht: SuperNodeDht | undefined
+  /** The relay (`config.relay`; its port: `relay.address().port`), undefined when off. */
+  relay: RelayServer | undefined
   /** Stops accepting, finishes in-flight requests, stops the sweeper, closes storage. */
   close(): Promise<void>
 }
@@ -96,6 +100,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   let app: FastifyInstance | undefined
   let dht: SuperNodeDht | undefined
   let dhtKey: DhtIdentity | undefined
+  let relay: RelayServer | undefined
   try {
     const identity = await loadOrCreateNodeIdentity(database.db, clock)
     const store = new PostgresAnnounceStore(database.db, { clock })
@@ -119,6 +124,17 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         ...(logger && { logger }),
       })
     }
+    if (config.relay) {
+      relay = await RelayServer.start({
+        identity,
+        host: config.httpHost,
+        port: config.relayPort,
+        limits: config.relayLimits,
+        metrics: new RelayMetrics(metrics.registry),
+        clock,
+      })
+    }
+    const relayRunning = relay
     const running = dht
     const readinessChecks = [
       ...(options.readinessChecks ?? []),
@@ -135,6 +151,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       storagePing: () => database.ping(),
       ...(readinessChecks.length > 0 && { readinessChecks }),
       ...(dhtEndpoint && { dhtEndpoint }),
+      ...(relayRunning && { relayEndpoint: () => relayRunning.address() }),
       ...(running && {
         dhtId: () => running.node.identity.textId,
         dhtStats: async () => {
@@ -162,6 +179,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         storage: database.kind,
         id: identity.textId,
         dht: dht?.endpoint() ?? null,
+        relay: relay?.address() ?? null,
         dhtId: dht?.node.identity.textId ?? null,
       },
       `passage-server listening on ${url} (storage: ${database.kind}, id: ${identity.textId})`,
@@ -178,9 +196,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       store,
       sweeper,
       dht,
+      relay,
       close: () =>
         (closing ??= (async () => {
           try {
+            await relay?.close()
             await runningApp.close()
             await sweeper.stop()
           } finally {
@@ -193,6 +213,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         })()),
     }
   } catch (error) {
+    await relay?.close()
     await app?.close()
     await dht?.close().catch(() => undefined)
     await dhtKey?.release()

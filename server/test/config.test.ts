@@ -4,6 +4,11 @@ import t from 'tap'
 import { buildCommand, defaultConfig, parseConfig, parseEndpoint } from '../src/config.js'
 
 const ENV_NAMES = [
+  'PASSAGE_RELAY',
+  'PASSAGE_RELAY_PORT',
+  'PASSAGE_RELAY_MAX_LINKS',
+  'PASSAGE_RELAY_MAX_BYTES',
+  'PASSAGE_RELAY_MAX_DURATION',
   'PASSAGE_HTTP_HOST',
   'PASSAGE_HTTP_PORT',
   'DATABASE_URL',
@@ -62,7 +67,28 @@ t.test('defaults', async (t) => {
     peerNodeTimeoutMs: 5_000,
     peersPublic: false,
     mailboxQuota: { maxCount: 10_000, maxBytes: 16_777_216, maxSourceBytes: 67_108_864 },
+    relay: false,
+    relayPort: 7402,
+    relayLimits: {
+      maxLinks: 16,
+      maxBytes: 67_108_864,
+      bytesWindowMs: 3_600_000,
+      maxDurationMs: 1_800_000,
+      maxClients: 10_000,
+    },
   })
+})
+
+t.test('the relay switch and its limits, by flag or environment', async (t) => {
+  const { config } = parse(['--relay', '--relay-max-links', '3'], {
+    PASSAGE_RELAY_PORT: '9402',
+    PASSAGE_RELAY_MAX_BYTES: '1048576',
+    PASSAGE_RELAY_MAX_DURATION: '60',
+  })
+  t.equal(config?.relay, true)
+  t.equal(config?.relayPort, 9402)
+  t.match(config?.relayLimits, { maxLinks: 3, maxBytes: 1_048_576, maxDurationMs: 60_000 })
+  t.equal(parse([], { PASSAGE_RELAY: 'false' }).config?.relay, false)
 })
 
 t.test('every option from the environment, and flags win over it', async (t) => {

@@ -35,6 +35,11 @@ t.test('--help lists every option with its environment variable', async (t) => {
     ['--mailbox-max-messages', 'PASSAGE_MAILBOX_MAX_MESSAGES'],
     ['--mailbox-max-bytes', 'PASSAGE_MAILBOX_MAX_BYTES'],
     ['--mailbox-max-source-bytes', 'PASSAGE_MAILBOX_MAX_SOURCE_BYTES'],
+    ['--relay', 'PASSAGE_RELAY'],
+    ['--relay-port', 'PASSAGE_RELAY_PORT'],
+    ['--relay-max-links', 'PASSAGE_RELAY_MAX_LINKS'],
+    ['--relay-max-bytes', 'PASSAGE_RELAY_MAX_BYTES'],
+    ['--relay-max-duration', 'PASSAGE_RELAY_MAX_DURATION'],
   ]) {
     t.match(stdout, flag, `${flag} listed`)
     t.match(stdout, new RegExp(`env:\\s+${env}\\b`), `${env} listed`)

@@ -7,7 +7,7 @@ import {
   type DeviceInfo,
   type PassageClient,
 } from '@passage/sdk'
-import { claimedLabel, contactLabel, shortId } from '../format.js'
+import { claimedLabel, contactLabel, presenceLabel, shortId } from '../format.js'
 import { parseChatInput } from './chat-commands.js'
 import { ContactList, entryLabel, requestEntry, type ListEntry } from './components/ContactList.js'
 import { HelpOverlay } from './components/HelpOverlay.js'
@@ -247,7 +247,7 @@ export function App({
         ? [
             contactLabel(selected, ellipsis),
             shortId(selected.textId, ellipsis),
-            selected.online ? 'online' : 'offline',
+            presenceLabel(selected),
             ...(devices.length > 1 ? [devicesLabel(devices)] : []),
             ...(selected.flagged ? [`REFUSED: ${selected.flagged}`] : []),
             ...(scroll > 0 ? [`${scroll} lines up, PgDn`] : []),

@@ -101,7 +101,11 @@ t.test('renders the contacts and the history from the home', async (t) => {
   t.match(frame, /> ?. Bob/, 'Bob is selected')
   t.match(frame, /Carol Christina Lo/, 'Carol is listed, her name cut to fit')
   t.match(frame, /\d\d:\d\d Bob: hello from bob/, 'history: time, author, text')
-  t.match(frame, /Bob · p1\w{6}…\w{4} · (online|offline)/, 'the header names the contact')
+  t.match(
+    frame,
+    /Bob · p1\w{6}…\w{4} · (LAN|direct|via relay|offline)/,
+    'the header names the contact',
+  )
   t.match(frame, /LAN 0 │ super-node none │ DHT \d+ │ links \d+ │ outbox \d+/, 'the status bar')
 })
 

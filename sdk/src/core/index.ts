@@ -328,6 +328,7 @@ export {
   Link,
   dialLink,
   type LinkAddress,
+  type LinkRoute,
   type DialLinkOptions,
   type HandshakeOptions,
 } from './link/link.js'
@@ -343,7 +344,49 @@ export {
   backoffDelay,
   type BackoffOptions,
 } from './util/backoff.js'
-export { LinkManager, type LinkManagerOptions, type PeerBackoff } from './link/link-manager.js'
+export {
+  DIRECT_BEFORE_RELAY_TIMEOUT_MS,
+  LinkManager,
+  type LinkManagerOptions,
+  type PeerBackoff,
+} from './link/link-manager.js'
+// Address records (record type 4) and the relay through a super-node (issue 16)
+export {
+  ADDRESS_RECORD_MAX_AGE_MS,
+  MAX_RECORD_ADDRESSES,
+  type DialAddress,
+  encodeAddressPayload,
+  decodeAddressPayload,
+  createAddressRecord,
+  readAddressRecord,
+} from './records/address-record.js'
+export {
+  RELAY_VERSION,
+  RELAY_SIGNING_DOMAIN,
+  RELAY_NONCE_BYTES,
+  RELAY_TOKEN_BYTES,
+  MAX_RELAY_FRAME_BYTES,
+  RelayFrameType,
+  RelayRefusal,
+  RELAY_REFUSAL_NAMES,
+  type RelayFrame,
+  type RelayRequest,
+  encodeRelayChallenge,
+  encodeRelayRequest,
+  encodeRelayOk,
+  encodeRelayIncoming,
+  encodeRelayRefused,
+  decodeRelayFrame,
+  relaySigningInput,
+} from './relay/relay-messages.js'
+export {
+  RELAY_HANDSHAKE_TIMEOUT_MS,
+  relayHandshake,
+  relayConnector,
+  type RelayAsk,
+  type RelayHandshakeOptions,
+} from './relay/relay-client.js'
+export { RelayRegistration, type RelayRegistrationOptions } from './relay/relay-registration.js'
 export {
   BEACON_MAGIC,
   BEACON_VERSION,
@@ -382,6 +425,7 @@ export {
   type MessageDirection,
   type MessageRoute,
   type ChatContact,
+  type ContactRoute,
   type ChatMessage,
   type AttachmentEvent,
   type AttachmentInfo,

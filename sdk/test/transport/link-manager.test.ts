@@ -209,3 +209,60 @@ t.test('both sides dial at once: both keep the same single link', async (t) => {
   await aliceSide.send(bob.id, utf8('still works'))
   t.equal(await atBob, 'still works')
 })
+
+t.test(
+  'routes in order LAN, direct, relay; a direct address before a relay gets 3 s',
+  async (t) => {
+    const tried: Array<{ host: string; via?: string; timeoutMs?: number; relayed: boolean }> = []
+    const addresses: LinkAddress[] = [
+      { host: '192.168.1.7', port: 7000 },
+      { host: '203.0.113.9', port: 7000 },
+      { host: '198.51.100.1', port: 7402, via: 'relay' },
+    ]
+    const relayConnector = async () => {
+      throw new Error('not used: dial is faked')
+    }
+    const manager = new LinkManager({
+      identity: alice,
+      resolve: () => addresses,
+      connect: connectTcp,
+      relayConnect: () => relayConnector,
+      dial: async (options: DialLinkOptions) => {
+        tried.push({
+          host: options.host,
+          relayed: options.connect === relayConnector,
+          ...(options.route ? { via: options.route } : {}),
+          ...(options.handshakeTimeoutMs !== undefined
+            ? { timeoutMs: options.handshakeTimeoutMs }
+            : {}),
+        })
+        throw new UnreachableError('no')
+      },
+    })
+    t.teardown(() => manager.close())
+    await t.rejects(manager.connect(bob.id), UnreachableError)
+    t.same(tried, [
+      { host: '192.168.1.7', relayed: false, via: 'direct', timeoutMs: 3_000 },
+      { host: '203.0.113.9', relayed: false, via: 'direct', timeoutMs: 3_000 },
+      { host: '198.51.100.1', relayed: true, via: 'relay' },
+    ])
+
+    // Without a relay connector, relay addresses are skipped; with no relay after, no cut.
+    tried.length = 0
+    const plain = new LinkManager({
+      identity: alice,
+      resolve: () => addresses,
+      connect: connectTcp,
+      dial: async (options: DialLinkOptions) => {
+        tried.push({ host: options.host, relayed: false })
+        throw new UnreachableError('no')
+      },
+    })
+    t.teardown(() => plain.close())
+    await t.rejects(plain.connect(bob.id), UnreachableError)
+    t.same(
+      tried.map((a) => a.host),
+      ['192.168.1.7', '203.0.113.9'],
+    )
+  },
+)

@@ -38,6 +38,8 @@ export interface PassageContext {
   dhtEndpoint(): Endpoint | null
   /** The DHT node's text ID (its own key, per process) for `/v1/info`, or null. */
   dhtId(): string | null
+  /** Where the relay listens (TCP), or null without a relay. */
+  relayEndpoint(): Endpoint | null
   /** When the app was built (ms, on `clock`): uptime counts from here. */
   startedAt: number
   /** What the DHT node holds (mailboxes, routing table), or null without a DHT. */

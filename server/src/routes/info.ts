@@ -40,6 +40,18 @@ export default async function infoRoutes(app: FastifyInstance): Promise<void> {
                   { type: 'null' },
                 ],
               },
+              relay: {
+                description:
+                  'Where its relay listens (TCP) for clients that cannot dial each other, or null without a relay.',
+                anyOf: [
+                  {
+                    type: 'object',
+                    properties: { host: { type: 'string' }, port: { type: 'integer' } },
+                    required: ['host', 'port'],
+                  },
+                  { type: 'null' },
+                ],
+              },
               announceTtlMs: { type: 'integer' },
               announceSkewMs: { type: 'integer' },
               peersPublic: {
@@ -69,6 +81,11 @@ export default async function infoRoutes(app: FastifyInstance): Promise<void> {
       dht: withDhtId(
         publishedEndpoint(app.passage.dhtEndpoint(), request.hostname, request.socket.localAddress),
         app.passage.dhtId(),
+      ),
+      relay: publishedEndpoint(
+        app.passage.relayEndpoint(),
+        request.hostname,
+        request.socket.localAddress,
       ),
       announceTtlMs: config.announceTtlMs,
       announceSkewMs: config.announceSkewMs,

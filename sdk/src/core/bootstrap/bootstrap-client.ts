@@ -92,6 +92,8 @@ export interface BootstrapInfo {
   version: string
   /** The super-node's DHT endpoint, `null` while it runs none. */
   dht: { host: string; port: number } | null
+  /** Where its relay listens (TCP), `null` while it runs none (docs/PROTOCOL.md, "Relay"). */
+  relay: { host: string; port: number } | null
   announceTtlMs: number
   announceSkewMs: number
 }
@@ -167,6 +169,11 @@ export class BootstrapClient {
   private readonly http: BootstrapHttp
   private readonly onRejectedPeer: BootstrapClientOptions['onRejectedPeer']
   private serverInfo: BootstrapInfo | undefined
+
+  /** The last `/v1/info` answer, if one was fetched. */
+  get cachedInfo(): BootstrapInfo | undefined {
+    return this.serverInfo
+  }
   private readonly expectedServerId: string | undefined
   private lastSeq = 0
 
@@ -225,6 +232,7 @@ export class BootstrapClient {
       publicKey,
       version: typeof body.version === 'string' ? body.version : 'unknown',
       dht: isAddress(dht) ? { host: dht.host, port: dht.port } : null,
+      relay: isAddress(body.relay) ? { host: body.relay.host, port: body.relay.port } : null,
       announceTtlMs: typeof body.announceTtlMs === 'number' ? body.announceTtlMs : 0,
       announceSkewMs: typeof body.announceSkewMs === 'number' ? body.announceSkewMs : 0,
     }

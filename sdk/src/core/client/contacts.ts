@@ -13,6 +13,7 @@ import type {
   ChatContact,
   ContactBook,
   ContactId,
+  ContactRoute,
   RefusalReason,
   SignalOptions,
 } from './types.js'
@@ -27,6 +28,9 @@ const LAST_SEEN_WRITE_MS = 1_000 // 1 s: what a crash may lose of "last seen"; t
  * step with the table: a send reads no row), when a direct message last came from each, and
  * their link IDs.
  */
+/** Routes from best to worst: a contact shows the best of its devices'. */
+const ROUTE_ORDER: ContactRoute[] = ['lan', 'direct', 'relay']
+
 export class ContactDirectory implements ContactBook {
   /** Identity keys by contact ID, in step with the table. */
   private readonly keys = new Map<ContactId, Bytes>()
@@ -38,6 +42,7 @@ export class ContactDirectory implements ContactBook {
   private readonly nodeIds = new BoundedMap<string, Bytes>(MAX_REMEMBERED_PEERS)
   /** Blocked accounts, in step with the table: checked before decrypting anything. */
   private readonly blockedIds = new Set<ContactId>()
+  private readonly keysById = new BoundedMap<string, Bytes>(MAX_REMEMBERED_PEERS)
 
   constructor(private readonly ctx: ClientContext) {}
 
@@ -94,7 +99,16 @@ export class ContactDirectory implements ContactBook {
 
   /** The link peer ID of an identity key. */
   nodeIdOf(publicKey: Bytes): Bytes {
-    return this.nodeIds.getOrSet(toHex(publicKey), () => nodeIdFromPublicKey(publicKey))
+    return this.nodeIds.getOrSet(toHex(publicKey), () => {
+      const id = nodeIdFromPublicKey(publicKey)
+      this.keysById.set(toHex(id), publicKey)
+      return id
+    })
+  }
+
+  /** The public key of a node ID this client computed from a key (a contact's device). */
+  keyOfNodeId(nodeId: Uint8Array): Bytes | undefined {
+    return this.keysById.get(toHex(nodeId))
   }
 
   /**
@@ -347,16 +361,20 @@ export class ContactDirectory implements ContactBook {
 
   private toContact(row: ContactRecord, unread: number): ChatContact {
     const lastSeenAt = this.lastSeenAt(row)
-    const online = this.ctx.devices.targets(row.id, row.publicKey).some((t) => {
+    const routes = this.ctx.devices.targets(row.id, row.publicKey).map((t): ContactRoute => {
       const key = this.ctx.devices.keyOf(row.id, t.deviceId, row.publicKey)
-      if (!key) return false
+      if (!key) return 'mailbox'
       const nodeId = this.nodeIdOf(key)
       const links = this.ctx.network.links
+      const onLan = this.ctx.addresses.isOnLan(encodeTextId(nodeId))
       // Online means reachable: a link is open, or its beacons are heard on the LAN and no
       // dial to it failed since (a peer heard but not dialable is not shown online).
-      if (links?.link(nodeId) !== undefined) return true
-      return this.ctx.addresses.isOnLan(encodeTextId(nodeId)) && !links?.backoffOf(nodeId)
+      const link = links?.link(nodeId)
+      if (link) return link.route === 'relay' ? 'relay' : onLan ? 'lan' : 'direct'
+      return onLan && !links?.backoffOf(nodeId) ? 'lan' : 'mailbox'
     })
+    const route = ROUTE_ORDER.find((r) => routes.includes(r)) ?? 'mailbox'
+    const online = route !== 'mailbox'
     return {
       id: row.id,
       textId: row.id,
@@ -365,6 +383,7 @@ export class ContactDirectory implements ContactBook {
       addedAt: row.addedAt,
       ...(lastSeenAt !== undefined ? { lastSeenAt } : {}),
       online,
+      route,
       unread,
       ...(row.flagged !== undefined ? { flagged: row.flagged } : {}),
     }

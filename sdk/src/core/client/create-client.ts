@@ -319,7 +319,9 @@ class Client implements PassageClient {
     // Be findable before resolving: join, announce, publish the bundle and the device list
     // (failures are events).
     await ctx.guard('joining the DHT', () => ctx.presence.joinDht())
+    await ctx.guard('registering at relays', () => ctx.network.maintainRelays())
     await ctx.guard('announcing', () => ctx.presence.announce())
+    await ctx.guard('publishing addresses', () => ctx.presence.publishAddresses())
     if (ctx.account.deviceId !== 0) {
       await ctx.guard('publishing the pre-key bundle', () => ctx.presence.publishBundle())
       if (recovering && recoverNow) {
@@ -436,7 +438,8 @@ class Client implements PassageClient {
   status(): ClientStatus {
     const { network, inbox } = this.ctx
     const tcp = network.listener?.address()
-    const links = network.links?.openLinks().length ?? 0
+    const open = network.links?.openLinks() ?? []
+    const links = open.length
     const dhtNodes = network.dht?.table.size ?? 0
     return {
       online: dhtNodes > 0 || links > 0,
@@ -444,6 +447,8 @@ class Client implements PassageClient {
       superNodes: this.ctx.superNodes.statuses(),
       dhtNodes,
       directLinks: links,
+      relayedLinks: open.filter((l) => l.route === 'relay').length,
+      relays: network.relaysRegistered,
       outbox: this.ctx.outbox.count,
       ...(inbox.lastFetchAt !== undefined ? { lastFetchAt: inbox.lastFetchAt } : {}),
       ...(tcp ? { listening: { host: tcp.host, port: tcp.port } } : {}),

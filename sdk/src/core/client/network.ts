@@ -4,6 +4,9 @@ import { UnreachableError } from '../errors.js'
 import { Identity } from '../identity/identity.js'
 import { LinkListener } from '../link/link-listener.js'
 import { LinkManager } from '../link/link-manager.js'
+import type { LinkAccount } from '../link/link-messages.js'
+import { relayConnector } from '../relay/relay-client.js'
+import { RelayRegistration } from '../relay/relay-registration.js'
 import type { ClientContext } from './context.js'
 import type { ClientOptions } from './types.js'
 import { PreKeyDirectory } from './pre-key-directory.js'
@@ -20,6 +23,9 @@ export class ClientNetwork {
   listener: LinkListener | undefined
   links: LinkManager | undefined
   discovery: LanDiscovery | undefined
+  /** This client's registrations at super-nodes' relays, by super-node URL. */
+  readonly relays = new Map<string, RelayRegistration>()
+  private account: () => LinkAccount | undefined = () => undefined
   private ownDht = false
 
   constructor(private readonly ctx: ClientContext) {}
@@ -51,8 +57,9 @@ export class ClientNetwork {
     // A linked device's hellos and beacons name its account (version 2).
     const account = () =>
       ctx.account.deviceId > 1
-        ? { publicKey: ctx.account.publicKey, deviceId: ctx.account.deviceId }
+        ? { publicKey: toBytes(ctx.account.publicKey), deviceId: ctx.account.deviceId }
         : undefined
+    this.account = account
     if (options.listen !== false && ports.listen) {
       const listen = options.listen ?? {}
       this.listener = await LinkListener.listen({
@@ -72,6 +79,16 @@ export class ClientNetwork {
       connect:
         ports.connect ??
         (() => Promise.reject(new UnreachableError('this client has no way to dial links'))),
+      ...(ports.connect && options.relay !== false
+        ? {
+            relayConnect: (peerId, address) =>
+              relayConnector(ctx.identity, peerId, {
+                connect: ports.connect!,
+                ...(address.relayId ? { relayId: address.relayId } : {}),
+                timers: ctx.timers,
+              }),
+          }
+        : {}),
       clock: ctx.clock,
       timers: ctx.timers,
     })
@@ -112,8 +129,45 @@ export class ClientNetwork {
     }
   }
 
+  /**
+   * Registers at the relay of every super-node that runs one (and keeps each registration up),
+   * so peers that cannot dial this client reach it there. Not for a client with relays off or
+   * without a way to dial.
+   */
+  async maintainRelays(): Promise<void> {
+    const { ctx } = this
+    const connect = ctx.ports.connect
+    if (ctx.options.relay === false || !connect || !this.links || ctx.superNodes.size === 0) return
+    await ctx.superNodes.learnInfo()
+    for (const relay of ctx.superNodes.relays()) {
+      const known = this.relays.get(relay.url)
+      if (known && known.address.host === relay.host && known.address.port === relay.port) continue
+      known?.close()
+      const registration = new RelayRegistration({
+        identity: ctx.identity,
+        account: this.account,
+        connect,
+        host: relay.host,
+        port: relay.port,
+        relayId: relay.relayId,
+        timers: ctx.timers,
+        onLink: (link) => this.links?.adopt(link),
+        onChange: () => ctx.events.statusChanged(),
+      })
+      this.relays.set(relay.url, registration)
+      registration.start()
+    }
+  }
+
+  /** Relays this client is registered at now. */
+  get relaysRegistered(): number {
+    return [...this.relays.values()].filter((r) => r.registered).length
+  }
+
   /** Stops LAN discovery, links and the listener (the DHT node: see {@link closeDht}). */
   async close(): Promise<void> {
+    for (const relay of this.relays.values()) relay.close()
+    this.relays.clear()
     await this.discovery?.stop().catch(() => {})
     this.links?.close()
     await this.listener?.close().catch(() => {})

@@ -1,5 +1,6 @@
 import type { NodeAddress } from '../dht/messages.js'
 import type { PeerAddress } from '../records/announce.js'
+import { createAddressRecord, type DialAddress } from '../records/address-record.js'
 import type { ClientContext } from './context.js'
 
 /** Bundles are republished this often (and after a first message used a one-time key). */
@@ -16,6 +17,7 @@ const MAX_KNOWN_DHT_NODES = 64
  */
 export class Presence {
   private lastAnnounceAt = 0
+  private lastAddressAt = 0
   private lastPublishAt = 0
   private bundleStale = true
 
@@ -67,6 +69,52 @@ export class Presence {
     await ctx.superNodes.announce(addresses, ctx.clock)
     this.lastAnnounceAt = now
     ctx.events.statusChanged()
+  }
+
+  /**
+   * Publishes this client's address record (type 4) in the DHT every few minutes: where it can
+   * be dialed (its listener at the addresses the super-nodes observed, or its own when not a
+   * wildcard or loopback) and the relays it is registered at, so contacts find it without any
+   * one super-node.
+   */
+  async publishAddresses(): Promise<void> {
+    const { ctx } = this
+    const dht = ctx.network.dht
+    if (!dht || !ctx.network.dhtJoined) return
+    const now = ctx.clock.now()
+    if (now - this.lastAddressAt < ANNOUNCE_EVERY_MS && this.lastAddressAt !== 0) return
+    const addresses = this.dialAddresses()
+    if (addresses.length === 0) return
+    const record = createAddressRecord(ctx.identity, { addresses, seq: now, timestamp: now })
+    const { stored } = await dht.putRecord(record)
+    if (stored > 0) this.lastAddressAt = now
+  }
+
+  /** Where this client can be dialed now, best first, at most 8 (see {@link publishAddresses}). */
+  dialAddresses(): DialAddress[] {
+    const { ctx } = this
+    const out: DialAddress[] = []
+    const tcp = ctx.network.listener?.address()
+    // As in announces: a wildcard listener at the addresses the super-nodes saw, else its own.
+    if (tcp) {
+      if (tcp.host === '0.0.0.0' || tcp.host === '::') {
+        for (const seen of ctx.superNodes.observed) {
+          out.push({ transport: 'tcp', host: seen.host, port: tcp.port })
+        }
+      } else out.push({ transport: 'tcp', host: tcp.host, port: tcp.port })
+    }
+    for (const relay of ctx.network.relays.values()) {
+      if (relay.registered) out.push({ transport: 'relay', ...relay.address })
+    }
+    const seen = new Set<string>()
+    return out
+      .filter((a) => {
+        const key = `${a.transport}|${a.host}|${a.port}`
+        if (seen.has(key)) return false
+        seen.add(key)
+        return true
+      })
+      .slice(0, 8)
   }
 
   /** Publishes a fresh pre-key bundle when it is stale or an hour old. */

@@ -48,6 +48,12 @@ export type MessageDirection = 'in' | 'out'
 /** How a message travelled: over a direct TCP link or through a DHT mailbox. */
 export type MessageRoute = 'direct' | 'mailbox'
 
+/**
+ * How a message to a contact travels now: over a link found on the LAN, a direct link, a link
+ * through a super-node's relay, or (none of them open) through its mailbox.
+ */
+export type ContactRoute = 'lan' | 'direct' | 'relay' | 'mailbox'
+
 /** A contact as kept in the client's home. */
 export interface ChatContact {
   /** The contact's text ID. */
@@ -64,6 +70,11 @@ export interface ChatContact {
   lastSeenAt?: number
   /** True while a direct link to it is open or it was seen on the LAN recently. */
   online: boolean
+  /**
+   * The route a message to it takes now (the best of its devices'): `lan`, `direct`, `relay`
+   * while online, else `mailbox`. Set on every contact the client returns.
+   */
+  route?: ContactRoute
   /** Incoming messages not marked read. */
   unread: number
   /**
@@ -221,8 +232,12 @@ export interface ClientStatus {
   superNodes: SuperNodeStatus[]
   /** Nodes in the DHT routing table. */
   dhtNodes: number
-  /** Direct links open now. */
+  /** Links open now (LAN, direct and relayed). */
   directLinks: number
+  /** Of those, the links through a super-node's relay. */
+  relayedLinks: number
+  /** Relays this client is registered at (peers that cannot dial it reach it there). */
+  relays: number
   /** Messages waiting in the outbox. */
   outbox: number
   /** When the mailbox was last fetched successfully, ms since the epoch. */
@@ -446,6 +461,13 @@ export interface ClientOptions {
    * Tests pass `{ interface: '127.0.0.1', port }` to stay on the loopback interface.
    */
   lan?: boolean | LanOptions
+  /**
+   * Relay through super-nodes (default `true`): register at every super-node that runs a relay
+   * (`/v1/info`), so peers that cannot dial this client reach it there, and dial peers through
+   * it when neither LAN nor direct addresses work. The relay sees only the link's end-to-end
+   * encrypted frames. `false`: LAN, direct and mailbox only.
+   */
+  relay?: boolean
   /** How often the mailbox is fetched while running (default 30 s). */
   fetchIntervalMs?: number
   /**

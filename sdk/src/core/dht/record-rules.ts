@@ -1,5 +1,6 @@
 import { checkDeviceList, decodeDeviceListPayload } from '../devices/device-list.js'
 import { ClockSkewError, MalformedError } from '../errors.js'
+import { ADDRESS_RECORD_MAX_AGE_MS, decodeAddressPayload } from '../records/address-record.js'
 import { RecordType, type SignedRecord } from '../records/signed-record.js'
 import {
   decodePreKeyBundlePayload,
@@ -63,6 +64,15 @@ export const DHT_RECORD_RULES: ReadonlyMap<number, DhtRecordRule> = new Map<numb
     },
   ],
   [
+    RecordType.address,
+    {
+      name: 'address',
+      // Republished every few minutes while its owner is online; addresses go stale fast.
+      maxAgeMs: ADDRESS_RECORD_MAX_AGE_MS,
+      checkPayload: (record) => void decodeAddressPayload(record.payload),
+    },
+  ],
+  [
     KyberKeyPartRecordType.first,
     {
       name: 'Kyber key, first part',
@@ -108,7 +118,8 @@ export function checkRecordAge(record: SignedRecord, now: number): void {
   }
   if (rule && now - record.timestamp > rule.maxAgeMs) {
     const days = Math.round(rule.maxAgeMs / DAY_MS)
-    throw new ClockSkewError(`a ${rule.name} record older than ${days} days is stale`)
+    const age = days >= 1 ? `${days} days` : `${Math.round(rule.maxAgeMs / 60_000)} minutes`
+    throw new ClockSkewError(`a ${rule.name} record older than ${age} is stale`)
   }
 }
 

@@ -41,6 +41,17 @@ export class FrameDecoder {
     return this.buffered
   }
 
+  /**
+   * Hands back the bytes held that are not a whole frame, and forgets them: for a stream whose
+   * framed part ended (a relay's `ok`) and whose rest is someone else's.
+   */
+  takeRest(): Bytes {
+    const rest = concat(this.chunks, this.buffered) as Bytes
+    this.chunks = []
+    this.buffered = 0
+    return rest
+  }
+
   /** Adds a chunk; returns every frame body it completes, in order. */
   push(chunk: Uint8Array): Bytes[] {
     if (this.failed) throw new MalformedError('the frame stream already failed')

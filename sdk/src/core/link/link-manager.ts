@@ -12,6 +12,13 @@ import type { AbortSignalLike } from '../runtime/host.js'
 import type { StreamConnector } from '../net/ports.js'
 import { systemTimers, type TimerHandle, type Timers } from '../runtime/timers.js'
 
+/**
+ * Time a direct address gets to connect and handshake when a relay address comes after it: a
+ * host behind NAT or a firewall that drops packets never answers, and the relay should not
+ * wait the full {@link HANDSHAKE_TIMEOUT_MS} behind it.
+ */
+export const DIRECT_BEFORE_RELAY_TIMEOUT_MS = 3_000 // 3 s: a LAN or internet SYN-ACK is far faster
+
 export interface LinkManagerOptions {
   identity: Identity
   /** The account this device speaks for now, when it is not its own key (asked at each dial). */
@@ -23,6 +30,11 @@ export interface LinkManagerOptions {
   resolve: (peerId: NodeId) => Promise<LinkAddress[]> | LinkAddress[]
   /** Opens the stream a link runs on (TCP in Node: `connectTcp` of `@passage/sdk/node`). */
   connect: StreamConnector
+  /**
+   * The connector for an address with `via: 'relay'`: it reaches `peerId` through that relay.
+   * Without it such addresses are skipped.
+   */
+  relayConnect?: (peerId: Bytes, address: LinkAddress) => StreamConnector
   /** Dialer; default {@link dialLink} over {@link connect}. */
   dial?: (options: DialLinkOptions) => Promise<Link>
   clock?: Clock
@@ -286,8 +298,17 @@ export class LinkManager {
       lastError = error
     }
     const account = this.options.account?.()
-    for (const address of addresses) {
+    for (const [i, address] of addresses.entries()) {
       if (signal?.aborted || this.closed) break
+      const relayed = address.via === 'relay'
+      const relayNext = !relayed && addresses.slice(i + 1).some((a) => a.via === 'relay')
+      const timeoutMs = relayNext
+        ? Math.min(
+            DIRECT_BEFORE_RELAY_TIMEOUT_MS,
+            this.options.handshakeTimeoutMs ?? DIRECT_BEFORE_RELAY_TIMEOUT_MS,
+          )
+        : this.options.handshakeTimeoutMs
+      if (relayed && !this.options.relayConnect) continue
       try {
         const link = await this.dial({
           host: address.host,
@@ -295,12 +316,11 @@ export class LinkManager {
           expectedId: peerId,
           identity: this.options.identity,
           ...(account ? { account } : {}),
-          connect: this.options.connect,
+          connect: relayed ? this.options.relayConnect!(peerId, address) : this.options.connect,
+          route: relayed ? 'relay' : 'direct',
           timers: this.timers,
           ...(signal ? { signal } : {}),
-          ...(this.options.handshakeTimeoutMs !== undefined
-            ? { handshakeTimeoutMs: this.options.handshakeTimeoutMs }
-            : {}),
+          ...(timeoutMs !== undefined ? { handshakeTimeoutMs: timeoutMs } : {}),
         })
         if (this.closed) {
           link.close()

@@ -22,10 +22,17 @@ const MAX_BACKLOG_FRAMES = 64 // the reader attaches within a tick; this only co
 /** Bytes of frames written in one socket write at most; a fuller batch is written at once. */
 const MAX_WRITE_BATCH_BYTES = 64 * 1024 // a few hundred chat messages; bounds the copy
 
+/** How a link's bytes travel: straight between the two ends, or through a super-node's relay. */
+export type LinkRoute = 'direct' | 'relay'
+
 /** Where a link's far end is. */
 export interface LinkAddress {
   host: string
   port: number
+  /** `relay`: host and port are a relay's, which connects us to the peer (default: the peer's own). */
+  via?: 'relay'
+  /** With `via: 'relay'`: the relay's ID (its super-node's), when known. */
+  relayId?: Uint8Array
 }
 
 /** Frames waiting for one socket write, and the promise their senders wait on. */
@@ -61,8 +68,10 @@ export class Link {
   readonly peer: LinkPeer
   /** True when we dialed, false when we accepted. */
   readonly initiator: boolean
-  /** The far end's TCP address. */
+  /** The far end's TCP address (through a relay: the relay's). */
   readonly remote: LinkAddress
+  /** Direct, or through a relay (whose end sees only the end-to-end encrypted payloads). */
+  readonly route: LinkRoute
   private readonly frameListeners = new Set<FrameListener>()
   private readonly closeListeners = new Set<CloseListener>()
   private backlog: Bytes[]
@@ -74,9 +83,11 @@ export class Link {
     private readonly protocol: LinkProtocol,
     initiator: boolean,
     early: Bytes[],
+    route: LinkRoute = 'direct',
   ) {
     this.peer = protocol.peer!
     this.initiator = initiator
+    this.route = route
     this.remote = { ...stream.remote }
     this.backlog = early
     stream.onData((chunk) => this.onData(chunk))
@@ -245,6 +256,8 @@ export interface HandshakeOptions {
   signal?: AbortSignalLike
   /** Dialer only: the ID we mean to reach. */
   expectedId?: Uint8Array
+  /** How the stream travels (default `direct`); the link reports it. */
+  route?: LinkRoute
 }
 
 /**
@@ -284,6 +297,9 @@ export function establishLink(
       done(new LinkClosedError('the link handshake was aborted', { cause: options.signal?.reason }))
     if (options.signal?.aborted) return onAbort()
     options.signal?.addEventListener('abort', onAbort, { once: true })
+    // Our hello goes first, before any byte is read: a stream may hand over bytes that came
+    // before its reader (the peer's hello right behind a relay's `ok`) as soon as it gets one.
+    stream.write(protocol.start()).catch(() => {})
     stream.onClose((error) =>
       done(
         error
@@ -297,13 +313,15 @@ export function establishLink(
         const step = protocol.receive(chunk)
         for (const bytes of step.out) stream.write(bytes).catch(() => {})
         if (step.authenticated) {
-          done(undefined, new Link(stream, protocol, role === LinkRole.dialer, step.payloads))
+          done(
+            undefined,
+            new Link(stream, protocol, role === LinkRole.dialer, step.payloads, options.route),
+          )
         }
       } catch (error) {
         done(asPassageError(error))
       }
     })
-    stream.write(protocol.start()).catch(() => {})
   })
 }
 

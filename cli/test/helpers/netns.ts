@@ -1,0 +1,67 @@
+// Network namespaces for the tests that need real networks (issue 16): `ip` inside them, and
+// scripts run in one (`ip netns exec`) that talk JSON lines on stdin and stdout.
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { createInterface } from 'node:readline'
+
+type Teardown = { teardown(fn: () => unknown): void }
+
+export function ip(...args: string[]): void {
+  execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'] })
+}
+
+/** Creates a namespace named `passage-<label>-<random>` with loopback up; deleted at teardown. */
+export function namespace(t: Teardown, label: string): string {
+  const ns = `passage-${label}-${randomBytes(3).toString('hex')}`
+  try {
+    ip('netns', 'add', ns)
+  } catch (error) {
+    throw new Error(
+      `this test creates network namespaces (ip netns add, as root): ${String(error)}`,
+    )
+  }
+  t.teardown(() => ip('netns', 'del', ns))
+  ip('-n', ns, 'link', 'set', 'lo', 'up')
+  return ns
+}
+
+/** A child process (`script` under this Node with its loader) in `ns`, killed after `maxMs`. */
+export function run(
+  t: Teardown,
+  ns: string,
+  script: string,
+  env: Record<string, string>,
+  maxMs: number,
+) {
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...process.execArgv, script], {
+    env: { ...process.env, ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  }) as ChildProcessWithoutNullStreams
+  const timer = setTimeout(() => child.kill('SIGKILL'), maxMs)
+  let stderr = ''
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk
+    if (process.env.RELAY_DEBUG) process.stderr.write(`[${ns}] ${chunk}`)
+  })
+  t.teardown(() => {
+    clearTimeout(timer)
+    if (child.exitCode === null) child.kill('SIGKILL')
+  })
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
+  return {
+    child,
+    async next(): Promise<string> {
+      const line = await lines.next()
+      if (line.done) throw new Error(`${script} ended: ${stderr.slice(-2000)}`)
+      return line.value
+    },
+    async json<T>(): Promise<T> {
+      const value = JSON.parse(await this.next()) as T & { error?: string }
+      if (value.error) throw new Error(`${script}: ${value.error} ${stderr.slice(-2000)}`)
+      return value
+    },
+    say(line: unknown) {
+      child.stdin.write(`${typeof line === 'string' ? line : JSON.stringify(line)}\n`)
+    },
+  }
+}
