@@ -99,6 +99,11 @@ export class ManualTimers implements Timers {
     return this.pending.length
   }
 
+  /** Due times of every waiting timer, earliest first. */
+  dueTimes(): number[] {
+    return this.pending.map((p) => p.due).sort((x, y) => x - y)
+  }
+
   /** Due time of the earliest timer, or undefined when none waits. */
   nextDue(): number | undefined {
     let best: number | undefined
