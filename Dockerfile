@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1.7
 # The Passage super-node: bootstrap service + always-on DHT node + metrics.
 #   docker build -t passage-server .
-#   docker run -p 8080:8080 -p 7401:7401/udp -v passage-data:/data passage-server
+#   docker run -p 8080:8080 -p 7401:7401/udp -p 7402:7402 -v passage-data:/data passage-server
+#   (7402/tcp: the relay, served only with PASSAGE_RELAY=true)
 # The Node major here (22, LTS) is also exercised by CI (.ci/run runs the server tests on it).
 
 # 1. Build: compile the SDK and the server (TypeScript -> dist).
@@ -33,6 +34,7 @@ ENV NODE_ENV=production \
     PASSAGE_HTTP_HOST=0.0.0.0 \
     PASSAGE_HTTP_PORT=8080 \
     PASSAGE_DHT_PORT=7401 \
+    PASSAGE_RELAY_PORT=7402 \
     PASSAGE_DATA_DIR=/data
 WORKDIR /app
 COPY --from=build --chown=root:root /app/node_modules node_modules
@@ -46,7 +48,7 @@ COPY --from=build /app/server/node_modules server/node_modules
 RUN mkdir -p /data && chown node:node /data
 USER node
 VOLUME ["/data"]
-EXPOSE 8080/tcp 7401/udp
+EXPOSE 8080/tcp 7401/udp 7402/tcp
 HEALTHCHECK --interval=15s --timeout=3s --retries=5 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PASSAGE_HTTP_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 STOPSIGNAL SIGTERM
