@@ -37,6 +37,7 @@ for (const backend of backends) {
       publicKey: toBase64Url(identity.publicKey),
       version: '0.1.0',
       dht: null,
+      relay: null,
       announceTtlMs: 120_000,
       announceSkewMs: 60_000,
       peersPublic: false,
