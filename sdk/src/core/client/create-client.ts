@@ -1,3 +1,7 @@
+// Over 500 lines: the client object is the one place that wires the parts (ports, store,
+// network, outbox, inbox, devices, groups, attachments) and owns their start-up order and
+// close; each part's logic lives in its own module. Moving the start-up sequence (`open`,
+// `recover`) into a module of its own is the next split when it grows.
 import type { KeyProvider } from '../crypto/key-provider.js'
 import { parseRecoveryCode } from '../devices/recovery-code.js'
 import { isGroupId } from '../groups/group-id.js'
