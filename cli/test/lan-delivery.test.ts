@@ -13,13 +13,9 @@
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createNodeClient } from '@passage/sdk/node'
 import t from 'tap'
-import { ip, namespace, run } from './helpers/netns.js'
+import { contactHomes, ip, namespace, run } from './helpers/netns.js'
 
 const SCRIPT = fileURLToPath(new URL('./helpers/lan-chat.ts', import.meta.url))
 const CHAT = fileURLToPath(new URL('./helpers/relay-chat.ts', import.meta.url))
@@ -112,37 +108,19 @@ t.test(
       ip('-n', ns, 'link', 'set', 'eth0', 'up')
       ip('-n', ns, 'route', 'add', '224.0.0.0/4', 'dev', 'eth0')
     }
-    const dir = mkdtempSync(join(tmpdir(), 'passage-lan-two-'))
-    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-    const homes = { alice: join(dir, 'alice'), bob: join(dir, 'bob') }
-    const ids: Record<string, string> = {}
-    const uris: Record<string, string> = {}
-    for (const [name, home] of Object.entries(homes)) {
-      const c = await createNodeClient({ home, createIdentity: true, name, network: false })
-      ids[name] = c.textId
-      uris[name] = c.contactUri
-      await c.close()
-    }
-    for (const [name, other] of [
-      ['alice', 'bob'],
-      ['bob', 'alice'],
-    ] as const) {
-      const c = await createNodeClient({ home: homes[name], network: false })
-      await c.contacts.add(uris[other]!, { name: other })
-      await c.close()
-    }
+    const { homes, ids } = await contactHomes(t, 'passage-lan-two-')
     const alice = run(
       t,
       a,
       CHAT,
-      { HOME_DIR: homes.alice, LAN_IP: '10.79.0.1', PEER: ids.bob! },
+      { HOME_DIR: homes.alice, LAN_IP: '10.79.0.1', PEER: ids.bob },
       RUN_MS,
     )
     const bob = run(
       t,
       b,
       CHAT,
-      { HOME_DIR: homes.bob, LAN_IP: '10.79.0.2', PEER: ids.alice! },
+      { HOME_DIR: homes.bob, LAN_IP: '10.79.0.2', PEER: ids.alice },
       RUN_MS,
     )
     t.same(await alice.json(), { ready: true }, "Alice hears Bob's beacons")

@@ -7,13 +7,9 @@
 // super-node saw it first (no answer: given up after 3 s, since a relay follows), then link
 // through the relay; 100 texts each way go over that link. Then the relay is stopped mid-chat: the texts go to the
 // mailboxes and every one arrives, once.
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createNodeClient } from '@passage/sdk/node'
 import t from 'tap'
-import { ip, namespace, run } from './helpers/netns.js'
+import { contactHomes, ip, namespace, run } from './helpers/netns.js'
 
 const NODE = fileURLToPath(new URL('./helpers/relay-node.ts', import.meta.url))
 const CHAT = fileURLToPath(new URL('./helpers/relay-chat.ts', import.meta.url))
@@ -47,26 +43,7 @@ function networks(t: { teardown(fn: () => unknown): void }): { s: string; a: str
 
 t.test('no way between them: a link through the relay, then the mailbox', async (t) => {
   const ns = networks(t)
-  const dir = mkdtempSync(join(tmpdir(), 'passage-relay-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  // The homes, made here (the file system is shared): each knows the other.
-  const homes = { alice: join(dir, 'alice'), bob: join(dir, 'bob') }
-  const ids: Record<string, string> = {}
-  const uris: Record<string, string> = {}
-  for (const [name, home] of Object.entries(homes)) {
-    const c = await createNodeClient({ home, createIdentity: true, name, network: false })
-    ids[name] = c.textId
-    uris[name] = c.contactUri
-    await c.close()
-  }
-  for (const [name, other] of [
-    ['alice', 'bob'],
-    ['bob', 'alice'],
-  ] as const) {
-    const c = await createNodeClient({ home: homes[name], network: false })
-    await c.contacts.add(uris[other]!, { name: other })
-    await c.close()
-  }
+  const { homes, ids } = await contactHomes(t, 'passage-relay-')
 
   const node = run(t, ns.s, NODE, {}, RUN_MS)
   t.equal(await node.next(), 'ready', 'the super-node runs, relay on')
@@ -74,14 +51,14 @@ t.test('no way between them: a link through the relay, then the mailbox', async 
     t,
     ns.a,
     CHAT,
-    { HOME_DIR: homes.alice, SERVER: 'http://10.78.1.1:8080', PEER: ids.bob! },
+    { HOME_DIR: homes.alice, SERVER: 'http://10.78.1.1:8080', PEER: ids.bob },
     RUN_MS,
   )
   const bob = run(
     t,
     ns.b,
     CHAT,
-    { HOME_DIR: homes.bob, SERVER: 'http://10.78.2.1:8080', PEER: ids.alice! },
+    { HOME_DIR: homes.bob, SERVER: 'http://10.78.2.1:8080', PEER: ids.alice },
     RUN_MS,
   )
   t.same(await alice.json(), { ready: true }, 'Alice is registered at the relay')

@@ -2,7 +2,11 @@
 // scripts run in one (`ip netns exec`) that talk JSON lines on stdin and stdout.
 import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import { createNodeClient } from '@passage/sdk/node'
 
 type Teardown = { teardown(fn: () => unknown): void }
 
@@ -64,4 +68,39 @@ export function run(
       child.stdin.write(`${typeof line === 'string' ? line : JSON.stringify(line)}\n`)
     },
   }
+}
+
+/**
+ * Alice's and Bob's homes in a fresh folder (removed after `t`), each holding the other as a
+ * contact: the namespaces share the file system, so the homes are made here, offline.
+ */
+export async function contactHomes(
+  t: Teardown,
+  prefix: string,
+): Promise<{ homes: { alice: string; bob: string }; ids: { alice: string; bob: string } }> {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const homes = { alice: join(dir, 'alice'), bob: join(dir, 'bob') }
+  const ids = { alice: '', bob: '' }
+  const uris = { alice: '', bob: '' }
+  for (const name of ['alice', 'bob'] as const) {
+    const c = await createNodeClient({
+      home: homes[name],
+      createIdentity: true,
+      name,
+      network: false,
+    })
+    ids[name] = c.textId
+    uris[name] = c.contactUri
+    await c.close()
+  }
+  for (const [name, other] of [
+    ['alice', 'bob'],
+    ['bob', 'alice'],
+  ] as const) {
+    const c = await createNodeClient({ home: homes[name], network: false })
+    await c.contacts.add(uris[other], { name: other })
+    await c.close()
+  }
+  return { homes, ids }
 }
