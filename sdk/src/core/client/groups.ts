@@ -268,6 +268,7 @@ export class GroupDirectory {
     const held = this.get(groupId)
     if (!held.row.member) throw new NotFoundError(`this account is no longer in ${groupId}`)
     const head = held.chain.head
+    await this.learnDevices(head)
     const targets = this.recipients(head)
     const now = ctx.clock.now()
     const tags = new Set(targets.map(deviceTag))
@@ -322,6 +323,30 @@ export class GroupDirectory {
       nextAttemptAt: now,
     }))
     return ctx.outbox.sendPrepared(message, entries, options)
+  }
+
+  /**
+   * Reads the device list of every member whose list was never fetched (a member who just
+   * joined, or a group we just joined: its own fetch runs after the state is taken), so a
+   * text goes to all of a member's devices from the first one. Without a list only device 1
+   * would get it, and a device learned later gets the chain from that point on: the texts
+   * before it would be lost to it. A list the DHT cannot give now (it failed within the
+   * minute) is not waited for: device 1 gets the text, as before.
+   */
+  private async learnDevices(head: GroupState): Promise<void> {
+    const { ctx } = this
+    const unknown = head.members.filter((m) => {
+      const account = signalAddressOfKey(m.account).name
+      return account !== ctx.account.textId && !ctx.devices.published(account)
+    })
+    if (unknown.length === 0) return
+    await Promise.all(
+      unknown.map((m) =>
+        ctx.guard('fetching a member’s device list', () =>
+          ctx.devices.refresh(signalAddressOfKey(m.account).name, m.account),
+        ),
+      ),
+    )
   }
 
   /** Every active device of every member, this account's other devices included. */
