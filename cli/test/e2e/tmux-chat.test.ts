@@ -7,7 +7,7 @@
 // private tmux server (its own -L socket) are stopped at teardown.
 import stringWidth from 'string-width'
 import t from 'tap'
-import { tmpHome } from '@passage/sdk/testing'
+import { tmpHome, until } from '@passage/sdk/testing'
 import { inProcess, passage, startSuperNodeProcess, Terminals } from '../helpers/terminal.js'
 
 // Three programs load TypeScript from source (about 10-20 s each on a loaded machine), and
@@ -87,9 +87,21 @@ t.test('passage chat in tmux shows a message sent by passage send, and answers',
     screen.split('\n').every((line) => stringWidth(line) <= 80),
     'no line wider than the terminal',
   )
-  const pasted = JSON.parse(await inProcess(['inbox', '--json', '--home', bobHome])) as Array<{
-    text: string
-  }>
+  // The screen shows the text once it is in Alice's outbox; Bob's mailbox may take it a
+  // moment later on a loaded machine: his inbox is asked until it comes (each run shows only
+  // what is new, so the answers are gathered).
+  const pasted: Array<{ text: string }> = []
+  await until(
+    async () => {
+      const got = JSON.parse(await inProcess(['inbox', '--json', '--home', bobHome])) as Array<{
+        text: string
+      }>
+      pasted.push(...got)
+      return pasted.length > 0
+    },
+    'the pasted message in Bob’s inbox',
+    { ms: 60_000, everyMs: 500 },
+  )
   t.match(pasted, [{ text: 'pasted one\npasted two\n漢字と絵文字 👍 café' }], 'sent with \\n')
 
   // Esc with a draft asks first; a second Esc quits: the program exits.
