@@ -94,6 +94,7 @@ export function encodeDirectFrame(frame: DirectFrame): Bytes {
 
 export function decodeDirectFrame(bytes: Uint8Array): DirectFrame {
   const type = bytes[0]
+  if (type === DirectFrameType.chunk) return decodeChunk(bytes.subarray(1))
   const rest = bytes.slice(1) as Bytes
   if (type === DirectFrameType.sealed && rest.byteLength > 0)
     return { type: 'sealed', sealed: rest }
@@ -123,18 +124,23 @@ export function decodeDirectFrame(bytes: Uint8Array): DirectFrame {
       ? { type: 'chunk-request', ...head }
       : { type: 'chunk-missing', ...head }
   }
-  if (type === DirectFrameType.chunk) {
-    const size = rest.byteLength - CHUNK_HEAD_BYTES
-    if (size < 1 || size > MAX_CHUNK_FRAME_BYTES)
-      throw new MalformedError('a chunk is 1 to 65536 bytes')
-    return {
-      type: 'chunk',
-      message: rest.slice(0, 16) as Bytes,
-      index: (rest[16]! << 8) | rest[17]!,
-      chunk: rest.subarray(CHUNK_HEAD_BYTES) as Bytes,
-    }
-  }
   throw new MalformedError('not a direct chat frame')
+}
+
+/**
+ * A `chunk` frame's body (after the type byte). The chunk is a view of the frame, not a copy:
+ * its reader checks it and copies it once, into the ciphertext it assembles.
+ */
+function decodeChunk(rest: Uint8Array): DirectFrame {
+  const size = rest.byteLength - CHUNK_HEAD_BYTES
+  if (size < 1 || size > MAX_CHUNK_FRAME_BYTES)
+    throw new MalformedError('a chunk is 1 to 65536 bytes')
+  return {
+    type: 'chunk',
+    message: rest.slice(0, 16) as Bytes,
+    index: (rest[16]! << 8) | rest[17]!,
+    chunk: rest.subarray(CHUNK_HEAD_BYTES) as Bytes,
+  }
 }
 
 function chunkHead(type: number, message: Uint8Array, index: number): Bytes {
