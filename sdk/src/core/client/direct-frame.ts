@@ -77,10 +77,7 @@ export function encodeDirectFrame(frame: DirectFrame): Bytes {
     case 'chunk-missing':
       return chunkHead(DirectFrameType.chunkMissing, frame.message, frame.index)
     case 'chunk':
-      if (frame.chunk.byteLength === 0 || frame.chunk.byteLength > MAX_CHUNK_FRAME_BYTES) {
-        throw new MalformedError('a chunk is 1 to 65536 bytes')
-      }
-      return concatBytes(chunkHead(DirectFrameType.chunk, frame.message, frame.index), frame.chunk)
+      return concatBytes(...encodeChunkFrameParts(frame.message, frame.index, frame.chunk))
     case 'signal':
       checkDeviceId(frame.deviceId)
       checkMessageType(frame.messageType)
@@ -90,6 +87,22 @@ export function encodeDirectFrame(frame: DirectFrame): Bytes {
         frame.message,
       )
   }
+}
+
+/**
+ * A `chunk` frame (`08`) as two pieces, its head and the chunk itself, for
+ * {@link Link.sendParts}: the same bytes as {@link encodeDirectFrame} gives, without copying
+ * the chunk.
+ */
+export function encodeChunkFrameParts(
+  message: Uint8Array,
+  index: number,
+  chunk: Uint8Array,
+): [Bytes, Uint8Array] {
+  if (chunk.byteLength === 0 || chunk.byteLength > MAX_CHUNK_FRAME_BYTES) {
+    throw new MalformedError('a chunk is 1 to 65536 bytes')
+  }
+  return [chunkHead(DirectFrameType.chunk, message, index), chunk]
 }
 
 export function decodeDirectFrame(bytes: Uint8Array): DirectFrame {
