@@ -1,9 +1,13 @@
 // Transfers that stop: a fetch aborted half way keeps the chunks it checked and the next one
-// starts from there; a file only its sender held (pulled over a link) is recovered through
-// the DHT by a resend once the sender is back.
+// starts from there (from the DHT: kept as they come; over a link: held in memory, kept in
+// the home when the pull stops); a file only its sender held (pulled over a link) is
+// recovered through the DHT by a resend once the sender is back.
 import { createHash, randomBytes } from 'node:crypto'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
 import t from 'tap'
-import { UnreachableError, type AttachmentEvent } from '@passage/sdk'
+import { UnreachableError, type AttachmentEvent, type PassageClient } from '@passage/sdk'
+import { CLIENT_DB_FILE } from '@passage/sdk/node'
 import {
   collect,
   introduce,
@@ -14,6 +18,22 @@ import {
 } from '@passage/sdk/testing'
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
+
+/** What a home holds of an attachment: its chunk rows, and whether the row has the ciphertext. */
+function atRest(client: PassageClient, messageId: string): { chunks: number; ciphertext: number } {
+  const db = new Database(join(client.home, CLIENT_DB_FILE), { readonly: true })
+  try {
+    const { chunks } = db
+      .prepare('select count(*) as chunks from attachment_chunks where message_id = ?')
+      .get(messageId) as { chunks: number }
+    const { ciphertext } = db
+      .prepare('select ciphertext is not null as ciphertext from attachments where message_id = ?')
+      .get(messageId) as { ciphertext: number }
+    return { chunks, ciphertext }
+  } finally {
+    db.close()
+  }
+}
 
 t.test('an aborted fetch resumes from the chunks it kept', async (t) => {
   const net = await testnet(t, 8)
@@ -39,6 +59,49 @@ t.test('an aborted fetch resumes from the chunks it kept', async (t) => {
   t.equal(sha256(await bob.attachments.fetch(sent.id)), sha256(file))
   t.ok(second[0]!.done >= kept, `the second fetch started at ${second[0]!.done} bytes`)
 })
+
+t.test(
+  'a pull over a link stopped half way keeps its chunks in the home; the next resumes',
+  async (t) => {
+    const net = await testnet(t)
+    const alice = await startClient(t, net, tmpHome(t, 'alice'))
+    const bob = await startClient(t, net, tmpHome(t, 'bob'))
+    introduce(alice, bob)
+    await alice.contacts.add(bob.contactUri)
+    await bob.contacts.add(alice.contactUri)
+    await alice.send(bob.textId, 'hi')
+    await bob.send(alice.textId, 'hi')
+    const file = randomBytes(1_000_000)
+    const arrived = collect(bob, 1)
+    const sent = await alice.sendAttachment(bob.textId, { bytes: file, contentType: 'video/mp4' })
+    t.equal(sent.attachment?.expiresAt, 0, 'pulled over the link only')
+    await arrived.done
+    const controller = new AbortController()
+    const first: AttachmentEvent[] = []
+    const off = bob.on('attachment', (e) => {
+      first.push(e)
+      if (e.done >= 2 * 65_536) controller.abort()
+    })
+    await t.rejects(bob.attachments.fetch(sent.id, { signal: controller.signal }))
+    off()
+    const kept = first.filter((e) => e.state === 'downloading').at(-1)!.done
+    const total = first[0]!.total
+    t.ok(kept >= 2 * 65_536 && kept < total, `stopped with ${kept} of ${total} bytes`)
+    const held = atRest(bob, sent.id)
+    t.ok(held.chunks * 65_536 >= kept, `the ${held.chunks} chunks it had are in the home`)
+    t.equal(held.ciphertext, 0, 'no ciphertext: the file is not whole')
+
+    const second: AttachmentEvent[] = []
+    bob.on('attachment', (e) => second.push(e))
+    t.equal(sha256(await bob.attachments.fetch(sent.id)), sha256(file))
+    t.ok(second[0]!.done >= kept, `the second fetch started at ${second[0]!.done} bytes`)
+    t.same(
+      atRest(bob, sent.id),
+      { chunks: 0, ciphertext: 1 },
+      'at rest: the ciphertext, in one row',
+    )
+  },
+)
 
 t.test('a file only its sender held: unreachable, then a resend through the DHT', async (t) => {
   const net = await testnet(t)

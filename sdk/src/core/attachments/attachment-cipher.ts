@@ -90,6 +90,20 @@ export async function decryptAttachment(
   size: number,
 ): Promise<Bytes> {
   await verifyAttachment(crypto, ciphertext, keys, digest, size)
+  return decryptVerifiedAttachment(crypto, ciphertext, keys, size)
+}
+
+/**
+ * Decrypts a ciphertext that {@link verifyAttachment} passed just now (a fetch checks it before
+ * keeping it; one pass of SHA-256 and MAC is enough); throws {@link TamperedError} for bad
+ * padding. Anything read back from storage goes through {@link decryptAttachment}.
+ */
+export async function decryptVerifiedAttachment(
+  crypto: MediaCrypto,
+  ciphertext: Uint8Array,
+  keys: Uint8Array,
+  size: number,
+): Promise<Bytes> {
   const end = ciphertext.byteLength - ATTACHMENT_MAC_BYTES
   const iv = ciphertext.subarray(0, ATTACHMENT_IV_BYTES)
   const body = ciphertext.subarray(ATTACHMENT_IV_BYTES, end)

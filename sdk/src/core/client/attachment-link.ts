@@ -12,7 +12,7 @@ import type { TimerHandle } from '../runtime/timers.js'
 import { BoundedMap } from '../util/bounded-map.js'
 import { equalBytes, fromHex, toHex, type Bytes } from '../wire/bytes.js'
 import type { ClientContext } from './context.js'
-import { encodeDirectFrame, type DirectFrame } from './direct-frame.js'
+import { encodeChunkFrameParts, encodeDirectFrame, type DirectFrame } from './direct-frame.js'
 import type { StoredAttachment } from './ports.js'
 
 /** Chunk requests in flight on one link. */
@@ -154,10 +154,15 @@ export class AttachmentLink {
         this.served.set(id, held)
       }
     }
-    const frame: DirectFrame =
-      held && index < held.pointer.chunkIds.length
-        ? { type: 'chunk', message, index, chunk: chunkOf(held.ciphertext, index) as Bytes }
-        : { type: 'chunk-missing', message, index }
-    await ctx.network.links?.link(peer.id)?.send(encodeDirectFrame(frame))
+    const link = ctx.network.links?.link(peer.id)
+    if (!link) return
+    if (held && index < held.pointer.chunkIds.length) {
+      // The chunk goes from the ciphertext held to the socket, not copied into a frame.
+      await link.sendParts(
+        ...encodeChunkFrameParts(message, index, chunkOf(held.ciphertext, index)),
+      )
+    } else {
+      await link.send(encodeDirectFrame({ type: 'chunk-missing', message, index }))
+    }
   }
 }

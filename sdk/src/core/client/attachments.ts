@@ -2,10 +2,13 @@ import {
   attachmentCiphertextSize,
   checkAttachmentSize,
   decryptAttachment,
+  decryptVerifiedAttachment,
   encryptAttachment,
+  verifyAttachment,
 } from '../attachments/attachment-cipher.js'
-import { chunkIdsOf } from '../attachments/attachment-chunks.js'
+import { chunkIdsOf, chunkOf } from '../attachments/attachment-chunks.js'
 import {
+  ATTACHMENT_CHUNK_BYTES,
   chunkCountOf,
   decodeAttachmentPointer,
   encodeAttachmentPointer,
@@ -228,7 +231,7 @@ export class Attachments {
         throw error
       }
     }
-    const done = await this.ctx.repository.attachment(row.messageId)
+    const [done] = await this.ctx.repository.attachmentsOf([row.messageId]) // not its ciphertext
     const content = { id, pointer: encodeAttachmentPointer(pointer) }
     const caption = input.caption ?? ''
     const message = group
@@ -300,59 +303,98 @@ export class Attachments {
     const media = this.media()
     const p = decodeAttachmentPointer(row.pointer)
     const total = attachmentCiphertextSize(p.size)
-    // Sent from here: the ciphertext; fetched: its chunks, checked (decrypted on each view).
+    // Sent from here, or fetched: the ciphertext in the row (checked and decrypted on each view).
     if (row.ciphertext) return decryptAttachment(media, row.ciphertext, p.keys, p.digest, p.size)
-    const have = await ctx.repository.attachmentChunks(messageId)
+    const kept = await ctx.repository.attachmentChunks(messageId)
     if (row.state === 'downloaded') {
-      return decryptAttachment(media, assemble(have, total), p.keys, p.digest, p.size)
+      // Fetched before the ciphertext went into the row: its chunks are the file at rest.
+      return decryptAttachment(media, assemble(kept, total), p.keys, p.digest, p.size)
     }
-    let done = [...have.values()].reduce((n, c) => n + c.byteLength, 0)
+    // The ciphertext, filled in place as chunks arrive (one buffer, one copy per chunk). Chunks
+    // from the DHT are kept in the home as they come; chunks from a link stay in memory (at
+    // most the 8 MiB cap) and are kept in the home only if the pull stops before the end.
+    const ciphertext = assemble(kept, total)
+    const held = new Set(kept.keys())
+    const unsaved = new Set<number>()
+    let done = [...kept.values()].reduce((n, c) => n + c.byteLength, 0)
     const progress = (state: AttachmentState) =>
       ctx.events.emit('attachment', { messageId, direction: 'down', done, total, state })
     const setState = async (state: AttachmentState) => {
       await this.save({ ...row, state })
       progress(state)
     }
-    // Chunks are written as they come, many per transaction; the transfer does not wait.
-    const writes: Promise<undefined>[] = []
-    const take = async (index: number, chunk: Bytes) => {
-      if (have.has(index)) return
-      writes.push(this.chunkWrites.add({ messageId, index, chunk }))
-      have.set(index, chunk)
+    let open = true // takes after the pull stopped are dropped (not kept, not counted)
+    const hold = (index: number, chunk: Bytes): boolean => {
+      if (!open || held.has(index)) return false
+      ciphertext.set(chunk, index * ATTACHMENT_CHUNK_BYTES)
+      held.add(index)
       done += chunk.byteLength
       progress('downloading')
+      return true
     }
-    const missing = () => p.chunkIds.map((_, i) => i).filter((i) => !have.has(i))
+    const fromLink = async (index: number, chunk: Bytes) => {
+      if (hold(index, chunk)) unsaved.add(index)
+    }
+    // DHT chunks are written as they come, many per transaction; the transfer does not wait.
+    const writes: Promise<undefined>[] = []
+    const fromDht = async (index: number, chunk: Bytes) => {
+      if (hold(index, chunk)) writes.push(this.chunkWrites.add({ messageId, index, chunk }))
+    }
+    /** Keeps the chunks pulled over a link so far, for the next fetch to resume from. */
+    const spill = async () => {
+      open = false
+      await Promise.allSettled(writes)
+      if (unsaved.size === 0) return
+      const indexes = [...unsaved]
+      unsaved.clear()
+      await ctx.repository.transaction(async (w) => {
+        for (const i of indexes)
+          await w.saveAttachmentChunk(messageId, i, chunkOf(ciphertext, i) as Bytes)
+      })
+    }
+    const missing = () => p.chunkIds.map((_, i) => i).filter((i) => !held.has(i))
     await setState('downloading')
     try {
-      if (missing().length > 0) await this.link.pull(row, p, missing(), take, signal)
-      if (missing().length > 0 && p.inDht) await this.pullFromDht(p, missing(), take, signal)
+      if (missing().length > 0) await this.link.pull(row, p, missing(), fromLink, signal)
+      if (missing().length > 0 && p.inDht) await this.pullFromDht(p, missing(), fromDht, signal)
     } catch (error) {
-      await Promise.allSettled(writes)
+      await spill()
       if (error instanceof ExpiredError) await setState('expired')
       else if (error instanceof TamperedError) await setState('tampered')
       else await setState('available')
       throw error
     }
-    await Promise.all(writes)
     if (missing().length > 0) {
+      await spill()
       await setState('available')
       throw new UnreachableError(
         'the sender is not reachable over a direct link and the file is not in the DHT: try again when the sender is online, or ask for a resend (attachments.requestResend)',
       )
     }
-    // Every chunk matched its ID (in the pointer): the file is the one the sender listed.
-    // Downloaded: the chunks stay in the home as its ciphertext at rest; digest and MAC are
-    // checked at every view, by the decryption.
-    await setState('downloaded')
+    open = false
+    await Promise.all(writes)
+    // Every chunk matched its ID (in the pointer); the whole must match the digest and MAC
+    // too, else the sender listed chunks of another file and no copy is good.
     try {
-      return await decryptAttachment(media, assemble(have, total), p.keys, p.digest, p.size)
+      await verifyAttachment(media, ciphertext, p.keys, p.digest, p.size)
     } catch (error) {
-      // The sender listed chunks that do not make its digest or MAC: no copy is good.
       await ctx.repository.transaction((w) => w.dropAttachmentChunks(messageId))
       await setState('tampered')
       throw error
     }
+    // Downloaded: the ciphertext at rest in the row, in one write; the chunks go. Decrypted
+    // (digest and MAC checked again) at every view.
+    await ctx.repository.transaction(async (w) => {
+      await w.saveAttachment({
+        ...row,
+        state: 'downloaded',
+        ciphertext,
+        updatedAt: ctx.clock.now(),
+      })
+      await w.dropAttachmentChunks(messageId)
+    })
+    progress('downloaded')
+    return decryptVerifiedAttachment(media, ciphertext, p.keys, p.size)
   }
 
   /** Reads missing chunks from the capability mailbox; throws `ExpiredError` or `TamperedError`. */
@@ -449,6 +491,6 @@ export class Attachments {
 /** The ciphertext of an attachment from its chunks. */
 function assemble(chunks: Map<number, Bytes>, total: number): Bytes {
   const ciphertext = new Uint8Array(total)
-  for (const [index, chunk] of chunks) ciphertext.set(chunk, index * 65_536)
+  for (const [index, chunk] of chunks) ciphertext.set(chunk, index * ATTACHMENT_CHUNK_BYTES)
   return ciphertext
 }

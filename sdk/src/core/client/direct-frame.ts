@@ -77,10 +77,7 @@ export function encodeDirectFrame(frame: DirectFrame): Bytes {
     case 'chunk-missing':
       return chunkHead(DirectFrameType.chunkMissing, frame.message, frame.index)
     case 'chunk':
-      if (frame.chunk.byteLength === 0 || frame.chunk.byteLength > MAX_CHUNK_FRAME_BYTES) {
-        throw new MalformedError('a chunk is 1 to 65536 bytes')
-      }
-      return concatBytes(chunkHead(DirectFrameType.chunk, frame.message, frame.index), frame.chunk)
+      return concatBytes(...encodeChunkFrameParts(frame.message, frame.index, frame.chunk))
     case 'signal':
       checkDeviceId(frame.deviceId)
       checkMessageType(frame.messageType)
@@ -92,8 +89,25 @@ export function encodeDirectFrame(frame: DirectFrame): Bytes {
   }
 }
 
+/**
+ * A `chunk` frame (`08`) as two pieces, its head and the chunk itself, for
+ * {@link Link.sendParts}: the same bytes as {@link encodeDirectFrame} gives, without copying
+ * the chunk.
+ */
+export function encodeChunkFrameParts(
+  message: Uint8Array,
+  index: number,
+  chunk: Uint8Array,
+): [Bytes, Uint8Array] {
+  if (chunk.byteLength === 0 || chunk.byteLength > MAX_CHUNK_FRAME_BYTES) {
+    throw new MalformedError('a chunk is 1 to 65536 bytes')
+  }
+  return [chunkHead(DirectFrameType.chunk, message, index), chunk]
+}
+
 export function decodeDirectFrame(bytes: Uint8Array): DirectFrame {
   const type = bytes[0]
+  if (type === DirectFrameType.chunk) return decodeChunk(bytes.subarray(1))
   const rest = bytes.slice(1) as Bytes
   if (type === DirectFrameType.sealed && rest.byteLength > 0)
     return { type: 'sealed', sealed: rest }
@@ -123,18 +137,23 @@ export function decodeDirectFrame(bytes: Uint8Array): DirectFrame {
       ? { type: 'chunk-request', ...head }
       : { type: 'chunk-missing', ...head }
   }
-  if (type === DirectFrameType.chunk) {
-    const size = rest.byteLength - CHUNK_HEAD_BYTES
-    if (size < 1 || size > MAX_CHUNK_FRAME_BYTES)
-      throw new MalformedError('a chunk is 1 to 65536 bytes')
-    return {
-      type: 'chunk',
-      message: rest.slice(0, 16) as Bytes,
-      index: (rest[16]! << 8) | rest[17]!,
-      chunk: rest.subarray(CHUNK_HEAD_BYTES) as Bytes,
-    }
-  }
   throw new MalformedError('not a direct chat frame')
+}
+
+/**
+ * A `chunk` frame's body (after the type byte). The chunk is a view of the frame, not a copy:
+ * its reader checks it and copies it once, into the ciphertext it assembles.
+ */
+function decodeChunk(rest: Uint8Array): DirectFrame {
+  const size = rest.byteLength - CHUNK_HEAD_BYTES
+  if (size < 1 || size > MAX_CHUNK_FRAME_BYTES)
+    throw new MalformedError('a chunk is 1 to 65536 bytes')
+  return {
+    type: 'chunk',
+    message: rest.slice(0, 16) as Bytes,
+    index: (rest[16]! << 8) | rest[17]!,
+    chunk: rest.subarray(CHUNK_HEAD_BYTES) as Bytes,
+  }
 }
 
 function chunkHead(type: number, message: Uint8Array, index: number): Bytes {

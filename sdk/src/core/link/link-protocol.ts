@@ -117,16 +117,30 @@ export class LinkProtocol {
 
   /** A data frame for `payload` (only once open). */
   encodeData(payload: Uint8Array): Bytes {
+    // One allocation on the hot path: length, type byte, payload.
+    return this.dataHead(payload.byteLength, payload)
+  }
+
+  /**
+   * A data frame whose payload is `payload ‖ tail`, as two pieces to write one after the
+   * other: the head (length, type byte, `payload`) and `tail` itself, not copied (an
+   * attachment's chunk goes from the ciphertext held to the socket).
+   */
+  encodeDataParts(payload: Uint8Array, tail: Uint8Array): [Bytes, Uint8Array] {
+    return [this.dataHead(payload.byteLength + tail.byteLength, payload), tail]
+  }
+
+  /** A data frame's length (for a payload of `length` bytes), its type byte, then `first`. */
+  private dataHead(length: number, first: Uint8Array): Bytes {
     if (this.state !== 'open') throw new MalformedError('the link is not authenticated yet')
-    if (payload.byteLength === 0 || payload.byteLength > MAX_LINK_PAYLOAD_BYTES) {
+    if (length === 0 || length > MAX_LINK_PAYLOAD_BYTES) {
       throw new MalformedError(`a link payload is 1 to ${MAX_LINK_PAYLOAD_BYTES} bytes`)
     }
-    // One allocation on the hot path: length, type byte, payload.
-    const frame = new Uint8Array(FRAME_HEADER_BYTES + 1 + payload.byteLength)
-    new DataView(frame.buffer).setUint32(0, 1 + payload.byteLength)
-    frame[FRAME_HEADER_BYTES] = LinkFrameType.data
-    frame.set(payload, FRAME_HEADER_BYTES + 1)
-    return frame
+    const head = new Uint8Array(FRAME_HEADER_BYTES + 1 + first.byteLength)
+    new DataView(head.buffer).setUint32(0, 1 + length)
+    head[FRAME_HEADER_BYTES] = LinkFrameType.data
+    head.set(first, FRAME_HEADER_BYTES + 1)
+    return head
   }
 
   /** Bytes received but not yet a whole frame. */

@@ -151,6 +151,26 @@ export class Link {
   }
 
   /**
+   * Sends one payload, `head ‖ tail`, without copying `tail` (an attachment's chunk, a view of
+   * the ciphertext held): the frame goes out as two socket writes, after every frame sent
+   * before it. Rejects as {@link Link.send}.
+   */
+  async sendParts(head: Uint8Array, tail: Uint8Array): Promise<void> {
+    if (this.closedWith) throw new LinkClosedError()
+    if (head.byteLength + tail.byteLength > MAX_LINK_PAYLOAD_BYTES) {
+      throw new TooLargeError(`a link payload is at most ${MAX_LINK_PAYLOAD_BYTES} bytes`)
+    }
+    const [first, rest] = this.protocol.encodeDataParts(head, tail)
+    try {
+      const queued = this.write(first)
+      this.flushBatch() // the head ends the batch, so nothing can come between it and the tail
+      await Promise.all([queued, this.stream.write(rest)])
+    } catch (cause) {
+      throw new LinkClosedError('the link closed while sending', { cause })
+    }
+  }
+
+  /**
    * Frames sent in the same turn of the event loop, written together: with many messages in
    * flight one socket write (one syscall, one TCP segment, one read on the far side) carries
    * several frames instead of one each. Order is kept; each sender resolves when the write
