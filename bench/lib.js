@@ -1,10 +1,12 @@
-// Shared helpers for the benchmarks: child processes, load from autocannon, medians, output.
+// Shared helpers for the benchmarks: child processes, load from autocannon, medians, output,
+// CPU time of processes (ours and Postgres backends), the benches' own Postgres database.
 // Benchmarks print ratios against ceilings measured in the same run, never absolute goals.
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import autocannon from 'autocannon'
+import pg from 'pg'
 
 /** A free TCP port on 127.0.0.1. */
 export async function freePort() {
@@ -72,13 +74,35 @@ export function fmt(n, digits = 0) {
   return n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
 }
 
-/** Prints a goal line: value / ceiling, and whether it meets the goal ratio. */
-export function report(name, value, ceiling, goal, unit = '/s') {
+/** `min–max` of a list of ratios (the spread over rounds), e.g. `0.412–0.468`. */
+export function spread(ratios, digits = 3) {
+  return `${Math.min(...ratios).toFixed(digits)}–${Math.max(...ratios).toFixed(digits)}`
+}
+
+/**
+ * Prints a goal line: value / ceiling, and whether it meets the goal ratio. With `ratios` (the
+ * per-round ratios the value's ratio is the median of), also their spread, min–max.
+ */
+export function report(name, value, ceiling, goal, unit = '/s', ratios = undefined) {
   const ratio = value / ceiling
+  const range = ratios ? `  spread ${spread(ratios)} (${ratios.length} rounds)` : ''
   const verdict =
     goal === undefined ? '' : ratio >= goal ? `  meets goal >= ${goal}` : `  BELOW goal >= ${goal}`
   console.log(
-    `${name.padEnd(48)} ${fmt(value).padStart(10)}${unit}  ceiling ${fmt(ceiling).padStart(10)}${unit}  ratio ${ratio.toFixed(3)}${verdict}`,
+    `${name.padEnd(48)} ${fmt(value).padStart(10)}${unit}  ceiling ${fmt(ceiling).padStart(10)}${unit}  ratio ${ratio.toFixed(3)}${range}${verdict}`,
+  )
+}
+
+/**
+ * Prints a ratio line without absolute figures (e.g. per server CPU-second): the median of the
+ * per-round ratios, their spread, and the verdict against `goal` (a lower bound).
+ */
+export function reportRatio(name, ratios, goal) {
+  const ratio = median(ratios)
+  const verdict =
+    goal === undefined ? '' : ratio >= goal ? `  meets goal >= ${goal}` : `  BELOW goal >= ${goal}`
+  console.log(
+    `${name.padEnd(48)} ratio ${ratio.toFixed(3)}  spread ${spread(ratios)} (${ratios.length} rounds)${verdict}`,
   )
 }
 
@@ -91,5 +115,75 @@ export function cpuSeconds(pid) {
     return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND
   } catch {
     return Number.NaN
+  }
+}
+
+/** The benches' Postgres server and base database name; never the tests' shared `test`. */
+const BENCH_DATABASE_URL =
+  process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/passage_bench'
+
+/**
+ * The URL of the database of one suite (`passage_bench_<suite>` by default: the base name in
+ * BENCH_DATABASE_URL with `_<suite>` appended), created first if missing (through the server's
+ * `postgres` database). Each suite has its own: its backends are told apart from others', and
+ * the tests' `test` database is never touched.
+ */
+export async function benchDatabaseUrl(suite) {
+  const url = new URL(BENCH_DATABASE_URL)
+  const name = `${url.pathname.slice(1) || 'passage_bench'}_${suite}`
+  url.pathname = `/${name}`
+  const maintenance = new URL(url)
+  maintenance.pathname = '/postgres'
+  const client = new pg.Client(maintenance.toString())
+  await client.connect()
+  try {
+    const { rows } = await client.query('select 1 from pg_database where datname = $1', [name])
+    if (rows.length === 0) {
+      try {
+        await client.query(`create database "${name}"`)
+      } catch (error) {
+        if (error.code !== '42P04') throw error // created meanwhile by another run: fine
+      }
+    }
+  } finally {
+    await client.end()
+  }
+  return url.toString()
+}
+
+/**
+ * CPU time of the Postgres backends serving database `url` for clients named
+ * `applicationName` (pg_stat_activity gives their pids; /proc/<pid>/stat their CPU time:
+ * Postgres must run on this machine). `start()` then `stop()` returns the CPU seconds they
+ * used in between: backends connected meanwhile count in full; a backend that exited
+ * meanwhile is lost (the pools here keep theirs while loaded).
+ */
+export function postgresCpuMeter(url, applicationName) {
+  let before = new Map()
+  const sample = async () => {
+    const client = new pg.Client(url)
+    await client.connect()
+    try {
+      const { rows } = await client.query(
+        'select pid from pg_stat_activity where datname = current_database() and application_name = $1 and pid <> pg_backend_pid()',
+        [applicationName],
+      )
+      return new Map(rows.map(({ pid }) => [pid, cpuSeconds(pid)]))
+    } finally {
+      await client.end()
+    }
+  }
+  return {
+    async start() {
+      before = await sample()
+    },
+    async stop() {
+      const after = await sample()
+      let seconds = 0
+      for (const [pid, cpu] of after) {
+        if (Number.isFinite(cpu)) seconds += cpu - (before.get(pid) ?? 0)
+      }
+      return seconds
+    },
   }
 }
