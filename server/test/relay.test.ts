@@ -151,6 +151,45 @@ t.test('two clients that only reach the relay get an authenticated link through 
   t.equal(await metric('passage_relay_requests_total', 'linked'), 1)
 })
 
+t.test(
+  'both dial through the relay at once: both keep the link the smaller ID dialed, one only',
+  async (t) => {
+    const { relay } = await startRelay(t)
+    const alice = peer(t, relay, relay.id)
+    const bob = peer(t, relay, relay.id)
+    await until(
+      'both registered',
+      () => alice.registration.registered && bob.registration.registered,
+    )
+    const [small, large] =
+      Buffer.compare(Buffer.from(alice.identity.id), Buffer.from(bob.identity.id)) < 0
+        ? [alice, bob]
+        : [bob, alice]
+    for (let round = 0; round < 20; round++) {
+      // The same turn: neither has a link, both dial.
+      await Promise.all([
+        alice.links.connect(bob.identity.id),
+        bob.links.connect(alice.identity.id),
+      ])
+      const settled = () => {
+        const [a, b] = [small.links.link(large.identity.id), large.links.link(small.identity.id)]
+        return a?.initiator === true && b?.initiator === false && relay.stats().links === 1
+      }
+      await until(`round ${round}: one link left`, settled)
+      t.ok(settled(), `round ${round}: the smaller ID's dial stays on both ends, the other closed`)
+      t.same(
+        [alice.links.openLinks().length, bob.links.openLinks().length],
+        [1, 1],
+        `round ${round}: one open link each`,
+      )
+      const open = [...alice.links.openLinks(), ...bob.links.openLinks()]
+      alice.links.closeLinks()
+      await Promise.all(open.map(closed))
+      await until(`round ${round}: closed`, () => relay.stats().links === 0)
+    }
+  },
+)
+
 t.test('a peer not registered is refused at once (the caller uses the mailbox)', async (t) => {
   const { relay, metric } = await startRelay(t)
   const relayId = relay.id

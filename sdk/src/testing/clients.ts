@@ -1,4 +1,4 @@
-import { lanPeerSink } from '../core/client/create-client.js'
+import { lanPeerSink, linkManagerOf } from '../core/client/create-client.js'
 import { nodeIdFromPublicKey } from '../core/identity/node-id.js'
 import { encodeTextId } from '../core/identity/text-id.js'
 import type { ClientInternals } from '../core/client/context.js'
@@ -115,6 +115,20 @@ export function introduce(a: PassageClient, b: PassageClient, now = Date.now()):
       lastSeenAt: now,
     })
   }
+}
+
+/**
+ * Closes every direct link of `client` (its peers see them close); the next send dials anew.
+ * Resolves once none is open, on this side and on every client of `peers`.
+ */
+export async function dropLinks(client: PassageClient, ...peers: PassageClient[]): Promise<void> {
+  linkManagerOf(client)?.closeLinks()
+  const open = () => [client, ...peers].some((c) => (linkManagerOf(c)?.openLinks().length ?? 0) > 0)
+  const deadline = Date.now() + 5_000
+  for (let i = 0; i < 500 && open() && Date.now() < deadline; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  if (open()) throw new Error('a link stayed open')
 }
 
 /** What {@link offlinePair} leaves: Alice online, Bob's home with Bob offline. */

@@ -23,6 +23,7 @@ export {
   collect,
   whenClient,
   introduce,
+  dropLinks,
   offlinePair,
   linkDevice,
   type OfflinePair,

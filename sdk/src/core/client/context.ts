@@ -41,6 +41,11 @@ export interface ClientFaults {
   beforeDeliver?: () => void
   /** After a link or the DHT took a message, before it leaves the outbox. */
   afterDeliver?: () => void
+  /**
+   * A link this client dialed completed its handshake, before the link manager takes it: a
+   * slow dial (the peer's own dial to us can win the race meanwhile).
+   */
+  afterLinkDialed?: (peerId: Bytes) => Promise<void>
   /** A direct message was stored, before its "stored" answer goes out; a throw loses the answer. */
   beforeDirectAck?: () => void
 }

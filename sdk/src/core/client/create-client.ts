@@ -26,6 +26,7 @@ import { ClientEventBus } from './events.js'
 import { History } from './history.js'
 import { Inbox } from './inbox.js'
 import { LinkAddresses } from './link-addresses.js'
+import type { LinkManager } from '../link/link-manager.js'
 import { ClientNetwork } from './network.js'
 import { Outbox } from './outbox.js'
 import type { ClientPorts, ClientRepository, HomeIdentity } from './ports.js'
@@ -463,6 +464,11 @@ class Client implements PassageClient {
     return this.ctx.addresses.lanPeers()
   }
 
+  /** @internal The direct links (tests); see {@link linkManagerOf}. */
+  get linkManager(): LinkManager | undefined {
+    return this.ctx.network.links
+  }
+
   /** @internal Where a peer's link listens (LAN discovery, tests); see {@link lanPeerSink}. */
   addLanPeer(peer: LanPeer): void {
     this.ctx.addresses.addLanPeer(peer)
@@ -508,6 +514,11 @@ class Client implements PassageClient {
   messages(options?: SignalOptions): AsyncIterableIterator<ChatMessage> {
     return this.ctx.events.messages(options)
   }
+}
+
+/** @internal For tests: the client's direct links (undefined without a link listener). */
+export function linkManagerOf(client: PassageClient): LinkManager | undefined {
+  return client instanceof Client ? client.linkManager : undefined
 }
 
 /** @internal For tests and LAN discovery: tells a client where a peer's link listens. */

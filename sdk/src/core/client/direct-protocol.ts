@@ -1,4 +1,4 @@
-import { NotFoundError, PassageError } from '../errors.js'
+import { LinkClosedError, NotFoundError, PassageError } from '../errors.js'
 import { encodeTextId } from '../identity/text-id.js'
 import type { LinkPeer } from '../link/link-protocol.js'
 import type { AbortSignalLike } from '../runtime/host.js'
@@ -15,6 +15,12 @@ import { decodeDirectFrame, directMessageId, encodeDirectFrame } from './direct-
 
 /** How long a direct send waits for the recipient's "stored" answer before using the mailbox. */
 export const DIRECT_ACK_TIMEOUT_MS = 5_000 // 5 s: a persisted SQLite write on a slow phone
+
+/**
+ * Sends of one frame at most, each on a link that closed before the answer came (within
+ * {@link DIRECT_ACK_TIMEOUT_MS} in all): two links dialed at once lose one (docs/PROTOCOL.md).
+ */
+export const MAX_DIRECT_SENDS = 3 // the race leaves one link; a third closed link means the peer left
 
 /**
  * The client's protocol over direct links (docs/PROTOCOL.md, "Direct frames"): messages and
@@ -60,8 +66,27 @@ export class DirectProtocol {
       signal?.addEventListener('abort', () => resolve(false), { once: true })
     })
     try {
-      await links.send(peerId, frame, signal)
-      return await acked
+      for (let sends = 1; ; sends++) {
+        const link = await links.connect(peerId, signal)
+        let onClose!: () => void
+        const closed = new Promise<'closed'>((resolve) => {
+          onClose = () => resolve('closed')
+          link.on('close', onClose)
+        })
+        try {
+          await link.send(frame)
+          const outcome = await Promise.race([acked, closed])
+          if (outcome !== 'closed') return outcome
+        } catch (error) {
+          if (!(error instanceof LinkClosedError)) throw error
+        } finally {
+          link.off('close', onClose)
+        }
+        // The link closed before the answer came: the peer may have dropped it as the second
+        // of two links dialed at once (the frame lost with it). Again on the link it keeps; a
+        // copy it already stored is a duplicate, answered again.
+        if (sends >= MAX_DIRECT_SENDS || signal?.aborted) return false
+      }
     } catch (error) {
       // Unreachable, closed, timed out, refused: the mailbox takes it.
       if (error instanceof PassageError) return false

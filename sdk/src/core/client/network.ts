@@ -4,13 +4,14 @@ import { UnreachableError } from '../errors.js'
 import { Identity } from '../identity/identity.js'
 import { LinkListener } from '../link/link-listener.js'
 import { LinkManager } from '../link/link-manager.js'
+import { dialLink, type DialLinkOptions, type Link } from '../link/link.js'
 import type { LinkAccount } from '../link/link-messages.js'
 import { relayConnector } from '../relay/relay-client.js'
 import { RelayRegistration } from '../relay/relay-registration.js'
 import type { ClientContext } from './context.js'
 import type { ClientOptions } from './types.js'
 import { PreKeyDirectory } from './pre-key-directory.js'
-import { toBytes } from '../wire/bytes.js'
+import { toBytes, type Bytes } from '../wire/bytes.js'
 
 /**
  * The client's sockets, from its ports: its DHT node (its own, client mode, on a throwaway
@@ -91,6 +92,7 @@ export class ClientNetwork {
         : {}),
       clock: ctx.clock,
       timers: ctx.timers,
+      ...(ctx.faults.afterLinkDialed ? { dial: slowDial(ctx.faults.afterLinkDialed) } : {}),
     })
     if (this.listener && options.lan !== false && ports.discovery) await this.startLan(account)
     this.links.on('frame', (payload, peer) => void ctx.direct.onFrame(payload, peer))
@@ -189,4 +191,13 @@ export function defaultListenHost(lan: ClientOptions['lan'], canDiscover: boolea
   if (lan === false || !canDiscover) return '127.0.0.1'
   if (typeof lan === 'object' && lan.interface !== undefined) return lan.interface
   return '0.0.0.0'
+}
+
+/** A dial that waits for `delay` once the link is up (fault injection: a late dial). */
+function slowDial(delay: (peerId: Bytes) => Promise<void>) {
+  return async (options: DialLinkOptions): Promise<Link> => {
+    const link = await dialLink(options)
+    await delay(link.peer.id)
+    return link
+  }
 }

@@ -180,12 +180,16 @@ export class LinkManager {
   adopt(link: Link): Link {
     if (this.closed || link.closed) {
       link.close()
-      return link
+      // Closed by the peer right after the handshake: it keeps the link it dialed (below).
+      return (!this.closed && this.link(link.peer.id)) || link
     }
     const key = toHex(link.peer.id)
     const existing = this.link(link.peer.id)
     if (existing && existing !== link) {
       if (this.prefers(existing, link)) {
+        // What came on it before it closes is not lost (the peer may have sent before it
+        // learned which link stays); answers go on the link kept.
+        link.on('frame', (payload) => this.emit('frame', payload, link.peer))
         link.close()
         return existing
       }
