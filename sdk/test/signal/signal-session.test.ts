@@ -1,3 +1,4 @@
+import { PreKeySignalMessage } from '@signalapp/libsignal-client'
 import t from 'tap'
 import {
   Identity,
@@ -510,4 +511,34 @@ t.test('an unanswered session expires and is started again from a fresh bundle',
   const again = await alice.encrypt(bob.address, utf8('still?'))
   t.equal(fetched, 2, 'a fresh bundle was fetched')
   t.equal(fromUtf8(await bob.session.decrypt(alice.address, again)), 'still?')
+})
+
+t.test('first messages sent at once to one device start one session from one bundle', async (t) => {
+  const bob = await party()
+  let fetched = 0
+  const alice = await LibsignalSession.open({
+    identity: Identity.generate(libsignalKeys),
+    storage: new MemorySignalStorage(),
+    clock,
+    // As over a link or the DHT: the bundle comes after a wait, while the others are asked.
+    fetchBundle: async () => {
+      fetched++
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      return bob.session.createPreKeyBundle()
+    },
+  })
+  const texts = ['一', '二', '三', '四', '五 🎉']
+  const messages = await Promise.all(texts.map((x) => alice.encrypt(bob.address, utf8(x))))
+  t.equal(fetched, 1, 'one bundle fetched for the five')
+  // Each bundle carries a one-time pre-key of its own: one ID means one session.
+  const preKeyIds = new Set(
+    messages.map((m) => {
+      t.equal(m.type, SignalMessageType.preKey)
+      return PreKeySignalMessage.deserialize(Uint8Array.from(m.body)).preKeyId()
+    }),
+  )
+  t.equal(preKeyIds.size, 1, 'all five on one session (one one-time pre-key)')
+  const read: string[] = []
+  for (const m of messages) read.push(fromUtf8(await bob.session.decrypt(alice.address, m)))
+  t.same(read, texts, 'bob reads each of them')
 })

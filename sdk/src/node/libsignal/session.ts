@@ -147,6 +147,9 @@ export class LibsignalSession implements SignalSession {
 
   private readonly sessionCache = new SessionCache()
 
+  /** Sessions being started from a fetched bundle, by address (see `encryptThen`). */
+  private readonly starting = new Map<string, Promise<void>>()
+
   /** Keys the policy accepted, by address: the policy must be a pure function. */
   private readonly accepted = new BoundedMap<string, Uint8Array>(MAX_ACCEPTED_KEYS)
 
@@ -322,9 +325,21 @@ export class LibsignalSession implements SignalSession {
     then: (message: SignalCiphertext, tx: SignalStorage) => Promise<T>,
   ): Promise<T> {
     const bundleFor = async () => {
-      const bundle = options.bundle ?? (await this.fetchBundle?.(recipient))
-      if (!bundle) throw new NoSessionError()
-      await this.processPreKeyBundle(recipient, bundle)
+      if (options.bundle) return this.processPreKeyBundle(recipient, options.bundle)
+      // One start per device at a time: several first messages sent at once share the one
+      // bundle fetched (one session, one one-time pre-key), rather than each asking the peer
+      // for a bundle of its own and starting sessions that replace one another.
+      const key = addressKey(recipient)
+      let start = this.starting.get(key)
+      if (!start) {
+        start = (async () => {
+          const bundle = await this.fetchBundle?.(recipient)
+          if (!bundle) throw new NoSessionError()
+          await this.processPreKeyBundle(recipient, bundle)
+        })().finally(() => this.starting.delete(key))
+        this.starting.set(key, start)
+      }
+      await start
     }
     // Both checks inside the transaction (one read each, no separate round before it); a
     // missing session is the NoSessionError below, and a bundle is fetched outside the
