@@ -8,10 +8,7 @@
 # 1. Build: compile the SDK and the server (TypeScript -> dist).
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
-# better-sqlite3 (an SDK dependency used by clients) compiles from source.
-RUN apt-get update \
- && apt-get install -y --no-install-recommends python3 make g++ \
- && rm -rf /var/lib/apt/lists/*
+# No compiler: the native addons (better-sqlite3 13, libsignal) ship prebuilt binaries.
 COPY package.json package-lock.json tsconfig.json tsconfig.base.json ./
 COPY sdk/package.json sdk/
 COPY server/package.json server/

@@ -1,11 +1,17 @@
 import { mkdir, open, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { CompiledQuery, type Dialect, Kysely, type LogEvent, PostgresDialect } from 'kysely'
+import {
+  CompiledQuery,
+  type Dialect,
+  Kysely,
+  type LogEvent,
+  PGliteDialect,
+  PostgresDialect,
+} from 'kysely'
 import { UnavailableError } from '@passage/sdk'
 import pg from 'pg'
 import { migrateToLatest } from './migrate.js'
 import { lockFile } from './folder-lock.js'
-import { PGliteDialect } from './pglite-dialect.js'
 import { openDurablePGlite } from './pglite-durability.js'
 import type { Database } from './schema.js'
 import { StorageHealth, storageError, withStorageFaults } from './storage-faults.js'

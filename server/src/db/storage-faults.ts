@@ -168,7 +168,7 @@ class FaultAwareConnection implements DatabaseConnection {
     return this.driver.execute<R>(this, query)
   }
 
-  streamQuery<R>(query: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
+  streamQuery<R>(query: CompiledQuery, chunkSize: number): AsyncIterableIterator<QueryResult<R>> {
     return this.inner.streamQuery<R>(query, chunkSize)
   }
 }
@@ -245,10 +245,11 @@ class FaultAwareDriver implements Driver {
     settings: TransactionSettings,
   ): Promise<void> {
     const c = connection as FaultAwareConnection
-    // The inner driver runs BEGIN through our connection: it must not be retried elsewhere.
+    // From BEGIN to COMMIT no query on this connection is retried elsewhere. The inner driver
+    // gets its own connection (kysely's PGlite driver keeps the transaction on it).
     c.inTransaction = true
     try {
-      await this.inner.beginTransaction(c, settings)
+      await this.inner.beginTransaction(c.inner, settings)
     } catch (error) {
       c.inTransaction = false
       throw this.fault(error)
@@ -258,7 +259,7 @@ class FaultAwareDriver implements Driver {
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
     const c = connection as FaultAwareConnection
     try {
-      await this.inner.commitTransaction(c)
+      await this.inner.commitTransaction(c.inner)
     } catch (error) {
       throw this.fault(error)
     } finally {
@@ -269,7 +270,7 @@ class FaultAwareDriver implements Driver {
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
     const c = connection as FaultAwareConnection
     try {
-      await this.inner.rollbackTransaction(c)
+      await this.inner.rollbackTransaction(c.inner)
     } catch (error) {
       throw this.fault(error)
     } finally {

@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { PGlite } from '@electric-sql/pglite'
+import { PGliteDialect } from 'kysely'
 import pg from 'pg'
 import {
   type OpenDatabaseOptions,
@@ -28,7 +29,7 @@ import {
   openDatabase,
   openDatabaseWithDialect,
 } from '../../src/db/database.js'
-import { PGliteDialect, SharedPGlite } from '../../src/db/pglite-dialect.js'
+import { SharedPGlite, schemaView } from './shared-pglite.js'
 
 /** The real Postgres the tests use (a schema per test keeps parallel test files apart). */
 export const TEST_DATABASE_URL =
@@ -183,7 +184,7 @@ const pglite: Backend = {
       t,
       (extras) =>
         openDatabaseWithDialect(
-          new PGliteDialect({ pglite: engine.shared, searchPath: schema }),
+          new PGliteDialect({ pglite: schemaView(engine.shared, schema) }),
           'pglite',
           extras,
         ),

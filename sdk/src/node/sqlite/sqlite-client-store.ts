@@ -1,7 +1,8 @@
 import { chmodSync, mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
-import { Kysely, Migrator, SqliteDialect, type SqliteDatabase } from 'kysely'
+import { Kysely, SqliteDialect, type SqliteDatabase } from 'kysely'
+import { Migrator } from 'kysely/migration'
 import { systemClock, type Clock } from '../../core/runtime/clock.js'
 import {
   AlreadyExistsError,
