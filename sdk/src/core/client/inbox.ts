@@ -210,11 +210,20 @@ export class Inbox {
       outcome = await this.processSealed(fromHex(pending.id), pending.data, 'mailbox')
     } else {
       const [account, device] = pending.sender.split('.') as [string, string]
+      // A member need not be a contact: its key comes from the group's state, which may not
+      // be here yet (the text came over a link before it): then the text keeps waiting.
       const accountKey =
-        account === ctx.account.textId ? ctx.account.publicKey : await ctx.contacts.key(account)
-      const deviceKey = accountKey && ctx.devices.keyOf(account, Number(device), accountKey)
-      if (!accountKey || !deviceKey) {
-        await ctx.repository.transaction((w) => w.deletePendingGroupMessage(pending.id))
+        account === ctx.account.textId
+          ? ctx.account.publicKey
+          : ((await ctx.contacts.key(account)) ?? ctx.groups.keyOf(account))
+      if (!accountKey) return
+      const deviceKey = ctx.devices.keyOf(account, Number(device), accountKey)
+      if (!deviceKey) {
+        // Its account's list is known and does not name the device active (revoked): dropped.
+        // No list read yet: it waits for the member's list, as for its key.
+        if (ctx.devices.published(account)) {
+          await ctx.repository.transaction((w) => w.deletePendingGroupMessage(pending.id))
+        }
         return
       }
       outcome = await this.processDirect(
