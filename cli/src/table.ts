@@ -1,5 +1,5 @@
-import stringWidth from 'string-width'
-
+// Only `table` here: string-width (which builds its emoji pattern when loaded, about 30 ms)
+// is for `columns` alone, so `passage id` does not load it.
 /** Two columns, labels padded: the readable form of a record for a terminal. */
 export function table(
   rows: readonly (readonly [string, string])[],
@@ -10,22 +10,4 @@ export function table(
   return rows
     .map(([label, value]) => `${options.indent ?? ''}${decorate(label.padEnd(width))}  ${value}\n`)
     .join('')
-}
-
-/** Left-aligned columns, two spaces apart, by display width (CJK and emoji take two). */
-export function columns(rows: string[][], decorate: (text: string, row: number) => string): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => stringWidth(r[c]!))))
-  const pad = (cell: string, to: number) => cell + ' '.repeat(Math.max(0, to - stringWidth(cell)))
-  return rows
-    .map((r, i) =>
-      decorate(
-        r
-          .map((cell, c) => (c === r.length - 1 ? cell : pad(cell, widths[c]!)))
-          .join('  ')
-          .trimEnd(),
-        i,
-      ),
-    )
-    .join('\n')
-    .concat('\n')
 }

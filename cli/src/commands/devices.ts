@@ -11,7 +11,7 @@ import { ExitCode } from '../exit-code.js'
 import { shortId } from '../format.js'
 import { withClient, type ClientCommandOptions } from '../open-client.js'
 import { style } from '../style.js'
-import { columns } from '../table.js'
+import { columns } from '../columns.js'
 
 /** How long `devices link` may take: reach the new device, provision it, send the contacts. */
 const LINK_TIMEOUT_MS = 60_000

@@ -14,7 +14,7 @@ import { shortId } from '../format.js'
 import { withClient, type ClientCommandOptions } from '../open-client.js'
 import { resolveContact } from '../resolve-contact.js'
 import { style } from '../style.js'
-import { columns } from '../table.js'
+import { columns } from '../columns.js'
 
 /** How long a group command waits for its changes and texts to leave. */
 const GROUP_TIMEOUT_MS = 30_000 // 30 s: DHT lookups, bundles and mailbox puts for every member

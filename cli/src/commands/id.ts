@@ -1,7 +1,6 @@
-import { encodeContactUri, toBase64Url } from '@passage/sdk'
-// The identity's public side alone: not the client (Kysely, sockets) nor libsignal (the public
-// key is kept in the home), so `passage id` starts quickly.
-import { readHomeCard } from '@passage/sdk/home'
+// The identity's public side alone: not the client (Kysely, sockets), libsignal (the public key
+// is kept in the home) nor the rest of the core, so `passage id` starts quickly.
+import { encodeContactUri, readHomeCard, toBase64Url } from '@passage/sdk/home'
 import type { CliIo } from '../cli-io.js'
 import { ExitCode } from '../exit-code.js'
 import { home } from '../home.js'

@@ -5,7 +5,7 @@ import { blockedJson, claimedLabel, contactJson, requestJson } from '../format.j
 import { withClient, type ClientCommandOptions } from '../open-client.js'
 import { resolveAccount, resolveBlocked, resolveRequest } from '../resolve-account.js'
 import { style } from '../style.js'
-import { columns } from '../table.js'
+import { columns } from '../columns.js'
 import { truncate } from '../ui/wrap.js'
 
 /** How much of a request's last message the list shows, in columns. */

@@ -15,6 +15,11 @@ import { storedIdentity, type StoredIdentity } from './sqlite/stored-identity.js
 /** How long a read waits for another process's write lock (a second `passage` running). */
 const BUSY_TIMEOUT_MS = 5_000
 
+// What a command that only shows the identity needs beside the card, without loading the
+// whole core (`@passage/sdk` is some hundred modules: about 100 ms of a cold start).
+export { encodeContactUri } from '../core/identity/contact-uri.js'
+export { toBase64Url } from '../core/wire/bytes.js'
+
 /** A home's identity and where the home is. */
 export interface HomeInfo extends StoredIdentity {
   /** The home folder, absolute. */
