@@ -1,13 +1,14 @@
 import { attachmentJson, attachmentLabel } from './attachment-text.js'
-import {
-  toBase64Url,
-  type BlockedAccount,
-  type ChatContact,
-  type ChatMessage,
-  type ChatRequest,
-  type ContactRoute,
-  type DeliveryState,
+import type {
+  BlockedAccount,
+  ChatContact,
+  ChatMessage,
+  ChatRequest,
+  ContactRoute,
+  DeliveryState,
 } from '@passage/sdk'
+// From the light entry point: `passage contacts list` loads this without the core.
+import { toBase64Url } from '@passage/sdk/home'
 
 /** How a contact is named on screen: its name, else its text ID shortened. */
 export function contactLabel(

@@ -6,7 +6,8 @@ import { CHAT_COMMANDS, chatKeys, markLegend } from './ui/chat-commands.js'
 // it) is imported when that command runs, so `passage id` does not load the chat screen.
 import type { attachmentsSaveCommand } from './commands/attachments.js'
 import type { chatCommand } from './commands/chat.js'
-import type { contactsAddCommand, contactsListCommand } from './commands/contacts.js'
+import type { contactsAddCommand } from './commands/contacts.js'
+import type { contactsListCommand } from './commands/contacts-list.js'
 import type { AcceptOptions, RequestsOptions } from './commands/requests.js'
 import type { GroupOptions } from './commands/group.js'
 import type { idCommand } from './commands/id.js'
@@ -162,7 +163,7 @@ export async function runCli(args: readonly string[], io: CliIo): Promise<ExitCo
     .option('--home <dir>', homeHelp)
     .option('--json', 'print JSON')
     .action(async (options: Parameters<typeof contactsListCommand>[0]) => {
-      code = await (await import('./commands/contacts.js')).contactsListCommand(options, io)
+      code = await (await import('./commands/contacts-list.js')).contactsListCommand(options, io)
     })
   contacts
     .command('remove')

@@ -1,10 +1,4 @@
-import {
-  BadChecksumError,
-  NotFoundError,
-  parseContactUri,
-  parseTextId,
-  type ChatContact,
-} from '@passage/sdk'
+import { BadChecksumError, NotFoundError, parseContactUri, parseTextId } from '@passage/sdk'
 import type { CliIo } from '../cli-io.js'
 import { ExitCode } from '../exit-code.js'
 import { contactJson } from '../format.js'
@@ -17,10 +11,6 @@ const LOOKUP_TIMEOUT_MS = 15_000 // 15 s: a few DHT lookups and super-node reque
 
 export interface ContactsAddOptions extends ClientCommandOptions {
   name?: string
-  json?: boolean
-}
-
-export interface ContactsListOptions extends ClientCommandOptions {
   json?: boolean
 }
 
@@ -78,44 +68,6 @@ export async function contactsAddCommand(
     `${s.green('Added')} ${contact.name ? `${s.bold(contact.name)} ` : ''}${contact.textId}\n`,
   )
   return ExitCode.ok
-}
-
-/** `passage contacts list [--json]`: name, text ID, online, unread. */
-export async function contactsListCommand(
-  options: ContactsListOptions,
-  io: CliIo,
-): Promise<ExitCode> {
-  const contacts = await withClient(options, io, { network: false }, (client) =>
-    client.contacts.list(),
-  )
-  if (options.json) {
-    io.stdout.write(`${JSON.stringify(contacts.map(contactJson), null, 2)}\n`)
-    return ExitCode.ok
-  }
-  const s = style(io)
-  if (contacts.length === 0) {
-    io.stdout.write(
-      `No contacts yet. Add one with ${s.bold('passage contacts add <text-id | passage: URI>')}\n`,
-    )
-    return ExitCode.ok
-  }
-  io.stdout.write(contactsTable(contacts, s))
-  return ExitCode.ok
-}
-
-function contactsTable(contacts: ChatContact[], s: ReturnType<typeof style>): string {
-  const nameWidth = Math.max(4, ...contacts.map((c) => (c.name ?? '').length))
-  const header = `${'NAME'.padEnd(nameWidth)}  ${'ID'.padEnd(40)}  UNREAD  SEEN\n`
-  const rows = contacts.map((c) => {
-    const seen = c.online
-      ? s.green('online')
-      : c.lastSeenAt === undefined
-        ? s.dim('never')
-        : new Date(c.lastSeenAt).toISOString().replace(/\.\d+Z$/, 'Z')
-    const flag = c.flagged ? ` ${s.red(`(refused: ${c.flagged})`)}` : ''
-    return `${(c.name ?? '').padEnd(nameWidth)}  ${c.textId}  ${String(c.unread).padStart(6)}  ${seen}${flag}\n`
-  })
-  return s.dim(header) + rows.join('')
 }
 
 /**

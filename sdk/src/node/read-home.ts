@@ -6,9 +6,12 @@ import { join, resolve } from 'node:path'
 import Database from 'better-sqlite3'
 import type { KeyProvider } from '../core/crypto/key-provider.js'
 import { NoIdentityError } from '../core/errors.js'
+import { byContactName, contactView, isListedContact } from '../core/client/contact-view.js'
 import type { HomeIdentity } from '../core/client/ports.js'
+import type { ChatContact } from '../core/client/types.js'
 import type { Bytes } from '../core/wire/bytes.js'
 import { CLIENT_DB_FILE, homeFileExists } from './sqlite/home-file.js'
+import { isCurrentSchema } from './sqlite/schema-version.js'
 import { SqliteClientStatements } from './sqlite/statements.js'
 import { storedIdentity, type StoredIdentity } from './sqlite/stored-identity.js'
 
@@ -82,6 +85,54 @@ async function readIdentityRow(home: string): Promise<HomeIdentity | undefined> 
     }
   } catch {
     return undefined
+  }
+}
+
+/**
+ * The contacts of an existing home, as `client.contacts.list()` gives them with no network
+ * (every route `mailbox`), read without loading the client: `passage contacts list` starts as
+ * quickly as `passage id`. A home whose schema is not the current one is opened the full way
+ * (its migrations run). Throws `NoIdentityError` when there is no home.
+ */
+export async function readHomeContacts(dir: string): Promise<ChatContact[]> {
+  const home = resolve(dir)
+  const file = join(home, CLIENT_DB_FILE)
+  if (!homeFileExists(home, file)) throw noIdentity(home)
+  let read: { identity: boolean; contacts: ChatContact[] } | undefined
+  try {
+    const db = new Database(file, { readonly: true, fileMustExist: true })
+    try {
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
+      if (isCurrentSchema(db)) {
+        // One read transaction: the counts belong to the rows read.
+        read = db.transaction(() => {
+          const statements = new SqliteClientStatements(db)
+          const unread = statements.unreadCounts()
+          return {
+            identity: statements.identity() !== undefined,
+            contacts: statements
+              .contacts()
+              .filter(isListedContact)
+              .map((row) => contactView(row, unread.get(row.id) ?? 0)),
+          }
+        })()
+      }
+    } finally {
+      db.close()
+    }
+  } catch {
+    read = undefined // a database this shortcut cannot read: the full way says why
+  }
+  if (read) {
+    if (!read.identity) throw noIdentity(home)
+    return read.contacts.sort(byContactName)
+  }
+  const { createNodeClient } = await import('./create-node-client.js')
+  const client = await createNodeClient({ home, network: false })
+  try {
+    return await client.contacts.list()
+  } finally {
+    await client.close()
   }
 }
 

@@ -6,6 +6,7 @@ import { signalAddressOfKey } from '../signal/signal-address.js'
 import { BoundedMap } from '../util/bounded-map.js'
 import { equalBytes, toHex, type Bytes } from '../wire/bytes.js'
 import type { ClientContext } from './context.js'
+import { byContactName, contactView, isListedContact } from './contact-view.js'
 import { MAX_SYNC_CONTACTS, type SyncedContact } from './chat-payload.js'
 import type { ClientWriter, ContactRecord, Target } from './ports.js'
 import type {
@@ -23,14 +24,14 @@ const MAX_REMEMBERED_PEERS = 4096 // a few hundred kB at most
 /** How stale a contact row's last_seen_at may get while direct messages keep arriving. */
 const LAST_SEEN_WRITE_MS = 1_000 // 1 s: what a crash may lose of "last seen"; the running client is exact
 
+/** Routes from best to worst: a contact shows the best of its devices'. */
+const ROUTE_ORDER: ContactRoute[] = ['lan', 'direct', 'relay']
+
 /**
  * The contact book, and what the client keeps of contacts in memory: their identity keys (in
  * step with the table: a send reads no row), when a direct message last came from each, and
  * their link IDs.
  */
-/** Routes from best to worst: a contact shows the best of its devices'. */
-const ROUTE_ORDER: ContactRoute[] = ['lan', 'direct', 'relay']
-
 export class ContactDirectory implements ContactBook {
   /** Identity keys by contact ID, in step with the table. */
   private readonly keys = new Map<ContactId, Bytes>()
@@ -245,14 +246,9 @@ export class ContactDirectory implements ContactBook {
   }
 
   async list(): Promise<ChatContact[]> {
-    const rows = (await this.ctx.repository.contacts()).filter((r) => !r.request && !r.blocked)
+    const rows = (await this.ctx.repository.contacts()).filter(isListedContact)
     const unread = await this.ctx.repository.unreadCounts()
-    return rows
-      .map((r) => this.toContact(r, unread.get(r.id) ?? 0))
-      .sort(
-        (a, b) =>
-          (a.name ?? '\uffff').localeCompare(b.name ?? '\uffff') || a.id.localeCompare(b.id),
-      )
+    return rows.map((r) => this.toContact(r, unread.get(r.id) ?? 0)).sort(byContactName)
   }
 
   async get(idOrName: string): Promise<ChatContact | undefined> {
@@ -374,19 +370,7 @@ export class ContactDirectory implements ContactBook {
       return onLan && !links?.backoffOf(nodeId) ? 'lan' : 'mailbox'
     })
     const route = ROUTE_ORDER.find((r) => routes.includes(r)) ?? 'mailbox'
-    const online = route !== 'mailbox'
-    return {
-      id: row.id,
-      textId: row.id,
-      publicKey: row.publicKey,
-      ...(row.name !== undefined ? { name: row.name } : {}),
-      addedAt: row.addedAt,
-      ...(lastSeenAt !== undefined ? { lastSeenAt } : {}),
-      online,
-      route,
-      unread,
-      ...(row.flagged !== undefined ? { flagged: row.flagged } : {}),
-    }
+    return contactView(row, unread, route, lastSeenAt)
   }
 }
 
