@@ -286,10 +286,69 @@ for (const backend of backends) {
       )
       t.equal((await store.sample(100, NOW)).length, 30)
       const seen = new Set<string>()
+      // A read serves a second of calls: a second and a bit apart, each reads anew.
       for (let call = 0; call < 200 && seen.size < entries.length; call++) {
-        for (const entry of await store.sample(5, NOW)) seen.add(entry.idHex)
+        for (const entry of await store.sample(5, NOW + call * 1_001)) seen.add(entry.idHex)
       }
       t.equal(seen.size, entries.length, 'every live entry turns up in some sample')
+    })
+
+    t.test('samples within a second share one read; each call gets its own part', async (t) => {
+      const database = await backend.openDatabase(t)
+      let reads = 0
+      const counted = database.db.withPlugin({
+        transformQuery: (args) => args.node,
+        transformResult: async (args) => {
+          reads++
+          return args.result
+        },
+      })
+      const store = new PostgresAnnounceStore(counted)
+      const entries = Array.from({ length: 60 }, (_, i) =>
+        entryOf(Identity.generate(libsignalKeys), 1, {
+          expiresAt: i < 30 ? NOW + 500 : NOW + TTL_MS,
+        }),
+      )
+      for (const entry of entries) await store.put(entry, NOW)
+      reads = 0
+      const concurrent = await Promise.all(Array.from({ length: 5 }, () => store.sample(5, NOW)))
+      const samples = [...concurrent]
+      for (let ms = 100; ms <= 1_000; ms += 100) samples.push(await store.sample(5, NOW + ms))
+      t.equal(reads, 1, '15 calls within a second: one read')
+      t.ok(
+        samples.every((sample) => sample.length === 5 && new Set(sample).size === 5),
+        'each call: 5 distinct entries',
+      )
+      t.ok(
+        samples.slice(9).every((sample) => sample.every((entry) => entry.expiresAt > NOW + 500)),
+        'what died since the read is not handed out',
+      )
+      t.ok(
+        new Set(samples.map((sample) => sample.map((entry) => entry.idHex).join())).size > 1,
+        'calls get different parts of it',
+      )
+      await store.sample(5, NOW + 1_001)
+      t.equal(reads, 2, 'a second and a bit later: a new read')
+      await store.sample(8, NOW + 1_001)
+      t.equal(reads, 3, 'another limit: its own read')
+    })
+
+    t.test('a sample that held every live entry is read again after a put', async (t) => {
+      const database = await backend.openDatabase(t)
+      const store = new PostgresAnnounceStore(database.db)
+      const first = entryOf(Identity.generate(libsignalKeys), 1)
+      await store.put(first, NOW)
+      t.same(
+        (await store.sample(20, NOW)).map((entry) => entry.idHex),
+        [first.idHex],
+      )
+      const second = entryOf(Identity.generate(libsignalKeys), 1)
+      await store.put(second, NOW)
+      t.same(
+        new Set((await store.sample(20, NOW + 1)).map((entry) => entry.idHex)),
+        new Set([first.idHex, second.idHex]),
+        'a small network: the newcomer is in the next sample, not a second later',
+      )
     })
 
     t.test('sample skips expired entries and still fills up', async (t) => {

@@ -19,7 +19,7 @@ export interface PostgresAnnounceStoreOptions {
  * `put()` is one `INSERT … ON CONFLICT … DO UPDATE … WHERE` (atomic replay check); puts that
  * arrive while others run are coalesced into one multi-row statement.
  * `sample()` reads the live entries following a random point of the ID space, from the
- * primary key index, then shuffles them: cheap enough to run on every announce.
+ * primary key index, at most once a second; each call takes a random part of that read.
  * `closest()` orders by XOR distance inside the database: the hex ID is cast to `bit(160)`
  * and XORed (`#`) with the target; bit strings of equal length compare like unsigned
  * big-endian numbers, which is exactly Kademlia's distance order. No index serves a XOR
@@ -83,6 +83,10 @@ export class PostgresAnnounceStore implements AnnounceStore {
       CompiledQuery.raw(PUT_SQL_HEAD + rows.join(',\n    ') + PUT_SQL_TAIL, params),
     )
     const storedIds = new Set(stored.map((row) => row.id_hex))
+    if (storedIds.size > 0) {
+      this.storedPuts++
+      this.dropWholeSamples()
+    }
     for (const put of batch) put.resolve(storedIds.has(put.entry.idHex) ? 'stored' : 'replay')
   }
 
@@ -133,31 +137,56 @@ export class PostgresAnnounceStore implements AnnounceStore {
   }
 
   /**
-   * Up to `limit` random live entries. Concurrent calls share one query when their `now`
-   * lies within {@link SAMPLE_SHARE_MS} of it (each caller gets its own shuffle): under load
-   * every announce wants a sample, and one read serves them all.
+   * Up to `limit` random live entries. One read serves every call for
+   * {@link SAMPLE_SHARE_MS} of `now`, in flight or done: it fetches
+   * {@link SAMPLE_POOL_FACTOR} × `limit` entries after a random point of the ID space, and
+   * each call gets its own random `limit` of those still live at its `now`. Under load every
+   * announce wants a sample; this is one query a second instead of one per few announces
+   * (the last read was dropped as soon as it returned, issue 15's profile). A failed read is
+   * not kept.
    */
   async sample(limit: number, now: number): Promise<StoredAnnounce[]> {
     let shared = this.samples.get(limit)
-    if (!shared || Math.abs(shared.now - now) > SAMPLE_SHARE_MS) {
+    if (!shared || Math.abs(now - shared.now) > SAMPLE_SHARE_MS) {
       const pivot = randomBytes(NODE_ID_BYTES).toString('hex')
       const query = this.db
         .executeQuery<Selectable<AnnouncesTable>>(
-          CompiledQuery.raw(SAMPLE_SQL, [pivot, now, limit]),
+          CompiledQuery.raw(SAMPLE_SQL, [pivot, now, limit * SAMPLE_POOL_FACTOR]),
         )
         .then(({ rows }) => rows.map(toStored))
-      const entry = { now, query }
+      const entry: SharedSample = { now, query }
       shared = entry
       this.samples.set(limit, entry)
-      const forget = () => {
-        if (this.samples.get(limit) === entry) this.samples.delete(limit)
-      }
-      query.then(forget, forget)
+      const putsBefore = this.storedPuts
+      query.then(
+        (rows) => {
+          entry.whole = rows.length < limit * SAMPLE_POOL_FACTOR
+          // A put stored while it was read may be missing from it.
+          if (entry.whole && this.storedPuts !== putsBefore) this.dropWholeSamples()
+        },
+        () => {
+          if (this.samples.get(limit) === entry) this.samples.delete(limit)
+        },
+      )
     }
-    return shuffle([...(await shared.query)])
+    const live = (await shared.query).filter((entry) => entry.expiresAt > now)
+    return shuffle(live).slice(0, limit)
   }
 
-  private readonly samples = new Map<number, { now: number; query: Promise<StoredAnnounce[]> }>()
+  private readonly samples = new Map<number, SharedSample>()
+  /** Put statements that stored a row, counted: a read knows whether one landed meanwhile. */
+  private storedPuts = 0
+
+  /**
+   * After a put: forgets every shared sample that held all the live entries (fewer than it
+   * asked for), so a small network's peers see each other at once; a sample drawn from
+   * more than it could hold stays its second, a fair draw still.
+   */
+  private dropWholeSamples(): void {
+    for (const [limit, shared] of this.samples) {
+      if (shared.whole) this.samples.delete(limit)
+    }
+  }
 
   async countLive(now: number): Promise<number> {
     const { count } = await this.db
@@ -197,13 +226,23 @@ const PUT_SQL_TAIL = `
   where announces.seq < excluded.seq or announces.expires_at <= $1::bigint
   returning id_hex`
 
-/** Concurrent samples whose `now` differs by at most this share one query: 1 s. */
+/** Samples whose `now` lies within this of a read's share it: 1 s (new peers wait that long). */
 const SAMPLE_SHARE_MS = 1_000
+/** A shared sample read holds this many times what one call asks, so calls differ. */
+const SAMPLE_POOL_FACTOR = 4
 
 /** Rows in one coalesced put statement: 7 parameters each, far below Postgres' 65535. */
 const MAX_PUT_BATCH_ROWS = 256
 /** Put statements running at once: fewer than the pool's 8 connections, so reads get one. */
 const MAX_PUT_BATCHES_IN_FLIGHT = 4
+
+/** One sample read, shared by the calls of a second. */
+interface SharedSample {
+  now: number
+  query: Promise<StoredAnnounce[]>
+  /** Set when the read returns: whether it held every live entry (fewer than it asked). */
+  whole?: boolean
+}
 
 interface QueuedPut {
   entry: StoredAnnounce
