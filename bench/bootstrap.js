@@ -80,7 +80,7 @@ async function startSuperNode(kind) {
 }
 
 /** Enough freshly signed announces for one round, each with a growing seq. */
-function signAnnounces(identities, audience, count, seqBase) {
+export function signAnnounces(identities, audience, count, seqBase) {
   const bodies = []
   const now = Date.now()
   for (let i = 0; i < count; i++) {

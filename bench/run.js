@@ -10,6 +10,7 @@ import { benchGroup } from './group.js'
 import { benchCli } from './cli.js'
 import { benchMedia } from './media.js'
 import { benchRelay } from './relay.js'
+import { benchScale } from './scale.js'
 
 const only = process.argv[2]
 const suites = {
@@ -24,6 +25,7 @@ const suites = {
   cli: benchCli,
   media: benchMedia,
   relay: benchRelay,
+  scale: benchScale,
 }
 if (only && !(only in suites)) {
   console.error(`unknown suite ${only}; one of: ${Object.keys(suites).join(', ')}`)
