@@ -1,11 +1,16 @@
+import { randomBytes } from 'node:crypto'
 import {
+  close,
   closeSync,
   fdatasyncSync,
   fsyncSync,
   mkdirSync,
+  open,
   openSync,
+  readdir,
   readFileSync,
   renameSync,
+  rm,
   rmSync,
   writeSync,
 } from 'node:fs'
@@ -17,6 +22,8 @@ export const ATTACHMENTS_DIR = 'attachments'
 
 /** A message ID that can name a file as it is (hex, as every message ID this SDK makes). */
 const FILE_NAME = /^[0-9a-f]{1,64}$/
+/** Files being written, or made ahead for the next write: never a message's ciphertext. */
+const SPARE_PREFIX = '.spare-'
 
 /**
  * Attachments' ciphertexts at rest as files, `<home>/attachments/<messageId>` (docs/PROTOCOL.md,
@@ -34,9 +41,56 @@ const FILE_NAME = /^[0-9a-f]{1,64}$/
 export class AttachmentFiles {
   private readonly dir: string
   private made = false
+  /**
+   * An empty file made ahead, off the event loop, for the next write: creating a file waits on
+   * the file system's journal (milliseconds when a commit of the database or of another file
+   * is under way), which a fetch would otherwise wait for before it says `downloaded`.
+   */
+  private spare: { fd: number; path: string } | undefined
+  private preparing = false
+  private closed = false
 
   constructor(homeDir: string) {
     this.dir = join(homeDir, ATTACHMENTS_DIR)
+  }
+
+  /** Removes the spare file (the home closes). */
+  close(): void {
+    this.closed = true
+    const spare = this.spare
+    this.spare = undefined
+    if (spare) {
+      closeSync(spare.fd)
+      rmSync(spare.path, { force: true })
+    }
+  }
+
+  private makeDir(): void {
+    if (this.made) return
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 })
+    this.made = true
+    // Spares and writes a stopped process left behind.
+    readdir(this.dir, (error, names) => {
+      if (error) return
+      for (const name of names)
+        if (name.startsWith(SPARE_PREFIX)) rm(join(this.dir, name), { force: true }, () => {})
+    })
+  }
+
+  /** Makes the next spare file in the background (a failure leaves none: writes open their own). */
+  private prepare(): void {
+    if (this.spare || this.preparing || this.closed) return
+    this.preparing = true
+    const path = join(this.dir, `${SPARE_PREFIX}${randomBytes(8).toString('hex')}`)
+    open(path, 'wx', 0o600, (error, fd) => {
+      this.preparing = false
+      if (error) return
+      if (this.closed) {
+        close(fd, () => rm(path, { force: true }, () => {}))
+        return
+      }
+      this.spare = { fd, path }
+    })
   }
 
   /** Whether a message's ciphertext goes to a file (else it stays in the row, as before files). */
@@ -46,21 +100,29 @@ export class AttachmentFiles {
 
   /** Writes a ciphertext whole; `durable` flushes it (and its name) to the disk first. */
   write(messageId: string, ciphertext: Uint8Array, durable: boolean): void {
-    if (!this.made) {
-      mkdirSync(this.dir, { recursive: true, mode: 0o700 })
-      this.made = true
-    }
+    this.makeDir()
     const path = join(this.dir, messageId)
-    const part = `${path}.part`
-    const fd = openSync(part, 'w', 0o600)
-    try {
-      for (let at = 0; at < ciphertext.byteLength;)
-        at += writeSync(fd, ciphertext, at, ciphertext.byteLength - at)
-      if (durable) fdatasyncSync(fd)
-    } finally {
-      closeSync(fd)
+    let spare = this.spare
+    this.spare = undefined
+    if (!spare) {
+      const name = join(this.dir, `${SPARE_PREFIX}${randomBytes(8).toString('hex')}`)
+      spare = { path: name, fd: openSync(name, 'wx', 0o600) }
     }
-    renameSync(part, path)
+    const { fd, path: part } = spare
+    try {
+      try {
+        for (let at = 0; at < ciphertext.byteLength;)
+          at += writeSync(fd, ciphertext, at, ciphertext.byteLength - at)
+        if (durable) fdatasyncSync(fd)
+      } finally {
+        closeSync(fd)
+      }
+      renameSync(part, path)
+    } catch (error) {
+      rmSync(part, { force: true })
+      throw error
+    }
+    this.prepare()
     if (durable) {
       const dir = openSync(this.dir, 'r')
       try {

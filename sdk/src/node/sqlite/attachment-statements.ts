@@ -37,6 +37,11 @@ export class AttachmentStatements {
     return statement
   }
 
+  /** Lets go of the files' resources (the home closes). */
+  close(): void {
+    this.files.close()
+  }
+
   save(a: StoredAttachment): void {
     let column = a.ciphertext ?? null
     if (column && AttachmentFiles.holds(a.messageId)) {

@@ -151,6 +151,7 @@ export class SqliteClientRepository implements ClientRepository {
   }
 
   close(): Promise<void> {
+    this.files.close()
     return this.store.close()
   }
 }
