@@ -28,7 +28,9 @@ function atRest(client: PassageClient, messageId: string): { chunks: number; cip
       .prepare('select count(*) as chunks from attachment_chunks where message_id = ?')
       .get(messageId) as { chunks: number }
     const { column } = db
-      .prepare('select ciphertext is not null as column from attachments where message_id = ?')
+      .prepare(
+        'select coalesce(length(ciphertext), 0) > 0 as column from attachments where message_id = ?',
+      )
       .get(messageId) as { column: number }
     const file = existsSync(join(client.home, ATTACHMENTS_DIR, messageId)) ? 1 : 0
     return { chunks, ciphertext: column + file }

@@ -5,6 +5,12 @@ import { toBytes, type Bytes } from '../../core/wire/bytes.js'
 import { AttachmentFiles } from './attachment-files.js'
 import type { ClientDatabase } from './migrations.js'
 
+/**
+ * The `ciphertext` column of a row whose ciphertext is a file: empty (no ciphertext is empty),
+ * so a row says whether a file holds it without a look at the disk. NULL: none held.
+ */
+const IN_FILE = new Uint8Array(0)
+
 type Row = Omit<ClientDatabase['attachments'], 'pointer' | 'ciphertext'> & {
   pointer: Buffer
   ciphertext?: Buffer | null
@@ -14,8 +20,9 @@ type Row = Omit<ClientDatabase['attachments'], 'pointer' | 'ciphertext'> & {
  * The SQL of attachments (tables `attachments` and `attachment_chunks`, migration
  * `0008_attachments`): prepared once, run on the store's single connection, inside its
  * transactions for the writes (as {@link SqliteClientStatements}). A row's ciphertext is a
- * file of the home ({@link AttachmentFiles}), written before the row's transaction commits;
- * the `ciphertext` column holds only those kept before files (still read).
+ * file of the home ({@link AttachmentFiles}), written before the row's transaction commits,
+ * and the `ciphertext` column is then empty; it holds the bytes only of rows kept before files
+ * (still read as they are).
  */
 export class AttachmentStatements {
   private readonly cache = new Map<string, BetterSqlite3.Statement>()
@@ -43,11 +50,11 @@ export class AttachmentStatements {
   }
 
   save(a: StoredAttachment): void {
-    let column = a.ciphertext ?? null
-    if (column && AttachmentFiles.holds(a.messageId)) {
+    let column: Uint8Array | null = a.ciphertext ?? null
+    if (column && column.byteLength > 0 && AttachmentFiles.holds(a.messageId)) {
       // What this device sent is flushed to the disk; a fetched copy can be fetched again.
       this.files.write(a.messageId, column, a.direction === 'out')
-      column = null
+      column = IN_FILE
     }
     this.stmt(
       `insert into attachments (message_id, contact_id, direction, sender, pointer, state, ciphertext, updated_at)
@@ -72,9 +79,11 @@ export class AttachmentStatements {
     const row = this.stmt('select * from attachments where message_id = ?').get(messageId) as
       Row | undefined
     if (!row) return undefined
-    if (!row.ciphertext && AttachmentFiles.holds(messageId)) {
+    if (row.ciphertext?.byteLength === 0) {
+      // Held as a file (lost at rest by a crash of the OS: none).
       const file = this.files.read(messageId)
-      if (file) return { ...toStored(row), ciphertext: file }
+      const stored = toStored({ ...row, ciphertext: null })
+      return file ? { ...stored, ciphertext: file } : stored
     }
     return toStored(row)
   }
