@@ -225,9 +225,12 @@ export class Attachments {
       try {
         const expiresAt = await this.uploads.upload(row.messageId, capability, ciphertext)
         pointer = { ...pointer, inDht: true, expiresAt }
-        await this.save({ ...row, pointer: encodeAttachmentPointer(pointer), state: 'available' })
+        // The ciphertext is held already: the row alone is written (not the file again).
+        const { ciphertext: _held, ...meta } = row
+        await this.save({ ...meta, pointer: encodeAttachmentPointer(pointer), state: 'available' })
       } catch (error) {
-        await this.save({ ...row, state: 'failed' })
+        const { ciphertext: _held, ...meta } = row
+        await this.save({ ...meta, state: 'failed' })
         throw error
       }
     }
@@ -512,7 +515,8 @@ export class Attachments {
     const capability = Identity.fromPrivateKey(ctx.keys, p.capability)
     const expiresAt = await this.uploads.upload(messageId, capability, row.ciphertext)
     const renewed = encodeAttachmentPointer({ ...p, inDht: true, expiresAt })
-    await this.save({ ...row, pointer: renewed, state: 'available' })
+    const { ciphertext: _held, ...meta } = row // held already: the row alone is written
+    await this.save({ ...meta, pointer: renewed, state: 'available' })
     this.linkPart?.forget(messageId)
     await ctx.outbox.enqueueControl(
       { kind: 'attachment-renewed', message: fromHex(messageId), expiresAt },
