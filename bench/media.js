@@ -5,8 +5,9 @@
 //   against raw node:crypto doing the same three passes over the same 2 MiB. Goal 0.8.
 // - direct link: Bob's `attachments.fetch` of a 2 MiB file Alice sent while linked, until its
 //   `downloaded` event (chunks requested over the link 8 at a time, each checked against its
-//   ID as it arrives and held in memory, the whole checked against digest and MAC, then kept
-//   in SQLite in one write), against 2 MiB through a raw loopback TCP socket in this process
+//   ID as it arrives and held in memory, then kept as one file of the home, its row committed;
+//   the digest and MAC are checked at decryption, in the "with decryption" figure: docs/
+//   PROTOCOL.md "Attachments at rest"), against 2 MiB through a raw loopback TCP socket in this process
 //   (request, 64 KiB writes, read to the last byte). Goal 0.5. Wall time and this process's CPU time (robust on a shared machine) are both
 //   shown; the full fetch (with decryption, done on every view) is printed beside it.
 // - DHT upload: `sendAttachment` of 2 MiB to an offline contact (encrypt, chunk IDs, budget,

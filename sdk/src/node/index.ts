@@ -8,6 +8,7 @@ export {
   type StoredIdentity,
 } from './sqlite/sqlite-client-store.js'
 export { SqliteClientRepository } from './sqlite/client-repository.js'
+export { ATTACHMENTS_DIR } from './sqlite/attachment-files.js'
 export { createNodeClient, type NodeClientOptions } from './create-node-client.js'
 export {
   homeExists,

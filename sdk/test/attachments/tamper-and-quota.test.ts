@@ -2,6 +2,7 @@
 // mailbox"): a chunk altered on replicas is fetched from another or refused; the upload
 // budget and the replicas' per-IP quota fail loudly, and nothing is sent.
 import { createHash, randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import t from 'tap'
@@ -15,7 +16,7 @@ import {
   type AttachmentEvent,
   type PassageClient,
 } from '@passage/sdk'
-import { CLIENT_DB_FILE, libsignalKeys } from '@passage/sdk/node'
+import { ATTACHMENTS_DIR, CLIENT_DB_FILE, libsignalKeys } from '@passage/sdk/node'
 import { offlinePair, startClient, testnet, type Testnet } from '@passage/sdk/testing'
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
@@ -78,6 +79,7 @@ t.test(
       .prepare('select ciphertext is not null as held from attachments where message_id = ?')
       .get(b.id) as { held: number }
     t.equal(kept.held, 0, 'no ciphertext kept')
+    t.notOk(existsSync(join(bob.home, ATTACHMENTS_DIR, b.id)), 'no file of it')
     db.close()
   },
 )

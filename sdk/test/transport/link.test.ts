@@ -463,61 +463,72 @@ t.test('frames sent in one turn share one socket write, in order', async (t) => 
   t.equal(fromUtf8(await last), 'last words')
 })
 
-t.test(
-  'sendParts: head ‖ tail as one frame, the tail not copied, in order with send',
-  async (t) => {
-    const listener = await listenLinks(t, bob)
-    const accepted = nextLink(listener)
-    const written: Uint8Array[] = []
-    const link = await dialLink({
-      ...listener.address(),
-      expectedId: bob.id,
-      identity: alice,
-      connect: async (host, port) => {
-        const stream = await connectTcp(host, port)
-        return {
-          ...stream,
-          remote: stream.remote,
-          write: (bytes) => {
-            written.push(bytes)
-            return stream.write(bytes)
-          },
-        }
-      },
-    })
-    t.teardown(() => link.close())
-    const far = await accepted
-    const got: Bytes[] = []
-    const three = within(
-      new Promise<void>((resolve) =>
-        far.on('frame', (p) => {
-          got.push(Uint8Array.from(p) as Bytes)
-          if (got.length === 3) resolve()
-        }),
-      ),
-      'three frames',
-    )
-    const tail = new Uint8Array(65_536).map((_, i) => i & 0xff)
-    const sent = [
-      link.send(utf8('before')),
-      link.sendParts(utf8('head:'), tail),
-      link.send(utf8('after')),
-    ]
-    await Promise.all(sent)
-    await three
-    t.equal(fromUtf8(got[0]!), 'before')
-    t.equal(fromUtf8(got[1]!.subarray(0, 5)), 'head:')
-    t.same([...got[1]!.subarray(5)], [...tail], 'the tail, whole')
-    t.equal(got[1]!.byteLength, 5 + tail.byteLength, 'one frame: head ‖ tail')
-    t.equal(fromUtf8(got[2]!), 'after', 'in order')
-    t.ok(
-      written.some((w) => w === tail),
-      'the tail went to the socket as it was given (no copy)',
-    )
-    await t.rejects(
-      link.sendParts(utf8('x'), new Uint8Array(MAX_LINK_PAYLOAD_BYTES)),
-      { name: 'TooLargeError' },
-      'a payload over the bound is refused',
-    )
-  },
-)
+for (const vectored of [true, false]) {
+  t.test(
+    `sendParts: head ‖ tail as one frame, the tail not copied, in order with send (${vectored ? 'writev' : 'two writes'})`,
+    async (t) => {
+      const listener = await listenLinks(t, bob)
+      const accepted = nextLink(listener)
+      const written: Uint8Array[] = []
+      const link = await dialLink({
+        ...listener.address(),
+        expectedId: bob.id,
+        identity: alice,
+        connect: async (host, port) => {
+          const stream = await connectTcp(host, port)
+          const { writev, ...plain } = stream
+          return {
+            ...plain,
+            remote: stream.remote,
+            write: (bytes) => {
+              written.push(bytes)
+              return stream.write(bytes)
+            },
+            ...(vectored
+              ? {
+                  writev: (parts: Uint8Array[]) => {
+                    written.push(...parts)
+                    return writev!(parts)
+                  },
+                }
+              : {}),
+          }
+        },
+      })
+      t.teardown(() => link.close())
+      const far = await accepted
+      const got: Bytes[] = []
+      const three = within(
+        new Promise<void>((resolve) =>
+          far.on('frame', (p) => {
+            got.push(Uint8Array.from(p) as Bytes)
+            if (got.length === 3) resolve()
+          }),
+        ),
+        'three frames',
+      )
+      const tail = new Uint8Array(65_536).map((_, i) => i & 0xff)
+      const sent = [
+        link.send(utf8('before')),
+        link.sendParts(utf8('head:'), tail),
+        link.send(utf8('after')),
+      ]
+      await Promise.all(sent)
+      await three
+      t.equal(fromUtf8(got[0]!), 'before')
+      t.equal(fromUtf8(got[1]!.subarray(0, 5)), 'head:')
+      t.same([...got[1]!.subarray(5)], [...tail], 'the tail, whole')
+      t.equal(got[1]!.byteLength, 5 + tail.byteLength, 'one frame: head ‖ tail')
+      t.equal(fromUtf8(got[2]!), 'after', 'in order')
+      t.ok(
+        written.some((w) => w === tail),
+        'the tail went to the socket as it was given (no copy)',
+      )
+      await t.rejects(
+        link.sendParts(utf8('x'), new Uint8Array(MAX_LINK_PAYLOAD_BYTES)),
+        { name: 'TooLargeError' },
+        'a payload over the bound is refused',
+      )
+    },
+  )
+}

@@ -2,9 +2,7 @@ import {
   attachmentCiphertextSize,
   checkAttachmentSize,
   decryptAttachment,
-  decryptVerifiedAttachment,
   encryptAttachment,
-  verifyAttachment,
 } from '../attachments/attachment-cipher.js'
 import { chunkIdsOf, chunkOf } from '../attachments/attachment-chunks.js'
 import {
@@ -27,7 +25,7 @@ import { isGroupId } from '../groups/group-id.js'
 import { Identity } from '../identity/identity.js'
 import type { LinkPeer } from '../link/link-protocol.js'
 import type { AbortSignalLike } from '../runtime/host.js'
-import { fromHex, toHex, type Bytes } from '../wire/bytes.js'
+import { equalBytes, fromHex, toHex, type Bytes } from '../wire/bytes.js'
 import { AttachmentLink } from './attachment-link.js'
 import { AttachmentUpload } from './attachment-upload.js'
 import type { ClientContext } from './context.js'
@@ -113,6 +111,8 @@ export class Attachments {
   info(row: StoredAttachment): AttachmentInfo {
     const p = decodeAttachmentPointer(row.pointer)
     let state: AttachmentState = row.state
+    // A fetch running now (the row is written when it ends, not at each step).
+    if (state === 'available' && this.fetching.has(row.messageId)) state = 'downloading'
     if (
       state === 'available' &&
       p.inDht &&
@@ -225,9 +225,12 @@ export class Attachments {
       try {
         const expiresAt = await this.uploads.upload(row.messageId, capability, ciphertext)
         pointer = { ...pointer, inDht: true, expiresAt }
-        await this.save({ ...row, pointer: encodeAttachmentPointer(pointer), state: 'available' })
+        // The ciphertext is held already: the row alone is written (not the file again).
+        const { ciphertext: _held, ...meta } = row
+        await this.save({ ...meta, pointer: encodeAttachmentPointer(pointer), state: 'available' })
       } catch (error) {
-        await this.save({ ...row, state: 'failed' })
+        const { ciphertext: _held, ...meta } = row
+        await this.save({ ...meta, state: 'failed' })
         throw error
       }
     }
@@ -298,18 +301,24 @@ export class Attachments {
     signal: AbortSignalLike | undefined,
   ): Promise<Uint8Array> {
     const { ctx } = this
-    const row = await ctx.repository.attachment(messageId)
+    let row = await ctx.repository.attachment(messageId)
     if (!row) throw new NotFoundError(`message ${messageId} has no attachment here`)
     const media = this.media()
     const p = decodeAttachmentPointer(row.pointer)
     const total = attachmentCiphertextSize(p.size)
-    // Sent from here, or fetched: the ciphertext in the row (checked and decrypted on each view).
-    if (row.ciphertext) return decryptAttachment(media, row.ciphertext, p.keys, p.digest, p.size)
+    // Sent from here, or fetched: the ciphertext at rest, checked (digest, MAC) and decrypted
+    // at each view.
+    if (row.ciphertext) {
+      const held = await this.view(row, p, row.ciphertext)
+      if (held) return held
+      row = { ...row, ciphertext: undefined, state: 'available' } // damaged at rest: fetched again
+    }
     const kept = await ctx.repository.attachmentChunks(messageId)
-    if (row.state === 'downloaded') {
+    if (row.state === 'downloaded' && kept.size === p.chunkIds.length) {
       // Fetched before the ciphertext went into the row: its chunks are the file at rest.
       return decryptAttachment(media, assemble(kept, total), p.keys, p.digest, p.size)
     }
+    // (`downloaded` without its ciphertext: lost at rest by a crash of the OS, fetched again.)
     // The ciphertext, filled in place as chunks arrive (one buffer, one copy per chunk). Chunks
     // from the DHT are kept in the home as they come; chunks from a link stay in memory (at
     // most the 8 MiB cap) and are kept in the home only if the pull stops before the end.
@@ -319,8 +328,9 @@ export class Attachments {
     let done = [...kept.values()].reduce((n, c) => n + c.byteLength, 0)
     const progress = (state: AttachmentState) =>
       ctx.events.emit('attachment', { messageId, direction: 'down', done, total, state })
+    const start = row
     const setState = async (state: AttachmentState) => {
-      await this.save({ ...row, state })
+      await this.save({ ...start, state })
       progress(state)
     }
     let open = true // takes after the pull stopped are dropped (not kept, not counted)
@@ -353,9 +363,10 @@ export class Attachments {
       })
     }
     const missing = () => p.chunkIds.map((_, i) => i).filter((i) => !held.has(i))
-    await setState('downloading')
+    // `downloading` is an event, not a write: the row says it while this fetch runs (`info`).
+    progress('downloading')
     try {
-      if (missing().length > 0) await this.link.pull(row, p, missing(), fromLink, signal)
+      if (missing().length > 0) await this.link.pull(start, p, missing(), fromLink, signal)
       if (missing().length > 0 && p.inDht) await this.pullFromDht(p, missing(), fromDht, signal)
     } catch (error) {
       await spill()
@@ -373,20 +384,14 @@ export class Attachments {
     }
     open = false
     await Promise.all(writes)
-    // Every chunk matched its ID (in the pointer); the whole must match the digest and MAC
-    // too, else the sender listed chunks of another file and no copy is good.
-    try {
-      await verifyAttachment(media, ciphertext, p.keys, p.digest, p.size)
-    } catch (error) {
-      await ctx.repository.transaction((w) => w.dropAttachmentChunks(messageId))
-      await setState('tampered')
-      throw error
-    }
-    // Downloaded: the ciphertext at rest in the row, in one write; the chunks go. Decrypted
-    // (digest and MAC checked again) at every view.
+    // Downloaded: every chunk matched its ID, and the IDs (in the end-to-end pointer) bind every
+    // byte, so the ciphertext is the sender's; it is kept at rest in one write (a file of the
+    // home), its chunks go. Its digest and MAC are checked when it is decrypted, below and at
+    // every view (docs/PROTOCOL.md, "Attachments at rest"): a sender that listed the chunks of
+    // another file gets its attachment refused there, before any byte is shown.
     await ctx.repository.transaction(async (w) => {
       await w.saveAttachment({
-        ...row,
+        ...start,
         state: 'downloaded',
         ciphertext,
         updatedAt: ctx.clock.now(),
@@ -394,7 +399,61 @@ export class Attachments {
       await w.dropAttachmentChunks(messageId)
     })
     progress('downloaded')
-    return decryptVerifiedAttachment(media, ciphertext, p.keys, p.size)
+    try {
+      return await decryptAttachment(media, ciphertext, p.keys, p.digest, p.size)
+    } catch (error) {
+      if (error instanceof TamperedError) await this.refuse(start, done, total)
+      throw error
+    }
+  }
+
+  /**
+   * Checks and decrypts a ciphertext held at rest. A fetched one that fails is told apart: the
+   * sender's (every chunk matches its ID: refused as tampered, and thrown) or damaged at rest (a
+   * crash of the OS before its write-back: forgotten, undefined, to fetch it again).
+   */
+  private async view(
+    row: StoredAttachment,
+    p: AttachmentPointer,
+    ciphertext: Bytes,
+  ): Promise<Uint8Array | undefined> {
+    const media = this.media()
+    try {
+      return await decryptAttachment(media, ciphertext, p.keys, p.digest, p.size)
+    } catch (error) {
+      if (!(error instanceof TamperedError) || row.direction === 'out') throw error
+      const total = attachmentCiphertextSize(p.size)
+      if (ciphertext.byteLength === total) {
+        const box = mailboxKeyFor(Identity.fromPrivateKey(this.ctx.keys, p.capability).publicKey)
+        const ids = await chunkIdsOf(media, box, ciphertext)
+        if (ids.every((id, i) => equalBytes(id, p.chunkIds[i]!))) {
+          await this.refuse(row, total, total)
+          throw error
+        }
+      }
+      await this.ctx.repository.transaction(async (w) => {
+        await w.dropAttachmentCiphertext(row.messageId)
+        await w.saveAttachment({ ...row, ciphertext: undefined, state: 'available' })
+      })
+      return undefined
+    }
+  }
+
+  /** The sender's ciphertext does not match its digest or MAC: not kept, shown as tampered. */
+  private async refuse(row: StoredAttachment, done: number, total: number): Promise<void> {
+    const { ctx } = this
+    await ctx.repository.transaction(async (w) => {
+      await w.dropAttachmentChunks(row.messageId)
+      await w.dropAttachmentCiphertext(row.messageId)
+      await w.saveAttachment({ ...row, ciphertext: undefined, state: 'tampered' })
+    })
+    ctx.events.emit('attachment', {
+      messageId: row.messageId,
+      direction: 'down',
+      done,
+      total,
+      state: 'tampered',
+    })
   }
 
   /** Reads missing chunks from the capability mailbox; throws `ExpiredError` or `TamperedError`. */
@@ -456,7 +515,8 @@ export class Attachments {
     const capability = Identity.fromPrivateKey(ctx.keys, p.capability)
     const expiresAt = await this.uploads.upload(messageId, capability, row.ciphertext)
     const renewed = encodeAttachmentPointer({ ...p, inDht: true, expiresAt })
-    await this.save({ ...row, pointer: renewed, state: 'available' })
+    const { ciphertext: _held, ...meta } = row // held already: the row alone is written
+    await this.save({ ...meta, pointer: renewed, state: 'available' })
     this.linkPart?.forget(messageId)
     await ctx.outbox.enqueueControl(
       { kind: 'attachment-renewed', message: fromHex(messageId), expiresAt },

@@ -272,6 +272,8 @@ export interface ClientWriter {
   saveAttachmentChunk(messageId: MessageId, index: number, data: Bytes): Promise<void>
   /** Forgets the chunks of an attachment (assembled, or refused). */
   dropAttachmentChunks(messageId: MessageId): Promise<void>
+  /** Forgets the ciphertext an attachment's row holds (damaged at rest: to fetch it again). */
+  dropAttachmentCiphertext(messageId: MessageId): Promise<void>
 
   /** DHT nodes seen at `at`, for the next start. */
   rememberDhtNodes(nodes: NodeAddress[], at: number): Promise<void>

@@ -152,8 +152,9 @@ export class Link {
 
   /**
    * Sends one payload, `head ‖ tail`, without copying `tail` (an attachment's chunk, a view of
-   * the ciphertext held): the frame goes out as two socket writes, after every frame sent
-   * before it. Rejects as {@link Link.send}.
+   * the ciphertext held): after every frame sent before it, in one vectored write with the
+   * other writes of this turn when the stream has one ({@link ByteStream.writev}), else as two
+   * socket writes. Rejects as {@link Link.send}.
    */
   async sendParts(head: Uint8Array, tail: Uint8Array): Promise<void> {
     if (this.closedWith) throw new LinkClosedError()
@@ -162,6 +163,17 @@ export class Link {
     }
     const [first, rest] = this.protocol.encodeDataParts(head, tail)
     try {
+      if (this.stream.writev) {
+        // The frames batched this turn, then this one's head and tail: written together.
+        const batch = this.batch
+        this.batch = undefined
+        const parts = batch ? [...batch.frames, first, rest] : [first, rest]
+        if (batch) batch.frames = [] // its scheduled flush finds it empty
+        const written = this.stream.writev(parts)
+        if (batch) written.then(batch.resolve, batch.reject)
+        await written
+        return
+      }
       const queued = this.write(first)
       this.flushBatch() // the head ends the batch, so nothing can come between it and the tail
       await Promise.all([queued, this.stream.write(rest)])

@@ -52,6 +52,12 @@ export interface ByteStream {
   readonly remote: { host: string; port: number }
   /** Writes bytes; resolves when handed to the OS, rejects if the stream is closed. */
   write(bytes: Uint8Array): Promise<void>
+  /**
+   * Writes pieces in order, without joining them, together with every other write of this
+   * turn of the event loop (one system call for all where the OS allows); resolves as
+   * {@link ByteStream.write}. Optional: without it a caller writes each piece.
+   */
+  writev?(parts: Uint8Array[]): Promise<void>
   /** Sets the one data handler (chunks received before it is set are delivered to it). */
   onData(handler: (chunk: Bytes) => void): void
   /** Sets the one close handler; called once, with the socket error if one closed it. */

@@ -145,6 +145,7 @@ function tail(stream: ByteStream, pending: Bytes[]): ByteStream {
   return {
     remote: stream.remote,
     write: (bytes) => stream.write(bytes),
+    ...(stream.writev ? { writev: (parts: Uint8Array[]) => stream.writev!(parts) } : {}),
     onData(handler) {
       for (const chunk of pending.splice(0)) if (chunk.byteLength > 0) handler(chunk)
       stream.onData(handler)

@@ -2,7 +2,14 @@ import type BetterSqlite3 from 'better-sqlite3'
 import type { StoredAttachment } from '../../core/client/ports.js'
 import type { AttachmentState } from '../../core/client/types.js'
 import { toBytes, type Bytes } from '../../core/wire/bytes.js'
+import { AttachmentFiles } from './attachment-files.js'
 import type { ClientDatabase } from './migrations.js'
+
+/**
+ * The `ciphertext` column of a row whose ciphertext is a file: empty (no ciphertext is empty),
+ * so a row says whether a file holds it without a look at the disk. NULL: none held.
+ */
+const IN_FILE = new Uint8Array(0)
 
 type Row = Omit<ClientDatabase['attachments'], 'pointer' | 'ciphertext'> & {
   pointer: Buffer
@@ -12,12 +19,21 @@ type Row = Omit<ClientDatabase['attachments'], 'pointer' | 'ciphertext'> & {
 /**
  * The SQL of attachments (tables `attachments` and `attachment_chunks`, migration
  * `0008_attachments`): prepared once, run on the store's single connection, inside its
- * transactions for the writes (as {@link SqliteClientStatements}).
+ * transactions for the writes (as {@link SqliteClientStatements}). A row's ciphertext is a
+ * file of the home ({@link AttachmentFiles}), written before the row's transaction commits,
+ * and the `ciphertext` column is then empty; it holds the bytes only of rows kept before files
+ * (still read as they are).
  */
 export class AttachmentStatements {
   private readonly cache = new Map<string, BetterSqlite3.Statement>()
+  private readonly files: AttachmentFiles
 
-  constructor(private readonly sqlite: BetterSqlite3.Database) {}
+  constructor(
+    private readonly sqlite: BetterSqlite3.Database,
+    homeDir: string,
+  ) {
+    this.files = new AttachmentFiles(homeDir)
+  }
 
   private stmt(sql: string): BetterSqlite3.Statement {
     let statement = this.cache.get(sql)
@@ -28,22 +44,24 @@ export class AttachmentStatements {
     return statement
   }
 
+  /** Lets go of the files' resources (the home closes). */
+  close(): void {
+    this.files.close()
+  }
+
   save(a: StoredAttachment): void {
+    let column: Uint8Array | null = a.ciphertext ?? null
+    if (column && column.byteLength > 0 && AttachmentFiles.holds(a.messageId)) {
+      // What this device sent is flushed to the disk; a fetched copy can be fetched again.
+      this.files.write(a.messageId, column, a.direction === 'out')
+      column = IN_FILE
+    }
     this.stmt(
       `insert into attachments (message_id, contact_id, direction, sender, pointer, state, ciphertext, updated_at)
        values (?, ?, ?, ?, ?, ?, ?, ?)
        on conflict (message_id) do update set pointer = excluded.pointer, state = excluded.state,
        ciphertext = coalesce(excluded.ciphertext, attachments.ciphertext), updated_at = excluded.updated_at`,
-    ).run(
-      a.messageId,
-      a.contactId,
-      a.direction,
-      a.sender,
-      a.pointer,
-      a.state,
-      a.ciphertext ?? null,
-      a.updatedAt,
-    )
+    ).run(a.messageId, a.contactId, a.direction, a.sender, a.pointer, a.state, column, a.updatedAt)
   }
 
   saveChunk(messageId: string, index: number, data: Bytes): void {
@@ -60,7 +78,20 @@ export class AttachmentStatements {
   get(messageId: string): StoredAttachment | undefined {
     const row = this.stmt('select * from attachments where message_id = ?').get(messageId) as
       Row | undefined
-    return row ? toStored(row) : undefined
+    if (!row) return undefined
+    if (row.ciphertext?.byteLength === 0) {
+      // Held as a file (lost at rest by a crash of the OS: none).
+      const file = this.files.read(messageId)
+      const stored = toStored({ ...row, ciphertext: null })
+      return file ? { ...stored, ciphertext: file } : stored
+    }
+    return toStored(row)
+  }
+
+  /** Forgets a row's ciphertext (damaged, or refused): its file, or its column. */
+  dropCiphertext(messageId: string): void {
+    if (AttachmentFiles.holds(messageId)) this.files.remove(messageId)
+    this.stmt('update attachments set ciphertext = null where message_id = ?').run(messageId)
   }
 
   many(messageIds: string[]): StoredAttachment[] {

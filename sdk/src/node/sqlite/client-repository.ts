@@ -23,7 +23,7 @@ export class SqliteClientRepository implements ClientRepository {
     this.location = store.homeDir
     this.statements = store.statements
     this.signal = new SqliteSignalStorage(store.db, { sqlite: store.sqlite })
-    this.files = new AttachmentStatements(store.sqlite)
+    this.files = new AttachmentStatements(store.sqlite, store.homeDir)
     this.writes = statementWriter(store.statements, store.clock, this.files)
   }
 
@@ -151,6 +151,7 @@ export class SqliteClientRepository implements ClientRepository {
   }
 
   close(): Promise<void> {
+    this.files.close()
     return this.store.close()
   }
 }
@@ -165,6 +166,7 @@ function statementWriter(
     saveAttachment: async (a) => files.save(a),
     saveAttachmentChunk: async (id, index, data) => files.saveChunk(id, index, data),
     dropAttachmentChunks: async (id) => files.dropChunks(id),
+    dropAttachmentCiphertext: async (id) => files.dropCiphertext(id),
     insertMessage: async (m) => s.insertMessage(m),
     advanceState: async (id, state, route) => s.advanceState(id, state, route ?? null),
     isOutgoingTo: async (id, contactId) => s.isOutgoingTo(id, contactId),

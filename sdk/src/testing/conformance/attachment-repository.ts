@@ -81,4 +81,18 @@ export function attachmentRepositoryConformance(
     t.equal((await r.attachmentChunks('aa')).size, 0)
     t.equal((await r.attachmentChunks('bb')).size, 1, 'another attachment keeps its chunks')
   })
+
+  t.test('attachments: a ciphertext forgotten, the row kept', async (t) => {
+    const r = await open(t)
+    await r.transaction(async (w) => {
+      await w.saveAttachment(row('aa', { state: 'downloaded', ciphertext: Uint8Array.of(7, 8) }))
+      await w.saveAttachment(row('bb', { direction: 'out', ciphertext: Uint8Array.of(5) }))
+    })
+    await r.transaction((w) => w.dropAttachmentCiphertext('aa'))
+    const dropped = await r.attachment('aa')
+    t.equal(dropped?.ciphertext, undefined, 'no ciphertext')
+    t.equal(dropped?.state, 'downloaded', 'the row stays')
+    t.equal(hex((await r.attachment('bb'))?.ciphertext), '5', 'another keeps its own')
+    await r.transaction((w) => w.dropAttachmentCiphertext('zz')) // none held: nothing to do
+  })
 }
