@@ -19,6 +19,7 @@ import { systemTimers, type Timers } from '../runtime/timers.js'
 import { AddressCache } from './address-cache.js'
 import { emptyDhtStats, type DhtLogger, type DhtMetrics, type DhtStats } from './dht-stats.js'
 import { FragmentAssembler } from './fragment-assembler.js'
+import { join, type JoinContext } from './join.js'
 import type { HandlerContext, InboundRequest } from './handlers/context.js'
 import { dispatch } from './handlers/dispatch.js'
 import { ALPHA, lookup, type LookupContext, type LookupResult } from './lookup.js'
@@ -119,7 +120,8 @@ type Components = HandlerContext &
   MailboxClientContext &
   RecordClientContext &
   MaintenanceContext &
-  TableKeeperContext
+  TableKeeperContext &
+  JoinContext
 
 /**
  * A Kademlia DHT node on one UDP socket: answers ping, find-node, mailbox and record
@@ -430,12 +432,13 @@ export class DhtNode {
 
   /**
    * Joins the network: pings the given nodes (they must prove their keys), then looks up our
-   * own ID to fill the table. Returns the number of verified nodes in the table.
+   * own ID to fill the table, tells the closest nodes found that we exist and refreshes the
+   * empty far buckets ({@link join}). Returns the number of verified nodes in the table.
    */
   async bootstrap(peers: NodeAddress[]): Promise<number> {
     await Promise.allSettled(peers.map((p) => this.ping(p)))
     if (this.table.size === 0) return 0
-    await this.lookup(this.id)
+    await join(this.components)
     return this.table.size
   }
 

@@ -59,12 +59,17 @@ const NO_TOKEN = new Uint8Array(0) as Bytes
 
 /**
  * Iterative Kademlia lookup with `alpha` requests in flight: returns the k nodes closest to
- * `target` that answered and proved their keys.
+ * `target` that answered and proved their keys. `k` is the node's unless given (a join's
+ * refresh of an empty bucket walks with 1).
  *
  * @example
  * const { closest } = await lookup(ctx, mailboxKeyFor(recipientKey))
  */
-export async function lookup(ctx: LookupContext, target: NodeId): Promise<LookupResult> {
+export async function lookup(
+  ctx: LookupContext,
+  target: NodeId,
+  k: number = ctx.k,
+): Promise<LookupResult> {
   const started = ctx.timers.now()
   ctx.stats.lookups++
   // Every candidate, closest first (sorted insertion: one binary search per node learned
@@ -81,7 +86,7 @@ export async function lookup(ctx: LookupContext, target: NodeId): Promise<Lookup
     }
     sorted.splice(lo, 0, c)
   }
-  for (const c of ctx.table.closest(target, ctx.k)) {
+  for (const c of ctx.table.closest(target, k)) {
     seen.add(bytesKey(c.id))
     // Already in order.
     sorted.push({ id: c.id, host: c.host, port: c.port, state: 'new', token: NO_TOKEN, hop: 0 })
@@ -98,7 +103,7 @@ export async function lookup(ctx: LookupContext, target: NodeId): Promise<Lookup
       if (finished) return
       let live = 0
       let waiting = false
-      for (let i = 0; i < sorted.length && live < ctx.k; i++) {
+      for (let i = 0; i < sorted.length && live < k; i++) {
         const c = sorted[i]!
         if (c.state === 'failed') continue
         live++
@@ -163,7 +168,7 @@ export async function lookup(ctx: LookupContext, target: NodeId): Promise<Lookup
   })
   const closest: LookupNode[] = []
   let hops = 0
-  for (let i = 0; i < sorted.length && closest.length < ctx.k; i++) {
+  for (let i = 0; i < sorted.length && closest.length < k; i++) {
     const c = sorted[i]!
     if (c.state !== 'done') continue
     if (closest.length === 0) hops = c.hop
