@@ -12,12 +12,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import pg from 'pg'
 import { Identity, announceToJson, createAnnounce, parseTextId } from '@passage/sdk'
 import { libsignalKeys } from '@passage/sdk/node'
 import { runChild } from './child.js'
 import {
   benchDatabaseUrl,
+  benchSchema,
   cpuSeconds,
   freePort,
   load,
@@ -26,6 +26,7 @@ import {
   report,
   reportRatio,
   startProcess,
+  startServerProcess,
 } from './lib.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -37,44 +38,24 @@ const SELF = fileURLToPath(import.meta.url)
 let PG_URL // set by benchBootstrap: this suite's own database
 
 async function startSuperNode(kind) {
-  const port = await freePort()
-  const dataDir = mkdtempSync(join(tmpdir(), 'passage-bench-'))
   const env = { PASSAGE_LOG_LEVEL: 'warn', PASSAGE_RATE_LIMIT: '0', PASSAGE_DHT_PORT: '0' }
-  let schema
-  if (kind === 'postgres') {
-    schema = `bench_${process.pid}_${Date.now()}`
-    const client = new pg.Client(PG_URL)
-    await client.connect()
-    await client.query(`CREATE SCHEMA ${schema}`)
-    await client.end()
-    env.DATABASE_URL = `${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`
+  const schema = kind === 'postgres' ? await benchSchema(PG_URL) : undefined
+  if (schema) env.DATABASE_URL = schema.databaseUrl
+  let server
+  try {
+    server = await startServerProcess(env)
+  } catch (error) {
+    await schema?.drop()
+    throw error
   }
-  const server = await startProcess(
-    [
-      'server/dist/main.js',
-      '--http-host',
-      '127.0.0.1',
-      '--http-port',
-      String(port),
-      '--data-dir',
-      dataDir,
-    ],
-    { env, url: `http://127.0.0.1:${port}/readyz`, timeoutMs: 60_000 },
-  )
-  const info = await (await fetch(`http://127.0.0.1:${port}/v1/info`)).json()
+  const info = await (await fetch(`${server.url}/v1/info`)).json()
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: server.url,
     audience: parseTextId(info.id),
-    pid: server.child.pid,
+    pid: server.pid,
     async stop() {
       await server.stop()
-      rmSync(dataDir, { recursive: true, force: true })
-      if (schema) {
-        const client = new pg.Client(PG_URL)
-        await client.connect()
-        await client.query(`DROP SCHEMA ${schema} CASCADE`)
-        await client.end()
-      }
+      await schema?.drop()
     },
   }
 }

@@ -3,8 +3,10 @@
 // Benchmarks print ratios against ceilings measured in the same run, never absolute goals.
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import autocannon from 'autocannon'
 import pg from 'pg'
 
@@ -17,6 +19,58 @@ export async function freePort() {
   server.close()
   await once(server, 'close')
   return port
+}
+
+/**
+ * A fresh schema of the bench database `pgUrl`: `databaseUrl` connects to it (its search
+ * path), `drop()` removes it with everything in it.
+ */
+export async function benchSchema(pgUrl) {
+  const schema = `bench_${process.pid}_${Date.now()}`
+  const run = async (sql) => {
+    const client = new pg.Client(pgUrl)
+    await client.connect()
+    try {
+      await client.query(sql)
+    } finally {
+      await client.end()
+    }
+  }
+  await run(`CREATE SCHEMA ${schema}`)
+  return {
+    databaseUrl: `${pgUrl}?options=${encodeURIComponent(`-c search_path=${schema}`)}`,
+    drop: () => run(`DROP SCHEMA ${schema} CASCADE`),
+  }
+}
+
+/**
+ * A `passage-server` process on 127.0.0.1 (a free HTTP port, a fresh data folder, the `env`
+ * given), once `/readyz` answers: its `url`, `pid`, and `stop()`, which removes the folder too.
+ */
+export async function startServerProcess(env) {
+  const port = await freePort()
+  const dataDir = mkdtempSync(join(tmpdir(), 'passage-bench-'))
+  const removeDir = () => rmSync(dataDir, { recursive: true, force: true })
+  const args = ['server/dist/main.js', '--http-host', '127.0.0.1', '--http-port', String(port)]
+  let server
+  try {
+    server = await startProcess([...args, '--data-dir', dataDir], {
+      env,
+      url: `http://127.0.0.1:${port}/readyz`,
+      timeoutMs: 60_000,
+    })
+  } catch (error) {
+    removeDir()
+    throw error
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    pid: server.child.pid,
+    async stop() {
+      await server.stop()
+      removeDir()
+    },
+  }
 }
 
 /** Starts `node args` and waits until `url` answers 200, at most `timeoutMs`. */

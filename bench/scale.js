@@ -27,21 +27,20 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import pg from 'pg'
 import { Identity, parseTextId } from '@passage/sdk'
 import { libsignalKeys } from '@passage/sdk/node'
 import { signAnnounces } from './bootstrap.js'
 import { runChild } from './child.js'
 import {
   benchDatabaseUrl,
+  benchSchema,
   cpuSeconds,
   fmt,
-  freePort,
   load,
   median,
   postgresCpuMeter,
   reportRatio,
-  startProcess,
+  startServerProcess,
 } from './lib.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -58,43 +57,26 @@ const SELF = fileURLToPath(import.meta.url)
 
 /** Starts `count` server processes on one fresh schema of `pgUrl`, one after the other. */
 async function startSuperNodes(pgUrl, count) {
-  const schema = `bench_${process.pid}_${Date.now()}`
-  const client = new pg.Client(pgUrl)
-  await client.connect()
-  await client.query(`CREATE SCHEMA ${schema}`)
-  await client.end()
+  const schema = await benchSchema(pgUrl)
   const env = {
     PASSAGE_LOG_LEVEL: 'warn',
     PASSAGE_RATE_LIMIT: '0',
     PASSAGE_DHT_PORT: '0', // each its own DHT node, on a port of its own
-    DATABASE_URL: `${pgUrl}?options=${encodeURIComponent(`-c search_path=${schema}`)}`,
+    DATABASE_URL: schema.databaseUrl,
   }
   const nodes = []
-  const dataDirs = []
+  const stopAll = async () => {
+    await Promise.all(nodes.map((node) => node.stop()))
+    await schema.drop()
+  }
   try {
     for (let i = 0; i < count; i++) {
-      const port = await freePort()
-      const dataDir = mkdtempSync(join(tmpdir(), 'passage-bench-scale-'))
-      dataDirs.push(dataDir)
-      const server = await startProcess(
-        [
-          'server/dist/main.js',
-          '--http-host',
-          '127.0.0.1',
-          '--http-port',
-          String(port),
-          '--data-dir',
-          dataDir,
-        ],
-        { env, url: `http://127.0.0.1:${port}/readyz`, timeoutMs: 60_000 },
-      )
-      const url = `http://127.0.0.1:${port}`
-      const node = { url, pid: server.child.pid, stop: server.stop, info: undefined }
+      const node = await startServerProcess(env)
       nodes.push(node)
-      node.info = await (await fetch(`${url}/v1/info`)).json()
+      node.info = await (await fetch(`${node.url}/v1/info`)).json()
     }
   } catch (error) {
-    await stopAll(nodes, dataDirs, pgUrl, schema)
+    await stopAll()
     throw error
   }
   const [first, ...others] = nodes
@@ -102,20 +84,7 @@ async function startSuperNodes(pgUrl, count) {
     if (other.info.id !== first.info.id) throw new Error('the processes disagree on the server ID')
     if (other.info.dht?.id === first.info.dht?.id) throw new Error('two processes, one DHT node')
   }
-  return {
-    nodes,
-    audience: parseTextId(first.info.id),
-    stop: () => stopAll(nodes, dataDirs, pgUrl, schema),
-  }
-}
-
-async function stopAll(nodes, dataDirs, pgUrl, schema) {
-  await Promise.all(nodes.map((node) => node.stop()))
-  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true })
-  const client = new pg.Client(pgUrl)
-  await client.connect()
-  await client.query(`DROP SCHEMA ${schema} CASCADE`)
-  await client.end()
+  return { nodes, audience: parseTextId(first.info.id), stop: stopAll }
 }
 
 /**
