@@ -313,3 +313,18 @@ t.test('StorageHealth: a fault is remembered until a write succeeds or 30 s pass
   health.wrote()
   t.equal(health.failing(), undefined, 'a write that succeeds clears it at once')
 })
+
+t.test('StorageHealth: the probe clears a lost connection, not a full disk', async (t) => {
+  const health = new StorageHealth(() => 1_000_000)
+  health.faulted(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))
+  t.equal(health.failing(), 'the database connection was lost')
+  health.probed()
+  t.equal(health.failing(), undefined, 'a new connection wrote: the storage is back')
+  health.faulted(Object.assign(new Error('no room'), { code: '53100' }))
+  health.probed()
+  t.equal(
+    health.failing(),
+    'the disk is full',
+    'a full disk still takes the probe: only a real write clears it',
+  )
+})

@@ -167,6 +167,7 @@ export async function openDatabaseWithDialect(
     close: () => (closing ??= db.destroy()),
     ping: async () => {
       await db.executeQuery(CompiledQuery.raw(PROBE_SQL, [Date.now()]))
+      health.probed()
       if (diskProbe) {
         try {
           await diskProbe()

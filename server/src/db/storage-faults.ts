@@ -100,7 +100,7 @@ const WRITE_SQL = /^\s*(insert|update|delete|call|merge|with|create|alter|drop)\
  * want of space a moment ago means "not ready", whatever a probe says.
  */
 export class StorageHealth {
-  private fault: { at: number; reason: string } | undefined
+  private fault: { at: number; reason: string; connection: boolean } | undefined
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -109,8 +109,20 @@ export class StorageHealth {
     this.fault = undefined
   }
 
+  /**
+   * The readiness probe's write succeeded: that clears a lost connection (a new one wrote),
+   * not a full or failing disk (which still takes the probe's small in-place update).
+   */
+  probed(): void {
+    if (this.fault?.connection) this.fault = undefined
+  }
+
   faulted(error: unknown): void {
-    this.fault = { at: this.now(), reason: faultReason(error) }
+    this.fault = {
+      at: this.now(),
+      reason: faultReason(error),
+      connection: isConnectionLost(error),
+    }
   }
 
   /** Why the storage is failing (a recent fault), or undefined. */
