@@ -3,7 +3,8 @@
 // DATABASE_URL; each process its own --data-dir, hence its own DHT node key and port).
 // The two processes start once and stay up; what changes is where the load goes. The load
 // always comes from two autocannon child processes with half the connections each
-// (BENCH_SCALE_CONNECTIONS in all, default 10 as in bootstrap), signed beforehand by this
+// (BENCH_SCALE_CONNECTIONS in all, default 32: enough to keep one process busy, so the question
+// is what two can take, not how fast 10 clients wait on one), signed beforehand by this
 // process, each child with its own half of the announcers: for "1 process" both children
 // load process A (B idles), for "2 processes" one loads A and one B. Their rates are summed,
 // so the load generator is the same in both and only the servers differ.
@@ -45,7 +46,7 @@ import {
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
-const CONNECTIONS = Number(process.env.BENCH_SCALE_CONNECTIONS ?? 10) // in all, half per child
+const CONNECTIONS = Number(process.env.BENCH_SCALE_CONNECTIONS ?? 32) // in all, half per child
 const PIN = process.env.BENCH_SCALE_PIN !== '0'
 const IDENTITIES = 2_000 // distinct announcers (as bootstrap), half per load child
 const GOAL = 1.0 // 2 processes / 1 on this machine, unpinned (issue 15)
