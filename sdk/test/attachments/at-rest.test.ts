@@ -15,21 +15,15 @@ import {
   type PassageClient,
 } from '@passage/sdk'
 import { ATTACHMENTS_DIR, CLIENT_DB_FILE } from '@passage/sdk/node'
-import { collect, introduce, startClient, testnet, tmpHome } from '@passage/sdk/testing'
+import { collect, testnet } from '@passage/sdk/testing'
+import { linkedPair } from '../helpers/linked-pair.js'
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
 const fileOf = (c: PassageClient, id: string) => join(c.home, ATTACHMENTS_DIR, id)
 
 /** Alice and Bob linked, and a file Alice sent Bob over the link (not in the DHT). */
 async function linkedSend(t: Test, bytes: Uint8Array) {
-  const net = await testnet(t)
-  const alice = await startClient(t, net, tmpHome(t, 'alice'))
-  const bob = await startClient(t, net, tmpHome(t, 'bob'))
-  introduce(alice, bob)
-  await alice.contacts.add(bob.contactUri)
-  await bob.contacts.add(alice.contactUri)
-  await alice.send(bob.textId, 'hi')
-  await bob.send(alice.textId, 'hi')
+  const [alice, bob] = await linkedPair(t, await testnet(t))
   const arrived = collect(bob, 1)
   const sent = await alice.sendAttachment(bob.textId, { bytes, contentType: 'image/gif' })
   t.equal(sent.attachment?.expiresAt, 0, 'over the link only')

@@ -2,27 +2,16 @@
 // real clients on a UDP testnet, SQLite homes, TCP links; the chunks go over the link only.
 import { createHash, randomBytes } from 'node:crypto'
 import t from 'tap'
-import { TooLargeError, type AttachmentEvent, type PassageClient } from '@passage/sdk'
-import { collect, introduce, startClient, testnet, tmpHome } from '@passage/sdk/testing'
-import type { Teardown, Testnet } from '@passage/sdk/testing'
+import { TooLargeError, type AttachmentEvent } from '@passage/sdk'
+import { collect, startClient, testnet, tmpHome } from '@passage/sdk/testing'
+import type { Testnet } from '@passage/sdk/testing'
+import { linkedPair } from '../helpers/linked-pair.js'
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
 
 /** Mailbox fragments the testnet's nodes took (every put of any envelope). */
 function putsOn(net: Testnet): number {
   return net.nodes.reduce((n, node) => n + (node.stats.handled['mailbox-put'] ?? 0), 0)
-}
-
-async function linkedPair(t: Teardown, net: Testnet): Promise<[PassageClient, PassageClient]> {
-  const alice = await startClient(t, net, tmpHome(t, 'alice'))
-  const bob = await startClient(t, net, tmpHome(t, 'bob'))
-  introduce(alice, bob)
-  await alice.contacts.add(bob.contactUri)
-  await bob.contacts.add(alice.contactUri)
-  // A text first: it opens the link (and the session) both ways.
-  await alice.send(bob.textId, 'hi')
-  await bob.send(alice.textId, 'hi')
-  return [alice, bob]
 }
 
 t.test('2 MiB between two online clients: over the link, SHA-256 equal, 0 DHT puts', async (t) => {

@@ -17,6 +17,7 @@ import {
   testnet,
   tmpHome,
 } from '@passage/sdk/testing'
+import { linkedPair } from '../helpers/linked-pair.js'
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
 
@@ -67,14 +68,7 @@ t.test('an aborted fetch resumes from the chunks it kept', async (t) => {
 t.test(
   'a pull over a link stopped half way keeps its chunks in the home; the next resumes',
   async (t) => {
-    const net = await testnet(t)
-    const alice = await startClient(t, net, tmpHome(t, 'alice'))
-    const bob = await startClient(t, net, tmpHome(t, 'bob'))
-    introduce(alice, bob)
-    await alice.contacts.add(bob.contactUri)
-    await bob.contacts.add(alice.contactUri)
-    await alice.send(bob.textId, 'hi')
-    await bob.send(alice.textId, 'hi')
+    const [alice, bob] = await linkedPair(t, await testnet(t))
     const file = randomBytes(1_000_000)
     const arrived = collect(bob, 1)
     const sent = await alice.sendAttachment(bob.textId, { bytes: file, contentType: 'video/mp4' })
