@@ -9,14 +9,7 @@ import Database from 'better-sqlite3'
 import t from 'tap'
 import { UnreachableError, type AttachmentEvent, type PassageClient } from '@passage/sdk'
 import { ATTACHMENTS_DIR, CLIENT_DB_FILE } from '@passage/sdk/node'
-import {
-  collect,
-  introduce,
-  offlinePair,
-  startClient,
-  testnet,
-  tmpHome,
-} from '@passage/sdk/testing'
+import { collect, offlinePair, startClient, testnet } from '@passage/sdk/testing'
 import { linkedPair } from '../helpers/linked-pair.js'
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
@@ -103,14 +96,8 @@ t.test(
 
 t.test('a file only its sender held: unreachable, then a resend through the DHT', async (t) => {
   const net = await testnet(t)
-  const aliceHome = tmpHome(t, 'alice')
-  const alice = await startClient(t, net, aliceHome)
-  const bob = await startClient(t, net, tmpHome(t, 'bob'))
-  introduce(alice, bob)
-  await alice.contacts.add(bob.contactUri)
-  await bob.contacts.add(alice.contactUri)
-  await alice.send(bob.textId, 'hi')
-  await bob.send(alice.textId, 'hi')
+  const [alice, bob] = await linkedPair(t, net)
+  const aliceHome = alice.home
   const file = randomBytes(150_000)
   const arrived = collect(bob, 1)
   const sent = await alice.sendAttachment(bob.textId, { bytes: file, contentType: 'image/png' })
