@@ -1,3 +1,7 @@
+// Over 500 lines: an attachment's whole life on one device (send and upload, receive, fetch
+// over a link or from the DHT with resume, check at rest and at view, resend) in one place,
+// so the states and their order read together. The pull from the DHT and the resend requests
+// (pullFromDht, requestResend, onRequest, renew) are the next split, into attachment-dht.ts.
 import {
   attachmentCiphertextSize,
   checkAttachmentSize,
