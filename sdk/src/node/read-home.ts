@@ -73,13 +73,26 @@ export async function readHomeCard(dir: string): Promise<HomeCard> {
  * older schema: the full way migrates it). Throws `NoIdentityError` when there is no home.
  */
 async function readIdentityRow(home: string): Promise<HomeIdentity | undefined> {
+  return readHomeDatabase(home, (db) => new SqliteClientStatements(db).identity())?.value
+}
+
+/**
+ * Runs `read` on a home's database, opened read-only (waiting out another process's write
+ * lock), and closes it: `{ value }`, or `undefined` when this shortcut cannot read the
+ * database (an older schema: the full way migrates it). Throws `NoIdentityError` when there
+ * is no home.
+ */
+function readHomeDatabase<T>(
+  home: string,
+  read: (db: Database.Database) => T,
+): { value: T } | undefined {
   const file = join(home, CLIENT_DB_FILE)
   if (!homeFileExists(home, file)) throw noIdentity(home)
   try {
     const db = new Database(file, { readonly: true, fileMustExist: true })
     try {
       db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
-      return new SqliteClientStatements(db).identity()
+      return { value: read(db) }
     } finally {
       db.close()
     }
@@ -96,16 +109,11 @@ async function readIdentityRow(home: string): Promise<HomeIdentity | undefined> 
  */
 export async function readHomeContacts(dir: string): Promise<ChatContact[]> {
   const home = resolve(dir)
-  const file = join(home, CLIENT_DB_FILE)
-  if (!homeFileExists(home, file)) throw noIdentity(home)
-  let read: { identity: boolean; contacts: ChatContact[] } | undefined
-  try {
-    const db = new Database(file, { readonly: true, fileMustExist: true })
-    try {
-      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
-      if (isCurrentSchema(db)) {
-        // One read transaction: the counts belong to the rows read.
-        read = db.transaction(() => {
+  // One read transaction: the counts belong to the rows read. Undefined: the full way below
+  // (another schema, or a database this shortcut cannot read, and the full way says why).
+  const read = readHomeDatabase(home, (db) =>
+    isCurrentSchema(db)
+      ? db.transaction(() => {
           const statements = new SqliteClientStatements(db)
           const unread = statements.unreadCounts()
           return {
@@ -116,13 +124,8 @@ export async function readHomeContacts(dir: string): Promise<ChatContact[]> {
               .map((row) => contactView(row, unread.get(row.id) ?? 0)),
           }
         })()
-      }
-    } finally {
-      db.close()
-    }
-  } catch {
-    read = undefined // a database this shortcut cannot read: the full way says why
-  }
+      : undefined,
+  )?.value
   if (read) {
     if (!read.identity) throw noIdentity(home)
     return read.contacts.sort(byContactName)
@@ -147,27 +150,13 @@ export async function readHomeContacts(dir: string): Promise<ChatContact[]> {
  */
 export async function readHome(dir: string, keys?: KeyProvider): Promise<HomeInfo> {
   const home = resolve(dir)
-  const file = join(home, CLIENT_DB_FILE)
-  if (!homeFileExists(home, file)) throw noIdentity(home)
-  let stored: HomeIdentity | undefined
-  let readable = true
-  try {
-    const db = new Database(file, { readonly: true, fileMustExist: true })
-    try {
-      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`)
-      stored = new SqliteClientStatements(db).identity()
-    } finally {
-      db.close()
-    }
-  } catch {
-    readable = false
-  }
-  if (!readable) {
+  const read = readHomeDatabase(home, (db) => new SqliteClientStatements(db).identity())
+  if (!read) {
     // An older schema (or a database this shortcut cannot read): the full way migrates it.
     return (await import('./home.js')).readHomeMigrating(home, keys ?? (await defaultKeys()))
   }
-  if (!stored) throw noIdentity(home)
-  return { ...storedIdentity(keys ?? (await defaultKeys()), stored), home }
+  if (!read.value) throw noIdentity(home)
+  return { ...storedIdentity(keys ?? (await defaultKeys()), read.value), home }
 }
 
 function noIdentity(home: string): NoIdentityError {
