@@ -9,8 +9,18 @@ export const nodeMediaCrypto: MediaCrypto = {
     return joined(cipher.update(plaintext), cipher.final())
   },
   aesCbcDecrypt(key, iv, ciphertext): Bytes {
-    const decipher = createDecipheriv('aes-256-cbc', key, iv)
-    return joined(decipher.update(ciphertext), decipher.final())
+    // The padding is checked here, not by OpenSSL: its `final()` hands back the last block
+    // apart, and joining it to the rest copied the whole plaintext once more.
+    if (ciphertext.byteLength === 0 || ciphertext.byteLength % 16 !== 0)
+      throw new Error('an AES-CBC ciphertext is a whole number of 16-byte blocks')
+    const decipher = createDecipheriv('aes-256-cbc', key, iv).setAutoPadding(false)
+    const out = decipher.update(ciphertext)
+    decipher.final()
+    const pad = out[out.byteLength - 1]!
+    let bad = pad === 0 || pad > 16 ? 1 : 0
+    for (let i = 1; i <= 16 && bad === 0 && i <= pad; i++) bad |= out[out.byteLength - i]! ^ pad
+    if (bad !== 0) throw new Error('bad decrypt: the PKCS#7 padding is wrong')
+    return new Uint8Array(out.buffer as ArrayBuffer, out.byteOffset, out.byteLength - pad)
   },
   hmacSha256(key, ...parts): Bytes {
     const mac = createHmac('sha256', key)
