@@ -466,6 +466,7 @@ export { cleanDisplayName } from './client/display-name.js'
 export type { ClientFaults, ClientInternals } from './client/context.js'
 export { DELIVERY_STATES } from './client/delivery-state.js'
 export type {
+  AttachmentDraft,
   ClientPorts,
   ClientRepository,
   ClientWriter,

@@ -3,7 +3,7 @@
 // the home when the pull stops); a file only its sender held (pulled over a link) is
 // recovered through the DHT by a resend once the sender is back.
 import { createHash, randomBytes } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import t from 'tap'
@@ -15,6 +15,14 @@ import { linkedPair } from '../helpers/linked-pair.js'
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
 
 /** What a home holds of an attachment: its chunk rows, and whether its ciphertext is kept (a file). */
+/** Bytes in the attachments folder's temporary files (a draft, the empty spare made ahead). */
+function temporaryBytes(client: PassageClient): number {
+  const dir = join(client.home, ATTACHMENTS_DIR)
+  return readdirSync(dir)
+    .filter((name) => name.startsWith('.'))
+    .reduce((n, name) => n + statSync(join(dir, name)).size, 0)
+}
+
 function atRest(client: PassageClient, messageId: string): { chunks: number; ciphertext: number } {
   const db = new Database(join(client.home, CLIENT_DB_FILE), { readonly: true })
   try {
@@ -81,6 +89,7 @@ t.test(
     const held = atRest(bob, sent.id)
     t.ok(held.chunks * 65_536 >= kept, `the ${held.chunks} chunks it had are in the home`)
     t.equal(held.ciphertext, 0, 'no ciphertext: the file is not whole')
+    t.equal(temporaryBytes(bob), 0, 'the draft written as chunks came is gone')
 
     const second: AttachmentEvent[] = []
     bob.on('attachment', (e) => second.push(e))
@@ -91,6 +100,7 @@ t.test(
       { chunks: 0, ciphertext: 1 },
       'at rest: the ciphertext, in one file',
     )
+    t.equal(temporaryBytes(bob), 0, 'no temporary file holds any of it')
   },
 )
 

@@ -8,7 +8,7 @@ import {
   decryptAttachment,
   encryptAttachment,
 } from '../attachments/attachment-cipher.js'
-import { chunkIdsOf, chunkOf } from '../attachments/attachment-chunks.js'
+import { chunkIdsOf } from '../attachments/attachment-chunks.js'
 import {
   ATTACHMENT_CHUNK_BYTES,
   chunkCountOf,
@@ -29,7 +29,7 @@ import { isGroupId } from '../groups/group-id.js'
 import { Identity } from '../identity/identity.js'
 import type { LinkPeer } from '../link/link-protocol.js'
 import type { AbortSignalLike } from '../runtime/host.js'
-import { equalBytes, fromHex, toHex, type Bytes } from '../wire/bytes.js'
+import { concatBytes, equalBytes, fromHex, toHex, type Bytes } from '../wire/bytes.js'
 import { AttachmentLink } from './attachment-link.js'
 import { AttachmentUpload } from './attachment-upload.js'
 import type { ClientContext } from './context.js'
@@ -323,13 +323,15 @@ export class Attachments {
       return decryptAttachment(media, assemble(kept, total), p.keys, p.digest, p.size)
     }
     // (`downloaded` without its ciphertext: lost at rest by a crash of the OS, fetched again.)
-    // The ciphertext, filled in place as chunks arrive (one buffer, one copy per chunk). Chunks
-    // from the DHT are kept in the home as they come; chunks from a link stay in memory (at
-    // most the 8 MiB cap) and are kept in the home only if the pull stops before the end.
-    const ciphertext = assemble(kept, total)
-    const held = new Set(kept.keys())
+    // The chunks as they came (views of what the link or the DHT handed over, not copied), and
+    // written as they come into a draft of the file at rest when the store gives one (off the
+    // event loop, while the next ones are on their way). Chunks from the DHT are also kept in
+    // the home as they come; chunks from a link are kept there only if the pull stops before
+    // the end (at most the 8 MiB cap in memory meanwhile).
+    const chunks: (Bytes | undefined)[] = new Array<Bytes | undefined>(p.chunkIds.length)
+    const draft = ctx.repository.attachmentDraft?.(messageId)
     const unsaved = new Set<number>()
-    let done = [...kept.values()].reduce((n, c) => n + c.byteLength, 0)
+    let done = 0
     const progress = (state: AttachmentState) =>
       ctx.events.emit('attachment', { messageId, direction: 'down', done, total, state })
     const start = row
@@ -339,34 +341,37 @@ export class Attachments {
     }
     let open = true // takes after the pull stopped are dropped (not kept, not counted)
     const hold = (index: number, chunk: Bytes): boolean => {
-      if (!open || held.has(index)) return false
-      ciphertext.set(chunk, index * ATTACHMENT_CHUNK_BYTES)
-      held.add(index)
+      if (!open || chunks[index]) return false
+      chunks[index] = chunk
+      draft?.write(index * ATTACHMENT_CHUNK_BYTES, chunk)
       done += chunk.byteLength
-      progress('downloading')
       return true
     }
+    for (const [index, chunk] of kept) hold(index, chunk)
     const fromLink = async (index: number, chunk: Bytes) => {
-      if (hold(index, chunk)) unsaved.add(index)
+      if (!hold(index, chunk)) return
+      unsaved.add(index)
+      progress('downloading')
     }
     // DHT chunks are written as they come, many per transaction; the transfer does not wait.
     const writes: Promise<undefined>[] = []
     const fromDht = async (index: number, chunk: Bytes) => {
-      if (hold(index, chunk)) writes.push(this.chunkWrites.add({ messageId, index, chunk }))
+      if (!hold(index, chunk)) return
+      writes.push(this.chunkWrites.add({ messageId, index, chunk }))
+      progress('downloading')
     }
     /** Keeps the chunks pulled over a link so far, for the next fetch to resume from. */
     const spill = async () => {
       open = false
-      await Promise.allSettled(writes)
+      await Promise.allSettled([...writes, draft?.discard()])
       if (unsaved.size === 0) return
       const indexes = [...unsaved]
       unsaved.clear()
       await ctx.repository.transaction(async (w) => {
-        for (const i of indexes)
-          await w.saveAttachmentChunk(messageId, i, chunkOf(ciphertext, i) as Bytes)
+        for (const i of indexes) await w.saveAttachmentChunk(messageId, i, chunks[i]!)
       })
     }
-    const missing = () => p.chunkIds.map((_, i) => i).filter((i) => !held.has(i))
+    const missing = () => p.chunkIds.map((_, i) => i).filter((i) => !chunks[i])
     // `downloading` is an event, not a write: the row says it while this fetch runs (`info`).
     progress('downloading')
     try {
@@ -387,23 +392,33 @@ export class Attachments {
       )
     }
     open = false
-    await Promise.all(writes)
+    const held = chunks as Bytes[]
+    const whole = draft ? undefined : concatBytes(...held) // a store without drafts keeps it whole
+    try {
+      await Promise.all([...writes, draft?.complete()])
+    } catch (error) {
+      await draft?.discard()
+      throw error
+    }
     // Downloaded: every chunk matched its ID, and the IDs (in the end-to-end pointer) bind every
-    // byte, so the ciphertext is the sender's; it is kept at rest in one write (a file of the
-    // home), its chunks go. Its digest and MAC are checked when it is decrypted, below and at
-    // every view (docs/PROTOCOL.md, "Attachments at rest"): a sender that listed the chunks of
-    // another file gets its attachment refused there, before any byte is shown.
-    await ctx.repository.transaction(async (w) => {
-      await w.saveAttachment({
-        ...start,
-        state: 'downloaded',
-        ciphertext,
-        updatedAt: ctx.clock.now(),
+    // byte, so the ciphertext is the sender's; it is kept at rest (the draft, or one write: a
+    // file of the home), its chunks go. Its digest and MAC are checked when it is decrypted,
+    // below and at every view (docs/PROTOCOL.md, "Attachments at rest"): a sender that listed
+    // the chunks of another file gets its attachment refused there, before any byte is shown.
+    try {
+      await ctx.repository.transaction(async (w) => {
+        const downloaded = { ...start, state: 'downloaded' as const, updatedAt: ctx.clock.now() }
+        if (draft) await w.saveAttachment(downloaded, draft)
+        else await w.saveAttachment({ ...downloaded, ciphertext: whole })
+        await w.dropAttachmentChunks(messageId)
       })
-      await w.dropAttachmentChunks(messageId)
-    })
+    } catch (error) {
+      await draft?.discard()
+      throw error
+    }
     progress('downloaded')
     try {
+      const ciphertext = whole ?? concatBytes(...held)
       return await decryptAttachment(media, ciphertext, p.keys, p.digest, p.size)
     } catch (error) {
       if (error instanceof TamperedError) await this.refuse(start, done, total)

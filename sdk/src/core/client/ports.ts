@@ -163,6 +163,24 @@ export interface StoredAttachment {
   updatedAt: number
 }
 
+/**
+ * A fetched attachment's ciphertext written as its chunks come, while the rest are on their
+ * way (docs/PROTOCOL.md, "Attachments at rest"): kept by `saveAttachment(row, draft)` once
+ * {@link AttachmentDraft.complete} resolved, or dropped by {@link AttachmentDraft.discard}.
+ * Nothing of it is readable as the row's ciphertext before that save commits.
+ */
+export interface AttachmentDraft {
+  /**
+   * Writes `bytes` at `offset` of the ciphertext, in the background (`complete` waits for it
+   * and reports its failure). The caller leaves `bytes` unchanged until then.
+   */
+  write(offset: number, bytes: Uint8Array): void
+  /** Resolves once every write is done; rejects with the first write's failure. */
+  complete(): Promise<void>
+  /** Drops what was written (the fetch stopped or failed); idempotent. */
+  discard(): Promise<void>
+}
+
 /** A group message waiting for its sender key (it came before the key). */
 export interface PendingGroupMessage {
   /** Its envelope or direct message ID, hex. */
@@ -266,8 +284,11 @@ export interface ClientWriter {
   /** Drops the group messages kept since before `before` (their key never came); how many. */
   purgePendingGroupMessages(before: number): Promise<number>
 
-  /** Adds or replaces an attachment's row (a row without `ciphertext` keeps the one held). */
-  saveAttachment(attachment: StoredAttachment): Promise<void>
+  /**
+   * Adds or replaces an attachment's row (a row without `ciphertext` keeps the one held). With
+   * `draft` (completed), the draft's bytes become the row's ciphertext.
+   */
+  saveAttachment(attachment: StoredAttachment, draft?: AttachmentDraft): Promise<void>
   /** Keeps one fetched chunk (checked against its ID), so a transfer resumes. */
   saveAttachmentChunk(messageId: MessageId, index: number, data: Bytes): Promise<void>
   /** Forgets the chunks of an attachment (assembled, or refused). */
@@ -333,6 +354,12 @@ export interface ClientRepository {
   attachmentsOf(messageIds: MessageId[]): Promise<StoredAttachment[]>
   /** The chunks of an attachment held so far, by index. */
   attachmentChunks(messageId: MessageId): Promise<Map<number, Bytes>>
+  /**
+   * Optional: a draft to write a fetched ciphertext into as its chunks come (a store of files
+   * writes them off the event loop). Without it (or when it gives none), the fetch keeps the
+   * chunks in memory and hands the whole ciphertext to `saveAttachment`.
+   */
+  attachmentDraft?(messageId: MessageId): AttachmentDraft | undefined
 
   contact(id: ContactId): Promise<ContactRecord | undefined>
   /** Every contact, in no particular order. */

@@ -12,9 +12,11 @@ import {
   renameSync,
   rm,
   rmSync,
+  write,
   writeSync,
 } from 'node:fs'
 import { join } from 'node:path'
+import type { AttachmentDraft } from '../../core/client/ports.js'
 import type { Bytes } from '../../core/wire/bytes.js'
 
 /** The folder of a home that holds attachments' ciphertexts, one file per message. */
@@ -47,6 +49,11 @@ export class AttachmentFiles {
    * is under way), which a fetch would otherwise wait for before it says `downloaded`.
    */
   private spare: { fd: number; path: string } | undefined
+  /**
+   * The prefix of this instance's temporary files: the clean-up of what a stopped process left
+   * behind runs in the background, while this one may already be writing its own.
+   */
+  private readonly mine = `${SPARE_PREFIX}${randomBytes(4).toString('hex')}-`
   private preparing = false
   private closed = false
 
@@ -73,7 +80,8 @@ export class AttachmentFiles {
     readdir(this.dir, (error, names) => {
       if (error) return
       for (const name of names)
-        if (name.startsWith(SPARE_PREFIX)) rm(join(this.dir, name), { force: true }, () => {})
+        if (name.startsWith(SPARE_PREFIX) && !name.startsWith(this.mine))
+          rm(join(this.dir, name), { force: true }, () => {})
     })
   }
 
@@ -81,7 +89,7 @@ export class AttachmentFiles {
   private prepare(): void {
     if (this.spare || this.preparing || this.closed) return
     this.preparing = true
-    const path = join(this.dir, `${SPARE_PREFIX}${randomBytes(8).toString('hex')}`)
+    const path = join(this.dir, `${this.mine}${randomBytes(8).toString('hex')}`)
     open(path, 'wx', 0o600, (error, fd) => {
       this.preparing = false
       if (error) return
@@ -98,17 +106,37 @@ export class AttachmentFiles {
     return FILE_NAME.test(messageId)
   }
 
+  /** The spare file, or a new one when none is ready: a file for one ciphertext. */
+  private takeSpare(): { fd: number; path: string } {
+    this.makeDir()
+    const spare = this.spare
+    this.spare = undefined
+    if (spare) return spare
+    const path = join(this.dir, `${this.mine}${randomBytes(8).toString('hex')}`)
+    return { path, fd: openSync(path, 'wx', 0o600) }
+  }
+
+  /**
+   * A fetched ciphertext written as its chunks come: each write goes to its place in a file
+   * under a temporary name, on libuv's threadpool (off the event loop, while the next chunks
+   * are on their way); {@link keep} renames it to the message's name. Not flushed, as a fetched
+   * copy written whole.
+   */
+  draft(): FileDraft {
+    const file = this.takeSpare()
+    this.prepare()
+    return new FileDraft(file.fd, file.path)
+  }
+
+  /** Gives a completed draft the message's name: the file now holds its ciphertext. */
+  keep(messageId: string, draft: FileDraft): void {
+    renameSync(draft.close(), join(this.dir, messageId))
+  }
+
   /** Writes a ciphertext whole; `durable` flushes it (and its name) to the disk first. */
   write(messageId: string, ciphertext: Uint8Array, durable: boolean): void {
-    this.makeDir()
     const path = join(this.dir, messageId)
-    let spare = this.spare
-    this.spare = undefined
-    if (!spare) {
-      const name = join(this.dir, `${SPARE_PREFIX}${randomBytes(8).toString('hex')}`)
-      spare = { path: name, fd: openSync(name, 'wx', 0o600) }
-    }
-    const { fd, path: part } = spare
+    const { fd, path: part } = this.takeSpare()
     try {
       try {
         for (let at = 0; at < ciphertext.byteLength;)
@@ -148,5 +176,54 @@ export class AttachmentFiles {
   /** Forgets a message's ciphertext (none held: nothing to do). */
   remove(messageId: string): void {
     rmSync(join(this.dir, messageId), { force: true })
+  }
+}
+
+/** An {@link AttachmentDraft} in a file of the attachments folder (see {@link AttachmentFiles.draft}). */
+export class FileDraft implements AttachmentDraft {
+  private pending = 0
+  private failure: Error | undefined
+  private idle: (() => void)[] = []
+  private closed = false
+
+  constructor(
+    private readonly fd: number,
+    private readonly path: string,
+  ) {}
+
+  write(offset: number, bytes: Uint8Array): void {
+    if (this.closed) throw new Error('the attachment draft is closed')
+    this.pending++
+    const next = (at: number) =>
+      write(this.fd, bytes, at, bytes.byteLength - at, offset + at, (error, written) => {
+        if (!error && at + written < bytes.byteLength) return next(at + written) // a short write
+        if (error) this.failure ??= error
+        if (--this.pending === 0) for (const resolve of this.idle.splice(0)) resolve()
+      })
+    next(0)
+  }
+
+  async complete(): Promise<void> {
+    if (this.pending > 0) await new Promise<void>((resolve) => this.idle.push(resolve))
+    if (this.failure) throw this.failure
+  }
+
+  async discard(): Promise<void> {
+    if (this.pending > 0) await new Promise<void>((resolve) => this.idle.push(resolve))
+    if (this.closed) return
+    this.closed = true
+    closeSync(this.fd)
+    rmSync(this.path, { force: true })
+  }
+
+  /** Closes the file (every write done): its temporary path. */
+  close(): string {
+    if (this.pending > 0) throw new Error('the attachment draft still has writes in flight')
+    if (this.failure) throw this.failure
+    if (!this.closed) {
+      this.closed = true
+      closeSync(this.fd)
+    }
+    return this.path
   }
 }

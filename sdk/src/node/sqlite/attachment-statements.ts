@@ -1,8 +1,8 @@
 import type BetterSqlite3 from 'better-sqlite3'
-import type { StoredAttachment } from '../../core/client/ports.js'
+import type { AttachmentDraft, StoredAttachment } from '../../core/client/ports.js'
 import type { AttachmentState } from '../../core/client/types.js'
 import { toBytes, type Bytes } from '../../core/wire/bytes.js'
-import { AttachmentFiles } from './attachment-files.js'
+import { AttachmentFiles, FileDraft } from './attachment-files.js'
 import type { ClientDatabase } from './migrations.js'
 
 /**
@@ -49,9 +49,20 @@ export class AttachmentStatements {
     this.files.close()
   }
 
-  save(a: StoredAttachment): void {
+  /** A file to write a fetched ciphertext into as it comes (none for an ID that names no file). */
+  draft(messageId: string): FileDraft | undefined {
+    return AttachmentFiles.holds(messageId) ? this.files.draft() : undefined
+  }
+
+  save(a: StoredAttachment, draft?: AttachmentDraft): void {
     let column: Uint8Array | null = a.ciphertext ?? null
-    if (column && column.byteLength > 0 && AttachmentFiles.holds(a.messageId)) {
+    if (draft) {
+      if (!(draft instanceof FileDraft) || !AttachmentFiles.holds(a.messageId)) {
+        throw new TypeError('not an attachment draft of this home')
+      }
+      this.files.keep(a.messageId, draft)
+      column = IN_FILE
+    } else if (column && column.byteLength > 0 && AttachmentFiles.holds(a.messageId)) {
       // What this device sent is flushed to the disk; a fetched copy can be fetched again.
       this.files.write(a.messageId, column, a.direction === 'out')
       column = IN_FILE

@@ -97,6 +97,9 @@ export class SqliteClientRepository implements ClientRepository {
   attachmentChunks(messageId: string) {
     return this.read(() => this.files.chunks(messageId))
   }
+  attachmentDraft(messageId: string) {
+    return this.files.draft(messageId)
+  }
 
   contact(id: string) {
     return this.read((s) => s.contact(id))
@@ -163,7 +166,7 @@ function statementWriter(
   files: AttachmentStatements,
 ): ClientWriter {
   return {
-    saveAttachment: async (a) => files.save(a),
+    saveAttachment: async (a, draft) => files.save(a, draft),
     saveAttachmentChunk: async (id, index, data) => files.saveChunk(id, index, data),
     dropAttachmentChunks: async (id) => files.dropChunks(id),
     dropAttachmentCiphertext: async (id) => files.dropCiphertext(id),

@@ -82,6 +82,47 @@ export function attachmentRepositoryConformance(
     t.equal((await r.attachmentChunks('bb')).size, 1, 'another attachment keeps its chunks')
   })
 
+  t.test('attachment drafts: written out of order, kept with the row, or discarded', async (t) => {
+    const r = await open(t)
+    const draft = r.attachmentDraft?.('aa')
+    if (!draft) {
+      t.pass('this repository gives no drafts: fetches hand it the whole ciphertext')
+      return
+    }
+    draft.write(4, Uint8Array.of(4, 5))
+    draft.write(0, Uint8Array.of(0, 1, 2, 3))
+    draft.write(6, Uint8Array.of(6))
+    await draft.complete()
+    t.equal(await r.attachment('aa'), undefined, 'nothing of a draft is a row')
+    await r.transaction((w) => w.saveAttachment(row('aa', { state: 'downloaded' }), draft))
+    const kept = await r.attachment('aa')
+    t.equal(kept?.state, 'downloaded')
+    t.equal(hex(kept?.ciphertext), '0,1,2,3,4,5,6', 'the draft is the row’s ciphertext')
+
+    const dropped = r.attachmentDraft!('bb')!
+    dropped.write(0, Uint8Array.of(9, 9))
+    await dropped.discard()
+    await dropped.discard() // twice: nothing more to do
+    await r.transaction((w) => w.saveAttachment(row('bb')))
+    t.equal((await r.attachment('bb'))?.ciphertext, undefined, 'a discarded draft is no ciphertext')
+
+    const rolledBack = r.attachmentDraft!('cc')!
+    rolledBack.write(0, Uint8Array.of(7))
+    await rolledBack.complete()
+    await t.rejects(
+      r.transaction(async (w) => {
+        await w.saveAttachment(row('cc'), rolledBack)
+        throw new Error('the transaction fails')
+      }),
+      /the transaction fails/,
+    )
+    t.equal(
+      await r.attachment('cc'),
+      undefined,
+      'a draft saved in a rolled-back transaction: no row',
+    )
+  })
+
   t.test('attachments: a ciphertext forgotten, the row kept', async (t) => {
     const r = await open(t)
     await r.transaction(async (w) => {
