@@ -1,12 +1,14 @@
 // Attachments at rest (docs/PROTOCOL.md "Attachments at rest"): a fetched ciphertext is a file
 // of the home, its digest and MAC checked at decryption; a file damaged or lost at rest is
-// fetched again, a sender whose chunks are not the file its digest names is refused.
+// fetched again, a sender whose chunks are not the file its digest names is refused; a declined
+// request's files leave the home with its messages.
 import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import t, { type Test } from 'tap'
 import {
+  NotFoundError,
   TamperedError,
   decodeAttachmentPointer,
   encodeAttachmentPointer,
@@ -15,7 +17,7 @@ import {
   type PassageClient,
 } from '@passage/sdk'
 import { ATTACHMENTS_DIR, CLIENT_DB_FILE } from '@passage/sdk/node'
-import { collect, testnet } from '@passage/sdk/testing'
+import { collect, startClient, testnet, tmpHome } from '@passage/sdk/testing'
 import { linkedPair } from '../helpers/linked-pair.js'
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex')
@@ -85,4 +87,31 @@ t.test('chunks that match their IDs but not the digest: tampered, nothing kept',
   const shown = (await bob.history(alice.textId)).find((m) => m.id === id)
   t.equal(shown?.attachment?.state, 'tampered')
   await t.rejects(bob.attachments.fetch(id), TamperedError, 'and stays refused')
+})
+
+t.test('a declined request takes its files with it', async (t) => {
+  const net = await testnet(t)
+  const bob = await startClient(t, net, tmpHome(t, 'bob'), { listen: false })
+  const mallory = await startClient(t, net, tmpHome(t, 'mallory'), { listen: false })
+  await mallory.contacts.add(bob.contactUri)
+  const bytes = randomBytes(150_000)
+  const sent = await mallory.sendAttachment(bob.textId, { bytes, contentType: 'image/gif' })
+  t.equal(sent.state, 'stored', 'through the mailbox, the file in the DHT')
+  t.same(
+    (await bob.fetchInbox()).map((m) => m.contactId),
+    [mallory.textId],
+    'a request',
+  )
+  t.equal(sha256(await bob.attachments.fetch(sent.id)), sha256(bytes), 'fetched to look at')
+  t.ok(existsSync(fileOf(bob, sent.id)), 'its ciphertext is a file of the home')
+
+  await bob.requests.decline(mallory.textId)
+  t.notOk(existsSync(fileOf(bob, sent.id)), 'declined: the file is gone')
+  await t.rejects(bob.attachments.fetch(sent.id), NotFoundError, 'and so is its row')
+  const db = new Database(join(bob.home, CLIENT_DB_FILE), { readonly: true })
+  t.teardown(() => db.close())
+  const left = (table: string) =>
+    (db.prepare(`select count(*) as n from ${table}`).get() as { n: number }).n
+  t.equal(left('attachments'), 0, 'no attachment row left')
+  t.equal(left('attachment_chunks'), 0, 'no chunk left')
 })

@@ -258,7 +258,11 @@ export interface ClientWriter {
   setBlocked(id: ContactId, publicKey: Bytes, blocked: boolean, at: number): Promise<void>
   /** Counts one dropped message of a blocked account. */
   countDropped(id: ContactId): Promise<void>
-  /** Deletes a conversation's messages and the receipts owed for them. */
+  /**
+   * Deletes a conversation's messages, the receipts owed for them, and their attachments: the
+   * rows, the chunks kept for a resume, and the ciphertexts held (a declined stranger's files do
+   * not stay in the home).
+   */
   deleteConversation(contactId: ContactId): Promise<void>
   setContactFlag(id: ContactId, reason: RefusalReason | undefined): Promise<void>
 

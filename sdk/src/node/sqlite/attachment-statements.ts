@@ -105,6 +105,18 @@ export class AttachmentStatements {
     this.stmt('update attachments set ciphertext = null where message_id = ?').run(messageId)
   }
 
+  /** Forgets every attachment of a conversation: rows, chunks kept for a resume, files. */
+  dropConversation(contactId: string): void {
+    const rows = this.stmt('select message_id from attachments where contact_id = ?').all(
+      contactId,
+    ) as { message_id: string }[]
+    for (const { message_id: id } of rows) {
+      if (AttachmentFiles.holds(id)) this.files.remove(id)
+      this.dropChunks(id)
+    }
+    this.stmt('delete from attachments where contact_id = ?').run(contactId)
+  }
+
   many(messageIds: string[]): StoredAttachment[] {
     const out: StoredAttachment[] = []
     const statement = this.stmt(

@@ -199,7 +199,10 @@ function statementWriter(
     setClaimedName: async (id, name) => s.setClaimedName(id, name),
     setBlocked: async (id, publicKey, blocked, at) => s.setBlocked(id, publicKey, blocked, at),
     countDropped: async (id) => s.countDropped(id),
-    deleteConversation: async (contactId) => s.deleteConversation(contactId),
+    deleteConversation: async (contactId) => {
+      s.deleteConversation(contactId)
+      files.dropConversation(contactId)
+    },
     setContactFlag: async (id, reason) => s.setContactFlag(id, reason),
     saveDeviceList: async (list) => s.saveDeviceList(list),
     saveGroup: async (group) => s.saveGroup(group),

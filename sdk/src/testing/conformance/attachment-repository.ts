@@ -136,4 +136,22 @@ export function attachmentRepositoryConformance(
     t.equal(hex((await r.attachment('bb'))?.ciphertext), '5', 'another keeps its own')
     await r.transaction((w) => w.dropAttachmentCiphertext('zz')) // none held: nothing to do
   })
+
+  t.test('attachments: a deleted conversation takes its attachments with it', async (t) => {
+    const r = await open(t)
+    const CAROL = 'p1cccccccccccccccccccccccccccccccccccccc'
+    await r.transaction(async (w) => {
+      await w.saveAttachment(row('aa', { state: 'downloaded', ciphertext: Uint8Array.of(7, 8) }))
+      await w.saveAttachment(row('ab', { state: 'downloading' }))
+      await w.saveAttachmentChunk('ab', 0, Uint8Array.of(1))
+      await w.saveAttachment(row('cc', { contactId: CAROL, ciphertext: Uint8Array.of(5) }))
+      await w.saveAttachmentChunk('cc', 0, Uint8Array.of(2))
+    })
+    await r.transaction((w) => w.deleteConversation(ALICE))
+    t.equal(await r.attachment('aa'), undefined, 'its row and ciphertext are gone')
+    t.equal(await r.attachment('ab'), undefined, 'one still being fetched too')
+    t.equal((await r.attachmentChunks('ab')).size, 0, 'and the chunks kept for a resume')
+    t.equal(hex((await r.attachment('cc'))?.ciphertext), '5', "another conversation's stays")
+    t.equal((await r.attachmentChunks('cc')).size, 1)
+  })
 }
