@@ -45,15 +45,21 @@ t.test(
     const history = await bob.history(alice.textId, { limit: 100 })
     t.equal(history.length, 50)
     // The mailbox is empty on every node.
-    const key = mailboxKeyFor(bob.identity.publicKey)
-    let left = 0
-    for (const node of net.nodes) {
-      left += (await node.mailboxStore.list(key, Date.now(), 256)).length
+    /** The distinct envelopes waiting in `publicKey`'s mailbox, over every replica. */
+    const waiting = async (publicKey: Uint8Array) => {
+      const ids = new Set<string>()
+      for (const node of net.nodes) {
+        const listed = await node.mailboxStore.list(mailboxKeyFor(publicKey), Date.now(), 256)
+        for (const e of listed) ids.add(Buffer.from(e.id).toString('hex'))
+      }
+      return ids.size
     }
-    t.equal(left, 0, 'the mailbox is empty afterwards')
+    t.equal(await waiting(bob.identity.publicKey), 0, 'the mailbox is empty afterwards')
 
-    // Receipts: Bob's client owes "delivered" for all 50; Alice sees them after her fetch.
+    // Receipts (docs/PROTOCOL.md, "When receipts are sent"): Bob owes "delivered" for all 50,
+    // sent as one receipt payload; Alice sees them after her fetch.
     await bob.flushOutbox()
+    t.equal(await waiting(alice.identity.publicKey), 1, 'one delivered receipt for the 50')
     await alice.fetchInbox()
     t.ok(
       await whenClient(alice, async () =>
@@ -64,6 +70,7 @@ t.test(
     t.equal(await bob.markRead(alice.textId), 50, 'Bob reads them')
     t.equal((await bob.requests.get(alice.textId))?.unread, 0)
     await bob.flushOutbox()
+    t.equal(await waiting(alice.identity.publicKey), 1, 'and one read receipt for the 50')
     await alice.fetchInbox()
     t.ok(
       await whenClient(alice, async () =>
