@@ -71,6 +71,39 @@ export function run(
 }
 
 /**
+ * Runs `script` (under this Node with its loader) with `args` in `ns` to its end, killed after
+ * `maxMs`: its exit code (null when killed) and output.
+ */
+export function exec(
+  ns: string,
+  script: string,
+  args: string[],
+  env: Record<string, string>,
+  maxMs: number,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(
+    'ip',
+    ['netns', 'exec', ns, process.execPath, ...process.execArgv, script, ...args],
+    { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  )
+  const timer = setTimeout(() => child.kill('SIGKILL'), maxMs)
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk) => (stdout += chunk))
+  child.stderr.on('data', (chunk) => (stderr += chunk))
+  return new Promise((resolve, reject) => {
+    child.on('error', (error) => {
+      clearTimeout(timer)
+      reject(error)
+    })
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
+  })
+}
+
+/**
  * Alice's and Bob's homes in a fresh folder (removed after `t`), each holding the other as a
  * contact: the namespaces share the file system, so the homes are made here, offline.
  */

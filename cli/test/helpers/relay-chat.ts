@@ -23,7 +23,6 @@ const client = await createNodeClient({
   servers: server ? [server] : [],
   lan: lanIp ? { interface: lanIp, port: 7478, intervalMs: 300 } : false,
   listen: { host: '0.0.0.0' },
-  dhtBind: { host: '0.0.0.0' },
   fetchIntervalMs: 250,
 })
 const arrived: ChatMessage[] = []

@@ -1,5 +1,6 @@
-// Run inside the super-node's network namespace by relay-delivery.test.ts: a super-node with
-// its relay on, on every interface (HTTP 8080, DHT 7401, relay 7402). Prints `ready`; the
+// Run inside the super-node's network namespace by relay-delivery.test.ts and
+// send-link-netns.test.ts: a super-node with its relay on (RELAY=off: none, as a super-node
+// runs by default), on every interface (HTTP 8080, DHT 7401, relay 7402). Prints `ready`; the
 // line `stop-relay` on stdin closes the relay only (the DHT and its mailboxes stay up) and
 // prints `relay-stopped`; `quit` stops everything.
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -17,7 +18,7 @@ const server = await startServer({
     dataDir,
     logLevel: 'silent',
     rateLimitPerMinute: 0,
-    relay: true,
+    relay: process.env.RELAY !== 'off',
     relayPort: 7402,
   }),
 })

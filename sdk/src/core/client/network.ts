@@ -8,10 +8,20 @@ import { dialLink, type DialLinkOptions, type Link } from '../link/link.js'
 import type { LinkAccount } from '../link/link-messages.js'
 import { relayConnector } from '../relay/relay-client.js'
 import { RelayRegistration } from '../relay/relay-registration.js'
+import { host } from '../runtime/host.js'
 import type { ClientContext } from './context.js'
 import type { ClientOptions } from './types.js'
 import { PreKeyDirectory } from './pre-key-directory.js'
 import { toBytes, type Bytes } from '../wire/bytes.js'
+
+/**
+ * Where the client's own DHT node binds when the app does not say: every interface. A socket
+ * bound to 127.0.0.1 cannot send to another machine (sendto fails with EINVAL), so a client
+ * whose super-node is elsewhere could not join the DHT at all: no pre-key bundles, no mailbox.
+ * The node runs in client mode: other nodes keep it out of their routing tables, so the wider
+ * bind does not make it serve the DHT.
+ */
+const DHT_BIND_HOST = '0.0.0.0'
 
 /**
  * The client's sockets, from its ports: its DHT node (its own, client mode, on a throwaway
@@ -45,7 +55,7 @@ export class ClientNetwork {
       const bind = options.dhtBind ?? {}
       this.dht = new DhtNode({
         identity: Identity.generate(ctx.keys),
-        socket: await ports.udp(bind.host ?? '127.0.0.1', bind.port ?? 0),
+        socket: await ports.udp(bind.host ?? DHT_BIND_HOST, bind.port ?? 0),
         clock: ctx.clock,
         random: ctx.random,
         // Its requests time out on the host's timers, not the client's: tests that drive the
@@ -66,7 +76,13 @@ export class ClientNetwork {
       this.listener = await LinkListener.listen({
         identity: ctx.identity,
         account,
-        host: listen.host ?? defaultListenHost(options.lan, ports.discovery !== undefined),
+        host:
+          listen.host ??
+          defaultListenHost(
+            options.lan,
+            ports.discovery !== undefined,
+            ctx.superNodes.statuses().map((s) => s.url),
+          ),
         port: listen.port ?? 0,
         timers: ctx.timers,
         listen: ports.listen,
@@ -182,15 +198,40 @@ export class ClientNetwork {
 }
 
 /**
- * Where the link listener binds when the app does not say: where LAN beacons tell peers to
- * dial. Beacons name this machine by the address they are sent from (the LAN interface's), so
- * with LAN discovery on the listener takes every interface (`0.0.0.0`), or the one interface
- * discovery was given; with discovery off (or no multicast here), loopback only, as before.
+ * Where the link listener binds when the app does not say: where peers are told to dial.
+ * Beacons name this machine by the address they are sent from (the LAN interface's), so with
+ * LAN discovery on the listener takes every interface (`0.0.0.0`), or the one interface
+ * discovery was given. Announces to a super-node on another machine name it by the address
+ * the super-node sees (an empty host, see `Presence.announce`), so with a super-node that is
+ * not on this machine (`servers`, their URLs) the listener takes every interface too. Else
+ * (no discovery, no super-node or only ones on this machine), loopback only: nobody elsewhere
+ * is told where to dial.
  */
-export function defaultListenHost(lan: ClientOptions['lan'], canDiscover: boolean): string {
-  if (lan === false || !canDiscover) return '127.0.0.1'
-  if (typeof lan === 'object' && lan.interface !== undefined) return lan.interface
-  return '0.0.0.0'
+export function defaultListenHost(
+  lan: ClientOptions['lan'],
+  canDiscover: boolean,
+  servers: readonly string[] = [],
+): string {
+  if (lan !== false && canDiscover) {
+    return typeof lan === 'object' && lan.interface !== undefined ? lan.interface : '0.0.0.0'
+  }
+  return servers.some((url) => !onThisMachine(url)) ? '0.0.0.0' : '127.0.0.1'
+}
+
+/** True for a URL whose host is a loopback name or address (or that is not a URL at all). */
+function onThisMachine(url: string): boolean {
+  let name: string
+  try {
+    name = new host.URL(url).hostname.toLowerCase()
+  } catch {
+    return true // not a super-node anyone can reach: no reason to listen more widely
+  }
+  return (
+    name === 'localhost' ||
+    name.endsWith('.localhost') ||
+    name === '[::1]' ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name)
+  )
 }
 
 /** A dial that waits for `delay` once the link is up (fault injection: a late dial). */

@@ -446,13 +446,17 @@ export interface ClientOptions {
    * client does not destroy a node it was given.
    */
   dht?: DhtNode
-  /** The UDP endpoint of the client's own DHT node (default `127.0.0.1`, port 0). */
+  /**
+   * The UDP endpoint of the client's own DHT node (default every interface, `0.0.0.0`, port
+   * 0): a node bound to `127.0.0.1` reaches DHT nodes on this machine only.
+   */
   dhtBind?: { host?: string; port?: number }
   /**
    * The TCP endpoint for direct links (port 0 by default); `false`: no listener (messages then
-   * travel only through mailboxes and links this client dials). The default host is where LAN
-   * beacons send peers: every interface (`0.0.0.0`) with LAN discovery on, the interface given
-   * in `lan.interface`, or `127.0.0.1` with discovery off.
+   * travel only through mailboxes and links this client dials). The default host is where
+   * peers are sent: every interface (`0.0.0.0`) with LAN discovery on, the interface given in
+   * `lan.interface`; with discovery off, every interface when a super-node is on another
+   * machine (it is announced as "the address the super-node sees"), else `127.0.0.1`.
    */
   listen?: { host?: string; port?: number } | false
   /**

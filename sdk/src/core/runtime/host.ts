@@ -46,6 +46,7 @@ export interface UrlLike {
   readonly href: string
   readonly origin: string
   readonly protocol: string
+  readonly hostname: string
   pathname: string
   search: string
   hash: string
