@@ -12,6 +12,8 @@ import type { RoutingTable } from '../routing-table.js'
 /** What a handler may use of its node. */
 export interface HandlerContext {
   readonly id: NodeId
+  /** Client mode: the node is in nobody's table, so it holds and serves nothing for others. */
+  readonly client: boolean
   readonly clock: Clock
   readonly k: number
   readonly table: RoutingTable

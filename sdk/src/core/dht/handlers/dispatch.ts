@@ -1,4 +1,4 @@
-import { MalformedError } from '../../errors.js'
+import { MalformedError, UnavailableError } from '../../errors.js'
 import type { MessageBody, MessageKind } from '../messages.js'
 import type { Handler, HandlerContext, InboundRequest } from './context.js'
 import { handleFindNode } from './find-node.js'
@@ -22,6 +22,13 @@ const HANDLERS: { [T in MessageKind]?: Handler<T> } = {
 }
 
 /**
+ * What a node in client mode answers: a ping (address checks, its observed address) and a
+ * find-node. It is in nobody's table and never a replica, so a put or get sent to it is
+ * someone's mistake or probe: it stores nothing for others (docs/PROTOCOL.md, "Client mode").
+ */
+const CLIENT_ANSWERS: ReadonlySet<MessageKind> = new Set(['ping', 'find-node'])
+
+/**
  * Answers an inbound request with the handler of its kind: a response body (synchronously
  * for ping and find-node), or a {@link PassageError} thrown or rejected.
  */
@@ -32,5 +39,10 @@ export function dispatch(
   const handlers: { [T in MessageKind]?: Handler<T> } = HANDLERS
   const handler = handlers[req.msg.type] as Handler<MessageKind> | undefined
   if (!handler) throw new MalformedError('not a request')
+  if (ctx.client && !CLIENT_ANSWERS.has(req.msg.type)) {
+    throw new UnavailableError(
+      'this node is a client: it stores and serves nothing for others; use the nodes of the DHT',
+    )
+  }
   return handler(ctx, req)
 }
