@@ -9,7 +9,7 @@
 // mailboxes and every one arrives, once.
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { contactHomes, ip, namespace, run } from './helpers/netns.js'
+import { contactHomes, hub, run } from './helpers/netns.js'
 
 const NODE = fileURLToPath(new URL('./helpers/relay-node.ts', import.meta.url))
 const CHAT = fileURLToPath(new URL('./helpers/relay-chat.ts', import.meta.url))
@@ -20,29 +20,8 @@ const RUN_MS = 240_000
 // Three processes start (a super-node on PGlite, two clients): slow on a busy machine.
 t.setTimeout(RUN_MS + 60_000)
 
-/** S, A and B as in the file comment; deleted at teardown. */
-function networks(t: { teardown(fn: () => unknown): void }): { s: string; a: string; b: string } {
-  const names = { s: namespace(t, 's'), a: namespace(t, 'a'), b: namespace(t, 'b') }
-  // S is no router: what A sends to B's network reaches S and is dropped there, unanswered.
-  ip('netns', 'exec', names.s, 'sh', '-c', 'echo 0 > /proc/sys/net/ipv4/ip_forward')
-  for (const [side, net, other] of [
-    ['a', 1, 2],
-    ['b', 2, 1],
-  ] as const) {
-    const ns = names[side]
-    ip('-n', names.s, 'link', 'add', `to-${side}`, 'type', 'veth', 'peer', 'name', 'up0')
-    ip('-n', names.s, 'link', 'set', 'up0', 'netns', ns)
-    ip('-n', names.s, 'addr', 'add', `10.78.${net}.1/24`, 'dev', `to-${side}`)
-    ip('-n', ns, 'addr', 'add', `10.78.${net}.2/24`, 'dev', 'up0')
-    ip('-n', names.s, 'link', 'set', `to-${side}`, 'up')
-    ip('-n', ns, 'link', 'set', 'up0', 'up')
-    ip('-n', ns, 'route', 'add', `10.78.${other}.0/24`, 'via', `10.78.${net}.1`)
-  }
-  return names
-}
-
 t.test('no way between them: a link through the relay, then the mailbox', async (t) => {
-  const ns = networks(t)
+  const ns = hub(t, '10.78', false)
   const { homes, ids } = await contactHomes(t, 'passage-relay-')
 
   const node = run(t, ns.s, NODE, {}, RUN_MS)

@@ -11,7 +11,7 @@
 // Alice in A is the real `passage` program, one `passage send` per text.
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { contactHomes, exec, ip, namespace, run } from './helpers/netns.js'
+import { contactHomes, exec, hub, run } from './helpers/netns.js'
 
 const NODE = fileURLToPath(new URL('./helpers/relay-node.ts', import.meta.url))
 const PEER = fileURLToPath(new URL('./helpers/link-peer.ts', import.meta.url))
@@ -23,26 +23,6 @@ const SEND_MS = 60_000 // one `passage send`: TypeScript loading, the DHT, the s
 // machine.
 t.setTimeout(RUN_MS + 60_000)
 
-/** S, A and B as in the file comment; deleted at teardown. */
-function networks(t: { teardown(fn: () => unknown): void }): { s: string; a: string; b: string } {
-  const names = { s: namespace(t, 's'), a: namespace(t, 'a'), b: namespace(t, 'b') }
-  ip('netns', 'exec', names.s, 'sh', '-c', 'echo 1 > /proc/sys/net/ipv4/ip_forward')
-  for (const [side, net] of [
-    ['a', 1],
-    ['b', 2],
-  ] as const) {
-    const ns = names[side]
-    ip('-n', names.s, 'link', 'add', `to-${side}`, 'type', 'veth', 'peer', 'name', 'up0')
-    ip('-n', names.s, 'link', 'set', 'up0', 'netns', ns)
-    ip('-n', names.s, 'addr', 'add', `10.79.${net}.1/24`, 'dev', `to-${side}`)
-    ip('-n', ns, 'addr', 'add', `10.79.${net}.2/24`, 'dev', 'up0')
-    ip('-n', names.s, 'link', 'set', `to-${side}`, 'up')
-    ip('-n', ns, 'link', 'set', 'up0', 'up')
-    ip('-n', ns, 'route', 'add', 'default', 'via', `10.79.${net}.1`)
-  }
-  return names
-}
-
 type Ready = {
   ready: boolean
   status: { listening?: { host: string; port: number }; superNodes: { lastAnnounceAt?: number }[] }
@@ -51,7 +31,7 @@ type Got = { got: string[]; routes: (string | null)[]; relayedLinks: number; mai
 type Sent = { state: string; route: string | null; text: string }
 
 t.test('passage send takes the announced link; the mailbox when Bob is gone', async (t) => {
-  const ns = networks(t)
+  const ns = hub(t, '10.79', true)
   const { homes, ids } = await contactHomes(t, 'passage-send-link-')
 
   const node = run(t, ns.s, NODE, { RELAY: 'off' }, RUN_MS)

@@ -29,6 +29,36 @@ export function namespace(t: Teardown, label: string): string {
   return ns
 }
 
+/**
+ * Three namespaces: `s` joined by one veth pair to `a` (`<prefix>.1.0/24`, S at `.1`, A at
+ * `.2`) and by another to `b` (`<prefix>.2.0/24`); A and B route the other's network through
+ * S, which forwards it (`forward`: two machines a router joins) or drops it unanswered (no
+ * way between them, as behind NATs). Deleted at teardown.
+ */
+export function hub(
+  t: Teardown,
+  prefix: string,
+  forward: boolean,
+): { s: string; a: string; b: string } {
+  const names = { s: namespace(t, 's'), a: namespace(t, 'a'), b: namespace(t, 'b') }
+  const flag = forward ? 1 : 0
+  ip('netns', 'exec', names.s, 'sh', '-c', `echo ${flag} > /proc/sys/net/ipv4/ip_forward`)
+  for (const [side, net, other] of [
+    ['a', 1, 2],
+    ['b', 2, 1],
+  ] as const) {
+    const ns = names[side]
+    ip('-n', names.s, 'link', 'add', `to-${side}`, 'type', 'veth', 'peer', 'name', 'up0')
+    ip('-n', names.s, 'link', 'set', 'up0', 'netns', ns)
+    ip('-n', names.s, 'addr', 'add', `${prefix}.${net}.1/24`, 'dev', `to-${side}`)
+    ip('-n', ns, 'addr', 'add', `${prefix}.${net}.2/24`, 'dev', 'up0')
+    ip('-n', names.s, 'link', 'set', `to-${side}`, 'up')
+    ip('-n', ns, 'link', 'set', 'up0', 'up')
+    ip('-n', ns, 'route', 'add', `${prefix}.${other}.0/24`, 'via', `${prefix}.${net}.1`)
+  }
+  return names
+}
+
 /** A child process (`script` under this Node with its loader) in `ns`, killed after `maxMs`. */
 export function run(
   t: Teardown,
