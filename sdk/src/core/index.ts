@@ -157,6 +157,7 @@ export {
   type PutEnvelopeResult,
   type EnvelopeToPut,
   type FetchedEnvelope,
+  type FetchMailboxOptions,
 } from './dht/dht-node.js'
 export { type RecordStore, MemoryRecordStore } from './dht/record-store.js'
 export {
@@ -640,3 +641,14 @@ export {
   checkGroupTransition,
   GroupChain,
 } from './groups/membership.js'
+export {
+  GROUP_MAILBOX_SEED_BYTES,
+  GROUP_MAILBOX_DAY_MS,
+  GROUP_MAILBOX_SKEW_MS,
+  GROUP_MAILBOX_MAX_DAYS,
+  groupMailboxDay,
+  groupMailboxPrivateKey,
+  groupMailboxIdentity,
+  groupMailboxKey,
+  groupMailboxDays,
+} from './groups/group-mailbox.js'

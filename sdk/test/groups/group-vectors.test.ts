@@ -12,6 +12,11 @@ import {
   encodeChatPayload,
   encodeGroupId,
   encodeGroupStateBody,
+  groupMailboxDay,
+  groupMailboxDays,
+  groupMailboxIdentity,
+  groupMailboxKey,
+  groupMailboxPrivateKey,
   groupStateHash,
   groupStateSigningInput,
   parseGroupId,
@@ -33,6 +38,29 @@ const phone = Identity.fromPrivateKey(libsignalKeys, key(0xc8, 0x33))
 const groupId = Uint8Array.from({ length: 16 }, (_, i) => 0xa0 + i) as Bytes
 const T = 1764300000000
 const id = Uint8Array.from({ length: 16 }, (_, i) => i) as Bytes
+
+t.test('the group mailbox of a seed and a day', async (t) => {
+  const seed = Uint8Array.from({ length: 32 }, (_, i) => i)
+  const day = groupMailboxDay(T)
+  t.equal(day, 20420)
+  t.equal(toHex(groupMailboxPrivateKey(seed, day)), toHex(hexVector('groups.mailboxPrivateKey')))
+  const owner = groupMailboxIdentity(libsignalKeys, seed, day)
+  t.equal(toHex(owner.publicKey), toHex(hexVector('groups.mailboxPublicKey')))
+  t.equal(toHex(groupMailboxKey(libsignalKeys, seed, day)), toHex(hexVector('groups.mailboxKey')))
+  t.not(
+    toHex(groupMailboxKey(libsignalKeys, seed, day + 1)),
+    toHex(hexVector('groups.mailboxKey')),
+    'the next day has another mailbox',
+  )
+  const DAY = 86_400_000
+  const midday = 20420 * DAY + DAY / 2
+  t.same(groupMailboxDays(midday, midday), [20420], 'read at midday: that day only')
+  t.same(groupMailboxDays(midday - 3 * DAY, midday), [20417, 20418, 20419, 20420])
+  t.same(groupMailboxDays(20420 * DAY + 600_000, 20420 * DAY + 600_000), [20419, 20420])
+  t.same(groupMailboxDays(midday, 20421 * DAY - 600_000), [20420, 20421], 'near midnight: tomorrow')
+  t.equal(groupMailboxDays(midday - 60 * DAY, midday).length, 32, 'at most 32 days')
+  t.throws(() => groupMailboxPrivateKey(seed.subarray(1), day))
+})
 
 t.test('the group ID as text', async (t) => {
   t.equal(encodeGroupId(groupId), textVector('groups.id'))
@@ -151,6 +179,26 @@ t.test('the group payloads of the document', async (t) => {
     distribution: utf8('a sender key distribution'),
   })
   t.equal(toHex(key), toHex(hexVector('groups.keyPayload')))
+  const seed = Uint8Array.from({ length: 32 }, (_, i) => i) as Bytes
+  const seeded = encodeChatPayload({
+    kind: 'group-key',
+    id,
+    sentAt: T + 1000,
+    lists,
+    group: groupId,
+    distribution: utf8('a sender key distribution'),
+    seed,
+  })
+  t.equal(toHex(seeded), toHex(hexVector('groups.keyPayloadSeed')))
+  t.same(decodeChatPayload(seeded), { ...decodeChatPayload(key), seed }, 'the seed reads back')
+  t.notOk('seed' in decodeChatPayload(key), 'a key without the flags byte has no seed')
+  const flagsAt = 42 + 16 + 2 + 25 // the v2 head, the group ID, the length, the distribution
+  t.equal(seeded[flagsAt], 1, 'the flags byte')
+  for (const flags of [2, 0x80, 3]) {
+    const bad = Uint8Array.from(seeded)
+    bad[flagsAt] = flags
+    t.throws(() => decodeChatPayload(bad), MalformedError, `group-key flags ${flags} refused`)
+  }
   const request = encodeChatPayload({
     kind: 'group-sync-request',
     id,

@@ -1,5 +1,6 @@
 import { MalformedError } from '../errors.js'
 import { GROUP_ID_BYTES } from '../groups/group-id.js'
+import { GROUP_MAILBOX_SEED_BYTES } from '../groups/group-mailbox.js'
 import { NODE_ID_BYTES, PUBLIC_KEY_BYTES } from '../identity/node-id.js'
 import { checkDeviceId } from '../signal/signal-address.js'
 import { BinaryReader, BinaryWriter } from '../wire/binary.js'
@@ -80,6 +81,8 @@ export interface SyncedContact {
 }
 
 /** `sync-contacts` entry flags (docs/PROTOCOL.md, "Payload v2"). */
+/** A group-key payload's flag: the chain's group mailbox seed follows. */
+const GROUP_KEY_SEED = 0x01
 const SYNC_REMOVED = 0x01
 const SYNC_BLOCKED = 0x02
 
@@ -118,7 +121,13 @@ export type ChatPayload = Head &
     /** To every member device: the group's new state (a signed group state). */
     | { kind: 'group-state'; state: Bytes }
     /** To every member device: the sender device's sender key for the group (a SenderKeyDistributionMessage). */
-    | { kind: 'group-key'; group: Bytes; distribution: Bytes }
+    | {
+        kind: 'group-key'
+        group: Bytes
+        distribution: Bytes
+        /** The chain's group mailbox seed (docs/PROTOCOL.md, "Group mailboxes"), 32 bytes. */
+        seed?: Bytes
+      }
     /** To a member: "I hold revision `have` of the group; send me the states after it". */
     | { kind: 'group-sync-request'; group: Bytes; have: number }
     /** The answer: consecutive signed states of the group, oldest first. */
@@ -173,6 +182,7 @@ const KIND_CODES: Record<ChatPayload['kind'], ChatPayloadKind> = {
  * kind 7 sync-in:       20 sender account ID | u8 sender device | u16 length | UTF-8 text
  * kind 8 group-state:   bytes16 signed group state
  * kind 9 group-key:     16 group ID | bytes16 SenderKeyDistributionMessage
+ *                       [| u8 flags (1: seed follows) | 32 mailbox seed]
  * kind 10 group-sync-request: 16 group ID | u32 revision held
  * kind 11 group-states: 16 group ID | u8 count (1–16) | count × bytes16 signed group state
  * kind 12 group-text:   16 group ID | u32 revision | u16 length | UTF-8 text
@@ -241,6 +251,7 @@ export function encodeChatPayload(payload: ChatPayload): Bytes {
       break
     case 'group-key':
       w.fixed(payload.group, GROUP_ID_BYTES, 'group ID').bytes16(payload.distribution, 'sender key')
+      if (payload.seed) w.u8(GROUP_KEY_SEED).fixed(payload.seed, GROUP_MAILBOX_SEED_BYTES, 'seed')
       break
     case 'group-sync-request':
       w.fixed(payload.group, GROUP_ID_BYTES, 'group ID').u32(payload.have)
@@ -397,7 +408,12 @@ export function decodeChatPayload(bytes: Uint8Array): ChatPayload {
       break
     case ChatPayloadKind.groupKey: {
       const group = r.fixed(GROUP_ID_BYTES, 'group ID')
-      payload = { ...head, kind: 'group-key', group, distribution: r.bytes16('sender key') }
+      const distribution = r.bytes16('sender key')
+      // No flags byte (an older sender): its padding zeros read as flags 0, no seed.
+      const flags = r.remaining > 0 ? r.u8('flags') : 0
+      if ((flags & ~GROUP_KEY_SEED) !== 0) throw new MalformedError('unknown group-key flags')
+      const seed = flags & GROUP_KEY_SEED ? r.fixed(GROUP_MAILBOX_SEED_BYTES, 'seed') : undefined
+      payload = { ...head, kind: 'group-key', group, distribution, ...(seed ? { seed } : {}) }
       break
     }
     case ChatPayloadKind.groupSyncRequest: {

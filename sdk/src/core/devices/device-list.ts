@@ -20,9 +20,12 @@ export const DeviceFeature = {
   multiDevice: 1,
   groups: 2,
   attachments: 4,
+  /** Group mailboxes: the account's devices read a chain's texts from its group mailbox. */
+  groupMailbox: 8,
 } as const
 /** The features this version of the SDK announces. */
-export const SUPPORTED_FEATURES = DeviceFeature.multiDevice | DeviceFeature.groups
+export const SUPPORTED_FEATURES =
+  DeviceFeature.multiDevice | DeviceFeature.groups | DeviceFeature.groupMailbox
 /** Active devices of one account at most (device 1 included). */
 export const MAX_ACTIVE_DEVICES = 8
 /** Entries of one list at most, revoked ones included (the list fits a 1 KiB record). */
@@ -232,13 +235,18 @@ export function deviceStatus(
 }
 
 /** The first list an account publishes: device 1 alone, with this version's features. */
-export function firstDeviceList(account: Bytes, now: number, name?: string): DeviceList {
+export function firstDeviceList(
+  account: Bytes,
+  now: number,
+  name?: string,
+  features: number = SUPPORTED_FEATURES,
+): DeviceList {
   const list = implicitDeviceList(account)
   return {
     ...list,
     seq: now,
     timestamp: now,
-    features: SUPPORTED_FEATURES,
+    features,
     devices: list.devices.map((d) => ({ ...d, ...(name ? { name } : {}) })),
   }
 }
