@@ -81,9 +81,15 @@ t.test('a home of an older schema is opened the full way: migrated, then listed'
   const client = await startClient(t, undefined, home, { listen: false, network: false })
   await client.contacts.add(uriOf(Identity.generate(libsignalKeys), 'Dana'))
   await client.close()
-  // As before migration 0010: the identity had no public_key column.
+  // As before migration 0011: groups and their senders had no group mailbox columns.
   const db = new Database(join(home, CLIENT_DB_FILE))
-  db.prepare('alter table identity drop column public_key').run()
+  for (const [table, column] of [
+    ['groups', 'seed'],
+    ['groups', 'seeded'],
+    ['group_senders', 'seed'],
+    ['group_senders', 'read_at'],
+  ])
+    db.prepare(`alter table ${table} drop column ${column}`).run()
   db.prepare('delete from kysely_migration where name = ?').run(LATEST_CLIENT_MIGRATION)
   db.close()
 

@@ -135,6 +135,10 @@ export interface StoredGroup {
   chain?: Bytes
   /** The devices the chain was given to, as `accountTextId.deviceId`. */
   given: string[]
+  /** The chain's group mailbox seed (docs/PROTOCOL.md, "Group mailboxes"), made with it. */
+  seed?: Bytes
+  /** The devices of `given` that got the seed with the chain (they read its group mailbox). */
+  seeded?: string[]
 }
 
 /** A received sender-key chain: whose it is and which group it is for. */
@@ -144,6 +148,10 @@ export interface StoredGroupSender {
   /** `accountTextId.deviceId` of the device whose chain it is. */
   sender: string
   groupId: string
+  /** The chain's group mailbox seed, when its sender gave one (docs/PROTOCOL.md, "Group mailboxes"). */
+  seed?: Bytes
+  /** When its group mailbox was last read through (or, before that, when the chain came). */
+  readAt?: number
 }
 
 /** An attachment as one device keeps it (docs/PROTOCOL.md, "Attachments"). */
@@ -280,8 +288,10 @@ export interface ClientWriter {
    * every held state at or above it is dropped, then these are kept.
    */
   saveGroupStates(groupId: string, states: { revision: number; bytes: Bytes }[]): Promise<void>
-  /** Notes a received chain (its distribution ID, its device, its group). */
+  /** Notes a received chain (its distribution ID, its device, its group, its seed). */
   saveGroupSender(sender: StoredGroupSender): Promise<void>
+  /** Notes that a chain's group mailbox was read through at `at`. */
+  setGroupSenderRead(distributionId: string, sender: string, at: number): Promise<void>
   /** Keeps a group message until its key comes; false when it is already kept. */
   addPendingGroupMessage(message: PendingGroupMessage): Promise<boolean>
   deletePendingGroupMessage(id: string): Promise<void>

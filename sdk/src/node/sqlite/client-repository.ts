@@ -208,6 +208,8 @@ function statementWriter(
     saveGroup: async (group) => s.saveGroup(group),
     saveGroupStates: async (groupId, states) => s.saveGroupStates(groupId, states),
     saveGroupSender: async (sender) => s.saveGroupSender(sender),
+    setGroupSenderRead: async (distributionId, sender, at) =>
+      s.setGroupSenderRead(distributionId, sender, at),
     addPendingGroupMessage: async (message) => s.addPendingGroupMessage(message),
     deletePendingGroupMessage: async (id) => s.deletePendingGroupMessage(id),
     purgePendingGroupMessages: async (before) => s.purgePendingGroupMessages(before),

@@ -138,6 +138,10 @@ export interface ClientDatabase {
     chain: Uint8Array | null
     /** JSON array of `account.device` the chain was given to. */
     given: string
+    /** The chain's group mailbox seed. */
+    seed: Uint8Array | null
+    /** JSON array of `account.device` given the seed with the chain. */
+    seeded: string | null
   }
   /** The signed states of each group, as held (consecutive revisions). */
   group_states: {
@@ -152,6 +156,10 @@ export interface ClientDatabase {
     /** `account.device`. */
     sender: string
     group_id: string
+    /** The chain's group mailbox seed, when its sender gave one. */
+    seed: Uint8Array | null
+    /** When its group mailbox was last read through, ms since the epoch. */
+    read_at: number | null
   }
   /** Group messages that came before their sender key. */
   /** Attachments of messages (docs/PROTOCOL.md, "Attachments"): pointers, states, ciphertext at rest. */
@@ -475,6 +483,20 @@ export const CLIENT_MIGRATIONS: Record<string, Migration> = {
     },
     async down(db: Kysely<unknown>) {
       await db.schema.alterTable('identity').dropColumn('public_key').execute()
+    },
+  },
+  '0011_group_mailboxes': {
+    async up(db: Kysely<unknown>) {
+      await db.schema.alterTable('groups').addColumn('seed', 'blob').execute()
+      await db.schema.alterTable('groups').addColumn('seeded', 'text').execute()
+      await db.schema.alterTable('group_senders').addColumn('seed', 'blob').execute()
+      await db.schema.alterTable('group_senders').addColumn('read_at', 'integer').execute()
+    },
+    async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('group_senders').dropColumn('read_at').execute()
+      await db.schema.alterTable('group_senders').dropColumn('seed').execute()
+      await db.schema.alterTable('groups').dropColumn('seeded').execute()
+      await db.schema.alterTable('groups').dropColumn('seed').execute()
     },
   },
 }

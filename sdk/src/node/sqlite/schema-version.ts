@@ -5,7 +5,7 @@
 import type BetterSqlite3 from 'better-sqlite3'
 
 /** The name of the last entry of `CLIENT_MIGRATIONS`. */
-export const LATEST_CLIENT_MIGRATION = '0010_identity_public_key'
+export const LATEST_CLIENT_MIGRATION = '0011_group_mailboxes'
 
 /** Whether the database's newest applied migration is {@link LATEST_CLIENT_MIGRATION}. */
 export function isCurrentSchema(db: BetterSqlite3.Database): boolean {

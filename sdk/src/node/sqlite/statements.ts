@@ -497,9 +497,9 @@ export class SqliteClientStatements {
 
   groups(): StoredGroup[] {
     return (
-      this.stmt('select id, revision, member, joined_at, chain, given from groups').all() as Array<
-        ClientDatabase['groups'] & { chain: Buffer | null }
-      >
+      this.stmt(
+        'select id, revision, member, joined_at, chain, given, seed, seeded from groups',
+      ).all() as Array<ClientDatabase['groups'] & { chain: Buffer | null; seed: Buffer | null }>
     ).map((r) => ({
       id: r.id,
       revision: r.revision,
@@ -507,14 +507,18 @@ export class SqliteClientStatements {
       joinedAt: r.joined_at,
       ...(r.chain ? { chain: toBytes(r.chain) } : {}),
       given: JSON.parse(r.given) as string[],
+      ...(r.seed ? { seed: toBytes(r.seed) } : {}),
+      ...(r.seeded ? { seeded: JSON.parse(r.seeded) as string[] } : {}),
     }))
   }
 
   saveGroup(g: StoredGroup): void {
     this.stmt(
-      `insert into groups (id, revision, member, joined_at, chain, given) values (?, ?, ?, ?, ?, ?)
+      `insert into groups (id, revision, member, joined_at, chain, given, seed, seeded)
+       values (?, ?, ?, ?, ?, ?, ?, ?)
        on conflict (id) do update set revision = excluded.revision, member = excluded.member,
-       chain = excluded.chain, given = excluded.given`,
+       chain = excluded.chain, given = excluded.given, seed = excluded.seed,
+       seeded = excluded.seeded`,
     ).run(
       g.id,
       g.revision,
@@ -522,6 +526,8 @@ export class SqliteClientStatements {
       g.joinedAt,
       g.chain ? buffer(g.chain) : null,
       JSON.stringify(g.given),
+      g.seed ? buffer(g.seed) : null,
+      g.seeded ? JSON.stringify(g.seeded) : null,
     )
   }
 
@@ -547,17 +553,34 @@ export class SqliteClientStatements {
 
   groupSenders(): StoredGroupSender[] {
     return (
-      this.stmt('select distribution_id, sender, group_id from group_senders').all() as Array<
-        ClientDatabase['group_senders']
-      >
-    ).map((r) => ({ distributionId: r.distribution_id, sender: r.sender, groupId: r.group_id }))
+      this.stmt(
+        'select distribution_id, sender, group_id, seed, read_at from group_senders',
+      ).all() as Array<ClientDatabase['group_senders'] & { seed: Buffer | null }>
+    ).map((r) => ({
+      distributionId: r.distribution_id,
+      sender: r.sender,
+      groupId: r.group_id,
+      ...(r.seed ? { seed: toBytes(r.seed) } : {}),
+      ...(r.read_at !== null ? { readAt: r.read_at } : {}),
+    }))
   }
 
   saveGroupSender(s: StoredGroupSender): void {
     this.stmt(
-      `insert into group_senders (distribution_id, sender, group_id) values (?, ?, ?)
-       on conflict (distribution_id, sender) do update set group_id = excluded.group_id`,
-    ).run(s.distributionId, s.sender, s.groupId)
+      `insert into group_senders (distribution_id, sender, group_id, seed, read_at)
+       values (?, ?, ?, ?, ?)
+       on conflict (distribution_id, sender) do update set group_id = excluded.group_id,
+       seed = coalesce(excluded.seed, group_senders.seed),
+       read_at = coalesce(group_senders.read_at, excluded.read_at)`,
+    ).run(s.distributionId, s.sender, s.groupId, s.seed ? buffer(s.seed) : null, s.readAt ?? null)
+  }
+
+  setGroupSenderRead(distributionId: string, sender: string, at: number): void {
+    this.stmt('update group_senders set read_at = ? where distribution_id = ? and sender = ?').run(
+      at,
+      distributionId,
+      sender,
+    )
   }
 
   addPendingGroupMessage(m: PendingGroupMessage): boolean {

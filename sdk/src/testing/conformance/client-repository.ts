@@ -471,6 +471,47 @@ export function clientRepositoryConformance(
       },
     ])
     t.same(await r.groupSenders(), [{ distributionId: 'aa', sender: `${BOB}.1`, groupId: G }])
+    // A chain with a group mailbox seed: the seed and the first read time stay once written.
+    await r.transaction(async (w) => {
+      await w.saveGroup({
+        id: G,
+        revision: 1,
+        member: true,
+        joinedAt: T0,
+        chain: bytes(9, 9),
+        given: [`${BOB}.1`, `${BOB}.2`],
+        seed: bytes(...new Array<number>(32).fill(5)),
+        seeded: [`${BOB}.2`],
+      })
+      await w.saveGroupSender({
+        distributionId: 'bb',
+        sender: `${BOB}.2`,
+        groupId: G,
+        seed: bytes(...new Array<number>(32).fill(6)),
+        readAt: T0,
+      })
+      await w.saveGroupSender({
+        distributionId: 'bb',
+        sender: `${BOB}.2`,
+        groupId: G,
+        readAt: T0 + 5,
+      })
+      await w.setGroupSenderRead('bb', `${BOB}.2`, T0 + 9)
+    })
+    t.match(await r.groups(), [
+      { id: G, member: true, seed: bytes(...new Array<number>(32).fill(5)), seeded: [`${BOB}.2`] },
+    ])
+    t.same(
+      (await r.groupSenders()).find((g) => g.distributionId === 'bb'),
+      {
+        distributionId: 'bb',
+        sender: `${BOB}.2`,
+        groupId: G,
+        seed: bytes(...new Array<number>(32).fill(6)),
+        readAt: T0 + 9,
+      },
+      'a seed stays, the read time moves only when read',
+    )
     const pending = (id: string, at: number) => ({
       id,
       sender: `${BOB}.1`,
