@@ -3,6 +3,7 @@
 import fc from 'fast-check'
 import tap from 'tap'
 import {
+  DeviceFeature,
   ManualClock,
   SignalMessageType,
   mailboxKeyFor,
@@ -11,6 +12,7 @@ import {
   toHex,
   type Bytes,
   type ChatMessage,
+  type ClientInternals,
   type GroupInfo,
   type PassageClient,
 } from '@passage/sdk'
@@ -139,13 +141,15 @@ async function groupOf(
   net: Awaited<ReturnType<typeof testnet>>,
   names: string[],
   options: Partial<Parameters<typeof startClient>[3]> = {},
+  /** Per member (by name): test hooks, such as the features of an older version. */
+  internals: Record<string, ClientInternals> = {},
 ) {
   const clients: PassageClient[] = []
   const homes: string[] = []
   for (const name of names) {
     const home = tmpHome(t, name)
     homes.push(home)
-    clients.push(await startClient(t, net, home, options))
+    clients.push(await startClient(t, net, home, options, internals[name]))
   }
   const [owner, ...others] = clients as [PassageClient, ...PassageClient[]]
   for (const c of others) await owner.contacts.add(c.contactUri)
@@ -162,6 +166,29 @@ async function groupOf(
     { ms: 20_000 },
   )
   return { clients, homes, group }
+}
+
+/**
+ * The envelopes the DHT holds outside the mailboxes of `deviceKeys`, by ID: the group mailboxes'
+ * texts (docs/PROTOCOL.md, "Group mailboxes"), sender-key messages as they are.
+ */
+async function groupMailboxEnvelopes(
+  net: Awaited<ReturnType<typeof testnet>>,
+  deviceKeys: Bytes[],
+): Promise<Map<string, Bytes>> {
+  const devices = new Set(deviceKeys.map((k) => toHex(mailboxKeyFor(k))))
+  const out = new Map<string, Bytes>()
+  const now = Date.now()
+  for (const node of net.nodes) {
+    for (const key of await node.mailboxStore.mailboxes(now, 10_000)) {
+      if (devices.has(toHex(key))) continue
+      for (const summary of await node.mailboxStore.list(key, now, 10_000)) {
+        const e = await node.mailboxStore.get(key, summary.id, now)
+        if (e) out.set(toHex(e.id), e.data)
+      }
+    }
+  }
+  return out
 }
 
 /** Envelopes the DHT holds for the mailbox of a device key. */
@@ -224,6 +251,8 @@ t.test(
     await mallory.close()
     await carol.close()
     const before = await envelopesFor(net, mallory.identity.publicKey)
+    const deviceKeys = clients.map((c) => c.identity.publicKey)
+    const earlier = await groupMailboxEnvelopes(net, deviceKeys)
     const sent: ChatMessage[] = []
     for (let i = 0; i < 100; i++) {
       sent.push(await [alice, bob][i % 2]!.groups.send(group.id, `after #${i}`))
@@ -236,23 +265,26 @@ t.test(
     )
     t.equal(received.length, 0)
 
-    // Hand Mallory the new-epoch messages directly: Carol's copies, taken out of their seals
-    // (the test holds Carol's key) and sealed to Mallory as their senders'.
-    const handed = new Set<string>()
-    for (const node of net.nodes) {
-      const key = mailboxKeyFor(carol.identity.publicKey)
-      for (const summary of await node.mailboxStore.list(key, Date.now(), 10_000)) {
-        const e = await node.mailboxStore.get(key, summary.id, Date.now())
-        if (!e) continue
-        const content = openSealedMessage(carol.identity, e.data)
-        if (content.type !== SignalMessageType.senderKey) continue
-        if (handed.has(toHex(content.ciphertext))) continue
-        handed.add(toHex(content.ciphertext))
-        const resealed = sealMessage(mallory.identity.publicKey, content, libsignalKeys)
-        await net.nodes[0]!.putEnvelope(mallory.identity.publicKey, resealed)
+    // Hand Mallory the new-epoch messages directly: the texts of the new chains' group
+    // mailboxes (whose seeds she never got), sealed to her as each sender's.
+    const texts = [...(await groupMailboxEnvelopes(net, deviceKeys)).entries()].filter(
+      ([id]) => !earlier.has(id),
+    )
+    t.equal(texts.length, 100, 'the 100 new-epoch messages, one copy each in a group mailbox')
+    for (const [, ciphertext] of texts) {
+      for (const sender of [alice, bob]) {
+        const content = {
+          senderPublicKey: sender.identity.publicKey,
+          senderDeviceId: 1,
+          type: SignalMessageType.senderKey,
+          ciphertext,
+        }
+        await net.nodes[0]!.putEnvelope(
+          mallory.identity.publicKey,
+          sealMessage(mallory.identity.publicKey, content, libsignalKeys),
+        )
       }
     }
-    t.equal(handed.size, 100, 'the 100 new-epoch messages, handed to her')
     const back = await startClient(t, net, homes[3]!)
     const shown = await back.fetchInbox()
     t.equal(shown.length, 0, 'none decrypts for her (100% fail)')
@@ -360,9 +392,15 @@ t.test('two admins change the group at once: every member ends on the same state
 
 t.test('keys and messages arriving shuffled, some twice: 0 lost, 0 duplicated', async (t) => {
   const net = await testnet(t)
-  const { clients, homes, group } = await groupOf(t, net, ['alice', 'bob', 'carol'], {
-    listen: false,
-  })
+  // Carol runs a version before group mailboxes: her copies are her own, sealed to her, and
+  // can be shuffled with the keys (a group mailbox is read only once its key is here).
+  const { clients, homes, group } = await groupOf(
+    t,
+    net,
+    ['alice', 'bob', 'carol'],
+    { listen: false },
+    { carol: { faults: { features: DeviceFeature.multiDevice | DeviceFeature.groups } } },
+  )
   const [alice, bob, carol] = clients as [PassageClient, PassageClient, PassageClient]
   await carol.close()
   const sent: string[] = []
@@ -468,28 +506,30 @@ t.test(
       { ms: 10_000 },
     )
     const before = await envelopesFor(net, phone.identity.publicKey)
+    const deviceKeys = [alice, bob, phone].map((c) => c.identity.publicKey)
+    const earlier = await groupMailboxEnvelopes(net, deviceKeys)
     for (let i = 0; i < 20; i++) await alice.groups.send(group.id, `after #${i}`)
     t.equal(
       await envelopesFor(net, phone.identity.publicKey),
       before,
       '0 envelopes to the revoked device',
     )
-    // Handed to the revoked device anyway (as the removal test does): Bob's copies, before he
-    // fetches them; they are under a new chain it never got.
-    const key = mailboxKeyFor(bob.identity.publicKey)
+    // Handed to the revoked device anyway (as the removal test does): the texts of Alice's
+    // new chain's group mailbox, sealed to it as Alice's; they are under a chain it never got.
     let handed = 0
-    for (const node of net.nodes.slice(0, 1)) {
-      for (const summary of await node.mailboxStore.list(key, Date.now(), 10_000)) {
-        const e = await node.mailboxStore.get(key, summary.id, Date.now())
-        if (!e) continue
-        const content = openSealedMessage(bob.identity, e.data)
-        if (content.type !== SignalMessageType.senderKey) continue
-        await net.nodes[0]!.putEnvelope(
-          phone.identity.publicKey,
-          sealMessage(phone.identity.publicKey, content, libsignalKeys),
-        )
-        handed++
+    for (const [id, ciphertext] of await groupMailboxEnvelopes(net, deviceKeys)) {
+      if (earlier.has(id)) continue
+      const content = {
+        senderPublicKey: alice.identity.publicKey,
+        senderDeviceId: 1,
+        type: SignalMessageType.senderKey,
+        ciphertext,
       }
+      await net.nodes[0]!.putEnvelope(
+        phone.identity.publicKey,
+        sealMessage(phone.identity.publicKey, content, libsignalKeys),
+      )
+      handed++
     }
     await until(
       async () => {

@@ -1,8 +1,19 @@
-// A group text's copies for offline members go to their mailboxes together: each replica of
-// several of those mailboxes gets them in a few `mailbox-put-many` (docs/PROTOCOL.md,
-// "Mailboxes"), not one request per copy; every member still finds the text once.
+// A group text for offline members is one envelope in its chain's group mailbox
+// (docs/PROTOCOL.md, "Group mailboxes"), whatever their number. Members of a version before
+// group mailboxes get their own copies, which go to their mailboxes together: each replica of
+// several of those mailboxes gets them in a few `mailbox-put-many` ("Mailboxes"), not one
+// request per copy. Every member finds the text once, and a copy no replica took waits in the
+// outbox until one does.
 import tap from 'tap'
-import { parseContactUri, type DhtNode, type PassageClient } from '@passage/sdk'
+import {
+  DeviceFeature,
+  ManualClock,
+  mailboxKeyFor,
+  parseContactUri,
+  type ClientInternals,
+  type DhtNode,
+  type PassageClient,
+} from '@passage/sdk'
 import {
   startClient,
   testnet,
@@ -22,15 +33,35 @@ function handled(nodes: DhtNode[], kind: 'mailbox-put' | 'mailbox-put-many'): nu
   return nodes.reduce((n, node) => n + (node.stats.handled[kind] ?? 0), 0)
 }
 
+/** Members running a version before group mailboxes (their lists do not announce them). */
+const olderVersion: ClientInternals = {
+  faults: { features: DeviceFeature.multiDevice | DeviceFeature.groups },
+}
+
+/** Envelopes the testnet holds in the mailboxes of `keys`. */
+async function held(net: Testnet, keys: Uint8Array[]): Promise<number> {
+  let n = 0
+  for (const node of net.nodes) {
+    for (const key of keys)
+      n += (await node.mailboxStore.list(mailboxKeyFor(key), Date.now(), 1000)).length
+  }
+  return n
+}
+
 /** A sender and `n` members who said hello and went offline (their homes kept). */
-async function offlineGroup(t: Teardown, net: Pick<Testnet, 'bootstrap'>, n: number) {
+async function offlineGroup(
+  t: Teardown,
+  net: Pick<Testnet, 'bootstrap'>,
+  n: number,
+  internals: ClientInternals = {},
+) {
   // The sender takes no links (no address in any announce or address record): the hellos wait
   // in its mailbox, as the members' copies will in theirs.
   const sender = await startClient(t, net, tmpHome(t, 'sender'), { listen: false })
   const members: { home: string; textId: string; key: Uint8Array }[] = []
   for (let i = 0; i < n; i++) {
     const home = tmpHome(t, `member${i}`)
-    const member = await startClient(t, net, home)
+    const member = await startClient(t, net, home, {}, internals)
     await member.contacts.add(sender.contactUri)
     await sender.contacts.add(member.contactUri)
     await member.send(sender.textId, 'hello')
@@ -50,9 +81,43 @@ async function offlineGroup(t: Teardown, net: Pick<Testnet, 'bootstrap'>, n: num
   return { sender, members, group }
 }
 
-t.test('one group text to 4 offline members: put-many to each replica, once each', async (t) => {
+t.test(
+  'one group text to 4 offline members: one put per replica, in the group mailbox',
+  async (t) => {
+    const net = await testnet(t)
+    const { sender, members, group } = await offlineGroup(t, net, MEMBERS)
+    const first = await sender.groups.send(group.id, 'first')
+    t.equal(first.state, 'stored')
+    const keys = members.map((m) => m.key)
+    const own = await held(net, keys)
+    const requests = () =>
+      handled(net.nodes, 'mailbox-put') + handled(net.nodes, 'mailbox-put-many')
+    const start = requests()
+    const text = await sender.groups.send(group.id, 'short text, 两 members 👍')
+    t.equal(text.state, 'stored', 'taken by the group mailbox')
+    t.equal(requests() - start, net.nodes.length, 'one put request per replica, not one per member')
+    t.equal(await held(net, keys), own, "nothing more in the members' own mailboxes")
+    for (const m of members) {
+      const member: PassageClient = await startClient(t, net, m.home)
+      await until(
+        async () => {
+          await member.fetchInbox()
+          return (await member.history(group.id, { limit: 10 })).length >= 2
+        },
+        'the texts',
+        { ms: 20_000 },
+      )
+      await member.fetchInbox()
+      const texts = (await member.history(group.id, { limit: 10 })).map((m) => m.text)
+      t.same(texts.sort(), ['first', 'short text, 两 members 👍'].sort(), 'each once')
+      await member.close()
+    }
+  },
+)
+
+t.test('4 members before group mailboxes: put-many to each replica, once each', async (t) => {
   const net = await testnet(t)
-  const { sender, members, group } = await offlineGroup(t, net, MEMBERS)
+  const { sender, members, group } = await offlineGroup(t, net, MEMBERS, olderVersion)
   const homes = members.map((m) => m.home)
   // The first text also hands the sender's chain to every member (pre-key messages, large).
   const first = await sender.groups.send(group.id, 'first')
@@ -89,43 +154,118 @@ t.test('one group text to 4 offline members: put-many to each replica, once each
   }
 })
 
-t.test('a copy refused in a put-many stays in the outbox and arrives later, once', async (t) => {
-  const net = await testnet(t, 6, {
-    quota: { maxCount: 40, maxBytes: 1 << 24, maxSourceBytes: 1 << 28 },
-  })
-  const { sender, members, group } = await offlineGroup(t, net, 3)
-  t.equal((await sender.groups.send(group.id, 'first')).state, 'stored')
-  // Member 0's mailbox fills up (its 40 envelopes: the state, the key, the first text, and
-  // others' mail) on every replica.
-  const full = members[0]!
-  for (let i = 0; ; i++) {
-    const r = await net.nodes[0]!.putEnvelope(full.key, new TextEncoder().encode(`filler ${i}`))
-    if (r.stored === 0) break
-    if (i > 100) throw new Error('the mailbox never filled')
-  }
-  const text = await sender.groups.send(group.id, 'second')
-  t.equal(text.state, 'stored', 'the other members took theirs')
-  t.equal(sender.status().outbox, 1, "member 0's copy waits in the outbox")
+t.test(
+  'a member before group mailboxes: a copy refused in a put-many stays in the outbox and arrives later, once',
+  async (t) => {
+    const net = await testnet(t, 6, {
+      quota: { maxCount: 40, maxBytes: 1 << 24, maxSourceBytes: 1 << 28 },
+    })
+    const { sender, members, group } = await offlineGroup(t, net, 3, olderVersion)
+    t.equal((await sender.groups.send(group.id, 'first')).state, 'stored')
+    // Member 0's mailbox fills up (its 40 envelopes: the state, the key, the first text, and
+    // others' mail) on every replica.
+    const full = members[0]!
+    for (let i = 0; ; i++) {
+      const r = await net.nodes[0]!.putEnvelope(full.key, new TextEncoder().encode(`filler ${i}`))
+      if (r.stored === 0) break
+      if (i > 100) throw new Error('the mailbox never filled')
+    }
+    const text = await sender.groups.send(group.id, 'second')
+    t.equal(text.state, 'stored', 'the other members took theirs')
+    t.equal(sender.status().outbox, 1, "member 0's copy waits in the outbox")
 
-  const back = await startClient(t, net, full.home)
+    const back = await startClient(t, net, full.home)
+    await until(
+      async () => {
+        await back.fetchInbox()
+        return (await back.history(group.id, { limit: 10 })).length >= 1
+      },
+      'the first text',
+      { ms: 20_000 },
+    )
+    t.equal(await sender.flushOutbox({ all: true }), 1, 'the waiting copy is put now')
+    t.equal(sender.status().outbox, 0)
+    await until(
+      async () => {
+        await back.fetchInbox()
+        return (await back.history(group.id, { limit: 10 })).length >= 2
+      },
+      'the second text',
+      { ms: 20_000 },
+    )
+    const texts = (await back.history(group.id, { limit: 10 })).map((m) => m.text)
+    t.same(texts.sort(), ['first', 'second'], 'each once')
+  },
+)
+
+t.test(
+  'a group mailbox copy no replica took stays in the outbox and arrives later, once',
+  async (t) => {
+    // The quota object every node of the testnet reads: set to 0 envelopes a mailbox, every
+    // replica refuses (fault injection), as when the DHT is full or unreachable.
+    const quota = { maxCount: 1000, maxBytes: 1 << 24, maxSourceBytes: 1 << 28 }
+    const net = await testnet(t, 6, { quota })
+    const { sender, members, group } = await offlineGroup(t, net, 3)
+    t.equal((await sender.groups.send(group.id, 'first')).state, 'stored')
+    quota.maxCount = 0
+    const text = await sender.groups.send(group.id, 'second 🌧️')
+    t.not(text.state, 'stored', 'no replica took it')
+    t.equal(sender.status().outbox, 1, 'the group mailbox copy waits in the outbox')
+    quota.maxCount = 1000
+    t.equal(await sender.flushOutbox({ all: true }), 1, 'the waiting copy is put now')
+    t.equal(sender.status().outbox, 0)
+    for (const m of members) {
+      const back = await startClient(t, net, m.home)
+      await until(
+        async () => {
+          await back.fetchInbox()
+          return (await back.history(group.id, { limit: 10 })).length >= 2
+        },
+        'both texts',
+        { ms: 20_000 },
+      )
+      await back.fetchInbox()
+      const texts = (await back.history(group.id, { limit: 10 })).map((x) => x.text)
+      t.same(texts.sort(), ['first', 'second 🌧️'].sort(), 'each once')
+      await back.close()
+    }
+  },
+)
+
+t.test('a text put days after it was written lands where its readers still look', async (t) => {
+  const DAY = 86_400_000
+  // Midday, so that no step below crosses a midnight by its hour of skew.
+  const clock = new ManualClock(Math.floor(Date.now() / DAY) * DAY + DAY / 2)
+  const quota = { maxCount: 1000, maxBytes: 1 << 24, maxSourceBytes: 1 << 28 }
+  const net = await testnet(t, 6, { clock, quota })
+  const quiet = { clock, listen: false as const }
+  const sender = await startClient(t, net, tmpHome(t, 'sender'), quiet)
+  const member = await startClient(t, net, tmpHome(t, 'member'), quiet)
+  await sender.contacts.add(member.contactUri)
+  const group = await sender.groups.create('days', [member.textId])
+  t.equal((await sender.groups.send(group.id, 'day 0')).state, 'stored')
   await until(
     async () => {
-      await back.fetchInbox()
-      return (await back.history(group.id, { limit: 10 })).length >= 1
+      await member.fetchInbox()
+      return (await member.history(group.id)).length === 1
     },
-    'the first text',
+    'the member reads day 0',
     { ms: 20_000 },
   )
-  t.equal(await sender.flushOutbox({ all: true }), 1, 'the waiting copy is put now')
-  t.equal(sender.status().outbox, 0)
-  await until(
-    async () => {
-      await back.fetchInbox()
-      return (await back.history(group.id, { limit: 10 })).length >= 2
-    },
-    'the second text',
-    { ms: 20_000 },
+  // Written on day 0 while no replica takes anything; the member reads through day 2.
+  quota.maxCount = 0
+  const late = await sender.groups.send(group.id, 'written on day 0, put on day 3 ⏳')
+  t.equal(sender.status().outbox, 1, 'it waits in the outbox')
+  clock.advance(2 * DAY)
+  t.same(await member.fetchInbox(), [], 'nothing new on day 2')
+  clock.advance(DAY)
+  quota.maxCount = 1000
+  t.equal(await sender.flushOutbox({ all: true }), 1, 'put on day 3')
+  const got = await member.fetchInbox()
+  t.same(
+    got.map((m) => [m.id, m.text]),
+    [[late.id, 'written on day 0, put on day 3 ⏳']],
+    'read from day 3’s mailbox',
   )
-  const texts = (await back.history(group.id, { limit: 10 })).map((m) => m.text)
-  t.same(texts.sort(), ['first', 'second'], 'each once')
+  t.same(await member.fetchInbox(), [], 'once')
 })

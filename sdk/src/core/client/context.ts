@@ -48,6 +48,11 @@ export interface ClientFaults {
   afterLinkDialed?: (peerId: Bytes) => Promise<void>
   /** A direct message was stored, before its "stored" answer goes out; a throw loses the answer. */
   beforeDirectAck?: () => void
+  /**
+   * The features the account's first device list announces instead of this version's: a
+   * device of an older version (one before group mailboxes, say), for compatibility tests.
+   */
+  features?: number
 }
 
 /** Extra collaborators; tests inject timers and faults. */

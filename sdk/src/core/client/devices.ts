@@ -281,7 +281,7 @@ export class DeviceDirectory implements Omit<DeviceManager, 'requestLink' | 'app
     if (ctx.account.deviceId === 0) return true
     if (this.holdsAccountKey && !this.lists.has(ctx.account.textId)) {
       const now = ctx.clock.now()
-      const first = firstDeviceList(ctx.account.publicKey, now)
+      const first = firstDeviceList(ctx.account.publicKey, now, undefined, ctx.faults.features)
       await this.accept(signDeviceList(ctx.identity, first), 'own')
       force = true
     }

@@ -19,6 +19,7 @@ import {
   type GroupState,
   type GroupStateBody,
 } from '../groups/group-state.js'
+import { GROUP_MAILBOX_SEED_BYTES, groupMailboxDays } from '../groups/group-mailbox.js'
 import { checkGroupGenesis, diffGroupStates, GroupChain } from '../groups/membership.js'
 import { signalAddressOfKey } from '../signal/signal-address.js'
 import { SignalMessageType } from '../signal/sealed-message.js'
@@ -26,7 +27,7 @@ import type { SignalStorage } from '../signal/signal-storage.js'
 import { concatBytes, equalBytes, toHex, type Bytes } from '../wire/bytes.js'
 import { encodeChatPayload, MAX_GROUP_STATES, type ChatPayload } from './chat-payload.js'
 import type { ClientContext } from './context.js'
-import { outboxKey } from './outbox.js'
+import { decodeOutboxSignal, groupMailboxTarget, outboxKey } from './outbox.js'
 import type { ClientWriter, OutboxEntry, StoredGroup, StoredMessage, Target } from './ports.js'
 import type { ChatMessage, ContactId, GroupInfo, SendOptions } from './types.js'
 
@@ -37,6 +38,23 @@ export interface GroupSender {
   deviceId: number
   deviceKey: Bytes
   own: boolean
+}
+
+interface ReceivedChain {
+  groupId: string
+  seed?: Bytes
+  readAt?: number
+}
+
+/** A chain's group mailbox to read (docs/PROTOCOL.md, "Group mailboxes"). */
+export interface GroupMailboxToRead {
+  distributionId: string
+  /** `account.device` of the chain's sending device. */
+  sender: string
+  groupId: string
+  seed: Bytes
+  /** The days to read, oldest first. */
+  days: number[]
 }
 
 interface HeldGroup {
@@ -57,8 +75,8 @@ const deviceTag = (t: { account: string; deviceId: number }) => `${t.account}.${
  */
 export class GroupDirectory {
   private readonly held = new Map<string, HeldGroup>()
-  /** Received chains: `distributionIdHex/account.device` → group ID. */
-  private readonly senders = new Map<string, string>()
+  /** Received chains: `distributionIdHex/account.device` → group, group mailbox seed, read time. */
+  private readonly senders = new Map<string, ReceivedChain>()
   /** Account keys of the members of the groups held (they need not be contacts). */
   private readonly memberKeys = new Map<ContactId, Bytes>()
 
@@ -73,7 +91,11 @@ export class GroupDirectory {
       this.rememberMembers(states[states.length - 1]!)
     }
     for (const s of await repository.groupSenders()) {
-      this.senders.set(`${s.distributionId}/${s.sender}`, s.groupId)
+      this.senders.set(`${s.distributionId}/${s.sender}`, {
+        groupId: s.groupId,
+        ...(s.seed ? { seed: s.seed } : {}),
+        ...(s.readAt !== undefined ? { readAt: s.readAt } : {}),
+      })
     }
   }
 
@@ -272,25 +294,30 @@ export class GroupDirectory {
     const targets = this.recipients(head)
     const now = ctx.clock.now()
     const tags = new Set(targets.map(deviceTag))
-    let { chain, given } = held.row
-    if (!chain || given.some((tag) => !tags.has(tag))) {
+    let { chain, given, seed, seeded = [] } = held.row
+    // A chain made before group mailboxes (no seed) is renewed like one given to a device gone.
+    if (!chain || !seed || given.some((tag) => !tags.has(tag))) {
       chain = ctx.random(16)
+      seed = ctx.random(GROUP_MAILBOX_SEED_BYTES)
       given = []
+      seeded = []
     }
     const lacking = targets.filter((t) => !given.includes(deviceTag(t)))
     if (lacking.length > 0) {
       const distribution = await ctx.session.createGroupKey(chain)
+      const reading = lacking.filter((t) => this.readsGroupMailbox(t.account))
+      const others = lacking.filter((t) => !this.readsGroupMailbox(t.account))
+      const key = { kind: 'group-key' as const, group: head.groupId, distribution }
       // Delivered before the text, so a recipient rarely holds a text waiting for its key.
-      await ctx.outbox.enqueueControl(
-        { kind: 'group-key', group: head.groupId, distribution },
-        lacking,
-        undefined,
-        true,
-      )
+      await Promise.all([
+        ctx.outbox.enqueueControl({ ...key, seed }, reading, undefined, true),
+        ctx.outbox.enqueueControl(key, others, undefined, true),
+      ])
       given = [...given, ...lacking.map(deviceTag)]
+      seeded = [...seeded, ...reading.map(deviceTag)]
     }
     if (chain !== held.row.chain || given !== held.row.given) {
-      held.row = { ...held.row, chain, given }
+      held.row = { ...held.row, chain, given, seed, seeded }
       await ctx.repository.transaction((w) => w.saveGroup(held.row))
     }
 
@@ -311,17 +338,29 @@ export class GroupDirectory {
     const signal = concatBytes(Uint8Array.of(SignalMessageType.senderKey), ciphertext)
     const idHex = toHex(id)
     const message = ctx.outbox.outgoing(groupId, idHex, text, sentAt, now)
-    const entries: OutboxEntry[] = targets.map((to) => ({
+    const entry = (to: Target, sealed?: Bytes): OutboxEntry => ({
       id: outboxKey(idHex, groupId, to),
       contactId: groupId,
       to,
       plaintext,
       signal,
+      ...(sealed ? { sealed } : {}),
       messageId: idHex,
       createdAt: now,
       attempts: 0,
       nextAttemptAt: now,
-    }))
+    })
+    // The devices that read the chain's group mailbox share one copy there (docs/PROTOCOL.md,
+    // "Group mailboxes"); those a link may reach get theirs over it first, and are covered by
+    // that copy when the link fails (see `coveredByGroupMailbox`). The others get their own
+    // copies, as 1:1 messages.
+    const reads = new Set(seeded)
+    const own = targets.filter((t) => !reads.has(deviceTag(t)) || this.mayReach(t))
+    const entries = own.map((to) => entry(to))
+    // Its `sealed` holds the chain's seed: the day's mailbox is the put's (see the outbox).
+    if (targets.some((t) => reads.has(deviceTag(t)))) {
+      entries.push(entry(groupMailboxTarget(groupId), seed))
+    }
     return ctx.outbox.sendPrepared(message, entries, options)
   }
 
@@ -347,6 +386,37 @@ export class GroupDirectory {
         ),
       ),
     )
+  }
+
+  /**
+   * True when an outbox entry's copy of a group text is also in its chain's group mailbox for
+   * its device: the chain is this device's current one, whose seed the device was given. Such
+   * a copy that no link took is not sealed to the device's own mailbox.
+   */
+  coveredByGroupMailbox(entry: OutboxEntry): boolean {
+    if (!entry.to || !entry.signal || entry.to.deviceId === 0) return false
+    const row = this.held.get(entry.contactId)?.row
+    if (!row?.chain || !row.seeded?.includes(deviceTag(entry.to))) return false
+    const signal = decodeOutboxSignal(entry.signal)
+    if (signal.type !== SignalMessageType.senderKey) return false
+    return equalBytes(this.ctx.session.groupDistributionId(signal.body), row.chain)
+  }
+
+  /** True when the account's devices read group mailboxes (its list announces the feature). */
+  private readsGroupMailbox(account: ContactId): boolean {
+    const own = account === this.ctx.account.textId
+    const key = own ? this.ctx.account.publicKey : this.memberKeys.get(account)
+    const features = this.ctx.devices.listOf(account, key)?.features ?? 0
+    return (features & DeviceFeature.groupMailbox) !== 0
+  }
+
+  /** True when a direct link may reach the device now (its copy goes there, not to a mailbox). */
+  private mayReach(to: Target): boolean {
+    const { ctx } = this
+    const accountKey =
+      to.account === ctx.account.textId ? ctx.account.publicKey : this.memberKeys.get(to.account)
+    const key = accountKey && ctx.devices.keyOf(to.account, to.deviceId, accountKey)
+    return key !== undefined && ctx.direct.mayReach(key)
   }
 
   /** Every active device of every member, this account's other devices included. */
@@ -463,6 +533,10 @@ export class GroupDirectory {
     distribution: Bytes,
     sender: GroupSender,
     afterwards: GroupAfter[],
+    /** The chain's group mailbox seed, when its sender gave one. */
+    seed?: Bytes,
+    /** When the key was sent: its group mailbox is read from that day on. */
+    sentAt?: number,
   ): Promise<void> {
     const groupId = encodeGroupId(group)
     const held = this.held.get(groupId)
@@ -474,8 +548,17 @@ export class GroupDirectory {
       await this.ctx.session.processGroupKey(address, distribution, { within: tx }),
     )
     const tag = deviceTag({ account: sender.account, deviceId: sender.deviceId })
-    await w.saveGroupSender({ distributionId, sender: tag, groupId })
-    this.senders.set(`${distributionId}/${tag}`, groupId)
+    // Its group mailbox is read from the time the key was sent (a member away since reads
+    // every day after it), or from now when the sender's clock says a later time.
+    const known = this.senders.get(`${distributionId}/${tag}`)
+    const now = this.ctx.clock.now()
+    const chain: ReceivedChain = {
+      groupId,
+      ...((seed ?? known?.seed) ? { seed: seed ?? known?.seed } : {}),
+      readAt: known?.readAt ?? Math.min(sentAt ?? now, now),
+    }
+    await w.saveGroupSender({ distributionId, sender: tag, ...chain })
+    this.senders.set(`${distributionId}/${tag}`, chain)
     afterwards.push(() => this.retryPending(tag, distributionId))
   }
 
@@ -495,7 +578,7 @@ export class GroupDirectory {
   ): Promise<StoredMessage | undefined> {
     const groupId = encodeGroupId(payload.group)
     const tag = deviceTag({ account: sender.account, deviceId: sender.deviceId })
-    if (this.senders.get(`${toHex(distributionId)}/${tag}`) !== groupId) {
+    if (this.senders.get(`${toHex(distributionId)}/${tag}`)?.groupId !== groupId) {
       throw new MalformedError('a group text under a chain its sender gave for another group')
     }
     const held = this.held.get(groupId)
@@ -551,10 +634,44 @@ export class GroupDirectory {
     }
   }
 
+  /**
+   * The group mailboxes to read now: those of the chains with a seed, of groups this account
+   * is in, whose sending account is still a member; each from the day of its last complete
+   * read (or of its arrival) to today.
+   */
+  groupMailboxes(now: number): GroupMailboxToRead[] {
+    const out: GroupMailboxToRead[] = []
+    for (const [key, chain] of this.senders) {
+      if (!chain.seed) continue
+      const held = this.held.get(chain.groupId)
+      const [distributionId, sender] = key.split('/') as [string, string]
+      const account = sender.slice(0, sender.lastIndexOf('.'))
+      if (!held?.row.member || !this.hasMember(chain.groupId, account)) continue
+      out.push({
+        distributionId,
+        sender,
+        groupId: chain.groupId,
+        seed: chain.seed,
+        days: groupMailboxDays(chain.readAt ?? now, now),
+      })
+    }
+    return out
+  }
+
+  /** Notes that a chain's group mailbox was read through at `at` (every envelope taken). */
+  async groupMailboxRead(box: GroupMailboxToRead, at: number): Promise<void> {
+    const chain = this.senders.get(`${box.distributionId}/${box.sender}`)
+    if (!chain) return
+    chain.readAt = at
+    await this.ctx.repository.transaction((w) =>
+      w.setGroupSenderRead(box.distributionId, box.sender, at),
+    )
+  }
+
   /** Waiting messages of every chain of a group (its state just arrived). */
   private async retryGroup(groupId: string): Promise<void> {
-    for (const [key, group] of this.senders) {
-      if (group !== groupId) continue
+    for (const [key, chain] of this.senders) {
+      if (chain.groupId !== groupId) continue
       const [distributionId, tag] = key.split('/') as [string, string]
       await this.retryPending(tag, distributionId)
     }

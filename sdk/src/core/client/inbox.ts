@@ -23,6 +23,7 @@ import type { AbortSignalLike } from '../runtime/host.js'
 import { openSealedMessage, SignalMessageType } from '../signal/sealed-message.js'
 import type { SignalStorage } from '../signal/signal-storage.js'
 import { isGroupId } from '../groups/group-id.js'
+import { groupMailboxIdentity } from '../groups/group-mailbox.js'
 import { MAX_ENVELOPE_TTL_MS } from '../mailbox/mailbox-store.js'
 import { signalAddressOfKey } from '../signal/signal-address.js'
 import { equalBytes, fromHex, toHex, type Bytes } from '../wire/bytes.js'
@@ -73,6 +74,16 @@ interface Stored {
   after: Array<() => Promise<void>>
   /** An `intro` set the sender's claimed name. */
   claimed?: boolean
+}
+
+/** An unsealed sender-key message of a member's device, as a link frame carries it. */
+function groupFrame(peer: LinkPeer, message: Bytes): Extract<DirectFrame, { type: 'signal' }> {
+  return {
+    type: 'signal',
+    deviceId: peer.account.deviceId,
+    messageType: SignalMessageType.senderKey,
+    message,
+  }
 }
 
 /**
@@ -144,6 +155,8 @@ export class Inbox {
           refusals.push(outcome.event)
         }
       }
+      // After the own mailbox: the chains (and their seeds) it brought are read at once.
+      if (linked && !ctx.closed) await this.readGroupMailboxes(dht, fresh, deliveries, refusals)
     } finally {
       this.unlocked = undefined
     }
@@ -209,36 +222,13 @@ export class Inbox {
     if (pending.route === 'mailbox') {
       outcome = await this.processSealed(fromHex(pending.id), pending.data, 'mailbox')
     } else {
-      const [account, device] = pending.sender.split('.') as [string, string]
-      // A member need not be a contact: its key comes from the group's state, which may not
-      // be here yet (the text came over a link before it): then the text keeps waiting.
-      const accountKey =
-        account === ctx.account.textId
-          ? ctx.account.publicKey
-          : ((await ctx.contacts.key(account)) ?? ctx.groups.keyOf(account))
-      if (!accountKey) return
-      const deviceKey = ctx.devices.keyOf(account, Number(device), accountKey)
-      if (!deviceKey) {
-        // Its account's list is known and does not name the device active (revoked): dropped.
-        // No list read yet: it waits for the member's list, as for its key.
-        if (ctx.devices.published(account)) {
-          await ctx.repository.transaction((w) => w.deletePendingGroupMessage(pending.id))
-        }
+      const peer = await this.memberPeer(pending.sender)
+      if (peer === 'unknown') return
+      if (peer === 'revoked') {
+        await ctx.repository.transaction((w) => w.deletePendingGroupMessage(pending.id))
         return
       }
-      outcome = await this.processDirect(
-        {
-          type: 'signal',
-          deviceId: Number(device),
-          messageType: SignalMessageType.senderKey,
-          message: pending.data,
-        },
-        fromHex(pending.id),
-        {
-          publicKey: deviceKey,
-          account: { textId: account, publicKey: accountKey, deviceId: Number(device) },
-        } as LinkPeer,
-      )
+      outcome = await this.processDirect(groupFrame(peer, pending.data), fromHex(pending.id), peer)
     }
     if (outcome.status === 'waiting' || outcome.status === 'deferred') return
     await ctx.repository.transaction((w) => w.deletePendingGroupMessage(pending.id))
@@ -252,6 +242,99 @@ export class Inbox {
       for (const d of outcome.deliveries) ctx.events.emit('delivery', d)
     } else if (outcome.status === 'refused') {
       ctx.events.emit('refused', outcome.event)
+    }
+  }
+
+  /**
+   * A group member's device (`account.device`) as a link peer, to take its unsealed sender-key
+   * messages: 'unknown' while its account key or list is not here (the message waits),
+   * 'revoked' when its account's list does not name the device active (the message goes).
+   */
+  private async memberPeer(tag: string): Promise<LinkPeer | 'unknown' | 'revoked'> {
+    const { ctx } = this
+    const dot = tag.lastIndexOf('.')
+    const account = tag.slice(0, dot)
+    const deviceId = Number(tag.slice(dot + 1))
+    // A member need not be a contact: its key comes from the group's state, which may not
+    // be here yet (the text came over a link before it): then the text keeps waiting.
+    const accountKey =
+      account === ctx.account.textId
+        ? ctx.account.publicKey
+        : ((await ctx.contacts.key(account)) ?? ctx.groups.keyOf(account))
+    if (!accountKey) return 'unknown'
+    const deviceKey = ctx.devices.keyOf(account, deviceId, accountKey)
+    // No list read yet: it waits for the member's list, as for its key.
+    if (!deviceKey) return ctx.devices.published(account) ? 'revoked' : 'unknown'
+    return {
+      publicKey: deviceKey,
+      account: { textId: account, publicKey: accountKey, deviceId },
+    } as LinkPeer
+  }
+
+  /**
+   * Reads the group mailboxes of the chains held (docs/PROTOCOL.md, "Group mailboxes"): every
+   * envelope not read before is taken as a sender-key message of the chain's device, and
+   * remembered as processed; nothing is deleted there (every member reads it; it expires).
+   * A chain whose days were all read (every envelope taken) is noted read through now.
+   */
+  private async readGroupMailboxes(
+    dht: NonNullable<ClientContext['network']['dht']>,
+    fresh: ChatMessage[],
+    deliveries: DeliveryEvent[],
+    refusals: RefusedEvent[],
+  ): Promise<void> {
+    const { ctx } = this
+    const now = ctx.clock.now()
+    const boxes = ctx.groups.groupMailboxes(now)
+    if (boxes.length === 0) return
+    const skip = (id: Bytes) => ctx.repository.isProcessed(toHex(id))
+    // Listed and read all at once (network), then taken one by one (each its own transaction).
+    const read = await Promise.all(
+      boxes.map(async (box) => {
+        const days = await Promise.all(
+          box.days.map((day) =>
+            dht
+              .fetchMailbox(groupMailboxIdentity(ctx.keys, box.seed, day), { skip })
+              .catch(() => undefined),
+          ),
+        )
+        return { box, days }
+      }),
+    )
+    for (const { box, days } of read) {
+      let complete = days.every((d) => d !== undefined)
+      const peer = await this.memberPeer(box.sender)
+      for (const envelope of days.flatMap((d) => d ?? [])) {
+        if (ctx.closed) return
+        const idHex = toHex(envelope.id)
+        if (peer === 'revoked') {
+          await ctx.repository.transaction((w) => w.markProcessed(idHex, ctx.clock.now(), 'ok'))
+          continue
+        }
+        if (peer === 'unknown') {
+          complete = false
+          continue
+        }
+        if (await ctx.repository.isProcessed(idHex)) continue
+        const outcome = await this.processDirect(
+          groupFrame(peer, envelope.data),
+          envelope.id,
+          peer,
+          'mailbox',
+        )
+        if (outcome.status === 'deferred') {
+          complete = false
+          continue
+        }
+        await ctx.repository.transaction((w) => w.markProcessed(idHex, ctx.clock.now(), 'ok'))
+        if (outcome.status === 'stored') {
+          if (outcome.message) fresh.push(outcome.message)
+          deliveries.push(...outcome.deliveries)
+        } else if (outcome.status === 'refused') {
+          refusals.push(outcome.event)
+        }
+      }
+      if (complete) await ctx.groups.groupMailboxRead(box, now)
     }
   }
 
@@ -320,6 +403,8 @@ export class Inbox {
     frame: Extract<DirectFrame, { type: 'signal' }>,
     id: Bytes,
     peer: LinkPeer,
+    /** 'mailbox' for a group text read from its chain's group mailbox (unsealed as on a link). */
+    route: MessageRoute = 'direct',
   ): Promise<ProcessOutcome> {
     const { ctx } = this
     if (ctx.account.deviceId === 0) return { status: 'deferred' }
@@ -357,7 +442,7 @@ export class Inbox {
         error = new ImpersonationError('no device of the account has this key')
       }
     }
-    if (reason && error) return this.refuse(toHex(id), reason, error, claimed.textId, 'direct')
+    if (reason && error) return this.refuse(toHex(id), reason, error, claimed.textId, route)
     const sender: Sender = {
       account: claimed.textId,
       accountKey: claimed.publicKey,
@@ -379,7 +464,7 @@ export class Inbox {
         if (lastSeen.write) made = await w.upsertSender(sender.account, sender.accountKey, now)
         storedAt = lastSeen.storedAt
       }
-      stored = await this.store(w, payload, sender, 'direct', now, tx, distributionId)
+      stored = await this.store(w, payload, sender, route, now, tx, distributionId)
       this.announceRequest(stored, sender, made)
     }
     try {
@@ -405,7 +490,7 @@ export class Inbox {
       const reason = refusalReason(error)
       if (reason === undefined) throw error
       if (reason === 'replay') return { status: 'duplicate' }
-      return this.refuse(toHex(id), reason, asPassageError(error), sender.account, 'direct')
+      return this.refuse(toHex(id), reason, asPassageError(error), sender.account, route)
     }
     // Committed: the sender's row exists and holds last_seen_at = storedAt.
     if (storedAt !== undefined) ctx.contacts.seen(sender.account, now, storedAt)
@@ -684,6 +769,8 @@ export class Inbox {
           payload.distribution,
           sender,
           stored.after,
+          payload.seed,
+          payload.sentAt,
         )
         return stored
       case 'group-sync-request':

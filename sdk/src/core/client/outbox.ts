@@ -1,6 +1,7 @@
 // Over 500 lines: the one path from a message to the wire (encrypt, seal, link or mailbox,
 // retry, fan-out) with its crash-safety order in one place; batching is apart (write-batch.ts).
 // Splitting fan-out from single delivery is the next step.
+import { groupMailboxDay, groupMailboxIdentity } from '../groups/group-mailbox.js'
 import { MAX_ENVELOPE_TTL_MS } from '../mailbox/mailbox-store.js'
 import { cleanDisplayName } from './display-name.js'
 import { envelopeIdOf, mailboxKeyFor } from '../dht/keys.js'
@@ -52,6 +53,19 @@ export function outboxKey(payloadId: string, contactId: ContactId, to: Target): 
   return to.account === contactId && to.deviceId === 1
     ? payloadId
     : `${payloadId}/${to.account}.${to.deviceId}`
+}
+
+/**
+ * The pseudo-target of a group text's one copy in its chain's group mailbox (docs/PROTOCOL.md,
+ * "Group mailboxes"): device 0 of the group, the chain's seed in the entry's `sealed` (the
+ * mailbox is the one of the day of each put).
+ */
+export function groupMailboxTarget(groupId: ContactId): Target {
+  return { account: groupId, deviceId: 0 }
+}
+
+function isGroupMailboxEntry(entry: OutboxEntry): boolean {
+  return entry.to?.deviceId === 0 && entry.to.account === entry.contactId
 }
 
 /** An outbox entry a link or a mailbox took, waiting for its write. */
@@ -336,7 +350,7 @@ export class Outbox {
     if (!ctx.network.dht) return
     const links = ctx.network.links
     for (const entry of entries) {
-      if (entry.sealed || !entry.signal) continue
+      if (entry.sealed || !entry.signal || ctx.groups.coveredByGroupMailbox(entry)) continue
       const publicKey = await this.deviceKey(targetOf(entry))
       if (!publicKey || links?.link(ctx.contacts.nodeIdOf(publicKey))) continue
       entry.sealed = this.seal(publicKey, decodeOutboxSignal(entry.signal))
@@ -615,6 +629,8 @@ export class Outbox {
     if (this.delivering.has(entry.id) || ctx.closed) return false
     this.delivering.add(entry.id)
     try {
+      if (isGroupMailboxEntry(entry))
+        return await this.deliverToGroupMailbox(entry, message, fanOut, puts)
       const to = targetOf(entry)
       // A revoked device gets nothing.
       const publicKey = await this.deviceKey(to)
@@ -659,6 +675,14 @@ export class Outbox {
           : this.delivered(entry, 'delivered', 'direct', message))
         return true
       }
+      // A group text whose device reads the chain's group mailbox: that copy is its copy.
+      if (ctx.groups.coveredByGroupMailbox(entry)) {
+        puts?.done(entry)
+        await (fanOut
+          ? fanOut.take(entry, 'stored', 'mailbox')
+          : this.delivered(entry, 'stored', 'mailbox', message))
+        return true
+      }
       const dht = ctx.network.dht
       if (dht && dht.table.size > 0) {
         signal?.throwIfAborted()
@@ -688,6 +712,41 @@ export class Outbox {
     } finally {
       this.delivering.delete(entry.id)
     }
+  }
+
+  /**
+   * A group text's one copy for the devices that read its chain's group mailbox: the
+   * sender-key message as it is (it names no account; the mailbox's key is the chain's secret),
+   * kept 30 days, read by every such device and deleted by none.
+   */
+  private async deliverToGroupMailbox(
+    entry: OutboxEntry,
+    message: StoredMessage | undefined,
+    fanOut: FanOutAcks | undefined,
+    puts: FanOutPuts | undefined,
+  ): Promise<boolean> {
+    const { ctx } = this
+    const dht = ctx.network.dht
+    if (dht && dht.table.size > 0 && entry.sealed && entry.signal) {
+      const day = groupMailboxDay(ctx.clock.now())
+      const envelope = {
+        recipientKey: groupMailboxIdentity(ctx.keys, entry.sealed, day).publicKey,
+        data: decodeOutboxSignal(entry.signal).body,
+        ttlMs: MAX_ENVELOPE_TTL_MS,
+      }
+      const result = await (puts
+        ? puts.put(entry, envelope)
+        : dht.putEnvelope(envelope.recipientKey, envelope.data, { ttlMs: envelope.ttlMs }))
+      if (result.stored > 0) {
+        ctx.faults.afterDeliver?.()
+        await (fanOut
+          ? fanOut.take(entry, 'stored', 'mailbox')
+          : this.delivered(entry, 'stored', 'mailbox', message))
+        return true
+      }
+    }
+    await this.retryLater(entry)
+    return false
   }
 
   /**
@@ -811,7 +870,7 @@ function encodeOutboxSignal(message: SignalCiphertext): Bytes {
   return concatBytes(Uint8Array.of(message.type), message.body)
 }
 
-function decodeOutboxSignal(bytes: Uint8Array): SignalCiphertext {
+export function decodeOutboxSignal(bytes: Uint8Array): SignalCiphertext {
   const type = bytes[0]
   if (
     type !== SignalMessageType.whisper &&

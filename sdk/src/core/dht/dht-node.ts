@@ -27,6 +27,7 @@ import {
   MailboxClient,
   type EnvelopeToPut,
   type FetchedEnvelope,
+  type FetchMailboxOptions,
   type MailboxClientContext,
   type PutEnvelopeResult,
 } from './mailbox-client.js'
@@ -63,6 +64,7 @@ export {
   REPLICA_REUSE_MS,
   type EnvelopeToPut,
   type FetchedEnvelope,
+  type FetchMailboxOptions,
   type PutEnvelopeResult,
 } from './mailbox-client.js'
 export { BUCKET_REFRESH_MS, REPUBLISH_INTERVAL_MS } from './maintenance.js'
@@ -475,10 +477,11 @@ export class DhtNode {
 
   /**
    * Fetches every envelope in `owner`'s mailbox from its replicas (each request signed by
-   * the owner for that replica). Envelopes whose bytes do not match their ID are skipped.
+   * the owner for that replica). Envelopes whose bytes do not match their ID are skipped;
+   * so are those `options.skip` names (already read: a group mailbox is never deleted).
    */
-  fetchMailbox(owner: Identity): Promise<FetchedEnvelope[]> {
-    return this.mailboxes.fetchMailbox(owner)
+  fetchMailbox(owner: Identity, options?: FetchMailboxOptions): Promise<FetchedEnvelope[]> {
+    return this.mailboxes.fetchMailbox(owner, options)
   }
 
   /** Reads chosen envelopes of `owner`'s mailbox, each checked, from any replica holding a good copy. */

@@ -72,6 +72,12 @@ function prepare(e: EnvelopeToPut) {
   return { mailboxKey, id, data, ttlSeconds: Math.floor(ttlMs / 1000) }
 }
 
+/** Options of {@link MailboxClient.fetchMailbox}. */
+export interface FetchMailboxOptions {
+  /** Envelopes listed but not to be read (read before): true skips one. */
+  skip?: (id: Bytes) => boolean | Promise<boolean>
+}
+
 export interface FetchedEnvelope {
   id: Bytes
   data: Bytes
@@ -279,7 +285,10 @@ export class MailboxClient {
    * Fetches every envelope in `owner`'s mailbox from its replicas (each request signed by
    * the owner for that replica). Envelopes whose bytes do not match their ID are skipped.
    */
-  async fetchMailbox(owner: Identity): Promise<FetchedEnvelope[]> {
+  async fetchMailbox(
+    owner: Identity,
+    options: FetchMailboxOptions = {},
+  ): Promise<FetchedEnvelope[]> {
     const mailboxKey = mailboxKeyFor(owner.publicKey)
     const { closest } = await this.ctx.lookup(mailboxKey)
     const found = new Map<
@@ -332,6 +341,7 @@ export class MailboxClient {
     await Promise.all(
       [...found.entries()].map(async ([key, entry]) => {
         if (local.has(key)) return
+        if (options.skip && (await options.skip(entry.id))) return
         for (const holder of entry.holders) {
           const data = await this.readEnvelope(owner, holder, entry.id, entry.size).catch(
             () => undefined,
