@@ -269,3 +269,54 @@ t.test('a text put days after it was written lands where its readers still look'
   )
   t.same(await member.fetchInbox(), [], 'once')
 })
+
+t.test('a blocked member’s texts in its group mailbox are dropped and counted once', async (t) => {
+  const net = await testnet(t)
+  const quiet = { listen: false as const }
+  const [alice, bob, carol] = [
+    await startClient(t, net, tmpHome(t, 'alice'), quiet),
+    await startClient(t, net, tmpHome(t, 'bob'), quiet),
+    await startClient(t, net, tmpHome(t, 'carol'), quiet),
+  ]
+  for (const c of [bob, carol]) await alice.contacts.add(c.contactUri)
+  const group = await alice.groups.create('блок 🚫', [bob.textId, carol.textId])
+  await until(
+    async () => {
+      await Promise.all([bob, carol].map((c) => c.fetchInbox()))
+      return (await Promise.all([bob, carol].map((c) => c.groups.list()))).every((l) => l.length)
+    },
+    'both hold the group',
+    { ms: 20_000 },
+  )
+  // Bob's chain (and its seed) reaches Carol with his first text; then she blocks him.
+  const first = await bob.groups.send(group.id, 'before the block')
+  await until(
+    async () => {
+      await carol.fetchInbox()
+      return (await carol.history(group.id)).length === 1
+    },
+    'Bob’s first text',
+    { ms: 20_000 },
+  )
+  await carol.contacts.block(bob.textId)
+  await bob.groups.send(group.id, 'from bob')
+  await bob.groups.send(group.id, 'from bob again')
+  const fromAlice = await alice.groups.send(group.id, 'from alice')
+  await until(
+    async () => {
+      await carol.fetchInbox()
+      return (await carol.history(group.id)).length >= 2
+    },
+    'Alice’s text',
+    { ms: 20_000 },
+  )
+  await carol.fetchInbox()
+  t.same(
+    (await carol.history(group.id)).map((m) => m.id).sort(),
+    [first.id, fromAlice.id].sort(),
+    'Bob’s texts after the block are not shown',
+  )
+  t.equal((await carol.contacts.blocked())[0]?.dropped, 2, 'Bob’s two texts, counted')
+  await carol.fetchInbox()
+  t.equal((await carol.contacts.blocked())[0]?.dropped, 2, 'each counted once')
+})

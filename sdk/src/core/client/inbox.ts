@@ -316,6 +316,14 @@ export class Inbox {
           continue
         }
         if (await ctx.repository.isProcessed(idHex)) continue
+        if (ctx.contacts.isBlocked(peer.account.textId)) {
+          // Dropped and counted, as a blocked sender's envelope in the own mailbox is.
+          await ctx.repository.transaction(async (w) => {
+            await w.markProcessed(idHex, ctx.clock.now(), 'blocked')
+            await w.countDropped(peer.account.textId)
+          })
+          continue
+        }
         const outcome = await this.processDirect(
           groupFrame(peer, envelope.data),
           envelope.id,
