@@ -88,6 +88,7 @@ t.test('a home of an older schema is opened the full way: migrated, then listed'
     ['groups', 'seeded'],
     ['group_senders', 'seed'],
     ['group_senders', 'read_at'],
+    ['group_senders', 'since'],
   ])
     db.prepare(`alter table ${table} drop column ${column}`).run()
   db.prepare('delete from kysely_migration where name = ?').run(LATEST_CLIENT_MIGRATION)

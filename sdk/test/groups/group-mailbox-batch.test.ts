@@ -320,3 +320,48 @@ t.test('a blocked member’s texts in its group mailbox are dropped and counted 
   await carol.fetchInbox()
   t.equal((await carol.contacts.blocked())[0]?.dropped, 2, 'each counted once')
 })
+
+t.test('a chain its device replaced is read for 3 more days, then no more', async (t) => {
+  const DAY = 86_400_000
+  const clock = new ManualClock(Math.floor(Date.now() / DAY) * DAY + DAY / 2)
+  const net = await testnet(t, 6, { clock })
+  const quiet = { clock, listen: false as const }
+  const alice = await startClient(t, net, tmpHome(t, 'alice'), quiet)
+  const carol = await startClient(t, net, tmpHome(t, 'carol'), quiet)
+  const dave = await startClient(t, net, tmpHome(t, 'dave'), quiet)
+  for (const c of [carol, dave]) await alice.contacts.add(c.contactUri)
+  const group = await alice.groups.create('rotation 🔁', [carol.textId, dave.textId])
+  const texts = async (n: number) =>
+    until(
+      async () => {
+        await carol.fetchInbox()
+        return (await carol.history(group.id)).length === n
+      },
+      `Carol has ${n}`,
+      { ms: 20_000 },
+    )
+  await alice.groups.send(group.id, 'on the first chain')
+  await texts(1)
+  // Dave leaves the group a minute later: Alice's next text starts a new chain (and group
+  // mailbox).
+  clock.advance(60_000)
+  await alice.groups.remove(group.id, [dave.textId])
+  await alice.groups.send(group.id, 'on the second chain')
+  await texts(2)
+  const lists = () => net.nodes.reduce((n, node) => n + (node.stats.handled['mailbox-get'] ?? 0), 0)
+  const cost = async () => {
+    const before = lists()
+    await carol.fetchInbox()
+    return lists() - before
+  }
+  const withBoth = await cost()
+  clock.advance(2 * DAY)
+  await carol.fetchInbox() // the days between
+  t.equal(await cost(), withBoth, 'the first chain is still read 2 days after the second came')
+  clock.advance(2 * DAY)
+  await carol.fetchInbox() // read through 4 days after: the first chain retires
+  const withOne = await cost()
+  t.ok(withOne < withBoth, `${withOne} mailbox requests a fetch, not ${withBoth}`)
+  await alice.groups.send(group.id, 'still on the second chain')
+  await texts(3)
+})

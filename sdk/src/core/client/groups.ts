@@ -44,7 +44,15 @@ interface ReceivedChain {
   groupId: string
   seed?: Bytes
   readAt?: number
+  since?: number
 }
+
+/**
+ * How long a chain's group mailbox is still read once a newer chain of its device came (from
+ * the newer one's key): texts under the old chain were written before it, and one that waited
+ * in its sender's outbox longer than this is not read.
+ */
+export const RETIRED_CHAIN_READ_MS = 3 * 86_400_000
 
 /** A chain's group mailbox to read (docs/PROTOCOL.md, "Group mailboxes"). */
 export interface GroupMailboxToRead {
@@ -95,6 +103,7 @@ export class GroupDirectory {
         groupId: s.groupId,
         ...(s.seed ? { seed: s.seed } : {}),
         ...(s.readAt !== undefined ? { readAt: s.readAt } : {}),
+        ...(s.since !== undefined ? { since: s.since } : {}),
       })
     }
   }
@@ -552,10 +561,12 @@ export class GroupDirectory {
     // every day after it), or from now when the sender's clock says a later time.
     const known = this.senders.get(`${distributionId}/${tag}`)
     const now = this.ctx.clock.now()
+    const since = known?.since ?? Math.min(sentAt ?? now, now)
     const chain: ReceivedChain = {
       groupId,
       ...((seed ?? known?.seed) ? { seed: seed ?? known?.seed } : {}),
-      readAt: known?.readAt ?? Math.min(sentAt ?? now, now),
+      readAt: known?.readAt ?? since,
+      since,
     }
     await w.saveGroupSender({ distributionId, sender: tag, ...chain })
     this.senders.set(`${distributionId}/${tag}`, chain)
@@ -637,9 +648,16 @@ export class GroupDirectory {
   /**
    * The group mailboxes to read now: those of the chains with a seed, of groups this account
    * is in, whose sending account is still a member; each from the day of its last complete
-   * read (or of its arrival) to today.
+   * read (or of its key) to today. A chain its device replaced is read for
+   * {@link RETIRED_CHAIN_READ_MS} after the newer one's key, then no more.
    */
   groupMailboxes(now: number): GroupMailboxToRead[] {
+    // The newest chain's key time of each device, per group.
+    const newest = new Map<string, number>()
+    for (const [key, chain] of this.senders) {
+      const device = `${chain.groupId}/${key.slice(key.indexOf('/') + 1)}`
+      newest.set(device, Math.max(newest.get(device) ?? 0, chain.since ?? 0))
+    }
     const out: GroupMailboxToRead[] = []
     for (const [key, chain] of this.senders) {
       if (!chain.seed) continue
@@ -647,6 +665,9 @@ export class GroupDirectory {
       const [distributionId, sender] = key.split('/') as [string, string]
       const account = sender.slice(0, sender.lastIndexOf('.'))
       if (!held?.row.member || !this.hasMember(chain.groupId, account)) continue
+      const replaced = newest.get(`${chain.groupId}/${sender}`)!
+      if ((chain.since ?? 0) < replaced && (chain.readAt ?? 0) >= replaced + RETIRED_CHAIN_READ_MS)
+        continue
       out.push({
         distributionId,
         sender,

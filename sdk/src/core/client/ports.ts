@@ -152,6 +152,8 @@ export interface StoredGroupSender {
   seed?: Bytes
   /** When its group mailbox was last read through (or, before that, when the chain came). */
   readAt?: number
+  /** When its key was sent (at most when it came): a newer chain of its device retires it. */
+  since?: number
 }
 
 /** An attachment as one device keeps it (docs/PROTOCOL.md, "Attachments"). */

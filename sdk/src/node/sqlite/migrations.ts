@@ -160,6 +160,8 @@ export interface ClientDatabase {
     seed: Uint8Array | null
     /** When its group mailbox was last read through, ms since the epoch. */
     read_at: number | null
+    /** When its key was sent (the sender's clock, at most the arrival time). */
+    since: number | null
   }
   /** Group messages that came before their sender key. */
   /** Attachments of messages (docs/PROTOCOL.md, "Attachments"): pointers, states, ciphertext at rest. */
@@ -491,8 +493,10 @@ export const CLIENT_MIGRATIONS: Record<string, Migration> = {
       await db.schema.alterTable('groups').addColumn('seeded', 'text').execute()
       await db.schema.alterTable('group_senders').addColumn('seed', 'blob').execute()
       await db.schema.alterTable('group_senders').addColumn('read_at', 'integer').execute()
+      await db.schema.alterTable('group_senders').addColumn('since', 'integer').execute()
     },
     async down(db: Kysely<unknown>) {
+      await db.schema.alterTable('group_senders').dropColumn('since').execute()
       await db.schema.alterTable('group_senders').dropColumn('read_at').execute()
       await db.schema.alterTable('group_senders').dropColumn('seed').execute()
       await db.schema.alterTable('groups').dropColumn('seeded').execute()

@@ -554,7 +554,7 @@ export class SqliteClientStatements {
   groupSenders(): StoredGroupSender[] {
     return (
       this.stmt(
-        'select distribution_id, sender, group_id, seed, read_at from group_senders',
+        'select distribution_id, sender, group_id, seed, read_at, since from group_senders',
       ).all() as Array<ClientDatabase['group_senders'] & { seed: Buffer | null }>
     ).map((r) => ({
       distributionId: r.distribution_id,
@@ -562,17 +562,26 @@ export class SqliteClientStatements {
       groupId: r.group_id,
       ...(r.seed ? { seed: toBytes(r.seed) } : {}),
       ...(r.read_at !== null ? { readAt: r.read_at } : {}),
+      ...(r.since !== null ? { since: r.since } : {}),
     }))
   }
 
   saveGroupSender(s: StoredGroupSender): void {
     this.stmt(
-      `insert into group_senders (distribution_id, sender, group_id, seed, read_at)
-       values (?, ?, ?, ?, ?)
+      `insert into group_senders (distribution_id, sender, group_id, seed, read_at, since)
+       values (?, ?, ?, ?, ?, ?)
        on conflict (distribution_id, sender) do update set group_id = excluded.group_id,
        seed = coalesce(excluded.seed, group_senders.seed),
-       read_at = coalesce(group_senders.read_at, excluded.read_at)`,
-    ).run(s.distributionId, s.sender, s.groupId, s.seed ? buffer(s.seed) : null, s.readAt ?? null)
+       read_at = coalesce(group_senders.read_at, excluded.read_at),
+       since = coalesce(group_senders.since, excluded.since)`,
+    ).run(
+      s.distributionId,
+      s.sender,
+      s.groupId,
+      s.seed ? buffer(s.seed) : null,
+      s.readAt ?? null,
+      s.since ?? null,
+    )
   }
 
   setGroupSenderRead(distributionId: string, sender: string, at: number): void {

@@ -489,12 +489,14 @@ export function clientRepositoryConformance(
         groupId: G,
         seed: bytes(...new Array<number>(32).fill(6)),
         readAt: T0,
+        since: T0 - 1,
       })
       await w.saveGroupSender({
         distributionId: 'bb',
         sender: `${BOB}.2`,
         groupId: G,
         readAt: T0 + 5,
+        since: T0 + 5,
       })
       await w.setGroupSenderRead('bb', `${BOB}.2`, T0 + 9)
     })
@@ -509,8 +511,9 @@ export function clientRepositoryConformance(
         groupId: G,
         seed: bytes(...new Array<number>(32).fill(6)),
         readAt: T0 + 9,
+        since: T0 - 1,
       },
-      'a seed stays, the read time moves only when read',
+      'a seed and its key time stay, the read time moves only when read',
     )
     const pending = (id: string, at: number) => ({
       id,
