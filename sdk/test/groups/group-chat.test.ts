@@ -191,6 +191,23 @@ async function groupMailboxEnvelopes(
   return out
 }
 
+/** Puts a sender-key message in `to`'s own mailbox, sealed to it as device 1 of `from`. */
+async function handTo(
+  net: Awaited<ReturnType<typeof testnet>>,
+  to: PassageClient,
+  from: PassageClient,
+  ciphertext: Bytes,
+): Promise<void> {
+  const content = {
+    senderPublicKey: from.identity.publicKey,
+    senderDeviceId: 1,
+    type: SignalMessageType.senderKey,
+    ciphertext,
+  }
+  const sealed = sealMessage(to.identity.publicKey, content, libsignalKeys)
+  await net.nodes[0]!.putEnvelope(to.identity.publicKey, sealed)
+}
+
 /** Envelopes the DHT holds for the mailbox of a device key. */
 async function envelopesFor(
   net: Awaited<ReturnType<typeof testnet>>,
@@ -272,18 +289,7 @@ t.test(
     )
     t.equal(texts.length, 100, 'the 100 new-epoch messages, one copy each in a group mailbox')
     for (const [, ciphertext] of texts) {
-      for (const sender of [alice, bob]) {
-        const content = {
-          senderPublicKey: sender.identity.publicKey,
-          senderDeviceId: 1,
-          type: SignalMessageType.senderKey,
-          ciphertext,
-        }
-        await net.nodes[0]!.putEnvelope(
-          mallory.identity.publicKey,
-          sealMessage(mallory.identity.publicKey, content, libsignalKeys),
-        )
-      }
+      for (const sender of [alice, bob]) await handTo(net, mallory, sender, ciphertext)
     }
     const back = await startClient(t, net, homes[3]!)
     const shown = await back.fetchInbox()
@@ -519,16 +525,7 @@ t.test(
     let handed = 0
     for (const [id, ciphertext] of await groupMailboxEnvelopes(net, deviceKeys)) {
       if (earlier.has(id)) continue
-      const content = {
-        senderPublicKey: alice.identity.publicKey,
-        senderDeviceId: 1,
-        type: SignalMessageType.senderKey,
-        ciphertext,
-      }
-      await net.nodes[0]!.putEnvelope(
-        phone.identity.publicKey,
-        sealMessage(phone.identity.publicKey, content, libsignalKeys),
-      )
+      await handTo(net, phone, alice, ciphertext)
       handed++
     }
     await until(

@@ -4,7 +4,7 @@
 // several of those mailboxes gets them in a few `mailbox-put-many` ("Mailboxes"), not one
 // request per copy. Every member finds the text once, and a copy no replica took waits in the
 // outbox until one does.
-import tap from 'tap'
+import tap, { type Test } from 'tap'
 import {
   DeviceFeature,
   ManualClock,
@@ -12,7 +12,6 @@ import {
   parseContactUri,
   type ClientInternals,
   type DhtNode,
-  type PassageClient,
 } from '@passage/sdk'
 import {
   startClient,
@@ -46,6 +45,29 @@ async function held(net: Testnet, keys: Uint8Array[]): Promise<number> {
       n += (await node.mailboxStore.list(mailboxKeyFor(key), Date.now(), 1000)).length
   }
   return n
+}
+
+/** A member back on its home: it holds exactly `texts` in the group, each once. */
+async function readsOnce(
+  t: Test,
+  net: Pick<Testnet, 'bootstrap'>,
+  home: string,
+  groupId: string,
+  texts: string[],
+): Promise<void> {
+  const back = await startClient(t, net, home)
+  await until(
+    async () => {
+      await back.fetchInbox()
+      return (await back.history(groupId, { limit: 10 })).length >= texts.length
+    },
+    `the ${texts.length} texts`,
+    { ms: 20_000 },
+  )
+  await back.fetchInbox()
+  const have = (await back.history(groupId, { limit: 10 })).map((m) => m.text)
+  t.same(have.sort(), [...texts].sort(), 'each once')
+  await back.close()
 }
 
 /** A sender and `n` members who said hello and went offline (their homes kept). */
@@ -98,19 +120,7 @@ t.test(
     t.equal(requests() - start, net.nodes.length, 'one put request per replica, not one per member')
     t.equal(await held(net, keys), own, "nothing more in the members' own mailboxes")
     for (const m of members) {
-      const member: PassageClient = await startClient(t, net, m.home)
-      await until(
-        async () => {
-          await member.fetchInbox()
-          return (await member.history(group.id, { limit: 10 })).length >= 2
-        },
-        'the texts',
-        { ms: 20_000 },
-      )
-      await member.fetchInbox()
-      const texts = (await member.history(group.id, { limit: 10 })).map((m) => m.text)
-      t.same(texts.sort(), ['first', 'short text, 两 members 👍'].sort(), 'each once')
-      await member.close()
+      await readsOnce(t, net, m.home, group.id, ['first', 'short text, 两 members 👍'])
     }
   },
 )
@@ -139,18 +149,7 @@ t.test('4 members before group mailboxes: put-many to each replica, once each', 
   )
 
   for (const home of homes) {
-    const member: PassageClient = await startClient(t, net, home)
-    await until(
-      async () => {
-        await member.fetchInbox()
-        return (await member.history(group.id, { limit: 10 })).length >= 2
-      },
-      'the texts',
-      { ms: 20_000 },
-    )
-    const texts = (await member.history(group.id, { limit: 10 })).map((m) => m.text)
-    t.same(texts.sort(), ['first', 'short text, 两 copies per datagram 👍'].sort(), 'each once')
-    await member.close()
+    await readsOnce(t, net, home, group.id, ['first', 'short text, 两 copies per datagram 👍'])
   }
 })
 
@@ -214,21 +213,7 @@ t.test(
     quota.maxCount = 1000
     t.equal(await sender.flushOutbox({ all: true }), 1, 'the waiting copy is put now')
     t.equal(sender.status().outbox, 0)
-    for (const m of members) {
-      const back = await startClient(t, net, m.home)
-      await until(
-        async () => {
-          await back.fetchInbox()
-          return (await back.history(group.id, { limit: 10 })).length >= 2
-        },
-        'both texts',
-        { ms: 20_000 },
-      )
-      await back.fetchInbox()
-      const texts = (await back.history(group.id, { limit: 10 })).map((x) => x.text)
-      t.same(texts.sort(), ['first', 'second 🌧️'].sort(), 'each once')
-      await back.close()
-    }
+    for (const m of members) await readsOnce(t, net, m.home, group.id, ['first', 'second 🌧️'])
   },
 )
 

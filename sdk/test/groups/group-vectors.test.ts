@@ -170,25 +170,20 @@ t.test('the group payloads of the document', async (t) => {
     text: 'hi all',
   })
   t.equal(toHex(text), toHex(hexVector('groups.textPayload')))
-  const key = encodeChatPayload({
-    kind: 'group-key',
-    id,
-    sentAt: T + 1000,
-    lists,
-    group: groupId,
-    distribution: utf8('a sender key distribution'),
-  })
+  const keyPayload = (seed?: Bytes) =>
+    encodeChatPayload({
+      kind: 'group-key',
+      id,
+      sentAt: T + 1000,
+      lists,
+      group: groupId,
+      distribution: utf8('a sender key distribution'),
+      ...(seed ? { seed } : {}),
+    })
+  const key = keyPayload()
   t.equal(toHex(key), toHex(hexVector('groups.keyPayload')))
   const seed = Uint8Array.from({ length: 32 }, (_, i) => i) as Bytes
-  const seeded = encodeChatPayload({
-    kind: 'group-key',
-    id,
-    sentAt: T + 1000,
-    lists,
-    group: groupId,
-    distribution: utf8('a sender key distribution'),
-    seed,
-  })
+  const seeded = keyPayload(seed)
   t.equal(toHex(seeded), toHex(hexVector('groups.keyPayloadSeed')))
   t.same(decodeChatPayload(seeded), { ...decodeChatPayload(key), seed }, 'the seed reads back')
   t.notOk('seed' in decodeChatPayload(key), 'a key without the flags byte has no seed')

@@ -699,13 +699,7 @@ export class Outbox {
         const result = await (puts
           ? puts.put(entry, { recipientKey: publicKey, data: sealed, ...ttl })
           : dht.putEnvelope(publicKey, sealed, ttl))
-        if (result.stored > 0) {
-          ctx.faults.afterDeliver?.()
-          await (fanOut
-            ? fanOut.take(entry, 'stored', 'mailbox')
-            : this.delivered(entry, 'stored', 'mailbox', message))
-          return true
-        }
+        if (result.stored > 0) return await this.takenByMailbox(entry, message, fanOut)
       }
       await this.retryLater(entry)
       return false
@@ -737,16 +731,23 @@ export class Outbox {
       const result = await (puts
         ? puts.put(entry, envelope)
         : dht.putEnvelope(envelope.recipientKey, envelope.data, { ttlMs: envelope.ttlMs }))
-      if (result.stored > 0) {
-        ctx.faults.afterDeliver?.()
-        await (fanOut
-          ? fanOut.take(entry, 'stored', 'mailbox')
-          : this.delivered(entry, 'stored', 'mailbox', message))
-        return true
-      }
+      if (result.stored > 0) return await this.takenByMailbox(entry, message, fanOut)
     }
     await this.retryLater(entry)
     return false
+  }
+
+  /** A copy a mailbox's replica took: `stored`, out of the outbox. */
+  private async takenByMailbox(
+    entry: OutboxEntry,
+    message: StoredMessage | undefined,
+    fanOut: FanOutAcks | undefined,
+  ): Promise<true> {
+    this.ctx.faults.afterDeliver?.()
+    await (fanOut
+      ? fanOut.take(entry, 'stored', 'mailbox')
+      : this.delivered(entry, 'stored', 'mailbox', message))
+    return true
   }
 
   /**
