@@ -40,7 +40,7 @@ t.test('a group made, texts both ways, a member removed', async (t) => {
 
   const fromAlice = await passage(['group', 'send', '山', 'こんにちは 👋', ...online(homes.alice)])
   t.equal(fromAlice.code, 0, fromAlice.err)
-  t.match(fromAlice.out, "to # 山の会 🏔: stored in the members' DHT mailboxes")
+  t.match(fromAlice.out, 'to # 山の会 🏔: stored in the DHT, where every member reads it')
   const fromBob = await passage(['group', 'send', group, 'bob here', ...online(homes.bob)])
   t.equal(fromBob.code, 0, fromBob.err)
   const carol = await passage(['inbox', ...online(homes.carol)])

@@ -27,7 +27,7 @@ export interface GroupOptions extends ClientCommandOptions {
 const GROUP_STATE_WORDS = {
   pending: 'pending: nothing could take it yet; it stays in the outbox and is retried',
   sent: 'sent over direct links',
-  stored: "stored in the members' DHT mailboxes",
+  stored: 'stored in the DHT, where every member reads it',
   delivered: 'delivered',
   read: 'read',
 } as const
