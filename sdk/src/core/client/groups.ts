@@ -314,8 +314,9 @@ export class GroupDirectory {
     const lacking = targets.filter((t) => !given.includes(deviceTag(t)))
     if (lacking.length > 0) {
       const distribution = await ctx.session.createGroupKey(chain)
-      const reading = lacking.filter((t) => this.readsGroupMailbox(t.account))
-      const others = lacking.filter((t) => !this.readsGroupMailbox(t.account))
+      const reading: Target[] = []
+      const others: Target[] = []
+      for (const t of lacking) (this.readsGroupMailbox(t.account) ? reading : others).push(t)
       const key = { kind: 'group-key' as const, group: head.groupId, distribution }
       // Delivered before the text, so a recipient rarely holds a text waiting for its key.
       await Promise.all([

@@ -1,6 +1,7 @@
 // Over 500 lines: every payload kind that arrives (texts, receipts, device and group
 // control, sync copies) is dispatched and stored here, in the order the protocol requires;
-// a split into per-kind handlers is the next step (a known debt, not a choice to keep).
+// a split into per-kind handlers is the next step (a known debt, not a choice to keep), the
+// group mailbox reader (`readGroupMailboxes`) first.
 import { envelopeIdOf, mailboxKeyFor } from '../dht/keys.js'
 import { isProvisioning } from '../devices/provisioning.js'
 import {
@@ -315,7 +316,6 @@ export class Inbox {
           complete = false
           continue
         }
-        if (await ctx.repository.isProcessed(idHex)) continue
         if (ctx.contacts.isBlocked(peer.account.textId)) {
           // Dropped and counted, as a blocked sender's envelope in the own mailbox is.
           await ctx.repository.transaction(async (w) => {

@@ -1,3 +1,5 @@
+// Over 500 lines: the client database's table types and its append-only migrations side by
+// side, so that a new column is typed where it is added; released migrations never change.
 import { sql, type Kysely } from 'kysely'
 import type { Migration } from 'kysely/migration'
 
