@@ -49,17 +49,67 @@ async function phone(t: TeardownHost): Promise<DhtNode> {
   return node
 }
 
-/** Ends the server's connections (by their application name); how many were ended. */
-async function cutConnections(applicationName: string): Promise<number> {
+/** Polls for a query waiting on a lock this often, and at most this many times (~30 s). */
+const LOCK_WAIT_POLL_MS = 20
+const LOCK_WAIT_POLLS = 1_500
+
+/**
+ * Takes a write lock on the `announces` table from a connection of its own (no application
+ * name of the server's, so no cut ends it): the server's announce upserts wait on it, which
+ * holds a query in flight until the cut. `release` rolls back, ending the lock.
+ */
+async function lockAnnounces(databaseUrl: string): Promise<{ release(): Promise<void> }> {
+  const holder = new pg.Client({ connectionString: databaseUrl })
+  await holder.connect()
+  try {
+    await holder.query('begin')
+    await holder.query('lock table announces in share row exclusive mode')
+  } catch (error) {
+    await holder.end()
+    throw error
+  }
+  return {
+    release: async () => {
+      try {
+        await holder.query('rollback')
+      } finally {
+        await holder.end()
+      }
+    },
+  }
+}
+
+/**
+ * Waits until one of the server's queries waits on a lock (bounded: {@link LOCK_WAIT_POLLS}
+ * polls), then ends every server connection (by their application name): how many queries
+ * were waiting, and how many connections were ended.
+ */
+async function cutWhileWaiting(
+  applicationName: string,
+): Promise<{ waiting: number; ended: number }> {
   const admin = new pg.Client({ connectionString: TEST_DATABASE_URL })
   await admin.connect()
   try {
+    let waiting = 0
+    const deadline = Date.now() + LOCK_WAIT_POLLS * LOCK_WAIT_POLL_MS
+    for (let poll = 0; poll < LOCK_WAIT_POLLS && Date.now() < deadline; poll++) {
+      // Each query is a transaction of its own: a fresh snapshot of pg_stat_activity.
+      const { rows } = await admin.query<{ waiting: number }>(
+        `select count(*)::int as waiting from pg_stat_activity
+          where application_name = $1 and wait_event_type = 'Lock'`,
+        [applicationName],
+      )
+      waiting = rows[0]!.waiting
+      if (waiting > 0) break
+      await new Promise((resolve) => setTimeout(resolve, LOCK_WAIT_POLL_MS))
+    }
+    if (waiting === 0) return { waiting, ended: 0 }
     const { rows } = await admin.query<{ ended: boolean }>(
       `select pg_terminate_backend(pid) as ended from pg_stat_activity
         where application_name = $1 and pid <> pg_backend_pid()`,
       [applicationName],
     )
-    return rows.filter((r) => r.ended).length
+    return { waiting, ended: rows.filter((r) => r.ended).length }
   } finally {
     await admin.end()
   }
@@ -103,6 +153,9 @@ t.test(
     let announced = 0
     let cutsLanded = 0
     for (let cut = 0; cut < CUTS; cut++) {
+      // This burst's announces wait on the lock until the cut has landed: a query is in
+      // flight across every cut, however fast or slow the machine.
+      const lock = await lockAnnounces(storage.options.databaseUrl!)
       const puts = Array.from({ length: PUTS_PER_BURST }, async () => {
         const data = randomBytes(200)
         let result: PutEnvelopeResult
@@ -127,13 +180,16 @@ t.test(
           refused(refusalKind(error))
         }
       })
-      // The cut lands while the burst's queries run.
-      await new Promise((resolve) => setImmediate(resolve))
-      cutsLanded += (await cutConnections(applicationName)) > 0 ? 1 : 0
+      // The cut lands while an announce's query waits on the lock (and puts run).
+      const { waiting, ended } = await cutWhileWaiting(applicationName).finally(() =>
+        lock.release(),
+      )
+      t.ok(waiting > 0, `a query was in flight when cut ${cut + 1} landed`)
+      cutsLanded += ended > 0 ? 1 : 0
       await Promise.all([...puts, ...announces])
       t.equal(server.child.exitCode, null, `the server is still running after cut ${cut + 1}`)
     }
-    t.ok(cutsLanded >= CUTS - 1, `connections were cut in ${cutsLanded} of ${CUTS} bursts`)
+    t.equal(cutsLanded, CUTS, `connections were cut in ${cutsLanded} of ${CUTS} bursts`)
     const kinds = [...refusals.keys()].filter(
       (k) => k !== 'unavailable' && k !== 'PASSAGE_ERR_TIMEOUT',
     )
@@ -160,7 +216,11 @@ t.test(
       /passage_storage_faults_total\{event="retried"\} (\d+)/.exec(metrics)?.[1],
     )
     const faults = Number(/passage_storage_faults_total\{event="fault"\} (\d+)/.exec(metrics)?.[1])
-    t.ok(retried + faults > 0, `the cuts are counted (${retried} retried, ${faults} unavailable)`)
+    // Every cut ended a query in flight: each was sent again (retried) or refused (fault).
+    t.ok(
+      retried + faults >= CUTS,
+      `the cuts are counted (${retried} retried, ${faults} unavailable)`,
+    )
     server.child.kill('SIGTERM')
     const [code] = await server.exited
     t.equal(code, 0, 'a clean shutdown after the cuts')
