@@ -84,6 +84,10 @@ t.test(
       'carol holds the group',
       { ms: 20_000 },
     )
+    // Every copy under way is delivered first: Alice's copy of the state for the second device
+    // may still be dialling its link, and would reach it over that link as it starts. Once her
+    // outbox is through, the copy is in the mailbox.
+    await Promise.all([alice, bob, carol].map((c) => c.flushOutbox()))
     // Back, not reading its mailbox yet; Carol (no contact of Bob's) can dial it.
     const bob2 = await startClient(t, net, bob2Home)
     introduce(carol, bob2)
