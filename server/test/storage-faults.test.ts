@@ -18,7 +18,7 @@ import {
   type PutEnvelopeResult,
 } from '@passage/sdk'
 import { bindUdpSocket, libsignalKeys } from '@passage/sdk/node'
-import { freeUdpPort } from '@passage/sdk/testing'
+import { eventually, freeUdpPort } from '@passage/sdk/testing'
 import pg from 'pg'
 import t from 'tap'
 import {
@@ -49,9 +49,8 @@ async function phone(t: TeardownHost): Promise<DhtNode> {
   return node
 }
 
-/** Polls for a query waiting on a lock this often, and at most this many times (~30 s). */
-const LOCK_WAIT_POLL_MS = 20
-const LOCK_WAIT_POLLS = 1_500
+/** How long a server query may take to reach the lock on a loaded machine (polled every 20 ms). */
+const LOCK_WAIT_MS = 30_000
 
 /**
  * Takes a write lock on the `announces` table from a connection of its own (no application
@@ -80,9 +79,9 @@ async function lockAnnounces(databaseUrl: string): Promise<{ release(): Promise<
 }
 
 /**
- * Waits until one of the server's queries waits on a lock (bounded: {@link LOCK_WAIT_POLLS}
- * polls), then ends every server connection (by their application name): how many queries
- * were waiting, and how many connections were ended.
+ * Waits until one of the server's queries waits on a lock (at most {@link LOCK_WAIT_MS}), then
+ * ends every server connection (by their application name): how many queries were waiting,
+ * and how many connections were ended.
  */
 async function cutWhileWaiting(
   applicationName: string,
@@ -91,18 +90,19 @@ async function cutWhileWaiting(
   await admin.connect()
   try {
     let waiting = 0
-    const deadline = Date.now() + LOCK_WAIT_POLLS * LOCK_WAIT_POLL_MS
-    for (let poll = 0; poll < LOCK_WAIT_POLLS && Date.now() < deadline; poll++) {
-      // Each query is a transaction of its own: a fresh snapshot of pg_stat_activity.
-      const { rows } = await admin.query<{ waiting: number }>(
-        `select count(*)::int as waiting from pg_stat_activity
-          where application_name = $1 and wait_event_type = 'Lock'`,
-        [applicationName],
-      )
-      waiting = rows[0]!.waiting
-      if (waiting > 0) break
-      await new Promise((resolve) => setTimeout(resolve, LOCK_WAIT_POLL_MS))
-    }
+    await eventually(
+      async () => {
+        // Each query is a transaction of its own: a fresh snapshot of pg_stat_activity.
+        const { rows } = await admin.query<{ waiting: number }>(
+          `select count(*)::int as waiting from pg_stat_activity
+            where application_name = $1 and wait_event_type = 'Lock'`,
+          [applicationName],
+        )
+        waiting = rows[0]!.waiting
+        return waiting > 0
+      },
+      { ms: LOCK_WAIT_MS },
+    )
     if (waiting === 0) return { waiting, ended: 0 }
     const { rows } = await admin.query<{ ended: boolean }>(
       `select pg_terminate_backend(pid) as ended from pg_stat_activity
